@@ -1,0 +1,1 @@
+//! Accounts and account API keys (agents and agent tokens to follow).

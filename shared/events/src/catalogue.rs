@@ -1,0 +1,132 @@
+//! Every event type Latchkey emits, in one place. Names are dotted (`token.issued`) and double as
+//! the last tokens of the NATS subject. Payloads carry ids and metadata, never secrets.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! catalogue {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// A domain event type.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventType { $($variant),+ }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $name),+ }
+            }
+
+            pub fn parse(name: &str) -> Option<Self> {
+                match name { $($name => Some(EventType::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+catalogue! {
+    AccountCreated => "account.created",
+    ApiKeyCreated => "api_key.created",
+    ApiKeyDeleted => "api_key.deleted",
+    AgentCreated => "agent.created",
+    AgentPaused => "agent.paused",
+    AgentResumed => "agent.resumed",
+    AgentRevoked => "agent.revoked",
+    TokenIssued => "token.issued",
+    TokenDenied => "token.denied",
+    TokenRevoked => "token.revoked",
+    PolicyCreated => "policy.created",
+    PolicyUpdated => "policy.updated",
+    PolicyDeactivated => "policy.deactivated",
+    ApprovalRequested => "approval.requested",
+    ConnectionCreated => "connection.created",
+    ConnectionRefreshed => "connection.refreshed",
+    ConnectionRefreshFailed => "connection.refresh_failed",
+    ConnectionRevoked => "connection.revoked",
+    CredentialUpdated => "credential.updated",
+    BillingPlanUpgraded => "billing.plan_upgraded",
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A payload with its place in the catalogue.
+pub trait DomainEvent: Serialize {
+    const TYPE: EventType;
+    /// The id of the resource the event is about.
+    fn subject(&self) -> Option<String>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCreated {
+    pub account_id: String,
+    pub name: String,
+}
+
+impl DomainEvent for AccountCreated {
+    const TYPE: EventType = EventType::AccountCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.account_id.clone())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyCreated {
+    pub key_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub last4: String,
+}
+
+impl DomainEvent for ApiKeyCreated {
+    const TYPE: EventType = EventType::ApiKeyCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.key_id.clone())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyDeleted {
+    pub key_id: String,
+    /// SHA-256 of the key's secret, hex: what caches index by, so they can drop it without ever
+    /// having held the secret. A hash of a 190-bit random secret reveals nothing usable.
+    pub secret_hash: String,
+}
+
+impl DomainEvent for ApiKeyDeleted {
+    const TYPE: EventType = EventType::ApiKeyDeleted;
+    fn subject(&self) -> Option<String> {
+        Some(self.key_id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_parses_back_to_its_type() {
+        for event_type in EventType::ALL {
+            assert_eq!(EventType::parse(event_type.as_str()), Some(*event_type));
+        }
+        assert_eq!(EventType::parse("token.nope"), None);
+    }
+
+    #[test]
+    fn the_seed_webhook_events_are_in_the_catalogue() {
+        for name in [
+            "token.issued",
+            "token.denied",
+            "token.revoked",
+            "agent.created",
+            "agent.revoked",
+            "policy.created",
+            "policy.deactivated",
+            "billing.plan_upgraded",
+        ] {
+            assert!(EventType::parse(name).is_some(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Every Latchkey gRPC server is built here, the same way: the gRPC health service, reflection
+//! (v1 and v1alpha), a span per call that continues the caller's trace, and graceful shutdown.
+//! Mesh clients are built here too, so every call carries the caller's trace and credential.
+
+mod mesh;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{service::Routes, transport::Server};
+use tonic_health::ServingStatus;
+
+pub use mesh::{ACCOUNT_HEADER, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, connect, with_account};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls.
+/// `service_names` are the fully qualified gRPC service names reported as SERVING by health.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    routes: Routes,
+    service_names: &[&str],
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in service_names {
+        health_reporter.set_service_status(*name, ServingStatus::Serving).await;
+    }
+    health_reporter.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    Server::builder()
+        .trace_fn(call_span)
+        .add_routes(routes)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The span of one incoming call, continuing the trace named by the caller's `traceparent`.
+fn call_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.server",
+        otel.name = %request.uri().path(),
+        otel.kind = "server",
+        rpc.system = "grpc",
+    );
+    let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    latchkey_telemetry::follow_traceparent(&span, traceparent);
+    span
+}

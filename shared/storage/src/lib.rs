@@ -1,0 +1,143 @@
+//! One sqlx code path over the two backends Latchkey supports: SQLite (the embedded default) and
+//! PostgreSQL (production). Queries are portable SQL with `$n` placeholders, TEXT ids, BIGINT
+//! unix-millisecond timestamps and BLOB/BYTEA for bytes; only DDL differs, so each service keeps
+//! its migrations per backend side by side and [`Db::migrate`] picks the right one.
+//!
+//! The pool is sqlx's `Any` driver: one set of query functions serves both backends. Its cost over a
+//! native pool is a value conversion per column, measured in `docs/storage.md`.
+
+mod migrate;
+pub mod testing;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    Any, AnyPool, Transaction,
+    any::{AnyConnectOptions, AnyPoolOptions},
+};
+
+pub use migrate::Migration;
+pub use sqlx;
+
+/// Which database a URL points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("unsupported database URL scheme (expected sqlite: or postgres:)")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration {version} of {service} failed: {source}")]
+    Migration {
+        service: String,
+        version: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// A connection pool and the backend it talks to. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`). A SQLite file is created when
+    /// missing and put in WAL mode, so readers never wait for the single writer.
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .execute(conn)
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Self { pool, backend })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads before it writes cannot upgrade once
+    /// another connection has committed, and fails instead of waiting.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StorageError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Applies `migrations` of `service` that this database has not seen yet, each in its own
+    /// transaction, recording them in `latchkey_migrations`.
+    pub async fn migrate(&self, service: &str, migrations: &[Migration]) -> Result<(), StorageError> {
+        migrate::run(self, service, migrations).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Tells the backend from a URL's scheme.
+pub fn backend_of(url: &str) -> Result<Backend, StorageError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StorageError::UnsupportedUrl)
+    }
+}
+
+/// The SQLite URL of a database file, created if missing.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Milliseconds since the Unix epoch: the one timestamp representation in every table.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// True when `err` is a unique-constraint violation, which several callers treat as "already done".
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,102 @@
+//! Telemetry for every Latchkey process: `tracing` logs (text or JSON), OpenTelemetry traces over
+//! OTLP when an endpoint is configured, W3C trace context carried across gRPC calls and events, and
+//! Prometheus metrics.
+
+mod metrics_registry;
+mod propagation;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use serde::Deserialize;
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+pub use metrics_registry::{metrics_handle, render_metrics};
+pub use propagation::{current_traceparent, follow_traceparent, install_propagator};
+
+/// `[telemetry]` in the configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Log filter in `RUST_LOG` syntax. Default `info`.
+    pub log_filter: String,
+    /// Emit logs as JSON lines instead of text. Default `false`.
+    pub json_logs: bool,
+    /// OTLP/gRPC endpoint for traces (e.g. `http://jaeger:4317`); traces are not exported when empty.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` reported with every span. Default `latchkey`.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_filter: "info".to_owned(),
+            json_logs: false,
+            otlp_endpoint: None,
+            service_name: "latchkey".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter: {0}")]
+    Filter(String),
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Flushes and shuts down trace export when dropped.
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the process-wide subscriber. Call once, from `main`.
+pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    install_propagator();
+    let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let provider = match &config.otlp_endpoint {
+        Some(endpoint) if !endpoint.is_empty() => Some(otlp_provider(endpoint, &config.service_name)?),
+        _ => None,
+    };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("latchkey")));
+    let (text, json) = if config.json_logs {
+        (None, Some(tracing_subscriber::fmt::layer().json()))
+    } else {
+        (Some(tracing_subscriber::fmt::layer()), None)
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(otel)
+        .with(text)
+        .with(json)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(TelemetryGuard { provider })
+}
+
+fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProvider, TelemetryError> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
+        .build())
+}
