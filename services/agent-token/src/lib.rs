@@ -1,1 +1,62 @@
-//! Accounts and account API keys (agents and agent tokens to follow).
+//! The agent-token service: accounts and their API keys today; agent identities and the
+//! Ed25519-signed agent tokens they request join it next. It owns its tables, answers over gRPC,
+//! and announces every change as a domain event through its transactional outbox.
+
+mod api_keys;
+mod error;
+mod grpc;
+mod secrets;
+
+use latchkey_events::{EventBus, Outbox};
+use latchkey_proto::agent_token::v1::agent_token_service_server::AgentTokenServiceServer;
+use latchkey_server::MeshAuth;
+use latchkey_storage::{Db, Migration, migrations};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use api_keys::{ApiKey, CreatedApiKey, Principal};
+pub use error::AgentTokenError;
+
+/// The `source` of every event this service emits.
+pub const EVENT_SOURCE: &str = "/latchkey/agent-token";
+/// The fully qualified gRPC service name, as health reports it.
+pub const GRPC_SERVICE: &str = "latchkey.agent_token.v1.AgentTokenService";
+
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_accounts_and_api_keys")];
+
+/// The service's state: its database and outbox. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AgentToken {
+    db: Db,
+    outbox: Outbox,
+    mesh: MeshAuth,
+}
+
+impl AgentToken {
+    /// Opens the service on `db`, applying its migrations.
+    pub async fn open(db: Db, mesh: MeshAuth) -> Result<Self, AgentTokenError> {
+        db.migrate("agent-token", MIGRATIONS).await?;
+        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        Ok(Self { db, outbox, mesh })
+    }
+
+    /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        bus: EventBus,
+        shutdown: CancellationToken,
+    ) -> Result<(), AgentTokenError> {
+        let relay = tokio::spawn(latchkey_events::run_relay(
+            self.outbox.clone(),
+            bus,
+            shutdown.clone().cancelled_owned(),
+        ));
+        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
+        let served =
+            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
+        shutdown.cancel();
+        let _ = relay.await;
+        served.map_err(AgentTokenError::from)
+    }
+}

@@ -11,7 +11,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{service::Routes, transport::Server};
 use tonic_health::ServingStatus;
 
-pub use mesh::{ACCOUNT_HEADER, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, connect, with_account};
+pub use mesh::{
+    ACCOUNT_HEADER, ACTOR_HEADER, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, actor_of, connect,
+    with_account,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

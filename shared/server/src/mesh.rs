@@ -14,6 +14,8 @@ use tonic::{
 
 /// Metadata naming the account a mesh call acts for.
 pub const ACCOUNT_HEADER: &str = "x-latchkey-account";
+/// Metadata naming who acts (an API key id, an agent id), recorded as the events' actor.
+pub const ACTOR_HEADER: &str = "x-latchkey-actor";
 /// Metadata carrying the mesh's service token.
 pub const SERVICE_TOKEN_HEADER: &str = "x-latchkey-service-token";
 
@@ -95,11 +97,25 @@ pub fn connect(address: &str, auth: &MeshAuth) -> Result<MeshChannel, tonic::tra
     Ok(InterceptedService::new(channel, MeshInterceptor { auth: auth.clone() }))
 }
 
-/// A request acting for `account`.
-pub fn with_account<T>(message: T, account: &str) -> Request<T> {
+/// A request acting for `account`, on behalf of `actor` (e.g. the API key id that authenticated).
+pub fn with_account<T>(message: T, account: &str, actor: Option<&str>) -> Request<T> {
     let mut request = Request::new(message);
     if let Ok(value) = MetadataValue::try_from(account) {
         request.metadata_mut().insert(ACCOUNT_HEADER, value);
     }
+    if let Some(actor) = actor
+        && let Ok(value) = MetadataValue::try_from(actor)
+    {
+        request.metadata_mut().insert(ACTOR_HEADER, value);
+    }
     request
+}
+
+/// The actor a mesh call names, if any.
+pub fn actor_of<T>(request: &Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }

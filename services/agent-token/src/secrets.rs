@@ -1,0 +1,88 @@
+//! Random identifiers and API key secrets. Secrets are 32 base62 characters (~190 bits) behind a
+//! recognisable prefix, so scanners can spot a leaked key; only their SHA-256 is stored, and a
+//! presented secret is compared with it in constant time.
+
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The prefix of every account API key.
+pub const API_KEY_PREFIX: &str = "lk_live_";
+const SECRET_LEN: usize = 32;
+const ID_LEN: usize = 16;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+fn random_from(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// A new id such as `key_7m2k…`: lowercase, no ambiguous letters, safe in NATS subjects.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", random_from(BASE32, ID_LEN))
+}
+
+/// A new API key secret, `lk_live_` followed by 32 base62 characters.
+pub fn new_api_key_secret() -> String {
+    format!("{API_KEY_PREFIX}{}", random_from(BASE62, SECRET_LEN))
+}
+
+/// Whether `secret` has the shape of an API key (checked before any lookup).
+pub fn looks_like_api_key(secret: &str) -> bool {
+    secret
+        .strip_prefix(API_KEY_PREFIX)
+        .is_some_and(|rest| rest.len() == SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// SHA-256 of the secret, lowercase hex: the stored form and the cache key.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Constant-time equality of two stored-form hashes.
+pub fn hashes_match(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The last four characters, shown so a person can tell keys apart.
+pub fn last4(secret: &str) -> String {
+    secret[secret.len().saturating_sub(4)..].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_secret_has_the_documented_shape_and_is_never_repeated() {
+        let a = new_api_key_secret();
+        let b = new_api_key_secret();
+        assert!(looks_like_api_key(&a), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), API_KEY_PREFIX.len() + SECRET_LEN);
+    }
+
+    #[test]
+    fn malformed_secrets_are_rejected_before_any_lookup() {
+        for bad in ["", "lk_live_", "lk_live_short", "sk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "lk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-A"] {
+            assert!(!looks_like_api_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hashes_compare_equal_only_when_equal() {
+        let h = secret_hash("lk_live_x");
+        assert!(hashes_match(&h, &secret_hash("lk_live_x")));
+        assert!(!hashes_match(&h, &secret_hash("lk_live_y")));
+        assert!(!hashes_match(&h, "short"));
+    }
+
+    #[test]
+    fn ids_carry_their_prefix() {
+        let id = new_id("key");
+        assert!(id.starts_with("key_") && id.len() == 4 + ID_LEN);
+    }
+}
