@@ -1,1 +1,34 @@
-fn main() {}
+//! `latchkey`: parses the command line, loads settings, starts telemetry, and hands over.
+
+use clap::Parser;
+use latchkey::{
+    cli::{Cli, Command},
+    settings::{DEFAULTS, Settings},
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
+    if let Command::Config = cli.command {
+        print!("{DEFAULTS}");
+        return Ok(());
+    }
+    let _telemetry = latchkey_telemetry::init(&settings.telemetry)?;
+    let shutdown = latchkey::shutdown_on_signal();
+    match cli.command {
+        Command::Dev { data_dir, listen } => {
+            let http = tokio::net::TcpListener::bind(listen).await?;
+            let dev = latchkey::dev::start(&settings, &data_dir, http).await?;
+            println!("{}", latchkey::dev::banner(&dev));
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = dev.mesh.shutdown.cancelled() => tracing::error!("a service stopped; shutting down"),
+            }
+            dev.mesh.stop().await;
+        }
+        Command::Serve { service, listen } => latchkey::serve::run(settings, service, listen, shutdown).await?,
+        Command::Config => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! The command line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about = "Credentials and identity for AI agents")]
+pub struct Cli {
+    /// A TOML settings file (see `latchkey config` for every setting and its default).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs every service in one process on the embedded default: SQLite under the data directory,
+    /// an in-process event bus, a bootstrap account whose API key is printed.
+    Dev {
+        /// Where the SQLite databases and the bootstrap key live.
+        #[arg(long, default_value = ".latchkey", value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The REST API's address.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+        listen: SocketAddr,
+    },
+    /// Runs one service of the mesh, against PostgreSQL and NATS JetStream.
+    Serve {
+        service: Service,
+        /// Overrides `server.listen`.
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<SocketAddr>,
+    },
+    /// Prints every setting with its default and meaning.
+    Config,
+}
+
+/// A service of the mesh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Service {
+    Gateway,
+    AgentToken,
+    Audit,
+    Policy,
+    Vault,
+    Oauth,
+    Webhook,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::AgentToken => "agent-token",
+            Self::Audit => "audit",
+            Self::Policy => "policy",
+            Self::Vault => "vault",
+            Self::Oauth => "oauth",
+            Self::Webhook => "webhook",
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `latchkey dev`: the whole product in one process on the embedded default, ready for a newcomer
+//! in one command. Data lives under the data directory (one SQLite file per service and one for the
+//! event bus); the first start creates a bootstrap account and writes its API key to
+//! `bootstrap.key` (mode 0600); later starts reuse everything.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use latchkey_events::EventBus;
+use latchkey_proto::agent_token::v1::{CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient};
+use latchkey_server::MeshAuth;
+use latchkey_storage::{Db, sqlite_url};
+use rand::RngExt;
+use tokio::net::TcpListener;
+
+use crate::{
+    cli::Service,
+    mesh::{DatabasePlan, RunningMesh},
+    settings::Settings,
+};
+
+/// The file holding the bootstrap account's API key.
+pub const BOOTSTRAP_KEY_FILE: &str = "bootstrap.key";
+
+/// A running `latchkey dev`.
+pub struct DevMesh {
+    pub mesh: RunningMesh,
+    pub data_dir: PathBuf,
+    /// The bootstrap account's API key.
+    pub bootstrap_key: String,
+    /// Whether this start created the bootstrap account (the first start on this data directory).
+    pub bootstrapped_now: bool,
+}
+
+/// Starts every service on `data_dir`, the REST API on `http`.
+pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> anyhow::Result<DevMesh> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let bus_db = Db::connect(&sqlite_url(&data_dir.join("events.db"))).await?;
+    let bus = EventBus::local(bus_db).await?;
+    // Services in one process still authenticate each other; a fresh token each start.
+    let mesh_auth = MeshAuth::new(random_token());
+    let mesh = RunningMesh::start(
+        DatabasePlan::SqliteDir(data_dir.to_owned()),
+        bus,
+        mesh_auth.clone(),
+        settings.gateway.clone(),
+        http,
+    )
+    .await?;
+    let key_file = data_dir.join(BOOTSTRAP_KEY_FILE);
+    let (bootstrap_key, bootstrapped_now) = match std::fs::read_to_string(&key_file) {
+        Ok(key) => (key.trim().to_owned(), false),
+        Err(_) => {
+            let key = create_bootstrap_account(&mesh, &mesh_auth).await?;
+            write_private(&key_file, &key)?;
+            (key, true)
+        }
+    };
+    Ok(DevMesh {
+        mesh,
+        data_dir: data_dir.to_owned(),
+        bootstrap_key,
+        bootstrapped_now,
+    })
+}
+
+async fn create_bootstrap_account(mesh: &RunningMesh, auth: &MeshAuth) -> anyhow::Result<String> {
+    let channel = latchkey_server::connect(mesh.urls.of(Service::AgentToken)?, auth)?;
+    let response = AgentTokenServiceClient::new(channel)
+        .create_account(CreateAccountRequest {
+            name: "Bootstrap account".to_owned(),
+            key_name: "bootstrap".to_owned(),
+        })
+        .await
+        .context("cannot create the bootstrap account")?
+        .into_inner();
+    response
+        .api_key
+        .map(|created| created.secret)
+        .context("the bootstrap account came without a key")
+}
+
+/// Writes `contents` to a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{contents}")?;
+    Ok(())
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// What `latchkey dev` prints once it is up.
+pub fn banner(dev: &DevMesh) -> String {
+    let base = format!("http://{}", dev.mesh.http_addr);
+    let key_note = if dev.bootstrapped_now {
+        "created on this first start"
+    } else {
+        "reused from an earlier start"
+    };
+    format!(
+        "\nLatchkey is running (dev mode: SQLite and the in-process event bus under {dir}).\n\n\
+         \x20 REST API      {base}\n\
+         \x20 API docs      {base}/docs   (OpenAPI: {base}/openapi.json)\n\
+         \x20 Health        {base}/healthz, {base}/readyz, metrics at {base}/metrics\n\n\
+         \x20 API key       {key}\n\
+         \x20               ({key_note}; also in {key_file})\n\n\
+         Try it:\n\
+         \x20 curl -H \"Authorization: Bearer {key}\" {base}/v1/api-keys\n\n\
+         Press Ctrl-C to stop.\n",
+        dir = dev.data_dir.display(),
+        key = dev.bootstrap_key,
+        key_file = dev.data_dir.join(BOOTSTRAP_KEY_FILE).display(),
+    )
+}

@@ -1,0 +1,203 @@
+//! Starting services: one at a time (`latchkey serve`) or the whole mesh in one process
+//! (`latchkey dev`, and the end-to-end tests). Either way each service gets its own database and
+//! listener, and services reach each other over gRPC.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use latchkey_events::EventBus;
+use latchkey_gateway::{Gateway, GatewayConfig, GatewayDeps};
+use latchkey_proto::{
+    agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
+    audit::v1::audit_service_client::AuditServiceClient,
+};
+use latchkey_server::MeshAuth;
+use latchkey_storage::Db;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Service;
+
+/// The gRPC services, in the order of their default ports (7101…).
+pub const GRPC_SERVICES: [Service; 6] = [
+    Service::AgentToken,
+    Service::Audit,
+    Service::Policy,
+    Service::Vault,
+    Service::Oauth,
+    Service::Webhook,
+];
+
+/// Where services keep their tables.
+#[derive(Clone, Debug)]
+pub enum DatabasePlan {
+    /// One SQLite file per service in this directory (the embedded default).
+    SqliteDir(PathBuf),
+    /// One database URL for every service (each owns its own tables in it).
+    Url(String),
+}
+
+impl DatabasePlan {
+    pub fn url_for(&self, service: Service) -> String {
+        match self {
+            Self::SqliteDir(dir) => latchkey_storage::sqlite_url(&dir.join(format!("{}.db", service.name()))),
+            Self::Url(url) => url.clone(),
+        }
+    }
+}
+
+/// The gRPC address of every service, as the gateway and other callers reach them.
+#[derive(Clone, Debug, Default)]
+pub struct MeshUrls(pub BTreeMap<&'static str, String>);
+
+impl MeshUrls {
+    pub fn of(&self, service: Service) -> anyhow::Result<&str> {
+        self.0
+            .get(service.name())
+            .map(String::as_str)
+            .with_context(|| format!("no address configured for {}", service.name()))
+    }
+}
+
+/// What every service needs from its surroundings.
+#[derive(Clone, Debug)]
+pub struct ServiceContext {
+    pub database: DatabasePlan,
+    pub bus: EventBus,
+    pub mesh_auth: MeshAuth,
+    pub urls: MeshUrls,
+    pub gateway: GatewayConfig,
+}
+
+/// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) and returns its task.
+/// The task ends when `shutdown` is cancelled; a service that fails cancels `shutdown` too, so a
+/// process never keeps running half of its services.
+pub async fn spawn_service(
+    service: Service,
+    listener: TcpListener,
+    context: &ServiceContext,
+    shutdown: CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let name = service.name();
+    let db = || async {
+        Db::connect(&context.database.url_for(service))
+            .await
+            .with_context(|| format!("{name}: cannot open its database"))
+    };
+    let bus = context.bus.clone();
+    let mesh = context.mesh_auth.clone();
+    let stop = shutdown.clone();
+    let outcome: futures_like::BoxedRun = match service {
+        Service::AgentToken => {
+            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh).await?;
+            Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
+        }
+        Service::Audit => {
+            let service = latchkey_audit::Audit::open(db().await?, mesh).await?;
+            Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
+        }
+        Service::Policy => Box::pin(async move { Ok(latchkey_policy::Policy.run(listener, stop).await?) }),
+        Service::Vault => Box::pin(async move { Ok(latchkey_vault::Vault.run(listener, stop).await?) }),
+        Service::Oauth => Box::pin(async move { Ok(latchkey_oauth::Oauth.run(listener, stop).await?) }),
+        Service::Webhook => Box::pin(async move { Ok(latchkey_webhook::Webhook.run(listener, stop).await?) }),
+        Service::Gateway => {
+            let gateway = Gateway::build(context.gateway.clone(), gateway_deps(context)?).await?;
+            let stop = stop.cancelled_owned();
+            Box::pin(async move { gateway.serve(listener, stop).await.map_err(anyhow::Error::from) })
+        }
+    };
+    Ok(tokio::spawn(async move {
+        if let Err(error) = outcome.await {
+            tracing::error!(service = name, error = format!("{error:#}"), "service stopped with an error");
+            shutdown.cancel();
+        }
+    }))
+}
+
+mod futures_like {
+    pub type BoxedRun = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
+}
+
+fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
+    let channel = |service: Service| -> anyhow::Result<latchkey_server::MeshChannel> {
+        Ok(latchkey_server::connect(context.urls.of(service)?, &context.mesh_auth)?)
+    };
+    let readiness = GRPC_SERVICES
+        .iter()
+        .map(|service| Ok((grpc_name(*service).to_owned(), channel(*service)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(GatewayDeps {
+        agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
+        audit: AuditServiceClient::new(channel(Service::Audit)?),
+        bus: context.bus.clone(),
+        readiness,
+    })
+}
+
+/// The fully qualified gRPC service name health reports for `service`.
+pub fn grpc_name(service: Service) -> &'static str {
+    match service {
+        Service::AgentToken => latchkey_agent_token::GRPC_SERVICE,
+        Service::Audit => latchkey_audit::GRPC_SERVICE,
+        Service::Policy => latchkey_policy::GRPC_SERVICE,
+        Service::Vault => latchkey_vault::GRPC_SERVICE,
+        Service::Oauth => latchkey_oauth::GRPC_SERVICE,
+        Service::Webhook => latchkey_webhook::GRPC_SERVICE,
+        Service::Gateway => "",
+    }
+}
+
+/// A whole mesh running in this process.
+pub struct RunningMesh {
+    pub http_addr: SocketAddr,
+    pub urls: MeshUrls,
+    pub shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningMesh {
+    /// Starts every service on loopback ports, and the gateway on `http`.
+    pub async fn start(
+        database: DatabasePlan,
+        bus: EventBus,
+        mesh_auth: MeshAuth,
+        gateway: GatewayConfig,
+        http: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let mut listeners = Vec::new();
+        let mut urls = MeshUrls::default();
+        for service in GRPC_SERVICES {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            urls.0.insert(service.name(), format!("http://{}", listener.local_addr()?));
+            listeners.push((service, listener));
+        }
+        let context = ServiceContext {
+            database,
+            bus,
+            mesh_auth,
+            urls: urls.clone(),
+            gateway,
+        };
+        let mut tasks = Vec::new();
+        for (service, listener) in listeners {
+            tasks.push(spawn_service(service, listener, &context, shutdown.clone()).await?);
+        }
+        let http_addr = http.local_addr()?;
+        tasks.push(spawn_service(Service::Gateway, http, &context, shutdown.clone()).await?);
+        Ok(Self {
+            http_addr,
+            urls,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops every service and waits for them to drain.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

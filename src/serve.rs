@@ -1,0 +1,114 @@
+//! `latchkey serve <service>`: one service of the mesh, against PostgreSQL and NATS JetStream.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::{Context, bail};
+use latchkey_events::EventBus;
+use latchkey_server::MeshAuth;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cli::Service,
+    mesh::{DatabasePlan, MeshUrls, ServiceContext, spawn_service},
+    settings::Settings,
+};
+
+/// Runs `service` until `shutdown` is cancelled.
+pub async fn run(
+    settings: Settings,
+    service: Service,
+    listen: Option<SocketAddr>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if settings.mesh.service_token.len() < 16 {
+        bail!("mesh.service_token must be set to a secret of at least 16 characters (LATCHKEY__MESH__SERVICE_TOKEN)");
+    }
+    let needs_database = matches!(service, Service::AgentToken | Service::Audit);
+    if needs_database && settings.database.url.is_empty() {
+        bail!("{} needs database.url (LATCHKEY__DATABASE__URL)", service.name());
+    }
+    let urls = mesh_urls(&settings);
+    let address = listen_address(&settings, service, listen, &urls)?;
+    let bus = connect_bus(&settings, &shutdown).await?;
+    let context = ServiceContext {
+        database: DatabasePlan::Url(settings.database.url.clone()),
+        bus,
+        mesh_auth: MeshAuth::new(settings.mesh.service_token.clone()),
+        urls,
+        gateway: settings.gateway.clone(),
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    tracing::info!(service = service.name(), %address, "serving");
+    let task = spawn_service(service, listener, &context, shutdown).await?;
+    task.await?;
+    Ok(())
+}
+
+pub fn mesh_urls(settings: &Settings) -> MeshUrls {
+    let mesh = &settings.mesh;
+    MeshUrls(
+        [
+            (Service::AgentToken, &mesh.agent_token_url),
+            (Service::Audit, &mesh.audit_url),
+            (Service::Policy, &mesh.policy_url),
+            (Service::Vault, &mesh.vault_url),
+            (Service::Oauth, &mesh.oauth_url),
+            (Service::Webhook, &mesh.webhook_url),
+        ]
+        .into_iter()
+        .map(|(service, url)| (service.name(), url.clone()))
+        .collect(),
+    )
+}
+
+/// `--listen`, else `server.listen`, else 0.0.0.0 on the gateway's 8080 or the port of the
+/// service's own mesh URL, so one settings file serves every process of the mesh.
+pub fn listen_address(
+    settings: &Settings,
+    service: Service,
+    listen: Option<SocketAddr>,
+    urls: &MeshUrls,
+) -> anyhow::Result<SocketAddr> {
+    if let Some(address) = listen {
+        return Ok(address);
+    }
+    if !settings.server.listen.is_empty() {
+        return settings.server.listen.parse().context("server.listen is not HOST:PORT");
+    }
+    let port = match service {
+        Service::Gateway => 8080,
+        service => {
+            let url = urls.of(service)?;
+            url.rsplit(':')
+                .next()
+                .and_then(|port| port.trim_end_matches('/').parse().ok())
+                .with_context(|| format!("no port in {url}"))?
+        }
+    };
+    Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+}
+
+/// Connects to NATS and ensures the event stream, retrying until NATS answers: in a mesh that
+/// starts all at once the broker may come up after the service.
+async fn connect_bus(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<EventBus> {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(settings.nats.url.as_str())
+        .await
+        .with_context(|| format!("cannot reach NATS at {}", settings.nats.url))?;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match EventBus::nats(client.clone(), &settings.nats.prefix).await {
+            Ok(bus) => return Ok(bus),
+            Err(error) => tracing::warn!(%error, "event stream not ready; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => bail!("stopped before NATS was reachable"),
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

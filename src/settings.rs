@@ -1,0 +1,148 @@
+//! Layered settings: the embedded, commented defaults (`src/defaults.toml`, the reference for every
+//! setting), then an optional file, then `LATCHKEY__SECTION__KEY` environment variables. The
+//! environment is passed in, never read from a global inside, so tests inject what they need.
+
+use std::{collections::HashMap, path::Path};
+
+use config::{Config, Environment, File, FileFormat};
+use latchkey_gateway::GatewayConfig;
+use latchkey_telemetry::TelemetryConfig;
+use serde::Deserialize;
+
+/// The defaults, embedded so the binary documents itself (`latchkey config` prints them).
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub nats: NatsSettings,
+    pub mesh: MeshSettings,
+    pub server: ServerSettings,
+    pub gateway: GatewayConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSettings {
+    pub url: String,
+    pub prefix: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeshSettings {
+    pub service_token: String,
+    pub agent_token_url: String,
+    pub audit_url: String,
+    pub policy_url: String,
+    pub vault_url: String,
+    pub oauth_url: String,
+    pub webhook_url: String,
+}
+
+impl std::fmt::Debug for MeshSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshSettings")
+            .field("service_token", &"<redacted>")
+            .field("agent_token_url", &self.agent_token_url)
+            .field("audit_url", &self.audit_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid settings: {0}")]
+    Invalid(#[from] config::ConfigError),
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` if given, then the `LATCHKEY__…` entries of `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, SettingsError> {
+        let env: HashMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("LATCHKEY__")).collect();
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file).format(FileFormat::Toml).required(true));
+        }
+        let settings = builder
+            .add_source(
+                Environment::with_prefix("LATCHKEY")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()?
+            .try_deserialize::<Settings>()?;
+        Ok(settings.normalised())
+    }
+
+    /// Empty strings in the file format mean "not set".
+    fn normalised(mut self) -> Self {
+        if self.telemetry.otlp_endpoint.as_deref() == Some("") {
+            self.telemetry.otlp_endpoint = None;
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_defaults_alone_are_complete() {
+        let settings = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(settings.nats.prefix, "latchkey");
+        assert_eq!(settings.gateway.body_limit_bytes, 1_048_576);
+        assert_eq!(settings.telemetry.otlp_endpoint, None);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_defaults() {
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY__NATS__URL", "nats://nats:4222"),
+                ("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND", "7"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.nats.url, "nats://nats:4222");
+        assert_eq!(settings.gateway.rate_limit_per_second, 7);
+    }
+
+    #[test]
+    fn an_unknown_setting_is_an_error() {
+        assert!(Settings::load(None, env(&[("LATCHKEY__NATS__URLL", "x")])).is_err());
+    }
+
+    #[test]
+    fn a_file_sits_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latchkey.toml");
+        std::fs::write(&path, "[nats]\nprefix = \"fromfile\"\nurl = \"nats://file:4222\"\n").unwrap();
+        let settings = Settings::load(Some(&path), env(&[("LATCHKEY__NATS__URL", "nats://env:4222")])).unwrap();
+        assert_eq!(settings.nats.prefix, "fromfile");
+        assert_eq!(settings.nats.url, "nats://env:4222");
+    }
+}
