@@ -1,0 +1,43 @@
+# Latchkey developer commands. CI calls these targets as they are (.ci/run).
+#
+# cargo honours CARGO_TARGET_DIR from the environment; nothing here overrides it, so a shared warm
+# target directory (e.g. `export CARGO_TARGET_DIR=/work/target`) is used when set.
+
+CARGO ?= cargo
+DOCKER ?= docker
+IMAGE ?= latchkey:dev
+# Every benchmark `make bench` runs, in order; add new `[[bench]]` targets here.
+BENCHES ?= http_load
+
+.PHONY: help run test lint fmt bench image
+
+help:
+	@echo "make run    - latchkey dev: every service in one process (SQLite, in-process bus)"
+	@echo "make test   - the whole test suite (needs PostgreSQL and NATS JetStream, see .ci/run)"
+	@echo "make lint   - rustfmt check and clippy with warnings denied"
+	@echo "make fmt    - format the workspace"
+	@echo "make bench  - benchmarks: $(BENCHES)"
+	@echo "make image  - build the $(IMAGE) container image from deploy/Dockerfile"
+
+run:
+	$(CARGO) run --release -- dev
+
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+test:
+	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench:
+	@set -e; for bench in $(BENCHES); do \
+		echo "==> cargo bench --bench $$bench"; \
+		$(CARGO) bench --bench $$bench; \
+	done
+
+image:
+	$(DOCKER) build --file deploy/Dockerfile --tag $(IMAGE) .
