@@ -1,1 +1,117 @@
-//! The REST edge: authentication, validation, problem+json errors, OpenAPI; calls the services over gRPC.
+//! The REST edge of the Latchkey mesh: authenticates the caller by account API key, validates
+//! input, calls the services over gRPC and shapes their answers; every error is one
+//! `application/problem+json` document. Stateless apart from caches: authenticated keys (dropped
+//! when their deletion event arrives) and per-key rate-limit buckets, both per process.
+//!
+//! Also serves `/openapi.json` (generated from the handlers), `/docs`, `/healthz`, `/readyz` and
+//! `/metrics`.
+
+mod auth;
+mod config;
+mod invalidation;
+mod json;
+mod key_cache;
+mod metrics;
+mod openapi;
+mod problem;
+mod query;
+mod rate_limit;
+mod request_id;
+mod routes;
+mod state;
+mod trace;
+
+use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
+
+use latchkey_proto::{
+    agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
+    audit::v1::audit_service_client::AuditServiceClient,
+};
+use latchkey_server::MeshChannel;
+use tokio::net::TcpListener;
+
+pub use auth::{API_KEY_HEADER, Principal};
+pub use config::GatewayConfig;
+pub use metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL};
+pub use problem::{PROBLEM_CONTENT_TYPE, ProblemDocument, ProblemFieldError, problem_type_uri};
+pub use request_id::REQUEST_ID_HEADER;
+pub use routes::openapi;
+
+use crate::{
+    invalidation::{BackgroundTasks, DeletionFeed},
+    key_cache::KeyCache,
+    rate_limit::KeyRateLimiter,
+    state::AppState,
+};
+
+/// What the gateway talks to.
+pub struct GatewayDeps {
+    pub agent_token: AgentTokenServiceClient<MeshChannel>,
+    pub audit: AuditServiceClient<MeshChannel>,
+    /// Where `api_key.deleted` events arrive from, to drop deleted keys from the cache.
+    pub bus: latchkey_events::EventBus,
+    /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
+    pub readiness: Vec<(String, MeshChannel)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("invalid gateway configuration: {0}")]
+    Config(String),
+    #[error("serving HTTP: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A built gateway: its router and the background tasks that keep its caches current (they stop
+/// when the gateway is dropped).
+pub struct Gateway {
+    router: axum::Router,
+    _tasks: BackgroundTasks,
+}
+
+impl Gateway {
+    /// Builds the router and starts the key-cache invalidation task.
+    pub async fn build(config: GatewayConfig, deps: GatewayDeps) -> Result<Self, GatewayError> {
+        config.validate().map_err(GatewayError::Config)?;
+        // Installs the process's metrics recorder before the first request is counted.
+        latchkey_telemetry::metrics_handle();
+
+        let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_ttl_secs)));
+        let rate_limiter = Arc::new(KeyRateLimiter::new(
+            NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN),
+            NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN),
+        ));
+        let feed = DeletionFeed::new(deps.bus, keys.clone());
+        let first_subscription = feed.subscribe().await;
+        let tasks = BackgroundTasks::start(feed, first_subscription, rate_limiter.clone());
+
+        let state = AppState {
+            agent_token: deps.agent_token,
+            audit: deps.audit,
+            keys,
+            rate_limiter,
+            readiness: deps.readiness.into(),
+        };
+        Ok(Self {
+            router: routes::router(state, config.body_limit_bytes),
+            _tasks: tasks,
+        })
+    }
+
+    /// The whole application as an axum router (for tests: `tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        axum::serve(listener, self.router.clone())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

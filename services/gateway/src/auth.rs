@@ -1,0 +1,166 @@
+//! Who is calling: the account API key from `Authorization: Bearer <key>` or `X-Api-Key: <key>`,
+//! resolved by agent-token over gRPC and cached by the SHA-256 of the secret. Extracting a
+//! [`Principal`] also spends one request of the key's rate limit, so every authenticated route is
+//! limited and unauthenticated ones are not.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use http::{HeaderMap, header, request::Parts};
+use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_proto::agent_token::v1::AuthenticateApiKeyRequest;
+use tonic::Code;
+
+use crate::{key_cache::secret_hash, problem::Problem, state::AppState};
+
+/// The header carrying a key for clients that cannot send `Authorization`.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Longer credentials are refused without asking agent-token; real keys are far shorter.
+const MAX_SECRET_LEN: usize = 256;
+
+/// The authenticated caller: an account, acting through one of its API keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: Arc<str>,
+    pub api_key_id: Arc<str>,
+}
+
+impl Principal {
+    /// A mesh request acting for this account, with this key as the actor recorded in events.
+    pub(crate) fn grpc_request<T>(&self, message: T) -> tonic::Request<T> {
+        latchkey_server::with_account(message, &self.account_id, Some(&self.api_key_id))
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        let secret = presented_secret(&parts.headers)?;
+        let principal = authenticate(state, secret).await?;
+        state.rate_limiter.check(&principal.api_key_id)?;
+        tracing::Span::current().record("account_id", &*principal.account_id);
+        parts.extensions.insert(principal.clone());
+        Ok(principal)
+    }
+}
+
+/// The secret the caller presented, or why there is none to check.
+fn presented_secret(headers: &HeaderMap) -> Result<&str, Problem> {
+    let unauthorized = |message: &str| Problem(ApiError::new(ErrorCode::Unauthorized, message));
+    let secret = if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| unauthorized("the Authorization header must be `Bearer <API key>`"))?;
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(unauthorized("the Authorization header must be `Bearer <API key>`")),
+        }
+    } else if let Some(value) = headers.get(API_KEY_HEADER) {
+        value
+            .to_str()
+            .map_err(|_| unauthorized("the X-Api-Key header must hold an API key"))?
+            .trim()
+    } else {
+        return Err(unauthorized(
+            "send an API key as `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
+        ));
+    };
+    let well_formed = !secret.is_empty()
+        && secret.len() <= MAX_SECRET_LEN
+        && !secret.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+    if well_formed {
+        Ok(secret)
+    } else {
+        Err(unauthorized("the API key is malformed"))
+    }
+}
+
+/// Resolves `secret` through the cache, or agent-token on a miss.
+async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Problem> {
+    let hash = secret_hash(secret);
+    if let Some(principal) = state.keys.lookup(&hash) {
+        return Ok(principal);
+    }
+    let generation = state.keys.generation();
+    let request = tonic::Request::new(AuthenticateApiKeyRequest {
+        secret: secret.to_owned(),
+    });
+    let answer = state.agent_token.clone().authenticate_api_key(request).await;
+    let found = match answer {
+        Ok(found) => found.into_inner(),
+        // Unknown, deleted and malformed keys look the same to the caller.
+        Err(status)
+            if matches!(
+                status.code(),
+                Code::Unauthenticated | Code::NotFound | Code::InvalidArgument | Code::PermissionDenied
+            ) =>
+        {
+            return Err(Problem(ApiError::new(
+                ErrorCode::Unauthorized,
+                "the API key is not valid",
+            )));
+        }
+        Err(status) => return Err(status.into()),
+    };
+    if found.account_id.is_empty() || found.api_key_id.is_empty() {
+        return Err(Problem::internal(
+            &"agent-token authenticated a key without naming its account",
+        ));
+    }
+    let principal = Principal {
+        account_id: found.account_id.into(),
+        api_key_id: found.api_key_id.into(),
+    };
+    state.keys.remember(hash, principal.clone(), generation);
+    Ok(principal)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (http::HeaderName::from_static(name), HeaderValue::from_static(value)))
+            .collect()
+    }
+
+    #[test]
+    fn both_header_styles_are_read() {
+        assert_eq!(
+            presented_secret(&headers(&[("authorization", "Bearer lk_live_abc")])).ok(),
+            Some("lk_live_abc")
+        );
+        assert_eq!(
+            presented_secret(&headers(&[("authorization", "bearer lk_live_abc")])).ok(),
+            Some("lk_live_abc")
+        );
+        assert_eq!(
+            presented_secret(&headers(&[("x-api-key", "lk_live_abc")])).ok(),
+            Some("lk_live_abc")
+        );
+    }
+
+    #[test]
+    fn missing_and_malformed_credentials_are_refused() {
+        for bad in [
+            headers(&[]),
+            headers(&[("authorization", "Basic dXNlcjpwYXNz")]),
+            headers(&[("authorization", "Bearer")]),
+            headers(&[("authorization", "Bearer ")]),
+            headers(&[("authorization", "Bearer two words")]),
+            headers(&[("x-api-key", "")]),
+        ] {
+            let refused = presented_secret(&bad).err().map(|p| p.0.code);
+            assert_eq!(refused, Some(ErrorCode::Unauthorized), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `[gateway]` in the configuration file: the edge's limits.
+
+use serde::Deserialize;
+
+/// The gateway's settings. Every field has a default, so an empty section is a valid configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Largest request body accepted, bytes. Default 1 MiB (1048576).
+    pub body_limit_bytes: usize,
+    /// Requests per second allowed per API key (sustained). Default 100.
+    /// The limit is kept per gateway process: N gateways allow up to N times this rate in total.
+    pub rate_limit_per_second: u32,
+    /// Burst above the sustained rate: how many requests one key may make back to back before the
+    /// sustained rate applies (the bucket's size). Default 200.
+    pub rate_limit_burst: u32,
+    /// How long an authenticated key stays cached without a deletion event. Default 60 (seconds);
+    /// 0 turns the cache off (every request asks agent-token).
+    pub key_cache_ttl_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            rate_limit_per_second: 100,
+            rate_limit_burst: 200,
+            key_cache_ttl_secs: 60,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Rejects settings the gateway cannot run with, naming the setting.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.body_limit_bytes == 0 {
+            return Err("gateway.body_limit_bytes must be at least 1".to_owned());
+        }
+        if self.rate_limit_per_second == 0 {
+            return Err("gateway.rate_limit_per_second must be at least 1".to_owned());
+        }
+        if self.rate_limit_burst == 0 {
+            return Err("gateway.rate_limit_burst must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+}

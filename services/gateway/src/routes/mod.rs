@@ -1,0 +1,61 @@
+//! The gateway's routes and the middleware every request passes through.
+
+mod api_keys;
+mod audit;
+mod health;
+
+use axum::{Router, extract::DefaultBodyLimit, middleware};
+use chrono::{DateTime, Utc};
+use latchkey_errors::{ApiError, ErrorCode};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{metrics, openapi::ApiDoc, problem, request_id, state::AppState, trace};
+
+/// Every route with its OpenAPI description. Later slices add their `.routes(..)` here.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::delete_api_key))
+        .routes(routes!(audit::list_audit_entries))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+}
+
+/// The OpenAPI document the gateway serves at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The whole application: routes, `/openapi.json`, `/docs`, and the middleware stack.
+pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
+    let (routes, document) = api().split_for_parts();
+    routes
+        .with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .fallback(not_found)
+        // Layers run outermost last-added: request id, then the span, metrics, problem rendering.
+        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(middleware::from_fn(problem::render_problems))
+        .layer(middleware::from_fn(metrics::record_metrics))
+        .layer(middleware::from_fn(trace::trace_request))
+        .layer(middleware::from_fn(request_id::assign_request_id))
+}
+
+async fn not_found() -> problem::Problem {
+    problem::Problem(ApiError::new(
+        ErrorCode::NotFound,
+        "no route matches this path; /openapi.json lists them",
+    ))
+}
+
+/// A proto timestamp (Unix milliseconds, 0 for none) as a UTC time.
+pub(crate) fn time_from_ms(ms: i64) -> Option<DateTime<Utc>> {
+    if ms == 0 {
+        None
+    } else {
+        DateTime::from_timestamp_millis(ms)
+    }
+}

@@ -1,0 +1,22 @@
+//! What every handler gets: the service clients and the gateway's shared caches. Cheap to clone
+//! (clients wrap a shared channel; the rest is behind `Arc`).
+
+use std::sync::Arc;
+
+use latchkey_proto::{
+    agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
+    audit::v1::audit_service_client::AuditServiceClient,
+};
+use latchkey_server::MeshChannel;
+
+use crate::{key_cache::KeyCache, rate_limit::KeyRateLimiter};
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) agent_token: AgentTokenServiceClient<MeshChannel>,
+    pub(crate) audit: AuditServiceClient<MeshChannel>,
+    pub(crate) keys: Arc<KeyCache>,
+    pub(crate) rate_limiter: Arc<KeyRateLimiter>,
+    /// (gRPC service name, channel) pairs `/readyz` checks.
+    pub(crate) readiness: Arc<[(String, MeshChannel)]>,
+}

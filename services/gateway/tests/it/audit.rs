@@ -1,0 +1,147 @@
+//! GET /v1/audit: shapes, pagination, order, filters, scoping.
+
+use crate::harness::TestGateway;
+
+async fn gateway_with_entries(count: usize) -> (TestGateway, String) {
+    let gw = TestGateway::start().await;
+    let me = gw.agent_token.add_key("acct_a", "bootstrap");
+    for i in 0..count {
+        let (event_type, actor) = if i % 2 == 0 {
+            ("api_key.created", "key_0000")
+        } else {
+            ("api_key.deleted", "")
+        };
+        gw.audit.append(
+            "acct_a",
+            event_type,
+            actor,
+            &format!(r#"{{"key_id":"key_{i}","name":"n{i}"}}"#),
+        );
+    }
+    gw.audit
+        .append("acct_b", "api_key.created", "key_9", r#"{"key_id":"key_9"}"#);
+    (gw, me.secret)
+}
+
+#[tokio::test]
+async fn entries_come_newest_first_with_their_chain_hashes() {
+    let (gw, secret) = gateway_with_entries(3).await;
+    let page = gw.get("/v1/audit", &secret).await;
+    assert_eq!(page.status, 200);
+    let body = page.json();
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(
+        data.iter().map(|e| e["seq"].as_i64().unwrap_or(0)).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    assert!(body["next_cursor"].is_null());
+
+    let first = &data[2];
+    assert_eq!(first["event_id"], "evt_1");
+    assert_eq!(first["type"], "api_key.created");
+    assert!(
+        first["time"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+    );
+    assert_eq!(first["actor"], "key_0000");
+    assert_eq!(first["subject"], "key_1");
+    assert!(first["decision_id"].is_null(), "empty strings become null");
+    assert_eq!(first["data"], serde_json::json!({"key_id": "key_0", "name": "n0"}));
+    assert_eq!(first["prev_hash"], "0".repeat(64));
+    assert_eq!(data[1]["prev_hash"], first["hash"]);
+    assert!(data[1]["actor"].is_null());
+}
+
+#[tokio::test]
+async fn pages_follow_the_cursor_in_either_order() {
+    let (gw, secret) = gateway_with_entries(5).await;
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/audit?limit=2".to_owned();
+    loop {
+        let body = gw.get(&path, &secret).await.json();
+        seen.extend(
+            body["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap_or(0)),
+        );
+        match body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/audit?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [5, 4, 3, 2, 1]);
+
+    let body = gw.get("/v1/audit?order=asc&limit=3", &secret).await.json();
+    let seqs: Vec<_> = body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|e| e["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, [Some(1), Some(2), Some(3)]);
+    let cursor = body["next_cursor"].as_str().expect("a next page");
+    let rest = gw
+        .get(&format!("/v1/audit?order=asc&limit=3&cursor={cursor}"), &secret)
+        .await
+        .json();
+    assert_eq!(rest["data"].as_array().map(Vec::len), Some(2));
+    assert!(rest["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn the_type_filter_selects_one_event_type() {
+    let (gw, secret) = gateway_with_entries(4).await;
+    let body = gw.get("/v1/audit?type=api_key.deleted", &secret).await.json();
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 2);
+    assert!(data.iter().all(|e| e["type"] == "api_key.deleted"));
+}
+
+#[tokio::test]
+async fn an_account_sees_only_its_own_entries() {
+    let (gw, _) = gateway_with_entries(2).await;
+    let other = gw.agent_token.add_key("acct_b", "theirs");
+    let body = gw.get("/v1/audit", &other.secret).await.json();
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["actor"], "key_9");
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_named() {
+    let (gw, secret) = gateway_with_entries(1).await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=many", "limit"),
+        ("limit=-3", "limit"),
+        ("order=sideways", "order"),
+        ("cursor=abc", "cursor"),
+        ("cursor=-5", "cursor"),
+        ("type=nope.never", "type"),
+        ("colour=red", "colour"),
+    ] {
+        let answer = gw.get(&format!("/v1/audit?{query}"), &secret).await;
+        answer.assert_problem(400, "VALIDATION_ERROR");
+        assert_eq!(answer.first_error_field(), field, "{query}");
+    }
+    // Boundaries are accepted.
+    for query in [
+        "limit=1",
+        "limit=500",
+        "order=asc",
+        "order=desc",
+        "type=api_key.created",
+        "cursor=",
+    ] {
+        assert_eq!(
+            gw.get(&format!("/v1/audit?{query}"), &secret).await.status,
+            200,
+            "{query}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Authentication: both header styles, every way a key can be wrong, and the key cache with its
+//! deletion feed on both bus implementations.
+
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use axum::body::Body;
+use http::Method;
+use latchkey_events::{Envelope, EventBus, catalogue::ApiKeyDeleted, testing};
+use latchkey_gateway::GatewayConfig;
+use sha2::{Digest, Sha256};
+
+use crate::{fakes::StoredKey, harness::TestGateway};
+
+#[tokio::test]
+async fn both_header_styles_authenticate() {
+    let gw = TestGateway::start().await;
+    let me = gw.agent_token.add_key("acct_a", "bootstrap");
+    let bearer = format!("Bearer {}", me.secret);
+    for header in [("authorization", bearer.as_str()), ("x-api-key", me.secret.as_str())] {
+        let answer = gw.send(Method::GET, "/v1/api-keys", &[header], Body::empty()).await;
+        assert_eq!(answer.status, 200, "{}", header.0);
+    }
+}
+
+#[tokio::test]
+async fn missing_malformed_and_unknown_keys_answer_401() {
+    let gw = TestGateway::start().await;
+    gw.agent_token.add_key("acct_a", "bootstrap");
+    let cases: &[&[(&str, &str)]] = &[
+        &[],
+        &[("authorization", "Basic dXNlcjpwYXNz")],
+        &[("authorization", "Bearer")],
+        &[("authorization", "Bearer two parts")],
+        &[("x-api-key", "")],
+        &[("authorization", "Bearer lk_live_unknown")],
+        &[("x-api-key", "lk_live_unknown")],
+    ];
+    for headers in cases {
+        let answer = gw.send(Method::GET, "/v1/api-keys", headers, Body::empty()).await;
+        answer.assert_problem(401, "UNAUTHORIZED");
+        assert_eq!(answer.header("www-authenticate"), Some("Bearer"), "{headers:?}");
+    }
+    // Unauthenticated writes are refused before the body is even looked at, and write nothing.
+    let answer = gw
+        .send(Method::POST, "/v1/api-keys", &[], Body::from("{not json"))
+        .await;
+    answer.assert_problem(401, "UNAUTHORIZED");
+    assert_eq!(gw.agent_token.keys.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_known_key_is_asked_about_once_then_served_from_the_cache() {
+    let gw = TestGateway::start().await;
+    let me = gw.agent_token.add_key("acct_a", "bootstrap");
+    for _ in 0..3 {
+        assert_eq!(gw.get("/v1/api-keys", &me.secret).await.status, 200);
+    }
+    assert_eq!(gw.agent_token.authentications.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn with_a_zero_ttl_every_request_asks_agent_token() {
+    let config = GatewayConfig {
+        key_cache_ttl_secs: 0,
+        ..GatewayConfig::default()
+    };
+    let gw = TestGateway::with_config(config).await;
+    let me = gw.agent_token.add_key("acct_a", "bootstrap");
+    for _ in 0..3 {
+        assert_eq!(gw.get("/v1/api-keys", &me.secret).await.status, 200);
+    }
+    assert_eq!(gw.agent_token.authentications.load(Ordering::SeqCst), 3);
+}
+
+/// The deletion event another gateway's DELETE would cause, as agent-token publishes it.
+fn deletion_event(key: &StoredKey) -> Envelope {
+    let deleted = ApiKeyDeleted {
+        key_id: key.id.clone(),
+        secret_hash: hex::encode(Sha256::digest(key.secret.as_bytes())),
+    };
+    Envelope::new("/latchkey/agent-token", &key.account_id, Some(&key.id), &deleted)
+}
+
+/// A key deleted elsewhere keeps working from the cache until its event arrives, then stops
+/// within a second.
+async fn a_key_deleted_elsewhere_stops_within_a_second(gw: TestGateway) {
+    let key = gw.agent_token.add_key("acct_a", "doomed");
+    assert_eq!(gw.get("/v1/api-keys", &key.secret).await.status, 200);
+    gw.agent_token.remove_silently(&key.id);
+    // Still served: the cache is what this test exercises.
+    assert_eq!(gw.get("/v1/api-keys", &key.secret).await.status, 200);
+
+    gw.bus
+        .publish(&[deletion_event(&key)])
+        .await
+        .expect("publish the deletion");
+    let published = Instant::now();
+    loop {
+        let answer = gw.get("/v1/api-keys", &key.secret).await;
+        if answer.status == 401 {
+            answer.assert_problem(401, "UNAUTHORIZED");
+            break;
+        }
+        assert!(
+            published.elapsed() < Duration::from_secs(1),
+            "the key still works 1 s after its deletion event"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_deletion_event_on_the_in_process_bus_drops_the_key() {
+    a_key_deleted_elsewhere_stops_within_a_second(TestGateway::start().await).await;
+}
+
+#[tokio::test]
+async fn a_deletion_event_on_jetstream_drops_the_key() {
+    let client = async_nats::connect(testing::nats_url())
+        .await
+        .expect("NATS must run on 127.0.0.1:4222 for tests (see .ci/run)");
+    let bus = EventBus::nats(client, &testing::unique_prefix())
+        .await
+        .expect("JetStream bus");
+    let gw = TestGateway::build(GatewayConfig::default(), Vec::new(), Some(bus)).await;
+    a_key_deleted_elsewhere_stops_within_a_second(gw).await;
+}

@@ -1,0 +1,235 @@
+//! In-memory stand-ins for agent-token and audit that behave per their protos, served over real
+//! gRPC by `latchkey_server::serve_grpc`. The real services are tested in their own crates.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use latchkey_errors::ApiError;
+use latchkey_proto::{
+    agent_token::v1::{self as at, agent_token_service_server::AgentTokenService},
+    audit::v1::{self as au, audit_service_server::AuditService},
+};
+use latchkey_server::MeshAuth;
+use tonic::{Request, Response, Status};
+
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub secret: String,
+    pub created_at_ms: i64,
+    pub last_used_at_ms: i64,
+}
+
+/// agent-token, in memory.
+#[derive(Clone)]
+pub struct FakeAgentToken {
+    pub auth: MeshAuth,
+    pub keys: Arc<Mutex<Vec<StoredKey>>>,
+    /// How many AuthenticateApiKey calls reached the service (cache misses).
+    pub authentications: Arc<AtomicUsize>,
+    /// The `traceparent` metadata of the last CreateApiKey call.
+    pub last_traceparent: Arc<Mutex<Option<String>>>,
+    counter: Arc<AtomicUsize>,
+}
+
+impl FakeAgentToken {
+    pub fn new(auth: MeshAuth) -> Self {
+        Self {
+            auth,
+            keys: Arc::default(),
+            authentications: Arc::default(),
+            last_traceparent: Arc::default(),
+            counter: Arc::default(),
+        }
+    }
+
+    /// Creates a key directly in the store (as bootstrap would); returns (key id, secret).
+    pub fn add_key(&self, account_id: &str, name: &str) -> StoredKey {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let key = StoredKey {
+            id: format!("key_{n:04}"),
+            account_id: account_id.to_owned(),
+            name: name.to_owned(),
+            secret: format!("lk_live_{}", uuid::Uuid::new_v4().simple()),
+            created_at_ms: 1_767_225_600_000 + n as i64,
+            last_used_at_ms: 0,
+        };
+        self.keys.lock().unwrap().push(key.clone());
+        key
+    }
+
+    /// Removes a key from the store without telling any gateway, as another gateway's delete would.
+    pub fn remove_silently(&self, key_id: &str) {
+        self.keys.lock().unwrap().retain(|k| k.id != key_id);
+    }
+
+    fn to_proto(key: &StoredKey) -> at::ApiKey {
+        at::ApiKey {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            prefix: "lk_live_".to_owned(),
+            last4: key.secret[key.secret.len() - 4..].to_owned(),
+            created_at_ms: key.created_at_ms,
+            last_used_at_ms: key.last_used_at_ms,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AgentTokenService for FakeAgentToken {
+    async fn create_account(
+        &self,
+        _request: Request<at::CreateAccountRequest>,
+    ) -> Result<Response<at::CreateAccountResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway"))
+    }
+
+    async fn authenticate_api_key(
+        &self,
+        request: Request<at::AuthenticateApiKeyRequest>,
+    ) -> Result<Response<at::Principal>, Status> {
+        if !self.auth.is_mesh_call(&request) {
+            return Err(Status::unauthenticated("no service credential"));
+        }
+        self.authentications.fetch_add(1, Ordering::SeqCst);
+        let secret = &request.get_ref().secret;
+        let mut keys = self.keys.lock().unwrap();
+        let key = keys
+            .iter_mut()
+            .find(|k| &k.secret == secret)
+            .ok_or_else(|| Status::unauthenticated("unknown key"))?;
+        key.last_used_at_ms = 1_767_225_700_000;
+        Ok(Response::new(at::Principal {
+            account_id: key.account_id.clone(),
+            api_key_id: key.id.clone(),
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<at::CreateApiKeyRequest>,
+    ) -> Result<Response<at::CreateApiKeyResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let traceparent = request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        *self.last_traceparent.lock().unwrap() = traceparent;
+        let key = self.add_key(&account, &request.get_ref().name);
+        Ok(Response::new(at::CreateApiKeyResponse {
+            created: Some(at::CreatedApiKey {
+                key: Some(Self::to_proto(&key)),
+                secret: key.secret.clone(),
+            }),
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<at::ListApiKeysRequest>,
+    ) -> Result<Response<at::ListApiKeysResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let keys = self.keys.lock().unwrap();
+        let mut listed: Vec<_> = keys
+            .iter()
+            .filter(|k| k.account_id == account)
+            .map(Self::to_proto)
+            .collect();
+        listed.reverse();
+        Ok(Response::new(at::ListApiKeysResponse { keys: listed }))
+    }
+
+    async fn delete_api_key(
+        &self,
+        request: Request<at::DeleteApiKeyRequest>,
+    ) -> Result<Response<at::DeleteApiKeyResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let id = &request.get_ref().id;
+        let mut keys = self.keys.lock().unwrap();
+        let before = keys.len();
+        keys.retain(|k| !(k.account_id == account && &k.id == id));
+        if keys.len() == before {
+            return Err(ApiError::not_found("API key").into());
+        }
+        Ok(Response::new(at::DeleteApiKeyResponse {}))
+    }
+}
+
+/// audit, in memory: entries per account, seq from 1.
+#[derive(Clone)]
+pub struct FakeAudit {
+    pub auth: MeshAuth,
+    pub entries: Arc<Mutex<HashMap<String, Vec<au::AuditEntry>>>>,
+}
+
+impl FakeAudit {
+    pub fn new(auth: MeshAuth) -> Self {
+        Self {
+            auth,
+            entries: Arc::default(),
+        }
+    }
+
+    /// Appends an entry to `account`'s chain.
+    pub fn append(&self, account: &str, event_type: &str, actor: &str, data_json: &str) {
+        let mut all = self.entries.lock().unwrap();
+        let chain = all.entry(account.to_owned()).or_default();
+        let seq = chain.len() as i64 + 1;
+        let prev_hash = chain.last().map_or_else(|| "0".repeat(64), |e| e.hash.clone());
+        chain.push(au::AuditEntry {
+            seq,
+            event_id: format!("evt_{seq}"),
+            r#type: event_type.to_owned(),
+            time_ms: 1_767_225_600_000 + seq,
+            actor: actor.to_owned(),
+            subject: format!("key_{seq}"),
+            decision_id: String::new(),
+            data_json: data_json.to_owned(),
+            prev_hash,
+            hash: format!("{seq:064x}"),
+        });
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for FakeAudit {
+    async fn list_entries(
+        &self,
+        request: Request<au::ListEntriesRequest>,
+    ) -> Result<Response<au::ListEntriesResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let query = request.into_inner();
+        let all = self.entries.lock().unwrap();
+        let mut chain: Vec<au::AuditEntry> = all.get(&account).cloned().unwrap_or_default();
+        chain.retain(|e| query.r#type.is_empty() || e.r#type == query.r#type);
+        if query.newest_first {
+            chain.reverse();
+            chain.retain(|e| query.cursor == 0 || e.seq < query.cursor);
+        } else {
+            chain.retain(|e| e.seq > query.cursor);
+        }
+        let limit = query.limit as usize;
+        let more = chain.len() > limit;
+        chain.truncate(limit);
+        let next_cursor = if more { chain.last().map_or(0, |e| e.seq) } else { 0 };
+        Ok(Response::new(au::ListEntriesResponse {
+            entries: chain,
+            next_cursor,
+        }))
+    }
+
+    async fn verify_chain(
+        &self,
+        _request: Request<au::VerifyChainRequest>,
+    ) -> Result<Response<au::VerifyChainResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway"))
+    }
+}

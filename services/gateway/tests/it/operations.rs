@@ -1,0 +1,147 @@
+//! /openapi.json, /docs, /metrics, /healthz, /readyz.
+
+use axum::body::Body;
+use http::Method;
+use latchkey_gateway::GatewayConfig;
+
+use crate::harness::{AGENT_TOKEN_SERVICE, TestGateway};
+
+/// Every (method, path) the gateway serves today, with the statuses each must declare.
+const ROUTES: &[(&str, &str, &[u16])] = &[
+    ("post", "/v1/api-keys", &[201, 400, 401, 413, 415, 429, 500, 503]),
+    ("get", "/v1/api-keys", &[200, 401, 429, 500, 503]),
+    ("delete", "/v1/api-keys/{id}", &[204, 401, 404, 429, 500, 503]),
+    ("get", "/v1/audit", &[200, 400, 401, 429, 500, 503]),
+    ("get", "/healthz", &[200]),
+    ("get", "/readyz", &[200, 503]),
+    ("get", "/metrics", &[200]),
+];
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_status() {
+    let gw = TestGateway::start().await;
+    let answer = gw.send(Method::GET, "/openapi.json", &[], Body::empty()).await;
+    assert_eq!(answer.status, 200);
+    let doc = answer.json();
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+
+    let mut listed = 0;
+    for (method, path, statuses) in ROUTES {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} missing");
+        for status in *statuses {
+            assert!(
+                operation["responses"][status.to_string()].is_object(),
+                "{method} {path} does not declare {status}"
+            );
+        }
+        listed += 1;
+    }
+    let documented: usize = doc["paths"].as_object().map_or(0, |paths| {
+        paths
+            .values()
+            .map(|item| item.as_object().map_or(0, |ops| ops.len()))
+            .sum()
+    });
+    assert_eq!(documented, listed, "a route this test does not know: {}", doc["paths"]);
+
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["api_key"]["name"], "X-Api-Key");
+    assert_eq!(schemes["api_key"]["in"], "header");
+    let problem = &doc["components"]["responses"]["Unauthorized"]["content"]["application/problem+json"];
+    assert!(problem.is_object(), "errors are declared as problem+json");
+    assert!(doc["components"]["schemas"]["ProblemDocument"]["properties"]["code"].is_object());
+
+    // Every reference resolves, so clients can generate code from the document.
+    let text = doc.to_string();
+    for reference in text
+        .split("\"$ref\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+    {
+        let pointer = reference.trim_start_matches('#');
+        assert!(doc.pointer(pointer).is_some(), "dangling $ref {reference}");
+    }
+}
+
+#[tokio::test]
+async fn the_docs_serve_swagger_ui() {
+    let gw = TestGateway::start().await;
+    let redirect = gw.send(Method::GET, "/docs", &[], Body::empty()).await;
+    assert!(redirect.status.is_redirection());
+    let page = gw.send(Method::GET, "/docs/", &[], Body::empty()).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|ct| ct.starts_with("text/html"))
+    );
+    assert!(String::from_utf8_lossy(&page.body).contains("swagger"));
+    let config = gw
+        .send(Method::GET, "/docs/swagger-initializer.js", &[], Body::empty())
+        .await;
+    assert!(String::from_utf8_lossy(&config.body).contains("/openapi.json"));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let gw = TestGateway::start().await;
+    let me = gw.agent_token.add_key("acct_a", "bootstrap");
+    gw.delete("/v1/api-keys/key_unknown_for_metrics", &me.secret).await;
+
+    let answer = gw.send(Method::GET, "/metrics", &[], Body::empty()).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("text/plain; version=0.0.4"));
+    let text = String::from_utf8_lossy(&answer.body);
+    let counted = text.lines().any(|line| {
+        line.starts_with("latchkey_http_requests_total{")
+            && line.contains(r#"method="DELETE""#)
+            && line.contains(r#"route="/v1/api-keys/{id}""#)
+            && line.contains(r#"status="404""#)
+    });
+    assert!(counted, "{text}");
+    assert!(
+        !text.contains("key_unknown_for_metrics"),
+        "raw paths never become labels"
+    );
+    assert!(text.contains("latchkey_http_request_duration_seconds"));
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let gw = TestGateway::start().await;
+    let answer = gw.send(Method::GET, "/healthz", &[], Body::empty()).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json(), serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_checks_every_dependency() {
+    let gw = TestGateway::start().await;
+    let ready = gw.send(Method::GET, "/readyz", &[], Body::empty()).await;
+    assert_eq!(ready.status, 200, "{}", String::from_utf8_lossy(&ready.body));
+    assert_eq!(ready.json()["status"], "ready");
+    assert!(
+        ready.json()["checked"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|s| s == AGENT_TOKEN_SERVICE))
+    );
+
+    // A dependency on a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let extra = vec![(
+        "latchkey.policy.v1.PolicyService".to_owned(),
+        format!("http://{closed}"),
+    )];
+    let gw = TestGateway::build(GatewayConfig::default(), extra, None).await;
+    let not_ready = gw.send(Method::GET, "/readyz", &[], Body::empty()).await;
+    let problem = not_ready.assert_problem(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(not_ready.first_error_field(), "latchkey.policy.v1.PolicyService");
+    assert_eq!(problem["errors"].as_array().map(Vec::len), Some(1), "{problem}");
+}
