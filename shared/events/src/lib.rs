@@ -4,10 +4,24 @@
 //! returns, deduplicated by id, and delivered at least once to every durable consumer, which
 //! acknowledges only after handling it.
 
+mod backoff;
+mod bus;
 pub mod catalogue;
+mod consumer;
 mod envelope;
+mod error;
+mod filter;
+pub mod local;
+mod nats;
 pub mod outbox;
+mod relay;
+pub mod testing;
 
+pub use bus::{Delivery, EventBus, LocalBus, NatsBus, Subscription};
 pub use catalogue::{DomainEvent, EventType};
+pub use consumer::run_consumer;
 pub use envelope::Envelope;
+pub use error::BusError;
+pub use filter::EventFilter;
 pub use outbox::Outbox;
+pub use relay::run_relay;

@@ -65,8 +65,55 @@ impl Outbox {
         Ok(())
     }
 
+    /// How many of this source's events wait to be published: the relay's backlog.
+    pub async fn pending(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM latchkey_outbox WHERE source = $1")
+            .bind(&*self.source)
+            .fetch_one(self.db.pool())
+            .await
+    }
+
+    /// This source's oldest `limit` rows, oldest first.
+    pub(crate) async fn oldest(&self, limit: i64) -> Result<Vec<PendingRow>, sqlx::Error> {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, payload FROM latchkey_outbox WHERE source = $1 ORDER BY seq LIMIT $2")
+                .bind(&*self.source)
+                .bind(limit)
+                .fetch_all(self.db.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, payload)| PendingRow { seq, payload })
+            .collect())
+    }
+
+    /// Deletes exactly the rows `seqs`: never a range, since on PostgreSQL a row with a smaller
+    /// `seq` can commit after a larger one was read.
+    pub(crate) async fn remove(&self, seqs: &[i64]) -> Result<(), sqlx::Error> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (2..seqs.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "DELETE FROM latchkey_outbox WHERE source = $1 AND seq IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&*self.source);
+        for seq in seqs {
+            query = query.bind(*seq);
+        }
+        query.execute(self.db.pool()).await?;
+        Ok(())
+    }
+
     /// Resolves when a commit has enqueued something since the last call.
     pub(crate) async fn committed(&self) {
         self.committed.notified().await;
     }
+}
+
+/// One enqueued event as the relay reads it.
+pub(crate) struct PendingRow {
+    pub(crate) seq: i64,
+    pub(crate) payload: Vec<u8>,
 }

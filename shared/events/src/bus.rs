@@ -1,0 +1,161 @@
+//! The event bus seam: one enum over JetStream (the mesh) and the durable in-process bus
+//! (`latchkey dev`), with subscriptions and deliveries that look the same on both.
+
+use std::time::Duration;
+
+use crate::{BusError, Envelope, EventFilter, local, nats};
+
+pub use crate::local::LocalBus;
+pub use crate::nats::NatsBus;
+
+/// Where events are published and consumed. Cheap to clone.
+///
+/// Both implementations give the same contract: `publish` returns once every event is durably
+/// stored; a second event with the same id is dropped; every durable consumer gets every matching
+/// event at least once, in publish order per publisher, and an event counts as consumed only once
+/// its handler succeeded and acknowledged it.
+#[derive(Clone, Debug)]
+pub enum EventBus {
+    Nats(NatsBus),
+    Local(LocalBus),
+}
+
+impl EventBus {
+    /// The JetStream bus: ensures (idempotently) the stream `<PREFIX>_EVENTS` holding
+    /// `<prefix>.events.>`, on file storage with a two-minute duplicate window.
+    pub async fn nats(client: async_nats::Client, prefix: &str) -> Result<Self, BusError> {
+        Ok(Self::Nats(NatsBus::connect(client, prefix).await?))
+    }
+
+    /// The durable in-process bus, stored in `db`: an append-only event table deduplicated by
+    /// event id, and a table of consumer cursors.
+    pub async fn local(db: latchkey_storage::Db) -> Result<Self, BusError> {
+        Ok(Self::Local(LocalBus::open(db).await?))
+    }
+
+    /// Publishes `events` in order, sending all of them before awaiting the acknowledgements.
+    /// Ok only when every event is stored (a duplicate counts as stored).
+    pub async fn publish(&self, events: &[Envelope]) -> Result<(), BusError> {
+        match self {
+            Self::Nats(bus) => bus.publish(events).await,
+            Self::Local(bus) => bus.publish(events).await,
+        }
+    }
+
+    /// The durable consumer `name`: survives restarts and resumes after the last acknowledged
+    /// event. Deliveries come one at a time, in order; settle each before asking for the next.
+    pub async fn durable(&self, name: &str, filter: EventFilter) -> Result<Subscription, BusError> {
+        check_consumer_name(name)?;
+        check_filter(&filter)?;
+        let inner = match self {
+            Self::Nats(bus) => SubscriptionInner::NatsDurable(bus.durable(name, filter).await?),
+            Self::Local(bus) => SubscriptionInner::LocalDurable(bus.durable(name, filter).await?),
+        };
+        Ok(Subscription { inner })
+    }
+
+    /// Events published from now on, not durable; acks are no-ops. For cache invalidation.
+    pub async fn live(&self, filter: EventFilter) -> Result<Subscription, BusError> {
+        check_filter(&filter)?;
+        let inner = match self {
+            Self::Nats(bus) => SubscriptionInner::NatsLive(bus.live(filter).await?),
+            Self::Local(bus) => SubscriptionInner::LocalLive(bus.live(filter)),
+        };
+        Ok(Subscription { inner })
+    }
+}
+
+/// A consumer name must be a single NATS token and a sensible durable name.
+fn check_consumer_name(name: &str) -> Result<(), BusError> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(BusError::InvalidConsumerName(name.to_owned()))
+    }
+}
+
+fn check_filter(filter: &EventFilter) -> Result<(), BusError> {
+    if filter.is_valid() {
+        Ok(())
+    } else {
+        Err(BusError::InvalidPattern(
+            filter.pattern().unwrap_or_default().to_owned(),
+        ))
+    }
+}
+
+/// A stream of deliveries from the bus.
+pub struct Subscription {
+    inner: SubscriptionInner,
+}
+
+enum SubscriptionInner {
+    NatsDurable(nats::Durable),
+    NatsLive(nats::Live),
+    LocalDurable(local::Durable),
+    LocalLive(local::Live),
+}
+
+impl Subscription {
+    /// The next matching event. An error is transient unless it repeats: a JetStream consumer
+    /// rebuilds its message stream on the following call. `None` when the subscription has ended
+    /// for good and must be created again.
+    pub async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        match &mut self.inner {
+            SubscriptionInner::NatsDurable(sub) => sub.next().await,
+            SubscriptionInner::NatsLive(sub) => sub.next().await,
+            SubscriptionInner::LocalDurable(sub) => sub.next().await,
+            SubscriptionInner::LocalLive(sub) => sub.next().await,
+        }
+    }
+}
+
+/// One event handed to a consumer. Dropping it without `ack` or `nak` makes a durable consumer
+/// deliver it again promptly, as `nak` with no delay would.
+pub struct Delivery {
+    pub envelope: Envelope,
+    pub(crate) acker: Acker,
+}
+
+/// How a delivery is settled with the bus it came from.
+pub(crate) enum Acker {
+    Nats(nats::Acker),
+    Local(local::Acker),
+    /// Live subscriptions: nothing to settle.
+    Live,
+}
+
+impl Delivery {
+    /// Marks the event consumed; a durable consumer never sees it again.
+    pub async fn ack(self) -> Result<(), BusError> {
+        match self.acker {
+            Acker::Nats(acker) => acker.ack().await,
+            Acker::Local(acker) => acker.ack().await,
+            Acker::Live => Ok(()),
+        }
+    }
+
+    /// Asks for the event again after `delay`, before any later event of this consumer.
+    pub async fn nak(self, delay: Duration) -> Result<(), BusError> {
+        match self.acker {
+            Acker::Nats(acker) => acker.nak(delay).await,
+            Acker::Local(acker) => {
+                acker.nak(delay);
+                Ok(())
+            }
+            Acker::Live => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("event_id", &self.envelope.id)
+            .field("event_type", &self.envelope.event_type)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,272 @@
+//! The JetStream implementation of the bus: one stream per prefix, `Nats-Msg-Id` deduplication,
+//! durable pull consumers that deliver one event at a time so a failed event is redelivered before
+//! the next one, and core-NATS subscriptions for live listeners.
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::jetstream::{
+    self, AckKind,
+    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    message::PublishMessage,
+    stream::{self, StorageType},
+};
+use futures::{StreamExt, future::try_join_all};
+
+use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
+
+/// How long JetStream waits for an ack before redelivering.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+/// How long JetStream remembers message ids: a relay retrying after a broker outage republishes
+/// rows whose first publish may have landed, and these are dropped as duplicates.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Heartbeats on the pull stream turn a silently dead connection into an error we rebuild on.
+const IDLE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The JetStream bus under one subject prefix. Cheap to clone.
+#[derive(Clone)]
+pub struct NatsBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    prefix: String,
+    stream_name: String,
+}
+
+impl std::fmt::Debug for NatsBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsBus")
+            .field("prefix", &self.inner.prefix)
+            .field("stream_name", &self.inner.stream_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsBus {
+    /// Ensures the stream `<PREFIX>_EVENTS` over `<prefix>.events.>` exists; an existing stream is
+    /// used as it is.
+    pub(crate) async fn connect(client: async_nats::Client, prefix: &str) -> Result<Self, BusError> {
+        let jetstream = jetstream::new(client.clone());
+        let stream_name = format!("{}_EVENTS", prefix.to_uppercase());
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: stream_name.clone(),
+                subjects: vec![format!("{prefix}.events.>")],
+                storage: StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            })
+            .await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                jetstream,
+                prefix: prefix.to_owned(),
+                stream_name,
+            }),
+        })
+    }
+
+    /// The subject prefix events are published under.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The JetStream stream holding the events.
+    pub fn stream_name(&self) -> &str {
+        &self.inner.stream_name
+    }
+
+    /// The JetStream context, e.g. for tests and tools that inspect or delete the stream.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.inner.jetstream
+    }
+
+    pub(crate) async fn publish(&self, events: &[Envelope]) -> Result<(), BusError> {
+        // Send every event first and await the acks together: one round trip per batch, not per
+        // event. The server keeps the order of one connection's publishes.
+        let mut acks = Vec::with_capacity(events.len());
+        for event in events {
+            let message = PublishMessage::build()
+                .payload(event.to_json().into())
+                .message_id(&event.id);
+            let ack = self
+                .inner
+                .jetstream
+                .send_publish(event.subject_under(&self.inner.prefix), message)
+                .await?;
+            acks.push(std::future::IntoFuture::into_future(ack));
+        }
+        try_join_all(acks).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn durable(&self, name: &str, filter: EventFilter) -> Result<Durable, BusError> {
+        let mut durable = Durable {
+            bus: self.clone(),
+            name: name.to_owned(),
+            filter,
+            messages: None,
+        };
+        // Create the consumer now, so its position exists from this moment on.
+        durable.messages = Some(durable.open().await?);
+        Ok(durable)
+    }
+
+    pub(crate) async fn live(&self, filter: EventFilter) -> Result<Live, BusError> {
+        let client = &self.inner.client;
+        let subscriber = client.subscribe(filter.subject_under(&self.inner.prefix)).await?;
+        // The subscription is registered at the server once this returns, so anything published
+        // afterwards reaches it.
+        client.flush().await?;
+        Ok(Live { subscriber, filter })
+    }
+}
+
+/// A durable pull consumer and its current message stream, rebuilt after it fails.
+pub(crate) struct Durable {
+    bus: NatsBus,
+    name: String,
+    filter: EventFilter,
+    messages: Option<Box<pull::Stream>>,
+}
+
+impl Durable {
+    async fn open(&self) -> Result<Box<pull::Stream>, BusError> {
+        let config = pull::Config {
+            durable_name: Some(self.name.clone()),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: ACK_WAIT,
+            max_deliver: -1,
+            // One unacknowledged event at a time: what keeps publish order when an event is
+            // nak'ed, since JetStream would otherwise deliver the next ones before redelivering.
+            max_ack_pending: 1,
+            filter_subject: match self.filter.pattern() {
+                None => String::new(),
+                Some(_) => self.filter.subject_under(&self.bus.inner.prefix),
+            },
+            ..Default::default()
+        };
+        let bus = &self.bus.inner;
+        let consumer: PullConsumer = bus
+            .jetstream
+            .create_consumer_on_stream(config, &bus.stream_name)
+            .await?;
+        // Pull one message per request: the next is asked for only when `next` is called again,
+        // so a consumer that stops after acking leaves nothing in flight that JetStream would
+        // hold back for the whole ack wait.
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(1)
+            .heartbeat(IDLE_HEARTBEAT)
+            .messages()
+            .await?;
+        Ok(Box::new(messages))
+    }
+
+    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        loop {
+            let messages = match &mut self.messages {
+                Some(messages) => messages,
+                None => match self.open().await {
+                    Ok(messages) => self.messages.insert(messages),
+                    Err(err) => return Some(Err(err)),
+                },
+            };
+            let message = match messages.next().await {
+                Some(Ok(message)) => message,
+                Some(Err(err)) => {
+                    self.messages = None;
+                    return Some(Err(err.into()));
+                }
+                None => {
+                    self.messages = None;
+                    return Some(Err(BusError::MessagesEnded));
+                }
+            };
+            match Envelope::from_json(&message.payload) {
+                Ok(envelope) if self.filter.matches(&envelope) => {
+                    let acker = DeliveryAcker::Nats(Acker {
+                        message: Some(Box::new(message)),
+                    });
+                    return Some(Ok(Delivery { envelope, acker }));
+                }
+                Ok(_) => {
+                    // Only when a subject and its envelope disagree; nothing to handle.
+                    let _ = message.ack().await;
+                }
+                Err(err) => {
+                    tracing::error!(subject = %message.subject, error = %err, "dropping an undecodable event");
+                    let _ = message.ack_with(AckKind::Term).await;
+                }
+            }
+        }
+    }
+}
+
+/// Settles one JetStream message.
+pub(crate) struct Acker {
+    message: Option<Box<jetstream::Message>>,
+}
+
+impl Acker {
+    pub(crate) async fn ack(mut self) -> Result<(), BusError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        // Wait for the server to confirm: only then is the event consumed for sure.
+        message.double_ack().await.map_err(BusError::Ack)
+    }
+
+    pub(crate) async fn nak(mut self, delay: Duration) -> Result<(), BusError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        let delay = (!delay.is_zero()).then_some(delay);
+        message.ack_with(AckKind::Nak(delay)).await.map_err(BusError::Ack)
+    }
+}
+
+impl Drop for Acker {
+    fn drop(&mut self) {
+        if let Some(message) = self.message.take() {
+            nak_in_background(*message);
+        }
+    }
+}
+
+/// Naks `message` without blocking: used from `Drop`, where nothing can be awaited.
+fn nak_in_background(message: jetstream::Message) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = message.ack_with(AckKind::Nak(None)).await;
+        });
+    }
+}
+
+/// A core-NATS subscription: events published while it exists, nothing stored.
+pub(crate) struct Live {
+    subscriber: async_nats::Subscriber,
+    filter: EventFilter,
+}
+
+impl Live {
+    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        loop {
+            let message = self.subscriber.next().await?;
+            match Envelope::from_json(&message.payload) {
+                Ok(envelope) if self.filter.matches(&envelope) => {
+                    return Some(Ok(Delivery {
+                        envelope,
+                        acker: DeliveryAcker::Live,
+                    }));
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(subject = %message.subject, error = %err, "ignoring an undecodable event"),
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Fixtures shared by the tests: events, buses on every backend, and a consumer that records what
+//! it handled.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use latchkey_events::{
+    Envelope, EventBus, EventFilter, Outbox, catalogue::AccountCreated, run_consumer, run_relay, testing,
+};
+use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// How long any awaited condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The `n`th test event, of type `account.created`.
+pub fn event(n: usize) -> Envelope {
+    let payload = AccountCreated {
+        account_id: format!("acct_{n}"),
+        name: format!("account {n}"),
+    };
+    Envelope::new("/latchkey/test", "acct_test", Some("system"), &payload)
+}
+
+pub fn events(count: usize) -> Vec<Envelope> {
+    (0..count).map(event).collect()
+}
+
+pub fn ids(events: &[Envelope]) -> Vec<String> {
+    events.iter().map(|event| event.id.clone()).collect()
+}
+
+/// Which bus a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum BusKind {
+    Local,
+    Nats,
+}
+
+/// A bus and what it needs to live: its database, or its stream (deleted by `cleanup`).
+pub struct TestBus {
+    pub bus: EventBus,
+    _db: Option<TestDatabase>,
+}
+
+impl TestBus {
+    pub async fn new(kind: BusKind) -> Self {
+        match kind {
+            BusKind::Local => {
+                let db = TestDatabase::sqlite();
+                let bus = EventBus::local(Db::connect(db.url()).await.expect("connect"))
+                    .await
+                    .expect("local bus");
+                Self { bus, _db: Some(db) }
+            }
+            BusKind::Nats => Self::nats(&testing::nats_url()).await,
+        }
+    }
+
+    /// A JetStream bus under a fresh prefix on the server at `url`.
+    pub async fn nats(url: &str) -> Self {
+        let client = async_nats::connect(url).await.expect("connect to NATS");
+        let bus = EventBus::nats(client, &testing::unique_prefix())
+            .await
+            .expect("nats bus");
+        Self { bus, _db: None }
+    }
+
+    /// Deletes the test's stream from the shared server.
+    pub async fn cleanup(self) {
+        if let EventBus::Nats(bus) = &self.bus {
+            bus.jetstream()
+                .delete_stream(bus.stream_name())
+                .await
+                .expect("delete stream");
+        }
+    }
+}
+
+/// An outbox in a fresh database of `backend`.
+pub async fn outbox(backend: Backend) -> (Outbox, TestDatabase) {
+    let db = TestDatabase::new(backend).await;
+    let outbox = Outbox::open(Db::connect(db.url()).await.expect("connect"), "/latchkey/test")
+        .await
+        .expect("open outbox");
+    (outbox, db)
+}
+
+/// Enqueues `events` in one committed transaction.
+pub async fn enqueue(outbox: &Outbox, events: &[Envelope]) {
+    let mut tx = outbox.db().begin_write().await.expect("begin");
+    for event in events {
+        outbox.enqueue(&mut tx, event).await.expect("enqueue");
+    }
+    outbox.commit(tx).await.expect("commit");
+}
+
+/// A spawned task that runs until `stop`.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(DEADLINE, &mut self.task)
+            .await
+            .expect("task stops in time")
+            .expect("task did not panic");
+    }
+}
+
+fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    (stop, async move {
+        let _ = stopped.await;
+    })
+}
+
+pub fn spawn_relay(outbox: &Outbox, bus: &EventBus) -> Running {
+    let (stop, stopped) = stop_signal();
+    let task = tokio::spawn(run_relay(outbox.clone(), bus.clone(), stopped));
+    Running { stop: Some(stop), task }
+}
+
+/// What a recording consumer saw: every successful handling, in order.
+#[derive(Clone, Default)]
+pub struct Recorded(Arc<Mutex<Vec<Envelope>>>);
+
+impl Recorded {
+    pub fn push(&self, event: Envelope) {
+        self.0.lock().expect("lock").push(event);
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        ids(&self.0.lock().expect("lock"))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("lock").len()
+    }
+
+    /// Waits until at least `count` events were recorded.
+    pub async fn wait_for(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.len() < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {count} events, have {}",
+                self.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Runs the durable consumer `name`, recording every event it handles.
+pub fn spawn_recorder(bus: &EventBus, name: &str, filter: EventFilter, recorded: &Recorded) -> Running {
+    let recorded = recorded.clone();
+    let handler = move |event: Envelope| {
+        let recorded = recorded.clone();
+        async move {
+            recorded.push(event);
+            Ok::<(), String>(())
+        }
+    };
+    let (stop, stopped) = stop_signal();
+    let task = tokio::spawn(run_consumer(bus.clone(), name.to_owned(), filter, handler, stopped));
+    Running { stop: Some(stop), task }
+}
