@@ -117,6 +117,9 @@ impl AgentTokenService for FakeAgentToken {
         request: Request<at::CreateApiKeyRequest>,
     ) -> Result<Response<at::CreateApiKeyResponse>, Status> {
         let account = self.auth.mesh_account(&request)?;
+        if request.get_ref().name == "explode" {
+            return Err(Status::internal("connection to db at 10.0.0.3 refused"));
+        }
         let traceparent = request
             .metadata()
             .get("traceparent")

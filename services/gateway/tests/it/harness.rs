@@ -31,7 +31,7 @@ pub struct TestGateway {
     pub audit: FakeAudit,
     pub bus: EventBus,
     _db: TestDatabase,
-    _stop_grpc: oneshot::Sender<()>,
+    stop_grpc: Option<oneshot::Sender<()>>,
 }
 
 impl TestGateway {
@@ -95,7 +95,14 @@ impl TestGateway {
             audit,
             bus,
             _db: db,
-            _stop_grpc: stop_grpc,
+            stop_grpc: Some(stop_grpc),
+        }
+    }
+
+    /// Stops the fake services, as if agent-token and audit went down.
+    pub fn stop_services(&mut self) {
+        if let Some(stop) = self.stop_grpc.take() {
+            let _ = stop.send(());
         }
     }
 

@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod bad_input;
+mod failures;
 mod fakes;
 mod harness;
 mod operations;

@@ -43,6 +43,10 @@ async fn the_callers_trace_continues_into_the_grpc_call() {
     let subscriber =
         tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     // This test's thread only: the current-thread runtime runs the gateway and the fake service here.
+    // With exactly one scoped subscriber alive, tracing-core computes the interest of a callsite
+    // first hit on another test's thread from that thread's (empty) default alone and caches
+    // "never"; a second live dispatcher makes it consult every registered one instead.
+    let _second_dispatcher = tracing::Dispatch::new(tracing_subscriber::registry());
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let gw = TestGateway::start().await;
