@@ -49,26 +49,29 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The secret the caller presented, or why there is none to check.
+/// The secret the caller presented, or why there is none to check. A bearer token wins; a
+/// non-bearer `Authorization` (e.g. a proxy's Basic credentials) does not hide an `X-Api-Key`.
 fn presented_secret(headers: &HeaderMap) -> Result<&str, Problem> {
     let unauthorized = |message: &str| Problem(ApiError::new(ErrorCode::Unauthorized, message));
-    let secret = if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| unauthorized("the Authorization header must be `Bearer <API key>`"))?;
-        match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(unauthorized("the Authorization header must be `Bearer <API key>`")),
-        }
-    } else if let Some(value) = headers.get(API_KEY_HEADER) {
-        value
+    let bearer =
+        headers
+            .get(header::AUTHORIZATION)
+            .map(|value| match value.to_str().ok().and_then(|v| v.split_once(' ')) {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+                _ => None,
+            });
+    let secret = match (bearer, headers.get(API_KEY_HEADER)) {
+        (Some(Some(token)), _) => token,
+        (_, Some(value)) => value
             .to_str()
             .map_err(|_| unauthorized("the X-Api-Key header must hold an API key"))?
-            .trim()
-    } else {
-        return Err(unauthorized(
-            "send an API key as `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
-        ));
+            .trim(),
+        (Some(None), None) => return Err(unauthorized("the Authorization header must be `Bearer <API key>`")),
+        (None, None) => {
+            return Err(unauthorized(
+                "send an API key as `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
+            ));
+        }
     };
     let well_formed = !secret.is_empty()
         && secret.len() <= MAX_SECRET_LEN
