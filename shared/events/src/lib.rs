@@ -11,7 +11,7 @@ mod consumer;
 mod envelope;
 mod error;
 mod filter;
-pub mod local;
+mod local;
 mod nats;
 pub mod outbox;
 mod relay;

@@ -18,7 +18,7 @@ use tokio::{
 use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
 
 /// The bus's own tables, migrated under the service name `bus`.
-pub const MIGRATIONS: &[Migration] = migrations![(1, "0001_bus")];
+pub(crate) const MIGRATIONS: &[Migration] = migrations![(1, "0001_bus")];
 
 /// How many events a durable subscription reads per query.
 const READ_BATCH: i64 = 256;

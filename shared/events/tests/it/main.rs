@@ -6,3 +6,4 @@ mod live;
 mod relay;
 mod restart;
 mod support;
+mod trace;
