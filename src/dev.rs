@@ -10,14 +10,12 @@ use std::{
 
 use anyhow::Context;
 use latchkey_events::EventBus;
-use latchkey_proto::agent_token::v1::{CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Db, sqlite_url};
 use rand::RngExt;
 use tokio::net::TcpListener;
 
 use crate::{
-    cli::Service,
     mesh::{DatabasePlan, RunningMesh},
     settings::Settings,
 };
@@ -41,11 +39,10 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
     let bus_db = Db::connect(&sqlite_url(&data_dir.join("events.db"))).await?;
     let bus = EventBus::local(bus_db).await?;
     // Services in one process still authenticate each other; a fresh token each start.
-    let mesh_auth = MeshAuth::new(random_token());
     let mesh = RunningMesh::start(
         DatabasePlan::SqliteDir(data_dir.to_owned()),
         bus,
-        mesh_auth.clone(),
+        MeshAuth::new(random_token()),
         settings.gateway.clone(),
         http,
     )
@@ -54,7 +51,7 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
     let (bootstrap_key, bootstrapped_now) = match std::fs::read_to_string(&key_file) {
         Ok(key) => (key.trim().to_owned(), false),
         Err(_) => {
-            let key = create_bootstrap_account(&mesh, &mesh_auth).await?;
+            let (_, key) = mesh.create_account("Bootstrap account").await?;
             write_private(&key_file, &key)?;
             (key, true)
         }
@@ -65,22 +62,6 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
         bootstrap_key,
         bootstrapped_now,
     })
-}
-
-async fn create_bootstrap_account(mesh: &RunningMesh, auth: &MeshAuth) -> anyhow::Result<String> {
-    let channel = latchkey_server::connect(mesh.urls.of(Service::AgentToken)?, auth)?;
-    let response = AgentTokenServiceClient::new(channel)
-        .create_account(CreateAccountRequest {
-            name: "Bootstrap account".to_owned(),
-            key_name: "bootstrap".to_owned(),
-        })
-        .await
-        .context("cannot create the bootstrap account")?
-        .into_inner();
-    response
-        .api_key
-        .map(|created| created.secret)
-        .context("the bootstrap account came without a key")
 }
 
 /// Writes `contents` to a file only its owner can read.

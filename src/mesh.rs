@@ -8,7 +8,7 @@ use anyhow::Context;
 use latchkey_events::EventBus;
 use latchkey_gateway::{Gateway, GatewayConfig, GatewayDeps};
 use latchkey_proto::{
-    agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
+    agent_token::v1::{CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient},
     audit::v1::audit_service_client::AuditServiceClient,
 };
 use latchkey_server::MeshAuth;
@@ -151,6 +151,8 @@ pub fn grpc_name(service: Service) -> &'static str {
 pub struct RunningMesh {
     pub http_addr: SocketAddr,
     pub urls: MeshUrls,
+    /// What the services were started with; more instances can be started from it.
+    pub context: ServiceContext,
     pub shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -188,9 +190,25 @@ impl RunningMesh {
         Ok(Self {
             http_addr,
             urls,
+            context,
             shutdown,
             tasks,
         })
+    }
+
+    /// Creates an account over the mesh; answers its id and first API key.
+    pub async fn create_account(&self, name: &str) -> anyhow::Result<(String, String)> {
+        let channel = latchkey_server::connect(self.urls.of(Service::AgentToken)?, &self.context.mesh_auth)?;
+        let response = AgentTokenServiceClient::new(channel)
+            .create_account(CreateAccountRequest {
+                name: name.to_owned(),
+                key_name: "bootstrap".to_owned(),
+            })
+            .await
+            .with_context(|| format!("cannot create account {name}"))?
+            .into_inner();
+        let key = response.api_key.map(|created| created.secret).context("account came without a key")?;
+        Ok((response.account_id, key))
     }
 
     /// Stops every service and waits for them to drain.

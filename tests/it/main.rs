@@ -1,0 +1,9 @@
+//! End-to-end tests of the whole mesh, as a client uses it: real SQLite and PostgreSQL, real NATS
+//! JetStream (a server per test), real HTTP through the gateway.
+
+mod api_keys;
+mod bad_input;
+mod isolation;
+mod nothing_lost;
+mod support;
+mod trace;

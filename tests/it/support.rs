@@ -1,0 +1,201 @@
+//! The test harness: a whole Latchkey mesh in this process, on a storage backend and an event bus
+//! of the test's choosing, each test with its own database and its own NATS server.
+
+use std::time::{Duration, Instant};
+
+use latchkey::mesh::{DatabasePlan, RunningMesh};
+use latchkey_events::{EventBus, testing::NatsServer};
+use latchkey_gateway::GatewayConfig;
+use latchkey_server::MeshAuth;
+use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use serde_json::Value;
+
+/// Which event bus a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bus {
+    /// The in-process bus of `latchkey dev`.
+    Local,
+    /// NATS JetStream (a nats-server of the test's own).
+    Nats,
+}
+
+/// A running mesh and what it stands on; everything is removed on drop.
+pub struct TestMesh {
+    pub mesh: RunningMesh,
+    pub http: reqwest::Client,
+    pub base: String,
+    /// The first account's API key.
+    pub key: String,
+    pub account_id: String,
+    pub nats: Option<NatsServer>,
+    _database: TestDatabase,
+    _bus_database: Option<TestDatabase>,
+}
+
+pub fn gateway_config() -> GatewayConfig {
+    GatewayConfig {
+        // Tests make many calls with one key; the limit itself is tested with a config of its own.
+        rate_limit_per_second: 100_000,
+        rate_limit_burst: 100_000,
+        ..GatewayConfig::default()
+    }
+}
+
+impl TestMesh {
+    pub async fn start(backend: Backend, bus: Bus) -> Self {
+        Self::start_with(backend, bus, gateway_config()).await
+    }
+
+    pub async fn start_with(backend: Backend, bus: Bus, gateway: GatewayConfig) -> Self {
+        let database = TestDatabase::new(backend).await;
+        let plan = DatabasePlan::Url(database.url().to_owned());
+        let (event_bus, nats, bus_database) = match bus {
+            Bus::Local => {
+                let bus_database = TestDatabase::sqlite();
+                let db = Db::connect(bus_database.url()).await.expect("open the bus database");
+                (EventBus::local(db).await.expect("local bus"), None, Some(bus_database))
+            }
+            Bus::Nats => {
+                let server = NatsServer::spawn().await;
+                let bus = nats_bus(&server.url(), "latchkey").await;
+                (bus, Some(server), None)
+            }
+        };
+        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mesh = RunningMesh::start(plan, event_bus, MeshAuth::new("test-service-token-0123456789"), gateway, http_listener)
+            .await
+            .expect("start the mesh");
+        let (account_id, key) = mesh.create_account("First account").await.expect("create account");
+        let base = format!("http://{}", mesh.http_addr);
+        Self {
+            mesh,
+            http: reqwest::Client::new(),
+            base,
+            key,
+            account_id,
+            nats,
+            _database: database,
+            _bus_database: bus_database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with `key` as the bearer credential.
+    pub fn as_key(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    pub async fn create_key(&self, key: &str, name: &str) -> Value {
+        let response = self
+            .as_key(reqwest::Method::POST, "/v1/api-keys", key)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .expect("POST /v1/api-keys");
+        assert_eq!(response.status(), 201, "create key");
+        response.json().await.expect("json")
+    }
+
+    pub async fn list_keys(&self, key: &str) -> Vec<Value> {
+        let response = self
+            .as_key(reqwest::Method::GET, "/v1/api-keys", key)
+            .send()
+            .await
+            .expect("GET /v1/api-keys");
+        assert_eq!(response.status(), 200, "list keys");
+        let body: Value = response.json().await.expect("json");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every audit entry of `key`'s account, oldest first, following the cursor.
+    pub async fn audit_entries(&self, key: &str) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = "/v1/audit?order=asc&limit=500".to_owned();
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let response = self.as_key(reqwest::Method::GET, &path, key).send().await.expect("GET /v1/audit");
+            assert_eq!(response.status(), 200, "audit");
+            let page: Value = response.json().await.expect("json");
+            entries.extend(page["data"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return entries,
+            }
+        }
+    }
+
+    /// Waits until the account's audit chain holds at least `count` entries.
+    pub async fn audit_entries_at_least(&self, key: &str, count: usize) -> Vec<Value> {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let entries = self.audit_entries(key).await;
+            if entries.len() >= count {
+                return entries;
+            }
+            assert!(Instant::now() < until, "expected {count} audit entries, found {}", entries.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.mesh.stop().await;
+    }
+}
+
+/// An event bus on the NATS server at `url`, under `prefix`.
+pub async fn nats_bus(url: &str, prefix: &str) -> EventBus {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .expect("connect to NATS");
+    EventBus::nats(client, prefix).await.expect("NATS bus")
+}
+
+/// Polls `check` until it holds or `deadline` passes; answers whether it held.
+pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Recomputes an exported chain (the JSON entries of `GET /v1/audit`) with the audit crate's
+/// public algorithm; answers the first broken seq, if any.
+pub fn first_broken_entry(account_id: &str, entries: &[Value]) -> Option<i64> {
+    let chain: Vec<latchkey_audit::ChainEntry> = entries
+        .iter()
+        .map(|e| latchkey_audit::ChainEntry {
+            account_id: account_id.to_owned(),
+            seq: e["seq"].as_i64().unwrap_or_default(),
+            event_id: e["event_id"].as_str().unwrap_or_default().to_owned(),
+            event_type: e["type"].as_str().unwrap_or_default().to_owned(),
+            time_ms: chrono::DateTime::parse_from_rfc3339(e["time"].as_str().unwrap_or_default())
+                .map(|t| t.timestamp_millis())
+                .unwrap_or_default(),
+            actor: e["actor"].as_str().unwrap_or_default().to_owned(),
+            subject: e["subject"].as_str().unwrap_or_default().to_owned(),
+            decision_id: e["decision_id"].as_str().unwrap_or_default().to_owned(),
+            data: e["data"].clone(),
+            prev_hash: e["prev_hash"].as_str().unwrap_or_default().to_owned(),
+            hash: e["hash"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    latchkey_audit::verify_entries(&chain).first_broken_seq
+}
