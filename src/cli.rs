@@ -35,6 +35,18 @@ pub enum Command {
     },
     /// Prints every setting with its default and meaning.
     Config,
+    /// Manages accounts of a running mesh (uses `mesh.agent_token_url` and `mesh.service_token`).
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Creates an account and prints its id and first API key (shown this once).
+    Create {
+        /// A name for people to recognise the account by.
+        name: String,
+    },
 }
 
 /// A service of the mesh.

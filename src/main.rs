@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use latchkey::{
-    cli::{Cli, Command},
+    cli::{AccountCommand, Cli, Command},
     settings::{DEFAULTS, Settings},
 };
 
@@ -28,6 +28,12 @@ async fn main() -> anyhow::Result<()> {
             dev.mesh.stop().await;
         }
         Command::Serve { service, listen } => latchkey::serve::run(settings, service, listen, shutdown).await?,
+        Command::Account(AccountCommand::Create { name }) => {
+            let url = latchkey::serve::mesh_urls(&settings).of(latchkey::cli::Service::AgentToken)?.to_owned();
+            let auth = latchkey_server::MeshAuth::new(settings.mesh.service_token.clone());
+            let (account_id, key) = latchkey::mesh::create_account(&url, &auth, &name).await?;
+            println!("account {account_id}\napi key {key}");
+        }
         Command::Config => {}
     }
     Ok(())

@@ -198,17 +198,7 @@ impl RunningMesh {
 
     /// Creates an account over the mesh; answers its id and first API key.
     pub async fn create_account(&self, name: &str) -> anyhow::Result<(String, String)> {
-        let channel = latchkey_server::connect(self.urls.of(Service::AgentToken)?, &self.context.mesh_auth)?;
-        let response = AgentTokenServiceClient::new(channel)
-            .create_account(CreateAccountRequest {
-                name: name.to_owned(),
-                key_name: "bootstrap".to_owned(),
-            })
-            .await
-            .with_context(|| format!("cannot create account {name}"))?
-            .into_inner();
-        let key = response.api_key.map(|created| created.secret).context("account came without a key")?;
-        Ok((response.account_id, key))
+        create_account(self.urls.of(Service::AgentToken)?, &self.context.mesh_auth, name).await
     }
 
     /// Stops every service and waits for them to drain.
@@ -218,4 +208,23 @@ impl RunningMesh {
             let _ = task.await;
         }
     }
+}
+
+/// Creates an account through agent-token at `url`, with the mesh credential; answers the account
+/// id and its first API key (shown this once).
+pub async fn create_account(url: &str, auth: &MeshAuth, name: &str) -> anyhow::Result<(String, String)> {
+    let channel = latchkey_server::connect(url, auth)?;
+    let response = AgentTokenServiceClient::new(channel)
+        .create_account(CreateAccountRequest {
+            name: name.to_owned(),
+            key_name: "bootstrap".to_owned(),
+        })
+        .await
+        .with_context(|| format!("cannot create account {name}"))?
+        .into_inner();
+    let key = response
+        .api_key
+        .map(|created| created.secret)
+        .context("the account came without a key")?;
+    Ok((response.account_id, key))
 }

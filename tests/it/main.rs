@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod bad_input;
+mod binary;
 mod isolation;
 mod nothing_lost;
 mod support;

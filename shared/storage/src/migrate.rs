@@ -36,16 +36,24 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (
     PRIMARY KEY (service, version)
 )";
 
+/// Serialises migrations of every service sharing a PostgreSQL database: two processes starting
+/// together wait here in turn (even `CREATE TABLE IF NOT EXISTS` races on PostgreSQL's catalogue).
+/// SQLite needs nothing more than its write lock, which `begin_write` takes.
+async fn lock(tx: &mut sqlx::Transaction<'static, sqlx::Any>, backend: Backend) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7436101)").execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(db: &Db, service: &str, migrations: &[Migration]) -> Result<(), StorageError> {
-    db.pool().execute(CREATE_TABLE).await?;
+    let mut tx = db.begin_write().await?;
+    lock(&mut tx, db.backend()).await?;
+    tx.execute(CREATE_TABLE).await?;
+    tx.commit().await?;
     for migration in migrations {
         let mut tx = db.begin_write().await?;
-        if db.backend() == Backend::Postgres {
-            // Two instances starting together: the second waits here, then sees the version applied.
-            sqlx::query("SELECT pg_advisory_xact_lock(7436101)")
-                .execute(&mut *tx)
-                .await?;
-        }
+        lock(&mut tx, db.backend()).await?;
         let applied: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM latchkey_migrations WHERE service = $1 AND version = $2",
         )

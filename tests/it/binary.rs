@@ -1,0 +1,178 @@
+//! The real `latchkey` binary, as an operator runs it: `latchkey dev` on a fresh data directory
+//! and again on the same one, and the mesh as separate `latchkey serve` processes on PostgreSQL and
+//! NATS, each answering the gRPC health protocol.
+
+use std::{
+    collections::BTreeMap,
+    os::unix::fs::PermissionsExt,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use latchkey_proto::policy::v1::{DescribeRequest, policy_service_client::PolicyServiceClient};
+use latchkey_storage::testing::TestDatabase;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::support::eventually;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
+
+/// A child process killed on drop, so a failing test leaves nothing running.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn ready(http: &reqwest::Client, base: &str) -> bool {
+    eventually(Duration::from_secs(60), || async {
+        matches!(http.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await
+}
+
+fn dev(data_dir: &std::path::Path, port: u16) -> Process {
+    Process(
+        Command::new(BINARY)
+            .args(["dev", "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("LATCHKEY__TELEMETRY__LOG_FILTER", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run latchkey dev"),
+    )
+}
+
+#[tokio::test]
+async fn latchkey_dev_bootstraps_once_and_keeps_its_data_across_restarts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let first = dev(data_dir.path(), port);
+    assert!(ready(&http, &base).await, "latchkey dev never became ready");
+    let key_file = data_dir.path().join("bootstrap.key");
+    let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let created = http
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "survives restarts"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    drop(first);
+
+    let _second = dev(data_dir.path(), port);
+    assert!(ready(&http, &base).await, "latchkey dev did not come back");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), key, "the bootstrap key is reused");
+    let listed: serde_json::Value = http
+        .get(format!("{base}/v1/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["bootstrap", "survives restarts"]);
+}
+
+#[tokio::test]
+async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
+    let database = TestDatabase::postgres().await;
+    let nats = latchkey_events::testing::NatsServer::spawn().await;
+    let services = ["agent-token", "audit", "policy", "vault", "oauth", "webhook"];
+    let ports: BTreeMap<&str, u16> = services.iter().map(|s| (*s, free_port())).collect();
+    let gateway_port = free_port();
+    let mut env: Vec<(String, String)> = vec![
+        ("LATCHKEY__DATABASE__URL".into(), database.url().to_owned()),
+        ("LATCHKEY__NATS__URL".into(), nats.url()),
+        ("LATCHKEY__MESH__SERVICE_TOKEN".into(), "mesh-test-token-0123456789abcdef".into()),
+        ("LATCHKEY__TELEMETRY__LOG_FILTER".into(), "warn".into()),
+    ];
+    for (service, port) in &ports {
+        let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
+        env.push((key, format!("http://127.0.0.1:{port}")));
+    }
+    let spawn = |service: &str, port: u16| {
+        Process(
+            Command::new(BINARY)
+                .args(["serve", service, "--listen", &format!("127.0.0.1:{port}")])
+                .envs(env.iter().cloned())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run latchkey serve"),
+        )
+    };
+    let _processes: Vec<Process> = ports
+        .iter()
+        .map(|(service, port)| spawn(service, *port))
+        .chain([spawn("gateway", gateway_port)])
+        .collect();
+
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{gateway_port}");
+    assert!(ready(&http, &base).await, "the mesh never became ready");
+
+    // Every service answers the gRPC health protocol on its own port.
+    for (service, port) in &ports {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let status = HealthClient::new(channel)
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", ports["policy"]))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let described = PolicyServiceClient::new(channel).describe(DescribeRequest {}).await.unwrap().into_inner();
+    assert_eq!(described.service, "policy");
+
+    // An operator creates an account with the admin command, then uses it over REST.
+    let output = Command::new(BINARY)
+        .args(["account", "create", "Operators"])
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = stdout.lines().find_map(|l| l.strip_prefix("api key ")).expect("a key is printed").to_owned();
+    let created = http
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "from the mesh"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let audited = eventually(Duration::from_secs(30), || async {
+        let entries: serde_json::Value =
+            http.get(format!("{base}/v1/audit")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        entries["data"].as_array().is_some_and(|d| d.len() >= 3)
+    })
+    .await;
+    assert!(audited, "the audit chain did not fill");
+}
