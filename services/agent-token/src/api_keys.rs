@@ -34,7 +34,9 @@ pub struct CreatedApiKey {
 
 impl std::fmt::Debug for CreatedApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedApiKey").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("CreatedApiKey")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,11 +75,7 @@ fn new_key(name: String) -> CreatedApiKey {
 
 impl AgentToken {
     /// Creates an account with its first API key.
-    pub async fn create_account(
-        &self,
-        name: &str,
-        key_name: &str,
-    ) -> Result<(String, CreatedApiKey), AgentTokenError> {
+    pub async fn create_account(&self, name: &str, key_name: &str) -> Result<(String, CreatedApiKey), AgentTokenError> {
         let name = validated_name("name", name)?;
         let created = new_key(validated_name("key_name", key_name)?);
         let account_id = secrets::new_id("acct");
@@ -93,9 +91,20 @@ impl AgentToken {
             name,
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, &account_id, Some("system"), &account_event))
+            .enqueue(
+                &mut tx,
+                &Envelope::new(EVENT_SOURCE, &account_id, Some("system"), &account_event),
+            )
             .await?;
-        insert_key(&mut tx, &self.outbox, &account_id, Some("system"), &created, &created.secret).await?;
+        insert_key(
+            &mut tx,
+            &self.outbox,
+            &account_id,
+            Some("system"),
+            &created,
+            &created.secret,
+        )
+        .await?;
         self.outbox.commit(tx).await?;
         Ok((account_id, created))
     }
@@ -137,7 +146,12 @@ impl AgentToken {
     }
 
     /// Deletes one of the account's keys; another account's key id is simply not found.
-    pub async fn delete_api_key(&self, account_id: &str, actor: Option<&str>, key_id: &str) -> Result<(), AgentTokenError> {
+    pub async fn delete_api_key(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        key_id: &str,
+    ) -> Result<(), AgentTokenError> {
         let mut tx = self.db.begin_write().await?;
         let secret_hash: Option<String> =
             sqlx::query_scalar("DELETE FROM api_keys WHERE account_id = $1 AND id = $2 RETURNING secret_hash")

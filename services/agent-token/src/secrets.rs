@@ -67,7 +67,13 @@ mod tests {
 
     #[test]
     fn malformed_secrets_are_rejected_before_any_lookup() {
-        for bad in ["", "lk_live_", "lk_live_short", "sk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "lk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-A"] {
+        for bad in [
+            "",
+            "lk_live_",
+            "lk_live_short",
+            "sk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "lk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-A",
+        ] {
             assert!(!looks_like_api_key(bad), "{bad}");
         }
     }

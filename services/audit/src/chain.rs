@@ -99,9 +99,8 @@ pub struct Verification {
 /// Recomputes a chain from its first entry, in order.
 pub fn verify_entries<'a>(entries: impl IntoIterator<Item = &'a ChainEntry>) -> Verification {
     let mut expected_prev = GENESIS_HASH.to_owned();
-    let mut expected_seq = 1;
     let mut checked = 0;
-    for entry in entries {
+    for (expected_seq, entry) in (1..).zip(entries) {
         checked += 1;
         let intact = entry.seq == expected_seq
             && entry.prev_hash == expected_prev
@@ -114,7 +113,6 @@ pub fn verify_entries<'a>(entries: impl IntoIterator<Item = &'a ChainEntry>) -> 
             };
         }
         expected_prev = entry.hash.clone();
-        expected_seq += 1;
     }
     Verification {
         entries_checked: checked,
@@ -154,8 +152,14 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_and_drops_whitespace() {
         let mut out = Vec::new();
-        write_canonical(&serde_json::json!({"b": [1, "x\n"], "a": {"d": true, "c": null}}), &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":{"c":null,"d":true},"b":[1,"x\n"]}"#);
+        write_canonical(
+            &serde_json::json!({"b": [1, "x\n"], "a": {"d": true, "c": null}}),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":{"c":null,"d":true},"b":[1,"x\n"]}"#
+        );
     }
 
     #[test]

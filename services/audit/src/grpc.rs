@@ -55,7 +55,11 @@ impl AuditService for GrpcApi {
             event_type: Some(message.r#type).filter(|t| !t.is_empty()),
             cursor: Some(message.cursor).filter(|c| *c > 0),
             limit: if message.limit == 0 { 50 } else { message.limit },
-            order: if message.newest_first { Order::NewestFirst } else { Order::OldestFirst },
+            order: if message.newest_first {
+                Order::NewestFirst
+            } else {
+                Order::OldestFirst
+            },
         };
         let (entries, next) = self.audit.list_entries(&account, &query).await?;
         Ok(Response::new(pb::ListEntriesResponse {

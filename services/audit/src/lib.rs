@@ -40,7 +40,12 @@ impl Audit {
 
     /// Consumes every event from `bus` into the chains, and serves gRPC on `listener`, until
     /// `shutdown` is cancelled.
-    pub async fn run(self, listener: TcpListener, bus: EventBus, shutdown: CancellationToken) -> Result<(), AuditError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        bus: EventBus,
+        shutdown: CancellationToken,
+    ) -> Result<(), AuditError> {
         let consumer = tokio::spawn(self.clone().consume(bus, shutdown.clone()));
         let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
         let served =

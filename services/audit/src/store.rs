@@ -29,7 +29,19 @@ pub struct EntryQuery {
     pub order: Order,
 }
 
-type EntryRow = (String, i64, String, String, i64, String, String, String, String, String, String);
+type EntryRow = (
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
 
 const COLUMNS: &str =
     "account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data, prev_hash, hash";
@@ -64,12 +76,11 @@ impl Audit {
             if seen.is_some() {
                 return Ok(false);
             }
-            let head: Option<(i64, String)> = sqlx::query_as(
-                "SELECT seq, hash FROM audit_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(&event.account)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let head: Option<(i64, String)> =
+                sqlx::query_as("SELECT seq, hash FROM audit_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT 1")
+                    .bind(&event.account)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
             let mut entry = ChainEntry {
                 account_id: event.account.clone(),

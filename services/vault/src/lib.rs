@@ -28,7 +28,11 @@ impl VaultService for Vault {
 
 impl Vault {
     /// Serves gRPC on `listener` until `shutdown` is cancelled.
-    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), latchkey_server::ServerError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), latchkey_server::ServerError> {
         let routes = tonic::service::Routes::new(VaultServiceServer::new(self));
         latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.cancelled_owned()).await
     }
