@@ -29,7 +29,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve { service, listen } => latchkey::serve::run(settings, service, listen, shutdown).await?,
         Command::Account(AccountCommand::Create { name }) => {
-            let url = latchkey::serve::mesh_urls(&settings).of(latchkey::cli::Service::AgentToken)?.to_owned();
+            let url = latchkey::serve::mesh_urls(&settings)
+                .of(latchkey::cli::Service::AgentToken)?
+                .to_owned();
             let auth = latchkey_server::MeshAuth::new(settings.mesh.service_token.clone());
             let (account_id, key) = latchkey::mesh::create_account(&url, &auth, &name).await?;
             println!("account {account_id}\napi key {key}");

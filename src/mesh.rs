@@ -108,7 +108,11 @@ pub async fn spawn_service(
     };
     Ok(tokio::spawn(async move {
         if let Err(error) = outcome.await {
-            tracing::error!(service = name, error = format!("{error:#}"), "service stopped with an error");
+            tracing::error!(
+                service = name,
+                error = format!("{error:#}"),
+                "service stopped with an error"
+            );
             shutdown.cancel();
         }
     }))
@@ -171,7 +175,8 @@ impl RunningMesh {
         let mut urls = MeshUrls::default();
         for service in GRPC_SERVICES {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
-            urls.0.insert(service.name(), format!("http://{}", listener.local_addr()?));
+            urls.0
+                .insert(service.name(), format!("http://{}", listener.local_addr()?));
             listeners.push((service, listener));
         }
         let context = ServiceContext {

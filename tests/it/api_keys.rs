@@ -22,12 +22,19 @@ async fn create_use_delete_and_audit(backend: Backend, bus: Bus) {
     let listed = t.list_keys(&secret).await;
     assert_eq!(listed.len(), 2);
     let body = serde_json::to_string(&listed).unwrap();
-    assert!(!body.contains(&secret) && !body.contains(&t.key), "a listing leaked a secret: {body}");
+    assert!(
+        !body.contains(&secret) && !body.contains(&t.key),
+        "a listing leaked a secret: {body}"
+    );
     let ci = listed.iter().find(|k| k["id"] == key_id.as_str()).expect("listed");
     assert_eq!(ci["masked_key"], format!("lk_live_…{}", &secret[secret.len() - 4..]));
 
     // Deleting it stops it at once.
-    let deleted = t.as_key(Method::DELETE, &format!("/v1/api-keys/{key_id}"), &t.key).send().await.unwrap();
+    let deleted = t
+        .as_key(Method::DELETE, &format!("/v1/api-keys/{key_id}"), &t.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
     let refused = t.as_key(Method::GET, "/v1/api-keys", &secret).send().await.unwrap();
     assert_eq!(refused.status(), 401);
@@ -36,12 +43,23 @@ async fn create_use_delete_and_audit(backend: Backend, bus: Bus) {
     // account.created, api_key.created (bootstrap), api_key.created (ci), api_key.deleted.
     let entries = t.audit_entries_at_least(&t.key, 4).await;
     let types: Vec<&str> = entries.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["account.created", "api_key.created", "api_key.created", "api_key.deleted"]);
+    assert_eq!(
+        types,
+        [
+            "account.created",
+            "api_key.created",
+            "api_key.created",
+            "api_key.deleted"
+        ]
+    );
     let seqs: Vec<i64> = entries.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(entries[3]["subject"], key_id.as_str());
     assert_eq!(first_broken_entry(&t.account_id, &entries), None, "the chain verifies");
-    assert!(!serde_json::to_string(&entries).unwrap().contains(&secret), "the audit log holds no secret");
+    assert!(
+        !serde_json::to_string(&entries).unwrap().contains(&secret),
+        "the audit log holds no secret"
+    );
     t.stop().await;
 }
 
@@ -82,7 +100,12 @@ async fn deletion_reaches_every_gateway(backend: Backend, bus: Bus) {
     .unwrap();
 
     let secret = t.create_key(&t.key, "shared").await["key"].as_str().unwrap().to_owned();
-    let key_id = t.list_keys(&secret).await.iter().find(|k| k["name"] == "shared").unwrap()["id"]
+    let key_id = t
+        .list_keys(&secret)
+        .await
+        .iter()
+        .find(|k| k["name"] == "shared")
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -90,18 +113,33 @@ async fn deletion_reaches_every_gateway(backend: Backend, bus: Bus) {
     let status = |url: String| {
         let http = t.http.clone();
         let secret = secret.clone();
-        async move { http.get(url).bearer_auth(secret).send().await.unwrap().status().as_u16() }
+        async move {
+            http.get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(status(format!("{second}/v1/api-keys")).await, 200);
 
     let deleted_at = Instant::now();
-    let deleted = t.as_key(Method::DELETE, &format!("/v1/api-keys/{key_id}"), &t.key).send().await.unwrap();
+    let deleted = t
+        .as_key(Method::DELETE, &format!("/v1/api-keys/{key_id}"), &t.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
     let refused = eventually(Duration::from_secs(10), || async {
         status(format!("{second}/v1/api-keys")).await == 401
     })
     .await;
-    println!("deleted key refused by the other gateway after {:?}", deleted_at.elapsed());
+    println!(
+        "deleted key refused by the other gateway after {:?}",
+        deleted_at.elapsed()
+    );
     assert!(refused, "the other gateway still accepts a deleted key");
     t.stop().await;
 }

@@ -10,11 +10,19 @@ async fn problem(response: reqwest::Response, status: StatusCode, code: &str) ->
     assert_eq!(response.status(), status, "status for {code}");
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("application/problem+json"), "{content_type}");
-    let request_id = response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status.as_u16());
-    assert!(body["request_id"].as_str().is_some_and(|id| Some(id.to_owned()) == request_id), "{body}");
+    assert!(
+        body["request_id"]
+            .as_str()
+            .is_some_and(|id| Some(id.to_owned()) == request_id),
+        "{body}"
+    );
     body
 }
 
@@ -29,10 +37,25 @@ async fn bad_requests_answer_their_documented_codes_and_write_nothing() {
             .send()
     };
 
-    problem(post("{not json").await.unwrap(), StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
-    let wrong_type = problem(post(r#"{"name": 42}"#).await.unwrap(), StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    problem(
+        post("{not json").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    let wrong_type = problem(
+        post(r#"{"name": 42}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "VALIDATION_ERROR",
+    )
+    .await;
     assert_eq!(wrong_type["errors"][0]["field"], "name", "{wrong_type}");
-    let blank = problem(post(r#"{"name": "   "}"#).await.unwrap(), StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    let blank = problem(
+        post(r#"{"name": "   "}"#).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "VALIDATION_ERROR",
+    )
+    .await;
     assert_eq!(blank["errors"][0]["field"], "name", "{blank}");
     let too_long = format!(r#"{{"name": "{}"}}"#, "x".repeat(101));
     let response = t
@@ -56,29 +79,62 @@ async fn bad_requests_answer_their_documented_codes_and_write_nothing() {
 
     let response = t.as_key(Method::GET, "/v1/no-such-thing", &t.key).send().await.unwrap();
     problem(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let response = t.as_key(Method::DELETE, "/v1/api-keys/key_doesnotexist00", &t.key).send().await.unwrap();
+    let response = t
+        .as_key(Method::DELETE, "/v1/api-keys/key_doesnotexist00", &t.key)
+        .send()
+        .await
+        .unwrap();
     problem(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let response = t.as_key(Method::GET, "/v1/audit?limit=100000", &t.key).send().await.unwrap();
+    let response = t
+        .as_key(Method::GET, "/v1/audit?limit=100000", &t.key)
+        .send()
+        .await
+        .unwrap();
     problem(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
 
     // Missing, malformed, unknown and deleted keys.
     let response = t.http.get(t.url("/v1/api-keys")).send().await.unwrap();
     problem(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
-    for bad in ["garbage", "lk_live_tooshort", "lk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
-        let response = t.http.get(t.url("/v1/api-keys")).header("x-api-key", bad).send().await.unwrap();
+    for bad in [
+        "garbage",
+        "lk_live_tooshort",
+        "lk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let response = t
+            .http
+            .get(t.url("/v1/api-keys"))
+            .header("x-api-key", bad)
+            .send()
+            .await
+            .unwrap();
         problem(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     }
-    let response = t.http.get(t.url("/v1/api-keys")).header("authorization", "Basic abc").send().await.unwrap();
+    let response = t
+        .http
+        .get(t.url("/v1/api-keys"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     problem(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     let doomed = t.create_key(&t.key, "doomed").await;
     let doomed_secret = doomed["key"].as_str().unwrap().to_owned();
     let deleted = t
-        .as_key(Method::DELETE, &format!("/v1/api-keys/{}", doomed["id"].as_str().unwrap()), &t.key)
+        .as_key(
+            Method::DELETE,
+            &format!("/v1/api-keys/{}", doomed["id"].as_str().unwrap()),
+            &t.key,
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
-    let response = t.as_key(Method::POST, "/v1/api-keys", &doomed_secret).json(&serde_json::json!({"name": "x"})).send().await.unwrap();
+    let response = t
+        .as_key(Method::POST, "/v1/api-keys", &doomed_secret)
+        .json(&serde_json::json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
     problem(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
 
     // Nothing was written: the keys are as before, and the audit chain holds only the events of

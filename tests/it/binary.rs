@@ -28,7 +28,11 @@ impl Drop for Process {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn ready(http: &reqwest::Client, base: &str) -> bool {
@@ -63,7 +67,10 @@ async fn latchkey_dev_bootstraps_once_and_keeps_its_data_across_restarts() {
     assert!(ready(&http, &base).await, "latchkey dev never became ready");
     let key_file = data_dir.path().join("bootstrap.key");
     let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
-    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let created = http
         .post(format!("{base}/v1/api-keys"))
         .bearer_auth(&key)
@@ -76,7 +83,11 @@ async fn latchkey_dev_bootstraps_once_and_keeps_its_data_across_restarts() {
 
     let _second = dev(data_dir.path(), port);
     assert!(ready(&http, &base).await, "latchkey dev did not come back");
-    assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), key, "the bootstrap key is reused");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap().trim(),
+        key,
+        "the bootstrap key is reused"
+    );
     let listed: serde_json::Value = http
         .get(format!("{base}/v1/api-keys"))
         .bearer_auth(&key)
@@ -86,7 +97,12 @@ async fn latchkey_dev_bootstraps_once_and_keeps_its_data_across_restarts() {
         .json()
         .await
         .unwrap();
-    let names: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["bootstrap", "survives restarts"]);
 }
 
@@ -100,7 +116,10 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
     let mut env: Vec<(String, String)> = vec![
         ("LATCHKEY__DATABASE__URL".into(), database.url().to_owned()),
         ("LATCHKEY__NATS__URL".into(), nats.url()),
-        ("LATCHKEY__MESH__SERVICE_TOKEN".into(), "mesh-test-token-0123456789abcdef".into()),
+        (
+            "LATCHKEY__MESH__SERVICE_TOKEN".into(),
+            "mesh-test-token-0123456789abcdef".into(),
+        ),
         ("LATCHKEY__TELEMETRY__LOG_FILTER".into(), "warn".into()),
     ];
     for (service, port) in &ports {
@@ -148,7 +167,11 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
         .connect()
         .await
         .unwrap();
-    let described = PolicyServiceClient::new(channel).describe(DescribeRequest {}).await.unwrap().into_inner();
+    let described = PolicyServiceClient::new(channel)
+        .describe(DescribeRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(described.service, "policy");
 
     // An operator creates an account with the admin command, then uses it over REST.
@@ -159,7 +182,11 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
-    let key = stdout.lines().find_map(|l| l.strip_prefix("api key ")).expect("a key is printed").to_owned();
+    let key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("api key "))
+        .expect("a key is printed")
+        .to_owned();
     let created = http
         .post(format!("{base}/v1/api-keys"))
         .bearer_auth(&key)
@@ -169,8 +196,15 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
         .unwrap();
     assert_eq!(created.status(), 201);
     let audited = eventually(Duration::from_secs(30), || async {
-        let entries: serde_json::Value =
-            http.get(format!("{base}/v1/audit")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        let entries: serde_json::Value = http
+            .get(format!("{base}/v1/audit"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         entries["data"].as_array().is_some_and(|d| d.len() >= 3)
     })
     .await;

@@ -20,7 +20,12 @@ async fn events_written_while_nats_is_down_reach_the_audit_chain_exactly_once() 
     t.nats.as_mut().unwrap().stop();
     let mut created = Vec::new();
     for i in 0..10 {
-        created.push(t.create_key(&t.key, &format!("while-down-{i}")).await["id"].as_str().unwrap().to_owned());
+        created.push(
+            t.create_key(&t.key, &format!("while-down-{i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     t.nats.as_mut().unwrap().start().await;
 
@@ -53,10 +58,14 @@ async fn audit_consumer_killed_mid_stream(bus_kind: Bus) {
     let mesh = MeshAuth::new("test-service-token-0123456789");
     let shutdown = CancellationToken::new();
 
-    let agent_token = AgentToken::open(Db::connect(agent_db.url()).await.unwrap(), mesh.clone()).await.unwrap();
+    let agent_token = AgentToken::open(Db::connect(agent_db.url()).await.unwrap(), mesh.clone())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let agent_task = tokio::spawn(agent_token.clone().run(listener, bus.clone(), shutdown.clone()));
-    let audit = Audit::open(Db::connect(audit_db.url()).await.unwrap(), mesh).await.unwrap();
+    let audit = Audit::open(Db::connect(audit_db.url()).await.unwrap(), mesh)
+        .await
+        .unwrap();
 
     let (account, _) = agent_token.create_account("Audited", "first").await.unwrap();
     let consumer = tokio::spawn(audit.clone().consume(bus.clone(), shutdown.clone()));
@@ -66,7 +75,10 @@ async fn audit_consumer_killed_mid_stream(bus_kind: Bus) {
         let account = account.clone();
         tokio::spawn(async move {
             for i in 0..KEYS {
-                agent_token.create_api_key(&account, Some("test"), &format!("k{i}")).await.unwrap();
+                agent_token
+                    .create_api_key(&account, Some("test"), &format!("k{i}"))
+                    .await
+                    .unwrap();
             }
         })
     };

@@ -62,9 +62,15 @@ impl TestMesh {
             }
         };
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mesh = RunningMesh::start(plan, event_bus, MeshAuth::new("test-service-token-0123456789"), gateway, http_listener)
-            .await
-            .expect("start the mesh");
+        let mesh = RunningMesh::start(
+            plan,
+            event_bus,
+            MeshAuth::new("test-service-token-0123456789"),
+            gateway,
+            http_listener,
+        )
+        .await
+        .expect("start the mesh");
         let (account_id, key) = mesh.create_account("First account").await.expect("create account");
         let base = format!("http://{}", mesh.http_addr);
         Self {
@@ -119,7 +125,11 @@ impl TestMesh {
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
-            let response = self.as_key(reqwest::Method::GET, &path, key).send().await.expect("GET /v1/audit");
+            let response = self
+                .as_key(reqwest::Method::GET, &path, key)
+                .send()
+                .await
+                .expect("GET /v1/audit");
             assert_eq!(response.status(), 200, "audit");
             let page: Value = response.json().await.expect("json");
             entries.extend(page["data"].as_array().cloned().unwrap_or_default());
@@ -138,7 +148,11 @@ impl TestMesh {
             if entries.len() >= count {
                 return entries;
             }
-            assert!(Instant::now() < until, "expected {count} audit entries, found {}", entries.len());
+            assert!(
+                Instant::now() < until,
+                "expected {count} audit entries, found {}",
+                entries.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

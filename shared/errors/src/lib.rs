@@ -186,11 +186,17 @@ impl ApiError {
 
     /// The generic answer to a failure the caller cannot act on; the cause belongs in the log.
     pub fn internal() -> Self {
-        Self::new(ErrorCode::InternalError, "internal error; the request id identifies it in the logs")
+        Self::new(
+            ErrorCode::InternalError,
+            "internal error; the request id identifies it in the logs",
+        )
     }
 
     pub fn unavailable() -> Self {
-        Self::new(ErrorCode::Unavailable, "a Latchkey service is unavailable; retry shortly")
+        Self::new(
+            ErrorCode::Unavailable,
+            "a Latchkey service is unavailable; retry shortly",
+        )
     }
 
     /// Reads the error a Latchkey service packed into `status`, or derives one from its code.

@@ -41,7 +41,9 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (
 /// SQLite needs nothing more than its write lock, which `begin_write` takes.
 async fn lock(tx: &mut sqlx::Transaction<'static, sqlx::Any>, backend: Backend) -> Result<(), sqlx::Error> {
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(7436101)").execute(&mut **tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7436101)")
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -54,13 +56,12 @@ pub(crate) async fn run(db: &Db, service: &str, migrations: &[Migration]) -> Res
     for migration in migrations {
         let mut tx = db.begin_write().await?;
         lock(&mut tx, db.backend()).await?;
-        let applied: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM latchkey_migrations WHERE service = $1 AND version = $2",
-        )
-        .bind(service)
-        .bind(migration.version)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM latchkey_migrations WHERE service = $1 AND version = $2")
+                .bind(service)
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await?;
         if applied.is_some() {
             continue;
         }
@@ -77,17 +78,20 @@ pub(crate) async fn run(db: &Db, service: &str, migrations: &[Migration]) -> Res
             .execute(&mut *tx)
             .await
             .map_err(failed)?;
-        sqlx::query(
-            "INSERT INTO latchkey_migrations (service, version, name, applied_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(service)
-        .bind(migration.version)
-        .bind(migration.name)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO latchkey_migrations (service, version, name, applied_at) VALUES ($1, $2, $3, $4)")
+            .bind(service)
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        tracing::info!(service, version = migration.version, name = migration.name, "applied migration");
+        tracing::info!(
+            service,
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
     }
     Ok(())
 }

@@ -7,8 +7,7 @@ use crate::{Backend, sqlite_url};
 
 /// Where tests find PostgreSQL; `LATCHKEY_TEST_POSTGRES` overrides the machine's default.
 pub fn postgres_admin_url() -> String {
-    std::env::var("LATCHKEY_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("LATCHKEY_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A database that exists for as long as this value does.
@@ -83,7 +82,9 @@ impl Drop for TestDatabase {
                     use sqlx::{Connection, Executor};
                     if let Ok(mut conn) = sqlx::AnyConnection::connect(&postgres_admin_url()).await {
                         let _ = conn
-                            .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
                             .await;
                     }
                 });
@@ -100,5 +101,10 @@ fn unique_suffix() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{}_{}_{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

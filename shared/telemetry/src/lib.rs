@@ -74,9 +74,15 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("latchkey")));
     let (text, json) = if config.json_logs {
-        (None, Some(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)))
+        (
+            None,
+            Some(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)),
+        )
     } else {
-        (Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)), None)
+        (
+            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            None,
+        )
     };
     tracing_subscriber::registry()
         .with(filter)
