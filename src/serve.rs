@@ -42,9 +42,44 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(service = service.name(), %address, "serving");
+    if service != Service::Gateway && !settings.server.metrics_listen.is_empty() {
+        let address: SocketAddr = settings
+            .server
+            .metrics_listen
+            .parse()
+            .context("server.metrics_listen is not HOST:PORT")?;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        tokio::spawn(serve_metrics(listener, shutdown.clone()));
+    }
     let task = spawn_service(service, listener, &context, shutdown).await?;
     task.await?;
     Ok(())
+}
+
+/// `/metrics` and `/healthz` over HTTP for a gRPC service, for Prometheus and plain HTTP probes.
+async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|| async {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    latchkey_telemetry::render_metrics(),
+                )
+            }),
+        )
+        .route(
+            "/healthz",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        );
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "the metrics endpoint stopped");
+    }
 }
 
 pub fn mesh_urls(settings: &Settings) -> MeshUrls {

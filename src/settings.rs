@@ -62,6 +62,7 @@ impl std::fmt::Debug for MeshSettings {
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: String,
+    pub metrics_listen: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -66,6 +66,12 @@ async fn latchkey_dev_bootstraps_once_and_keeps_its_data_across_restarts() {
     let first = dev(data_dir.path(), port);
     assert!(ready(&http, &base).await, "latchkey dev never became ready");
     let key_file = data_dir.path().join("bootstrap.key");
+    // The REST API answers as soon as the services do; the bootstrap account follows a moment later.
+    let written = eventually(Duration::from_secs(30), || async {
+        std::fs::read_to_string(&key_file).is_ok_and(|key| key.ends_with('\n'))
+    })
+    .await;
+    assert!(written, "no bootstrap key");
     let key = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
     assert_eq!(
         std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
@@ -126,11 +132,17 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
         let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
         env.push((key, format!("http://127.0.0.1:{port}")));
     }
+    let audit_metrics_port = free_port();
     let spawn = |service: &str, port: u16| {
+        let metrics = match service {
+            "audit" => format!("127.0.0.1:{audit_metrics_port}"),
+            _ => String::new(),
+        };
         Process(
             Command::new(BINARY)
                 .args(["serve", service, "--listen", &format!("127.0.0.1:{port}")])
                 .envs(env.iter().cloned())
+                .env("LATCHKEY__SERVER__METRICS_LISTEN", metrics)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -209,4 +221,20 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
     })
     .await;
     assert!(audited, "the audit chain did not fill");
+
+    // A gRPC service shows its own metrics: the audit consumer's count and its gRPC calls.
+    let metrics = http
+        .get(format!("http://127.0.0.1:{audit_metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("latchkey_events_consumed_total{consumer=\"audit\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("latchkey_grpc_requests_total{method=\"/latchkey.audit.v1.AuditService/ListEntries\"}"),
+        "{metrics}"
+    );
 }

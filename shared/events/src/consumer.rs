@@ -105,12 +105,14 @@ where
     match failure {
         None => {
             retries.succeeded();
+            metrics::counter!(crate::metric_names::EVENTS_CONSUMED, "consumer" => consumer.to_owned()).increment(1);
             if let Err(err) = delivery.ack().instrument(span.clone()).await {
                 // Not consumed after all: the bus redelivers it, and the handler is idempotent.
                 tracing::warn!(parent: &span, error = %err, "could not acknowledge the event");
             }
         }
         Some(failure) => {
+            metrics::counter!(crate::metric_names::EVENTS_FAILED, "consumer" => consumer.to_owned()).increment(1);
             let delay = retries.failed(&event_id);
             tracing::warn!(parent: &span, error = %failure, retry_in_ms = delay.as_millis() as u64, "event handler failed");
             if let Err(err) = delivery.nak(delay).instrument(span.clone()).await {

@@ -25,3 +25,13 @@ pub use error::BusError;
 pub use filter::EventFilter;
 pub use outbox::Outbox;
 pub use relay::run_relay;
+
+/// The metrics this crate records, in Prometheus naming.
+pub mod metric_names {
+    /// Events the relay published and the bus acknowledged, by `source`.
+    pub const EVENTS_PUBLISHED: &str = "latchkey_events_published_total";
+    /// Events a durable consumer handled and acknowledged, by `consumer`.
+    pub const EVENTS_CONSUMED: &str = "latchkey_events_consumed_total";
+    /// Handler failures (the event comes again), by `consumer`.
+    pub const EVENTS_FAILED: &str = "latchkey_events_failed_total";
+}

@@ -103,6 +103,8 @@ async fn relay_batch(outbox: &Outbox, bus: &EventBus) -> Result<usize, BusError>
         }
     }
     bus.publish(&events).await?;
+    metrics::counter!(crate::metric_names::EVENTS_PUBLISHED, "source" => outbox.source().to_owned())
+        .increment(events.len() as u64);
     let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
     outbox.remove(&seqs).await?;
     Ok(rows.len())

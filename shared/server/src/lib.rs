@@ -3,6 +3,7 @@
 //! Mesh clients are built here too, so every call carries the caller's trace and credential.
 
 mod mesh;
+mod metrics_layer;
 
 use std::future::Future;
 
@@ -15,6 +16,7 @@ pub use mesh::{
     ACCOUNT_HEADER, ACTOR_HEADER, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, actor_of, connect,
     with_account,
 };
+pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -49,6 +51,7 @@ pub async fn serve_grpc(
 
     Server::builder()
         .trace_fn(call_span)
+        .layer(metrics_layer::GrpcMetrics::layer())
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -65,6 +65,8 @@ impl Drop for TelemetryGuard {
 /// Installs the process-wide subscriber. Call once, from `main`.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     install_propagator();
+    // Metrics recorded before a recorder exists are lost: install it before anything records.
+    metrics_handle();
     let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let provider = match &config.otlp_endpoint {
         Some(endpoint) if !endpoint.is_empty() => Some(otlp_provider(endpoint, &config.service_name)?),
