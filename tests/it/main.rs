@@ -4,6 +4,7 @@
 mod api_keys;
 mod bad_input;
 mod binary;
+mod captured;
 mod isolation;
 mod nothing_lost;
 mod support;

@@ -10,6 +10,9 @@ use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, testing::TestDatabase};
 use serde_json::Value;
 
+/// The service token of every test mesh.
+pub const MESH_TOKEN: &str = "test-service-token-0123456789";
+
 /// Which event bus a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bus {
@@ -62,15 +65,9 @@ impl TestMesh {
             }
         };
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mesh = RunningMesh::start(
-            plan,
-            event_bus,
-            MeshAuth::new("test-service-token-0123456789"),
-            gateway,
-            http_listener,
-        )
-        .await
-        .expect("start the mesh");
+        let mesh = RunningMesh::start(plan, event_bus, MeshAuth::new(MESH_TOKEN), gateway, http_listener)
+            .await
+            .expect("start the mesh");
         let (account_id, key) = mesh.create_account("First account").await.expect("create account");
         let base = format!("http://{}", mesh.http_addr);
         Self {

@@ -1,47 +1,21 @@
 //! One trace follows a request from the gateway, through the gRPC call to agent-token, into the
-//! event it caused and the audit consumer that chained it.
+//! event it caused and the audit consumer that chained it. And nothing secret is ever logged on
+//! the way, at any level.
 
-use std::{sync::OnceLock, time::Duration};
+use std::time::Duration;
 
 use latchkey_storage::Backend;
-use opentelemetry::trace::{TraceId, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use opentelemetry::trace::TraceId;
 use reqwest::Method;
-use tracing_subscriber::layer::SubscriberExt;
 
-use crate::support::{Bus, TestMesh, eventually};
-
-/// The test binary's span recorder, installed once as the process's subscriber.
-fn recorder() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
-    static RECORDER: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
-    RECORDER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in the test binary");
-        latchkey_telemetry::install_propagator();
-        (exporter, provider)
-    })
-}
-
-fn span_names_of(trace_id: TraceId) -> Vec<String> {
-    let (exporter, provider) = recorder();
-    let _ = provider.force_flush();
-    exporter
-        .get_finished_spans()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|span| span.span_context.trace_id() == trace_id)
-        .map(|span| span.name.into_owned())
-        .collect()
-}
+use crate::{
+    captured,
+    support::{Bus, TestMesh, eventually},
+};
 
 #[tokio::test]
 async fn a_trace_crosses_gateway_grpc_and_the_audit_consumer() {
-    recorder();
+    captured::install();
     let t = TestMesh::start(Backend::Sqlite, Bus::Local).await;
     let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
     let response = t
@@ -55,7 +29,7 @@ async fn a_trace_crosses_gateway_grpc_and_the_audit_consumer() {
 
     let mut names = Vec::new();
     let crossed = eventually(Duration::from_secs(20), || {
-        names = span_names_of(trace_id);
+        names = captured::span_names_of(trace_id);
         let seen = |part: &str| names.iter().any(|name| name.contains(part));
         let all = seen("POST") && seen("AgentTokenService/CreateApiKey") && seen("event.consume");
         async move { all }
@@ -63,4 +37,40 @@ async fn a_trace_crosses_gateway_grpc_and_the_audit_consumer() {
     .await;
     assert!(crossed, "spans of the trace: {names:?}");
     t.stop().await;
+}
+
+#[tokio::test]
+async fn no_key_or_mesh_token_reaches_the_logs_at_any_level() {
+    captured::install();
+    for (backend, bus) in [(Backend::Sqlite, Bus::Local), (Backend::Postgres, Bus::Nats)] {
+        let t = TestMesh::start(backend, bus).await;
+        let created = t.create_key(&t.key, "secretive").await;
+        let secret = created["key"].as_str().unwrap().to_owned();
+        t.list_keys(&secret).await;
+        let deleted = t
+            .as_key(
+                Method::DELETE,
+                &format!("/v1/api-keys/{}", created["id"].as_str().unwrap()),
+                &t.key,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        let refused = t.as_key(Method::GET, "/v1/api-keys", &secret).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        t.audit_entries_at_least(&t.key, 4).await;
+        let account_key = t.key.clone();
+        t.stop().await;
+
+        let logs = captured::logs();
+        assert!(logs.len() > 1000, "the capture saw the flow ({} bytes)", logs.len());
+        for (what, secret) in [
+            ("the created key", secret.as_str()),
+            ("the account key", account_key.as_str()),
+            ("the mesh token", crate::support::MESH_TOKEN),
+        ] {
+            assert!(!logs.contains(secret), "{what} was logged");
+        }
+    }
 }

@@ -1,0 +1,85 @@
+//! The test binary's one global subscriber: every span goes to an in-memory OpenTelemetry exporter
+//! (for trace propagation tests) and every log line, down to TRACE for Latchkey's own crates and
+//! DEBUG for the libraries under them, to an in-memory buffer (for tests that no secret is logged).
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use opentelemetry::trace::{TraceId, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use tracing_subscriber::{Layer, filter::Targets, layer::SubscriberExt};
+
+struct Captured {
+    spans: InMemorySpanExporter,
+    provider: SdkTracerProvider,
+    logs: Arc<Mutex<Vec<u8>>>,
+}
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn captured() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let spans = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let buffer = LogBuffer(logs.clone());
+        let log_layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || buffer.clone())
+            .with_filter(
+                Targets::new()
+                    .with_default(tracing::Level::DEBUG)
+                    .with_target("latchkey", tracing::Level::TRACE),
+            );
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(log_layer);
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in the test binary");
+        latchkey_telemetry::install_propagator();
+        Captured { spans, provider, logs }
+    })
+}
+
+/// Installs the capture; call before starting what is to be observed.
+pub fn install() {
+    captured();
+}
+
+/// The names of the finished spans of `trace_id`.
+pub fn span_names_of(trace_id: TraceId) -> Vec<String> {
+    let captured = captured();
+    let _ = captured.provider.force_flush();
+    captured
+        .spans
+        .get_finished_spans()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|span| span.span_context.trace_id() == trace_id)
+        .map(|span| span.name.into_owned())
+        .collect()
+}
+
+/// Everything logged so far, by every test of the binary.
+pub fn logs() -> String {
+    let captured = captured();
+    let logs = captured.logs.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&logs).into_owned()
+}
