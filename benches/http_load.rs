@@ -1,0 +1,131 @@
+//! HTTP load benchmark (issue 2): an authenticated `GET /v1/api-keys` against `latchkey dev`,
+//! beside the same generator against a bare axum handler answering the same bytes (the floor),
+//! in the same run. Run with `cargo bench --bench http_load` (or `make bench`); knobs and method
+//! are described in docs/benchmarks.md. It reports; it never fails on its figures.
+
+#[path = "http_load/children.rs"]
+mod children;
+#[path = "http_load/client.rs"]
+mod client;
+#[path = "http_load/closed_loop.rs"]
+mod closed_loop;
+#[path = "http_load/config.rs"]
+mod config;
+#[path = "http_load/floor.rs"]
+mod floor;
+#[path = "http_load/latchkey.rs"]
+mod latchkey;
+#[path = "http_load/open_loop.rs"]
+mod open_loop;
+#[path = "http_load/report.rs"]
+mod report;
+#[path = "http_load/stats.rs"]
+mod stats;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+
+use crate::client::Target;
+use crate::config::BenchConfig;
+use crate::report::{Machine, Report};
+use crate::stats::PhaseResult;
+
+fn main() -> ExitCode {
+    // Re-executed by `floor::spawn`: be the floor server, nothing else.
+    if let Ok(port) = std::env::var(floor::PORT_ENV) {
+        return floor::serve_from_env(&port);
+    }
+    // `cargo test --all-targets` runs bench binaries too, without `--bench`: a load test has no
+    // place in the test suite, so say how to run it and leave.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("http_load: skipped; run it with `cargo bench --bench http_load` (or `make bench`)");
+        return ExitCode::SUCCESS;
+    }
+    match benchmark() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("http_load: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn benchmark() -> anyhow::Result<()> {
+    let config = BenchConfig::from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.client_threads)
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = run(&config) => result,
+            // Dropping `run` drops its child guards, which kill the servers.
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    outcome
+}
+
+async fn run(config: &BenchConfig) -> anyhow::Result<()> {
+    // Before anything of ours runs, so the load average shows only what else the machine was doing.
+    let machine = Machine::probe().await;
+    if machine.cpu_busy_percent_before_start > 10.0 {
+        let busy = machine.cpu_busy_percent_before_start;
+        eprintln!("warning: the CPUs were {busy:.0}% busy before the run: other work will skew the figures");
+    }
+    let work_dir = tempfile::tempdir()?;
+    let (latchkey, sample) = if config.only_floor {
+        eprintln!("BENCH_ONLY_FLOOR: benchmarking the floor alone, with a synthetic body");
+        (None, latchkey::synthetic_sample())
+    } else {
+        eprintln!("starting latchkey dev…");
+        let latchkey = latchkey::start(work_dir.path()).await?;
+        latchkey.create_keys(config.extra_keys).await?;
+        let sample = latchkey.sample().await?;
+        (Some(latchkey), sample)
+    };
+    let api_key = latchkey
+        .as_ref()
+        .map_or("lk_live_floor_only", |latchkey| latchkey.api_key.as_str());
+
+    let mut results = Vec::new();
+    {
+        let floor = floor::spawn(&sample.body, &sample.content_type, work_dir.path()).await?;
+        let target = Target::new("floor", children::loopback(floor.port), floor::PATH, api_key)?;
+        results.extend(measure(Arc::new(target), config).await?);
+        // The floor stops here, so it takes no CPU while Latchkey is measured.
+    }
+    if let Some(latchkey) = &latchkey {
+        let target = Target::new("latchkey", children::loopback(latchkey.port), latchkey::PATH, api_key)?;
+        results.extend(measure(Arc::new(target), config).await?);
+        // The work directory goes away with this run; keep the server's output for diagnosis.
+        let kept = report::output_dir()?.join("http_load-latchkey.log");
+        std::fs::copy(&latchkey.log, &kept)?;
+        eprintln!("latchkey's output: {}", kept.display());
+    }
+
+    let report = Report::new(config, machine, sample.body.len(), results);
+    println!("{}", report.to_markdown());
+    println!("JSON: {}", report.write_json()?.display());
+    Ok(())
+}
+
+/// Both phases against one target: closed loop for throughput, then open loop for latency.
+async fn measure(target: Arc<Target>, config: &BenchConfig) -> anyhow::Result<[PhaseResult; 2]> {
+    let (warmup, measure) = (config.warmup, config.measure);
+    eprintln!(
+        "{}: closed loop, {} connections, {warmup:?} warm-up + {measure:?}",
+        target.name, config.connections
+    );
+    let closed = closed_loop::run(Arc::clone(&target), config.connections, warmup, measure).await;
+    eprintln!(
+        "{}: open loop at {} rps, {warmup:?} warm-up + {measure:?}",
+        target.name, config.rate
+    );
+    let open = open_loop::run(target, config.rate, config.connections, warmup, measure).await?;
+    Ok([closed, open])
+}

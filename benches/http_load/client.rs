@@ -1,0 +1,113 @@
+//! One keep-alive HTTP/1.1 connection of the load generator, and what one request's outcome was.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::HeaderValue;
+use hyper::header::{AUTHORIZATION, HOST};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// A request that has not finished by then counts as an error; it also bounds every loop.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the generator sends, identical for every target apart from the address.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Label in the report: `floor` or `latchkey`.
+    pub name: &'static str,
+    /// Loopback address of the server.
+    pub addr: SocketAddr,
+    /// Path (and query) requested.
+    pub path: Uri,
+    /// `Host` header value.
+    pub host: HeaderValue,
+    /// `Authorization` header value, sent to the floor too so both see the same request bytes.
+    pub authorization: HeaderValue,
+}
+
+impl Target {
+    /// Describes `GET path` on `addr` with `Authorization: Bearer api_key`.
+    pub fn new(name: &'static str, addr: SocketAddr, path: &str, api_key: &str) -> anyhow::Result<Self> {
+        let mut authorization = HeaderValue::try_from(format!("Bearer {api_key}"))?;
+        authorization.set_sensitive(true);
+        Ok(Self {
+            name,
+            addr,
+            path: Uri::try_from(path)?,
+            host: HeaderValue::try_from(addr.to_string())?,
+            authorization,
+        })
+    }
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx response, body read to the end.
+    Success,
+    /// A complete response with another status.
+    Status(StatusCode),
+    /// Connect, write or read failed; the connection is unusable.
+    Transport,
+    /// No complete response within [`REQUEST_TIMEOUT`]; the connection is abandoned.
+    Timeout,
+    /// Open loop only: so many requests were outstanding that the generator refused to open
+    /// another connection (see `open_loop::MAX_CONNECTIONS`).
+    PoolExhausted,
+}
+
+impl Outcome {
+    /// Whether the connection may carry another request.
+    pub fn keeps_connection(self) -> bool {
+        matches!(self, Self::Success | Self::Status(_))
+    }
+}
+
+/// An open HTTP/1.1 connection carrying one request at a time.
+pub struct Connection {
+    sender: SendRequest<Empty<Bytes>>,
+}
+
+impl Connection {
+    /// Connects to `target` and completes the HTTP/1.1 handshake.
+    pub async fn open(target: &Target) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(target.addr).await?;
+        // Requests are tiny and latency is the point: never let Nagle hold one back.
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            // Ends when the sender is dropped or the peer closes; errors surface on the sender.
+            let _ = connection.await;
+        });
+        Ok(Self { sender })
+    }
+
+    /// Sends `GET target.path`, reads the whole body and says how it went.
+    pub async fn get(&mut self, target: &Target) -> Outcome {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(target)).await {
+            Ok(Ok(status)) if status.is_success() => Outcome::Success,
+            Ok(Ok(status)) => Outcome::Status(status),
+            Ok(Err(_)) => Outcome::Transport,
+            Err(_) => Outcome::Timeout,
+        }
+    }
+
+    async fn exchange(&mut self, target: &Target) -> Result<StatusCode, hyper::Error> {
+        self.sender.ready().await?;
+        let mut request = Request::new(Empty::new());
+        *request.uri_mut() = target.path.clone();
+        request.headers_mut().insert(HOST, target.host.clone());
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, target.authorization.clone());
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        response.into_body().collect().await?;
+        Ok(status)
+    }
+}

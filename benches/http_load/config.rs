@@ -1,0 +1,61 @@
+//! The benchmark's knobs, read from the environment so `make bench` needs no arguments.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Everything one run of the benchmark is parameterised by.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Measured duration of every phase (`BENCH_SECONDS`, default 10).
+    pub measure: Duration,
+    /// Unrecorded load before every phase, so connection set-up, caches and allocator growth are
+    /// not charged to the figures (`BENCH_WARMUP_SECONDS`, default 2).
+    pub warmup: Duration,
+    /// Offered rate of the open-loop phase in requests per second (`BENCH_RATE`, default 5000).
+    pub rate: u64,
+    /// Connections of the closed-loop phase (`BENCH_CONNECTIONS`, default 32); the open loop starts
+    /// with at least as many.
+    pub connections: usize,
+    /// Worker threads of the generator's own runtime (`BENCH_CLIENT_THREADS`, default 2). With one
+    /// thread the generator, not the server, capped the floor's closed-loop throughput on this
+    /// 2-core machine, which would flatter Latchkey's share of it.
+    pub client_threads: usize,
+    /// Benchmark only the floor, against a synthetic body (`BENCH_ONLY_FLOOR=1`).
+    pub only_floor: bool,
+    /// API keys created besides the bootstrap key, so the listed page is realistic.
+    pub extra_keys: usize,
+}
+
+impl BenchConfig {
+    /// Reads the knobs, rejecting values that would make the run meaningless.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let config = Self {
+            measure: Duration::from_secs(number("BENCH_SECONDS", 10)?),
+            warmup: Duration::from_secs(number("BENCH_WARMUP_SECONDS", 2)?),
+            rate: number("BENCH_RATE", 5000)?,
+            connections: usize::try_from(number("BENCH_CONNECTIONS", 32)?)?,
+            client_threads: usize::try_from(number("BENCH_CLIENT_THREADS", 2)?)?,
+            only_floor: flag("BENCH_ONLY_FLOOR"),
+            extra_keys: 5,
+        };
+        if config.measure.is_zero() || config.rate == 0 || config.connections == 0 || config.client_threads == 0 {
+            bail!("BENCH_SECONDS, BENCH_RATE, BENCH_CONNECTIONS and BENCH_CLIENT_THREADS must be positive");
+        }
+        Ok(config)
+    }
+}
+
+fn number(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}={text:?} is not a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|value| !matches!(value.trim(), "" | "0" | "false" | "no"))
+}

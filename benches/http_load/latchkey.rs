@@ -1,0 +1,137 @@
+//! The system under test: `latchkey dev` in a child process, with a bootstrap account and a
+//! realistic handful of API keys to list.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::http::header::CONTENT_TYPE;
+
+use crate::children::{self, ChildGuard};
+
+/// The benchmarked route.
+pub const PATH: &str = "/v1/api-keys";
+
+/// A running `latchkey dev`; killed when dropped.
+pub struct Latchkey {
+    /// Where its gateway listens.
+    pub port: u16,
+    /// The bootstrap account's API key.
+    pub api_key: String,
+    /// Its stdout and stderr, kept for diagnosis.
+    pub log: PathBuf,
+    _process: ChildGuard,
+}
+
+/// What `GET /v1/api-keys` answered, for the floor to replay byte for byte.
+pub struct Sample {
+    /// The response body.
+    pub body: Vec<u8>,
+    /// Its `Content-Type`.
+    pub content_type: String,
+}
+
+/// Starts `latchkey dev` on a fresh data directory under `work_dir` and waits until it is ready.
+pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
+    let data_dir = work_dir.join("data");
+    let log = work_dir.join("latchkey.log");
+    let port = children::free_loopback_port()?;
+    let log_file = File::create(&log).context("creating the latchkey log")?;
+    let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("dev")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--listen")
+        .arg(children::loopback(port).to_string())
+        // The default per-key limit is meant for real clients; a one-key benchmark would measure
+        // nothing but 429s. Lift it far above any rate this machine can produce.
+        .env("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND", "1000000")
+        .env("LATCHKEY__GATEWAY__RATE_LIMIT_BURST", "1000000")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .spawn()
+        .context("starting `latchkey dev`")?;
+    let mut process = ChildGuard::new("latchkey dev", child);
+    let ready = format!("http://{}/readyz", children::loopback(port));
+    let http = children::setup_client()?;
+    if let Err(error) = children::wait_until_ok(&http, &ready, &mut process, Duration::from_secs(60)).await {
+        bail!("{error:#}; its output is in {}", log.display());
+    }
+    let key_file = data_dir.join("bootstrap.key");
+    let api_key = std::fs::read_to_string(&key_file).with_context(|| format!("reading {}", key_file.display()))?;
+    Ok(Latchkey {
+        port,
+        api_key: api_key.trim().to_owned(),
+        log,
+        _process: process,
+    })
+}
+
+impl Latchkey {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", children::loopback(self.port))
+    }
+
+    /// Creates `count` API keys besides the bootstrap one.
+    pub async fn create_keys(&self, count: usize) -> anyhow::Result<()> {
+        let http = children::setup_client()?;
+        for index in 0..count {
+            let response = http
+                .post(self.url(PATH))
+                .bearer_auth(&self.api_key)
+                .json(&serde_json::json!({ "name": format!("bench key {index}") }))
+                .send()
+                .await
+                .context("creating an API key")?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                bail!("creating an API key answered {status}: {body}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches the benchmarked response once, checking that it succeeds.
+    pub async fn sample(&self) -> anyhow::Result<Sample> {
+        let http = children::setup_client()?;
+        let response = http.get(self.url(PATH)).bearer_auth(&self.api_key).send().await?;
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned();
+        let body = response.bytes().await?.to_vec();
+        if !status.is_success() {
+            bail!("GET {PATH} answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(Sample { body, content_type })
+    }
+}
+
+/// A stand-in for Latchkey's answer when only the floor is benchmarked: six masked keys.
+pub fn synthetic_sample() -> Sample {
+    let keys: Vec<_> = (0..6)
+        .map(|index| {
+            serde_json::json!({
+                "id": format!("key_01JDX3Q4ZK7M2N5P8R9S0T1V2{index}"),
+                "name": format!("bench key {index}"),
+                "prefix": "lk_live_",
+                "last4": "G2dA",
+                "masked_key": "lk_live_…G2dA",
+                "created_at": "2025-01-01T00:00:00Z",
+                "last_used_at": null,
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "data": keys })).unwrap_or_default();
+    Sample {
+        body,
+        content_type: "application/json".to_owned(),
+    }
+}
