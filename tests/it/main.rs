@@ -5,6 +5,7 @@ mod api_keys;
 mod bad_input;
 mod binary;
 mod captured;
+mod compose;
 mod isolation;
 mod nothing_lost;
 mod support;
