@@ -6,6 +6,7 @@ mod api_keys;
 mod error;
 mod grpc;
 mod secrets;
+pub mod tokens;
 
 use latchkey_events::{EventBus, Outbox};
 use latchkey_proto::agent_token::v1::agent_token_service_server::AgentTokenServiceServer;

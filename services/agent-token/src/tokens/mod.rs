@@ -1,0 +1,60 @@
+//! Agent tokens: Ed25519-signed JWTs (`alg: EdDSA`, RFC 8037) that any service verifies offline.
+//!
+//! Pure domain code, no I/O: the service persists keys and feeds revocations in from the event
+//! stream; everything here works on values and an explicit `now` (unix seconds).
+//!
+//! - [`SigningKey`] / [`KeyRing`]: keys with an activation and retirement schedule; rotation publishes
+//!   a key before it signs and keeps a retired key published until its last token has expired.
+//! - [`issue`]: a compact JWS built by hand with the cached key (no per-call key parsing).
+//! - [`Verifier`]: signature, time, audience, scope and revocation checks against in-memory keys and
+//!   a [`RevocationSet`]; a failure names its [`Invalid`] reason.
+//! - [`delegate`]: exchange a token's claims for narrower ones for a sub-agent (RFC 8693 `act` chain).
+//!
+//! Scope patterns are described in [`scope`].
+
+mod claims;
+mod delegation;
+mod error;
+mod jws;
+mod keyring;
+mod keys;
+mod revocation;
+pub mod scope;
+mod verify;
+
+#[cfg(test)]
+mod delegation_tests;
+#[cfg(test)]
+mod interop_tests;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod verify_claims_tests;
+#[cfg(test)]
+mod verify_tests;
+
+pub use claims::{Actor, Claims};
+pub use delegation::{DelegationError, DelegationRequest, MAX_DELEGATION_DEPTH, delegate};
+pub use error::TokenError;
+pub use jws::issue;
+pub use keyring::KeyRing;
+pub use keys::{KeySchedule, SigningKey};
+pub use revocation::{RevocationSet, Revoked};
+pub use verify::{Invalid, Requirements, Verifier};
+
+/// The only JWS algorithm Latchkey signs or accepts (RFC 8037's name; RFC 9864's `Ed25519` is not
+/// yet understood by common libraries).
+pub const ALGORITHM: &str = "EdDSA";
+/// The audience of a token that names no target service: it is accepted by every audience.
+pub const ANY_AUDIENCE: &str = "any";
+/// The clock leeway the verifier allows on `nbf` and `exp` unless told otherwise.
+pub const DEFAULT_LEEWAY_SECS: i64 = 30;
+/// The largest leeway a verifier accepts. Revocation entries and retired keys are kept this long past
+/// the expiry of the tokens they concern, so no leeway can let a revoked token back in or turn an
+/// expired-but-tolerated token into an unknown-key one.
+pub const MAX_LEEWAY_SECS: i64 = 300;
+
+/// A new token id, `tok_` followed by 16 random base32 characters (80 bits).
+pub fn new_jti() -> String {
+    crate::secrets::new_id("tok")
+}
