@@ -1,6 +1,8 @@
 //! The policy service. Today it joins the mesh (health, reflection, `Describe`) so deployments and
 //! probes see the whole shape; its domain arrives with issue 3 (policies, evaluation, throttles, approvals).
 
+pub mod engine;
+
 use latchkey_proto::policy::v1::{
     DescribeRequest, DescribeResponse,
     policy_service_server::{PolicyService, PolicyServiceServer},
