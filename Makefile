@@ -9,11 +9,11 @@ IMAGE ?= latchkey:dev
 # Every benchmark `make bench` runs, in order; add new `[[bench]]` targets here.
 BENCHES ?= http_load
 
-.PHONY: help run test lint fmt bench image
+.PHONY: help run test peers lint fmt bench image
 
 help:
 	@echo "make run    - latchkey dev: every service in one process (SQLite, in-process bus)"
-	@echo "make test   - the whole test suite (needs PostgreSQL and NATS JetStream, see .ci/run)"
+	@echo "make test   - the whole test suite (starts PostgreSQL and NATS JetStream first: .ci/peers)"
 	@echo "make lint   - rustfmt check and clippy with warnings denied"
 	@echo "make fmt    - format the workspace"
 	@echo "make bench  - benchmarks: $(BENCHES)"
@@ -23,8 +23,12 @@ run:
 	$(CARGO) run --release -- dev
 
 # --no-fail-fast: one failing test binary must not hide the results of the others.
-test:
+test: peers
 	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast
+
+# PostgreSQL and NATS with JetStream, started (or installed) when missing.
+peers:
+	@bash .ci/peers
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,6 +1,8 @@
 //! Layered settings: the embedded, commented defaults (`src/defaults.toml`, the reference for every
 //! setting), then an optional file, then `LATCHKEY__SECTION__KEY` environment variables. The
 //! environment is passed in, never read from a global inside, so tests inject what they need.
+//! Values are taken as strings and converted by the field's type: a token such as `0012` keeps
+//! its leading zeros.
 
 use std::{collections::HashMap, path::Path};
 
@@ -84,7 +86,6 @@ impl Settings {
                 Environment::with_prefix("LATCHKEY")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true)
                     .source(Some(env)),
             )
             .build()?
@@ -130,6 +131,14 @@ mod tests {
         .unwrap();
         assert_eq!(settings.nats.url, "nats://nats:4222");
         assert_eq!(settings.gateway.rate_limit_per_second, 7);
+    }
+
+    #[test]
+    fn a_secret_that_looks_like_a_number_stays_a_string() {
+        let settings = Settings::load(None, env(&[("LATCHKEY__MESH__SERVICE_TOKEN", "0012e45")])).unwrap();
+        assert_eq!(settings.mesh.service_token, "0012e45");
+        let settings = Settings::load(None, env(&[("LATCHKEY__TELEMETRY__JSON_LOGS", "true")])).unwrap();
+        assert!(settings.telemetry.json_logs);
     }
 
     #[test]
