@@ -1,6 +1,7 @@
 //! End-to-end tests of the whole mesh, as a client uses it: real SQLite and PostgreSQL, real NATS
 //! JetStream (a server per test), real HTTP through the gateway.
 
+mod agents;
 mod api_keys;
 mod bad_input;
 mod binary;

@@ -10,6 +10,8 @@ pub enum AgentTokenError {
     Invalid(ApiError),
     #[error("API key not found")]
     ApiKeyNotFound,
+    #[error("agent not found")]
+    AgentNotFound,
     #[error("missing or invalid credentials")]
     Unauthenticated,
     #[error("storage: {0}")]
@@ -25,6 +27,7 @@ impl From<AgentTokenError> for tonic::Status {
         let api_error = match error {
             AgentTokenError::Invalid(api_error) => api_error,
             AgentTokenError::ApiKeyNotFound => ApiError::not_found("API key"),
+            AgentTokenError::AgentNotFound => ApiError::not_found("agent"),
             AgentTokenError::Unauthenticated => ApiError::unauthorized(),
             AgentTokenError::Storage(_) | AgentTokenError::Database(_) | AgentTokenError::Server(_) => {
                 tracing::error!(error = %error, "agent-token request failed");

@@ -6,7 +6,7 @@ use latchkey_proto::agent_token::v1::{self as pb, agent_token_service_server::Ag
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::{AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Principal};
+use crate::{Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, NewAgent, Principal};
 
 pub(crate) struct GrpcApi {
     service: AgentToken,
@@ -60,8 +60,101 @@ fn created_to_pb(created: CreatedApiKey) -> pb::CreatedApiKey {
     }
 }
 
+fn agent_to_pb(agent: Agent) -> pb::Agent {
+    pb::Agent {
+        id: agent.id,
+        name: agent.name,
+        owner: agent.owner,
+        description: agent.description,
+        model_provider: agent.model_provider,
+        model_name: agent.model_name,
+        framework: agent.framework,
+        status: agent.status.as_str().to_owned(),
+        created_at_ms: agent.created_at_ms,
+        updated_at_ms: agent.updated_at_ms,
+        revoked_at_ms: agent.revoked_at_ms,
+    }
+}
+
+fn invalid_field(field: &str, message: &str) -> Status {
+    AgentTokenError::Invalid(latchkey_errors::ApiError::validation(vec![
+        latchkey_errors::FieldError::new(field, message),
+    ]))
+    .into()
+}
+
 #[tonic::async_trait]
 impl AgentTokenService for GrpcApi {
+    #[instrument(skip_all, err)]
+    async fn create_agent(
+        &self,
+        request: Request<pb::CreateAgentRequest>,
+    ) -> Result<Response<pb::CreateAgentResponse>, Status> {
+        let (account, actor) = self.caller(&request).await?;
+        let m = request.into_inner();
+        let new = NewAgent {
+            name: m.name,
+            owner: m.owner,
+            description: m.description,
+            model_provider: m.model_provider,
+            model_name: m.model_name,
+            framework: m.framework,
+        };
+        let created = self.service.create_agent(&account, actor.as_deref(), new).await?;
+        Ok(Response::new(pb::CreateAgentResponse {
+            agent: Some(agent_to_pb(created.agent)),
+            secret_key: created.secret_key,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let (account, _) = self.caller(&request).await?;
+        let m = request.into_inner();
+        let status = match m.status.as_str() {
+            "" => None,
+            other => Some(
+                AgentStatus::parse(other)
+                    .ok_or_else(|| invalid_field("status", "must be active, paused or revoked"))?,
+            ),
+        };
+        let (agents, total) = self.service.list_agents(&account, status, m.limit, m.offset).await?;
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: agents.into_iter().map(agent_to_pb).collect(),
+            total,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::Agent>, Status> {
+        let (account, _) = self.caller(&request).await?;
+        let agent = self.service.get_agent(&account, &request.into_inner().id).await?;
+        Ok(Response::new(agent_to_pb(agent)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn change_agent_status(
+        &self,
+        request: Request<pb::ChangeAgentStatusRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        let (account, actor) = self.caller(&request).await?;
+        let m = request.into_inner();
+        let action = match pb::AgentAction::try_from(m.action) {
+            Ok(pb::AgentAction::Pause) => AgentAction::Pause,
+            Ok(pb::AgentAction::Resume) => AgentAction::Resume,
+            Ok(pb::AgentAction::Revoke) => AgentAction::Revoke,
+            _ => return Err(invalid_field("action", "must be pause, resume or revoke")),
+        };
+        let agent = self
+            .service
+            .change_agent_status(&account, actor.as_deref(), &m.id, action)
+            .await?;
+        Ok(Response::new(agent_to_pb(agent)))
+    }
+
     #[instrument(skip_all, err)]
     async fn create_account(
         &self,

@@ -2,6 +2,7 @@
 //! Ed25519-signed agent tokens they request join it next. It owns its tables, answers over gRPC,
 //! and announces every change as a domain event through its transactional outbox.
 
+mod agents;
 mod api_keys;
 mod error;
 mod grpc;
@@ -15,6 +16,7 @@ use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use error::AgentTokenError;
 
@@ -23,7 +25,7 @@ pub const EVENT_SOURCE: &str = "/latchkey/agent-token";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.agent_token.v1.AgentTokenService";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_accounts_and_api_keys")];
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_accounts_and_api_keys"), (2, "0002_agents")];
 
 /// The service's state: its database and outbox. Cheap to clone.
 #[derive(Clone, Debug)]

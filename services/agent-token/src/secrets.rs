@@ -8,6 +8,8 @@ use subtle::ConstantTimeEq;
 
 /// The prefix of every account API key.
 pub const API_KEY_PREFIX: &str = "lk_live_";
+/// The prefix of every agent secret key.
+pub const AGENT_SECRET_PREFIX: &str = "sk_live_";
 const SECRET_LEN: usize = 32;
 const ID_LEN: usize = 16;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -25,16 +27,26 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", random_from(BASE32, ID_LEN))
 }
 
+/// A new secret: `prefix` followed by 32 base62 characters.
+pub fn new_secret(prefix: &str) -> String {
+    format!("{prefix}{}", random_from(BASE62, SECRET_LEN))
+}
+
 /// A new API key secret, `lk_live_` followed by 32 base62 characters.
 pub fn new_api_key_secret() -> String {
-    format!("{API_KEY_PREFIX}{}", random_from(BASE62, SECRET_LEN))
+    new_secret(API_KEY_PREFIX)
+}
+
+/// Whether `secret` has the shape of a secret with `prefix` (checked before any lookup).
+pub fn looks_like_secret(secret: &str, prefix: &str) -> bool {
+    secret
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Whether `secret` has the shape of an API key (checked before any lookup).
 pub fn looks_like_api_key(secret: &str) -> bool {
-    secret
-        .strip_prefix(API_KEY_PREFIX)
-        .is_some_and(|rest| rest.len() == SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    looks_like_secret(secret, API_KEY_PREFIX)
 }
 
 /// SHA-256 of the secret, lowercase hex: the stored form and the cache key.

@@ -39,6 +39,12 @@ pub mod responses {
     #[response(content_type = "application/problem+json")]
     pub struct NotFound(ProblemDocument);
 
+    /// `UNPROCESSABLE`: the request is well-formed but cannot be carried out in the resource's
+    /// current state (e.g. resuming a revoked agent).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Unprocessable(ProblemDocument);
+
     /// `PAYLOAD_TOO_LARGE`: the body is over the configured limit (1 MiB by default).
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json")]
@@ -83,6 +89,7 @@ pub mod responses {
             responses::BadRequest,
             responses::Unauthorized,
             responses::NotFound,
+            responses::Unprocessable,
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
             responses::RateLimited,
@@ -93,6 +100,7 @@ pub mod responses {
     modifiers(&SecuritySchemes),
     tags(
         (name = "api-keys", description = "The account's API keys"),
+        (name = "agents", description = "Agent identities: create, list, pause, resume, revoke"),
         (name = "audit", description = "The account's hash-chained audit log"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )

@@ -102,6 +102,57 @@ impl DomainEvent for ApiKeyDeleted {
     }
 }
 
+/// An agent identity was created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentCreated {
+    pub agent_id: String,
+    pub name: String,
+    pub owner: String,
+    pub model_provider: Option<String>,
+    pub model_name: Option<String>,
+    pub framework: Option<String>,
+}
+
+impl DomainEvent for AgentCreated {
+    const TYPE: EventType = EventType::AgentCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.agent_id.clone())
+    }
+}
+
+macro_rules! agent_status_event {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            pub agent_id: String,
+            /// When the change took effect, Unix milliseconds. For a revocation: every token of
+            /// the agent issued at or before this instant is invalid.
+            pub at_ms: i64,
+        }
+
+        impl DomainEvent for $name {
+            const TYPE: EventType = EventType::$name;
+            fn subject(&self) -> Option<String> {
+                Some(self.agent_id.clone())
+            }
+        }
+    };
+}
+
+agent_status_event!(
+    /// An agent was paused: it gets no new tokens until resumed.
+    AgentPaused
+);
+agent_status_event!(
+    /// A paused agent was resumed.
+    AgentResumed
+);
+agent_status_event!(
+    /// An agent was revoked, for good: all of its tokens are invalid at once.
+    AgentRevoked
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! The gateway's routes and the middleware every request passes through.
 
+mod agents;
 mod api_keys;
 mod audit;
 mod health;
@@ -18,6 +19,11 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::delete_api_key))
+        .routes(routes!(agents::create_agent, agents::list_agents))
+        .routes(routes!(agents::get_agent))
+        .routes(routes!(agents::pause_agent))
+        .routes(routes!(agents::resume_agent))
+        .routes(routes!(agents::revoke_agent, agents::revoke_agent_by_delete))
         .routes(routes!(audit::list_audit_entries))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
