@@ -10,4 +10,5 @@ mod compose;
 mod isolation;
 mod nothing_lost;
 mod support;
+mod tokens;
 mod trace;

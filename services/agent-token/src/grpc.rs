@@ -6,7 +6,14 @@ use latchkey_proto::agent_token::v1::{self as pb, agent_token_service_server::Ag
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::{Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, NewAgent, Principal};
+use crate::{
+    Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, NewAgent, Principal,
+    Requester, TokenRequest,
+};
+
+/// How long a rotated-in key is published before it signs, unless the caller says otherwise: longer
+/// than the JWKS `max-age` (300 s), so caches hold the key before its first token arrives.
+const DEFAULT_PUBLISH_LEAD_SECS: i64 = 600;
 
 pub(crate) struct GrpcApi {
     service: AgentToken,
@@ -85,6 +92,60 @@ fn invalid_field(field: &str, message: &str) -> Status {
 
 #[tonic::async_trait]
 impl AgentTokenService for GrpcApi {
+    #[instrument(skip_all, err)]
+    async fn issue_token(
+        &self,
+        request: Request<pb::IssueTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let (account, requester) = if request.get_ref().agent_secret.is_empty() {
+            let (account, actor) = self.caller(&request).await?;
+            (account, Requester::Account { api_key_id: actor })
+        } else {
+            let (account, agent) = self.service.authenticate_agent(&request.get_ref().agent_secret).await?;
+            (account, Requester::Agent { agent_id: agent.id })
+        };
+        let m = request.into_inner();
+        let token_request = TokenRequest {
+            agent_id: m.agent_id,
+            scope: m.scope,
+            ttl: m.ttl,
+            target_service: Some(m.target_service),
+            intent: Some(m.intent),
+        };
+        let issued = self.service.issue_token(&account, &requester, token_request).await?;
+        Ok(Response::new(pb::IssueTokenResponse {
+            token: issued.token,
+            agent_id: issued.claims.sub,
+            scope: issued.claims.scope,
+            expires_at: issued.claims.exp,
+            jti: issued.claims.jti,
+            audience: issued.claims.aud,
+            decision_id: issued.decision_id,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
+        Ok(Response::new(pb::GetJwksResponse {
+            jwks_json: self.service.jwks().to_string(),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        self.require_mesh(&request)?;
+        let lead = match request.into_inner().publish_lead_secs {
+            0 => DEFAULT_PUBLISH_LEAD_SECS,
+            lead if lead < 0 => return Err(invalid_field("publish_lead_secs", "must not be negative")),
+            lead => lead,
+        };
+        let kid = self.service.rotate_signing_key(lead).await?;
+        Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
+    }
+
     #[instrument(skip_all, err)]
     async fn create_agent(
         &self,

@@ -6,7 +6,9 @@ mod agents;
 mod api_keys;
 mod error;
 mod grpc;
+mod issue;
 mod secrets;
+mod signing;
 pub mod tokens;
 
 use latchkey_events::{EventBus, Outbox};
@@ -19,13 +21,19 @@ use tokio_util::sync::CancellationToken;
 pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use error::AgentTokenError;
+pub use issue::{DEFAULT_TTL_SECS, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
+pub use signing::SigningKeys;
 
 /// The `source` of every event this service emits.
 pub const EVENT_SOURCE: &str = "/latchkey/agent-token";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.agent_token.v1.AgentTokenService";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_accounts_and_api_keys"), (2, "0002_agents")];
+const MIGRATIONS: &[Migration] = migrations![
+    (1, "0001_accounts_and_api_keys"),
+    (2, "0002_agents"),
+    (3, "0003_signing_keys"),
+];
 
 /// The service's state: its database and outbox. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -33,14 +41,27 @@ pub struct AgentToken {
     db: Db,
     outbox: Outbox,
     mesh: MeshAuth,
+    signing_keys: SigningKeys,
+    /// The `iss` of every token.
+    issuer: std::sync::Arc<str>,
 }
+
+/// The `iss` claim of Latchkey's agent tokens.
+pub const ISSUER: &str = "latchkey";
 
 impl AgentToken {
     /// Opens the service on `db`, applying its migrations.
     pub async fn open(db: Db, mesh: MeshAuth) -> Result<Self, AgentTokenError> {
         db.migrate("agent-token", MIGRATIONS).await?;
         let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
-        Ok(Self { db, outbox, mesh })
+        let signing_keys = SigningKeys::load(&db).await?;
+        Ok(Self {
+            db,
+            outbox,
+            mesh,
+            signing_keys,
+            issuer: ISSUER.into(),
+        })
     }
 
     /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.

@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for Principal {
 
 /// The secret the caller presented, or why there is none to check. A bearer token wins; a
 /// non-bearer `Authorization` (e.g. a proxy's Basic credentials) does not hide an `X-Api-Key`.
-fn presented_secret(headers: &HeaderMap) -> Result<&str, Problem> {
+pub(crate) fn presented_secret(headers: &HeaderMap) -> Result<&str, Problem> {
     let unauthorized = |message: &str| Problem(ApiError::new(ErrorCode::Unauthorized, message));
     let bearer =
         headers

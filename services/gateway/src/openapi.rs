@@ -34,6 +34,12 @@ pub mod responses {
     )]
     pub struct Unauthorized(ProblemDocument);
 
+    /// `FORBIDDEN`: authenticated, but not allowed: e.g. the agent is paused or revoked, or an agent
+    /// asked for another agent's token.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct Forbidden(ProblemDocument);
+
     /// `NOT_FOUND`: no such resource in this account.
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json")]
@@ -88,6 +94,7 @@ pub mod responses {
         responses(
             responses::BadRequest,
             responses::Unauthorized,
+            responses::Forbidden,
             responses::NotFound,
             responses::Unprocessable,
             responses::PayloadTooLarge,
@@ -101,6 +108,7 @@ pub mod responses {
     tags(
         (name = "api-keys", description = "The account's API keys"),
         (name = "agents", description = "Agent identities: create, list, pause, resume, revoke"),
+        (name = "tokens", description = "Short-lived, scoped, Ed25519-signed agent tokens and their keys"),
         (name = "audit", description = "The account's hash-chained audit log"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )

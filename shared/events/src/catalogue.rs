@@ -153,6 +153,25 @@ agent_status_event!(
     AgentRevoked
 );
 
+/// An agent token was issued. Never the token itself: its id, subject and grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenIssued {
+    pub jti: String,
+    pub agent_id: String,
+    pub scope: Vec<String>,
+    pub audience: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub intent: Option<String>,
+}
+
+impl DomainEvent for TokenIssued {
+    const TYPE: EventType = EventType::TokenIssued;
+    fn subject(&self) -> Option<String> {
+        Some(self.jti.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

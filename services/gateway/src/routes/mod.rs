@@ -4,6 +4,7 @@ mod agents;
 mod api_keys;
 mod audit;
 mod health;
+mod tokens;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 use chrono::{DateTime, Utc};
@@ -24,6 +25,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::pause_agent))
         .routes(routes!(agents::resume_agent))
         .routes(routes!(agents::revoke_agent, agents::revoke_agent_by_delete))
+        .routes(routes!(tokens::issue_token))
+        .routes(routes!(tokens::jwks))
         .routes(routes!(audit::list_audit_entries))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -111,6 +111,24 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    async fn issue_token(
+        &self,
+        _request: Request<at::IssueTokenRequest>,
+    ) -> Result<Response<at::IssueTokenResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
+    async fn get_jwks(&self, _request: Request<at::GetJwksRequest>) -> Result<Response<at::GetJwksResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        _request: Request<at::RotateSigningKeyRequest>,
+    ) -> Result<Response<at::RotateSigningKeyResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
     async fn create_account(
         &self,
         _request: Request<at::CreateAccountRequest>,

@@ -19,6 +19,12 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
     ("post", "/v1/agents/{id}/resume", &[200, 401, 404, 422, 429, 500, 503]),
     ("post", "/v1/agents/{id}/revoke", &[200, 401, 404, 422, 429, 500, 503]),
     ("delete", "/v1/agents/{id}/revoke", &[200, 401, 404, 422, 429, 500, 503]),
+    (
+        "post",
+        "/v1/tokens",
+        &[201, 400, 401, 403, 404, 413, 415, 429, 500, 503],
+    ),
+    ("get", "/.well-known/jwks.json", &[200, 500, 503]),
     ("get", "/healthz", &[200]),
     ("get", "/readyz", &[200, 503]),
     ("get", "/metrics", &[200]),

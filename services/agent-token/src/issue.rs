@@ -1,0 +1,255 @@
+//! Issuing agent tokens: who may ask, what they may ask for, and the signed token they get. Each
+//! issue is recorded as a `token.issued` event (never the token itself) in the same transaction
+//! that makes it count.
+
+use latchkey_errors::{ApiError, ErrorCode, FieldError};
+use latchkey_events::{Envelope, catalogue::TokenIssued};
+
+use crate::{
+    AgentStatus, AgentToken, AgentTokenError, EVENT_SOURCE, secrets,
+    signing::now_secs,
+    tokens::{self, ANY_AUDIENCE, Claims},
+};
+
+/// Default and longest lifetime of a token, seconds (AuthRAI: 300 and 86400).
+pub const DEFAULT_TTL_SECS: i64 = 300;
+pub const MAX_TTL_SECS: i64 = 86_400;
+const MAX_SCOPES: usize = 50;
+const MAX_SCOPE_LEN: usize = 128;
+const MAX_INTENT_CHARS: usize = 500;
+
+/// What a caller asks for.
+#[derive(Clone, Debug, Default)]
+pub struct TokenRequest {
+    pub agent_id: String,
+    pub scope: Vec<String>,
+    /// Seconds; `None` for the default.
+    pub ttl: Option<i64>,
+    /// `None` or empty for "any".
+    pub target_service: Option<String>,
+    pub intent: Option<String>,
+}
+
+/// Who asks: the account (with one of its API keys) or an agent with its own secret key.
+#[derive(Clone, Debug)]
+pub enum Requester {
+    Account { api_key_id: Option<String> },
+    Agent { agent_id: String },
+}
+
+/// A signed token and what it grants.
+#[derive(Clone, Debug)]
+pub struct IssuedToken {
+    pub token: String,
+    pub claims: Claims,
+    pub decision_id: String,
+}
+
+/// Checks one scope string: dot-separated segments of letters, digits, `_`, `-`, `:`; `*` only as a
+/// whole last segment (`db.*`) or alone, the one wildcard verifiers understand.
+pub fn scope_problem(scope: &str) -> Option<&'static str> {
+    if scope.is_empty() || scope.len() > MAX_SCOPE_LEN {
+        return Some("must be 1 to 128 characters");
+    }
+    let segments: Vec<&str> = scope.split('.').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        let valid = if *segment == "*" {
+            last
+        } else {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
+        };
+        if !valid {
+            return Some("must be dot-separated names, with `*` only as the last segment");
+        }
+    }
+    None
+}
+
+/// A request whose every field checked out.
+struct ValidTokenRequest {
+    agent_id: String,
+    scope: Vec<String>,
+    ttl: i64,
+    audience: String,
+    intent: Option<String>,
+}
+
+impl TokenRequest {
+    fn validated(self) -> Result<ValidTokenRequest, AgentTokenError> {
+        let mut errors = Vec::new();
+        if self.agent_id.trim().is_empty() {
+            errors.push(FieldError::new("agent_id", "is required"));
+        }
+        if self.scope.is_empty() {
+            errors.push(FieldError::new("scope", "must name at least one scope"));
+        } else if self.scope.len() > MAX_SCOPES {
+            errors.push(FieldError::new("scope", format!("at most {MAX_SCOPES} scopes")));
+        }
+        for (i, scope) in self.scope.iter().enumerate() {
+            if let Some(problem) = scope_problem(scope) {
+                errors.push(FieldError::new(format!("scope[{i}]"), problem));
+            }
+        }
+        let ttl = self.ttl.unwrap_or(DEFAULT_TTL_SECS);
+        if !(1..=MAX_TTL_SECS).contains(&ttl) {
+            errors.push(FieldError::new(
+                "ttl",
+                format!("must be between 1 and {MAX_TTL_SECS} seconds"),
+            ));
+        }
+        let target = self
+            .target_service
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| ANY_AUDIENCE.to_owned());
+        if target.len() > MAX_SCOPE_LEN || target.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            errors.push(FieldError::new(
+                "target_service",
+                "must be up to 128 characters without spaces",
+            ));
+        }
+        let intent = self.intent.filter(|i| !i.trim().is_empty());
+        if intent.as_ref().is_some_and(|i| i.chars().count() > MAX_INTENT_CHARS) {
+            errors.push(FieldError::new(
+                "intent",
+                format!("must be at most {MAX_INTENT_CHARS} characters"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AgentTokenError::Invalid(ApiError::validation(errors)));
+        }
+        // Duplicates add nothing; keep the first of each, in the caller's order.
+        let mut seen = std::collections::HashSet::new();
+        let scope: Vec<String> = self.scope.into_iter().filter(|s| seen.insert(s.clone())).collect();
+        Ok(ValidTokenRequest {
+            agent_id: self.agent_id,
+            scope,
+            ttl,
+            audience: target,
+            intent,
+        })
+    }
+}
+
+fn forbidden(message: &str) -> AgentTokenError {
+    AgentTokenError::Invalid(ApiError::new(ErrorCode::Forbidden, message))
+}
+
+impl AgentToken {
+    /// Issues a token to an active agent of `account_id`.
+    pub async fn issue_token(
+        &self,
+        account_id: &str,
+        requester: &Requester,
+        request: TokenRequest,
+    ) -> Result<IssuedToken, AgentTokenError> {
+        let ValidTokenRequest {
+            agent_id,
+            scope,
+            ttl,
+            audience,
+            intent,
+        } = request.validated()?;
+        if let Requester::Agent { agent_id: own } = requester
+            && own != &agent_id
+        {
+            return Err(forbidden("an agent can only request tokens for itself"));
+        }
+        let agent = self.get_agent(account_id, &agent_id).await?;
+        match agent.status {
+            AgentStatus::Active => {}
+            AgentStatus::Paused => return Err(forbidden("the agent is paused")),
+            AgentStatus::Revoked => return Err(forbidden("the agent is revoked")),
+        }
+        let now = now_secs();
+        let claims = Claims {
+            iss: self.issuer.to_string(),
+            sub: agent.id.clone(),
+            aud: audience,
+            scope,
+            exp: now + ttl,
+            iat: now,
+            nbf: now,
+            jti: tokens::new_jti(),
+            account: account_id.to_owned(),
+            intent,
+            act: None,
+        };
+        let token = self
+            .signing_keys
+            .read(|ring| tokens::issue(ring, &claims, now))
+            .map_err(|error| {
+                tracing::error!(%error, "cannot sign a token");
+                AgentTokenError::Invalid(ApiError::internal())
+            })?;
+        let decision_id = secrets::new_id("dec");
+        let actor = match requester {
+            Requester::Account { api_key_id } => api_key_id.clone(),
+            Requester::Agent { agent_id } => Some(agent_id.clone()),
+        };
+        let event = TokenIssued {
+            jti: claims.jti.clone(),
+            agent_id: claims.sub.clone(),
+            scope: claims.scope.clone(),
+            audience: claims.aud.clone(),
+            expires_at: claims.exp,
+            intent: claims.intent.clone(),
+        };
+        let mut envelope = Envelope::new(EVENT_SOURCE, account_id, actor.as_deref(), &event);
+        envelope.decisionid = Some(decision_id.clone());
+        let mut tx = self.db.begin_write().await?;
+        self.outbox.enqueue(&mut tx, &envelope).await?;
+        self.outbox.commit(tx).await?;
+        Ok(IssuedToken {
+            token,
+            claims,
+            decision_id,
+        })
+    }
+
+    /// The JSON Web Key Set of every published verifying key.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.signing_keys.read(|ring| ring.jwks(now_secs()))
+    }
+
+    /// Rotates the signing key (see [`SigningKeys::rotate`](crate::signing::SigningKeys::rotate)).
+    pub async fn rotate_signing_key(&self, publish_lead_secs: i64) -> Result<String, AgentTokenError> {
+        self.signing_keys
+            .rotate(&self.db, publish_lead_secs, MAX_TTL_SECS)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_dotted_names_with_a_trailing_wildcard_at_most() {
+        for good in ["secrets.read", "db.write", "db.*", "*", "repo:latchkey.read", "a-b_c"] {
+            assert_eq!(scope_problem(good), None, "{good}");
+        }
+        for bad in ["", "db.", ".db", "*.read", "db.*.write", "sec*", "db read", "a..b"] {
+            assert!(scope_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_request_names_each_bad_field() {
+        let request = TokenRequest {
+            agent_id: String::new(),
+            scope: vec!["ok".into(), "*.bad".into()],
+            ttl: Some(86_401),
+            target_service: Some("has space".into()),
+            intent: Some("x".repeat(501)),
+        };
+        let Err(AgentTokenError::Invalid(error)) = request.validated() else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<&str> = error.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["agent_id", "scope[1]", "ttl", "target_service", "intent"]);
+    }
+}
