@@ -38,6 +38,21 @@ pub enum Command {
     /// Manages accounts of a running mesh (uses `mesh.agent_token_url` and `mesh.service_token`).
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Manages the keys that sign agent tokens in a running mesh.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Publishes a new signing key now; it starts signing after the lead, and the current key then
+    /// retires (staying in the JWKS until its last token has expired).
+    Rotate {
+        /// Seconds between publishing the new key and its first signature: longer than any JWKS
+        /// cache, so relying services hold the key before its first token reaches them.
+        #[arg(long, default_value_t = 600)]
+        publish_lead: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use latchkey::{
-    cli::{AccountCommand, Cli, Command},
+    cli::{AccountCommand, Cli, Command, KeysCommand},
     settings::{DEFAULTS, Settings},
 };
 
@@ -35,6 +35,10 @@ async fn main() -> anyhow::Result<()> {
             let auth = latchkey_server::MeshAuth::new(settings.mesh.service_token.clone());
             let (account_id, key) = latchkey::mesh::create_account(&url, &auth, &name).await?;
             println!("account {account_id}\napi key {key}");
+        }
+        Command::Keys(KeysCommand::Rotate { publish_lead }) => {
+            let kid = latchkey::mesh::rotate_signing_key(&settings, publish_lead).await?;
+            println!("new signing key {kid}: published now, signing in {publish_lead} s");
         }
         Command::Config => {}
     }

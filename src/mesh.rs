@@ -233,3 +233,20 @@ pub async fn create_account(url: &str, auth: &MeshAuth, name: &str) -> anyhow::R
         .context("the account came without a key")?;
     Ok((response.account_id, key))
 }
+
+/// Asks agent-token (at `mesh.agent_token_url`) to rotate its signing key; answers the new kid.
+pub async fn rotate_signing_key(
+    settings: &crate::settings::Settings,
+    publish_lead_secs: i64,
+) -> anyhow::Result<String> {
+    use latchkey_proto::agent_token::v1::RotateSigningKeyRequest;
+    let urls = crate::serve::mesh_urls(settings);
+    let auth = MeshAuth::new(settings.mesh.service_token.clone());
+    let channel = latchkey_server::connect(urls.of(Service::AgentToken)?, &auth)?;
+    let response = AgentTokenServiceClient::new(channel)
+        .rotate_signing_key(RotateSigningKeyRequest { publish_lead_secs })
+        .await
+        .context("cannot rotate the signing key")?
+        .into_inner();
+    Ok(response.kid)
+}

@@ -222,6 +222,31 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
     .await;
     assert!(audited, "the audit chain did not fill");
 
+    // An operator rotates the signing key: the JWKS publishes the new key beside the current one.
+    let jwks = |http: reqwest::Client| {
+        let url = format!("{base}/.well-known/jwks.json");
+        async move {
+            let jwks: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = jwks(http.clone()).await;
+    assert_eq!(before.len(), 1);
+    let output = Command::new(BINARY)
+        .args(["keys", "rotate", "--publish-lead", "600"])
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let after = jwks(http.clone()).await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.contains(&before[0]));
+
     // A gRPC service shows its own metrics: the audit consumer's count and its gRPC calls.
     let metrics = http
         .get(format!("http://127.0.0.1:{audit_metrics_port}/metrics"))

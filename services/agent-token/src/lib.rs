@@ -46,6 +46,10 @@ pub struct AgentToken {
     issuer: std::sync::Arc<str>,
 }
 
+/// How often an instance re-reads the signing keys, so a key another instance rotated in is held
+/// long before it signs (rotation publishes keys 600 s ahead by default).
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The `iss` claim of Latchkey's agent tokens.
 pub const ISSUER: &str = "latchkey";
 
@@ -76,11 +80,28 @@ impl AgentToken {
             bus,
             shutdown.clone().cancelled_owned(),
         ));
+        let keys = tokio::spawn(self.clone().reload_keys_periodically(shutdown.clone()));
         let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
         let served =
             latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         let _ = relay.await;
+        let _ = keys.await;
         served.map_err(AgentTokenError::from)
+    }
+
+    async fn reload_keys_periodically(self, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        interval.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = interval.tick() => {
+                    if let Err(error) = self.signing_keys.reload(&self.db).await {
+                        tracing::warn!(%error, "cannot reload the signing keys; keeping the ones held");
+                    }
+                }
+            }
+        }
     }
 }
