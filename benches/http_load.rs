@@ -17,6 +17,8 @@ mod floor;
 mod latchkey;
 #[path = "http_load/open_loop.rs"]
 mod open_loop;
+#[path = "http_load/pacer.rs"]
+mod pacer;
 #[path = "http_load/report.rs"]
 mod report;
 #[path = "http_load/stats.rs"]

@@ -39,7 +39,9 @@ pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
     let log = work_dir.join("latchkey.log");
     let port = children::free_loopback_port()?;
     let log_file = File::create(&log).context("creating the latchkey log")?;
-    let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+    // BENCH_LATCHKEY_BIN benchmarks another build (say, another commit's) with this generator.
+    let binary = std::env::var_os("BENCH_LATCHKEY_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_latchkey").into());
+    let child = Command::new(binary)
         .arg("dev")
         .arg("--data-dir")
         .arg(&data_dir)

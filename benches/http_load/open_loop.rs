@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
 
 use crate::client::{Connection, Outcome, Target};
+use crate::pacer::Pacer;
 use crate::stats::{Mode, Phase, PhaseResult, Recorder};
 
 /// Most connections open at once. Beyond it the server is hopelessly behind (at 5000/s that is
@@ -77,18 +76,21 @@ pub async fn run(
     }
     let recorder = Arc::new(Mutex::new(Recorder::new()));
     let schedule = Schedule::new(rate, warmup, measure);
-    let pacer = {
-        let (target, pool, recorder, runtime) = (
+    let pacer = Pacer::new().context("creating the pacing timer")?;
+    let mut in_flight = Vec::with_capacity(usize::try_from(schedule.count).unwrap_or(0));
+    for index in 0..schedule.count {
+        let due = schedule.due(index);
+        pacer.sleep_until(due).await.context("waiting for the next send")?;
+        let recorded = due >= schedule.recording_from;
+        let request = one_request(
             Arc::clone(&target),
             Arc::clone(&pool),
             Arc::clone(&recorder),
-            Handle::current(),
+            due,
+            recorded,
         );
-        // A thread of its own that sleeps to each send time: tokio's timer ticks in whole
-        // milliseconds, far coarser than the 200 µs between requests at 5000/s.
-        tokio::task::spawn_blocking(move || pace(&schedule, &runtime, &target, &pool, &recorder))
-    };
-    let in_flight = pacer.await.context("the pacer thread failed")?;
+        in_flight.push(tokio::spawn(request));
+    }
     for request in in_flight {
         // Each request is bounded by client::REQUEST_TIMEOUT, so this wait is too.
         let _ = request.await;
@@ -129,34 +131,6 @@ impl Schedule {
         let nanos = u128::from(index) * 1_000_000_000 / u128::from(self.rate);
         self.start + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
-}
-
-/// Spawns every request at its due time and returns their handles.
-fn pace(
-    schedule: &Schedule,
-    runtime: &Handle,
-    target: &Arc<Target>,
-    pool: &Arc<Pool>,
-    recorder: &Arc<Mutex<Recorder>>,
-) -> Vec<JoinHandle<()>> {
-    let mut in_flight = Vec::with_capacity(usize::try_from(schedule.count).unwrap_or(0));
-    for index in 0..schedule.count {
-        let due = schedule.due(index);
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        let recorded = due >= schedule.recording_from;
-        let request = one_request(
-            Arc::clone(target),
-            Arc::clone(pool),
-            Arc::clone(recorder),
-            due,
-            recorded,
-        );
-        in_flight.push(runtime.spawn(request));
-    }
-    in_flight
 }
 
 async fn one_request(
