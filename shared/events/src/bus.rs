@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::{BusError, Envelope, EventFilter, local, nats};
 
 pub use crate::local::LocalBus;
@@ -63,6 +65,25 @@ impl EventBus {
         };
         Ok(Subscription { inner })
     }
+
+    /// Every event matching `filter` the bus stored at or after `since` (by its own publish time,
+    /// to the millisecond), in publish order, then every new one as it is published: one ordered,
+    /// non-durable stream, for rebuilding an in-memory projection on start and keeping it current.
+    /// Acks are no-ops. [`Subscription::next_step`] also says when the events that existed at the
+    /// start have all been delivered.
+    ///
+    /// JetStream: an ephemeral ordered consumer starting at `since` (it survives broker restarts,
+    /// resuming after the last event it delivered). In-process: the event table read in sequence
+    /// order, history and new events alike, so nothing falls between the two or comes twice.
+    pub async fn replay(&self, filter: EventFilter, since: DateTime<Utc>) -> Result<Subscription, BusError> {
+        check_filter(&filter)?;
+        let since_ms = since.timestamp_millis();
+        let inner = match self {
+            Self::Nats(bus) => SubscriptionInner::NatsReplay(Box::new(bus.replay(filter, since_ms).await?)),
+            Self::Local(bus) => SubscriptionInner::LocalReplay(bus.replay(filter, since_ms).await?),
+        };
+        Ok(Subscription { inner })
+    }
 }
 
 /// A consumer name must be a single NATS token and a sensible durable name.
@@ -97,6 +118,22 @@ enum SubscriptionInner {
     NatsLive(nats::Live),
     LocalDurable(local::Durable),
     LocalLive(local::Live),
+    NatsReplay(Box<nats::Replay>),
+    LocalReplay(local::Replay),
+}
+
+/// What a subscription yields next: an event, or, from a replay, the news that every event that
+/// existed when it started has now been delivered.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a step is moved once, to its caller; boxing would allocate for every event"
+)]
+pub enum Step {
+    Event(Delivery),
+    /// Comes once per replay, right after the last event it found stored when it started (at once
+    /// when there was none) and before any event published later.
+    CaughtUp,
 }
 
 impl Subscription {
@@ -104,11 +141,27 @@ impl Subscription {
     /// rebuilds its message stream on the following call. `None` when the subscription has ended
     /// for good and must be created again.
     pub async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        loop {
+            match self.next_step().await? {
+                Ok(Step::Event(delivery)) => return Some(Ok(delivery)),
+                Ok(Step::CaughtUp) => {}
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+
+    /// Like [`next`](Self::next), but a replay also reports, in order, when it has caught up with
+    /// the history: even when none of the remaining stored events matched, so a caller waiting to
+    /// be current is not left waiting for the next new event.
+    pub async fn next_step(&mut self) -> Option<Result<Step, BusError>> {
+        let event = |delivery: Option<Result<Delivery, BusError>>| delivery.map(|result| result.map(Step::Event));
         match &mut self.inner {
-            SubscriptionInner::NatsDurable(sub) => sub.next().await,
-            SubscriptionInner::NatsLive(sub) => sub.next().await,
-            SubscriptionInner::LocalDurable(sub) => sub.next().await,
-            SubscriptionInner::LocalLive(sub) => sub.next().await,
+            SubscriptionInner::NatsDurable(sub) => event(sub.next().await),
+            SubscriptionInner::NatsLive(sub) => event(sub.next().await),
+            SubscriptionInner::LocalDurable(sub) => event(sub.next().await),
+            SubscriptionInner::LocalLive(sub) => event(sub.next().await),
+            SubscriptionInner::NatsReplay(sub) => sub.next().await,
+            SubscriptionInner::LocalReplay(sub) => sub.next().await,
         }
     }
 }
@@ -117,6 +170,8 @@ impl Subscription {
 /// deliver it again promptly, as `nak` with no delay would.
 pub struct Delivery {
     pub envelope: Envelope,
+    /// Milliseconds since the Unix epoch; see [`Delivery::published_at`].
+    pub(crate) published_ms: Option<i64>,
     pub(crate) acker: Acker,
 }
 
@@ -129,6 +184,13 @@ pub(crate) enum Acker {
 }
 
 impl Delivery {
+    /// When the bus stored the event, to the millisecond: the time [`EventBus::replay`] compares
+    /// with its `since`. Known for durable and replayed events; `None` for live ones, which core
+    /// NATS delivers without it.
+    pub fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.published_ms.and_then(DateTime::from_timestamp_millis)
+    }
+
     /// Marks the event consumed; a durable consumer never sees it again.
     pub async fn ack(self) -> Result<(), BusError> {
         match self.acker {

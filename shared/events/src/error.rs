@@ -17,6 +17,10 @@ pub enum BusError {
     OpenMessages(#[from] consumer::StreamError),
     #[error("the JetStream consumer's message stream failed: {0}")]
     Messages(#[from] consumer::pull::MessagesError),
+    #[error("the JetStream replay's message stream failed: {0}")]
+    Replay(#[from] consumer::pull::OrderedError),
+    #[error("cannot replay from {0} ms after the Unix epoch: out of range")]
+    ReplayStart(i64),
     #[error("the JetStream consumer's message stream ended")]
     MessagesEnded,
     #[error("NATS subscription failed: {0}")]

@@ -2,7 +2,8 @@
 //! bus with its two implementations: NATS JetStream for the mesh and a durable in-process bus for
 //! `latchkey dev`. Both give the same contract: a published event is stored before `publish`
 //! returns, deduplicated by id, and delivered at least once to every durable consumer, which
-//! acknowledges only after handling it.
+//! acknowledges only after handling it. Replays rebuild in-memory projections from the stored
+//! events and keep them current ([`EventBus::replay`]).
 
 mod backoff;
 mod bus;
@@ -17,7 +18,7 @@ pub mod outbox;
 mod relay;
 pub mod testing;
 
-pub use bus::{Delivery, EventBus, LocalBus, NatsBus, Subscription};
+pub use bus::{Delivery, EventBus, LocalBus, NatsBus, Step, Subscription};
 pub use catalogue::{DomainEvent, EventType};
 pub use consumer::run_consumer;
 pub use envelope::Envelope;

@@ -1,26 +1,27 @@
 //! The durable in-process bus of `latchkey dev`: events are rows of an append-only table in the
 //! bus's own database (deduplicated by event id), and each durable consumer's position is a row
 //! of a cursor table, advanced only by acks. Publishing wakes waiting subscriptions at once; they
-//! also poll, so a second process writing the same database is seen too.
+//! also poll, so a second process writing the same database is seen too. Durable consumers live in
+//! `durable`, replays in `replay`, and both read the table through `rows`.
 
-use std::{
-    collections::VecDeque,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use latchkey_storage::{Backend, Db, Migration, migrations, now_ms, sqlx};
-use tokio::{
-    sync::{broadcast, watch},
-    time::Instant,
-};
+use tokio::sync::{broadcast, watch};
 
 use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
+
+mod durable;
+mod replay;
+mod rows;
+
+pub(crate) use durable::{Acker, Durable};
+pub(crate) use replay::Replay;
 
 /// The bus's own tables, migrated under the service name `bus`.
 pub(crate) const MIGRATIONS: &[Migration] = migrations![(1, "0001_bus")];
 
-/// How many events a durable subscription reads per query.
+/// How many events a durable subscription or a replay reads per query.
 const READ_BATCH: i64 = 256;
 /// How often an idle subscription looks for events it was not told about.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -107,155 +108,10 @@ impl LocalBus {
         Ok(())
     }
 
-    pub(crate) async fn durable(&self, name: &str, filter: EventFilter) -> Result<Durable, BusError> {
-        let position: Option<i64> = sqlx::query_scalar("SELECT position FROM latchkey_bus_cursors WHERE consumer = $1")
-            .bind(name)
-            .fetch_optional(self.inner.db.pool())
-            .await?;
-        Ok(Durable {
-            bus: self.clone(),
-            name: name.into(),
-            filter,
-            read_after: position.unwrap_or(0),
-            buffer: VecDeque::new(),
-            rewind: Arc::new(Mutex::new(None)),
-            published: self.inner.published.subscribe(),
-        })
-    }
-
     pub(crate) fn live(&self, filter: EventFilter) -> Live {
         Live {
             receiver: self.inner.live.subscribe(),
             filter,
-        }
-    }
-}
-
-/// A durable consumer reading the event table after its cursor.
-pub(crate) struct Durable {
-    bus: LocalBus,
-    name: Arc<str>,
-    filter: EventFilter,
-    /// The last sequence number read from the table (delivered or filtered out).
-    read_after: i64,
-    buffer: VecDeque<(i64, Envelope)>,
-    /// Set by a nak or an unsettled drop: read again from this event on.
-    rewind: Arc<Mutex<Option<Rewind>>>,
-    published: watch::Receiver<u64>,
-}
-
-#[derive(Clone, Copy)]
-struct Rewind {
-    seq: i64,
-    not_before: Instant,
-}
-
-impl Durable {
-    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
-        loop {
-            let rewind = self.rewind.lock().unwrap_or_else(PoisonError::into_inner).take();
-            if let Some(rewind) = rewind {
-                self.buffer.clear();
-                self.read_after = rewind.seq - 1;
-                tokio::time::sleep_until(rewind.not_before).await;
-            }
-            if let Some((seq, envelope)) = self.buffer.pop_front() {
-                let acker = Acker {
-                    db: self.bus.inner.db.clone(),
-                    consumer: self.name.clone(),
-                    seq,
-                    rewind: self.rewind.clone(),
-                    settled: false,
-                };
-                return Some(Ok(Delivery {
-                    envelope,
-                    acker: DeliveryAcker::Local(acker),
-                }));
-            }
-            // Mark the current generation seen before reading, so a publish landing after the
-            // read still wakes us.
-            self.published.borrow_and_update();
-            if let Err(err) = self.read().await {
-                return Some(Err(err));
-            }
-            if self.buffer.is_empty() {
-                tokio::select! {
-                    _ = self.published.changed() => {}
-                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
-                }
-            }
-        }
-    }
-
-    async fn read(&mut self) -> Result<(), BusError> {
-        let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT seq, event_type, payload FROM latchkey_bus_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(self.read_after)
-        .bind(READ_BATCH)
-        .fetch_all(self.bus.inner.db.pool())
-        .await?;
-        for (seq, event_type, payload) in rows {
-            self.read_after = seq;
-            if !self.filter.matches_type(&event_type) {
-                continue;
-            }
-            match Envelope::from_json(&payload) {
-                Ok(envelope) => self.buffer.push_back((seq, envelope)),
-                Err(err) => tracing::error!(seq, error = %err, "skipping an undecodable event"),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Settles one event of a durable local consumer.
-pub(crate) struct Acker {
-    db: Db,
-    consumer: Arc<str>,
-    seq: i64,
-    rewind: Arc<Mutex<Option<Rewind>>>,
-    settled: bool,
-}
-
-impl Acker {
-    /// Moves the consumer's cursor to this event, never backwards.
-    pub(crate) async fn ack(mut self) -> Result<(), BusError> {
-        sqlx::query(
-            "INSERT INTO latchkey_bus_cursors (consumer, position, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at \
-             WHERE latchkey_bus_cursors.position < excluded.position",
-        )
-        .bind(&*self.consumer)
-        .bind(self.seq)
-        .bind(now_ms())
-        .execute(self.db.pool())
-        .await?;
-        self.settled = true;
-        Ok(())
-    }
-
-    pub(crate) fn nak(mut self, delay: Duration) {
-        self.request_redelivery(Instant::now() + delay);
-    }
-
-    fn request_redelivery(&mut self, not_before: Instant) {
-        self.settled = true;
-        let mut rewind = self.rewind.lock().unwrap_or_else(PoisonError::into_inner);
-        // Two pending redeliveries: the earlier event wins, the later one follows it anyway.
-        if rewind.is_none_or(|pending| self.seq < pending.seq) {
-            *rewind = Some(Rewind {
-                seq: self.seq,
-                not_before,
-            });
-        }
-    }
-}
-
-impl Drop for Acker {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.request_redelivery(Instant::now());
         }
     }
 }
@@ -273,6 +129,7 @@ impl Live {
                 Ok(envelope) if self.filter.matches(&envelope) => {
                     return Some(Ok(Delivery {
                         envelope: Envelope::clone(&envelope),
+                        published_ms: None,
                         acker: DeliveryAcker::Live,
                     }));
                 }

@@ -14,6 +14,10 @@ use futures::{StreamExt, future::try_join_all};
 
 use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
 
+mod replay;
+
+pub(crate) use replay::Replay;
+
 /// How long JetStream waits for an ack before redelivering.
 const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How long JetStream remembers message ids: a relay retrying after a broker outage republishes
@@ -189,10 +193,15 @@ impl Durable {
             };
             match Envelope::from_json(&message.payload) {
                 Ok(envelope) if self.filter.matches(&envelope) => {
+                    let published_ms = message.info().ok().map(|info| published_ms(&info));
                     let acker = DeliveryAcker::Nats(Acker {
                         message: Some(Box::new(message)),
                     });
-                    return Some(Ok(Delivery { envelope, acker }));
+                    return Some(Ok(Delivery {
+                        envelope,
+                        published_ms,
+                        acker,
+                    }));
                 }
                 Ok(_) => {
                     // Only when a subject and its envelope disagree; nothing to handle.
@@ -205,6 +214,15 @@ impl Durable {
             }
         }
     }
+}
+
+/// When JetStream stored a message, in milliseconds since the Unix epoch (rounded down, as
+/// JetStream's own start-time comparison effectively rounds `since`).
+fn published_ms(info: &jetstream::message::Info<'_>) -> i64 {
+    // `published` is a `time::OffsetDateTime` unless something enables async-nats' `chrono`
+    // feature; this stops compiling then, rather than misreading the time.
+    let nanos = info.published.unix_timestamp_nanos();
+    i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX)
 }
 
 /// Settles one JetStream message.
@@ -261,6 +279,7 @@ impl Live {
                 Ok(envelope) if self.filter.matches(&envelope) => {
                     return Some(Ok(Delivery {
                         envelope,
+                        published_ms: None,
                         acker: DeliveryAcker::Live,
                     }));
                 }

@@ -1,16 +1,8 @@
 //! Live subscriptions see what is published after they start, filtered by type.
 
-use latchkey_events::{BusError, Envelope, EventFilter, Subscription, catalogue::ApiKeyDeleted};
+use latchkey_events::{BusError, Envelope, EventFilter, Subscription};
 
-use crate::support::{BusKind, DEADLINE, TestBus, event};
-
-fn deleted_key(n: usize) -> Envelope {
-    let payload = ApiKeyDeleted {
-        key_id: format!("key_{n}"),
-        secret_hash: format!("{n:064x}"),
-    };
-    Envelope::new("/latchkey/test", "acct_test", None, &payload)
-}
+use crate::support::{BusKind, DEADLINE, TestBus, deleted_key, event};
 
 async fn next_event(subscription: &mut Subscription) -> Envelope {
     let delivery = tokio::time::timeout(DEADLINE, subscription.next())

@@ -1,9 +1,10 @@
 //! Integration tests of the outbox, relay, both buses and the consumer loop, against real SQLite,
-//! PostgreSQL and NATS JetStream.
+//! PostgreSQL and NATS JetStream and the replays built on the buses.
 
 mod durable;
 mod live;
 mod relay;
+mod replay;
 mod restart;
 mod support;
 mod trace;

@@ -7,7 +7,9 @@ use std::{
 };
 
 use latchkey_events::{
-    Envelope, EventBus, EventFilter, Outbox, catalogue::AccountCreated, run_consumer, run_relay, testing,
+    Envelope, EventBus, EventFilter, Outbox,
+    catalogue::{AccountCreated, ApiKeyDeleted},
+    run_consumer, run_relay, testing,
 };
 use latchkey_storage::{Backend, Db, testing::TestDatabase};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -24,6 +26,15 @@ pub fn event(n: usize) -> Envelope {
     Envelope::new("/latchkey/test", "acct_test", Some("system"), &payload)
 }
 
+/// The `n`th test event of another type, `api_key.deleted`.
+pub fn deleted_key(n: usize) -> Envelope {
+    let payload = ApiKeyDeleted {
+        key_id: format!("key_{n}"),
+        secret_hash: format!("{n:064x}"),
+    };
+    Envelope::new("/latchkey/test", "acct_test", None, &payload)
+}
+
 pub fn events(count: usize) -> Vec<Envelope> {
     (0..count).map(event).collect()
 }
@@ -35,7 +46,10 @@ pub fn ids(events: &[Envelope]) -> Vec<String> {
 /// Which bus a test runs on.
 #[derive(Clone, Copy, Debug)]
 pub enum BusKind {
+    /// The in-process bus on SQLite.
     Local,
+    /// The in-process bus on PostgreSQL.
+    LocalPostgres,
     Nats,
 }
 
@@ -50,6 +64,13 @@ impl TestBus {
         match kind {
             BusKind::Local => {
                 let db = TestDatabase::sqlite();
+                let bus = EventBus::local(Db::connect(db.url()).await.expect("connect"))
+                    .await
+                    .expect("local bus");
+                Self { bus, _db: Some(db) }
+            }
+            BusKind::LocalPostgres => {
+                let db = TestDatabase::postgres().await;
                 let bus = EventBus::local(Db::connect(db.url()).await.expect("connect"))
                     .await
                     .expect("local bus");

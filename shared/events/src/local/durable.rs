@@ -1,0 +1,155 @@
+//! Durable consumers of the in-process bus: each reads the event table after its cursor, and an
+//! ack moves the cursor; a nak or an unsettled drop rewinds the reader to that event.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use latchkey_storage::{Db, now_ms, sqlx};
+use tokio::{sync::watch, time::Instant};
+
+use super::{
+    LocalBus, POLL_INTERVAL,
+    rows::{Stored, read_after},
+};
+use crate::{BusError, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
+
+impl LocalBus {
+    pub(crate) async fn durable(&self, name: &str, filter: EventFilter) -> Result<Durable, BusError> {
+        let position: Option<i64> = sqlx::query_scalar("SELECT position FROM latchkey_bus_cursors WHERE consumer = $1")
+            .bind(name)
+            .fetch_optional(self.inner.db.pool())
+            .await?;
+        Ok(Durable {
+            bus: self.clone(),
+            name: name.into(),
+            filter,
+            read_after: position.unwrap_or(0),
+            buffer: VecDeque::new(),
+            rewind: Arc::new(Mutex::new(None)),
+            published: self.inner.published.subscribe(),
+        })
+    }
+}
+
+/// A durable consumer reading the event table after its cursor.
+pub(crate) struct Durable {
+    bus: LocalBus,
+    name: Arc<str>,
+    filter: EventFilter,
+    /// The last sequence number read from the table (delivered or filtered out).
+    read_after: i64,
+    buffer: VecDeque<Stored>,
+    /// Set by a nak or an unsettled drop: read again from this event on.
+    rewind: Arc<Mutex<Option<Rewind>>>,
+    published: watch::Receiver<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Rewind {
+    seq: i64,
+    not_before: Instant,
+}
+
+impl Durable {
+    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        loop {
+            let rewind = self.rewind.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(rewind) = rewind {
+                self.buffer.clear();
+                self.read_after = rewind.seq - 1;
+                tokio::time::sleep_until(rewind.not_before).await;
+            }
+            if let Some(stored) = self.buffer.pop_front() {
+                let acker = Acker {
+                    db: self.bus.inner.db.clone(),
+                    consumer: self.name.clone(),
+                    seq: stored.seq,
+                    rewind: self.rewind.clone(),
+                    settled: false,
+                };
+                return Some(Ok(Delivery {
+                    envelope: stored.envelope,
+                    published_ms: Some(stored.published_ms),
+                    acker: DeliveryAcker::Local(acker),
+                }));
+            }
+            // Mark the current generation seen before reading, so a publish landing after the
+            // read still wakes us.
+            self.published.borrow_and_update();
+            if let Err(err) = self.read().await {
+                return Some(Err(err));
+            }
+            if self.buffer.is_empty() {
+                tokio::select! {
+                    _ = self.published.changed() => {}
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            }
+        }
+    }
+
+    async fn read(&mut self) -> Result<(), BusError> {
+        let rows = read_after(&self.bus.inner.db, self.read_after).await?;
+        for row in rows {
+            self.read_after = row.seq;
+            if let Some(stored) = row.decode_if(|event_type| self.filter.matches_type(event_type)) {
+                self.buffer.push_back(stored);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Settles one event of a durable local consumer.
+pub(crate) struct Acker {
+    db: Db,
+    consumer: Arc<str>,
+    seq: i64,
+    rewind: Arc<Mutex<Option<Rewind>>>,
+    settled: bool,
+}
+
+impl Acker {
+    /// Moves the consumer's cursor to this event, never backwards.
+    pub(crate) async fn ack(mut self) -> Result<(), BusError> {
+        sqlx::query(
+            "INSERT INTO latchkey_bus_cursors (consumer, position, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at \
+             WHERE latchkey_bus_cursors.position < excluded.position",
+        )
+        .bind(&*self.consumer)
+        .bind(self.seq)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await?;
+        self.settled = true;
+        Ok(())
+    }
+
+    pub(crate) fn nak(mut self, delay: Duration) {
+        self.request_redelivery(Instant::now() + delay);
+    }
+
+    fn request_redelivery(&mut self, not_before: Instant) {
+        self.settled = true;
+        let mut rewind = self.rewind.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two pending redeliveries: the earlier event wins, the later one follows it anyway.
+        if rewind.is_none_or(|pending| self.seq < pending.seq) {
+            *rewind = Some(Rewind {
+                seq: self.seq,
+                not_before,
+            });
+        }
+    }
+}
+
+impl Drop for Acker {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.request_redelivery(Instant::now());
+        }
+    }
+}
