@@ -3,7 +3,7 @@
 //! `latchkey dev`. Both give the same contract: a published event is stored before `publish`
 //! returns, deduplicated by id, and delivered at least once to every durable consumer, which
 //! acknowledges only after handling it. Replays rebuild in-memory projections from the stored
-//! events and keep them current ([`EventBus::replay`]).
+//! events and keep them current ([`EventBus::replay`], [`run_projection`]).
 
 mod backoff;
 mod bus;
@@ -15,6 +15,7 @@ mod filter;
 mod local;
 mod nats;
 pub mod outbox;
+mod projection;
 mod relay;
 pub mod testing;
 
@@ -25,6 +26,7 @@ pub use envelope::Envelope;
 pub use error::BusError;
 pub use filter::EventFilter;
 pub use outbox::Outbox;
+pub use projection::run_projection;
 pub use relay::run_relay;
 
 /// The metrics this crate records, in Prometheus naming.

@@ -1,8 +1,9 @@
 //! Integration tests of the outbox, relay, both buses and the consumer loop, against real SQLite,
-//! PostgreSQL and NATS JetStream and the replays built on the buses.
+//! PostgreSQL and NATS JetStream, and the replays and projections built on the buses.
 
 mod durable;
 mod live;
+mod projection;
 mod relay;
 mod replay;
 mod restart;
