@@ -12,3 +12,4 @@ mod nothing_lost;
 mod support;
 mod tokens;
 mod trace;
+mod verify;

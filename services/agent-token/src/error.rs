@@ -12,6 +12,8 @@ pub enum AgentTokenError {
     ApiKeyNotFound,
     #[error("agent not found")]
     AgentNotFound,
+    #[error("token not found")]
+    TokenNotFound,
     #[error("missing or invalid credentials")]
     Unauthenticated,
     #[error("storage: {0}")]
@@ -28,6 +30,7 @@ impl From<AgentTokenError> for tonic::Status {
             AgentTokenError::Invalid(api_error) => api_error,
             AgentTokenError::ApiKeyNotFound => ApiError::not_found("API key"),
             AgentTokenError::AgentNotFound => ApiError::not_found("agent"),
+            AgentTokenError::TokenNotFound => ApiError::not_found("token"),
             AgentTokenError::Unauthenticated => ApiError::unauthorized(),
             AgentTokenError::Storage(_) | AgentTokenError::Database(_) | AgentTokenError::Server(_) => {
                 tracing::error!(error = %error, "agent-token request failed");

@@ -8,8 +8,11 @@ use tracing::instrument;
 
 use crate::{
     Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, NewAgent, Principal,
-    Requester, TokenRequest,
+    Requester, TokenRequest, tokens::Requirements,
 };
+
+/// The most tokens one verification request may carry (AuthRAI: 100).
+const MAX_BATCH: usize = 100;
 
 /// How long a rotated-in key is published before it signs, unless the caller says otherwise: longer
 /// than the JWKS `max-age` (300 s), so caches hold the key before its first token arrives.
@@ -121,6 +124,57 @@ impl AgentTokenService for GrpcApi {
             jti: issued.claims.jti,
             audience: issued.claims.aud,
             decision_id: issued.decision_id,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn verify_tokens(
+        &self,
+        request: Request<pb::VerifyTokensRequest>,
+    ) -> Result<Response<pb::VerifyTokensResponse>, Status> {
+        let checks = request.into_inner().checks;
+        if checks.len() > MAX_BATCH {
+            return Err(invalid_field("checks", "at most 100 tokens per request"));
+        }
+        let mut verdicts = Vec::with_capacity(checks.len());
+        for check in &checks {
+            let requirements = Requirements {
+                audience: Some(check.audience.as_str()).filter(|a| !a.is_empty()),
+                scope: &check.required_scope,
+            };
+            let verdict = self
+                .service
+                .verify_token(&check.token, &requirements)
+                .ok_or_else(|| Status::from(AgentTokenError::Invalid(latchkey_errors::ApiError::unavailable())))?;
+            verdicts.push(match verdict {
+                Ok(claims) => pb::TokenVerdict {
+                    valid: true,
+                    reason: String::new(),
+                    claims_json: serde_json::to_string(&claims).unwrap_or_default(),
+                },
+                Err(reason) => pb::TokenVerdict {
+                    valid: false,
+                    reason: reason.as_str().to_owned(),
+                    claims_json: String::new(),
+                },
+            });
+        }
+        Ok(Response::new(pb::VerifyTokensResponse { verdicts }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let (account, actor) = self.caller(&request).await?;
+        let revoked = self
+            .service
+            .revoke_token(&account, actor.as_deref(), &request.into_inner().token)
+            .await?;
+        Ok(Response::new(pb::RevokeTokenResponse {
+            jti: revoked.jti,
+            expires_at: revoked.expires_at,
         }))
     }
 

@@ -7,9 +7,11 @@ mod api_keys;
 mod error;
 mod grpc;
 mod issue;
+mod revoke;
 mod secrets;
 mod signing;
 pub mod tokens;
+mod verification;
 
 use latchkey_events::{EventBus, Outbox};
 use latchkey_proto::agent_token::v1::agent_token_service_server::AgentTokenServiceServer;
@@ -22,7 +24,9 @@ pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
+pub use revoke::RevokedToken;
 pub use signing::SigningKeys;
+pub use verification::{Verdict, Verification};
 
 /// The `source` of every event this service emits.
 pub const EVENT_SOURCE: &str = "/latchkey/agent-token";
@@ -42,6 +46,7 @@ pub struct AgentToken {
     outbox: Outbox,
     mesh: MeshAuth,
     signing_keys: SigningKeys,
+    verification: Verification,
     /// The `iss` of every token.
     issuer: std::sync::Arc<str>,
 }
@@ -63,6 +68,7 @@ impl AgentToken {
             db,
             outbox,
             mesh,
+            verification: Verification::new(signing_keys.clone()),
             signing_keys,
             issuer: ISSUER.into(),
         })
@@ -75,6 +81,7 @@ impl AgentToken {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), AgentTokenError> {
+        let revocations = tokio::spawn(self.verification.clone().follow(bus.clone(), shutdown.clone()));
         let relay = tokio::spawn(latchkey_events::run_relay(
             self.outbox.clone(),
             bus,
@@ -87,6 +94,7 @@ impl AgentToken {
         shutdown.cancel();
         let _ = relay.await;
         let _ = keys.await;
+        let _ = revocations.await;
         served.map_err(AgentTokenError::from)
     }
 

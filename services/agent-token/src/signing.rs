@@ -2,7 +2,10 @@
 //! start of a deployment creates a key that signs at once (no token exists yet to be confused);
 //! every later key comes from a rotation, published before it signs.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{
+    Arc, RwLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use latchkey_storage::{Db, sqlx};
 
@@ -17,6 +20,8 @@ type KeyRow = (String, Vec<u8>, i64, i64, Option<i64>, Option<i64>);
 #[derive(Clone, Debug, Default)]
 pub struct SigningKeys {
     ring: Arc<RwLock<KeyRing>>,
+    /// Bumped on every reload, so holders of something derived from the ring know to rebuild it.
+    generation: Arc<AtomicU64>,
 }
 
 /// Unix seconds now.
@@ -61,7 +66,13 @@ impl SigningKeys {
         if let Ok(mut current) = self.ring.write() {
             *current = ring;
         }
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Changes whenever the ring is reloaded.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Runs `f` on the current ring.

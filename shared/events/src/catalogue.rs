@@ -172,6 +172,22 @@ impl DomainEvent for TokenIssued {
     }
 }
 
+/// An agent token was revoked: every verifier rejects it from now on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRevoked {
+    pub jti: String,
+    pub agent_id: String,
+    /// The token's own expiry, unix seconds: after it, the revocation need not be remembered.
+    pub expires_at: i64,
+}
+
+impl DomainEvent for TokenRevoked {
+    const TYPE: EventType = EventType::TokenRevoked;
+    fn subject(&self) -> Option<String> {
+        Some(self.jti.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

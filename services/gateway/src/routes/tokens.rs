@@ -165,3 +165,216 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Result<impl IntoRespo
         response.jwks_json,
     ))
 }
+
+/// A token to check, and what it must grant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyTokenBody {
+    pub token: String,
+    /// Scopes the token must cover. Default: none.
+    #[serde(default)]
+    pub required_scope: Vec<String>,
+    /// The service checking the token: it must be the token's audience (or the token is for `any`).
+    pub audience: Option<String>,
+}
+
+/// One token of a batch: the token alone, or with its requirements.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Token(String),
+    Check(VerifyTokenBody),
+}
+
+/// Up to 100 tokens.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBatchBody {
+    pub tokens: Vec<BatchItem>,
+}
+
+/// The verdict on one token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerdictBody {
+    pub valid: bool,
+    /// Why not: `malformed`, `unsupported_algorithm`, `unknown_key`, `bad_signature`, `expired`,
+    /// `not_yet_valid`, `wrong_audience`, `insufficient_scope`, `token_revoked`, `agent_revoked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Every claim of a valid token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<serde_json::Value>,
+}
+
+/// The verdicts, in the order of the tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerdictList {
+    pub results: Vec<VerdictBody>,
+}
+
+const MAX_BATCH: usize = 100;
+
+fn check_of(body: VerifyTokenBody) -> pb::TokenCheck {
+    pb::TokenCheck {
+        token: body.token,
+        required_scope: body.required_scope,
+        audience: body.audience.unwrap_or_default(),
+    }
+}
+
+fn verdict_body(verdict: pb::TokenVerdict) -> VerdictBody {
+    if !verdict.valid {
+        return VerdictBody {
+            valid: false,
+            reason: Some(verdict.reason),
+            agent_id: None,
+            scope: None,
+            expires_at: None,
+            claims: None,
+        };
+    }
+    let claims: serde_json::Value = serde_json::from_str(&verdict.claims_json).unwrap_or_default();
+    VerdictBody {
+        valid: true,
+        reason: None,
+        agent_id: claims["sub"].as_str().map(str::to_owned),
+        scope: serde_json::from_value(claims["scope"].clone()).ok(),
+        expires_at: claims["exp"].as_i64().and_then(|exp| DateTime::from_timestamp(exp, 0)),
+        claims: Some(claims),
+    }
+}
+
+async fn verify_checks(state: &AppState, checks: Vec<pb::TokenCheck>) -> Result<Vec<VerdictBody>, Problem> {
+    let request = tonic::Request::new(pb::VerifyTokensRequest { checks });
+    let response = state.agent_token.clone().verify_tokens(request).await?.into_inner();
+    Ok(response.verdicts.into_iter().map(verdict_body).collect())
+}
+
+/// Verify an agent token
+///
+/// Signature, time, audience, required scope and revocation, with no database lookup. Needs no
+/// authentication: it is meant for the services that receive agent tokens.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens/verify",
+    tag = "tokens",
+    request_body(content = VerifyTokenBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The verdict: `valid`, or not with a `reason`", body = VerdictBody),
+        (status = 400, response = r::BadRequest),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 500, response = r::InternalError),
+        (status = 503, response = r::Unavailable),
+    )
+)]
+pub(crate) async fn verify_token(
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<VerifyTokenBody>,
+) -> Result<Json<VerdictBody>, Problem> {
+    let mut verdicts = verify_checks(&state, vec![check_of(body)]).await?;
+    verdicts
+        .pop()
+        .map(Json)
+        .ok_or_else(|| Problem::internal(&"agent-token answered no verdict"))
+}
+
+/// Verify up to 100 agent tokens
+#[utoipa::path(
+    post,
+    path = "/v1/tokens/verify/batch",
+    tag = "tokens",
+    request_body(content = VerifyBatchBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One verdict per token, in order", body = VerdictList),
+        (status = 400, response = r::BadRequest),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 500, response = r::InternalError),
+        (status = 503, response = r::Unavailable),
+    )
+)]
+pub(crate) async fn verify_batch(
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<VerifyBatchBody>,
+) -> Result<Json<VerdictList>, Problem> {
+    if body.tokens.is_empty() || body.tokens.len() > MAX_BATCH {
+        let error = latchkey_errors::FieldError::new("tokens", "must hold 1 to 100 tokens");
+        return Err(Problem(latchkey_errors::ApiError::validation(vec![error])));
+    }
+    let checks = body
+        .tokens
+        .into_iter()
+        .map(|item| match item {
+            BatchItem::Token(token) => check_of(VerifyTokenBody {
+                token,
+                required_scope: Vec::new(),
+                audience: None,
+            }),
+            BatchItem::Check(check) => check_of(check),
+        })
+        .collect();
+    Ok(Json(VerdictList {
+        results: verify_checks(&state, checks).await?,
+    }))
+}
+
+/// The token to revoke.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeTokenBody {
+    pub token: String,
+}
+
+/// A revoked token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedTokenBody {
+    pub revoked: bool,
+    pub token_id: String,
+    /// When the token would have expired anyway.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Revoke an agent token
+///
+/// Every verifier rejects it from now on (within a second on every instance).
+#[utoipa::path(
+    post,
+    path = "/v1/tokens/revoke",
+    tag = "tokens",
+    request_body(content = RevokeTokenBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Revoked", body = RevokedTokenBody),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 429, response = r::RateLimited),
+        (status = 500, response = r::InternalError),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    ValidJson(body): ValidJson<RevokeTokenBody>,
+) -> Result<Json<RevokedTokenBody>, Problem> {
+    let request = principal.grpc_request(pb::RevokeTokenRequest { token: body.token });
+    let revoked = state.agent_token.clone().revoke_token(request).await?.into_inner();
+    let expires_at = DateTime::from_timestamp(revoked.expires_at, 0)
+        .ok_or_else(|| Problem::internal(&"agent-token answered an invalid expiry"))?;
+    Ok(Json(RevokedTokenBody {
+        revoked: true,
+        token_id: revoked.jti,
+        expires_at,
+    }))
+}

@@ -118,6 +118,20 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    async fn verify_tokens(
+        &self,
+        _request: Request<at::VerifyTokensRequest>,
+    ) -> Result<Response<at::VerifyTokensResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
+    async fn revoke_token(
+        &self,
+        _request: Request<at::RevokeTokenRequest>,
+    ) -> Result<Response<at::RevokeTokenResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
     async fn get_jwks(&self, _request: Request<at::GetJwksRequest>) -> Result<Response<at::GetJwksResponse>, Status> {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
