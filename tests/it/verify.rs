@@ -129,6 +129,40 @@ async fn verify_and_revoke(backend: Backend, bus: Bus) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // Delegation: narrower for a sub-agent, never wider.
+    let (_, helper) = post(&t, "/v1/agents", Some(&key), json!({"name": "helper", "owner": "o"})).await;
+    let helper_id = helper["id"].as_str().unwrap().to_owned();
+    let delegate = |body: Value| post(&t, "/v1/tokens/delegate", None, body);
+    let (status, delegated) =
+        delegate(json!({"token": token, "scope": ["db.read"], "ttl": 60, "sub_agent": helper_id})).await;
+    assert_eq!(status, StatusCode::CREATED, "{delegated}");
+    let delegated_token = delegated["token"].as_str().unwrap().to_owned();
+    let (_, verdict) =
+        verify(json!({"token": delegated_token, "required_scope": ["db.read"], "audience": "billing"})).await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["claims"]["sub"], helper_id.as_str());
+    assert_eq!(verdict["claims"]["act"]["sub"], agent_id.as_str());
+    for (body, field) in [
+        (
+            json!({"token": token, "scope": ["secrets.write"], "sub_agent": helper_id}),
+            "scope",
+        ),
+        (
+            json!({"token": token, "scope": ["db.read"], "ttl": 100000, "sub_agent": helper_id}),
+            "ttl",
+        ),
+        (
+            json!({"token": token, "scope": ["db.read"], "sub_agent": helper_id, "target_service": "payroll"}),
+            "audience",
+        ),
+    ] {
+        let (status, problem) = delegate(body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let (status, _) = delegate(json!({"token": tampered, "scope": ["db.read"], "sub_agent": helper_id})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     // Revocation: another account cannot; the owner can, and a second verifier follows.
     let shutdown = CancellationToken::new();
     let mut second = second_verifier(&t, &shutdown).await;

@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, NewAgent, Principal,
-    Requester, TokenRequest, tokens::Requirements,
+    Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Delegation, NewAgent,
+    Principal, Requester, TokenRequest, tokens::Requirements,
 };
 
 /// The most tokens one verification request may carry (AuthRAI: 100).
@@ -175,6 +175,33 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(pb::RevokeTokenResponse {
             jti: revoked.jti,
             expires_at: revoked.expires_at,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn delegate_token(
+        &self,
+        request: Request<pb::DelegateTokenRequest>,
+    ) -> Result<Response<pb::IssueTokenResponse>, Status> {
+        let m = request.into_inner();
+        let issued = self
+            .service
+            .delegate_token(Delegation {
+                token: m.token,
+                scope: m.scope,
+                ttl: m.ttl,
+                sub_agent: m.sub_agent,
+                target_service: Some(m.target_service),
+            })
+            .await?;
+        Ok(Response::new(pb::IssueTokenResponse {
+            token: issued.token,
+            agent_id: issued.claims.sub,
+            scope: issued.claims.scope,
+            expires_at: issued.claims.exp,
+            jti: issued.claims.jti,
+            audience: issued.claims.aud,
+            decision_id: issued.decision_id,
         }))
     }
 

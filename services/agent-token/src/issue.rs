@@ -197,6 +197,7 @@ impl AgentToken {
             audience: claims.aud.clone(),
             expires_at: claims.exp,
             intent: claims.intent.clone(),
+            delegated_from: None,
         };
         let mut envelope = Envelope::new(EVENT_SOURCE, account_id, actor.as_deref(), &event);
         envelope.decisionid = Some(decision_id.clone());

@@ -4,6 +4,7 @@
 
 mod agents;
 mod api_keys;
+mod delegate;
 mod error;
 mod grpc;
 mod issue;
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
+pub use delegate::Delegation;
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use revoke::RevokedToken;

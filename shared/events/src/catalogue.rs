@@ -163,6 +163,9 @@ pub struct TokenIssued {
     /// Unix seconds.
     pub expires_at: i64,
     pub intent: Option<String>,
+    /// For a delegated token, the id of the token it was delegated from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_from: Option<String>,
 }
 
 impl DomainEvent for TokenIssued {

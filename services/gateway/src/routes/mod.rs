@@ -30,6 +30,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::verify_token))
         .routes(routes!(tokens::verify_batch))
         .routes(routes!(tokens::revoke_token))
+        .routes(routes!(tokens::delegate_token))
         .routes(routes!(audit::list_audit_entries))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -119,18 +119,7 @@ pub(crate) async fn issue_token(
         }
     };
     let issued = state.agent_token.clone().issue_token(request).await?.into_inner();
-    let expires_at = DateTime::from_timestamp(issued.expires_at, 0)
-        .ok_or_else(|| Problem::internal(&"agent-token answered an invalid expiry"))?;
-    let body = IssuedTokenBody {
-        token: issued.token,
-        agent_id: issued.agent_id,
-        scope: issued.scope,
-        expires_at,
-        token_id: issued.jti,
-        target_service: issued.audience,
-        decision_id: issued.decision_id,
-    };
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, Json(issued_body(issued)?)))
 }
 
 /// The keys that sign agent tokens
@@ -377,4 +366,71 @@ pub(crate) async fn revoke_token(
         token_id: revoked.jti,
         expires_at,
     }))
+}
+
+/// A delegation: the holder's token, and the narrower grant it asks for a sub-agent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateTokenBody {
+    /// The delegating token: it is the credential, no API key needed.
+    pub token: String,
+    /// Within the delegating token's scope.
+    pub scope: Vec<String>,
+    /// Seconds, within what remains of the delegating token. Default: 300 or what remains.
+    pub ttl: Option<i64>,
+    /// The agent (of the same account) the new token is for.
+    pub sub_agent: String,
+    /// The same audience as the delegating token, or a specific one if that was `any`.
+    pub target_service: Option<String>,
+}
+
+/// Delegate a token to a sub-agent
+///
+/// Exchanges a valid token for one with a narrower scope, a lifetime within the delegating token's
+/// and a named sub-agent; the new token's `act` claim records who delegated. Never wider. Revoking
+/// the delegating token revokes the delegated one too.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens/delegate",
+    tag = "tokens",
+    request_body(content = DelegateTokenBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The delegated token", body = IssuedTokenBody),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
+        (status = 404, response = r::NotFound),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 500, response = r::InternalError),
+        (status = 503, response = r::Unavailable),
+    )
+)]
+pub(crate) async fn delegate_token(
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<DelegateTokenBody>,
+) -> Result<(StatusCode, Json<IssuedTokenBody>), Problem> {
+    let request = tonic::Request::new(pb::DelegateTokenRequest {
+        token: body.token,
+        scope: body.scope,
+        ttl: body.ttl,
+        sub_agent: body.sub_agent,
+        target_service: body.target_service.unwrap_or_default(),
+    });
+    let issued = state.agent_token.clone().delegate_token(request).await?.into_inner();
+    Ok((StatusCode::CREATED, Json(issued_body(issued)?)))
+}
+
+fn issued_body(issued: pb::IssueTokenResponse) -> Result<IssuedTokenBody, Problem> {
+    let expires_at = DateTime::from_timestamp(issued.expires_at, 0)
+        .ok_or_else(|| Problem::internal(&"agent-token answered an invalid expiry"))?;
+    Ok(IssuedTokenBody {
+        token: issued.token,
+        agent_id: issued.agent_id,
+        scope: issued.scope,
+        expires_at,
+        token_id: issued.jti,
+        target_service: issued.audience,
+        decision_id: issued.decision_id,
+    })
 }

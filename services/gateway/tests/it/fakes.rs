@@ -132,6 +132,13 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    async fn delegate_token(
+        &self,
+        _request: Request<at::DelegateTokenRequest>,
+    ) -> Result<Response<at::IssueTokenResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
     async fn get_jwks(&self, _request: Request<at::GetJwksRequest>) -> Result<Response<at::GetJwksResponse>, Status> {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
