@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::http::header::CONTENT_TYPE;
+use tokio::time::Instant;
 
 use crate::children::{self, ChildGuard};
 
@@ -62,14 +63,33 @@ pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
     if let Err(error) = children::wait_until_ok(&http, &ready, &mut process, Duration::from_secs(60)).await {
         bail!("{error:#}; its output is in {}", log.display());
     }
-    let key_file = data_dir.join("bootstrap.key");
-    let api_key = std::fs::read_to_string(&key_file).with_context(|| format!("reading {}", key_file.display()))?;
+    let api_key = bootstrap_key(&data_dir.join("bootstrap.key"), &mut process).await?;
     Ok(Latchkey {
         port,
-        api_key: api_key.trim().to_owned(),
+        api_key,
         log,
         _process: process,
     })
+}
+
+/// Waits for the bootstrap key file to be complete (its line ends with a newline) and reads it.
+/// `latchkey dev` answers `/readyz` before it has created the bootstrap account, so the file can
+/// still be missing, or half-written, when the server is already ready.
+async fn bootstrap_key(path: &Path, process: &mut ChildGuard) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        process.ensure_running()?;
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.ends_with('\n') && !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+        }
+        if Instant::now() >= deadline {
+            bail!("{} was not written within 30 s of /readyz", path.display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 impl Latchkey {

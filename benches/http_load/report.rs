@@ -26,6 +26,8 @@ pub struct Report {
     pub rate: u64,
     pub connections: usize,
     pub client_threads: usize,
+    /// `BENCH_LATCHKEY_BIN` when set: then `machine.git_commit` need not be what Latchkey was built from.
+    pub latchkey_binary: Option<String>,
     /// Size of the benchmarked response body.
     pub response_bytes: usize,
     pub results: Vec<PhaseResult>,
@@ -40,6 +42,7 @@ pub struct Machine {
     pub memory_gib: f64,
     pub rustc: String,
     pub kernel: String,
+    /// The checkout's commit, `-dirty` when it has uncommitted changes.
     pub git_commit: String,
     /// 1-minute load average when the run started (it still counts the build `cargo bench` just did).
     pub load_average_at_start: f64,
@@ -90,6 +93,7 @@ impl Report {
             rate: config.rate,
             connections: config.connections,
             client_threads: config.client_threads,
+            latchkey_binary: std::env::var("BENCH_LATCHKEY_BIN").ok(),
             response_bytes,
             results,
             verdict,
@@ -118,6 +122,9 @@ impl Report {
             self.response_bytes,
             self.client_threads
         );
+        if let Some(binary) = &self.latchkey_binary {
+            out.insert_str(0, &format!("latchkey binary: {binary} (BENCH_LATCHKEY_BIN)\n"));
+        }
         for r in &self.results {
             let (mode, rate) = match (r.mode, r.offered_rps) {
                 (Mode::Open, Some(rate)) => ("open", rate.to_string()),
@@ -238,7 +245,7 @@ impl Machine {
             rustc: command_output("rustc", &["--version"]),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned()),
-            git_commit: command_output("git", &["rev-parse", "--short", "HEAD"]),
+            git_commit: command_output("git", &["describe", "--always", "--dirty", "--abbrev=7"]),
             load_average_at_start: std::fs::read_to_string("/proc/loadavg")
                 .ok()
                 .and_then(|text| text.split_whitespace().next().and_then(|first| first.parse().ok()))
