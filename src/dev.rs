@@ -39,12 +39,14 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
     let bus_db = Db::connect(&sqlite_url(&data_dir.join("events.db"))).await?;
     let bus = EventBus::local(bus_db).await?;
     // Services in one process still authenticate each other; a fresh token each start.
-    let mesh = RunningMesh::start(
+    // The bootstrap account exists before the REST API opens, so a client that waits for
+    // /readyz can read bootstrap.key right away.
+    let mut mesh = RunningMesh::start_services(
         DatabasePlan::SqliteDir(data_dir.to_owned()),
         bus,
         MeshAuth::new(random_token()),
         settings.gateway.clone(),
-        http,
+        http.local_addr()?,
     )
     .await?;
     let key_file = data_dir.join(BOOTSTRAP_KEY_FILE);
@@ -56,6 +58,7 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
             (key, true)
         }
     };
+    mesh.start_gateway(http).await?;
     Ok(DevMesh {
         mesh,
         data_dir: data_dir.to_owned(),

@@ -170,6 +170,20 @@ impl RunningMesh {
         gateway: GatewayConfig,
         http: TcpListener,
     ) -> anyhow::Result<Self> {
+        let mut mesh = Self::start_services(database, bus, mesh_auth, gateway, http.local_addr()?).await?;
+        mesh.start_gateway(http).await?;
+        Ok(mesh)
+    }
+
+    /// Starts the gRPC services only; [`start_gateway`](Self::start_gateway) opens the REST API
+    /// (on `http_addr`) once whatever must exist before clients arrive has been set up.
+    pub async fn start_services(
+        database: DatabasePlan,
+        bus: EventBus,
+        mesh_auth: MeshAuth,
+        gateway: GatewayConfig,
+        http_addr: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let mut listeners = Vec::new();
         let mut urls = MeshUrls::default();
@@ -190,8 +204,6 @@ impl RunningMesh {
         for (service, listener) in listeners {
             tasks.push(spawn_service(service, listener, &context, shutdown.clone()).await?);
         }
-        let http_addr = http.local_addr()?;
-        tasks.push(spawn_service(Service::Gateway, http, &context, shutdown.clone()).await?);
         Ok(Self {
             http_addr,
             urls,
@@ -199,6 +211,13 @@ impl RunningMesh {
             shutdown,
             tasks,
         })
+    }
+
+    /// Starts the gateway on `http`.
+    pub async fn start_gateway(&mut self, http: TcpListener) -> anyhow::Result<()> {
+        let task = spawn_service(Service::Gateway, http, &self.context, self.shutdown.clone()).await?;
+        self.tasks.push(task);
+        Ok(())
     }
 
     /// Creates an account over the mesh; answers its id and first API key.
