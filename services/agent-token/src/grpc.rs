@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Delegation, NewAgent,
-    Principal, Requester, TokenRequest, tokens::Requirements,
+    Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Delegation, IssuedToken,
+    NewAgent, Principal, Requester, TokenRequest, tokens::Requirements,
 };
 
 /// The most tokens one verification request may carry (AuthRAI: 100).
@@ -86,6 +86,18 @@ fn agent_to_pb(agent: Agent) -> pb::Agent {
     }
 }
 
+fn issued_to_pb(issued: IssuedToken) -> pb::IssueTokenResponse {
+    pb::IssueTokenResponse {
+        token: issued.token,
+        agent_id: issued.claims.sub,
+        scope: issued.claims.scope,
+        expires_at: issued.claims.exp,
+        jti: issued.claims.jti,
+        audience: issued.claims.aud,
+        decision_id: issued.decision_id,
+    }
+}
+
 fn invalid_field(field: &str, message: &str) -> Status {
     AgentTokenError::Invalid(latchkey_errors::ApiError::validation(vec![
         latchkey_errors::FieldError::new(field, message),
@@ -116,15 +128,7 @@ impl AgentTokenService for GrpcApi {
             intent: Some(m.intent),
         };
         let issued = self.service.issue_token(&account, &requester, token_request).await?;
-        Ok(Response::new(pb::IssueTokenResponse {
-            token: issued.token,
-            agent_id: issued.claims.sub,
-            scope: issued.claims.scope,
-            expires_at: issued.claims.exp,
-            jti: issued.claims.jti,
-            audience: issued.claims.aud,
-            decision_id: issued.decision_id,
-        }))
+        Ok(Response::new(issued_to_pb(issued)))
     }
 
     #[instrument(skip_all, err)]
@@ -194,15 +198,7 @@ impl AgentTokenService for GrpcApi {
                 target_service: Some(m.target_service),
             })
             .await?;
-        Ok(Response::new(pb::IssueTokenResponse {
-            token: issued.token,
-            agent_id: issued.claims.sub,
-            scope: issued.claims.scope,
-            expires_at: issued.claims.exp,
-            jti: issued.claims.jti,
-            audience: issued.claims.aud,
-            decision_id: issued.decision_id,
-        }))
+        Ok(Response::new(issued_to_pb(issued)))
     }
 
     #[instrument(skip_all, err)]
