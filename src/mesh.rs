@@ -10,6 +10,7 @@ use latchkey_gateway::{Gateway, GatewayConfig, GatewayDeps};
 use latchkey_proto::{
     agent_token::v1::{CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient},
     audit::v1::audit_service_client::AuditServiceClient,
+    policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::MeshAuth;
 use latchkey_storage::Db;
@@ -96,7 +97,14 @@ pub async fn spawn_service(
             let service = latchkey_audit::Audit::open(db().await?, mesh).await?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
-        Service::Policy => Box::pin(async move { Ok(latchkey_policy::Policy.run(listener, stop).await?) }),
+        Service::Policy => {
+            let agents = AgentTokenServiceClient::new(latchkey_server::connect(
+                context.urls.of(Service::AgentToken)?,
+                &context.mesh_auth,
+            )?);
+            let service = latchkey_policy::Policy::open(db().await?, mesh, agents).await?;
+            Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
+        }
         Service::Vault => Box::pin(async move { Ok(latchkey_vault::Vault.run(listener, stop).await?) }),
         Service::Oauth => Box::pin(async move { Ok(latchkey_oauth::Oauth.run(listener, stop).await?) }),
         Service::Webhook => Box::pin(async move { Ok(latchkey_webhook::Webhook.run(listener, stop).await?) }),
@@ -133,6 +141,7 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
     Ok(GatewayDeps {
         agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
+        policy: PolicyServiceClient::new(channel(Service::Policy)?),
         bus: context.bus.clone(),
         readiness,
     })

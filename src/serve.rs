@@ -24,7 +24,7 @@ pub async fn run(
     if settings.mesh.service_token.len() < 16 {
         bail!("mesh.service_token must be set to a secret of at least 16 characters (LATCHKEY__MESH__SERVICE_TOKEN)");
     }
-    let needs_database = matches!(service, Service::AgentToken | Service::Audit);
+    let needs_database = matches!(service, Service::AgentToken | Service::Audit | Service::Policy);
     if needs_database && settings.database.url.is_empty() {
         bail!("{} needs database.url (LATCHKEY__DATABASE__URL)", service.name());
     }

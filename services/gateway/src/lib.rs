@@ -25,7 +25,7 @@ use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
 
 use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
-    audit::v1::audit_service_client::AuditServiceClient,
+    audit::v1::audit_service_client::AuditServiceClient, policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::MeshChannel;
 use tokio::net::TcpListener;
@@ -48,6 +48,7 @@ use crate::{
 pub struct GatewayDeps {
     pub agent_token: AgentTokenServiceClient<MeshChannel>,
     pub audit: AuditServiceClient<MeshChannel>,
+    pub policy: PolicyServiceClient<MeshChannel>,
     /// Where `api_key.deleted` events arrive from, to drop deleted keys from the cache.
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
@@ -88,6 +89,7 @@ impl Gateway {
         let state = AppState {
             agent_token: deps.agent_token,
             audit: deps.audit,
+            policy: deps.policy,
             keys,
             rate_limiter,
             readiness: deps.readiness.into(),

@@ -109,6 +109,7 @@ pub mod responses {
         (name = "api-keys", description = "The account's API keys"),
         (name = "agents", description = "Agent identities: create, list, pause, resume, revoke"),
         (name = "tokens", description = "Short-lived, scoped, Ed25519-signed agent tokens and their keys"),
+        (name = "policies", description = "Policies that allow, deny, throttle or hold token requests; dry-run evaluation"),
         (name = "audit", description = "The account's hash-chained audit log"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )

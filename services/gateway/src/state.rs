@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
-    audit::v1::audit_service_client::AuditServiceClient,
+    audit::v1::audit_service_client::AuditServiceClient, policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::MeshChannel;
 
@@ -15,6 +15,7 @@ use crate::{key_cache::KeyCache, rate_limit::KeyRateLimiter};
 pub(crate) struct AppState {
     pub(crate) agent_token: AgentTokenServiceClient<MeshChannel>,
     pub(crate) audit: AuditServiceClient<MeshChannel>,
+    pub(crate) policy: PolicyServiceClient<MeshChannel>,
     pub(crate) keys: Arc<KeyCache>,
     pub(crate) rate_limiter: Arc<KeyRateLimiter>,
     /// (gRPC service name, channel) pairs `/readyz` checks.

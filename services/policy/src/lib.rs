@@ -1,41 +1,83 @@
-//! The policy service. Today it joins the mesh (health, reflection, `Describe`) so deployments and
-//! probes see the whole shape; its domain arrives with issue 3 (policies, evaluation, throttles, approvals).
+//! The policy service: an account's policies (rules that allow, deny, throttle or hold token
+//! requests), its policy settings, and evaluation of a token request against them. It owns its
+//! tables, answers over gRPC to mesh callers only, and announces every change to a policy as a
+//! domain event through its transactional outbox. The rules themselves are the [`engine`]'s.
 
 pub mod engine;
+mod error;
+mod evaluation;
+mod grpc;
+mod policies;
+mod rules_json;
+mod settings;
 
-use latchkey_proto::policy::v1::{
-    DescribeRequest, DescribeResponse,
-    policy_service_server::{PolicyService, PolicyServiceServer},
+use latchkey_events::{EventBus, Outbox};
+use latchkey_proto::{
+    agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
+    policy::v1::policy_service_server::PolicyServiceServer,
 };
+use latchkey_server::{MeshAuth, MeshChannel};
+use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
 
+pub use error::PolicyError;
+pub use evaluation::{AgentFacts, Evaluation, EvaluationRequest};
+pub use policies::StoredPolicy;
+pub use settings::{DefaultEffect, PolicySettings};
+
+/// The `source` of every event this service emits.
+pub const EVENT_SOURCE: &str = "/latchkey/policy";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.policy.v1.PolicyService";
 
-/// The policy service.
-#[derive(Clone, Debug, Default)]
-pub struct Policy;
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_policies")];
 
-#[tonic::async_trait]
-impl PolicyService for Policy {
-    async fn describe(&self, _request: Request<DescribeRequest>) -> Result<Response<DescribeResponse>, Status> {
-        Ok(Response::new(DescribeResponse {
-            service: "policy".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        }))
-    }
+/// The service's state: its database, outbox, and the agent-token client it looks agents up with.
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    db: Db,
+    outbox: Outbox,
+    mesh: MeshAuth,
+    agents: AgentTokenServiceClient<MeshChannel>,
 }
 
 impl Policy {
-    /// Serves gRPC on `listener` until `shutdown` is cancelled.
+    /// Opens the service on `db`, applying its migrations. `agents` reaches agent-token (for the
+    /// attributes of the agent a dry run names).
+    pub async fn open(
+        db: Db,
+        mesh: MeshAuth,
+        agents: AgentTokenServiceClient<MeshChannel>,
+    ) -> Result<Self, PolicyError> {
+        db.migrate("policy", MIGRATIONS).await?;
+        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        Ok(Self {
+            db,
+            outbox,
+            mesh,
+            agents,
+        })
+    }
+
+    /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.
     pub async fn run(
         self,
         listener: TcpListener,
+        bus: EventBus,
         shutdown: CancellationToken,
-    ) -> Result<(), latchkey_server::ServerError> {
-        let routes = tonic::service::Routes::new(PolicyServiceServer::new(self));
-        latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.cancelled_owned()).await
+    ) -> Result<(), PolicyError> {
+        let relay = tokio::spawn(latchkey_events::run_relay(
+            self.outbox.clone(),
+            bus,
+            shutdown.clone().cancelled_owned(),
+        ));
+        let routes = tonic::service::Routes::new(PolicyServiceServer::new(grpc::GrpcApi::new(self)));
+        let served =
+            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
+        shutdown.cancel();
+        let _ = relay.await;
+        served.map_err(PolicyError::from)
     }
 }

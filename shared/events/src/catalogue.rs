@@ -191,6 +191,57 @@ impl DomainEvent for TokenRevoked {
     }
 }
 
+/// A policy was created. Its rules stay with the policy service; the event names the policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyCreated {
+    pub policy_id: String,
+    pub name: String,
+    pub priority: i64,
+    pub is_active: bool,
+    pub rule_count: usize,
+}
+
+impl DomainEvent for PolicyCreated {
+    const TYPE: EventType = EventType::PolicyCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.policy_id.clone())
+    }
+}
+
+/// A policy changed (including being switched back on). A change that only switches it off is a
+/// [`PolicyDeactivated`] instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyUpdated {
+    pub policy_id: String,
+    pub name: String,
+    pub priority: i64,
+    pub is_active: bool,
+    /// The fields the update changed, by their API names (`name`, `rules`, `is_active`, …).
+    pub changed: Vec<String>,
+}
+
+impl DomainEvent for PolicyUpdated {
+    const TYPE: EventType = EventType::PolicyUpdated;
+    fn subject(&self) -> Option<String> {
+        Some(self.policy_id.clone())
+    }
+}
+
+/// A policy was switched off (`is_active` went from true to false): evaluation ignores it from now on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDeactivated {
+    pub policy_id: String,
+    pub name: String,
+    pub priority: i64,
+}
+
+impl DomainEvent for PolicyDeactivated {
+    const TYPE: EventType = EventType::PolicyDeactivated;
+    fn subject(&self) -> Option<String> {
+        Some(self.policy_id.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

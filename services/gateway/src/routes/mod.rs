@@ -4,6 +4,7 @@ mod agents;
 mod api_keys;
 mod audit;
 mod health;
+mod policies;
 mod tokens;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
@@ -31,6 +32,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::verify_batch))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(tokens::delegate_token))
+        .routes(routes!(policies::create_policy, policies::list_policies))
+        .routes(routes!(policies::get_policy, policies::update_policy))
+        .routes(routes!(policies::evaluate_policies))
+        .routes(routes!(policies::get_policy_settings, policies::update_policy_settings))
         .routes(routes!(audit::list_audit_entries))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

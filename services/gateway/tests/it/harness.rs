@@ -12,6 +12,7 @@ use latchkey_proto::{
         agent_token_service_client::AgentTokenServiceClient, agent_token_service_server::AgentTokenServiceServer,
     },
     audit::v1::{audit_service_client::AuditServiceClient, audit_service_server::AuditServiceServer},
+    policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::{MeshAuth, MeshChannel};
 use latchkey_storage::{Db, testing::TestDatabase};
@@ -84,7 +85,9 @@ impl TestGateway {
         };
         let deps = GatewayDeps {
             agent_token: AgentTokenServiceClient::new(channel.clone()),
-            audit: AuditServiceClient::new(channel),
+            audit: AuditServiceClient::new(channel.clone()),
+            // No fake policy service: the gateway's own tests do not call it (calls answer UNIMPLEMENTED).
+            policy: PolicyServiceClient::new(channel),
             bus: bus.clone(),
             readiness,
         };

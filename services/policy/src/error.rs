@@ -1,0 +1,65 @@
+//! The service's one error type, mapped once to a gRPC status. Storage failures and anything else
+//! internal are logged here and reach the caller only as a generic error.
+
+use latchkey_errors::{ApiError, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The request is wrong; the error names the fields at fault.
+    #[error(transparent)]
+    Invalid(ApiError),
+    #[error("policy not found")]
+    PolicyNotFound,
+    #[error("agent not found")]
+    AgentNotFound,
+    /// agent-token could not answer an agent lookup.
+    #[error("agent lookup failed: {0}")]
+    AgentLookup(tonic::Status),
+    /// A stored policy no longer reads back; evaluation refuses rather than skip it.
+    #[error("stored policy {policy_id} is unreadable: {reason}")]
+    Corrupt { policy_id: String, reason: String },
+    #[error("storage: {0}")]
+    Storage(#[from] latchkey_storage::StorageError),
+    #[error("database: {0}")]
+    Database(#[from] latchkey_storage::sqlx::Error),
+    #[error("gRPC server: {0}")]
+    Server(#[from] latchkey_server::ServerError),
+}
+
+impl PolicyError {
+    /// A `VALIDATION_ERROR` naming one field.
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(ApiError::validation(vec![latchkey_errors::FieldError::new(
+            field, message,
+        )]))
+    }
+}
+
+impl From<PolicyError> for tonic::Status {
+    fn from(error: PolicyError) -> Self {
+        let api_error = match error {
+            PolicyError::Invalid(api_error) => api_error,
+            PolicyError::PolicyNotFound => ApiError::not_found("policy"),
+            PolicyError::AgentNotFound => ApiError::not_found("agent"),
+            PolicyError::AgentLookup(ref status) => match ApiError::from_status(status) {
+                not_found if not_found.code == ErrorCode::NotFound => ApiError::not_found("agent"),
+                unavailable if unavailable.code == ErrorCode::Unavailable => {
+                    tracing::warn!(error = %error, "agent-token is unavailable");
+                    unavailable
+                }
+                _ => {
+                    tracing::error!(error = %error, "policy request failed");
+                    ApiError::internal()
+                }
+            },
+            PolicyError::Corrupt { .. }
+            | PolicyError::Storage(_)
+            | PolicyError::Database(_)
+            | PolicyError::Server(_) => {
+                tracing::error!(error = %error, "policy request failed");
+                ApiError::internal()
+            }
+        };
+        api_error.into()
+    }
+}

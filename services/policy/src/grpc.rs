@@ -1,0 +1,190 @@
+//! The gRPC face of the service: unpack, find out which account calls, call the domain, convert back.
+//! Only mesh callers (the gateway, agent-token) reach it; the account is always the caller's, from
+//! the mesh metadata, never a field of the message.
+
+use latchkey_proto::policy::v1::{self as pb, policy_service_server::PolicyService};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::{
+    AgentFacts, EvaluationRequest, Policy, PolicyError, PolicySettings, StoredPolicy,
+    engine::{DEFAULT_PRIORITY, Effect, PolicyInput, PolicyPatch, Rule, ThrottlePer},
+    rules_json::{parse_rules, rules_to_json},
+};
+
+pub(crate) struct GrpcApi {
+    service: Policy,
+}
+
+impl GrpcApi {
+    pub(crate) fn new(service: Policy) -> Self {
+        Self { service }
+    }
+
+    /// The account the call acts in, and who acts.
+    fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
+        let account = self.service.mesh.mesh_account(request)?;
+        Ok((account, latchkey_server::actor_of(request)))
+    }
+}
+
+/// The rules a message carries; an empty text reads as no rules, which validation then names.
+fn rules_of(json: &str) -> Result<Vec<Rule>, Status> {
+    if json.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    parse_rules(json).map_err(|error| PolicyError::Invalid(latchkey_errors::ApiError::validation(vec![error])).into())
+}
+
+fn policy_to_pb(policy: StoredPolicy) -> pb::Policy {
+    let d = policy.definition;
+    pb::Policy {
+        id: policy.id,
+        rules_json: rules_to_json(&d.rules),
+        name: d.name,
+        description: d.description.unwrap_or_default(),
+        priority: d.priority,
+        is_active: d.is_active,
+        created_at_ms: policy.created_at_ms,
+        updated_at_ms: policy.updated_at_ms,
+    }
+}
+
+fn settings_to_pb(settings: PolicySettings) -> pb::PolicySettings {
+    pb::PolicySettings {
+        default_effect: settings.default_effect.as_str().to_owned(),
+        updated_at_ms: settings.updated_at_ms,
+    }
+}
+
+#[tonic::async_trait]
+impl PolicyService for GrpcApi {
+    async fn describe(&self, _request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+        Ok(Response::new(pb::DescribeResponse {
+            service: "policy".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn create_policy(&self, request: Request<pb::CreatePolicyRequest>) -> Result<Response<pb::Policy>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let m = request.into_inner();
+        let input = PolicyInput {
+            name: m.name,
+            description: m.description,
+            priority: m.priority.unwrap_or(DEFAULT_PRIORITY),
+            rules: rules_of(&m.rules_json)?,
+            is_active: m.is_active.unwrap_or(true),
+        };
+        let policy = self.service.create_policy(&account, actor.as_deref(), input).await?;
+        Ok(Response::new(policy_to_pb(policy)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_policies(
+        &self,
+        request: Request<pb::ListPoliciesRequest>,
+    ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let policies = self.service.list_policies(&account).await?;
+        Ok(Response::new(pb::ListPoliciesResponse {
+            policies: policies.into_iter().map(policy_to_pb).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::Policy>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let policy = self.service.get_policy(&account, &request.get_ref().id).await?;
+        Ok(Response::new(policy_to_pb(policy)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn update_policy(&self, request: Request<pb::UpdatePolicyRequest>) -> Result<Response<pb::Policy>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let m = request.into_inner();
+        let description = if m.clear_description {
+            Some(None)
+        } else {
+            m.description.map(Some)
+        };
+        let patch = PolicyPatch {
+            name: m.name,
+            description,
+            priority: m.priority,
+            rules: m.rules_json.as_deref().map(rules_of).transpose()?,
+            is_active: m.is_active,
+        };
+        let policy = self
+            .service
+            .update_policy(&account, actor.as_deref(), &m.id, patch)
+            .await?;
+        Ok(Response::new(policy_to_pb(policy)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let present = |value: String| (!value.is_empty()).then_some(value);
+        let evaluation_request = EvaluationRequest {
+            agent_id: m.agent_id,
+            scope: m.scope,
+            target_service: present(m.target_service),
+            agent: m.agent.map(|agent| AgentFacts {
+                owner: agent.owner,
+                model_provider: present(agent.model_provider),
+                framework: present(agent.framework),
+                status: agent.status,
+            }),
+        };
+        let evaluation = self.service.evaluate(&account, evaluation_request).await?;
+        let decision = evaluation.decision;
+        let mut response = pb::EvaluateResponse {
+            effect: decision.effect.name().to_owned(),
+            rule_index: decision.rule_index.and_then(|index| u32::try_from(index).ok()),
+            would_issue: evaluation.would_issue,
+            ..Default::default()
+        };
+        if let Some((key, limit, window_secs)) = decision.throttle_key() {
+            response.throttle_key = key;
+            response.throttle_limit = limit;
+            response.throttle_window_secs = window_secs;
+        }
+        if let Effect::Throttle { per, .. } = decision.effect {
+            response.throttle_per = match per {
+                ThrottlePer::Agent => "agent",
+                ThrottlePer::Policy => "policy",
+            }
+            .to_owned();
+        }
+        response.policy_id = decision.policy_id.unwrap_or_default();
+        response.policy_name = decision.policy_name.unwrap_or_default();
+        response.reason = decision.reason;
+        Ok(Response::new(response))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_settings(
+        &self,
+        request: Request<pb::GetSettingsRequest>,
+    ) -> Result<Response<pb::PolicySettings>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let settings = self.service.settings(&account).await?;
+        Ok(Response::new(settings_to_pb(settings)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn update_settings(
+        &self,
+        request: Request<pb::UpdateSettingsRequest>,
+    ) -> Result<Response<pb::PolicySettings>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let settings = self
+            .service
+            .update_settings(&account, &request.get_ref().default_effect)
+            .await?;
+        Ok(Response::new(settings_to_pb(settings)))
+    }
+}

@@ -1,0 +1,94 @@
+//! Per-account policy settings: today, the effect a token request gets when no active policy matches.
+//!
+//! The default is **allow**. An account starts with no policies, and Latchkey's token API must work
+//! for it out of the box (as AuthRAI's does): a token is already bounded by the scopes, audience and
+//! lifetime asked for, and by the agent being active. Policies then carve out what is denied,
+//! throttled or held. An account that wants the opposite posture (nothing without a policy allowing
+//! it) sets `deny`, and writes allow rules for what its agents may do.
+
+use latchkey_storage::{now_ms, sqlx};
+
+use crate::{Policy, PolicyError, engine::Effect};
+
+/// The effect when no active policy matches a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DefaultEffect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+impl DefaultEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "allow" => Some(Self::Allow),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
+
+    /// The engine's effect.
+    pub fn effect(self) -> Effect {
+        match self {
+            Self::Allow => Effect::Allow,
+            Self::Deny => Effect::Deny,
+        }
+    }
+}
+
+/// An account's policy settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicySettings {
+    pub default_effect: DefaultEffect,
+    /// 0 while the account has never changed them.
+    pub updated_at_ms: i64,
+}
+
+impl Policy {
+    /// The account's settings, or the defaults if it never changed them.
+    pub async fn settings(&self, account_id: &str) -> Result<PolicySettings, PolicyError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT default_effect, updated_at FROM policy_settings WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        let Some((effect, updated_at_ms)) = row else {
+            return Ok(PolicySettings::default());
+        };
+        // Only `update_settings` writes the column, always from `DefaultEffect::as_str`; anything else
+        // reads as deny, so a damaged row can only make evaluation stricter.
+        let default_effect = DefaultEffect::parse(&effect).unwrap_or(DefaultEffect::Deny);
+        Ok(PolicySettings {
+            default_effect,
+            updated_at_ms,
+        })
+    }
+
+    /// Sets the account's default effect (`allow` or `deny`).
+    pub async fn update_settings(&self, account_id: &str, default_effect: &str) -> Result<PolicySettings, PolicyError> {
+        let default_effect = DefaultEffect::parse(default_effect)
+            .ok_or_else(|| PolicyError::field("default_effect", "must be \"allow\" or \"deny\""))?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO policy_settings (account_id, default_effect, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id) DO UPDATE SET default_effect = excluded.default_effect, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(account_id)
+        .bind(default_effect.as_str())
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        Ok(PolicySettings {
+            default_effect,
+            updated_at_ms: now,
+        })
+    }
+}
