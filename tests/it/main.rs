@@ -9,6 +9,7 @@ mod captured;
 mod compose;
 mod isolation;
 mod nothing_lost;
+mod policies;
 mod support;
 mod tokens;
 mod trace;
