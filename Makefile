@@ -6,7 +6,8 @@
 CARGO ?= cargo
 DOCKER ?= docker
 IMAGE ?= latchkey:dev
-# Every benchmark `make bench` runs, in order; add new `[[bench]]` targets here.
+# Every benchmark `make bench` runs, in order; add new `[[bench]]` targets here (any workspace crate:
+# names are unique across the workspace).
 BENCHES ?= http_load
 
 .PHONY: help run test peers lint fmt bench image
@@ -40,7 +41,7 @@ fmt:
 bench:
 	@set -e; for bench in $(BENCHES); do \
 		echo "==> cargo bench --bench $$bench"; \
-		$(CARGO) bench --bench $$bench; \
+		$(CARGO) bench --workspace --bench $$bench; \
 	done
 
 image:
