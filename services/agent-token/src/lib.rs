@@ -1,6 +1,7 @@
-//! The agent-token service: accounts and their API keys today; agent identities and the
-//! Ed25519-signed agent tokens they request join it next. It owns its tables, answers over gRPC,
-//! and announces every change as a domain event through its transactional outbox.
+//! The agent-token service: accounts and their API keys, agent identities, and the Ed25519-signed
+//! agent tokens they request (issue, delegate, verify, revoke; the token format itself is
+//! `latchkey_tokens`'). It owns its tables, answers over gRPC, and announces every change as a domain
+//! event through its transactional outbox.
 
 mod agents;
 mod api_keys;
@@ -11,7 +12,6 @@ mod issue;
 mod revoke;
 mod secrets;
 mod signing;
-pub mod tokens;
 mod verification;
 
 use latchkey_events::{EventBus, Outbox};
@@ -20,6 +20,10 @@ use latchkey_server::MeshAuth;
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The token format, key rings and offline verifier, re-exported where this service's code and its
+/// users have always found them.
+pub use latchkey_tokens as tokens;
 
 pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};

@@ -6,18 +6,14 @@
 
 use std::sync::{Arc, RwLock};
 
-use chrono::{Duration, Utc};
-use latchkey_events::{
-    Envelope, EventBus, EventFilter, EventType,
-    catalogue::{AgentRevoked, TokenRevoked},
-};
+use latchkey_events::EventBus;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    MAX_TTL_SECS, SigningKeys,
+    SigningKeys,
     signing::now_secs,
-    tokens::{Claims, Invalid, MAX_LEEWAY_SECS, Requirements, RevocationSet, Verifier},
+    tokens::{self, Claims, Invalid, Requirements, RevocationSet, Verifier},
 };
 
 /// How long a built verifier serves before it is rebuilt anyway (keys leave the JWKS over time).
@@ -109,59 +105,12 @@ impl Verification {
         verifier
     }
 
-    /// Applies one revocation event to the set.
-    fn apply(revocations: &RevocationSet, envelope: &Envelope) {
-        match EventType::parse(&envelope.event_type) {
-            Some(EventType::TokenRevoked) => {
-                if let Ok(event) = serde_json::from_value::<TokenRevoked>(envelope.data.clone()) {
-                    revocations.revoke_token(event.jti, event.expires_at);
-                }
-            }
-            Some(EventType::AgentRevoked) => {
-                if let Ok(event) = serde_json::from_value::<AgentRevoked>(envelope.data.clone()) {
-                    // Tokens carry whole seconds: round up so a token issued in the same second as
-                    // the revocation is caught too.
-                    revocations.revoke_agent(event.agent_id, event.at_ms.div_euclid(1000) + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Replays and follows the revocation events until `shutdown`, pruning expired entries.
     pub async fn follow(self, bus: EventBus, shutdown: CancellationToken) {
         let Some(caught_up) = self.caught_up_tx.lock().ok().and_then(|mut tx| tx.take()) else {
             tracing::error!("the revocation stream is followed already");
             return;
         };
-        let since = Utc::now() - Duration::seconds(MAX_TTL_SECS + 2 * MAX_LEEWAY_SECS);
-        let filters = vec![
-            EventFilter::event_type(EventType::TokenRevoked.as_str()),
-            EventFilter::event_type(EventType::AgentRevoked.as_str()),
-        ];
-        let revocations = self.revocations.clone();
-        let prune = {
-            let revocations = self.revocations.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
-                loop {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = interval.tick() => { revocations.prune(now_secs()); }
-                    }
-                }
-            })
-        };
-        latchkey_events::run_projection(
-            bus,
-            filters,
-            since,
-            move |envelope: &Envelope| Self::apply(&revocations, envelope),
-            caught_up,
-            shutdown.cancelled_owned(),
-        )
-        .await;
-        let _ = prune.await;
+        tokens::follow_revocations(self.revocations.clone(), bus, caught_up, shutdown).await;
     }
 }

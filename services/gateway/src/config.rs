@@ -17,6 +17,10 @@ pub struct GatewayConfig {
     /// How long an authenticated key stays cached without a deletion event. Default 60 (seconds);
     /// 0 turns the cache off (every request asks agent-token).
     pub key_cache_ttl_secs: u64,
+    /// How long the rendered `GET /v1/api-keys` page of an account stays cached without an
+    /// `api_key.*` event for it. Default 5 (seconds), which also bounds how stale a listed
+    /// `last_used_at` can be; 0 turns the cache off (every list asks agent-token).
+    pub list_cache_ttl_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -26,6 +30,7 @@ impl Default for GatewayConfig {
             rate_limit_per_second: 100,
             rate_limit_burst: 200,
             key_cache_ttl_secs: 60,
+            list_cache_ttl_secs: 5,
         }
     }
 }

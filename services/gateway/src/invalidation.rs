@@ -1,13 +1,13 @@
-//! Background work that keeps the caches honest: the live `api_key.deleted` feed that drops
-//! deleted keys from the key cache, and a periodic sweep of expired entries and idle rate-limit
-//! buckets.
+//! Background work that keeps the caches honest: the live `api_key.*` feed that drops deleted keys
+//! from the key cache and changed accounts' pages from the list cache, and a periodic sweep of
+//! expired entries and idle rate-limit buckets.
 
 use std::{sync::Arc, time::Duration};
 
 use latchkey_events::{EventBus, EventFilter, EventType, Subscription, catalogue::ApiKeyDeleted};
 use tracing::Instrument;
 
-use crate::{key_cache::KeyCache, rate_limit::KeyRateLimiter};
+use crate::{key_cache::KeyCache, list_cache::ListCache, rate_limit::KeyRateLimiter};
 
 /// How often expired cache entries and idle rate-limit buckets are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -15,15 +15,21 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
-/// Follows `api_key.deleted` events into the key cache.
-pub(crate) struct DeletionFeed {
+/// Follows `api_key.created` and `api_key.deleted` events into the key and list caches.
+pub(crate) struct ApiKeyFeed {
     bus: EventBus,
     keys: Arc<KeyCache>,
+    lists: Arc<ListCache>,
 }
 
-impl DeletionFeed {
-    pub(crate) fn new(bus: EventBus, keys: Arc<KeyCache>) -> Self {
-        Self { bus, keys }
+impl ApiKeyFeed {
+    pub(crate) fn new(bus: EventBus, keys: Arc<KeyCache>, lists: Arc<ListCache>) -> Self {
+        Self { bus, keys, lists }
+    }
+
+    fn set_live(&self, live: bool) {
+        self.keys.set_live(live);
+        self.lists.set_live(live);
     }
 
     /// Subscribes and, on success, lets the cache be used. Called once before the gateway serves,
@@ -31,15 +37,15 @@ impl DeletionFeed {
     pub(crate) async fn subscribe(&self) -> Option<Subscription> {
         match self
             .bus
-            .live(EventFilter::event_type(EventType::ApiKeyDeleted.as_str()))
+            .live(EventFilter::event_type("api_key.*"))
             .await
         {
             Ok(subscription) => {
-                self.keys.set_live(true);
+                self.set_live(true);
                 Some(subscription)
             }
             Err(error) => {
-                tracing::warn!(%error, "cannot follow api_key.deleted; the key cache is off until it can");
+                tracing::warn!(%error, "cannot follow api_key events; the key and list caches are off until it can");
                 None
             }
         }
@@ -61,20 +67,25 @@ impl DeletionFeed {
                 match live.next().await {
                     Some(Ok(delivery)) => self.apply(&delivery.envelope),
                     Some(Err(error)) => {
-                        tracing::warn!(%error, "the api_key.deleted feed failed; resubscribing");
+                        tracing::warn!(%error, "the api_key feed failed; resubscribing");
                         break;
                     }
                     None => {
-                        tracing::warn!("the api_key.deleted feed ended; resubscribing");
+                        tracing::warn!("the api_key feed ended; resubscribing");
                         break;
                     }
                 }
             }
-            self.keys.set_live(false);
+            self.set_live(false);
         }
     }
 
     fn apply(&self, envelope: &latchkey_events::Envelope) {
+        // Any change to an account's keys changes its list; the account comes from the envelope.
+        self.lists.forget(&envelope.account);
+        if envelope.event_type != EventType::ApiKeyDeleted.as_str() {
+            return;
+        }
         match serde_json::from_value::<ApiKeyDeleted>(envelope.data.clone()) {
             Ok(deleted) => {
                 self.keys.forget_secret(&deleted.secret_hash);
@@ -92,11 +103,12 @@ impl DeletionFeed {
 }
 
 /// Drops expired cache entries and idle rate-limit buckets every [`SWEEP_EVERY`]. Runs until aborted.
-pub(crate) async fn sweep(keys: Arc<KeyCache>, rate_limiter: Arc<KeyRateLimiter>) {
+pub(crate) async fn sweep(keys: Arc<KeyCache>, lists: Arc<ListCache>, rate_limiter: Arc<KeyRateLimiter>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
         keys.sweep();
+        lists.sweep();
         rate_limiter.retain_recent();
     }
 }
@@ -105,10 +117,11 @@ pub(crate) async fn sweep(keys: Arc<KeyCache>, rate_limiter: Arc<KeyRateLimiter>
 pub(crate) struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
 
 impl BackgroundTasks {
-    pub(crate) fn start(feed: DeletionFeed, first: Option<Subscription>, rate_limiter: Arc<KeyRateLimiter>) -> Self {
-        let keys = feed.keys.clone();
-        let follow = tokio::spawn(feed.run(first).instrument(tracing::info_span!("gateway.key_deletions")));
-        let sweep = tokio::spawn(sweep(keys, rate_limiter).instrument(tracing::info_span!("gateway.cache_sweep")));
+    pub(crate) fn start(feed: ApiKeyFeed, first: Option<Subscription>, rate_limiter: Arc<KeyRateLimiter>) -> Self {
+        let (keys, lists) = (feed.keys.clone(), feed.lists.clone());
+        let follow = tokio::spawn(feed.run(first).instrument(tracing::info_span!("gateway.key_events")));
+        let sweep =
+            tokio::spawn(sweep(keys, lists, rate_limiter).instrument(tracing::info_span!("gateway.cache_sweep")));
         Self(vec![follow, sweep])
     }
 }

@@ -11,6 +11,7 @@ mod config;
 mod invalidation;
 mod json;
 mod key_cache;
+mod list_cache;
 mod metrics;
 mod openapi;
 mod problem;
@@ -19,6 +20,7 @@ mod rate_limit;
 mod request_id;
 mod routes;
 mod state;
+mod token_verifier;
 mod trace;
 
 use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
@@ -38,10 +40,12 @@ pub use request_id::REQUEST_ID_HEADER;
 pub use routes::openapi;
 
 use crate::{
-    invalidation::{BackgroundTasks, DeletionFeed},
+    invalidation::{ApiKeyFeed, BackgroundTasks},
     key_cache::KeyCache,
+    list_cache::ListCache,
     rate_limit::KeyRateLimiter,
     state::AppState,
+    token_verifier::TokenVerifier,
 };
 
 /// What the gateway talks to.
@@ -49,7 +53,7 @@ pub struct GatewayDeps {
     pub agent_token: AgentTokenServiceClient<MeshChannel>,
     pub audit: AuditServiceClient<MeshChannel>,
     pub policy: PolicyServiceClient<MeshChannel>,
-    /// Where `api_key.deleted` events arrive from, to drop deleted keys from the cache.
+    /// Where `api_key.*` events arrive from, to drop deleted keys and changed lists from the caches.
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
     pub readiness: Vec<(String, MeshChannel)>,
@@ -82,7 +86,9 @@ impl Gateway {
             NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN),
             NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN),
         ));
-        let feed = DeletionFeed::new(deps.bus, keys.clone());
+        let lists = Arc::new(ListCache::new(Duration::from_secs(config.list_cache_ttl_secs)));
+        let tokens = TokenVerifier::start(deps.agent_token.clone(), deps.bus.clone());
+        let feed = ApiKeyFeed::new(deps.bus, keys.clone(), lists.clone());
         let first_subscription = feed.subscribe().await;
         let tasks = BackgroundTasks::start(feed, first_subscription, rate_limiter.clone());
 
@@ -91,6 +97,8 @@ impl Gateway {
             audit: deps.audit,
             policy: deps.policy,
             keys,
+            lists,
+            tokens,
             rate_limiter,
             readiness: deps.readiness.into(),
         };

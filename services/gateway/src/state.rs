@@ -9,7 +9,7 @@ use latchkey_proto::{
 };
 use latchkey_server::MeshChannel;
 
-use crate::{key_cache::KeyCache, rate_limit::KeyRateLimiter};
+use crate::{key_cache::KeyCache, list_cache::ListCache, rate_limit::KeyRateLimiter, token_verifier::TokenVerifier};
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -17,6 +17,9 @@ pub(crate) struct AppState {
     pub(crate) audit: AuditServiceClient<MeshChannel>,
     pub(crate) policy: PolicyServiceClient<MeshChannel>,
     pub(crate) keys: Arc<KeyCache>,
+    pub(crate) lists: Arc<ListCache>,
+    /// Verifies agent tokens in this process.
+    pub(crate) tokens: TokenVerifier,
     pub(crate) rate_limiter: Arc<KeyRateLimiter>,
     /// (gRPC service name, channel) pairs `/readyz` checks.
     pub(crate) readiness: Arc<[(String, MeshChannel)]>,

@@ -3,8 +3,10 @@
 use axum::{
     Json,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header::CONTENT_TYPE},
+    response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_proto::agent_token::v1 as pb;
@@ -91,6 +93,7 @@ pub(crate) async fn create_api_key(
     let name = valid_name(body.name)?;
     let request = principal.grpc_request(pb::CreateApiKeyRequest { name });
     let created = state.agent_token.clone().create_api_key(request).await?.into_inner();
+    state.lists.forget(&principal.account_id);
     let Some(pb::CreatedApiKey { key: Some(key), secret }) = created.created else {
         return Err(Problem::internal(&"agent-token answered CreateApiKey without the key"));
     };
@@ -107,6 +110,9 @@ pub(crate) async fn create_api_key(
 }
 
 /// List API keys (values masked)
+///
+/// Answered from the gateway's cache of the account's rendered page when it holds one (see
+/// `list_cache`), else from agent-token.
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
@@ -120,10 +126,21 @@ pub(crate) async fn create_api_key(
     ),
     security(("bearer" = []), ("api_key" = []))
 )]
-pub(crate) async fn list_api_keys(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<ApiKeyList>, Problem> {
+pub(crate) async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Result<Response, Problem> {
+    let page = match state.lists.lookup(&principal.account_id) {
+        Some(page) => page,
+        None => {
+            let seen_generation = state.lists.generation();
+            let list = fetch_api_keys(&state, &principal).await?;
+            let page = Bytes::from(serde_json::to_vec(&list).map_err(|error| Problem::internal(&error))?);
+            state.lists.remember(&principal.account_id, page.clone(), seen_generation);
+            page
+        }
+    };
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], page).into_response())
+}
+
+async fn fetch_api_keys(state: &AppState, principal: &Principal) -> Result<ApiKeyList, Problem> {
     let request = principal.grpc_request(pb::ListApiKeysRequest {});
     let keys = state
         .agent_token
@@ -146,7 +163,7 @@ pub(crate) async fn list_api_keys(
             })
         })
         .collect::<Result<_, Problem>>()?;
-    Ok(Json(ApiKeyList { data }))
+    Ok(ApiKeyList { data })
 }
 
 /// Delete an API key
@@ -177,6 +194,7 @@ pub(crate) async fn delete_api_key(
     // The deletion event reaches every gateway shortly; this one forgets the key now, so the
     // caller's next request already sees it gone.
     state.keys.forget_key(&id);
+    state.lists.forget(&principal.account_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,6 +9,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use latchkey_proto::agent_token::v1 as pb;
+use latchkey_tokens::Requirements;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -18,6 +19,7 @@ use crate::{
     openapi::responses as r,
     problem::Problem,
     state::AppState,
+    token_verifier::Verdict,
 };
 
 /// The prefix of an agent's own secret key.
@@ -151,7 +153,8 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Result<impl IntoRespo
             // key before its first token.
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        response.jwks_json,
+        // The audit service's checkpoint keys are published beside the token keys.
+        super::audit::with_checkpoint_keys(&state, response.jwks_json).await,
     ))
 }
 
@@ -210,45 +213,45 @@ pub struct VerdictList {
 
 const MAX_BATCH: usize = 100;
 
-fn check_of(body: VerifyTokenBody) -> pb::TokenCheck {
-    pb::TokenCheck {
-        token: body.token,
-        required_scope: body.required_scope,
-        audience: body.audience.unwrap_or_default(),
-    }
-}
-
-fn verdict_body(verdict: pb::TokenVerdict) -> VerdictBody {
-    if !verdict.valid {
-        return VerdictBody {
+fn verdict_body(verdict: Verdict) -> VerdictBody {
+    match verdict {
+        Ok(claims) => VerdictBody {
+            valid: true,
+            reason: None,
+            agent_id: Some(claims.sub.clone()),
+            scope: Some(claims.scope.clone()),
+            expires_at: DateTime::from_timestamp(claims.exp, 0),
+            claims: serde_json::to_value(&claims).ok(),
+        },
+        Err(reason) => VerdictBody {
             valid: false,
-            reason: Some(verdict.reason),
+            reason: Some(reason.as_str().to_owned()),
             agent_id: None,
             scope: None,
             expires_at: None,
             claims: None,
-        };
-    }
-    let claims: serde_json::Value = serde_json::from_str(&verdict.claims_json).unwrap_or_default();
-    VerdictBody {
-        valid: true,
-        reason: None,
-        agent_id: claims["sub"].as_str().map(str::to_owned),
-        scope: serde_json::from_value(claims["scope"].clone()).ok(),
-        expires_at: claims["exp"].as_i64().and_then(|exp| DateTime::from_timestamp(exp, 0)),
-        claims: Some(claims),
+        },
     }
 }
 
-async fn verify_checks(state: &AppState, checks: Vec<pb::TokenCheck>) -> Result<Vec<VerdictBody>, Problem> {
-    let request = tonic::Request::new(pb::VerifyTokensRequest { checks });
-    let response = state.agent_token.clone().verify_tokens(request).await?.into_inner();
-    Ok(response.verdicts.into_iter().map(verdict_body).collect())
+/// Verifies one token in this process (see `token_verifier`); 503 while the verifier is not ready.
+async fn verify_here(state: &AppState, check: &VerifyTokenBody) -> Result<VerdictBody, Problem> {
+    let requirements = Requirements {
+        audience: check.audience.as_deref().filter(|audience| !audience.is_empty()),
+        scope: &check.required_scope,
+    };
+    let verdict = state
+        .tokens
+        .verify(&check.token, &requirements)
+        .await
+        .ok_or_else(|| Problem(latchkey_errors::ApiError::unavailable()))?;
+    Ok(verdict_body(verdict))
 }
 
 /// Verify an agent token
 ///
-/// Signature, time, audience, required scope and revocation, with no database lookup. Needs no
+/// Signature, time, audience, required scope and revocation, checked in the gateway with keys and
+/// revocations held in memory: no database lookup, no call to another service. Needs no
 /// authentication: it is meant for the services that receive agent tokens.
 #[utoipa::path(
     post,
@@ -268,11 +271,7 @@ pub(crate) async fn verify_token(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<VerifyTokenBody>,
 ) -> Result<Json<VerdictBody>, Problem> {
-    let mut verdicts = verify_checks(&state, vec![check_of(body)]).await?;
-    verdicts
-        .pop()
-        .map(Json)
-        .ok_or_else(|| Problem::internal(&"agent-token answered no verdict"))
+    Ok(Json(verify_here(&state, &body).await?))
 }
 
 /// Verify up to 100 agent tokens
@@ -298,21 +297,19 @@ pub(crate) async fn verify_batch(
         let error = latchkey_errors::FieldError::new("tokens", "must hold 1 to 100 tokens");
         return Err(Problem(latchkey_errors::ApiError::validation(vec![error])));
     }
-    let checks = body
-        .tokens
-        .into_iter()
-        .map(|item| match item {
-            BatchItem::Token(token) => check_of(VerifyTokenBody {
+    let mut results = Vec::with_capacity(body.tokens.len());
+    for item in body.tokens {
+        let check = match item {
+            BatchItem::Token(token) => VerifyTokenBody {
                 token,
                 required_scope: Vec::new(),
                 audience: None,
-            }),
-            BatchItem::Check(check) => check_of(check),
-        })
-        .collect();
-    Ok(Json(VerdictList {
-        results: verify_checks(&state, checks).await?,
-    }))
+            },
+            BatchItem::Check(check) => check,
+        };
+        results.push(verify_here(&state, &check).await?);
+    }
+    Ok(Json(VerdictList { results }))
 }
 
 /// The token to revoke.
@@ -361,6 +358,8 @@ pub(crate) async fn revoke_token(
     let revoked = state.agent_token.clone().revoke_token(request).await?.into_inner();
     let expires_at = DateTime::from_timestamp(revoked.expires_at, 0)
         .ok_or_else(|| Problem::internal(&"agent-token answered an invalid expiry"))?;
+    // The revocation event reaches every verifier shortly; this gateway's rejects the token now.
+    state.tokens.revoked_now(&revoked.jti, revoked.expires_at);
     Ok(Json(RevokedTokenBody {
         revoked: true,
         token_id: revoked.jti,

@@ -4,7 +4,7 @@
 //! verify_strict` of the same signing input, one thread, same run. The issue's target: verify at
 //! least 80% of raw throughput. After criterion's figures, interleaved rounds of both print the ratio.
 //!
-//! `cargo bench -p latchkey-agent-token --bench verify`
+//! `cargo bench -p latchkey-tokens --bench verify` (or `make bench`)
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use latchkey_agent_token::tokens::{Claims, KeyRing, Requirements, RevocationSet, Verifier, issue, new_jti};
+use latchkey_tokens::{Claims, KeyRing, Requirements, RevocationSet, Verifier, issue, new_jti};
 
 const NOW: i64 = 1_782_914_400;
 const TARGET_RATIO: f64 = 0.80;

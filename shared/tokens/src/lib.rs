@@ -1,7 +1,8 @@
 //! Agent tokens: Ed25519-signed JWTs (`alg: EdDSA`, RFC 8037) that any service verifies offline.
 //!
-//! Pure domain code, no I/O: the service persists keys and feeds revocations in from the event
-//! stream; everything here works on values and an explicit `now` (unix seconds).
+//! Domain code on values and an explicit `now` (unix seconds): the issuing service persists keys,
+//! and any service that verifies feeds revocations in from the event stream with
+//! [`follow_revocations`], the one piece here that does I/O.
 //!
 //! - [`SigningKey`] / [`KeyRing`]: keys with an activation and retirement schedule; rotation publishes
 //!   a key before it signs and keeps a retired key published until its last token has expired.
@@ -19,6 +20,7 @@ mod jws;
 mod keyring;
 mod keys;
 mod revocation;
+mod revocation_feed;
 pub mod scope;
 mod verify;
 
@@ -40,6 +42,7 @@ pub use jws::issue;
 pub use keyring::KeyRing;
 pub use keys::{KeySchedule, SigningKey};
 pub use revocation::{RevocationSet, Revoked};
+pub use revocation_feed::{REVOCATION_HISTORY_SECS, follow_revocations};
 pub use verify::{Invalid, Requirements, Verifier};
 
 /// The only JWS algorithm Latchkey signs or accepts (RFC 8037's name; RFC 9864's `Ed25519` is not
@@ -54,7 +57,15 @@ pub const DEFAULT_LEEWAY_SECS: i64 = 30;
 /// expired-but-tolerated token into an unknown-key one.
 pub const MAX_LEEWAY_SECS: i64 = 300;
 
-/// A new token id, `tok_` followed by 16 random base32 characters (80 bits).
+/// The longest lifetime of a token, seconds (the API's `ttl` maximum: one day).
+pub const MAX_TTL_SECS: i64 = 86_400;
+
+/// A new token id, `tok_` followed by 16 random base32 characters (80 bits): lowercase, no ambiguous
+/// letters, like every Latchkey id.
 pub fn new_jti() -> String {
-    crate::secrets::new_id("tok")
+    use rand::RngExt;
+    const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut rng = rand::rng();
+    let random: String = (0..16).map(|_| BASE32[rng.random_range(0..BASE32.len())] as char).collect();
+    format!("tok_{random}")
 }
