@@ -68,6 +68,8 @@ pub struct ServiceContext {
     pub mesh_auth: MeshAuth,
     pub urls: MeshUrls,
     pub gateway: GatewayConfig,
+    /// The webhook service's settings.
+    pub webhook: latchkey_webhook::WebhookConfig,
 }
 
 /// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) and returns its task.
@@ -107,7 +109,10 @@ pub async fn spawn_service(
         }
         Service::Vault => Box::pin(async move { Ok(latchkey_vault::Vault.run(listener, stop).await?) }),
         Service::Oauth => Box::pin(async move { Ok(latchkey_oauth::Oauth.run(listener, stop).await?) }),
-        Service::Webhook => Box::pin(async move { Ok(latchkey_webhook::Webhook.run(listener, stop).await?) }),
+        Service::Webhook => {
+            let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.webhook.clone()).await?;
+            Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
+        }
         Service::Gateway => {
             let gateway = Gateway::build(context.gateway.clone(), gateway_deps(context)?).await?;
             let stop = stop.cancelled_owned();
@@ -142,6 +147,7 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
+        webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(Service::Webhook)?),
         bus: context.bus.clone(),
         readiness,
     })
@@ -208,6 +214,11 @@ impl RunningMesh {
             mesh_auth,
             urls: urls.clone(),
             gateway,
+            // An in-process mesh (`latchkey dev`, the tests) delivers to receivers on this machine.
+            webhook: latchkey_webhook::WebhookConfig {
+                allow_loopback: true,
+                ..latchkey_webhook::WebhookConfig::default()
+            },
         };
         let mut tasks = Vec::new();
         for (service, listener) in listeners {

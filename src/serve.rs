@@ -24,7 +24,7 @@ pub async fn run(
     if settings.mesh.service_token.len() < 16 {
         bail!("mesh.service_token must be set to a secret of at least 16 characters (LATCHKEY__MESH__SERVICE_TOKEN)");
     }
-    let needs_database = matches!(service, Service::AgentToken | Service::Audit | Service::Policy);
+    let needs_database = matches!(service, Service::AgentToken | Service::Audit | Service::Policy | Service::Webhook);
     if needs_database && settings.database.url.is_empty() {
         bail!("{} needs database.url (LATCHKEY__DATABASE__URL)", service.name());
     }
@@ -37,6 +37,7 @@ pub async fn run(
         mesh_auth: MeshAuth::new(settings.mesh.service_token.clone()),
         urls,
         gateway: settings.gateway.clone(),
+        webhook: settings.webhook.clone(),
     };
     let listener = TcpListener::bind(address)
         .await

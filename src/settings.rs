@@ -23,6 +23,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub gateway: GatewayConfig,
     pub telemetry: TelemetryConfig,
+    pub webhook: latchkey_webhook::WebhookConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -53,6 +53,7 @@ pub struct GatewayDeps {
     pub agent_token: AgentTokenServiceClient<MeshChannel>,
     pub audit: AuditServiceClient<MeshChannel>,
     pub policy: PolicyServiceClient<MeshChannel>,
+    pub webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
     /// Where `api_key.*` events arrive from, to drop deleted keys and changed lists from the caches.
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
@@ -96,6 +97,7 @@ impl Gateway {
             agent_token: deps.agent_token,
             audit: deps.audit,
             policy: deps.policy,
+            webhook: deps.webhook,
             keys,
             lists,
             tokens,

@@ -16,6 +16,7 @@ pub(crate) struct AppState {
     pub(crate) agent_token: AgentTokenServiceClient<MeshChannel>,
     pub(crate) audit: AuditServiceClient<MeshChannel>,
     pub(crate) policy: PolicyServiceClient<MeshChannel>,
+    pub(crate) webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
     pub(crate) keys: Arc<KeyCache>,
     pub(crate) lists: Arc<ListCache>,
     /// Verifies agent tokens in this process.

@@ -1,39 +1,123 @@
-//! The webhook service. Today it joins the mesh (health, reflection, `Describe`) so deployments and
-//! probes see the whole shape; its domain arrives with issue 5 (Standard Webhooks delivery).
+//! The webhook service: an account's webhook endpoints, and delivery of every domain event they
+//! subscribe to, signed as the Standard Webhooks specification says, at least once.
+//!
+//! Delivery is two steps, each durable. The durable consumer `webhook` writes one message per
+//! (endpoint, event) — idempotent on the event id — and acks the event only once they are
+//! committed. The delivery worker then claims due messages from the table under a lease, sends
+//! them, records every attempt and schedules retries. A restart at any point loses nothing, and a
+//! message keeps its webhook-id and exact body across every retry. See `docs/webhooks.md`.
 
-use latchkey_proto::webhook::v1::{
-    DescribeRequest, DescribeResponse,
-    webhook_service_server::{WebhookService, WebhookServiceServer},
-};
-use tokio::net::TcpListener;
+mod config;
+mod delivery;
+mod endpoints;
+mod error;
+mod fanout;
+mod grpc;
+mod guard;
+mod messages;
+mod patterns;
+pub mod signing;
+
+use std::sync::Arc;
+
+use latchkey_events::{EventBus, EventFilter, Outbox};
+use latchkey_proto::webhook::v1::webhook_service_server::WebhookServiceServer;
+use latchkey_server::MeshAuth;
+use latchkey_storage::{Db, Migration, migrations};
+use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
 
+pub use config::WebhookConfig;
+pub use endpoints::{CreatedEndpoint, Endpoint, EndpointInput};
+pub use error::WebhookError;
+pub use messages::{Attempt, AttemptPage, Message};
+
+/// The `source` of every event this service emits.
+pub const EVENT_SOURCE: &str = "/latchkey/webhook";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.webhook.v1.WebhookService";
+/// The durable consumer's name on the bus.
+pub const CONSUMER: &str = "webhook";
+/// The type of the message `SendTest` queues. Not a domain event: it never travels on the bus.
+pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
-/// The webhook service.
-#[derive(Clone, Debug, Default)]
-pub struct Webhook;
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_webhooks")];
 
-#[tonic::async_trait]
-impl WebhookService for Webhook {
-    async fn describe(&self, _request: Request<DescribeRequest>) -> Result<Response<DescribeResponse>, Status> {
-        Ok(Response::new(DescribeResponse {
-            service: "webhook".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        }))
-    }
+/// The service's state. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    db: Db,
+    outbox: Outbox,
+    mesh: MeshAuth,
+    config: Arc<WebhookConfig>,
+    client: reqwest::Client,
+    /// Wakes the delivery worker when messages were queued, so it need not wait for its next poll.
+    queued: Arc<Notify>,
 }
 
 impl Webhook {
-    /// Serves gRPC on `listener` until `shutdown` is cancelled.
+    /// Opens the service on `db`, applying its migrations.
+    pub async fn open(db: Db, mesh: MeshAuth, config: WebhookConfig) -> Result<Self, WebhookError> {
+        db.migrate("webhook", MIGRATIONS).await?;
+        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let client = guard::client(&config).map_err(|error| WebhookError::Client(error.to_string()))?;
+        Ok(Self {
+            db,
+            outbox,
+            mesh,
+            config: Arc::new(config),
+            client,
+            queued: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Serves gRPC on `listener`, consumes every event from `bus` into messages, delivers them and
+    /// relays the outbox, until `shutdown` is cancelled.
     pub async fn run(
         self,
         listener: TcpListener,
+        bus: EventBus,
         shutdown: CancellationToken,
-    ) -> Result<(), latchkey_server::ServerError> {
-        let routes = tonic::service::Routes::new(WebhookServiceServer::new(self));
-        latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.cancelled_owned()).await
+    ) -> Result<(), WebhookError> {
+        let relay = tokio::spawn(latchkey_events::run_relay(
+            self.outbox.clone(),
+            bus.clone(),
+            shutdown.clone().cancelled_owned(),
+        ));
+        let consumer = tokio::spawn(self.clone().consume(bus, shutdown.clone()));
+        let worker = tokio::spawn(self.clone().deliver(shutdown.clone()));
+        let routes = tonic::service::Routes::new(WebhookServiceServer::new(grpc::GrpcApi::new(self)));
+        let served =
+            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
+        shutdown.cancel();
+        let _ = tokio::join!(relay, consumer, worker);
+        served.map_err(WebhookError::from)
+    }
+
+    /// Runs only the consumer until `shutdown` is cancelled: every event becomes a message for each
+    /// active endpoint of its account that subscribes to its type.
+    pub async fn consume(self, bus: EventBus, shutdown: CancellationToken) {
+        let service = self;
+        latchkey_events::run_consumer(
+            bus,
+            CONSUMER.to_owned(),
+            EventFilter::all(),
+            move |envelope| {
+                let service = service.clone();
+                async move { service.accept(&envelope).await.map(|_| ()) }
+            },
+            shutdown.cancelled_owned(),
+        )
+        .await;
+    }
+
+    /// Runs only the delivery worker until `shutdown` is cancelled.
+    pub async fn deliver(self, shutdown: CancellationToken) {
+        delivery::run(self, shutdown).await;
+    }
+
+    /// The outbox this service's own events (`endpoint.*`) go through.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 }

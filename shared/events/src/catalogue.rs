@@ -44,6 +44,12 @@ catalogue! {
     ConnectionRevoked => "connection.revoked",
     CredentialUpdated => "credential.updated",
     BillingPlanUpgraded => "billing.plan_upgraded",
+    EndpointCreated => "endpoint.created",
+    EndpointDeleted => "endpoint.deleted",
+    EndpointSecretRotated => "endpoint.secret_rotated",
+    EndpointFailing => "endpoint.failing",
+    EndpointDisabled => "endpoint.disabled",
+    EndpointRecovered => "endpoint.recovered",
 }
 
 impl std::fmt::Display for EventType {
@@ -241,6 +247,72 @@ impl DomainEvent for PolicyDeactivated {
         Some(self.policy_id.clone())
     }
 }
+
+/// A provider credential (an API key kept in the vault) was written or removed. Never the key, nor
+/// any part of it: which provider, its new version, and whether it is write-only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialUpdated {
+    /// The provider code (`openai`, `anthropic`, …).
+    pub provider: String,
+    /// The version now stored; 0 when the credential was removed.
+    pub version: u64,
+    pub write_only: bool,
+    /// True when the credential was removed rather than written.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+impl DomainEvent for CredentialUpdated {
+    const TYPE: EventType = EventType::CredentialUpdated;
+    fn subject(&self) -> Option<String> {
+        Some(self.provider.clone())
+    }
+}
+
+macro_rules! endpoint_event {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            pub endpoint_id: String,
+            pub url: String,
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+
+        impl DomainEvent for $name {
+            const TYPE: EventType = EventType::$name;
+            fn subject(&self) -> Option<String> {
+                Some(self.endpoint_id.clone())
+            }
+        }
+    };
+}
+
+endpoint_event!(
+    /// A webhook endpoint was registered. Never its secret.
+    EndpointCreated { events: Vec<String> }
+);
+endpoint_event!(
+    /// A webhook endpoint was removed, with every message still waiting for it.
+    EndpointDeleted {}
+);
+endpoint_event!(
+    /// A webhook endpoint's signing secret was replaced; the previous one signs until `previous_expires_at_ms`.
+    EndpointSecretRotated { previous_expires_at_ms: i64 }
+);
+endpoint_event!(
+    /// Every delivery to the endpoint has failed since `failing_since_ms`: it will be disabled at
+    /// `disable_at_ms` unless a delivery succeeds first.
+    EndpointFailing { failing_since_ms: i64, disable_at_ms: i64 }
+);
+endpoint_event!(
+    /// The endpoint was disabled: it answered 410 Gone (`reason` "gone") or failed for too long ("failing").
+    EndpointDisabled { reason: String }
+);
+endpoint_event!(
+    /// A delivery to an endpoint that had been reported failing succeeded again.
+    EndpointRecovered { failing_since_ms: i64 }
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ mod audit;
 mod health;
 mod policies;
 mod tokens;
+mod webhooks;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
 use chrono::{DateTime, Utc};
@@ -37,6 +38,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::evaluate_policies))
         .routes(routes!(policies::get_policy_settings, policies::update_policy_settings))
         .routes(routes!(audit::list_audit_entries))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::retry_delivery))
+        .routes(routes!(webhooks::replay_webhook))
+        .routes(routes!(webhooks::test_webhook))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -87,6 +87,8 @@ impl TestGateway {
             agent_token: AgentTokenServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone()),
             // No fake policy service: the gateway's own tests do not call it (calls answer UNIMPLEMENTED).
+            // No fake webhook service either: its routes are tested end to end (tests/it/webhooks).
+            webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel.clone()),
             policy: PolicyServiceClient::new(channel),
             bus: bus.clone(),
             readiness,

@@ -1,0 +1,330 @@
+//! Endpoints: registered, listed, read, removed, and their secrets rotated. Every query names the
+//! account, so one account can never read or touch another's endpoints; every change commits
+//! together with its event.
+
+use latchkey_events::{
+    Envelope,
+    catalogue::{EndpointCreated, EndpointDeleted, EndpointSecretRotated},
+};
+use latchkey_storage::{now_ms, sqlx};
+
+use crate::{
+    EVENT_SOURCE, Webhook, WebhookError,
+    guard::{self, AddressPolicy, Refusal},
+    patterns, signing,
+};
+
+/// The longest URL accepted.
+const MAX_URL_LEN: usize = 2048;
+/// The longest description accepted, in characters.
+const MAX_DESCRIPTION_LEN: usize = 500;
+/// The longest overlap a rotation may ask for: 30 days.
+const MAX_OVERLAP_SECS: i64 = 30 * 24 * 60 * 60;
+
+/// What a client registers.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointInput {
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// An endpoint as the API shows it: never its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// active or disabled.
+    pub status: String,
+    /// gone or failing; empty while active.
+    pub disabled_reason: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// When the previous secret stops signing; 0 when there is none.
+    pub previous_secret_expires_at_ms: i64,
+    /// Since when every delivery has failed; 0 while healthy.
+    pub failing_since_ms: i64,
+}
+
+/// An endpoint with its signing secret, shown once: at creation and at each rotation.
+#[derive(Clone)]
+pub struct CreatedEndpoint {
+    pub endpoint: Endpoint,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedEndpoint")
+            .field("endpoint", &self.endpoint)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+type EndpointRow = (String, String, String, Option<String>, String, String, i64, i64, i64, i64);
+
+const COLUMNS: &str = "id, url, events_json, description, status, disabled_reason, created_at, updated_at, \
+                       previous_expires_at, failing_since";
+
+fn endpoint_from_row(row: EndpointRow) -> Endpoint {
+    let (id, url, events_json, description, status, disabled_reason, created_at_ms, updated_at_ms, previous, failing) =
+        row;
+    Endpoint {
+        id,
+        url,
+        events: serde_json::from_str(&events_json).unwrap_or_default(),
+        description,
+        status,
+        disabled_reason,
+        created_at_ms,
+        updated_at_ms,
+        // A rotated-out secret that no longer signs is not worth showing.
+        previous_secret_expires_at_ms: if previous > now_ms() { previous } else { 0 },
+        failing_since_ms: failing,
+    }
+}
+
+/// A new id: a prefix and a UUIDv7, so ids sort by creation time.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// An absolute http(s) URL without credentials; a literal address must pass the address policy.
+fn validated_url(url: &str, policy: AddressPolicy) -> Result<String, WebhookError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(WebhookError::field("url", "required"));
+    }
+    if url.len() > MAX_URL_LEN {
+        return Err(WebhookError::field("url", format!("at most {MAX_URL_LEN} characters")));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|error| WebhookError::field("url", format!("not a URL: {error}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(WebhookError::field("url", "must be http or https"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(WebhookError::field("url", "must name a host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(WebhookError::field("url", "must not carry credentials"));
+    }
+    if let Err(refusal) = guard::check_literal_host(policy, &parsed) {
+        let what = match refusal {
+            Refusal::Loopback => "a loopback address",
+            Refusal::Private => "a private, link-local or metadata address",
+            Refusal::Unroutable => "an address no webhook receiver can have",
+        };
+        return Err(WebhookError::field("url", format!("{what} is not allowed")));
+    }
+    Ok(parsed.to_string())
+}
+
+fn validated_description(description: Option<String>) -> Result<Option<String>, WebhookError> {
+    let description = description.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty());
+    if description.as_ref().is_some_and(|text| text.chars().count() > MAX_DESCRIPTION_LEN) {
+        return Err(WebhookError::field(
+            "description",
+            format!("at most {MAX_DESCRIPTION_LEN} characters"),
+        ));
+    }
+    Ok(description)
+}
+
+impl Webhook {
+    fn address_policy(&self) -> AddressPolicy {
+        AddressPolicy::new(&self.config)
+    }
+
+    /// Registers an endpoint in `account_id`; validation errors name each field at fault.
+    pub async fn create_endpoint(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        input: EndpointInput,
+    ) -> Result<CreatedEndpoint, WebhookError> {
+        let url = validated_url(&input.url, self.address_policy())?;
+        let events = patterns::validate(&input.events)?;
+        let description = validated_description(input.description)?;
+        let now = now_ms();
+        let endpoint = Endpoint {
+            id: new_id("whe"),
+            url,
+            events,
+            description,
+            status: "active".to_owned(),
+            disabled_reason: String::new(),
+            created_at_ms: now,
+            updated_at_ms: now,
+            previous_secret_expires_at_ms: 0,
+            failing_since_ms: 0,
+        };
+        let secret = signing::new_secret();
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, account_id, url, events_json, description, secret, previous_secret, \
+             previous_expires_at, status, disabled_reason, failing_since, failing_announced, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, 0, 'active', '', 0, 0, $7, $8)",
+        )
+        .bind(&endpoint.id)
+        .bind(account_id)
+        .bind(&endpoint.url)
+        .bind(serde_json::to_string(&endpoint.events).unwrap_or_default())
+        .bind(endpoint.description.clone())
+        .bind(&secret)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let event = EndpointCreated {
+            endpoint_id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            events: endpoint.events.clone(),
+        };
+        self.outbox
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .await?;
+        self.outbox.commit(tx).await?;
+        Ok(CreatedEndpoint { endpoint, secret })
+    }
+
+    /// Every endpoint of the account, oldest first.
+    pub async fn list_endpoints(&self, account_id: &str) -> Result<Vec<Endpoint>, WebhookError> {
+        let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY id"
+        )))
+        .bind(account_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows.into_iter().map(endpoint_from_row).collect())
+    }
+
+    /// One of the account's endpoints; another account's is not found, exactly like a missing one.
+    pub async fn get_endpoint(&self, account_id: &str, endpoint_id: &str) -> Result<Endpoint, WebhookError> {
+        let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE account_id = $1 AND id = $2"
+        )))
+        .bind(account_id)
+        .bind(endpoint_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(endpoint_from_row).ok_or(WebhookError::EndpointNotFound)
+    }
+
+    /// Removes the endpoint, its waiting messages and its attempts.
+    pub async fn delete_endpoint(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        endpoint_id: &str,
+    ) -> Result<(), WebhookError> {
+        let mut tx = self.db.begin_write().await?;
+        let url: Option<String> =
+            sqlx::query_scalar("SELECT url FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
+                .bind(account_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let url = url.ok_or(WebhookError::EndpointNotFound)?;
+        for table in ["webhook_attempts", "webhook_messages", "webhook_endpoints"] {
+            let column = if table == "webhook_endpoints" { "id" } else { "endpoint_id" };
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE account_id = $1 AND {column} = $2"
+            )))
+            .bind(account_id)
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let event = EndpointDeleted {
+            endpoint_id: endpoint_id.to_owned(),
+            url,
+        };
+        self.outbox
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .await?;
+        self.outbox.commit(tx).await?;
+        Ok(())
+    }
+
+    /// Replaces the endpoint's signing secret; the current one keeps signing beside the new one for
+    /// `overlap_secs` (the configured default when `None`; 0 ends it at once).
+    pub async fn rotate_secret(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        endpoint_id: &str,
+        overlap_secs: Option<i64>,
+    ) -> Result<CreatedEndpoint, WebhookError> {
+        let overlap_secs = overlap_secs.unwrap_or(i64::try_from(self.config.secret_overlap_secs).unwrap_or(0));
+        if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
+            return Err(WebhookError::field(
+                "overlap_seconds",
+                format!("between 0 and {MAX_OVERLAP_SECS}"),
+            ));
+        }
+        let mut tx = self.db.begin_write().await?;
+        let current: Option<(String, String)> =
+            sqlx::query_as("SELECT secret, url FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
+                .bind(account_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (previous, url) = current.ok_or(WebhookError::EndpointNotFound)?;
+        let now = now_ms();
+        let previous_expires_at = now + overlap_secs * 1000;
+        let secret = signing::new_secret();
+        sqlx::query(
+            "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_expires_at = $3, updated_at = $4 \
+             WHERE account_id = $5 AND id = $6",
+        )
+        .bind(&secret)
+        .bind(previous)
+        .bind(previous_expires_at)
+        .bind(now)
+        .bind(account_id)
+        .bind(endpoint_id)
+        .execute(&mut *tx)
+        .await?;
+        let event = EndpointSecretRotated {
+            endpoint_id: endpoint_id.to_owned(),
+            url,
+            previous_expires_at_ms: previous_expires_at,
+        };
+        self.outbox
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .await?;
+        self.outbox.commit(tx).await?;
+        let endpoint = self.get_endpoint(account_id, endpoint_id).await?;
+        Ok(CreatedEndpoint { endpoint, secret })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WebhookConfig;
+
+    fn strict() -> AddressPolicy {
+        AddressPolicy::new(&WebhookConfig::default())
+    }
+
+    #[test]
+    fn urls_must_be_absolute_http_without_credentials() {
+        assert!(validated_url("https://hooks.example.com/in", strict()).is_ok());
+        for bad in [
+            "",
+            "hooks.example.com",
+            "ftp://hooks.example.com/",
+            "https://user:pw@hooks.example.com/",
+            "http://127.0.0.1:8080/",
+            "http://[::1]/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.0.0.8/",
+        ] {
+            assert!(validated_url(bad, strict()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The service's one error type, mapped once to a gRPC status. Storage failures and anything else
+//! internal are logged here and reach the caller only as a generic error.
+
+use latchkey_errors::{ApiError, ErrorCode, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The request is wrong; the error names the fields at fault.
+    #[error(transparent)]
+    Invalid(ApiError),
+    #[error("webhook endpoint not found")]
+    EndpointNotFound,
+    #[error("webhook message not found")]
+    MessageNotFound,
+    /// The request is well formed but the endpoint's state refuses it (e.g. it is disabled).
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("storage: {0}")]
+    Storage(#[from] latchkey_storage::StorageError),
+    #[error("database: {0}")]
+    Database(#[from] latchkey_storage::sqlx::Error),
+    #[error("gRPC server: {0}")]
+    Server(#[from] latchkey_server::ServerError),
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+impl WebhookError {
+    /// A `VALIDATION_ERROR` naming one field.
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(ApiError::validation(vec![FieldError::new(field, message)]))
+    }
+}
+
+impl From<WebhookError> for tonic::Status {
+    fn from(error: WebhookError) -> Self {
+        let api_error = match error {
+            WebhookError::Invalid(api_error) => api_error,
+            WebhookError::EndpointNotFound => ApiError::not_found("webhook endpoint"),
+            WebhookError::MessageNotFound => ApiError::not_found("webhook message"),
+            WebhookError::Unprocessable(message) => ApiError::new(ErrorCode::Unprocessable, message),
+            WebhookError::Storage(_)
+            | WebhookError::Database(_)
+            | WebhookError::Server(_)
+            | WebhookError::Client(_) => {
+                tracing::error!(error = %error, "webhook request failed");
+                ApiError::internal()
+            }
+        };
+        api_error.into()
+    }
+}

@@ -1,0 +1,191 @@
+//! The gRPC face of the service: unpack, find out which account calls, call the domain, convert back.
+//! Only mesh callers (the gateway) reach it; the account is always the caller's, from the mesh
+//! metadata, never a field of the message.
+
+use latchkey_proto::webhook::v1::{self as pb, webhook_service_server::WebhookService};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::{Attempt, CreatedEndpoint, Endpoint, EndpointInput, Message, Webhook};
+
+pub(crate) struct GrpcApi {
+    service: Webhook,
+}
+
+impl GrpcApi {
+    pub(crate) fn new(service: Webhook) -> Self {
+        Self { service }
+    }
+
+    /// The account the call acts in, and who acts.
+    fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
+        let account = self.service.mesh.mesh_account(request)?;
+        Ok((account, latchkey_server::actor_of(request)))
+    }
+}
+
+fn endpoint_to_pb(endpoint: Endpoint) -> pb::Endpoint {
+    pb::Endpoint {
+        id: endpoint.id,
+        url: endpoint.url,
+        events: endpoint.events,
+        description: endpoint.description.unwrap_or_default(),
+        status: endpoint.status,
+        disabled_reason: endpoint.disabled_reason,
+        created_at_ms: endpoint.created_at_ms,
+        updated_at_ms: endpoint.updated_at_ms,
+        previous_secret_expires_at_ms: endpoint.previous_secret_expires_at_ms,
+        failing_since_ms: endpoint.failing_since_ms,
+    }
+}
+
+fn with_secret(created: CreatedEndpoint) -> pb::EndpointWithSecret {
+    pb::EndpointWithSecret {
+        endpoint: Some(endpoint_to_pb(created.endpoint)),
+        secret: created.secret,
+    }
+}
+
+fn attempt_to_pb(attempt: Attempt) -> pb::Attempt {
+    pb::Attempt {
+        id: attempt.id,
+        message_id: attempt.message_id,
+        event_type: attempt.event_type,
+        message_status: attempt.message_status,
+        attempted_at_ms: attempt.attempted_at_ms,
+        status_code: u32::from(attempt.status_code),
+        outcome: attempt.outcome,
+        error: attempt.error,
+        latency_ms: attempt.latency_ms,
+        response_snippet: attempt.response_snippet,
+    }
+}
+
+fn message_to_pb(message: Message) -> pb::Message {
+    pb::Message {
+        id: message.id,
+        endpoint_id: message.endpoint_id,
+        event_type: message.event_type,
+        status: message.status,
+        attempts: u32::try_from(message.attempts).unwrap_or(u32::MAX),
+        created_at_ms: message.created_at_ms,
+        next_attempt_at_ms: message.next_attempt_at_ms,
+    }
+}
+
+#[tonic::async_trait]
+impl WebhookService for GrpcApi {
+    async fn describe(&self, _request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+        Ok(Response::new(pb::DescribeResponse {
+            service: "webhook".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn create_endpoint(
+        &self,
+        request: Request<pb::CreateEndpointRequest>,
+    ) -> Result<Response<pb::EndpointWithSecret>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let m = request.into_inner();
+        let input = EndpointInput {
+            url: m.url,
+            events: m.events,
+            description: m.description,
+        };
+        let created = self.service.create_endpoint(&account, actor.as_deref(), input).await?;
+        Ok(Response::new(with_secret(created)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_endpoints(
+        &self,
+        request: Request<pb::ListEndpointsRequest>,
+    ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let endpoints = self.service.list_endpoints(&account).await?;
+        Ok(Response::new(pb::ListEndpointsResponse {
+            endpoints: endpoints.into_iter().map(endpoint_to_pb).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_endpoint(&self, request: Request<pb::GetEndpointRequest>) -> Result<Response<pb::Endpoint>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let endpoint = self.service.get_endpoint(&account, &request.get_ref().id).await?;
+        Ok(Response::new(endpoint_to_pb(endpoint)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn delete_endpoint(
+        &self,
+        request: Request<pb::DeleteEndpointRequest>,
+    ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        self.service
+            .delete_endpoint(&account, actor.as_deref(), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::DeleteEndpointResponse {}))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn rotate_secret(
+        &self,
+        request: Request<pb::RotateSecretRequest>,
+    ) -> Result<Response<pb::EndpointWithSecret>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let m = request.into_inner();
+        let rotated = self
+            .service
+            .rotate_secret(&account, actor.as_deref(), &m.id, m.overlap_secs)
+            .await?;
+        Ok(Response::new(with_secret(rotated)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_attempts(
+        &self,
+        request: Request<pb::ListAttemptsRequest>,
+    ) -> Result<Response<pb::ListAttemptsResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let before = Some(m.before.as_str()).filter(|before| !before.is_empty());
+        let page = self
+            .service
+            .list_attempts(&account, &m.endpoint_id, m.limit, before)
+            .await?;
+        Ok(Response::new(pb::ListAttemptsResponse {
+            attempts: page.attempts.into_iter().map(attempt_to_pb).collect(),
+            next_before: page.next_before.unwrap_or_default(),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn retry_message(&self, request: Request<pb::RetryMessageRequest>) -> Result<Response<pb::Message>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let message = self.service.retry_message(&account, &m.endpoint_id, &m.message_id).await?;
+        Ok(Response::new(message_to_pb(message)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn replay(&self, request: Request<pb::ReplayRequest>) -> Result<Response<pb::ReplayResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let queued = self
+            .service
+            .replay(&account, &m.endpoint_id, m.since_ms, m.until_ms)
+            .await?;
+        Ok(Response::new(pb::ReplayResponse {
+            queued: u32::try_from(queued).unwrap_or(u32::MAX),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn send_test(&self, request: Request<pb::SendTestRequest>) -> Result<Response<pb::Message>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let message = self.service.send_test(&account, &request.get_ref().endpoint_id).await?;
+        Ok(Response::new(message_to_pb(message)))
+    }
+}

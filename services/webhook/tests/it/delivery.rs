@@ -1,0 +1,361 @@
+//! Deliveries as a receiver sees them: signed, retried with the same id and body, recorded, and
+//! what the receiver's answers do to its endpoint.
+
+use std::time::Duration;
+
+use latchkey_storage::Backend;
+use latchkey_webhook::{EndpointInput, WebhookConfig, WebhookError};
+use serde_json::Value;
+
+use crate::support::{Receiver, Reply, World, eventually, fast_config, verify};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn subscribe(url: &str, events: &[&str]) -> EndpointInput {
+    EndpointInput {
+        url: url.to_owned(),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        description: Some("test receiver".to_owned()),
+    }
+}
+
+async fn retried_until_the_receiver_answers(backend: Backend) {
+    let world = World::new(backend, fast_config()).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    receiver.script([
+        Reply::status(503),
+        Reply::status(500),
+        Reply {
+            status: 429,
+            headers: vec![("retry-after", "0".to_owned())],
+            body: "slow down".to_owned(),
+        },
+    ]);
+    let created = world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.*"]))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+
+    assert!(eventually(WAIT, || receiver.received().iter().any(|r| r.status == 200)).await);
+    let received = receiver.received();
+    assert_eq!(received.len(), 4, "three failures, then the delivery");
+    for delivery in &received {
+        assert_eq!(delivery.id, received[0].id, "the same webhook-id on every retry");
+        assert_eq!(delivery.body, received[0].body, "the same body on every retry");
+        assert!(verify(&created.secret, delivery), "every attempt is signed with the endpoint's secret");
+    }
+    let body: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(body["type"], "token.issued");
+    assert_eq!(body["data"]["decision_id"], "dec_0");
+    assert_eq!(body["data"]["agent_id"], "agt_test");
+    assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let attempts = world.api.list_attempts("acc_a", &created.endpoint.id, 0, None).await.unwrap();
+    let codes: Vec<u16> = attempts.attempts.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, [200, 429, 500, 503], "newest first");
+    assert_eq!(attempts.attempts[0].outcome, "succeeded");
+    assert_eq!(attempts.attempts[0].message_status, "delivered");
+    assert_eq!(attempts.attempts[1].response_snippet, "slow down");
+    assert_eq!(attempts.attempts[0].message_id, received[0].id);
+}
+
+#[tokio::test]
+async fn a_delivery_is_signed_and_retried_until_the_receiver_answers_sqlite() {
+    retried_until_the_receiver_answers(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_delivery_is_signed_and_retried_until_the_receiver_answers_postgres() {
+    retried_until_the_receiver_answers(Backend::Postgres).await;
+}
+
+async fn receiver_down_then_up(backend: Backend) {
+    let world = World::new(backend, fast_config()).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    let created = world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.*"]))
+        .await
+        .unwrap();
+    receiver.go_down().await;
+    world.publish_tokens("acc_a", 3).await;
+
+    // Connection errors are recorded and retried.
+    let mut refused = false;
+    for _ in 0..1500 {
+        let page = world.api.list_attempts("acc_a", &created.endpoint.id, 0, None).await.unwrap();
+        if page.attempts.len() >= 6 {
+            assert!(page.attempts.iter().all(|a| a.error.starts_with("connection") && a.status_code == 0));
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "failed attempts are recorded while the receiver is down");
+
+    let receiver = receiver.come_back().await;
+    assert!(eventually(WAIT, || receiver.received().len() >= 3).await);
+    let mut ids: Vec<String> = receiver.received().iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "every event delivered once the receiver is back");
+    assert!(receiver.received().iter().all(|r| verify(&created.secret, r)));
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_gets_its_events_when_it_is_back_sqlite() {
+    receiver_down_then_up(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_gets_its_events_when_it_is_back_postgres() {
+    receiver_down_then_up(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_at_once() {
+    let world = World::new(Backend::Sqlite, fast_config()).await;
+    let _service = world.start_service();
+    let gone = Receiver::start().await;
+    gone.otherwise(Reply::status(410));
+    let control = Receiver::start().await;
+    let gone_endpoint = world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&gone.url(), &["token.issued"]))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+
+    let mut disabled = None;
+    for _ in 0..1500 {
+        let endpoint = world.api.get_endpoint("acc_a", &gone_endpoint.endpoint.id).await.unwrap();
+        if endpoint.status == "disabled" {
+            disabled = Some(endpoint);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let disabled = disabled.expect("410 disables the endpoint");
+    assert_eq!(disabled.disabled_reason, "gone");
+    assert_eq!(gone.received().len(), 1, "410 is never retried");
+
+    // Later events reach other endpoints, not the disabled one.
+    world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&control.url(), &["token.issued"]))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+    assert!(eventually(WAIT, || control.received().len() == 1).await);
+    assert_eq!(gone.received().len(), 1);
+
+    let announced = world.emitted("endpoint.disabled").await;
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].data["endpoint_id"], gone_endpoint.endpoint.id);
+    assert_eq!(announced[0].data["reason"], "gone");
+    assert_eq!(announced[0].account, "acc_a");
+
+    // A disabled endpoint takes no retries or tests.
+    let refused = world.api.send_test("acc_a", &gone_endpoint.endpoint.id).await;
+    assert!(matches!(refused, Err(WebhookError::Unprocessable(_))));
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_too_long_is_announced_then_disabled() {
+    let config = WebhookConfig {
+        failing_warn_after_secs: 0,
+        disable_after_secs: 1,
+        ..fast_config()
+    };
+    let world = World::new(Backend::Sqlite, config).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    receiver.otherwise(Reply::status(500));
+    let created = world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["*"]))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+
+    let mut status = String::new();
+    for _ in 0..1500 {
+        let endpoint = world.api.get_endpoint("acc_a", &created.endpoint.id).await.unwrap();
+        if endpoint.status == "disabled" {
+            status = endpoint.disabled_reason;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "failing");
+    let failing = world.emitted("endpoint.failing").await;
+    assert_eq!(failing.len(), 1, "announced once before being disabled");
+    let disabled = world.emitted("endpoint.disabled").await;
+    assert_eq!(disabled.len(), 1);
+    assert_eq!(disabled[0].data["reason"], "failing");
+    assert!(failing[0].time <= disabled[0].time);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_heals_is_announced_recovered() {
+    let config = WebhookConfig {
+        failing_warn_after_secs: 0,
+        ..fast_config()
+    };
+    let world = World::new(Backend::Sqlite, config).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(502), Reply::status(502)]);
+    world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.*"]))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+    assert!(eventually(WAIT, || receiver.received().iter().any(|r| r.status == 200)).await);
+    let mut recovered = Vec::new();
+    for _ in 0..250 {
+        recovered = world.emitted("endpoint.recovered").await;
+        if !recovered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(world.emitted("endpoint.failing").await.len(), 1);
+}
+
+#[tokio::test]
+async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
+    let world = World::new(Backend::Sqlite, fast_config()).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    let created = world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.issued"]))
+        .await
+        .unwrap();
+    let rotated = world
+        .api
+        .rotate_secret("acc_a", None, &created.endpoint.id, Some(3600))
+        .await
+        .unwrap();
+    assert_ne!(rotated.secret, created.secret);
+    assert!(rotated.endpoint.previous_secret_expires_at_ms > 0);
+    world.publish_tokens("acc_a", 1).await;
+    assert!(eventually(WAIT, || receiver.received().len() == 1).await);
+    let first = &receiver.received()[0];
+    assert_eq!(first.signature.split(' ').count(), 2);
+    assert!(verify(&created.secret, first), "the old secret still verifies");
+    assert!(verify(&rotated.secret, first), "the new secret verifies");
+
+    let again = world
+        .api
+        .rotate_secret("acc_a", None, &created.endpoint.id, Some(0))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+    assert!(eventually(WAIT, || receiver.received().len() == 2).await);
+    let second = &receiver.received()[1];
+    assert!(verify(&again.secret, second));
+    assert!(!verify(&rotated.secret, second), "an overlap of 0 ends the old secret at once");
+}
+
+#[tokio::test]
+async fn a_failed_message_can_be_retried_and_a_range_replayed_with_the_same_id_and_body() {
+    let world = World::new(Backend::Sqlite, fast_config()).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    // 400 is the receiver's final word: no automatic retry.
+    receiver.script([Reply::status(400)]);
+    let created = world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.issued"]))
+        .await
+        .unwrap();
+    let published = world.publish_tokens("acc_a", 1).await;
+    assert!(eventually(WAIT, || receiver.received().len() == 1).await);
+    let failed_id = receiver.received()[0].id.clone();
+    let mut status = String::new();
+    for _ in 0..500 {
+        status = world.api.find_message("acc_a", &failed_id).await.unwrap().status;
+        if status == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "failed");
+
+    let retried = world
+        .api
+        .retry_message("acc_a", &created.endpoint.id, &failed_id)
+        .await
+        .unwrap();
+    assert_eq!(retried.id, failed_id);
+    assert!(eventually(WAIT, || receiver.received().len() == 2).await);
+    let received = receiver.received();
+    assert_eq!(received[1].id, failed_id);
+    assert_eq!(received[1].body, received[0].body);
+
+    let time = published[0].time.timestamp_millis();
+    let queued = world
+        .api
+        .replay("acc_a", &created.endpoint.id, time - 1000, time + 1000)
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+    assert!(eventually(WAIT, || receiver.received().len() == 3).await);
+    assert_eq!(receiver.received()[2].body, received[0].body);
+
+    let bad = world.api.replay("acc_a", &created.endpoint.id, time, time - 1).await;
+    assert!(matches!(bad, Err(WebhookError::Invalid(_))));
+
+    let test = world.api.send_test("acc_a", &created.endpoint.id).await.unwrap();
+    assert!(eventually(WAIT, || receiver.received().len() == 4).await);
+    let body: Value = serde_json::from_str(&receiver.received()[3].body).unwrap();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(receiver.received()[3].id, test.id);
+}
+
+#[tokio::test]
+async fn one_account_never_sees_nor_touches_another_accounts_endpoints() {
+    let world = World::new(Backend::Sqlite, fast_config()).await;
+    let _service = world.start_service();
+    let receiver_a = Receiver::start().await;
+    let receiver_b = Receiver::start().await;
+    let a = world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver_a.url(), &["token.*"]))
+        .await
+        .unwrap();
+    world
+        .api
+        .create_endpoint("acc_b", None, subscribe(&receiver_b.url(), &["token.*"]))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_b", 2).await;
+    world.publish_tokens("acc_a", 1).await;
+    assert!(eventually(WAIT, || receiver_a.received().len() == 1 && receiver_b.received().len() == 2).await);
+    let id = &a.endpoint.id;
+    let message_id = receiver_a.received()[0].id.clone();
+
+    assert_eq!(world.api.list_endpoints("acc_b").await.unwrap().len(), 1);
+    assert!(matches!(world.api.get_endpoint("acc_b", id).await, Err(WebhookError::EndpointNotFound)));
+    assert!(matches!(world.api.list_attempts("acc_b", id, 0, None).await, Err(WebhookError::EndpointNotFound)));
+    assert!(matches!(
+        world.api.retry_message("acc_b", id, &message_id).await,
+        Err(WebhookError::EndpointNotFound)
+    ));
+    assert!(matches!(world.api.replay("acc_b", id, 1, 2).await, Err(WebhookError::EndpointNotFound)));
+    assert!(matches!(world.api.send_test("acc_b", id).await, Err(WebhookError::EndpointNotFound)));
+    assert!(matches!(
+        world.api.rotate_secret("acc_b", None, id, None).await,
+        Err(WebhookError::EndpointNotFound)
+    ));
+    assert!(matches!(world.api.delete_endpoint("acc_b", None, id).await, Err(WebhookError::EndpointNotFound)));
+    assert_eq!(world.api.get_endpoint("acc_a", id).await.unwrap().status, "active");
+}

@@ -1,0 +1,105 @@
+//! The SSRF guard: internal addresses refused at registration (literal) and at connection time
+//! (names), and redirects never followed.
+
+use std::time::Duration;
+
+use latchkey_storage::Backend;
+use latchkey_webhook::{EndpointInput, WebhookConfig, WebhookError};
+
+use crate::support::{Receiver, Reply, World, fast_config};
+
+fn endpoint(url: String) -> EndpointInput {
+    EndpointInput {
+        url,
+        events: vec!["token.*".to_owned()],
+        description: None,
+    }
+}
+
+#[tokio::test]
+async fn internal_addresses_are_refused_unless_configuration_allows_them() {
+    let world = World::new(
+        Backend::Sqlite,
+        WebhookConfig {
+            allow_loopback: false,
+            ..fast_config()
+        },
+    )
+    .await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+
+    for literal in [
+        format!("http://127.0.0.1:{}/hooks", receiver.addr.port()),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.7/hooks".to_owned(),
+        "http://[::1]/hooks".to_owned(),
+    ] {
+        let refused = world.api.create_endpoint("acc_a", None, endpoint(literal.clone())).await;
+        let Err(WebhookError::Invalid(error)) = refused else {
+            panic!("{literal} must be refused");
+        };
+        assert_eq!(error.errors[0].field, "url");
+    }
+
+    // A name is vetted when the delivery connects: localhost resolves to loopback.
+    let by_name = world
+        .api
+        .create_endpoint("acc_a", None, endpoint(format!("http://localhost:{}/hooks", receiver.addr.port())))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+    let mut attempts = Vec::new();
+    for _ in 0..1500 {
+        attempts = world
+            .api
+            .list_attempts("acc_a", &by_name.endpoint.id, 0, None)
+            .await
+            .unwrap()
+            .attempts;
+        if !attempts.is_empty() && attempts[0].message_status == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(attempts.len(), 1, "a refused address is not retried");
+    assert!(attempts[0].error.starts_with("refused_address"), "{}", attempts[0].error);
+    assert_eq!(attempts[0].message_status, "failed");
+    assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let world = World::new(Backend::Sqlite, fast_config()).await;
+    let _service = world.start_service();
+    let target = Receiver::start().await;
+    let redirecting = Receiver::start().await;
+    redirecting.otherwise(Reply {
+        status: 307,
+        headers: vec![("location", target.url())],
+        body: String::new(),
+    });
+    let created = world
+        .api
+        .create_endpoint("acc_a", None, endpoint(redirecting.url()))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+    let mut attempts = Vec::new();
+    for _ in 0..1500 {
+        attempts = world
+            .api
+            .list_attempts("acc_a", &created.endpoint.id, 0, None)
+            .await
+            .unwrap()
+            .attempts;
+        if !attempts.is_empty() && attempts[0].message_status == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(attempts[0].status_code, 307);
+    assert_eq!(attempts[0].outcome, "failed");
+    assert_eq!(redirecting.received().len(), 1);
+    assert!(target.received().is_empty(), "the redirect was not followed");
+}
