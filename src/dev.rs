@@ -22,6 +22,8 @@ use crate::{
 
 /// The file holding the bootstrap account's API key.
 pub const BOOTSTRAP_KEY_FILE: &str = "bootstrap.key";
+/// The file holding the vault's root keys.
+pub const VAULT_ROOT_KEY_FILE: &str = "vault-root.key";
 
 /// A running `latchkey dev`.
 pub struct DevMesh {
@@ -38,6 +40,7 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let bus_db = Db::connect(&sqlite_url(&data_dir.join("events.db"))).await?;
     let bus = EventBus::local(bus_db).await?;
+    let vault_root_keys = vault_key_file(data_dir)?;
     // Services in one process still authenticate each other; a fresh token each start.
     // The bootstrap account exists before the REST API opens, so a client that waits for
     // /readyz can read bootstrap.key right away.
@@ -46,6 +49,7 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
         bus,
         MeshAuth::new(random_token()),
         settings.gateway.clone(),
+        vault_root_keys,
         http.local_addr()?,
     )
     .await?;
@@ -65,6 +69,21 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
         bootstrap_key,
         bootstrapped_now,
     })
+}
+
+/// The vault's root key file in `data_dir`, generated (mode 0600) on the first start. The key never
+/// leaves the file: only its path is printed.
+fn vault_key_file(data_dir: &Path) -> anyhow::Result<latchkey_vault::RootKeySource> {
+    let path = data_dir.join(VAULT_ROOT_KEY_FILE);
+    if latchkey_vault::create_key_file(&path)? {
+        tracing::warn!(
+            path = %path.display(),
+            "generated the vault root key in the data directory: fine for development, but anyone who can \
+             read this file can open every stored credential, and losing it loses them all; in production \
+             keep the root key apart from the data (vault.root_key_file, docs/vault.md)"
+        );
+    }
+    Ok(latchkey_vault::RootKeySource::File(path))
 }
 
 /// Writes `contents` to a file only its owner can read.

@@ -70,6 +70,8 @@ pub struct ServiceContext {
     pub gateway: GatewayConfig,
     /// The webhook service's settings.
     pub webhook: latchkey_webhook::WebhookConfig,
+    /// Where the vault's root keys come from (required to run the vault).
+    pub vault_root_keys: Option<latchkey_vault::RootKeySource>,
 }
 
 /// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) and returns its task.
@@ -107,7 +109,14 @@ pub async fn spawn_service(
             let service = latchkey_policy::Policy::open(db().await?, mesh, agents).await?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
-        Service::Vault => Box::pin(async move { Ok(latchkey_vault::Vault.run(listener, stop).await?) }),
+        Service::Vault => {
+            let root_keys = context
+                .vault_root_keys
+                .clone()
+                .context("the vault needs vault.root_key_file or vault.root_keys (LATCHKEY__VAULT__…)")?;
+            let service = latchkey_vault::Vault::open(db().await?, root_keys, mesh).await?;
+            Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
+        }
         Service::Oauth => Box::pin(async move { Ok(latchkey_oauth::Oauth.run(listener, stop).await?) }),
         Service::Webhook => {
             let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.webhook.clone()).await?;
@@ -183,9 +192,11 @@ impl RunningMesh {
         bus: EventBus,
         mesh_auth: MeshAuth,
         gateway: GatewayConfig,
+        vault_root_keys: latchkey_vault::RootKeySource,
         http: TcpListener,
     ) -> anyhow::Result<Self> {
-        let mut mesh = Self::start_services(database, bus, mesh_auth, gateway, http.local_addr()?).await?;
+        let mut mesh =
+            Self::start_services(database, bus, mesh_auth, gateway, vault_root_keys, http.local_addr()?).await?;
         mesh.start_gateway(http).await?;
         Ok(mesh)
     }
@@ -197,6 +208,7 @@ impl RunningMesh {
         bus: EventBus,
         mesh_auth: MeshAuth,
         gateway: GatewayConfig,
+        vault_root_keys: latchkey_vault::RootKeySource,
         http_addr: SocketAddr,
     ) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
@@ -214,6 +226,7 @@ impl RunningMesh {
             mesh_auth,
             urls: urls.clone(),
             gateway,
+            vault_root_keys: Some(vault_root_keys),
             // An in-process mesh (`latchkey dev`, the tests) delivers to receivers on this machine.
             webhook: latchkey_webhook::WebhookConfig {
                 allow_loopback: true,

@@ -24,7 +24,13 @@ pub async fn run(
     if settings.mesh.service_token.len() < 16 {
         bail!("mesh.service_token must be set to a secret of at least 16 characters (LATCHKEY__MESH__SERVICE_TOKEN)");
     }
-    let needs_database = matches!(service, Service::AgentToken | Service::Audit | Service::Policy | Service::Webhook);
+    let needs_database = matches!(
+        service,
+        Service::AgentToken | Service::Audit | Service::Policy | Service::Vault | Service::Webhook
+    );
+    if service == Service::Vault && settings.vault.root_key_source().is_none() {
+        bail!("the vault needs vault.root_key_file or vault.root_keys (LATCHKEY__VAULT__ROOT_KEY_FILE)");
+    }
     if needs_database && settings.database.url.is_empty() {
         bail!("{} needs database.url (LATCHKEY__DATABASE__URL)", service.name());
     }
@@ -38,6 +44,7 @@ pub async fn run(
         urls,
         gateway: settings.gateway.clone(),
         webhook: settings.webhook.clone(),
+        vault_root_keys: settings.vault.root_key_source(),
     };
     let listener = TcpListener::bind(address)
         .await

@@ -23,6 +23,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub gateway: GatewayConfig,
     pub telemetry: TelemetryConfig,
+    pub vault: VaultSettings,
     pub webhook: latchkey_webhook::WebhookConfig,
 }
 
@@ -66,6 +67,38 @@ impl std::fmt::Debug for MeshSettings {
 pub struct ServerSettings {
     pub listen: String,
     pub metrics_listen: String,
+}
+
+/// The vault's root keys: a key file (preferred; `latchkey vault rotate` adds versions to it) or
+/// an inline list. Never printed.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    pub root_key_file: String,
+    pub root_keys: String,
+}
+
+impl std::fmt::Debug for VaultSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultSettings")
+            .field("root_key_file", &self.root_key_file)
+            .field("root_keys", &"<redacted>")
+            .finish()
+    }
+}
+
+impl VaultSettings {
+    /// Where the root keys come from: the key file if one is named, else the inline list, else
+    /// nowhere (only the vault itself needs them).
+    pub fn root_key_source(&self) -> Option<latchkey_vault::RootKeySource> {
+        if !self.root_key_file.is_empty() {
+            Some(latchkey_vault::RootKeySource::File(self.root_key_file.clone().into()))
+        } else if !self.root_keys.trim().is_empty() {
+            Some(latchkey_vault::RootKeySource::Inline(self.root_keys.clone().into()))
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

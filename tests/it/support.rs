@@ -35,6 +35,15 @@ pub struct TestMesh {
     _bus_database: Option<TestDatabase>,
 }
 
+/// A fresh random vault root key (version 1) for one test mesh.
+pub fn vault_root_keys() -> latchkey_vault::RootKeySource {
+    use base64::Engine;
+    let mut key = [0u8; 32];
+    rand::RngExt::fill(&mut rand::rng(), &mut key);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    latchkey_vault::RootKeySource::Inline(format!("1:{encoded}").into())
+}
+
 pub fn gateway_config() -> GatewayConfig {
     GatewayConfig {
         // Tests make many calls with one key; the limit itself is tested with a config of its own.
@@ -65,9 +74,16 @@ impl TestMesh {
             }
         };
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mesh = RunningMesh::start(plan, event_bus, MeshAuth::new(MESH_TOKEN), gateway, http_listener)
-            .await
-            .expect("start the mesh");
+        let mesh = RunningMesh::start(
+            plan,
+            event_bus,
+            MeshAuth::new(MESH_TOKEN),
+            gateway,
+            vault_root_keys(),
+            http_listener,
+        )
+        .await
+        .expect("start the mesh");
         let (account_id, key) = mesh.create_account("First account").await.expect("create account");
         let base = format!("http://{}", mesh.http_addr);
         Self {

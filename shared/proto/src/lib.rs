@@ -25,6 +25,27 @@ pub mod policy {
 pub mod vault {
     pub mod v1 {
         tonic::include_proto!("latchkey.vault.v1");
+
+        // Plaintext never reaches Debug output (and so no log or panic message).
+        impl std::fmt::Debug for PutSecretRequest {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("PutSecretRequest")
+                    .field("secret_id", &self.secret_id)
+                    .field("plaintext", &"<redacted>")
+                    .field("write_only", &self.write_only)
+                    .field("expected_version", &self.expected_version)
+                    .finish()
+            }
+        }
+
+        impl std::fmt::Debug for GetSecretResponse {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("GetSecretResponse")
+                    .field("plaintext", &"<redacted>")
+                    .field("secret", &self.secret)
+                    .finish()
+            }
+        }
     }
 }
 

@@ -1,0 +1,78 @@
+//! The service's one error type, mapped once to a gRPC status. No variant carries plaintext or key
+//! material; storage failures and anything else internal are logged here and reach the caller only
+//! as a generic error.
+
+use latchkey_errors::{ApiError, ErrorCode, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The request is wrong; the error names the fields at fault.
+    #[error(transparent)]
+    Invalid(ApiError),
+    #[error("secret not found")]
+    NotFound,
+    /// The secret is write-only and the caller did not state an internal use.
+    #[error("secret is write-only")]
+    WriteOnly,
+    /// A compare-and-swap lost: the current version is not the one the caller expected.
+    #[error("secret is at version {current}, not the expected {expected}")]
+    VersionConflict { expected: u64, current: u64 },
+    /// The root keys are missing, unreadable or malformed (configuration).
+    #[error("root keys: {0}")]
+    RootKeys(String),
+    /// A data key is wrapped under a root key version this vault does not hold.
+    #[error("account {account_id}'s data key is wrapped under root key version {version}, which is not configured")]
+    UnknownRootVersion { account_id: String, version: u32 },
+    /// Stored bytes failed authentication: tampering, a row copied elsewhere, or the wrong key.
+    #[error("{what} of account {account_id} does not open")]
+    Tampered { account_id: String, what: String },
+    #[error("storage: {0}")]
+    Storage(#[from] latchkey_storage::StorageError),
+    #[error("database: {0}")]
+    Database(#[from] latchkey_storage::sqlx::Error),
+    #[error("gRPC server: {0}")]
+    Server(#[from] latchkey_server::ServerError),
+}
+
+impl VaultError {
+    /// A `VALIDATION_ERROR` naming one field.
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(ApiError::validation(vec![FieldError::new(field, message)]))
+    }
+}
+
+impl From<VaultError> for tonic::Status {
+    fn from(error: VaultError) -> Self {
+        let api_error = match error {
+            VaultError::Invalid(api_error) => api_error,
+            VaultError::NotFound => ApiError::not_found("secret"),
+            VaultError::WriteOnly => ApiError::new(
+                ErrorCode::Forbidden,
+                "this credential is write-only: it is used by Latchkey and never returned",
+            ),
+            VaultError::VersionConflict { expected, current } => {
+                // FAILED_PRECONDITION: the caller re-reads and retries its compare-and-swap.
+                let api_error = ApiError::new(
+                    ErrorCode::Unprocessable,
+                    format!("the secret changed concurrently (version {current}, expected {expected}); retry"),
+                );
+                let details = serde_json::to_vec(&api_error).unwrap_or_default();
+                return tonic::Status::with_details(
+                    tonic::Code::FailedPrecondition,
+                    api_error.message,
+                    details.into(),
+                );
+            }
+            VaultError::RootKeys(_)
+            | VaultError::UnknownRootVersion { .. }
+            | VaultError::Tampered { .. }
+            | VaultError::Storage(_)
+            | VaultError::Database(_)
+            | VaultError::Server(_) => {
+                tracing::error!(error = %error, "vault request failed");
+                ApiError::internal()
+            }
+        };
+        api_error.into()
+    }
+}
