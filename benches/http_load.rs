@@ -1,7 +1,8 @@
-//! HTTP load benchmark (issue 2): an authenticated `GET /v1/api-keys` against `latchkey dev`,
-//! beside the same generator against a bare axum handler answering the same bytes (the floor),
-//! in the same run. Run with `cargo bench --bench http_load` (or `make bench`); knobs and method
-//! are described in docs/benchmarks.md. It reports; it never fails on its figures.
+//! HTTP load benchmark: each scenario's request (issue 2: an authenticated `GET /v1/api-keys`;
+//! issue 3: `POST /v1/tokens/verify`) against `latchkey dev`, beside the same generator against a
+//! bare axum handler answering the same bytes (the floor), in the same run. Run with
+//! `cargo bench --bench http_load` (or `make bench`); knobs and method are described in
+//! docs/benchmarks.md. It reports; it never fails on its figures.
 
 #[path = "http_load/children.rs"]
 mod children;
@@ -21,6 +22,8 @@ mod open_loop;
 mod pacer;
 #[path = "http_load/report.rs"]
 mod report;
+#[path = "http_load/scenario.rs"]
+mod scenario;
 #[path = "http_load/stats.rs"]
 mod stats;
 
@@ -32,7 +35,8 @@ use anyhow::anyhow;
 
 use crate::client::Target;
 use crate::config::BenchConfig;
-use crate::report::{Machine, Report};
+use crate::report::{Machine, Report, ScenarioReport};
+use crate::scenario::{Request, Scenario};
 use crate::stats::PhaseResult;
 
 fn main() -> ExitCode {
@@ -80,44 +84,72 @@ async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         eprintln!("warning: the CPUs were {busy:.0}% busy before the run: other work will skew the figures");
     }
     let work_dir = tempfile::tempdir()?;
-    let (latchkey, sample) = if config.only_floor {
+    let mut scenarios = Vec::new();
+    if config.only_floor {
         eprintln!("BENCH_ONLY_FLOOR: benchmarking the floor alone, with a synthetic body");
-        (None, latchkey::synthetic_sample())
+        let sample = latchkey::synthetic_sample();
+        let request = Request {
+            method: hyper::Method::GET,
+            path: "/v1/api-keys".to_owned(),
+            body: bytes::Bytes::new(),
+        };
+        let rate = config.rate_of(Scenario::ApiKeys);
+        let results = measure_floor(&request, &sample, "lk_live_floor_only", work_dir.path(), rate, config).await?;
+        scenarios.push(ScenarioReport::new(
+            Scenario::ApiKeys,
+            rate,
+            sample.body.len(),
+            results.to_vec(),
+        ));
     } else {
         eprintln!("starting latchkey dev…");
         let latchkey = latchkey::start(work_dir.path()).await?;
-        latchkey.create_keys(config.extra_keys).await?;
-        let sample = latchkey.sample().await?;
-        (Some(latchkey), sample)
-    };
-    let api_key = latchkey
-        .as_ref()
-        .map_or("lk_live_floor_only", |latchkey| latchkey.api_key.as_str());
-
-    let mut results = Vec::new();
-    {
-        let floor = floor::spawn(&sample.body, &sample.content_type, work_dir.path()).await?;
-        let target = Target::new("floor", children::loopback(floor.port), floor::PATH, api_key)?;
-        results.extend(measure(Arc::new(target), config).await?);
-        // The floor stops here, so it takes no CPU while Latchkey is measured.
-    }
-    if let Some(latchkey) = &latchkey {
-        let target = Target::new("latchkey", children::loopback(latchkey.port), latchkey::PATH, api_key)?;
-        results.extend(measure(Arc::new(target), config).await?);
+        for &scenario in &config.scenarios {
+            let rate = config.rate_of(scenario);
+            let request = scenario.prepare(&latchkey).await?;
+            let sample = latchkey.sample(&request).await?;
+            eprintln!("== {}", scenario.name());
+            let mut results = measure_floor(&request, &sample, &latchkey.api_key, work_dir.path(), rate, config)
+                .await?
+                .to_vec();
+            let target = Target::new(
+                "latchkey".to_owned(),
+                children::loopback(latchkey.port),
+                &request,
+                &latchkey.api_key,
+            )?;
+            results.extend(measure(Arc::new(target), rate, config).await?);
+            scenarios.push(ScenarioReport::new(scenario, rate, sample.body.len(), results));
+        }
         // The work directory goes away with this run; keep the server's output for diagnosis.
         let kept = report::output_dir()?.join("http_load-latchkey.log");
         std::fs::copy(&latchkey.log, &kept)?;
         eprintln!("latchkey's output: {}", kept.display());
     }
 
-    let report = Report::new(config, machine, sample.body.len(), results);
+    let report = Report::new(config, machine, scenarios);
     println!("{}", report.to_markdown());
     println!("JSON: {}", report.write_json()?.display());
     Ok(())
 }
 
+/// The floor answering `sample` to `request`, both phases; it stops before Latchkey is measured,
+/// so it takes no CPU then.
+async fn measure_floor(
+    request: &Request,
+    sample: &latchkey::Sample,
+    api_key: &str,
+    work_dir: &std::path::Path,
+    rate: u64,
+    config: &BenchConfig,
+) -> anyhow::Result<[PhaseResult; 2]> {
+    let floor = floor::spawn(&sample.body, &sample.content_type, work_dir).await?;
+    let target = Target::new("floor".to_owned(), children::loopback(floor.port), request, api_key)?;
+    measure(Arc::new(target), rate, config).await
+}
+
 /// Both phases against one target: closed loop for throughput, then open loop for latency.
-async fn measure(target: Arc<Target>, config: &BenchConfig) -> anyhow::Result<[PhaseResult; 2]> {
+async fn measure(target: Arc<Target>, rate: u64, config: &BenchConfig) -> anyhow::Result<[PhaseResult; 2]> {
     let (warmup, measure) = (config.warmup, config.measure);
     eprintln!(
         "{}: closed loop, {} connections, {warmup:?} warm-up + {measure:?}",
@@ -126,8 +158,8 @@ async fn measure(target: Arc<Target>, config: &BenchConfig) -> anyhow::Result<[P
     let closed = closed_loop::run(Arc::clone(&target), config.connections, warmup, measure).await;
     eprintln!(
         "{}: open loop at {} rps, {warmup:?} warm-up + {measure:?}",
-        target.name, config.rate
+        target.name, rate
     );
-    let open = open_loop::run(target, config.rate, config.connections, warmup, measure).await?;
+    let open = open_loop::run(target, rate, config.connections, warmup, measure).await?;
     Ok([closed, open])
 }

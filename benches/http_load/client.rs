@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::HeaderValue;
-use hyper::header::{AUTHORIZATION, HOST};
-use hyper::{Request, StatusCode, Uri};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -18,12 +18,15 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the generator sends, identical for every target apart from the address.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// Label in the report: `floor` or `latchkey`.
-    pub name: &'static str,
+    /// Label in the report: `floor` or `latchkey`, and the scenario.
+    pub name: String,
     /// Loopback address of the server.
     pub addr: SocketAddr,
+    pub method: Method,
     /// Path (and query) requested.
     pub path: Uri,
+    /// Sent as `application/json` unless empty.
+    pub body: Bytes,
     /// `Host` header value.
     pub host: HeaderValue,
     /// `Authorization` header value, sent to the floor too so both see the same request bytes.
@@ -31,14 +34,21 @@ pub struct Target {
 }
 
 impl Target {
-    /// Describes `GET path` on `addr` with `Authorization: Bearer api_key`.
-    pub fn new(name: &'static str, addr: SocketAddr, path: &str, api_key: &str) -> anyhow::Result<Self> {
+    /// Describes `request` to `addr` with `Authorization: Bearer api_key`.
+    pub fn new(
+        name: String,
+        addr: SocketAddr,
+        request: &crate::scenario::Request,
+        api_key: &str,
+    ) -> anyhow::Result<Self> {
         let mut authorization = HeaderValue::try_from(format!("Bearer {api_key}"))?;
         authorization.set_sensitive(true);
         Ok(Self {
             name,
             addr,
-            path: Uri::try_from(path)?,
+            method: request.method.clone(),
+            path: Uri::try_from(request.path.as_str())?,
+            body: request.body.clone(),
             host: HeaderValue::try_from(addr.to_string())?,
             authorization,
         })
@@ -70,7 +80,7 @@ impl Outcome {
 
 /// An open HTTP/1.1 connection carrying one request at a time.
 pub struct Connection {
-    sender: SendRequest<Empty<Bytes>>,
+    sender: SendRequest<Full<Bytes>>,
 }
 
 impl Connection {
@@ -87,8 +97,8 @@ impl Connection {
         Ok(Self { sender })
     }
 
-    /// Sends `GET target.path`, reads the whole body and says how it went.
-    pub async fn get(&mut self, target: &Target) -> Outcome {
+    /// Sends the target's request, reads the whole body and says how it went.
+    pub async fn send(&mut self, target: &Target) -> Outcome {
         match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(target)).await {
             Ok(Ok(status)) if status.is_success() => Outcome::Success,
             Ok(Ok(status)) => Outcome::Status(status),
@@ -99,8 +109,14 @@ impl Connection {
 
     async fn exchange(&mut self, target: &Target) -> Result<StatusCode, hyper::Error> {
         self.sender.ready().await?;
-        let mut request = Request::new(Empty::new());
+        let mut request = Request::new(Full::new(target.body.clone()));
+        *request.method_mut() = target.method.clone();
         *request.uri_mut() = target.path.clone();
+        if !target.body.is_empty() {
+            request
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         request.headers_mut().insert(HOST, target.host.clone());
         request
             .headers_mut()

@@ -30,7 +30,7 @@ pub async fn run(target: Arc<Target>, connections: usize, warmup: Duration, meas
         }
     }
     let phase = Phase {
-        target: target.name,
+        target: target.name.clone(),
         mode: Mode::Closed,
         offered_rps: None,
         connections,
@@ -60,7 +60,7 @@ async fn one_connection(target: Arc<Target>, recording_from: Instant, until: Ins
                 }
             },
         };
-        let outcome = open.get(&target).await;
+        let outcome = open.send(&target).await;
         if sent >= recording_from {
             recorder.record(outcome, sent.elapsed());
         }

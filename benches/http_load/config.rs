@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::scenario::Scenario;
+
 /// Everything one run of the benchmark is parameterised by.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -12,8 +14,11 @@ pub struct BenchConfig {
     /// Unrecorded load before every phase, so connection set-up, caches and allocator growth are
     /// not charged to the figures (`BENCH_WARMUP_SECONDS`, default 2).
     pub warmup: Duration,
-    /// Offered rate of the open-loop phase in requests per second (`BENCH_RATE`, default 5000).
-    pub rate: u64,
+    /// The scenarios to run, in order (`BENCH_SCENARIOS`, comma-separated; default all).
+    pub scenarios: Vec<Scenario>,
+    /// Offered rate of every open-loop phase in requests per second (`BENCH_RATE`); by default each
+    /// scenario's target rate (5000 for api_keys, 10000 for verify).
+    pub rate: Option<u64>,
     /// Connections of the closed-loop phase (`BENCH_CONNECTIONS`, default 32); the open loop starts
     /// with at least as many.
     pub connections: usize,
@@ -23,8 +28,6 @@ pub struct BenchConfig {
     pub client_threads: usize,
     /// Benchmark only the floor, against a synthetic body (`BENCH_ONLY_FLOOR=1`).
     pub only_floor: bool,
-    /// API keys created besides the bootstrap key, so the listed page is realistic.
-    pub extra_keys: usize,
 }
 
 impl BenchConfig {
@@ -33,17 +36,45 @@ impl BenchConfig {
         let config = Self {
             measure: Duration::from_secs(number("BENCH_SECONDS", 10)?),
             warmup: Duration::from_secs(number("BENCH_WARMUP_SECONDS", 2)?),
-            rate: number("BENCH_RATE", 5000)?,
+            scenarios: scenarios()?,
+            rate: std::env::var("BENCH_RATE")
+                .is_ok()
+                .then(|| number("BENCH_RATE", 0))
+                .transpose()?,
             connections: usize::try_from(number("BENCH_CONNECTIONS", 32)?)?,
             client_threads: usize::try_from(number("BENCH_CLIENT_THREADS", 2)?)?,
             only_floor: flag("BENCH_ONLY_FLOOR"),
-            extra_keys: 5,
         };
-        if config.measure.is_zero() || config.rate == 0 || config.connections == 0 || config.client_threads == 0 {
+        if config.measure.is_zero() || config.rate == Some(0) || config.connections == 0 || config.client_threads == 0 {
             bail!("BENCH_SECONDS, BENCH_RATE, BENCH_CONNECTIONS and BENCH_CLIENT_THREADS must be positive");
         }
         Ok(config)
     }
+
+    /// The open-loop rate of `scenario`.
+    pub fn rate_of(&self, scenario: Scenario) -> u64 {
+        self.rate.unwrap_or(scenario.targets().p99_rate)
+    }
+}
+
+fn scenarios() -> anyhow::Result<Vec<Scenario>> {
+    let Ok(names) = std::env::var("BENCH_SCENARIOS") else {
+        return Ok(Scenario::ALL.to_vec());
+    };
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            Scenario::parse(name).with_context(|| {
+                let known: Vec<_> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                format!(
+                    "BENCH_SCENARIOS: unknown scenario {name:?} (known: {})",
+                    known.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 fn number(name: &str, default: u64) -> anyhow::Result<u64> {

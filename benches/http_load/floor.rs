@@ -1,5 +1,6 @@
 //! The floor: a bare axum handler answering the same bytes Latchkey answered, in its own process
-//! (this very binary, re-executed) on a 2-worker runtime, so it is measured like-for-like.
+//! (this very binary, re-executed) on a 2-worker runtime, so it is measured like-for-like. It
+//! answers every method and path the same way, reading (and dropping) any request body.
 
 use std::io::Read;
 use std::path::Path;
@@ -13,7 +14,6 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 
 use crate::children::{self, ChildGuard};
@@ -24,8 +24,8 @@ pub const PORT_ENV: &str = "LATCHKEY_BENCH_FLOOR";
 const BODY_ENV: &str = "LATCHKEY_BENCH_FLOOR_BODY";
 /// The response's `Content-Type`.
 const CONTENT_TYPE_ENV: &str = "LATCHKEY_BENCH_FLOOR_CONTENT_TYPE";
-/// The one route the floor serves, the same path as the Latchkey target.
-pub const PATH: &str = "/v1/api-keys";
+/// What the start-up check asks for (any path is answered).
+const READY_PATH: &str = "/ready";
 
 /// A running floor server; killed when dropped.
 pub struct Floor {
@@ -49,7 +49,7 @@ pub async fn spawn(body: &[u8], content_type: &str, work_dir: &Path) -> anyhow::
         .spawn()
         .context("starting the floor process")?;
     let mut process = ChildGuard::new("floor", child);
-    let url = format!("http://{}{PATH}", children::loopback(port));
+    let url = format!("http://{}{READY_PATH}", children::loopback(port));
     children::wait_until_ok(&children::setup_client()?, &url, &mut process, Duration::from_secs(20)).await?;
     Ok(Floor {
         port,
@@ -62,7 +62,7 @@ struct Reply {
     content_type: HeaderValue,
 }
 
-async fn api_keys(State(reply): State<Arc<Reply>>) -> Response {
+async fn answer(State(reply): State<Arc<Reply>>, _body: Bytes) -> Response {
     (
         StatusCode::OK,
         [(CONTENT_TYPE, reply.content_type.clone())],
@@ -93,7 +93,7 @@ fn serve(port: &str) -> anyhow::Result<()> {
         body: Bytes::from(body),
         content_type: HeaderValue::try_from(content_type)?,
     });
-    let router = Router::new().route(PATH, get(api_keys)).with_state(reply);
+    let router = Router::new().fallback(answer).with_state(reply);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

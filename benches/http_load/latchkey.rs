@@ -1,5 +1,5 @@
-//! The system under test: `latchkey dev` in a child process, with a bootstrap account and a
-//! realistic handful of API keys to list.
+//! The system under test: `latchkey dev` in a child process, with a bootstrap account, and the
+//! set-up requests scenarios use (keys to list, an agent and its token).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,7 @@ use tokio::time::Instant;
 
 use crate::children::{self, ChildGuard};
 
-/// The benchmarked route.
-pub const PATH: &str = "/v1/api-keys";
+const API_KEYS: &str = "/v1/api-keys";
 
 /// A running `latchkey dev`; killed when dropped.
 pub struct Latchkey {
@@ -26,7 +25,7 @@ pub struct Latchkey {
     _process: ChildGuard,
 }
 
-/// What `GET /v1/api-keys` answered, for the floor to replay byte for byte.
+/// What the benchmarked request answered, for the floor to replay byte for byte.
 pub struct Sample {
     /// The response body.
     pub body: Vec<u8>,
@@ -97,30 +96,60 @@ impl Latchkey {
         format!("http://{}{path}", children::loopback(self.port))
     }
 
+    /// `POST path` with `body` as the bootstrap account; answers the JSON reply of a 2xx.
+    async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let response = children::setup_client()?
+            .post(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!("POST {path} answered {status}: {body}");
+        }
+        Ok(response.json().await?)
+    }
+
     /// Creates `count` API keys besides the bootstrap one.
     pub async fn create_keys(&self, count: usize) -> anyhow::Result<()> {
-        let http = children::setup_client()?;
         for index in 0..count {
-            let response = http
-                .post(self.url(PATH))
-                .bearer_auth(&self.api_key)
-                .json(&serde_json::json!({ "name": format!("bench key {index}") }))
-                .send()
-                .await
-                .context("creating an API key")?;
-            let status = response.status();
-            if !status.is_success() {
-                let body = response.text().await.unwrap_or_default();
-                bail!("creating an API key answered {status}: {body}");
-            }
+            self.post(API_KEYS, serde_json::json!({ "name": format!("bench key {index}") }))
+                .await?;
         }
         Ok(())
     }
 
-    /// Fetches the benchmarked response once, checking that it succeeds.
-    pub async fn sample(&self) -> anyhow::Result<Sample> {
+    /// Creates an agent and issues it a day-long token for `scope`.
+    pub async fn issue_token(&self, scope: &[&str]) -> anyhow::Result<String> {
+        let agent = self
+            .post(
+                "/v1/agents",
+                serde_json::json!({ "name": "bench agent", "owner": "bench@example.com" }),
+            )
+            .await?;
+        let agent_id = agent["id"].as_str().context("the agent has no id")?;
+        let issued = self
+            .post(
+                "/v1/tokens",
+                serde_json::json!({ "agent_id": agent_id, "scope": scope, "ttl": 86_400 }),
+            )
+            .await?;
+        Ok(issued["token"].as_str().context("no token was issued")?.to_owned())
+    }
+
+    /// Sends the benchmarked request once, checking that it succeeds.
+    pub async fn sample(&self, request: &crate::scenario::Request) -> anyhow::Result<Sample> {
         let http = children::setup_client()?;
-        let response = http.get(self.url(PATH)).bearer_auth(&self.api_key).send().await?;
+        let response = http
+            .request(request.method.clone(), self.url(&request.path))
+            .bearer_auth(&self.api_key)
+            .header(CONTENT_TYPE, "application/json")
+            .body(request.body.clone())
+            .send()
+            .await?;
         let status = response.status();
         let content_type = response
             .headers()
@@ -130,7 +159,12 @@ impl Latchkey {
             .to_owned();
         let body = response.bytes().await?.to_vec();
         if !status.is_success() {
-            bail!("GET {PATH} answered {status}: {}", String::from_utf8_lossy(&body));
+            bail!(
+                "{} {} answered {status}: {}",
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&body)
+            );
         }
         Ok(Sample { body, content_type })
     }

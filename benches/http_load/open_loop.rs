@@ -96,7 +96,7 @@ pub async fn run(
         let _ = request.await;
     }
     let phase = Phase {
-        target: target.name,
+        target: target.name.clone(),
         mode: Mode::Open,
         offered_rps: Some(rate),
         connections: pool.peak.load(Ordering::Acquire),
@@ -164,6 +164,6 @@ async fn one_request(
 }
 
 async fn exchange(target: &Target, mut connection: Connection) -> (Outcome, Option<Connection>) {
-    let outcome = connection.get(target).await;
+    let outcome = connection.send(target).await;
     (outcome, outcome.keeps_connection().then_some(connection))
 }

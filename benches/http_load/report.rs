@@ -1,5 +1,5 @@
-//! The report: a markdown table on stdout, a verdict against issue 2's targets (reported, never
-//! enforced), and the same as JSON with the machine it ran on.
+//! The report: a markdown table per scenario on stdout, a verdict against the issues' targets
+//! (reported, never enforced), and the same as JSON with the machine it ran on.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,14 +8,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::config::BenchConfig;
+use crate::scenario::Scenario;
 use crate::stats::{Mode, PhaseResult};
-
-/// Issue 2: Latchkey's closed-loop throughput is at least this share of the floor's.
-const THROUGHPUT_TARGET_PERCENT: f64 = 50.0;
-/// Issue 2: p99 below this at the target rate.
-const P99_TARGET_MS: f64 = 2.0;
-/// Issue 2: the rate the p99 target applies to.
-const P99_TARGET_RATE: u64 = 5000;
 
 /// Everything one run produced.
 #[derive(Debug, Serialize)]
@@ -23,11 +17,19 @@ pub struct Report {
     pub machine: Machine,
     pub seconds: u64,
     pub warmup_seconds: u64,
-    pub rate: u64,
     pub connections: usize,
     pub client_threads: usize,
     /// `BENCH_LATCHKEY_BIN` when set: then `machine.git_commit` need not be what Latchkey was built from.
     pub latchkey_binary: Option<String>,
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// One scenario's phases and verdict.
+#[derive(Debug, Serialize)]
+pub struct ScenarioReport {
+    pub scenario: &'static str,
+    /// The open loop's offered rate.
+    pub rate: u64,
     /// Size of the benchmarked response body.
     pub response_bytes: usize,
     pub results: Vec<PhaseResult>,
@@ -51,22 +53,28 @@ pub struct Machine {
     pub cpu_busy_percent_before_start: f64,
 }
 
-/// Latchkey against the issue's targets.
+/// Latchkey against the scenario's targets.
 #[derive(Debug, Serialize)]
 pub struct Verdict {
+    /// Closed-loop requests/s: the peak this machine served.
+    pub peak_rps: f64,
     pub throughput_percent_of_floor: f64,
-    pub throughput_target_met: bool,
+    pub throughput_target_percent: Option<f64>,
+    pub throughput_target_met: Option<bool>,
     pub open_loop_p99_ms: f64,
     /// Whether the open loop served the offered rate without errors.
     pub open_loop_served: bool,
-    /// Served without errors and p99 under target; `None` when the run's rate is not the target's.
+    pub p99_target_ms: f64,
+    pub p99_target_rate: u64,
+    /// Served without errors and p99 within target; `None` when the run's rate is not the target's.
     pub p99_target_met: Option<bool>,
 }
 
-impl Report {
-    /// Assembles the report and judges Latchkey's figures, if there are any.
-    pub fn new(config: &BenchConfig, machine: Machine, response_bytes: usize, results: Vec<PhaseResult>) -> Self {
+impl ScenarioReport {
+    /// Assembles one scenario's results and judges Latchkey's figures, if there are any.
+    pub fn new(scenario: Scenario, rate: u64, response_bytes: usize, results: Vec<PhaseResult>) -> Self {
         let find = |target: &str, mode: Mode| results.iter().find(|r| r.target == target && r.mode == mode);
+        let targets = scenario.targets();
         let verdict = match (
             find("floor", Mode::Closed),
             find("latchkey", Mode::Closed),
@@ -77,54 +85,35 @@ impl Report {
                 // A p99 only counts if the offered rate was actually served, without errors.
                 let served = open.errors == 0 && open.achieved_rps >= 0.99 * open.offered_rps.unwrap_or(0) as f64;
                 Some(Verdict {
+                    peak_rps: latchkey.achieved_rps,
                     throughput_percent_of_floor: percent,
-                    throughput_target_met: percent >= THROUGHPUT_TARGET_PERCENT,
+                    throughput_target_percent: targets.throughput_percent_of_floor,
+                    throughput_target_met: targets.throughput_percent_of_floor.map(|target| percent >= target),
                     open_loop_p99_ms: open.p99_ms,
                     open_loop_served: served,
-                    p99_target_met: (config.rate == P99_TARGET_RATE).then_some(served && open.p99_ms < P99_TARGET_MS),
+                    p99_target_ms: targets.p99_ms,
+                    p99_target_rate: targets.p99_rate,
+                    p99_target_met: (rate == targets.p99_rate).then_some(served && open.p99_ms <= targets.p99_ms),
                 })
             }
             _ => None,
         };
         Self {
-            machine,
-            seconds: config.measure.as_secs(),
-            warmup_seconds: config.warmup.as_secs(),
-            rate: config.rate,
-            connections: config.connections,
-            client_threads: config.client_threads,
-            latchkey_binary: std::env::var("BENCH_LATCHKEY_BIN").ok(),
+            scenario: scenario.name(),
+            rate,
             response_bytes,
             results,
             verdict,
         }
     }
 
-    /// The human-readable report.
-    pub fn to_markdown(&self) -> String {
-        let m = &self.machine;
+    fn to_markdown(&self) -> String {
         let mut out = format!(
-            "machine: {} CPUs ({}), {:.1} GiB, {}, Linux {}, commit {}\n\
-             before the run: CPUs {:.0}% busy, load average {:.2}\n\
-             measured {} s per phase after {} s warm-up; response body {} bytes; generator on {} thread(s)\n\n\
+            "### {} (response body {} bytes)\n\n\
              | target | mode | rate | conns | achieved rps | p50 ms | p99 ms | p99.9 ms | max ms | errors |\n\
              |---|---|---|---|---|---|---|---|---|---|\n",
-            m.cpus,
-            m.cpu_model,
-            m.memory_gib,
-            m.rustc,
-            m.kernel,
-            m.git_commit,
-            m.cpu_busy_percent_before_start,
-            m.load_average_at_start,
-            self.seconds,
-            self.warmup_seconds,
-            self.response_bytes,
-            self.client_threads
+            self.scenario, self.response_bytes
         );
-        if let Some(binary) = &self.latchkey_binary {
-            out.insert_str(0, &format!("latchkey binary: {binary} (BENCH_LATCHKEY_BIN)\n"));
-        }
         for r in &self.results {
             let (mode, rate) = match (r.mode, r.offered_rps) {
                 (Mode::Open, Some(rate)) => ("open", rate.to_string()),
@@ -155,34 +144,79 @@ impl Report {
                 );
             }
         }
-        match &self.verdict {
-            None => out += "no Latchkey figures in this run (BENCH_ONLY_FLOOR), so no verdict\n",
-            Some(v) => {
-                let yes_no = |met: bool| if met { "met" } else { "NOT met" };
-                out += &format!(
-                    "latchkey/floor throughput = {:.0}% (target >= {THROUGHPUT_TARGET_PERCENT:.0}%: {})\n",
-                    v.throughput_percent_of_floor,
-                    yes_no(v.throughput_target_met)
-                );
-                let served = if v.open_loop_served {
-                    ""
-                } else {
-                    ", the rate was NOT served without errors"
-                };
-                out += &match v.p99_target_met {
-                    Some(met) => format!(
-                        "latchkey p99 at {P99_TARGET_RATE} rps = {:.3} ms{served} (target < {P99_TARGET_MS} ms, \
-                         served without errors: {})\n",
-                        v.open_loop_p99_ms,
-                        yes_no(met)
-                    ),
-                    None => format!(
-                        "latchkey p99 at {} rps = {:.3} ms{served} (the target applies at {P99_TARGET_RATE} rps: \
-                         not judged on this run)\n",
-                        self.rate, v.open_loop_p99_ms
-                    ),
-                };
-            }
+        let Some(v) = &self.verdict else {
+            out += "no Latchkey figures in this run (BENCH_ONLY_FLOOR), so no verdict\n";
+            return out;
+        };
+        let yes_no = |met: bool| if met { "met" } else { "NOT met" };
+        out += &format!(
+            "latchkey peak {:.0} rps = {:.0}% of the floor",
+            v.peak_rps, v.throughput_percent_of_floor
+        );
+        out += &match (v.throughput_target_percent, v.throughput_target_met) {
+            (Some(target), Some(met)) => format!(" (target >= {target:.0}%: {})\n", yes_no(met)),
+            _ => "\n".to_owned(),
+        };
+        let served = if v.open_loop_served {
+            ""
+        } else {
+            ", the rate was NOT served without errors"
+        };
+        out += &match v.p99_target_met {
+            Some(met) => format!(
+                "latchkey p99 at {} rps = {:.3} ms{served} (target <= {} ms, served without errors: {})\n",
+                self.rate,
+                v.open_loop_p99_ms,
+                v.p99_target_ms,
+                yes_no(met)
+            ),
+            None => format!(
+                "latchkey p99 at {} rps = {:.3} ms{served} (the target applies at {} rps: not judged on this run)\n",
+                self.rate, v.open_loop_p99_ms, v.p99_target_rate
+            ),
+        };
+        out
+    }
+}
+
+impl Report {
+    pub fn new(config: &BenchConfig, machine: Machine, scenarios: Vec<ScenarioReport>) -> Self {
+        Self {
+            machine,
+            seconds: config.measure.as_secs(),
+            warmup_seconds: config.warmup.as_secs(),
+            connections: config.connections,
+            client_threads: config.client_threads,
+            latchkey_binary: std::env::var("BENCH_LATCHKEY_BIN").ok(),
+            scenarios,
+        }
+    }
+
+    /// The human-readable report.
+    pub fn to_markdown(&self) -> String {
+        let m = &self.machine;
+        let mut out = format!(
+            "machine: {} CPUs ({}), {:.1} GiB, {}, Linux {}, commit {}\n\
+             before the run: CPUs {:.0}% busy, load average {:.2}\n\
+             measured {} s per phase after {} s warm-up; generator on {} thread(s)\n\n",
+            m.cpus,
+            m.cpu_model,
+            m.memory_gib,
+            m.rustc,
+            m.kernel,
+            m.git_commit,
+            m.cpu_busy_percent_before_start,
+            m.load_average_at_start,
+            self.seconds,
+            self.warmup_seconds,
+            self.client_threads
+        );
+        if let Some(binary) = &self.latchkey_binary {
+            out.insert_str(0, &format!("latchkey binary: {binary} (BENCH_LATCHKEY_BIN)\n"));
+        }
+        for scenario in &self.scenarios {
+            out += &scenario.to_markdown();
+            out += "\n";
         }
         out
     }

@@ -71,7 +71,7 @@ impl Recorder {
         let lagged = !self.send_lag.is_empty();
         let seconds = measured.as_secs_f64();
         PhaseResult {
-            target: phase.target.to_owned(),
+            target: phase.target,
             mode: phase.mode,
             offered_rps: phase.offered_rps,
             connections: phase.connections,
@@ -125,7 +125,7 @@ pub enum Mode {
 /// What a phase was, to label its result.
 pub struct Phase {
     /// `floor` or `latchkey`.
-    pub target: &'static str,
+    pub target: String,
     /// Which loop.
     pub mode: Mode,
     /// Open loop: the schedule's rate.

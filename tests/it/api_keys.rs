@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use latchkey_gateway::GatewayConfig;
 use latchkey_storage::Backend;
 use reqwest::Method;
+use serde_json::Value;
 
-use crate::support::{Bus, TestMesh, eventually, first_broken_entry};
+use crate::support::{Bus, TestMesh, eventually, first_broken_entry, gateway_config};
 
 async fn create_use_delete_and_audit(backend: Backend, bus: Bus) {
     let t = TestMesh::start(backend, bus).await;
@@ -85,9 +87,15 @@ async fn api_keys_end_to_end_on_postgres_with_the_in_process_bus() {
 
 /// A key deleted through one gateway stops working on another that had it cached, once the
 /// `api_key.deleted` event reaches it (the product promises within a second; the figure is printed,
-/// the assertion only demands that it happens, so a slow CI machine does not fail it).
+/// the assertion only demands that it happens, so a slow CI machine does not fail it). The other
+/// gateway's cached key list follows creations and deletions the same way.
 async fn deletion_reaches_every_gateway(backend: Backend, bus: Bus) {
-    let t = TestMesh::start(backend, bus).await;
+    // Cached lists outlive the test unless an event drops them.
+    let gateway = GatewayConfig {
+        list_cache_ttl_secs: 3600,
+        ..gateway_config()
+    };
+    let t = TestMesh::start_with(backend, bus, gateway).await;
     let second_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let second = format!("http://{}", second_listener.local_addr().unwrap());
     let _second_gateway = latchkey::mesh::spawn_service(
@@ -124,6 +132,35 @@ async fn deletion_reaches_every_gateway(backend: Backend, bus: Bus) {
         }
     };
     assert_eq!(status(format!("{second}/v1/api-keys")).await, 200);
+    // The second gateway renders (and caches) the account's key list.
+    let names_on_second = || async {
+        let page: Value = t
+            .http
+            .get(format!("{second}/v1/api-keys"))
+            .bearer_auth(&t.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(names_on_second().await.contains(&"shared".to_owned()));
+    t.create_key(&t.key, "later").await;
+    let listed = eventually(Duration::from_secs(10), || async {
+        names_on_second().await.contains(&"later".to_owned())
+    })
+    .await;
+    assert!(
+        listed,
+        "the other gateway's key list never showed a key created elsewhere"
+    );
 
     let deleted_at = Instant::now();
     let deleted = t
@@ -141,6 +178,11 @@ async fn deletion_reaches_every_gateway(backend: Backend, bus: Bus) {
         deleted_at.elapsed()
     );
     assert!(refused, "the other gateway still accepts a deleted key");
+    let unlisted = eventually(Duration::from_secs(10), || async {
+        !names_on_second().await.contains(&"shared".to_owned())
+    })
+    .await;
+    assert!(unlisted, "the other gateway's key list still shows a deleted key");
     t.stop().await;
 }
 

@@ -40,6 +40,42 @@ async fn second_verifier(
     AgentTokenServiceClient::new(channel)
 }
 
+/// Another gateway of the mesh, verifying tokens in its own process: answers its base URL.
+async fn second_gateway(t: &TestMesh) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    latchkey::mesh::spawn_service(
+        latchkey::cli::Service::Gateway,
+        listener,
+        &t.mesh.context,
+        t.mesh.shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    base
+}
+
+/// The verdict of the gateway at `base` on `token`: "valid" or the reason; `None` while it cannot
+/// answer (503 until its verifier has caught up).
+async fn reason_via(t: &TestMesh, base: &str, token: &str) -> Option<String> {
+    let response = t
+        .http
+        .post(format!("{base}/v1/tokens/verify"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let verdict: Value = response.json().await.ok()?;
+    Some(if verdict["valid"] == true {
+        "valid".to_owned()
+    } else {
+        verdict["reason"].as_str()?.to_owned()
+    })
+}
+
 async fn reason_at(client: &mut AgentTokenServiceClient<tonic::transport::Channel>, token: &str) -> Option<String> {
     let request = VerifyTokensRequest {
         checks: vec![TokenCheck {
@@ -166,14 +202,18 @@ async fn verify_and_revoke(backend: Backend, bus: Bus) {
     // Revocation: another account cannot; the owner can, and a second verifier follows.
     let shutdown = CancellationToken::new();
     let mut second = second_verifier(&t, &shutdown).await;
+    let other_gateway = second_gateway(&t).await;
     assert!(
         eventually(Duration::from_secs(30), || {
             let mut second = second.clone();
-            let token = token.clone();
-            async move { reason_at(&mut second, &token).await.as_deref() == Some("valid") }
+            let (t, token, other_gateway) = (&t, token.clone(), other_gateway.clone());
+            async move {
+                reason_at(&mut second, &token).await.as_deref() == Some("valid")
+                    && reason_via(t, &other_gateway, &token).await.as_deref() == Some("valid")
+            }
         })
         .await,
-        "the second verifier never became ready"
+        "the second verifier or gateway never became ready"
     );
     let (_, other_key) = t.mesh.create_account("Other").await.unwrap();
     let (status, _) = post(&t, "/v1/tokens/revoke", Some(&other_key), json!({"token": token})).await;
@@ -200,6 +240,12 @@ async fn verify_and_revoke(backend: Backend, bus: Bus) {
         revoked_at.elapsed()
     );
     assert!(seen, "the second verifier still accepts a revoked token");
+    let seen = eventually(Duration::from_secs(10), || async {
+        reason_via(&t, &other_gateway, &token).await.as_deref() == Some("token_revoked")
+    })
+    .await;
+    println!("revocation reached the other gateway after {:?}", revoked_at.elapsed());
+    assert!(seen, "the other gateway still accepts a revoked token");
 
     // Revoking the agent revokes its other tokens; a verifier started afterwards knows both.
     let (_, other) = post(&t, "/v1/tokens", Some(&key), issue(json!(["db.read"]), "any")).await;
@@ -217,6 +263,13 @@ async fn verify_and_revoke(backend: Backend, bus: Bus) {
     })
     .await;
     assert!(knows, "a verifier started after the revocations must still reject");
+    let fresh_gateway = second_gateway(&t).await;
+    let knows = eventually(Duration::from_secs(30), || async {
+        reason_via(&t, &fresh_gateway, &token).await.as_deref() == Some("token_revoked")
+            && reason_via(&t, &fresh_gateway, &other_token).await.as_deref() == Some("agent_revoked")
+    })
+    .await;
+    assert!(knows, "a gateway started after the revocations must still reject");
     let _ = reason_at(&mut fresh, &token).await;
     let _ = reason_at(&mut second, &token).await;
     shutdown.cancel();

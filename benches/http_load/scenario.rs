@@ -1,0 +1,90 @@
+//! What is benchmarked: one request, repeated. Each scenario prepares what its request needs on a
+//! fresh `latchkey dev` (keys to list, an agent and a token to verify) and names the issue targets
+//! its figures are judged against.
+
+use bytes::Bytes;
+use hyper::Method;
+
+use crate::latchkey::Latchkey;
+
+/// A benchmarked request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Issue 2: an authenticated `GET /v1/api-keys` listing six keys: every layer of a read.
+    ApiKeys,
+    /// Issue 3: `POST /v1/tokens/verify` of a valid token with a required scope: the gateway's
+    /// offline verification.
+    Verify,
+}
+
+/// What one scenario's figures must reach (reported, never enforced).
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    /// Latchkey's closed-loop throughput at least this share of the floor's.
+    pub throughput_percent_of_floor: Option<f64>,
+    /// Open-loop p99 at most this, at [`Self::p99_rate`].
+    pub p99_ms: f64,
+    pub p99_rate: u64,
+}
+
+/// The request a scenario repeats, identical for Latchkey and the floor.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    /// Empty for a GET; JSON otherwise.
+    pub body: Bytes,
+}
+
+impl Scenario {
+    pub const ALL: [Self; 2] = [Self::ApiKeys, Self::Verify];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ApiKeys => "api_keys",
+            Self::Verify => "verify",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scenario| scenario.name() == name)
+    }
+
+    pub fn targets(self) -> Targets {
+        match self {
+            Self::ApiKeys => Targets {
+                throughput_percent_of_floor: Some(50.0),
+                p99_ms: 2.0,
+                p99_rate: 5000,
+            },
+            Self::Verify => Targets {
+                throughput_percent_of_floor: None,
+                p99_ms: 1.0,
+                p99_rate: 10_000,
+            },
+        }
+    }
+
+    /// Creates what the request needs and answers it.
+    pub async fn prepare(self, latchkey: &Latchkey) -> anyhow::Result<Request> {
+        match self {
+            Self::ApiKeys => {
+                latchkey.create_keys(5).await?;
+                Ok(Request {
+                    method: Method::GET,
+                    path: "/v1/api-keys".to_owned(),
+                    body: Bytes::new(),
+                })
+            }
+            Self::Verify => {
+                let token = latchkey.issue_token(&["bench.read"]).await?;
+                let body = serde_json::json!({ "token": token, "required_scope": ["bench.read"] });
+                Ok(Request {
+                    method: Method::POST,
+                    path: "/v1/tokens/verify".to_owned(),
+                    body: Bytes::from(serde_json::to_vec(&body)?),
+                })
+            }
+        }
+    }
+}
