@@ -1,39 +1,127 @@
-//! The oauth service. Today it joins the mesh (health, reflection, `Describe`) so deployments and
-//! probes see the whole shape; its domain arrives with issue 4 (providers, sessions, refresh).
+//! The oauth service: the provider catalogue (`providers.toml`), OAuth authorization sessions with
+//! PKCE and single-use state, the callback that turns a code into a connection, and the tokens of
+//! each connection, kept in the vault and refreshed race-free (docs/oauth.md explains the lease).
+//! It owns its tables (sessions, connections, allowed redirect URIs, refresh leases; never a
+//! token), answers over gRPC to mesh callers only, and announces connections through its outbox.
 
-use latchkey_proto::oauth::v1::{
-    DescribeRequest, DescribeResponse,
-    oauth_service_server::{OauthService, OauthServiceServer},
+mod catalogue;
+mod config;
+mod connections;
+mod error;
+mod grpc;
+mod ids;
+mod provider;
+mod redirect_uris;
+mod refresh;
+mod sessions;
+mod token_set;
+mod vault;
+
+use std::sync::Arc;
+
+use latchkey_events::{EventBus, Outbox};
+use latchkey_proto::{
+    oauth::v1::oauth_service_server::OauthServiceServer, vault::v1::vault_service_client::VaultServiceClient,
 };
+use latchkey_server::{MeshAuth, MeshChannel};
+use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
 
+pub use catalogue::{Catalogue, Provider, ProviderKind};
+pub use config::{ClientCredentials, OauthConfig};
+pub use connections::{Connection, FetchedToken};
+pub use error::OauthError;
+pub use sessions::{CallbackOutcome, NewSession, SessionRequest};
+
+/// The `source` of every event this service emits.
+pub const EVENT_SOURCE: &str = "/latchkey/oauth";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.oauth.v1.OauthService";
 
-/// The oauth service.
-#[derive(Clone, Debug, Default)]
-pub struct Oauth;
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_oauth")];
 
-#[tonic::async_trait]
-impl OauthService for Oauth {
-    async fn describe(&self, _request: Request<DescribeRequest>) -> Result<Response<DescribeResponse>, Status> {
-        Ok(Response::new(DescribeResponse {
-            service: "oauth".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        }))
-    }
+/// The service's state. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Oauth {
+    db: Db,
+    outbox: Outbox,
+    mesh: MeshAuth,
+    vault: vault::Vault,
+    providers: provider::Providers,
+    catalogue: Arc<Catalogue>,
+    config: Arc<OauthConfig>,
 }
 
 impl Oauth {
-    /// Serves gRPC on `listener` until `shutdown` is cancelled.
+    /// Opens the service on `db`, applying its migrations. `vault` keeps every token and app secret.
+    pub async fn open(
+        db: Db,
+        mesh: MeshAuth,
+        vault: VaultServiceClient<MeshChannel>,
+        config: OauthConfig,
+    ) -> Result<Self, OauthError> {
+        db.migrate("oauth", MIGRATIONS).await?;
+        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let config = Arc::new(config);
+        Ok(Self {
+            db,
+            outbox,
+            mesh,
+            vault: vault::Vault::new(vault),
+            providers: provider::Providers::new(config.clone()),
+            catalogue: Arc::new(Catalogue::builtin()),
+            config,
+        })
+    }
+
+    /// The providers this deployment enables, with whether OAuth sessions can start for them.
+    pub fn enabled_providers(&self) -> Vec<(&Provider, bool)> {
+        self.catalogue
+            .all()
+            .filter(|provider| self.providers.is_enabled(provider))
+            .map(|provider| {
+                let configured = match provider.kind {
+                    ProviderKind::ApiKey => true,
+                    ProviderKind::Oauth2 | ProviderKind::Mtproto => {
+                        self.providers.deployment_app(&provider.code).is_some()
+                    }
+                };
+                (provider, configured)
+            })
+            .collect()
+    }
+
+    /// The catalogue entry of `code`, when this deployment enables it.
+    fn provider(&self, code: &str) -> Result<&Provider, OauthError> {
+        self.catalogue
+            .get(code)
+            .filter(|provider| self.providers.is_enabled(provider))
+            .ok_or_else(|| {
+                OauthError::field(
+                    "provider",
+                    format!("unknown provider {code:?}; GET /docs/providers lists them"),
+                )
+            })
+    }
+
+    /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.
     pub async fn run(
         self,
         listener: TcpListener,
+        bus: EventBus,
         shutdown: CancellationToken,
-    ) -> Result<(), latchkey_server::ServerError> {
-        let routes = tonic::service::Routes::new(OauthServiceServer::new(self));
-        latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.cancelled_owned()).await
+    ) -> Result<(), OauthError> {
+        let relay = tokio::spawn(latchkey_events::run_relay(
+            self.outbox.clone(),
+            bus,
+            shutdown.clone().cancelled_owned(),
+        ));
+        let routes = tonic::service::Routes::new(OauthServiceServer::new(grpc::GrpcApi::new(self)));
+        let served =
+            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
+        shutdown.cancel();
+        let _ = relay.await;
+        served.map_err(OauthError::from)
     }
 }

@@ -314,6 +314,75 @@ endpoint_event!(
     EndpointRecovered { failing_since_ms: i64 }
 );
 
+/// An OAuth connection was made (or made again): its tokens are in the vault, never here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionCreated {
+    pub connection_id: String,
+    pub provider: String,
+    /// The end user the connection is for; empty for the account itself.
+    pub end_user_id: String,
+    pub scopes: Vec<String>,
+    pub provider_email: String,
+}
+
+impl DomainEvent for ConnectionCreated {
+    const TYPE: EventType = EventType::ConnectionCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.connection_id.clone())
+    }
+}
+
+/// A connection's access token was refreshed at the provider (exactly once per refresh).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRefreshed {
+    pub connection_id: String,
+    pub provider: String,
+    /// When the new access token expires (Unix ms; 0 when the provider gave no lifetime).
+    pub expires_at_ms: i64,
+    /// Whether the provider issued a new refresh token.
+    pub refresh_token_rotated: bool,
+}
+
+impl DomainEvent for ConnectionRefreshed {
+    const TYPE: EventType = EventType::ConnectionRefreshed;
+    fn subject(&self) -> Option<String> {
+        Some(self.connection_id.clone())
+    }
+}
+
+/// The provider refused a connection's refresh: the user must authorize again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRefreshFailed {
+    pub connection_id: String,
+    pub provider: String,
+    /// The provider's OAuth error code (`invalid_grant`, …) or `no_refresh_token`.
+    pub reason: String,
+}
+
+impl DomainEvent for ConnectionRefreshFailed {
+    const TYPE: EventType = EventType::ConnectionRefreshFailed;
+    fn subject(&self) -> Option<String> {
+        Some(self.connection_id.clone())
+    }
+}
+
+/// A connection was disconnected; its tokens are deleted from the vault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRevoked {
+    pub connection_id: String,
+    pub provider: String,
+    pub end_user_id: String,
+    /// Whether the provider confirmed the revocation of the grant.
+    pub revoked_at_provider: bool,
+}
+
+impl DomainEvent for ConnectionRevoked {
+    const TYPE: EventType = EventType::ConnectionRevoked;
+    fn subject(&self) -> Option<String> {
+        Some(self.connection_id.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

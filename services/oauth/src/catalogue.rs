@@ -1,0 +1,167 @@
+//! The provider catalogue: `providers.toml`, compiled in and parsed once.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+const CATALOGUE: &str = include_str!("../providers.toml");
+
+/// How a provider's credential is obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Authorization code with PKCE; tokens refreshed by the service.
+    Oauth2,
+    /// The account's stored key (`credential/<code>` in the vault).
+    ApiKey,
+    /// Telegram: a session string with the deployment's api id and hash.
+    Mtproto,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oauth2 => "oauth2",
+            Self::ApiKey => "api_key",
+            Self::Mtproto => "mtproto",
+        }
+    }
+}
+
+/// Where an oauth2 provider's endpoints come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discovery {
+    /// The OIDC discovery document at the configured `oauth.oidc_discovery_url`.
+    Config,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderService {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub api_base_url: String,
+}
+
+/// One provider as the catalogue describes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub code: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub revoke_url: Option<String>,
+    pub discovery: Option<Discovery>,
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub services: Vec<ProviderService>,
+    pub docs_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    provider: Vec<Provider>,
+}
+
+/// Every provider, by code.
+#[derive(Clone, Debug)]
+pub struct Catalogue {
+    providers: BTreeMap<String, Provider>,
+}
+
+impl Catalogue {
+    /// The compiled-in catalogue. Its validity is a unit test, so this cannot fail at run time.
+    pub fn builtin() -> Self {
+        Self::parse(CATALOGUE).expect("providers.toml is valid (tested)")
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: File = toml::from_str(text).map_err(|error| error.to_string())?;
+        let mut providers = BTreeMap::new();
+        for provider in file.provider {
+            if provider.kind == ProviderKind::Oauth2 {
+                let explicit = provider.authorize_url.is_some() && provider.token_url.is_some();
+                if !explicit && provider.discovery.is_none() {
+                    return Err(format!(
+                        "{}: oauth2 needs authorize_url and token_url, or discovery",
+                        provider.code
+                    ));
+                }
+            }
+            let code = provider.code.clone();
+            if providers.insert(code.clone(), provider).is_some() {
+                return Err(format!("{code}: listed twice"));
+            }
+        }
+        Ok(Self { providers })
+    }
+
+    pub fn get(&self, code: &str) -> Option<&Provider> {
+        self.providers.get(code)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Provider> {
+        self.providers.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_catalogue_has_every_documented_provider() {
+        let catalogue = Catalogue::parse(CATALOGUE).unwrap();
+        for code in [
+            "google",
+            "mongodb",
+            "supabase",
+            "railway",
+            "elevenlabs",
+            "typefully",
+            "openai",
+            "twilio",
+            "stripe",
+            "sendgrid",
+            "anthropic",
+            "replicate",
+            "cloudflare",
+            "cohere",
+            "postmark",
+            "mailgun",
+            "pagerduty",
+            "vercel",
+            "microsoft",
+            "github",
+            "slack",
+            "telegram",
+            "oidc",
+        ] {
+            assert!(catalogue.get(code).is_some(), "{code} is missing");
+        }
+        assert_eq!(catalogue.get("telegram").unwrap().kind, ProviderKind::Mtproto);
+        assert_eq!(catalogue.get("openai").unwrap().kind, ProviderKind::ApiKey);
+        let google = catalogue.get("google").unwrap();
+        assert!(google.services.iter().any(|s| s.code == "gmail"));
+        assert_eq!(
+            google.authorize_params.get("access_type").map(String::as_str),
+            Some("offline")
+        );
+    }
+
+    #[test]
+    fn an_oauth2_provider_without_endpoints_is_refused() {
+        let text = "[[provider]]\ncode = \"x\"\nname = \"X\"\nkind = \"oauth2\"\ndocs_url = \"\"\n";
+        assert!(Catalogue::parse(text).unwrap_err().contains("authorize_url"));
+    }
+}

@@ -1,0 +1,87 @@
+//! The service's one error type, mapped once to a gRPC status. Storage failures and anything else
+//! internal are logged here and reach the caller only as a generic error. No variant carries a
+//! token or a client secret.
+
+use latchkey_errors::{ApiError, ErrorCode, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OauthError {
+    /// The request is wrong; the error names the fields at fault.
+    #[error(transparent)]
+    Invalid(ApiError),
+    #[error("the authorization session expired")]
+    SessionExpired,
+    #[error("{0} is not connected")]
+    IntegrationNotFound(String),
+    /// The token expired and cannot be refreshed (none, or the provider refused it).
+    #[error("the {0} token expired and must be re-authorized")]
+    TokenExpired(String),
+    /// The provider could not be reached or answered nonsense.
+    #[error("provider {provider}: {reason}")]
+    Upstream { provider: String, reason: String },
+    /// Someone else is refreshing and did not finish in time.
+    #[error("the refresh of connection {0} did not finish in time")]
+    RefreshTimedOut(String),
+    /// The vault refused or failed a call.
+    #[error("vault: {0}")]
+    Vault(tonic::Status),
+    /// A stored value no longer reads back.
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt { what: String, reason: String },
+    #[error("storage: {0}")]
+    Storage(#[from] latchkey_storage::StorageError),
+    #[error("database: {0}")]
+    Database(#[from] latchkey_storage::sqlx::Error),
+    #[error("gRPC server: {0}")]
+    Server(#[from] latchkey_server::ServerError),
+}
+
+impl OauthError {
+    /// A `VALIDATION_ERROR` naming one field (by its REST name).
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(ApiError::validation(vec![FieldError::new(field, message)]))
+    }
+}
+
+impl From<OauthError> for tonic::Status {
+    fn from(error: OauthError) -> Self {
+        let api_error = match error {
+            OauthError::Invalid(api_error) => api_error,
+            OauthError::SessionExpired => ApiError::new(
+                ErrorCode::SessionExpired,
+                "the OAuth session expired (sessions last 10 minutes); start a new one",
+            ),
+            OauthError::IntegrationNotFound(ref provider) => ApiError::new(
+                ErrorCode::IntegrationNotFound,
+                format!("{provider} is not connected; create an OAuth session (POST /oauth/sessions) first"),
+            ),
+            OauthError::TokenExpired(ref provider) => ApiError::new(
+                ErrorCode::TokenExpired,
+                format!("the {provider} token expired and cannot be refreshed; the user must authorize again"),
+            ),
+            OauthError::Upstream { ref provider, .. } => {
+                tracing::warn!(error = %error, "provider call failed");
+                ApiError::new(
+                    ErrorCode::UpstreamError,
+                    format!("{provider} did not answer as expected; retry later"),
+                )
+            }
+            OauthError::RefreshTimedOut(_) => {
+                tracing::warn!(error = %error, "refresh wait timed out");
+                ApiError::unavailable()
+            }
+            OauthError::Vault(ref status) => match ApiError::from_status(status) {
+                passed if matches!(passed.code, ErrorCode::Forbidden | ErrorCode::Unavailable) => passed,
+                _ => {
+                    tracing::error!(error = %error, "oauth request failed");
+                    ApiError::internal()
+                }
+            },
+            OauthError::Corrupt { .. } | OauthError::Storage(_) | OauthError::Database(_) | OauthError::Server(_) => {
+                tracing::error!(error = %error, "oauth request failed");
+                ApiError::internal()
+            }
+        };
+        api_error.into()
+    }
+}

@@ -1,0 +1,211 @@
+//! The gRPC face of the service: unpack, find out which account calls, call the domain, convert
+//! back. The account is always the caller's (mesh metadata); only `ListProviders` and
+//! `CompleteCallback` act without one (the latter's state names its session and account).
+
+use latchkey_proto::oauth::v1::{self as pb, oauth_service_server::OauthService};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::{Connection, Oauth, SessionRequest};
+
+pub(crate) struct GrpcApi {
+    service: Oauth,
+}
+
+impl GrpcApi {
+    pub(crate) fn new(service: Oauth) -> Self {
+        Self { service }
+    }
+
+    fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
+        let account = self.service.mesh.mesh_account(request)?;
+        Ok((account, latchkey_server::actor_of(request)))
+    }
+
+    fn mesh_only<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        if self.service.mesh.is_mesh_call(request) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("missing or invalid service credential"))
+        }
+    }
+}
+
+fn connection_to_pb(connection: Connection) -> pb::Connection {
+    pb::Connection {
+        id: connection.id,
+        provider: connection.provider,
+        end_user_id: connection.end_user_id,
+        status: connection.status,
+        scopes: connection.scopes,
+        provider_email: connection.provider_email,
+        expires_at_ms: connection.expires_at_ms,
+        created_at_ms: connection.created_at_ms,
+        updated_at_ms: connection.updated_at_ms,
+    }
+}
+
+#[tonic::async_trait]
+impl OauthService for GrpcApi {
+    async fn describe(&self, _request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+        Ok(Response::new(pb::DescribeResponse {
+            service: "oauth".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }))
+    }
+
+    async fn list_providers(
+        &self,
+        request: Request<pb::ListProvidersRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        self.mesh_only(&request)?;
+        let providers = self
+            .service
+            .enabled_providers()
+            .into_iter()
+            .map(|(provider, configured)| pb::Provider {
+                code: provider.code.clone(),
+                name: provider.name.clone(),
+                kind: provider.kind.as_str().to_owned(),
+                default_scopes: provider.default_scopes.clone(),
+                services: provider
+                    .services
+                    .iter()
+                    .map(|service| pb::ProviderService {
+                        code: service.code.clone(),
+                        name: service.name.clone(),
+                        scopes: service.scopes.clone(),
+                        api_base_url: service.api_base_url.clone(),
+                    })
+                    .collect(),
+                docs_url: provider.docs_url.clone(),
+                configured,
+            })
+            .collect();
+        Ok(Response::new(pb::ListProvidersResponse { providers }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn create_session(
+        &self,
+        request: Request<pb::CreateSessionRequest>,
+    ) -> Result<Response<pb::CreateSessionResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let session = self
+            .service
+            .create_session(
+                &account,
+                SessionRequest {
+                    provider: m.provider,
+                    redirect_uri: m.redirect_uri,
+                    scopes: m.scopes,
+                    end_user_id: m.end_user_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::CreateSessionResponse {
+            url: session.url,
+            session_id: session.id,
+            expires_at_ms: session.expires_at_ms,
+        }))
+    }
+
+    // No `instrument` fields: the state and code are secrets.
+    #[instrument(skip_all, err)]
+    async fn complete_callback(
+        &self,
+        request: Request<pb::CompleteCallbackRequest>,
+    ) -> Result<Response<pb::CompleteCallbackResponse>, Status> {
+        self.mesh_only(&request)?;
+        let m = request.into_inner();
+        let outcome = self
+            .service
+            .complete_callback(&m.state, &m.code, &m.error, &m.error_description)
+            .await?;
+        Ok(Response::new(pb::CompleteCallbackResponse {
+            redirect_to: outcome.redirect_to.unwrap_or_default(),
+            outcome: outcome.outcome,
+            provider: outcome.provider,
+            connection_id: outcome.connection_id,
+            message: outcome.message,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn fetch_token(
+        &self,
+        request: Request<pb::FetchTokenRequest>,
+    ) -> Result<Response<pb::FetchTokenResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let token = self.service.fetch_token(&account, &m.provider, &m.end_user_id).await?;
+        Ok(Response::new(pb::FetchTokenResponse {
+            access_token: token.access_token,
+            expires_at_ms: token.expires_at_ms,
+            scopes: token.scopes,
+            provider_email: token.provider_email,
+            r#type: token.kind.to_owned(),
+            api_id: token.api_id,
+            api_hash: token.api_hash,
+            connection_id: token.connection_id,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn disconnect(
+        &self,
+        request: Request<pb::DisconnectRequest>,
+    ) -> Result<Response<pb::DisconnectResponse>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let m = request.into_inner();
+        let (connection_id, revoked_at_provider) = self
+            .service
+            .disconnect(&account, actor.as_deref(), &m.provider, &m.end_user_id)
+            .await?;
+        Ok(Response::new(pb::DisconnectResponse {
+            connection_id,
+            revoked_at_provider,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_connections(
+        &self,
+        request: Request<pb::ListConnectionsRequest>,
+    ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let connections = self
+            .service
+            .list_connections(&account, &m.provider, &m.end_user_id)
+            .await?
+            .into_iter()
+            .map(connection_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListConnectionsResponse { connections }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn set_redirect_uris(
+        &self,
+        request: Request<pb::SetRedirectUrisRequest>,
+    ) -> Result<Response<pb::RedirectUris>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let redirect_uris = self
+            .service
+            .set_redirect_uris(&account, request.into_inner().redirect_uris)
+            .await?;
+        Ok(Response::new(pb::RedirectUris { redirect_uris }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_redirect_uris(
+        &self,
+        request: Request<pb::GetRedirectUrisRequest>,
+    ) -> Result<Response<pb::RedirectUris>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let redirect_uris = self.service.redirect_uris(&account).await?;
+        Ok(Response::new(pb::RedirectUris { redirect_uris }))
+    }
+}

@@ -1,0 +1,613 @@
+//! OAuth connections end to end, against a real OpenID Connect provider (npm `oidc-provider`,
+//! see oauth/peer.rs) registered as Latchkey's generic `oidc` provider: an end user authorizes,
+//! the callback stores the connection, `/tokens/fetch` hands out (and refreshes) the token, and a
+//! disconnect revokes it at the provider. Also the ways a flow goes wrong, the refresh race across
+//! two oauth instances, tenant isolation and secrets kept out of the logs.
+
+mod peer;
+
+use std::sync::Arc;
+
+use latchkey::{cli::Service, mesh::spawn_service};
+use latchkey_oauth::{ClientCredentials, OauthConfig};
+use latchkey_storage::Backend;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use self::peer::{CLIENT_ID, CLIENT_SECRET, OidcPeer};
+use crate::support::{Bus, TestMesh, gateway_config};
+
+const APP_CALLBACK: &str = "https://app.example/oauth/done";
+
+fn oauth_config(peer: &OidcPeer) -> OauthConfig {
+    OauthConfig {
+        callback_url: String::new(),
+        oidc_discovery_url: peer.discovery_url(),
+        clients: [(
+            "oidc".to_owned(),
+            ClientCredentials {
+                client_id: CLIENT_ID.to_owned(),
+                client_secret: CLIENT_SECRET.to_owned(),
+            },
+        )]
+        .into(),
+        ..OauthConfig::default()
+    }
+}
+
+/// A provider, and a mesh that knows it as `oidc`, with the app's callback allowed.
+async fn start(backend: Backend, bus: Bus) -> (OidcPeer, TestMesh) {
+    start_configured(backend, bus, |_| {}).await
+}
+
+async fn start_configured(backend: Backend, bus: Bus, adjust: impl FnOnce(&mut OauthConfig)) -> (OidcPeer, TestMesh) {
+    let peer = OidcPeer::start().await;
+    let mut config = oauth_config(&peer);
+    adjust(&mut config);
+    let mesh = TestMesh::start_with_oauth(backend, bus, gateway_config(), config).await;
+    peer.register_client(&mesh.url("/oauth/callback")).await;
+    let allowed = mesh
+        .as_key(Method::PUT, "/oauth/redirect-uris", &mesh.key)
+        .json(&json!({ "redirectUris": [APP_CALLBACK] }))
+        .send()
+        .await
+        .expect("PUT /oauth/redirect-uris");
+    assert_eq!(allowed.status(), 200);
+    (peer, mesh)
+}
+
+async fn create_session(mesh: &TestMesh, key: &str, body: Value) -> reqwest::Response {
+    mesh.as_key(Method::POST, "/oauth/sessions", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /oauth/sessions")
+}
+
+/// The gateway's answer to the browser arriving at `callback_url` (redirects not followed).
+async fn arrive(callback_url: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(callback_url)
+        .send()
+        .await
+        .expect("GET callback")
+}
+
+fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let url = reqwest::Url::parse(location).expect("location is a URL");
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The whole dance for `user`: session, authorization at the provider, callback. Answers the
+/// query the app's callback receives.
+async fn connect(peer: &OidcPeer, mesh: &TestMesh, key: &str, user: &str) -> std::collections::HashMap<String, String> {
+    let session = create_session(mesh, key, json!({ "provider": "oidc", "redirectUri": APP_CALLBACK })).await;
+    assert_eq!(session.status(), 201);
+    let session: Value = session.json().await.expect("json");
+    let url = session["data"]["url"].as_str().expect("url");
+    let back = peer.authorize(url, user, true).await;
+    assert!(back.starts_with(&mesh.url("/oauth/callback")), "{back}");
+    let answer = arrive(&back).await;
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().expect("location");
+    assert!(location.starts_with(APP_CALLBACK), "{location}");
+    query_of(location)
+}
+
+async fn fetch(mesh: &TestMesh, key: &str, provider: &str) -> reqwest::Response {
+    mesh.as_key(Method::POST, "/tokens/fetch", key)
+        .json(&json!({ "provider": provider }))
+        .send()
+        .await
+        .expect("POST /tokens/fetch")
+}
+
+async fn fetch_ok(mesh: &TestMesh, key: &str) -> Value {
+    let response = fetch(mesh, key, "oidc").await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    body["data"].clone()
+}
+
+async fn problem_code(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("json");
+    (status, body["code"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn a_connection_lives_from_authorization_to_disconnect(backend: Backend, bus: Bus) {
+    let (peer, mesh) = start(backend, bus).await;
+    // The first token is already within the refresh margin (60 s); the refreshed one lasts an hour.
+    peer.set_access_token_ttl(30).await;
+    let outcome = connect(&peer, &mesh, &mesh.key, "alice").await;
+    assert_eq!(outcome["status"], "connected", "{outcome:?}");
+    assert_eq!(outcome["provider"], "oidc");
+    assert!(outcome["connection_id"].starts_with("conn_"));
+    peer.set_access_token_ttl(3600).await;
+    assert_eq!(peer.refreshes().await, 0);
+
+    let first = fetch_ok(&mesh, &mesh.key).await;
+    assert_eq!(
+        peer.refreshes().await,
+        1,
+        "a token close to expiry is refreshed before it is handed out"
+    );
+    assert_eq!(first["providerEmail"], "alice@example.test");
+    assert_eq!(first["type"], "oauth2");
+    let scopes: Vec<&str> = first["scope"]
+        .as_array()
+        .expect("scope")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(scopes.contains(&"openid") && scopes.contains(&"email"), "{scopes:?}");
+    let expires = chrono::DateTime::parse_from_rfc3339(first["expiresAt"].as_str().expect("expiresAt")).expect("time");
+    assert!(
+        expires > chrono::Utc::now() + chrono::Duration::minutes(50),
+        "{expires}"
+    );
+
+    let again = fetch_ok(&mesh, &mesh.key).await;
+    assert_eq!(
+        again["accessToken"], first["accessToken"],
+        "a valid token is served as stored"
+    );
+    assert_eq!(peer.refreshes().await, 1);
+
+    let listed = mesh
+        .as_key(Method::GET, "/oauth-tokens?identifierId=&resource=oidc", &mesh.key)
+        .send()
+        .await
+        .expect("GET /oauth-tokens");
+    assert_eq!(listed.status(), 400, "identifierId is required");
+
+    let disconnected = mesh
+        .as_key(Method::DELETE, "/oauth/connections/oidc", &mesh.key)
+        .send()
+        .await
+        .expect("DELETE /oauth/connections/oidc");
+    assert_eq!(disconnected.status(), 200);
+    let disconnected: Value = disconnected.json().await.expect("json");
+    assert_eq!(disconnected["data"]["revokedAtProvider"], true);
+    assert_eq!(peer.stats().await["revocations"], 1);
+
+    assert_eq!(
+        problem_code(fetch(&mesh, &mesh.key, "oidc").await).await,
+        (404, "INTEGRATION_NOT_FOUND".to_owned())
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_lives_from_authorization_to_disconnect_on_sqlite() {
+    a_connection_lives_from_authorization_to_disconnect(Backend::Sqlite, Bus::Local).await;
+}
+
+#[tokio::test]
+async fn a_connection_lives_from_authorization_to_disconnect_on_postgres_and_nats() {
+    a_connection_lives_from_authorization_to_disconnect(Backend::Postgres, Bus::Nats).await;
+}
+
+#[tokio::test]
+async fn the_connection_events_reach_the_audit_log() {
+    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    peer.set_access_token_ttl(30).await;
+    connect(&peer, &mesh, &mesh.key, "alice").await;
+    peer.set_access_token_ttl(3600).await;
+    fetch_ok(&mesh, &mesh.key).await;
+    let gone = mesh
+        .as_key(Method::DELETE, "/oauth/connections/oidc", &mesh.key)
+        .send()
+        .await
+        .expect("disconnect");
+    assert_eq!(gone.status(), 200);
+    let wanted = ["connection.created", "connection.refreshed", "connection.revoked"];
+    let found = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+        let types: Vec<String> = mesh
+            .audit_entries(&mesh.key)
+            .await
+            .iter()
+            .filter_map(|entry| entry["type"].as_str().map(str::to_owned))
+            .collect();
+        wanted.iter().all(|wanted| types.iter().any(|t| t == wanted))
+    })
+    .await;
+    assert!(found, "connection events in the audit log");
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_session_comes_back_as_session_expired() {
+    let (peer, mesh) = start_configured(Backend::Sqlite, Bus::Local, |config| config.session_ttl_secs = 0).await;
+    let session = create_session(&mesh, &mesh.key, json!({ "provider": "oidc" })).await;
+    assert_eq!(session.status(), 201);
+    let session: Value = session.json().await.expect("json");
+    let back = peer
+        .authorize(session["data"]["url"].as_str().expect("url"), "alice", true)
+        .await;
+    let answer = arrive(&back).await;
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(body["code"], "SESSION_EXPIRED", "{body}");
+    assert_eq!(
+        peer.stats().await["codeExchanges"],
+        0,
+        "an expired session's code is never exchanged"
+    );
+    assert_eq!(
+        problem_code(fetch(&mesh, &mesh.key, "oidc").await).await,
+        (404, "INTEGRATION_NOT_FOUND".to_owned())
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused() {
+    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    let session = create_session(
+        &mesh,
+        &mesh.key,
+        json!({ "provider": "oidc", "redirectUri": APP_CALLBACK }),
+    )
+    .await;
+    let session: Value = session.json().await.expect("json");
+    let back = peer
+        .authorize(session["data"]["url"].as_str().expect("url"), "alice", true)
+        .await;
+    assert_eq!(arrive(&back).await.status(), 303);
+    let replay = arrive(&back).await;
+    assert_eq!(replay.status(), 400, "the state is single-use");
+    let body: Value = replay.json().await.expect("json");
+    assert_eq!(body["code"], "VALIDATION_ERROR");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("invalid_state")),
+        "{body}"
+    );
+    assert_eq!(peer.stats().await["codeExchanges"], 1);
+
+    let forged = arrive(&mesh.url("/oauth/callback?state=made-up&code=whatever")).await;
+    assert_eq!(forged.status(), 400);
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_redirect_uri_must_match_exactly() {
+    let (_peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    for wrong in [
+        "https://evil.example/oauth/done",
+        "https://app.example/oauth/done/",
+        "https://app.example/oauth/done?next=https://evil.example",
+        "https://app.example/oauth/donE",
+    ] {
+        let response = create_session(&mesh, &mesh.key, json!({ "provider": "oidc", "redirectUri": wrong })).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 400, "{wrong}");
+        assert_eq!(body["code"], "VALIDATION_ERROR");
+        assert_eq!(body["errors"][0]["field"], "redirectUri", "{body}");
+    }
+    let unknown = create_session(&mesh, &mesh.key, json!({ "provider": "nope" })).await;
+    let body: Value = unknown.json().await.expect("json");
+    assert_eq!(body["errors"][0]["field"], "provider");
+    let api_key = create_session(&mesh, &mesh.key, json!({ "provider": "openai" })).await;
+    assert_eq!(api_key.status(), 400, "API-key providers have no OAuth flow");
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_who_refuses_comes_back_with_access_denied() {
+    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    let session = create_session(
+        &mesh,
+        &mesh.key,
+        json!({ "provider": "oidc", "redirectUri": APP_CALLBACK }),
+    )
+    .await;
+    let session: Value = session.json().await.expect("json");
+    let back = peer
+        .authorize(session["data"]["url"].as_str().expect("url"), "alice", false)
+        .await;
+    let answer = arrive(&back).await;
+    assert_eq!(answer.status(), 303, "a provider error is an outcome, never a 500");
+    let outcome = query_of(answer.headers()["location"].to_str().expect("location"));
+    assert_eq!(outcome["status"], "error");
+    assert_eq!(outcome["error"], "access_denied");
+    assert_eq!(
+        problem_code(fetch(&mesh, &mesh.key, "oidc").await).await,
+        (404, "INTEGRATION_NOT_FOUND".to_owned())
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_the_provider_refuses_asks_for_reauthorization() {
+    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    peer.set_access_token_ttl(30).await;
+    connect(&peer, &mesh, &mesh.key, "alice").await;
+    peer.revoke_all_grants().await;
+    assert_eq!(
+        problem_code(fetch(&mesh, &mesh.key, "oidc").await).await,
+        (400, "TOKEN_EXPIRED".to_owned())
+    );
+    assert_eq!(
+        problem_code(fetch(&mesh, &mesh.key, "oidc").await).await,
+        (400, "TOKEN_EXPIRED".to_owned())
+    );
+    assert_eq!(peer.refreshes().await, 1, "a refused grant is not tried again");
+    let listed = mesh
+        .as_key(Method::GET, "/oauth-tokens?identifierId=&resource=oidc", &mesh.key)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.status(), 400);
+
+    // Authorizing again repairs the connection.
+    peer.set_access_token_ttl(3600).await;
+    let outcome = connect(&peer, &mesh, &mesh.key, "alice").await;
+    assert_eq!(outcome["status"], "connected");
+    fetch_ok(&mesh, &mesh.key).await;
+    mesh.stop().await;
+}
+
+/// 50 fetches of one expired connection at once, half through a second gateway and oauth instance
+/// on the same database: the provider sees one refresh, and everyone gets its token.
+async fn concurrent_fetches_refresh_once(backend: Backend, bus: Bus) {
+    let (peer, mesh) = start(backend, bus).await;
+    peer.set_access_token_ttl(30).await;
+    connect(&peer, &mesh, &mesh.key, "alice").await;
+    peer.set_access_token_ttl(3600).await;
+
+    let mut context = mesh.mesh.context.clone();
+    let oauth_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let oauth_url = format!("http://{}", oauth_listener.local_addr().expect("addr"));
+    spawn_service(Service::Oauth, oauth_listener, &context, mesh.mesh.shutdown.clone())
+        .await
+        .expect("second oauth instance");
+    context.urls.0.insert(Service::Oauth.name(), oauth_url);
+    let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let second_base = format!("http://{}", gateway_listener.local_addr().expect("addr"));
+    spawn_service(Service::Gateway, gateway_listener, &context, mesh.mesh.shutdown.clone())
+        .await
+        .expect("second gateway");
+    assert!(
+        crate::support::eventually(std::time::Duration::from_secs(20), || {
+            let http = mesh.http.clone();
+            let url = format!("{second_base}/readyz");
+            async move { http.get(url).send().await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await
+    );
+
+    let bases = Arc::new([mesh.base.clone(), second_base]);
+    let mut fetches = Vec::new();
+    for index in 0..50 {
+        let http = mesh.http.clone();
+        let key = mesh.key.clone();
+        let bases = bases.clone();
+        fetches.push(tokio::spawn(async move {
+            let response = http
+                .post(format!("{}/tokens/fetch", bases[index % 2]))
+                .bearer_auth(key)
+                .json(&json!({ "provider": "oidc" }))
+                .send()
+                .await
+                .expect("fetch");
+            let status = response.status();
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(status, 200, "{body}");
+            body["data"]["accessToken"].as_str().expect("token").to_owned()
+        }));
+    }
+    let mut tokens = Vec::new();
+    for fetch in fetches {
+        tokens.push(fetch.await.expect("fetch task"));
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "every fetch got the one refreshed token");
+    assert_eq!(peer.refreshes().await, 1, "exactly one refresh at the provider");
+    assert_eq!(peer.stats().await["refreshFailures"], 0);
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_fetches_through_two_instances_refresh_once_on_sqlite() {
+    concurrent_fetches_refresh_once(Backend::Sqlite, Bus::Local).await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_fetches_through_two_instances_refresh_once_on_postgres() {
+    concurrent_fetches_refresh_once(Backend::Postgres, Bus::Nats).await;
+}
+
+#[tokio::test]
+async fn one_account_never_sees_or_touches_another_accounts_connections() {
+    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    connect(&peer, &mesh, &mesh.key, "alice").await;
+    let (_, other) = mesh.mesh.create_account("Other account").await.expect("account");
+
+    assert_eq!(
+        problem_code(fetch(&mesh, &other, "oidc").await).await,
+        (404, "INTEGRATION_NOT_FOUND".to_owned())
+    );
+    let disconnect = mesh
+        .as_key(Method::DELETE, "/oauth/connections/oidc", &other)
+        .send()
+        .await
+        .expect("disconnect");
+    assert_eq!(
+        problem_code(disconnect).await,
+        (404, "INTEGRATION_NOT_FOUND".to_owned())
+    );
+    let listed: Value = mesh
+        .as_key(Method::GET, "/oauth-tokens?identifierId=x&resource=oidc", &other)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["data"], json!([]));
+    let uris: Value = mesh
+        .as_key(Method::GET, "/oauth/redirect-uris", &other)
+        .send()
+        .await
+        .expect("uris")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(uris["redirectUris"], json!([]), "redirect URIs are per account");
+    let borrowed = create_session(
+        &mesh,
+        &other,
+        json!({ "provider": "oidc", "redirectUri": APP_CALLBACK }),
+    )
+    .await;
+    assert_eq!(borrowed.status(), 400, "another account's redirect URI is not allowed");
+
+    // The first account still has its connection.
+    fetch_ok(&mesh, &mesh.key).await;
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn the_catalogue_lists_the_enabled_providers() {
+    let (_peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    let listed: Value = mesh
+        .http
+        .get(mesh.url("/docs/providers"))
+        .send()
+        .await
+        .expect("GET /docs/providers")
+        .json()
+        .await
+        .expect("json");
+    let codes: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|p| p["code"].as_str())
+        .collect();
+    for code in [
+        "google",
+        "microsoft",
+        "github",
+        "slack",
+        "telegram",
+        "oidc",
+        "openai",
+        "stripe",
+        "vercel",
+    ] {
+        assert!(codes.contains(&code), "{code} in {codes:?}");
+    }
+    let oidc = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|p| p["code"] == "oidc")
+        .expect("oidc");
+    assert_eq!(oidc["configured"], true);
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_during_a_full_flow() {
+    crate::captured::install();
+    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    peer.set_access_token_ttl(30).await;
+    let session = create_session(
+        &mesh,
+        &mesh.key,
+        json!({ "provider": "oidc", "redirectUri": APP_CALLBACK }),
+    )
+    .await;
+    let session: Value = session.json().await.expect("json");
+    let back = peer
+        .authorize(session["data"]["url"].as_str().expect("url"), "alice", true)
+        .await;
+    let callback = query_of(&back);
+    assert_eq!(arrive(&back).await.status(), 303);
+    peer.set_access_token_ttl(3600).await;
+    let token = fetch_ok(&mesh, &mesh.key).await;
+    let gone = mesh
+        .as_key(Method::DELETE, "/oauth/connections/oidc", &mesh.key)
+        .send()
+        .await
+        .expect("disconnect");
+    assert_eq!(gone.status(), 200);
+    let logs = crate::captured::logs();
+    for (what, secret) in [
+        ("client secret", CLIENT_SECRET),
+        ("authorization code", callback["code"].as_str()),
+        ("state", callback["state"].as_str()),
+        ("access token", token["accessToken"].as_str().expect("token")),
+    ] {
+        assert!(!secret.is_empty());
+        assert!(!logs.contains(secret), "the {what} was logged");
+    }
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_asks_for_a_provider_token_and_is_told_what_the_user_must_do() {
+    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    let ask = |key: &str, body: Value| {
+        mesh.as_key(Method::POST, "/api/service/provider-tokens", key)
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+    };
+    let missing: Value = ask(&mesh.key, json!({ "provider": "oidc" }))
+        .await
+        .expect("ask")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(missing["status"], "action_required", "{missing}");
+    assert_eq!(missing["code"], "connection_required");
+    assert!(
+        missing["reauth_url"]
+            .as_str()
+            .expect("reauth_url")
+            .starts_with(&peer.issuer)
+    );
+
+    connect(&peer, &mesh, &mesh.key, "alice").await;
+    let ok: Value = ask(&mesh.key, json!({ "provider": "oidc", "scopes": ["email"] }))
+        .await
+        .expect("ask")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert_eq!(ok["account"]["email"], "alice@example.test");
+    assert!(ok["access_token"].as_str().is_some_and(|token| !token.is_empty()));
+
+    let more: Value = ask(
+        &mesh.key,
+        json!({ "provider": "oidc", "scopes": ["email", "calendar.readonly"] }),
+    )
+    .await
+    .expect("ask")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(more["status"], "action_required", "{more}");
+    assert_eq!(more["code"], "insufficient_scope");
+    assert_eq!(more["missing_scopes"], json!(["calendar.readonly"]));
+    let reauth = more["reauth_url"].as_str().expect("reauth_url");
+    assert!(
+        reauth.contains("calendar.readonly") && reauth.contains("email"),
+        "{reauth}"
+    );
+    mesh.stop().await;
+}
