@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Delegation, IssuedToken,
-    NewAgent, Principal, Requester, TokenRequest, tokens::Requirements,
+    Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Delegation, IssueOutcome,
+    IssuedToken, NewAgent, Principal, Requester, TokenRequest, tokens::Requirements,
 };
 
 /// The most tokens one verification request may carry (AuthRAI: 100).
@@ -95,6 +95,8 @@ fn issued_to_pb(issued: IssuedToken) -> pb::IssueTokenResponse {
         jti: issued.claims.jti,
         audience: issued.claims.aud,
         decision_id: issued.decision_id,
+        approval_id: String::new(),
+        approval_expires_at_ms: 0,
     }
 }
 
@@ -126,9 +128,21 @@ impl AgentTokenService for GrpcApi {
             ttl: m.ttl,
             target_service: Some(m.target_service),
             intent: Some(m.intent),
+            approval_id: Some(m.approval_id),
         };
-        let issued = self.service.issue_token(&account, &requester, token_request).await?;
-        Ok(Response::new(issued_to_pb(issued)))
+        let response = match self.service.issue_token(&account, &requester, token_request).await? {
+            IssueOutcome::Issued(issued) => issued_to_pb(issued),
+            IssueOutcome::Held(held) => pb::IssueTokenResponse {
+                agent_id: held.agent_id,
+                scope: held.scope,
+                audience: held.audience,
+                decision_id: held.decision_id,
+                approval_id: held.approval_id,
+                approval_expires_at_ms: held.expires_at_ms,
+                ..Default::default()
+            },
+        };
+        Ok(Response::new(response))
     }
 
     #[instrument(skip_all, err)]

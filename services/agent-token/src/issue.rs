@@ -1,12 +1,16 @@
-//! Issuing agent tokens: who may ask, what they may ask for, and the signed token they get. Each
-//! issue is recorded as a `token.issued` event (never the token itself) in the same transaction
-//! that makes it count.
+//! Issuing agent tokens: who may ask, what they may ask for, what the account's policies say (see
+//! `policy_gate`), and the signed token they get. Each issue is recorded as a `token.issued` event
+//! (never the token itself) in the same transaction that makes it count. A request a policy holds
+//! for approval gets no token now: the caller asks again with the approval's id once it is approved,
+//! and gets the token that one time.
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenIssued};
 
 use crate::{
-    AgentStatus, AgentToken, AgentTokenError, EVENT_SOURCE, secrets,
+    AgentStatus, AgentToken, AgentTokenError, EVENT_SOURCE,
+    policy_gate::{Asked, Gate},
+    secrets,
     signing::now_secs,
     tokens::{self, ANY_AUDIENCE, Claims},
 };
@@ -28,6 +32,8 @@ pub struct TokenRequest {
     /// `None` or empty for "any".
     pub target_service: Option<String>,
     pub intent: Option<String>,
+    /// `apr_…`: redeem this approved approval (for the same agent, scope and target service).
+    pub approval_id: Option<String>,
 }
 
 /// Who asks: the account (with one of its API keys) or an agent with its own secret key.
@@ -43,6 +49,25 @@ pub struct IssuedToken {
     pub token: String,
     pub claims: Claims,
     pub decision_id: String,
+}
+
+/// A request a policy holds for approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldForApproval {
+    pub approval_id: String,
+    pub agent_id: String,
+    pub scope: Vec<String>,
+    pub audience: String,
+    /// Unix milliseconds.
+    pub expires_at_ms: i64,
+    pub decision_id: String,
+}
+
+/// What an issue request gets.
+#[derive(Clone, Debug)]
+pub enum IssueOutcome {
+    Issued(IssuedToken),
+    Held(HeldForApproval),
 }
 
 /// Checks one scope string: dot-separated segments of letters, digits, `_`, `-`, `:`; `*` only as a
@@ -76,6 +101,7 @@ struct ValidTokenRequest {
     ttl: i64,
     audience: String,
     intent: Option<String>,
+    approval_id: Option<String>,
 }
 
 impl TokenRequest {
@@ -118,6 +144,12 @@ impl TokenRequest {
                 format!("must be at most {MAX_INTENT_CHARS} characters"),
             ));
         }
+        let approval_id = self.approval_id.filter(|id| !id.is_empty());
+        if let Some(id) = &approval_id
+            && (!id.starts_with("apr_") || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            errors.push(FieldError::new("approval_id", "must be an approval id (apr_…)"));
+        }
         if !errors.is_empty() {
             return Err(AgentTokenError::Invalid(ApiError::validation(errors)));
         }
@@ -130,6 +162,7 @@ impl TokenRequest {
             ttl,
             audience: target,
             intent,
+            approval_id,
         })
     }
 }
@@ -139,19 +172,20 @@ fn forbidden(message: &str) -> AgentTokenError {
 }
 
 impl AgentToken {
-    /// Issues a token to an active agent of `account_id`.
+    /// Issues a token to an active agent of `account_id`, if its policies allow it now.
     pub async fn issue_token(
         &self,
         account_id: &str,
         requester: &Requester,
         request: TokenRequest,
-    ) -> Result<IssuedToken, AgentTokenError> {
+    ) -> Result<IssueOutcome, AgentTokenError> {
         let ValidTokenRequest {
             agent_id,
             scope,
             ttl,
             audience,
             intent,
+            approval_id,
         } = request.validated()?;
         if let Requester::Agent { agent_id: own } = requester
             && own != &agent_id
@@ -163,6 +197,35 @@ impl AgentToken {
             AgentStatus::Active => {}
             AgentStatus::Paused => return Err(forbidden("the agent is paused")),
             AgentStatus::Revoked => return Err(forbidden("the agent is revoked")),
+        }
+        let decision_id = secrets::new_id("dec");
+        let actor = match requester {
+            Requester::Account { api_key_id } => api_key_id.clone(),
+            Requester::Agent { agent_id } => Some(agent_id.clone()),
+        };
+        let asked = Asked {
+            agent: &agent,
+            scope: &scope,
+            audience: &audience,
+            ttl,
+            intent: intent.as_deref(),
+            approval_id: approval_id.as_deref(),
+            decision_id: &decision_id,
+            actor: actor.as_deref(),
+        };
+        if let Gate::Held {
+            approval_id,
+            expires_at_ms,
+        } = self.gate(account_id, asked).await?
+        {
+            return Ok(IssueOutcome::Held(HeldForApproval {
+                approval_id,
+                agent_id: agent.id,
+                scope,
+                audience,
+                expires_at_ms,
+                decision_id,
+            }));
         }
         let now = now_secs();
         let claims = Claims {
@@ -185,11 +248,6 @@ impl AgentToken {
                 tracing::error!(%error, "cannot sign a token");
                 AgentTokenError::Invalid(ApiError::internal())
             })?;
-        let decision_id = secrets::new_id("dec");
-        let actor = match requester {
-            Requester::Account { api_key_id } => api_key_id.clone(),
-            Requester::Agent { agent_id } => Some(agent_id.clone()),
-        };
         let event = TokenIssued {
             jti: claims.jti.clone(),
             agent_id: claims.sub.clone(),
@@ -204,11 +262,11 @@ impl AgentToken {
         let mut tx = self.db.begin_write().await?;
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;
-        Ok(IssuedToken {
+        Ok(IssueOutcome::Issued(IssuedToken {
             token,
             claims,
             decision_id,
-        })
+        }))
     }
 
     /// The JSON Web Key Set of every published verifying key.
@@ -246,11 +304,15 @@ mod tests {
             ttl: Some(86_401),
             target_service: Some("has space".into()),
             intent: Some("x".repeat(501)),
+            approval_id: Some("nope".into()),
         };
         let Err(AgentTokenError::Invalid(error)) = request.validated() else {
             panic!("expected a validation error");
         };
         let fields: Vec<&str> = error.errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["agent_id", "scope[1]", "ttl", "target_service", "intent"]);
+        assert_eq!(
+            fields,
+            ["agent_id", "scope[1]", "ttl", "target_service", "intent", "approval_id"]
+        );
     }
 }

@@ -9,6 +9,7 @@ mod delegate;
 mod error;
 mod grpc;
 mod issue;
+mod policy_gate;
 mod revoke;
 mod secrets;
 mod signing;
@@ -29,7 +30,10 @@ pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use delegate::Delegation;
 pub use error::AgentTokenError;
-pub use issue::{DEFAULT_TTL_SECS, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
+pub use issue::{
+    DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest,
+};
+pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
 pub use signing::SigningKeys;
 pub use verification::{Verdict, Verification};
@@ -55,6 +59,8 @@ pub struct AgentToken {
     verification: Verification,
     /// The `iss` of every token.
     issuer: std::sync::Arc<str>,
+    /// Decides every issue; without it, issue refuses (fails closed).
+    policy: Option<PolicyClient>,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -77,7 +83,16 @@ impl AgentToken {
             verification: Verification::new(signing_keys.clone()),
             signing_keys,
             issuer: ISSUER.into(),
+            policy: None,
         })
+    }
+
+    /// Sets the policy service every token issue asks. Without one, issue answers
+    /// `SERVICE_UNAVAILABLE`: tokens are never issued unchecked.
+    #[must_use]
+    pub fn with_policy(mut self, policy: PolicyClient) -> Self {
+        self.policy = Some(policy);
+        self
     }
 
     /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.

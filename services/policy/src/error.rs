@@ -12,6 +12,8 @@ pub enum PolicyError {
     PolicyNotFound,
     #[error("agent not found")]
     AgentNotFound,
+    #[error("approval not found")]
+    ApprovalNotFound,
     /// agent-token could not answer an agent lookup.
     #[error("agent lookup failed: {0}")]
     AgentLookup(tonic::Status),
@@ -41,6 +43,7 @@ impl From<PolicyError> for tonic::Status {
             PolicyError::Invalid(api_error) => api_error,
             PolicyError::PolicyNotFound => ApiError::not_found("policy"),
             PolicyError::AgentNotFound => ApiError::not_found("agent"),
+            PolicyError::ApprovalNotFound => ApiError::not_found("approval"),
             PolicyError::AgentLookup(ref status) => match ApiError::from_status(status) {
                 not_found if not_found.code == ErrorCode::NotFound => ApiError::not_found("agent"),
                 unavailable if unavailable.code == ErrorCode::Unavailable => {

@@ -1,7 +1,13 @@
-//! Evaluating a token request against the account's active policies. Nothing is issued and nothing
-//! is counted here: the answer says what would happen and which rule decided it. The agent's
-//! attributes (owner, provider, framework) come from the caller when it has them (agent-token at
-//! issue time), otherwise from agent-token over gRPC, with the mesh credential and the account.
+//! Evaluating a token request against the account's active policies. A dry run issues and counts
+//! nothing: the answer says what would happen and which rule decided it. At token issue
+//! ([`Enforcement`]) the decision is also carried out here: a throttle takes a slot of its shared
+//! counter (or reports when the next window starts), require_approval holds the request as a pending
+//! approval, and a request naming an approved approval redeems it instead of being evaluated. An
+//! allow writes nothing. The agent's attributes (owner, provider, framework) come from the caller
+//! when it has them (agent-token at issue time), otherwise from agent-token over gRPC, with the mesh
+//! credential and the account. The account's policies come compiled from the cache (see `cache`).
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use latchkey_errors::{ApiError, FieldError};
@@ -9,7 +15,10 @@ use latchkey_proto::agent_token::v1::GetAgentRequest;
 
 use crate::{
     Policy, PolicyError,
+    approvals::HeldRequest,
+    cache::CompiledAccount,
     engine::{self, ANY_TARGET, Decision, Effect, TokenRequest},
+    throttle::Charge,
 };
 
 /// The most scopes one request may name, and the longest scope or target (as agent-token allows).
@@ -35,6 +44,36 @@ pub struct EvaluationRequest {
     pub target_service: Option<String>,
     /// `None`: look the agent up in agent-token.
     pub agent: Option<AgentFacts>,
+    /// `None` for a dry run; set at token issue.
+    pub enforce: Option<Enforcement>,
+}
+
+/// What the issuing path adds to a request, so that the decision can be carried out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Enforcement {
+    /// The issue's decision id (`dec_…`), kept with an approval and its events.
+    pub decision_id: String,
+    /// Redeem this approved approval instead of evaluating.
+    pub approval_id: Option<String>,
+    /// The rest of the request, kept with an approval so a person can judge it.
+    pub ttl: i64,
+    pub intent: Option<String>,
+    pub requested_by: Option<String>,
+}
+
+/// What enforcing the decision did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A dry run, or an effect with nothing to carry out here (allow, deny).
+    Decided,
+    /// A throttle with a free slot, now taken.
+    Charged,
+    /// A throttle whose window is full.
+    Throttled { retry_after_secs: u32 },
+    /// Held for approval.
+    Held { approval_id: String, expires_at_ms: i64 },
+    /// An approved approval was redeemed (once); the decision is an allow.
+    Redeemed { approval_id: String },
 }
 
 /// The decision, and whether a token would be issued now.
@@ -44,6 +83,7 @@ pub struct Evaluation {
     /// The effect lets the request through (allow, or throttle: the dry run does not consult the
     /// counters) and the agent is active, so it could get a token.
     pub would_issue: bool,
+    pub outcome: Outcome,
 }
 
 impl EvaluationRequest {
@@ -86,10 +126,107 @@ impl Policy {
     /// are never read: the query names the account.
     pub async fn evaluate(&self, account_id: &str, request: EvaluationRequest) -> Result<Evaluation, PolicyError> {
         let request = request.validated()?;
+        let target_service = request
+            .target_service
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| ANY_TARGET.to_owned());
+        if let Some(approval_id) = request.enforce.as_ref().and_then(|e| e.approval_id.as_deref()) {
+            let approval = self
+                .redeem(
+                    account_id,
+                    approval_id,
+                    &request.agent_id,
+                    &request.scope,
+                    &target_service,
+                )
+                .await?;
+            let rule_index = usize::try_from(approval.rule_index).unwrap_or_default();
+            return Ok(Evaluation {
+                decision: Decision::approved(approval.policy_id, approval.policy_name, rule_index, &approval.id),
+                would_issue: true,
+                outcome: Outcome::Redeemed {
+                    approval_id: approval.id,
+                },
+            });
+        }
         let agent = match request.agent {
             Some(agent) => agent,
             None => self.agent_facts(account_id, &request.agent_id).await?,
         };
+        let compiled = self.compiled(account_id).await?;
+        let token_request = TokenRequest {
+            agent_id: request.agent_id,
+            owner: agent.owner,
+            model_provider: agent.model_provider,
+            framework: agent.framework,
+            scopes: request.scope,
+            target_service,
+        };
+        let decision = engine::evaluate(&compiled.policies, &token_request, Utc::now(), compiled.default);
+        let lets_through = matches!(decision.effect, Effect::Allow | Effect::Throttle { .. });
+        let would_issue = lets_through && agent.status == "active";
+        let outcome = match &request.enforce {
+            Some(enforcement) => self.enforce(account_id, &decision, &token_request, enforcement).await?,
+            None => Outcome::Decided,
+        };
+        Ok(Evaluation {
+            would_issue,
+            decision,
+            outcome,
+        })
+    }
+
+    /// Carries out a decision at token issue: charges a throttle, holds a request for approval.
+    async fn enforce(
+        &self,
+        account_id: &str,
+        decision: &Decision,
+        request: &TokenRequest,
+        enforcement: &Enforcement,
+    ) -> Result<Outcome, PolicyError> {
+        match decision.effect {
+            Effect::Allow | Effect::Deny => Ok(Outcome::Decided),
+            Effect::Throttle { .. } => {
+                let Some((key, limit, window_secs)) = decision.throttle_key() else {
+                    return Ok(Outcome::Decided);
+                };
+                Ok(match self.charge(account_id, &key, limit, window_secs).await? {
+                    Charge::Taken => Outcome::Charged,
+                    Charge::Full { retry_after_secs } => Outcome::Throttled { retry_after_secs },
+                })
+            }
+            Effect::RequireApproval => {
+                let held = HeldRequest {
+                    agent_id: &request.agent_id,
+                    scope: &request.scopes,
+                    target_service: &request.target_service,
+                    ttl: enforcement.ttl,
+                    intent: enforcement.intent.as_deref(),
+                    policy_id: decision.policy_id.as_deref().unwrap_or_default(),
+                    policy_name: decision.policy_name.as_deref().unwrap_or_default(),
+                    rule_index: decision
+                        .rule_index
+                        .and_then(|index| u32::try_from(index).ok())
+                        .unwrap_or_default(),
+                    decision_id: &enforcement.decision_id,
+                    requested_by: enforcement.requested_by.as_deref(),
+                };
+                let approval = self.hold(account_id, held).await?;
+                Ok(Outcome::Held {
+                    approval_id: approval.id,
+                    expires_at_ms: approval.expires_at_ms,
+                })
+            }
+        }
+    }
+
+    /// The account's active policies and default effect, compiled: from the cache when it holds them,
+    /// else from the database (and then kept, unless a change raced the load).
+    async fn compiled(&self, account_id: &str) -> Result<Arc<CompiledAccount>, PolicyError> {
+        if let Some(compiled) = self.cache.get(account_id) {
+            return Ok(compiled);
+        }
+        let generation = self.cache.generation();
         let mut policies = Vec::new();
         for stored in self.active_policies(account_id).await? {
             let valid = stored.definition.validate().map_err(|errors| PolicyError::Corrupt {
@@ -99,23 +236,9 @@ impl Policy {
             policies.push(engine::Policy::new(stored.id, valid));
         }
         let default = self.settings(account_id).await?.default_effect.effect();
-        let token_request = TokenRequest {
-            agent_id: request.agent_id,
-            owner: agent.owner,
-            model_provider: agent.model_provider,
-            framework: agent.framework,
-            scopes: request.scope,
-            target_service: request
-                .target_service
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| ANY_TARGET.to_owned()),
-        };
-        let decision = engine::evaluate(&policies, &token_request, Utc::now(), default);
-        let lets_through = matches!(decision.effect, Effect::Allow | Effect::Throttle { .. });
-        Ok(Evaluation {
-            would_issue: lets_through && agent.status == "active",
-            decision,
-        })
+        let compiled = Arc::new(CompiledAccount { policies, default });
+        self.cache.store(account_id, generation, compiled.clone());
+        Ok(compiled)
     }
 
     /// The agent's attributes from agent-token, acting for `account_id`: another account's agent is

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    AgentFacts, EvaluationRequest, Policy, PolicyError, PolicySettings, StoredPolicy,
+    AgentFacts, Approval, Enforcement, EvaluationRequest, Outcome, Policy, PolicyError, PolicySettings, StoredPolicy,
     engine::{DEFAULT_PRIORITY, Effect, PolicyInput, PolicyPatch, Rule, ThrottlePer},
     rules_json::{parse_rules, rules_to_json},
 };
@@ -47,6 +47,29 @@ fn policy_to_pb(policy: StoredPolicy) -> pb::Policy {
         is_active: d.is_active,
         created_at_ms: policy.created_at_ms,
         updated_at_ms: policy.updated_at_ms,
+    }
+}
+
+fn approval_to_pb(approval: Approval) -> pb::Approval {
+    pb::Approval {
+        id: approval.id,
+        status: approval.status.as_str().to_owned(),
+        agent_id: approval.agent_id,
+        scope: approval.scope,
+        target_service: approval.target_service,
+        ttl: approval.ttl,
+        intent: approval.intent.unwrap_or_default(),
+        policy_id: approval.policy_id,
+        policy_name: approval.policy_name,
+        rule_index: approval.rule_index,
+        decision_id: approval.decision_id,
+        requested_by: approval.requested_by.unwrap_or_default(),
+        requested_at_ms: approval.requested_at_ms,
+        expires_at_ms: approval.expires_at_ms,
+        decided_at_ms: approval.decided_at_ms.unwrap_or_default(),
+        decided_by: approval.decided_by.unwrap_or_default(),
+        note: approval.note.unwrap_or_default(),
+        redeemed_at_ms: approval.redeemed_at_ms.unwrap_or_default(),
     }
 }
 
@@ -138,6 +161,13 @@ impl PolicyService for GrpcApi {
                 framework: present(agent.framework),
                 status: agent.status,
             }),
+            enforce: m.enforce.then(|| Enforcement {
+                decision_id: m.decision_id,
+                approval_id: present(m.approval_id),
+                ttl: m.ttl,
+                intent: present(m.intent),
+                requested_by: present(m.requested_by),
+            }),
         };
         let evaluation = self.service.evaluate(&account, evaluation_request).await?;
         let decision = evaluation.decision;
@@ -162,6 +192,24 @@ impl PolicyService for GrpcApi {
         response.policy_id = decision.policy_id.unwrap_or_default();
         response.policy_name = decision.policy_name.unwrap_or_default();
         response.reason = decision.reason;
+        match evaluation.outcome {
+            Outcome::Decided | Outcome::Charged => {}
+            Outcome::Throttled { retry_after_secs } => {
+                response.throttled = true;
+                response.retry_after_secs = retry_after_secs;
+            }
+            Outcome::Held {
+                approval_id,
+                expires_at_ms,
+            } => {
+                response.approval_id = approval_id;
+                response.approval_expires_at_ms = expires_at_ms;
+            }
+            Outcome::Redeemed { approval_id } => {
+                response.approval_id = approval_id;
+                response.redeemed = true;
+            }
+        }
         Ok(Response::new(response))
     }
 
@@ -180,11 +228,50 @@ impl PolicyService for GrpcApi {
         &self,
         request: Request<pb::UpdateSettingsRequest>,
     ) -> Result<Response<pb::PolicySettings>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let (account, actor) = self.caller(&request)?;
         let settings = self
             .service
-            .update_settings(&account, &request.get_ref().default_effect)
+            .update_settings(&account, actor.as_deref(), &request.get_ref().default_effect)
             .await?;
         Ok(Response::new(settings_to_pb(settings)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_approvals(
+        &self,
+        request: Request<pb::ListApprovalsRequest>,
+    ) -> Result<Response<pb::ListApprovalsResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let page = self
+            .service
+            .list_approvals(&account, Some(m.status.as_str()), m.limit, m.offset)
+            .await?;
+        Ok(Response::new(pb::ListApprovalsResponse {
+            approvals: page.approvals.into_iter().map(approval_to_pb).collect(),
+            total: page.total,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_approval(&self, request: Request<pb::GetApprovalRequest>) -> Result<Response<pb::Approval>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let approval = self.service.get_approval(&account, &request.get_ref().id).await?;
+        Ok(Response::new(approval_to_pb(approval)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn decide_approval(
+        &self,
+        request: Request<pb::DecideApprovalRequest>,
+    ) -> Result<Response<pb::Approval>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let m = request.into_inner();
+        let note = Some(m.note).filter(|n| !n.is_empty());
+        let approval = self
+            .service
+            .decide_approval(&account, actor.as_deref(), &m.id, m.approve, note)
+            .await?;
+        Ok(Response::new(approval_to_pb(approval)))
     }
 }

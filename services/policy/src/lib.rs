@@ -3,6 +3,8 @@
 //! tables, answers over gRPC to mesh callers only, and announces every change to a policy as a
 //! domain event through its transactional outbox. The rules themselves are the [`engine`]'s.
 
+mod approvals;
+mod cache;
 pub mod engine;
 mod error;
 mod evaluation;
@@ -10,6 +12,9 @@ mod grpc;
 mod policies;
 mod rules_json;
 mod settings;
+mod throttle;
+
+use std::{sync::Arc, time::Duration};
 
 use latchkey_events::{EventBus, Outbox};
 use latchkey_proto::{
@@ -21,8 +26,11 @@ use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use approvals::{
+    Approval, ApprovalPage, ApprovalStatus, DEFAULT_APPROVAL_PAGE, DEFAULT_APPROVAL_TTL_SECS, MAX_APPROVAL_PAGE,
+};
 pub use error::PolicyError;
-pub use evaluation::{AgentFacts, Evaluation, EvaluationRequest};
+pub use evaluation::{AgentFacts, Enforcement, Evaluation, EvaluationRequest, Outcome};
 pub use policies::StoredPolicy;
 pub use settings::{DefaultEffect, PolicySettings};
 
@@ -31,16 +39,19 @@ pub const EVENT_SOURCE: &str = "/latchkey/policy";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.policy.v1.PolicyService";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_policies")];
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_policies"), (2, "0002_throttles_and_approvals")];
 
-/// The service's state: its database, outbox, and the agent-token client it looks agents up with.
-/// Cheap to clone.
+/// The service's state: its database, outbox, the agent-token client it looks agents up with, and
+/// the accounts' compiled policies. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Policy {
     db: Db,
     outbox: Outbox,
     mesh: MeshAuth,
     agents: AgentTokenServiceClient<MeshChannel>,
+    cache: Arc<cache::PolicyCache>,
+    /// How long a pending approval waits for a decision (and an approved one for its redemption).
+    approval_ttl: Duration,
 }
 
 impl Policy {
@@ -58,7 +69,21 @@ impl Policy {
             outbox,
             mesh,
             agents,
+            cache: Arc::default(),
+            approval_ttl: Duration::from_secs(DEFAULT_APPROVAL_TTL_SECS),
         })
+    }
+
+    /// Sets how long a pending approval waits for a decision (default one hour); an approved one can
+    /// then be redeemed for as long again.
+    #[must_use]
+    pub fn with_approval_ttl(mut self, ttl: Duration) -> Self {
+        self.approval_ttl = ttl.max(Duration::from_secs(1));
+        self
+    }
+
+    fn approval_ttl_ms(&self) -> i64 {
+        i64::try_from(self.approval_ttl.as_millis()).unwrap_or(i64::MAX / 2)
     }
 
     /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.
@@ -68,6 +93,8 @@ impl Policy {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), PolicyError> {
+        let policy_feed = tokio::spawn(self.cache.clone().follow(bus.clone()));
+        let sweeper = tokio::spawn(self.clone().sweep_counters(shutdown.clone()));
         let relay = tokio::spawn(latchkey_events::run_relay(
             self.outbox.clone(),
             bus,
@@ -77,6 +104,8 @@ impl Policy {
         let served =
             latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
+        policy_feed.abort();
+        let _ = sweeper.await;
         let _ = relay.await;
         served.map_err(PolicyError::from)
     }

@@ -51,14 +51,14 @@ fn policy_from_row(row: PolicyRow) -> Result<StoredPolicy, PolicyError> {
     })
 }
 
-/// A new policy id, `pol_` and 16 characters of a lowercase base32 alphabet (as every Latchkey id).
-fn new_policy_id() -> String {
+/// A new id, `prefix_` and 16 characters of a lowercase base32 alphabet (as every Latchkey id).
+pub(crate) fn new_id(prefix: &str) -> String {
     const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let mut rng = rand::rng();
     let suffix: String = (0..16)
         .map(|_| BASE32[rng.random_range(0..BASE32.len())] as char)
         .collect();
-    format!("pol_{suffix}")
+    format!("{prefix}_{suffix}")
 }
 
 /// Trims the name (so `" "` is empty, and names compare as people read them) and the description (a
@@ -101,7 +101,7 @@ impl Policy {
         let definition = validated(input)?.definition().clone();
         let now = now_ms();
         let policy = StoredPolicy {
-            id: new_policy_id(),
+            id: new_id("pol"),
             definition,
             created_at_ms: now,
             updated_at_ms: now,
@@ -134,6 +134,7 @@ impl Policy {
             .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
+        self.cache.invalidate(account_id);
         Ok(policy)
     }
 
@@ -245,6 +246,7 @@ impl Policy {
                 .await?;
         }
         self.outbox.commit(tx).await?;
+        self.cache.invalidate(account_id);
         Ok(StoredPolicy {
             id: current.id,
             definition: after,

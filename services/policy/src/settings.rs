@@ -6,9 +6,10 @@
 //! throttled or held. An account that wants the opposite posture (nothing without a policy allowing
 //! it) sets `deny`, and writes allow rules for what its agents may do.
 
+use latchkey_events::{Envelope, catalogue::PolicySettingsUpdated};
 use latchkey_storage::{now_ms, sqlx};
 
-use crate::{Policy, PolicyError, engine::Effect};
+use crate::{EVENT_SOURCE, Policy, PolicyError, engine::Effect};
 
 /// The effect when no active policy matches a request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,11 +72,19 @@ impl Policy {
         })
     }
 
-    /// Sets the account's default effect (`allow` or `deny`).
-    pub async fn update_settings(&self, account_id: &str, default_effect: &str) -> Result<PolicySettings, PolicyError> {
+    /// Sets the account's default effect (`allow` or `deny`), with a `policy.settings_updated` event
+    /// when it changes.
+    pub async fn update_settings(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        default_effect: &str,
+    ) -> Result<PolicySettings, PolicyError> {
         let default_effect = DefaultEffect::parse(default_effect)
             .ok_or_else(|| PolicyError::field("default_effect", "must be \"allow\" or \"deny\""))?;
+        let before = self.settings(account_id).await?;
         let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO policy_settings (account_id, default_effect, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (account_id) DO UPDATE SET default_effect = excluded.default_effect, \
@@ -84,8 +93,18 @@ impl Policy {
         .bind(account_id)
         .bind(default_effect.as_str())
         .bind(now)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        if before.default_effect != default_effect {
+            let event = PolicySettingsUpdated {
+                default_effect: default_effect.as_str().to_owned(),
+            };
+            self.outbox
+                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+                .await?;
+        }
+        self.outbox.commit(tx).await?;
+        self.cache.invalidate(account_id);
         Ok(PolicySettings {
             default_effect,
             updated_at_ms: now,

@@ -38,6 +38,9 @@ catalogue! {
     PolicyUpdated => "policy.updated",
     PolicyDeactivated => "policy.deactivated",
     ApprovalRequested => "approval.requested",
+    ApprovalApproved => "approval.approved",
+    ApprovalDenied => "approval.denied",
+    PolicySettingsUpdated => "policy.settings_updated",
     ConnectionCreated => "connection.created",
     ConnectionRefreshed => "connection.refreshed",
     ConnectionRefreshFailed => "connection.refresh_failed",
@@ -245,6 +248,93 @@ impl DomainEvent for PolicyDeactivated {
     const TYPE: EventType = EventType::PolicyDeactivated;
     fn subject(&self) -> Option<String> {
         Some(self.policy_id.clone())
+    }
+}
+
+/// A token request was refused by a policy. The decision id is the envelope's `decisionid`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenDenied {
+    pub agent_id: String,
+    pub scope: Vec<String>,
+    pub audience: String,
+    /// The deciding policy; `None` when the account default denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_index: Option<u32>,
+    /// Why, in words (not meant to be parsed).
+    pub reason: String,
+}
+
+impl DomainEvent for TokenDenied {
+    const TYPE: EventType = EventType::TokenDenied;
+    fn subject(&self) -> Option<String> {
+        Some(self.agent_id.clone())
+    }
+}
+
+/// A token request was held for approval by a `require_approval` rule. The envelope's `decisionid`
+/// is the held issue request's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequested {
+    pub approval_id: String,
+    pub agent_id: String,
+    pub scope: Vec<String>,
+    pub audience: String,
+    pub policy_id: String,
+    pub rule_index: u32,
+    /// When the approval expires if nobody decides, Unix milliseconds.
+    pub expires_at_ms: i64,
+}
+
+impl DomainEvent for ApprovalRequested {
+    const TYPE: EventType = EventType::ApprovalRequested;
+    fn subject(&self) -> Option<String> {
+        Some(self.approval_id.clone())
+    }
+}
+
+macro_rules! approval_decision_event {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            pub approval_id: String,
+            pub agent_id: String,
+            pub scope: Vec<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub note: Option<String>,
+        }
+
+        impl DomainEvent for $name {
+            const TYPE: EventType = EventType::$name;
+            fn subject(&self) -> Option<String> {
+                Some(self.approval_id.clone())
+            }
+        }
+    };
+}
+
+approval_decision_event!(
+    /// A held token request was approved: it can now yield its token, once.
+    ApprovalApproved
+);
+approval_decision_event!(
+    /// A held token request was denied: it never yields a token.
+    ApprovalDenied
+);
+
+/// An account's policy settings changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySettingsUpdated {
+    /// `allow` or `deny`: the effect when no active policy matches.
+    pub default_effect: String,
+}
+
+impl DomainEvent for PolicySettingsUpdated {
+    const TYPE: EventType = EventType::PolicySettingsUpdated;
+    fn subject(&self) -> Option<String> {
+        None
     }
 }
 

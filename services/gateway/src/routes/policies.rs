@@ -222,6 +222,8 @@ pub(crate) async fn evaluate_policies(
         scope: body.scope,
         target_service: body.target_service.unwrap_or_default(),
         agent: None,
+        // A dry run: nothing counted, nothing held.
+        ..Default::default()
     });
     let answer = state.policy.clone().evaluate(request).await?.into_inner();
     let present = |value: String| (!value.is_empty()).then_some(value);

@@ -60,6 +60,10 @@ pub struct IssueTokenBody {
     pub target_service: Option<String>,
     /// What the agent needs the token for, in words.
     pub intent: Option<String>,
+    /// `apr_…`: once a request held for approval (202) is approved, repeat it with the approval's id
+    /// to get its token. An approval yields one token; a second redemption is refused (422).
+    #[schema(example = "apr_a1b2c3d4e5f6g7h8")]
+    pub approval_id: Option<String>,
 }
 
 /// A signed agent token.
@@ -78,9 +82,32 @@ pub struct IssuedTokenBody {
     pub decision_id: String,
 }
 
+/// A token request a policy held for approval (202): no token yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldTokenBody {
+    /// Always `pending`.
+    #[schema(example = "pending")]
+    pub status: String,
+    /// The approval to decide (`POST /v1/approvals/{id}/approve` or `/deny`); once approved, repeat
+    /// the request with this `approval_id` to get the token, once.
+    #[schema(example = "apr_a1b2c3d4e5f6g7h8")]
+    pub approval_id: String,
+    pub agent_id: String,
+    pub scope: Vec<String>,
+    pub target_service: String,
+    /// The approval expires then if nobody decides.
+    pub expires_at: DateTime<Utc>,
+    /// The held request's decision, also in the `approval.requested` audit entry.
+    pub decision_id: String,
+}
+
 /// Issue an agent token
 ///
 /// Authenticate with the account's API key, or as the agent with its own secret key (`sk_live_…`).
+/// The account's active policies decide: allow (201 with the token), deny (403 naming the policy
+/// and rule), throttle (429 with `Retry-After` once the window's budget is spent) or
+/// require_approval (202 with an approval id). If the policies cannot be consulted the request is
+/// refused with 503, never allowed.
 #[utoipa::path(
     post,
     path = "/v1/tokens",
@@ -88,12 +115,14 @@ pub struct IssuedTokenBody {
     request_body(content = IssueTokenBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The token", body = IssuedTokenBody),
+        (status = 202, description = "Held for approval by a policy: no token yet", body = HeldTokenBody),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
         (status = 404, response = r::NotFound),
         (status = 413, response = r::PayloadTooLarge),
         (status = 415, response = r::UnsupportedMediaType),
+        (status = 422, response = r::Unprocessable),
         (status = 429, response = r::RateLimited),
         (status = 500, response = r::InternalError),
         (status = 503, response = r::Unavailable),
@@ -104,7 +133,7 @@ pub(crate) async fn issue_token(
     State(state): State<AppState>,
     requester: TokenRequester,
     ValidJson(body): ValidJson<IssueTokenBody>,
-) -> Result<(StatusCode, Json<IssuedTokenBody>), Problem> {
+) -> Result<axum::response::Response, Problem> {
     let mut message = pb::IssueTokenRequest {
         agent_id: body.agent_id,
         scope: body.scope,
@@ -112,6 +141,7 @@ pub(crate) async fn issue_token(
         target_service: body.target_service.unwrap_or_default(),
         intent: body.intent.unwrap_or_default(),
         agent_secret: String::new(),
+        approval_id: body.approval_id.unwrap_or_default(),
     };
     let request = match requester {
         TokenRequester::Account(principal) => principal.grpc_request(message),
@@ -121,7 +151,21 @@ pub(crate) async fn issue_token(
         }
     };
     let issued = state.agent_token.clone().issue_token(request).await?.into_inner();
-    Ok((StatusCode::CREATED, Json(issued_body(issued)?)))
+    if !issued.approval_id.is_empty() {
+        let expires_at = super::time_from_ms(issued.approval_expires_at_ms)
+            .ok_or_else(|| Problem::internal(&"an approval without a valid expiry"))?;
+        let held = HeldTokenBody {
+            status: "pending".to_owned(),
+            approval_id: issued.approval_id,
+            agent_id: issued.agent_id,
+            scope: issued.scope,
+            target_service: issued.audience,
+            expires_at,
+            decision_id: issued.decision_id,
+        };
+        return Ok((StatusCode::ACCEPTED, Json(held)).into_response());
+    }
+    Ok((StatusCode::CREATED, Json(issued_body(issued)?)).into_response())
 }
 
 /// The keys that sign agent tokens

@@ -99,6 +99,20 @@ impl Decision {
         }
     }
 
+    /// An allow that a person granted by approving the request a rule held: names the rule that held it.
+    pub fn approved(policy_id: String, policy_name: String, rule_index: usize, approval_id: &str) -> Self {
+        Self {
+            effect: Effect::Allow,
+            reason: format!(
+                "allowed: approval {approval_id} of a request held by rule {rule_index} of policy \"{policy_name}\""
+            ),
+            policy_id: Some(policy_id),
+            policy_name: Some(policy_name),
+            rule_index: Some(rule_index),
+            throttle_key: None,
+        }
+    }
+
     fn new(effect: Effect, policy: Option<(&Policy, usize)>, reason: String, request: &TokenRequest) -> Self {
         let throttle_key = match effect {
             Effect::Throttle { per, .. } => {

@@ -1,0 +1,154 @@
+//! The account's policies, asked at every token issue: agent-token sends the policy service the
+//! request with everything it knows about the agent (so policy never calls back), and carries out
+//! the answer. Allow: issue. Deny: `FORBIDDEN` naming the policy and rule, and a `token.denied`
+//! event through this service's outbox. Throttle with the window full: `RATE_LIMITED` with the
+//! seconds until the next window. Require approval: the request is held (policy created the
+//! approval). Anything else from policy (unreachable, timed out, failing) refuses the token with
+//! `SERVICE_UNAVAILABLE`: a request is never allowed because its policies could not be asked.
+
+use std::time::Duration;
+
+use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_events::{Envelope, catalogue::TokenDenied};
+use latchkey_proto::policy::v1::{self as policy_pb, policy_service_client::PolicyServiceClient};
+use latchkey_server::MeshChannel;
+
+use crate::{Agent, AgentToken, AgentTokenError, EVENT_SOURCE};
+
+/// How long issue waits for a policy decision before refusing.
+const POLICY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The policy service, as agent-token reaches it.
+pub type PolicyClient = PolicyServiceClient<MeshChannel>;
+
+/// What the policies let the issue path do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Issue the token.
+    Issue,
+    /// Held for approval: no token now.
+    Held { approval_id: String, expires_at_ms: i64 },
+}
+
+/// The request as policy decides it.
+pub(crate) struct Asked<'a> {
+    pub agent: &'a Agent,
+    pub scope: &'a [String],
+    pub audience: &'a str,
+    pub ttl: i64,
+    pub intent: Option<&'a str>,
+    pub approval_id: Option<&'a str>,
+    pub decision_id: &'a str,
+    pub actor: Option<&'a str>,
+}
+
+/// Refuses when policy could not answer; passes on what it refused the request for.
+fn policy_failure(status: &tonic::Status) -> AgentTokenError {
+    let error = ApiError::from_status(status);
+    match error.code {
+        ErrorCode::NotFound | ErrorCode::Unprocessable | ErrorCode::ValidationError | ErrorCode::Forbidden => {
+            AgentTokenError::Invalid(error)
+        }
+        _ => {
+            tracing::warn!(grpc.code = ?status.code(), grpc.message = status.message(), "policy service failed; refusing the token");
+            AgentTokenError::Invalid(ApiError::unavailable())
+        }
+    }
+}
+
+impl AgentToken {
+    /// Asks the account's policies about `asked` and carries out the answer (see the module).
+    pub(crate) async fn gate(&self, account_id: &str, asked: Asked<'_>) -> Result<Gate, AgentTokenError> {
+        let Some(client) = self.policy.clone() else {
+            tracing::error!("no policy service is configured; refusing the token");
+            return Err(AgentTokenError::Invalid(ApiError::unavailable()));
+        };
+        let agent = asked.agent;
+        let message = policy_pb::EvaluateRequest {
+            agent_id: agent.id.clone(),
+            scope: asked.scope.to_vec(),
+            target_service: asked.audience.to_owned(),
+            agent: Some(policy_pb::AgentFacts {
+                owner: agent.owner.clone(),
+                model_provider: agent.model_provider.clone(),
+                framework: agent.framework.clone(),
+                status: agent.status.as_str().to_owned(),
+            }),
+            enforce: true,
+            decision_id: asked.decision_id.to_owned(),
+            approval_id: asked.approval_id.unwrap_or_default().to_owned(),
+            ttl: asked.ttl,
+            intent: asked.intent.unwrap_or_default().to_owned(),
+            requested_by: asked.actor.unwrap_or_default().to_owned(),
+        };
+        let request = latchkey_server::with_account(message, account_id, asked.actor);
+        let answer = match tokio::time::timeout(POLICY_TIMEOUT, client.clone().evaluate(request)).await {
+            Ok(Ok(answer)) => answer.into_inner(),
+            Ok(Err(status)) => return Err(policy_failure(&status)),
+            Err(_) => {
+                tracing::warn!("policy service did not answer in time; refusing the token");
+                return Err(AgentTokenError::Invalid(ApiError::unavailable()));
+            }
+        };
+        match answer.effect.as_str() {
+            "allow" => Ok(Gate::Issue),
+            "throttle" if !answer.throttled => Ok(Gate::Issue),
+            "throttle" => {
+                let mut error = ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{}; retry in {} s (decision {})",
+                        answer.reason, answer.retry_after_secs, asked.decision_id
+                    ),
+                );
+                error.retry_after_secs = Some(u64::from(answer.retry_after_secs.max(1)));
+                Err(AgentTokenError::Invalid(error))
+            }
+            "require_approval" if !answer.approval_id.is_empty() => Ok(Gate::Held {
+                approval_id: answer.approval_id,
+                expires_at_ms: answer.approval_expires_at_ms,
+            }),
+            "deny" => Err(self.deny(account_id, &asked, &answer).await?),
+            other => {
+                tracing::error!(
+                    effect = other,
+                    "policy answered an effect this service does not know; refusing"
+                );
+                Err(AgentTokenError::Invalid(ApiError::unavailable()))
+            }
+        }
+    }
+
+    /// Records the denial (`token.denied`, with the decision id) and builds the `FORBIDDEN` answer
+    /// naming the policy and rule. The event is the only thing written.
+    async fn deny(
+        &self,
+        account_id: &str,
+        asked: &Asked<'_>,
+        answer: &policy_pb::EvaluateResponse,
+    ) -> Result<AgentTokenError, AgentTokenError> {
+        let policy_id = Some(answer.policy_id.clone()).filter(|id| !id.is_empty());
+        let event = TokenDenied {
+            agent_id: asked.agent.id.clone(),
+            scope: asked.scope.to_vec(),
+            audience: asked.audience.to_owned(),
+            policy_id: policy_id.clone(),
+            rule_index: answer.rule_index,
+            reason: answer.reason.clone(),
+        };
+        let mut envelope = Envelope::new(EVENT_SOURCE, account_id, asked.actor, &event);
+        envelope.decisionid = Some(asked.decision_id.to_owned());
+        let mut tx = self.db.begin_write().await?;
+        self.outbox.enqueue(&mut tx, &envelope).await?;
+        self.outbox.commit(tx).await?;
+        let by = match (policy_id, answer.rule_index) {
+            (Some(policy_id), Some(rule)) => format!("policy {policy_id} rule {rule}"),
+            _ => "the account's default policy setting".to_owned(),
+        };
+        let message = format!(
+            "token request denied by {by}: {} (decision {})",
+            answer.reason, asked.decision_id
+        );
+        Ok(AgentTokenError::Invalid(ApiError::new(ErrorCode::Forbidden, message)))
+    }
+}
