@@ -41,6 +41,26 @@ pub enum Command {
     /// Manages the keys that sign agent tokens in a running mesh.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manages the vault's root keys.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Adds a new root key version to the key file and re-wraps every account's data key under it,
+    /// while the vault keeps serving. With an inline key list (vault.root_keys), add the new version
+    /// to every instance's configuration first: rotate then re-wraps under the newest configured.
+    Rotate {
+        /// The `latchkey dev` data directory whose vault to rotate (its vault-root.key and
+        /// vault.db); without it, `database.url` and `vault.root_key_file` / `vault.root_keys`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Do not add a version: only re-wrap under the newest key already there (e.g. to finish a
+        /// rotation that was interrupted).
+        #[arg(long)]
+        no_new_key: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod mesh;
 pub mod serve;
 pub mod settings;
+pub mod vault;
 
 /// A token cancelled on Ctrl-C or SIGTERM.
 pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {

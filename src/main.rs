@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use latchkey::{
-    cli::{AccountCommand, Cli, Command, KeysCommand},
+    cli::{AccountCommand, Cli, Command, KeysCommand, VaultCommand},
     settings::{DEFAULTS, Settings},
 };
 
@@ -39,6 +39,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate { publish_lead }) => {
             let kid = latchkey::mesh::rotate_signing_key(&settings, publish_lead).await?;
             println!("new signing key {kid}: published now, signing in {publish_lead} s");
+        }
+        Command::Vault(VaultCommand::Rotate { data_dir, no_new_key }) => {
+            let rotated = latchkey::vault::rotate(&settings, data_dir.as_deref(), !no_new_key).await?;
+            let report = rotated.report;
+            if let Some(version) = rotated.added_version {
+                println!("added root key version {version} to the key file");
+            }
+            println!(
+                "every data key is wrapped under root key version {} ({} re-wrapped now, {} in all); before removing \
+                 an older version from the key file, run `latchkey vault rotate --no-new-key` once more and see 0 re-wrapped",
+                report.root_version, report.rewrapped, report.data_keys
+            );
         }
         Command::Config => {}
     }

@@ -94,14 +94,7 @@ pub async fn spawn_service(
     let stop = shutdown.clone();
     let outcome: futures_like::BoxedRun = match service {
         Service::AgentToken => {
-            // Every token issue asks the account's policies (and fails closed without an answer).
-            let policy = PolicyServiceClient::new(latchkey_server::connect(
-                context.urls.of(Service::Policy)?,
-                &context.mesh_auth,
-            )?);
-            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh)
-                .await?
-                .with_policy(policy);
+            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh).await?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {
@@ -164,6 +157,7 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
         webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(Service::Webhook)?),
+        vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel(Service::Vault)?),
         bus: context.bus.clone(),
         readiness,
     })

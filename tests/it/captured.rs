@@ -83,3 +83,17 @@ pub fn logs() -> String {
     let logs = captured.logs.lock().map(|bytes| bytes.clone()).unwrap_or_default();
     String::from_utf8_lossy(&logs).into_owned()
 }
+
+/// Every finished span of every test so far, as text: names, attributes and events.
+pub fn all_span_text() -> String {
+    let captured = captured();
+    let _ = captured.provider.force_flush();
+    captured
+        .spans
+        .get_finished_spans()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|span| format!("{} {:?} {:?}", span.name, span.attributes, span.events))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

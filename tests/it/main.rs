@@ -3,11 +3,11 @@
 
 mod agents;
 mod api_keys;
-mod approvals;
 mod bad_input;
 mod binary;
 mod captured;
 mod compose;
+mod credentials;
 mod isolation;
 mod nothing_lost;
 mod policies;

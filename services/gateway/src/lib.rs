@@ -54,6 +54,7 @@ pub struct GatewayDeps {
     pub audit: AuditServiceClient<MeshChannel>,
     pub policy: PolicyServiceClient<MeshChannel>,
     pub webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
+    pub vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient<MeshChannel>,
     /// Where `api_key.*` events arrive from, to drop deleted keys and changed lists from the caches.
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
@@ -98,6 +99,7 @@ impl Gateway {
             audit: deps.audit,
             policy: deps.policy,
             webhook: deps.webhook,
+            vault: deps.vault,
             keys,
             lists,
             tokens,

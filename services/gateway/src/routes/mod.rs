@@ -2,8 +2,8 @@
 
 mod agents;
 mod api_keys;
-mod approvals;
 mod audit;
+mod credentials;
 mod health;
 mod policies;
 mod tokens;
@@ -38,10 +38,6 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get_policy, policies::update_policy))
         .routes(routes!(policies::evaluate_policies))
         .routes(routes!(policies::get_policy_settings, policies::update_policy_settings))
-        .routes(routes!(approvals::list_approvals))
-        .routes(routes!(approvals::get_approval))
-        .routes(routes!(approvals::approve_approval))
-        .routes(routes!(approvals::deny_approval))
         .routes(routes!(audit::list_audit_entries))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
@@ -50,6 +46,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(webhooks::replay_webhook))
         .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(credentials::get_credentials, credentials::put_credentials))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
