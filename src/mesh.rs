@@ -94,7 +94,14 @@ pub async fn spawn_service(
     let stop = shutdown.clone();
     let outcome: futures_like::BoxedRun = match service {
         Service::AgentToken => {
-            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh).await?;
+            // Every token issue asks the account's policies (and fails closed without an answer).
+            let policy = PolicyServiceClient::new(latchkey_server::connect(
+                context.urls.of(Service::Policy)?,
+                &context.mesh_auth,
+            )?);
+            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh)
+                .await?
+                .with_policy(policy);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {

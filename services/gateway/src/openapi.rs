@@ -110,6 +110,7 @@ pub mod responses {
         (name = "agents", description = "Agent identities: create, list, pause, resume, revoke"),
         (name = "tokens", description = "Short-lived, scoped, Ed25519-signed agent tokens and their keys"),
         (name = "policies", description = "Policies that allow, deny, throttle or hold token requests; dry-run evaluation"),
+        (name = "approvals", description = "Token requests held for approval by a policy: list, read, approve, deny"),
         (name = "audit", description = "The account's hash-chained audit log"),
         (name = "webhooks", description = "Webhook endpoints, signed Standard Webhooks deliveries, their attempts, retries and replays"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),

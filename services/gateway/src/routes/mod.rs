@@ -2,6 +2,7 @@
 
 mod agents;
 mod api_keys;
+mod approvals;
 mod audit;
 mod credentials;
 mod health;
@@ -38,6 +39,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(policies::get_policy, policies::update_policy))
         .routes(routes!(policies::evaluate_policies))
         .routes(routes!(policies::get_policy_settings, policies::update_policy_settings))
+        .routes(routes!(approvals::list_approvals))
+        .routes(routes!(approvals::get_approval))
+        .routes(routes!(approvals::approve_approval))
+        .routes(routes!(approvals::deny_approval))
         .routes(routes!(audit::list_audit_entries))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
