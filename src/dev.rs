@@ -50,6 +50,7 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
         MeshAuth::new(random_token()),
         settings.gateway.clone(),
         vault_root_keys,
+        settings.oauth.clone(),
         http.local_addr()?,
     )
     .await?;

@@ -72,6 +72,8 @@ pub struct ServiceContext {
     pub webhook: latchkey_webhook::WebhookConfig,
     /// Where the vault's root keys come from (required to run the vault).
     pub vault_root_keys: Option<latchkey_vault::RootKeySource>,
+    /// The oauth service's settings (providers' apps, callback URL, refresh margin).
+    pub oauth: latchkey_oauth::OauthConfig,
 }
 
 /// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) and returns its task.
@@ -124,7 +126,13 @@ pub async fn spawn_service(
             let service = latchkey_vault::Vault::open(db().await?, root_keys, mesh).await?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
-        Service::Oauth => Box::pin(async move { Ok(latchkey_oauth::Oauth.run(listener, stop).await?) }),
+        Service::Oauth => {
+            let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
+                latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
+            );
+            let service = latchkey_oauth::Oauth::open(db().await?, mesh, vault, context.oauth.clone()).await?;
+            Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
+        }
         Service::Webhook => {
             let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.webhook.clone()).await?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
@@ -164,6 +172,7 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
         webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(Service::Webhook)?),
+        oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient::new(channel(Service::Oauth)?),
         vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel(Service::Vault)?),
         bus: context.bus.clone(),
         readiness,
@@ -203,8 +212,26 @@ impl RunningMesh {
         vault_root_keys: latchkey_vault::RootKeySource,
         http: TcpListener,
     ) -> anyhow::Result<Self> {
+        let oauth = latchkey_oauth::OauthConfig {
+            callback_url: String::new(),
+            ..latchkey_oauth::OauthConfig::default()
+        };
+        Self::start_with_oauth(database, bus, mesh_auth, gateway, vault_root_keys, oauth, http).await
+    }
+
+    /// [`start`](Self::start) with the oauth service's settings (an empty `callback_url` means the
+    /// gateway's own `/oauth/callback`).
+    pub async fn start_with_oauth(
+        database: DatabasePlan,
+        bus: EventBus,
+        mesh_auth: MeshAuth,
+        gateway: GatewayConfig,
+        vault_root_keys: latchkey_vault::RootKeySource,
+        oauth: latchkey_oauth::OauthConfig,
+        http: TcpListener,
+    ) -> anyhow::Result<Self> {
         let mut mesh =
-            Self::start_services(database, bus, mesh_auth, gateway, vault_root_keys, http.local_addr()?).await?;
+            Self::start_services(database, bus, mesh_auth, gateway, vault_root_keys, oauth, http.local_addr()?).await?;
         mesh.start_gateway(http).await?;
         Ok(mesh)
     }
@@ -217,8 +244,12 @@ impl RunningMesh {
         mesh_auth: MeshAuth,
         gateway: GatewayConfig,
         vault_root_keys: latchkey_vault::RootKeySource,
+        mut oauth: latchkey_oauth::OauthConfig,
         http_addr: SocketAddr,
     ) -> anyhow::Result<Self> {
+        if oauth.callback_url.is_empty() {
+            oauth.callback_url = format!("http://{http_addr}/oauth/callback");
+        }
         let shutdown = CancellationToken::new();
         let mut listeners = Vec::new();
         let mut urls = MeshUrls::default();
@@ -234,12 +265,13 @@ impl RunningMesh {
             mesh_auth,
             urls: urls.clone(),
             gateway,
-            vault_root_keys: Some(vault_root_keys),
             // An in-process mesh (`latchkey dev`, the tests) delivers to receivers on this machine.
             webhook: latchkey_webhook::WebhookConfig {
                 allow_loopback: true,
                 ..latchkey_webhook::WebhookConfig::default()
             },
+            vault_root_keys: Some(vault_root_keys),
+            oauth,
         };
         let mut tasks = Vec::new();
         for (service, listener) in listeners {

@@ -45,6 +45,7 @@ pub async fn run(
         gateway: settings.gateway.clone(),
         webhook: settings.webhook.clone(),
         vault_root_keys: settings.vault.root_key_source(),
+        oauth: settings.oauth.clone(),
     };
     let listener = TcpListener::bind(address)
         .await

@@ -23,8 +23,9 @@ pub struct Settings {
     pub server: ServerSettings,
     pub gateway: GatewayConfig,
     pub telemetry: TelemetryConfig,
-    pub vault: VaultSettings,
     pub webhook: latchkey_webhook::WebhookConfig,
+    pub oauth: latchkey_oauth::OauthConfig,
+    pub vault: VaultSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]

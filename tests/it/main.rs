@@ -11,6 +11,7 @@ mod compose;
 mod credentials;
 mod isolation;
 mod nothing_lost;
+mod oauth;
 mod policies;
 mod support;
 mod tokens;

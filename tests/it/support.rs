@@ -59,6 +59,20 @@ impl TestMesh {
     }
 
     pub async fn start_with(backend: Backend, bus: Bus, gateway: GatewayConfig) -> Self {
+        let oauth = latchkey_oauth::OauthConfig {
+            callback_url: String::new(),
+            ..latchkey_oauth::OauthConfig::default()
+        };
+        Self::start_with_oauth(backend, bus, gateway, oauth).await
+    }
+
+    /// A mesh whose oauth service has `oauth` (an empty callback URL: the gateway's own).
+    pub async fn start_with_oauth(
+        backend: Backend,
+        bus: Bus,
+        gateway: GatewayConfig,
+        oauth: latchkey_oauth::OauthConfig,
+    ) -> Self {
         let database = TestDatabase::new(backend).await;
         let plan = DatabasePlan::Url(database.url().to_owned());
         let (event_bus, nats, bus_database) = match bus {
@@ -74,12 +88,13 @@ impl TestMesh {
             }
         };
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mesh = RunningMesh::start(
+        let mesh = RunningMesh::start_with_oauth(
             plan,
             event_bus,
             MeshAuth::new(MESH_TOKEN),
             gateway,
             vault_root_keys(),
+            oauth,
             http_listener,
         )
         .await

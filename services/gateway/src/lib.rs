@@ -54,6 +54,7 @@ pub struct GatewayDeps {
     pub audit: AuditServiceClient<MeshChannel>,
     pub policy: PolicyServiceClient<MeshChannel>,
     pub webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
+    pub oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient<MeshChannel>,
     pub vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient<MeshChannel>,
     /// Where `api_key.*` events arrive from, to drop deleted keys and changed lists from the caches.
     pub bus: latchkey_events::EventBus,
@@ -99,6 +100,7 @@ impl Gateway {
             audit: deps.audit,
             policy: deps.policy,
             webhook: deps.webhook,
+            oauth: deps.oauth,
             vault: deps.vault,
             keys,
             lists,

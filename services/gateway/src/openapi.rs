@@ -78,6 +78,17 @@ pub mod responses {
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct Unavailable(ProblemDocument);
+
+    /// `INTEGRATION_NOT_FOUND`: the provider is not connected (for this end user); create an OAuth
+    /// session, or store the provider's key.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct IntegrationNotFound(ProblemDocument);
+
+    /// `UPSTREAM_ERROR`: the provider could not be reached or answered unexpectedly; retry later.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct UpstreamError(ProblemDocument);
 }
 
 /// The base document the routes are added to.
@@ -102,6 +113,8 @@ pub mod responses {
             responses::RateLimited,
             responses::InternalError,
             responses::Unavailable,
+            responses::IntegrationNotFound,
+            responses::UpstreamError,
         ),
     ),
     modifiers(&SecuritySchemes),
@@ -113,6 +126,7 @@ pub mod responses {
         (name = "approvals", description = "Token requests held for approval by a policy: list, read, approve, deny"),
         (name = "audit", description = "The account's hash-chained audit log"),
         (name = "webhooks", description = "Webhook endpoints, signed Standard Webhooks deliveries, their attempts, retries and replays"),
+        (name = "oauth", description = "OAuth connections, provider tokens (refreshed race-free) and the provider catalogue"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )

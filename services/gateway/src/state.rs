@@ -17,6 +17,7 @@ pub(crate) struct AppState {
     pub(crate) audit: AuditServiceClient<MeshChannel>,
     pub(crate) policy: PolicyServiceClient<MeshChannel>,
     pub(crate) webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
+    pub(crate) oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient<MeshChannel>,
     pub(crate) vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient<MeshChannel>,
     pub(crate) keys: Arc<KeyCache>,
     pub(crate) lists: Arc<ListCache>,

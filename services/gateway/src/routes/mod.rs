@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod credentials;
 mod health;
+mod oauth;
 mod policies;
 mod tokens;
 mod webhooks;
@@ -52,6 +53,14 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::replay_webhook))
         .routes(routes!(webhooks::test_webhook))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))
+        .routes(routes!(oauth::create_session))
+        .routes(routes!(oauth::callback))
+        .routes(routes!(oauth::fetch_token))
+        .routes(routes!(oauth::disconnect))
+        .routes(routes!(oauth::list_providers))
+        .routes(routes!(oauth::set_redirect_uris, oauth::get_redirect_uris))
+        .routes(routes!(oauth::oauth_tokens))
+        .routes(routes!(oauth::provider_token))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

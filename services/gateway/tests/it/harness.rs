@@ -89,6 +89,8 @@ impl TestGateway {
             // No fake policy service: the gateway's own tests do not call it (calls answer UNIMPLEMENTED).
             // No fake webhook service either: its routes are tested end to end (tests/it/webhooks).
             webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel.clone()),
+            // No fake oauth service: its routes are tested end to end against a real provider (tests/it/oauth).
+            oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient::new(channel.clone()),
             // No fake vault: /credentials is tested end to end against the real vault (tests/it/credentials).
             vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel.clone()),
             policy: PolicyServiceClient::new(channel),
