@@ -58,7 +58,9 @@ struct Target {
 
 enum Verdict {
     Delivered,
-    Retry { retry_after: Option<Duration> },
+    Retry {
+        retry_after: Option<Duration>,
+    },
     Failed,
     /// 410: the receiver asks never to be called again.
     Gone,
@@ -227,7 +229,15 @@ impl Webhook {
         };
         let url = match reqwest::Url::parse(&target.url) {
             Ok(url) => url,
-            Err(error) => return outcome(message, 0, Verdict::Failed, format!("invalid_url: {error}"), String::new()),
+            Err(error) => {
+                return outcome(
+                    message,
+                    0,
+                    Verdict::Failed,
+                    format!("invalid_url: {error}"),
+                    String::new(),
+                );
+            }
         };
         if guard::check_literal_host(AddressPolicy::new(&self.config), &url).is_err() {
             let error = format!("refused_address: {}", url.host_str().unwrap_or_default());
@@ -260,7 +270,13 @@ impl Webhook {
                 } else {
                     (Verdict::Retry { retry_after: None }, "connection")
                 };
-                return outcome(message, 0, verdict, format!("{kind}: {}", describe(&error)), String::new());
+                return outcome(
+                    message,
+                    0,
+                    verdict,
+                    format!("{kind}: {}", describe(&error)),
+                    String::new(),
+                );
             }
         };
         let status = response.status();
@@ -318,7 +334,11 @@ impl Webhook {
                 .bind(&message.id)
                 .bind(outcome.attempted_at)
                 .bind(i64::from(outcome.status_code))
-                .bind(if matches!(outcome.verdict, Verdict::Delivered) { "succeeded" } else { "failed" })
+                .bind(if matches!(outcome.verdict, Verdict::Delivered) {
+                    "succeeded"
+                } else {
+                    "failed"
+                })
                 .bind(&outcome.error)
                 .bind(outcome.latency_ms)
                 .bind(&outcome.snippet)

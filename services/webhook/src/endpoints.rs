@@ -64,7 +64,18 @@ impl std::fmt::Debug for CreatedEndpoint {
     }
 }
 
-type EndpointRow = (String, String, String, Option<String>, String, String, i64, i64, i64, i64);
+type EndpointRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+);
 
 const COLUMNS: &str = "id, url, events_json, description, status, disabled_reason, created_at, updated_at, \
                        previous_expires_at, failing_since";
@@ -123,8 +134,13 @@ fn validated_url(url: &str, policy: AddressPolicy) -> Result<String, WebhookErro
 }
 
 fn validated_description(description: Option<String>) -> Result<Option<String>, WebhookError> {
-    let description = description.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty());
-    if description.as_ref().is_some_and(|text| text.chars().count() > MAX_DESCRIPTION_LEN) {
+    let description = description
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|text| text.chars().count() > MAX_DESCRIPTION_LEN)
+    {
         return Err(WebhookError::field(
             "description",
             format!("at most {MAX_DESCRIPTION_LEN} characters"),
@@ -229,7 +245,11 @@ impl Webhook {
                 .await?;
         let url = url.ok_or(WebhookError::EndpointNotFound)?;
         for table in ["webhook_attempts", "webhook_messages", "webhook_endpoints"] {
-            let column = if table == "webhook_endpoints" { "id" } else { "endpoint_id" };
+            let column = if table == "webhook_endpoints" {
+                "id"
+            } else {
+                "endpoint_id"
+            };
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE account_id = $1 AND {column} = $2"
             )))

@@ -43,12 +43,11 @@ impl Webhook {
     /// Queues `event` for every active endpoint of its account subscribed to its type; answers how
     /// many messages were new.
     pub async fn accept(&self, event: &Envelope) -> Result<u64, WebhookError> {
-        let endpoints: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, events_json FROM webhook_endpoints WHERE account_id = $1 AND status = 'active'",
-        )
-        .bind(&event.account)
-        .fetch_all(self.db.pool())
-        .await?;
+        let endpoints: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, events_json FROM webhook_endpoints WHERE account_id = $1 AND status = 'active'")
+                .bind(&event.account)
+                .fetch_all(self.db.pool())
+                .await?;
         let subscribed: Vec<String> = endpoints
             .into_iter()
             .filter(|(_, events_json)| {
@@ -62,7 +61,14 @@ impl Webhook {
         }
         let body = body_of(event);
         let queued = self
-            .queue(&event.account, &subscribed, &event.id, &event.event_type, event.time.timestamp_millis(), &body)
+            .queue(
+                &event.account,
+                &subscribed,
+                &event.id,
+                &event.event_type,
+                event.time.timestamp_millis(),
+                &body,
+            )
             .await?;
         Ok(queued)
     }

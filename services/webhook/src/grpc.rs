@@ -165,7 +165,10 @@ impl WebhookService for GrpcApi {
     async fn retry_message(&self, request: Request<pb::RetryMessageRequest>) -> Result<Response<pb::Message>, Status> {
         let (account, _) = self.caller(&request)?;
         let m = request.into_inner();
-        let message = self.service.retry_message(&account, &m.endpoint_id, &m.message_id).await?;
+        let message = self
+            .service
+            .retry_message(&account, &m.endpoint_id, &m.message_id)
+            .await?;
         Ok(Response::new(message_to_pb(message)))
     }
 

@@ -76,7 +76,12 @@ fn classify_v4(v4: Ipv4Addr) -> Class {
     let [a, b, ..] = v4.octets();
     if v4.is_loopback() {
         Class::Loopback
-    } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || v4.is_documentation() || a == 0 || a >= 240
+    } else if v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || a >= 240
     {
         Class::Unroutable
     } else if v4.is_private()

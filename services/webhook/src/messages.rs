@@ -49,7 +49,18 @@ pub struct Message {
     pub next_attempt_at_ms: i64,
 }
 
-type AttemptRow = (String, String, Option<String>, Option<String>, i64, i64, String, String, i64, String);
+type AttemptRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+);
 type MessageRow = (String, String, String, String, i64, i64, i64);
 
 fn message_from_row(row: MessageRow) -> Message {
@@ -100,17 +111,22 @@ impl Webhook {
         }
         let limit = if limit == 0 { DEFAULT_PAGE } else { limit };
         self.endpoint_status(account_id, endpoint_id).await?;
-        let rows: Vec<AttemptRow> = sqlx::query_as(
+        // The cursor condition only when there is a cursor: no sentinel id, whose order against real
+        // ids would depend on the database's collation.
+        let cursor = if before.is_some() { "AND a.id < $4" } else { "" };
+        let query = sqlx::query_as::<_, AttemptRow>(sqlx::AssertSqlSafe(format!(
             "SELECT a.id, a.message_id, m.event_type, m.status, a.attempted_at, a.status_code, a.outcome, a.error, \
              a.latency_ms, a.response_snippet FROM webhook_attempts a \
              LEFT JOIN webhook_messages m ON m.id = a.message_id \
-             WHERE a.account_id = $1 AND a.endpoint_id = $2 AND a.id < $3 ORDER BY a.id DESC LIMIT $4",
-        )
+             WHERE a.account_id = $1 AND a.endpoint_id = $2 {cursor} ORDER BY a.id DESC LIMIT $3"
+        )))
         .bind(account_id)
         .bind(endpoint_id)
-        // Every attempt id sorts below "wha`" ('`' follows '_'), so no cursor lists from the newest.
-        .bind(before.unwrap_or("wha`"))
-        .bind(i64::from(limit) + 1)
+        .bind(i64::from(limit) + 1);
+        let rows: Vec<AttemptRow> = match before {
+            Some(before) => query.bind(before),
+            None => query,
+        }
         .fetch_all(self.db.pool())
         .await?;
         let more = rows.len() > limit as usize;
@@ -118,7 +134,18 @@ impl Webhook {
             .into_iter()
             .take(limit as usize)
             .map(
-                |(id, message_id, event_type, message_status, attempted_at_ms, status_code, outcome, error, latency_ms, snippet)| {
+                |(
+                    id,
+                    message_id,
+                    event_type,
+                    message_status,
+                    attempted_at_ms,
+                    status_code,
+                    outcome,
+                    error,
+                    latency_ms,
+                    snippet,
+                )| {
                     Attempt {
                         id,
                         message_id,
@@ -134,7 +161,9 @@ impl Webhook {
                 },
             )
             .collect();
-        let next_before = more.then(|| attempts.last().map(|attempt| attempt.id.clone())).flatten();
+        let next_before = more
+            .then(|| attempts.last().map(|attempt| attempt.id.clone()))
+            .flatten();
         Ok(AttemptPage { attempts, next_before })
     }
 
@@ -223,14 +252,30 @@ impl Webhook {
             json!({ "endpoint_id": endpoint_id, "event_id": event_id, "message": "A test event from Latchkey." }),
         );
         let endpoints = [endpoint_id.to_owned()];
-        self.queue(account_id, &endpoints, &event_id, TEST_EVENT_TYPE, now.timestamp_millis(), &body)
-            .await?;
+        self.queue(
+            account_id,
+            &endpoints,
+            &event_id,
+            TEST_EVENT_TYPE,
+            now.timestamp_millis(),
+            &body,
+        )
+        .await?;
         let id: String = sqlx::query_scalar("SELECT id FROM webhook_messages WHERE endpoint_id = $1 AND event_id = $2")
             .bind(endpoint_id)
             .bind(&event_id)
             .fetch_one(self.db.pool())
             .await?;
         self.message(account_id, endpoint_id, &id).await
+    }
+
+    /// How many messages wait for delivery (due or not), across accounts: the service's backlog.
+    pub async fn backlog(&self) -> Result<i64, WebhookError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_messages WHERE status = 'pending'")
+                .fetch_one(self.db.pool())
+                .await?,
+        )
     }
 
     /// The message with this id, for tests and tools that follow one message.
@@ -246,4 +291,3 @@ impl Webhook {
         row.map(message_from_row).ok_or(WebhookError::MessageNotFound)
     }
 }
-

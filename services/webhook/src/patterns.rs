@@ -12,7 +12,10 @@ const MAX_PATTERNS: usize = 64;
 /// Validates `patterns` (trimmed, deduplicated, order kept); errors name `events[i]`.
 pub(crate) fn validate(patterns: &[String]) -> Result<Vec<String>, WebhookError> {
     if patterns.is_empty() {
-        return Err(WebhookError::field("events", "list at least one event type, or \"*\" for all"));
+        return Err(WebhookError::field(
+            "events",
+            "list at least one event type, or \"*\" for all",
+        ));
     }
     if patterns.len() > MAX_PATTERNS {
         return Err(WebhookError::field("events", format!("at most {MAX_PATTERNS} entries")));
@@ -20,10 +23,15 @@ pub(crate) fn validate(patterns: &[String]) -> Result<Vec<String>, WebhookError>
     let mut accepted: Vec<String> = Vec::with_capacity(patterns.len());
     for (index, pattern) in patterns.iter().enumerate() {
         let pattern = pattern.trim();
-        if !EventType::ALL.iter().any(|event_type| matches(pattern, event_type.as_str())) {
+        if !EventType::ALL
+            .iter()
+            .any(|event_type| matches(pattern, event_type.as_str()))
+        {
             return Err(WebhookError::field(
                 &format!("events[{index}]"),
-                format!("{pattern:?} matches no event type; use a type such as token.issued, a category such as token.*, or *"),
+                format!(
+                    "{pattern:?} matches no event type; use a type such as token.issued, a category such as token.*, or *"
+                ),
             ));
         }
         if !accepted.iter().any(|seen| seen == pattern) {

@@ -18,7 +18,9 @@ pub fn new_secret() -> String {
 
 /// The key bytes of a `whsec_…` secret (a secret without the prefix is taken as bare base64).
 fn key_of(secret: &str) -> Option<Vec<u8>> {
-    STANDARD.decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret)).ok()
+    STANDARD
+        .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
+        .ok()
 }
 
 /// One `v1,<base64>` signature of `id.timestamp.body` with `secret`.

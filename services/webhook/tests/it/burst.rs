@@ -46,7 +46,12 @@ async fn burst(backend: Backend) {
     let event_ids: HashSet<String> = receiver
         .received()
         .iter()
-        .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["data"]["event_id"].as_str().unwrap().to_owned())
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["data"]["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(event_ids.len(), BURST, "every event, none twice under another id");
 }

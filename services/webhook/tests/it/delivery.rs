@@ -45,7 +45,10 @@ async fn retried_until_the_receiver_answers(backend: Backend) {
     for delivery in &received {
         assert_eq!(delivery.id, received[0].id, "the same webhook-id on every retry");
         assert_eq!(delivery.body, received[0].body, "the same body on every retry");
-        assert!(verify(&created.secret, delivery), "every attempt is signed with the endpoint's secret");
+        assert!(
+            verify(&created.secret, delivery),
+            "every attempt is signed with the endpoint's secret"
+        );
     }
     let body: Value = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(body["type"], "token.issued");
@@ -53,13 +56,34 @@ async fn retried_until_the_receiver_answers(backend: Backend) {
     assert_eq!(body["data"]["agent_id"], "agt_test");
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
 
-    let attempts = world.api.list_attempts("acc_a", &created.endpoint.id, 0, None).await.unwrap();
+    let attempts = world
+        .api
+        .list_attempts("acc_a", &created.endpoint.id, 0, None)
+        .await
+        .unwrap();
     let codes: Vec<u16> = attempts.attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [200, 429, 500, 503], "newest first");
     assert_eq!(attempts.attempts[0].outcome, "succeeded");
     assert_eq!(attempts.attempts[0].message_status, "delivered");
     assert_eq!(attempts.attempts[1].response_snippet, "slow down");
     assert_eq!(attempts.attempts[0].message_id, received[0].id);
+
+    // Pages follow the cursor.
+    let first = world
+        .api
+        .list_attempts("acc_a", &created.endpoint.id, 3, None)
+        .await
+        .unwrap();
+    assert_eq!(first.attempts.len(), 3);
+    let cursor = first.next_before.expect("a next page");
+    let second = world
+        .api
+        .list_attempts("acc_a", &created.endpoint.id, 3, Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(second.attempts.len(), 1);
+    assert_eq!(second.attempts[0].status_code, 503);
+    assert_eq!(second.next_before, None);
 }
 
 #[tokio::test]
@@ -87,9 +111,17 @@ async fn receiver_down_then_up(backend: Backend) {
     // Connection errors are recorded and retried.
     let mut refused = false;
     for _ in 0..1500 {
-        let page = world.api.list_attempts("acc_a", &created.endpoint.id, 0, None).await.unwrap();
+        let page = world
+            .api
+            .list_attempts("acc_a", &created.endpoint.id, 0, None)
+            .await
+            .unwrap();
         if page.attempts.len() >= 6 {
-            assert!(page.attempts.iter().all(|a| a.error.starts_with("connection") && a.status_code == 0));
+            assert!(
+                page.attempts
+                    .iter()
+                    .all(|a| a.error.starts_with("connection") && a.status_code == 0)
+            );
             refused = true;
             break;
         }
@@ -132,7 +164,11 @@ async fn gone_disables_the_endpoint_at_once() {
 
     let mut disabled = None;
     for _ in 0..1500 {
-        let endpoint = world.api.get_endpoint("acc_a", &gone_endpoint.endpoint.id).await.unwrap();
+        let endpoint = world
+            .api
+            .get_endpoint("acc_a", &gone_endpoint.endpoint.id)
+            .await
+            .unwrap();
         if endpoint.status == "disabled" {
             disabled = Some(endpoint);
             break;
@@ -262,7 +298,10 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
     assert!(eventually(WAIT, || receiver.received().len() == 2).await);
     let second = &receiver.received()[1];
     assert!(verify(&again.secret, second));
-    assert!(!verify(&rotated.secret, second), "an overlap of 0 ends the old secret at once");
+    assert!(
+        !verify(&rotated.secret, second),
+        "an overlap of 0 ends the old secret at once"
+    );
 }
 
 #[tokio::test]
@@ -339,23 +378,42 @@ async fn one_account_never_sees_nor_touches_another_accounts_endpoints() {
         .unwrap();
     world.publish_tokens("acc_b", 2).await;
     world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || receiver_a.received().len() == 1 && receiver_b.received().len() == 2).await);
+    assert!(
+        eventually(WAIT, || receiver_a.received().len() == 1
+            && receiver_b.received().len() == 2)
+        .await
+    );
     let id = &a.endpoint.id;
     let message_id = receiver_a.received()[0].id.clone();
 
     assert_eq!(world.api.list_endpoints("acc_b").await.unwrap().len(), 1);
-    assert!(matches!(world.api.get_endpoint("acc_b", id).await, Err(WebhookError::EndpointNotFound)));
-    assert!(matches!(world.api.list_attempts("acc_b", id, 0, None).await, Err(WebhookError::EndpointNotFound)));
+    assert!(matches!(
+        world.api.get_endpoint("acc_b", id).await,
+        Err(WebhookError::EndpointNotFound)
+    ));
+    assert!(matches!(
+        world.api.list_attempts("acc_b", id, 0, None).await,
+        Err(WebhookError::EndpointNotFound)
+    ));
     assert!(matches!(
         world.api.retry_message("acc_b", id, &message_id).await,
         Err(WebhookError::EndpointNotFound)
     ));
-    assert!(matches!(world.api.replay("acc_b", id, 1, 2).await, Err(WebhookError::EndpointNotFound)));
-    assert!(matches!(world.api.send_test("acc_b", id).await, Err(WebhookError::EndpointNotFound)));
+    assert!(matches!(
+        world.api.replay("acc_b", id, 1, 2).await,
+        Err(WebhookError::EndpointNotFound)
+    ));
+    assert!(matches!(
+        world.api.send_test("acc_b", id).await,
+        Err(WebhookError::EndpointNotFound)
+    ));
     assert!(matches!(
         world.api.rotate_secret("acc_b", None, id, None).await,
         Err(WebhookError::EndpointNotFound)
     ));
-    assert!(matches!(world.api.delete_endpoint("acc_b", None, id).await, Err(WebhookError::EndpointNotFound)));
+    assert!(matches!(
+        world.api.delete_endpoint("acc_b", None, id).await,
+        Err(WebhookError::EndpointNotFound)
+    ));
     assert_eq!(world.api.get_endpoint("acc_a", id).await.unwrap().status, "active");
 }

@@ -38,22 +38,31 @@ async fn killed_mid_retry(backend: Backend) {
     world.publish_tokens("acc_a", 4).await;
     let _restarted = world.start_service();
 
-    assert!(eventually(Duration::from_secs(60), || {
-        let delivered: std::collections::HashSet<String> = receiver
-            .received()
-            .iter()
-            .filter(|r| r.status == 200)
-            .map(|r| r.id.clone())
-            .collect();
-        delivered.len() == 5
-    })
-    .await, "all five events delivered after the restart");
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let delivered: std::collections::HashSet<String> = receiver
+                .received()
+                .iter()
+                .filter(|r| r.status == 200)
+                .map(|r| r.id.clone())
+                .collect();
+            delivered.len() == 5
+        })
+        .await,
+        "all five events delivered after the restart"
+    );
 
     let mut bodies: HashMap<String, String> = HashMap::new();
     for delivery in receiver.received() {
         assert!(verify(&created.secret, &delivery));
-        let body = bodies.entry(delivery.id.clone()).or_insert_with(|| delivery.body.clone());
-        assert_eq!(*body, delivery.body, "webhook-id {} arrived with two bodies", delivery.id);
+        let body = bodies
+            .entry(delivery.id.clone())
+            .or_insert_with(|| delivery.body.clone());
+        assert_eq!(
+            *body, delivery.body,
+            "webhook-id {} arrived with two bodies",
+            delivery.id
+        );
     }
     assert_eq!(bodies.len(), 5, "one webhook-id per event, no more");
 }

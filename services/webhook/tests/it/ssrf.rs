@@ -35,7 +35,10 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
         "http://10.0.0.7/hooks".to_owned(),
         "http://[::1]/hooks".to_owned(),
     ] {
-        let refused = world.api.create_endpoint("acc_a", None, endpoint(literal.clone())).await;
+        let refused = world
+            .api
+            .create_endpoint("acc_a", None, endpoint(literal.clone()))
+            .await;
         let Err(WebhookError::Invalid(error)) = refused else {
             panic!("{literal} must be refused");
         };
@@ -45,7 +48,11 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
     // A name is vetted when the delivery connects: localhost resolves to loopback.
     let by_name = world
         .api
-        .create_endpoint("acc_a", None, endpoint(format!("http://localhost:{}/hooks", receiver.addr.port())))
+        .create_endpoint(
+            "acc_a",
+            None,
+            endpoint(format!("http://localhost:{}/hooks", receiver.addr.port())),
+        )
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
@@ -63,7 +70,11 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(attempts.len(), 1, "a refused address is not retried");
-    assert!(attempts[0].error.starts_with("refused_address"), "{}", attempts[0].error);
+    assert!(
+        attempts[0].error.starts_with("refused_address"),
+        "{}",
+        attempts[0].error
+    );
     assert_eq!(attempts[0].message_status, "failed");
     assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
 }

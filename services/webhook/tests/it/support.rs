@@ -81,7 +81,11 @@ pub struct Receiver {
     stop: CancellationToken,
 }
 
-async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: HeaderMap, body: String) -> impl IntoResponse {
+async fn receive(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
     let header = |name: &str| {
         headers
             .get(name)
@@ -130,7 +134,10 @@ impl Receiver {
         let router = Router::new().fallback(post(receive)).with_state(state.clone());
         let stopped = stop.clone().cancelled_owned();
         tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(stopped).await.unwrap();
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+                .unwrap();
         });
         Self { state, addr, stop }
     }
@@ -279,7 +286,9 @@ impl World {
         runtime.spawn(async move {
             let db = Db::connect(&url).await.expect("open the database");
             let bus = nats_bus(&nats_url, &prefix).await;
-            let service = Webhook::open(db, MeshAuth::new(MESH_TOKEN), config).await.expect("open");
+            let service = Webhook::open(db, MeshAuth::new(MESH_TOKEN), config)
+                .await
+                .expect("open");
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             service.run(listener, bus, stop).await.expect("run the webhook service");
         });
