@@ -17,3 +17,4 @@ mod support;
 mod tokens;
 mod trace;
 mod verify;
+mod webhooks;
