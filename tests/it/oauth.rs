@@ -611,3 +611,46 @@ async fn a_backend_asks_for_a_provider_token_and_is_told_what_the_user_must_do()
     );
     mesh.stop().await;
 }
+
+#[tokio::test]
+async fn an_api_key_provider_fetch_returns_the_stored_key_unless_write_only() {
+    let (_peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    assert_eq!(
+        problem_code(fetch(&mesh, &mesh.key, "openai").await).await,
+        (404, "INTEGRATION_NOT_FOUND".to_owned())
+    );
+    let stored = mesh
+        .as_key(Method::PUT, "/credentials", &mesh.key)
+        .json(&json!({ "openaiApiKey": "sk-test-openai-0123456789" }))
+        .send()
+        .await
+        .expect("PUT /credentials");
+    assert_eq!(stored.status(), 200);
+    let response = fetch(&mesh, &mesh.key, "openai").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["accessToken"], "sk-test-openai-0123456789");
+    assert_eq!(body["data"]["type"], "api_key");
+    assert_eq!(body["data"]["expiresAt"], Value::Null);
+
+    let (_, other) = mesh.mesh.create_account("Other account").await.expect("account");
+    assert_eq!(
+        problem_code(fetch(&mesh, &other, "openai").await).await,
+        (404, "INTEGRATION_NOT_FOUND".to_owned()),
+        "another account's key is not visible"
+    );
+
+    let sealed = mesh
+        .as_key(Method::PUT, "/credentials", &mesh.key)
+        .json(&json!({ "stripeApiKey": "sk_live_stripe_0123456789", "writeOnly": true }))
+        .send()
+        .await
+        .expect("PUT /credentials");
+    assert_eq!(sealed.status(), 200);
+    assert_eq!(
+        problem_code(fetch(&mesh, &mesh.key, "stripe").await).await,
+        (403, "FORBIDDEN".to_owned()),
+        "a write-only key is returned by no endpoint"
+    );
+    mesh.stop().await;
+}
