@@ -36,7 +36,12 @@ async fn get(mesh: &TestMesh, key: &str) -> Value {
 }
 
 /// Opens a stored secret the way an internal caller (the oauth service) does.
-async fn open_internally(mesh: &TestMesh, account: &str, secret_id: &str, internal_use: bool) -> Result<Vec<u8>, tonic::Status> {
+async fn open_internally(
+    mesh: &TestMesh,
+    account: &str,
+    secret_id: &str,
+    internal_use: bool,
+) -> Result<Vec<u8>, tonic::Status> {
     let url = mesh.mesh.urls.of(Service::Vault).expect("vault url");
     let channel = latchkey_server::connect(url, &MeshAuth::new(MESH_TOKEN)).expect("channel");
     let request = latchkey_server::with_account(
@@ -87,11 +92,16 @@ async fn keys_are_stored_and_shown_only_masked(backend: Backend, bus: Bus) {
 
     // Only the key sent changes; the service that uses it opens the newest one.
     let rotated = "sk-proj-e2e-openai-rotated-Ef56";
-    assert_eq!(put(&mesh, &mesh.key, json!({ "openaiApiKey": rotated })).await.status(), 200);
+    assert_eq!(
+        put(&mesh, &mesh.key, json!({ "openaiApiKey": rotated })).await.status(),
+        200
+    );
     let summary = get(&mesh, &mesh.key).await;
     assert_eq!(summary["openaiApiKeyLast4"], "Ef56");
     assert_eq!(summary["anthropicApiKeyLast4"], "Cd34");
-    let opened = open_internally(&mesh, &mesh.account_id, "credential/openai", false).await.expect("open");
+    let opened = open_internally(&mesh, &mesh.account_id, "credential/openai", false)
+        .await
+        .expect("open");
     assert_eq!(opened, rotated.as_bytes());
 
     // Every write is in the audit log as credential.updated, without the key.
@@ -126,11 +136,23 @@ async fn keys_are_stored_and_shown_only_masked_on_postgres_with_nats() {
 async fn bad_writes_name_the_field_and_store_nothing(backend: Backend, bus: Bus) {
     let mesh = TestMesh::start(backend, bus).await;
     for (body, fields) in [
-        (json!({ "openaiApiKey": OPENAI_KEY, "notAProviderApiKey": "x" }), vec!["notAProviderApiKey"]),
-        (json!({ "openaiApiKey": OPENAI_KEY, "anthropicApiKey": 42 }), vec!["anthropicApiKey"]),
-        (json!({ "openaiApiKey": OPENAI_KEY, "googleApiKey": "   " }), vec!["googleApiKey"]),
+        (
+            json!({ "openaiApiKey": OPENAI_KEY, "notAProviderApiKey": "x" }),
+            vec!["notAProviderApiKey"],
+        ),
+        (
+            json!({ "openaiApiKey": OPENAI_KEY, "anthropicApiKey": 42 }),
+            vec!["anthropicApiKey"],
+        ),
+        (
+            json!({ "openaiApiKey": OPENAI_KEY, "googleApiKey": "   " }),
+            vec!["googleApiKey"],
+        ),
         (json!({ "openaiApiKey": null }), vec!["openaiApiKey"]),
-        (json!({ "openaiApiKey": OPENAI_KEY, "writeOnly": "yes" }), vec!["writeOnly"]),
+        (
+            json!({ "openaiApiKey": OPENAI_KEY, "writeOnly": "yes" }),
+            vec!["writeOnly"],
+        ),
         (json!({}), vec!["body"]),
         (json!({ "writeOnly": true }), vec!["body"]),
     ] {
@@ -165,7 +187,11 @@ async fn bad_writes_name_the_field_and_store_nothing(backend: Backend, bus: Bus)
 
     let summary = get(&mesh, &mesh.key).await;
     assert!(
-        summary.as_object().expect("object").iter().all(|(field, value)| !field.starts_with("has") || value == false),
+        summary
+            .as_object()
+            .expect("object")
+            .iter()
+            .all(|(field, value)| !field.starts_with("has") || value == false),
         "nothing was stored: {summary}"
     );
     let unauthenticated = mesh.http.get(mesh.url("/credentials")).send().await.expect("GET");
@@ -187,19 +213,33 @@ async fn bad_writes_name_the_field_and_store_nothing_on_postgres_with_nats() {
 async fn one_account_never_sees_or_reaches_another_s_keys() {
     let mesh = TestMesh::start(Backend::Postgres, Bus::Local).await;
     let (other_account, other_key) = mesh.mesh.create_account("Other account").await.expect("account");
-    assert_eq!(put(&mesh, &mesh.key, json!({ "openaiApiKey": OPENAI_KEY })).await.status(), 200);
+    assert_eq!(
+        put(&mesh, &mesh.key, json!({ "openaiApiKey": OPENAI_KEY }))
+            .await
+            .status(),
+        200
+    );
 
     let theirs = get(&mesh, &other_key).await;
     assert_eq!(theirs["hasOpenaiApiKey"], false);
-    let denied = open_internally(&mesh, &other_account, "credential/openai", true).await.unwrap_err();
+    let denied = open_internally(&mesh, &other_account, "credential/openai", true)
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::NotFound);
 
     // Their own write stays theirs, and ours stays ours.
     let their_key = "sk-proj-other-account-Zz99";
-    assert_eq!(put(&mesh, &other_key, json!({ "openaiApiKey": their_key })).await.status(), 200);
+    assert_eq!(
+        put(&mesh, &other_key, json!({ "openaiApiKey": their_key }))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(get(&mesh, &mesh.key).await["openaiApiKeyLast4"], "Ab12");
     assert_eq!(get(&mesh, &other_key).await["openaiApiKeyLast4"], "Zz99");
-    let ours = open_internally(&mesh, &mesh.account_id, "credential/openai", false).await.expect("open");
+    let ours = open_internally(&mesh, &mesh.account_id, "credential/openai", false)
+        .await
+        .expect("open");
     assert_eq!(ours, OPENAI_KEY.as_bytes());
     mesh.mesh.stop().await;
 }
@@ -211,14 +251,25 @@ async fn a_write_only_key_is_never_returned_again() {
     let written = put(&mesh, &mesh.key, json!({ "stripeApiKey": stripe, "writeOnly": true })).await;
     assert_eq!(written.status(), 200);
     assert_eq!(get(&mesh, &mesh.key).await["stripeApiKeyLast4"], "Wx78");
-    let refused = open_internally(&mesh, &mesh.account_id, "credential/stripe", false).await.unwrap_err();
+    let refused = open_internally(&mesh, &mesh.account_id, "credential/stripe", false)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
     // Writing it again without the flag does not lift it.
-    assert_eq!(put(&mesh, &mesh.key, json!({ "stripeApiKey": "sk_live_again_Yy00" })).await.status(), 200);
-    let still = open_internally(&mesh, &mesh.account_id, "credential/stripe", false).await.unwrap_err();
+    assert_eq!(
+        put(&mesh, &mesh.key, json!({ "stripeApiKey": "sk_live_again_Yy00" }))
+            .await
+            .status(),
+        200
+    );
+    let still = open_internally(&mesh, &mesh.account_id, "credential/stripe", false)
+        .await
+        .unwrap_err();
     assert_eq!(still.code(), tonic::Code::PermissionDenied);
     // Latchkey itself can still use it (an internal use never hands it to a client).
-    let used = open_internally(&mesh, &mesh.account_id, "credential/stripe", true).await.expect("open");
+    let used = open_internally(&mesh, &mesh.account_id, "credential/stripe", true)
+        .await
+        .expect("open");
     assert_eq!(used, b"sk_live_again_Yy00");
     mesh.mesh.stop().await;
 }
@@ -234,21 +285,45 @@ async fn no_key_reaches_the_logs_or_traces_during_a_full_flow() {
         "sk-logged-never-in-an-error-Lg04",
     ];
     assert_eq!(
-        put(&mesh, &mesh.key, json!({ "openaiApiKey": secrets[0], "anthropicApiKey": secrets[1] })).await.status(),
+        put(
+            &mesh,
+            &mesh.key,
+            json!({ "openaiApiKey": secrets[0], "anthropicApiKey": secrets[1] })
+        )
+        .await
+        .status(),
         200
     );
     assert_eq!(
-        put(&mesh, &mesh.key, json!({ "stripeApiKey": secrets[2], "writeOnly": true })).await.status(),
+        put(
+            &mesh,
+            &mesh.key,
+            json!({ "stripeApiKey": secrets[2], "writeOnly": true })
+        )
+        .await
+        .status(),
         200
     );
     assert_eq!(
-        put(&mesh, &mesh.key, json!({ "openaiApiKey": secrets[3], "bogusApiKey": secrets[3] })).await.status(),
+        put(
+            &mesh,
+            &mesh.key,
+            json!({ "openaiApiKey": secrets[3], "bogusApiKey": secrets[3] })
+        )
+        .await
+        .status(),
         400
     );
     get(&mesh, &mesh.key).await;
-    open_internally(&mesh, &mesh.account_id, "credential/openai", false).await.expect("open");
-    open_internally(&mesh, &mesh.account_id, "credential/stripe", false).await.unwrap_err();
-    open_internally(&mesh, &mesh.account_id, "credential/stripe", true).await.expect("open");
+    open_internally(&mesh, &mesh.account_id, "credential/openai", false)
+        .await
+        .expect("open");
+    open_internally(&mesh, &mesh.account_id, "credential/stripe", false)
+        .await
+        .unwrap_err();
+    open_internally(&mesh, &mesh.account_id, "credential/stripe", true)
+        .await
+        .expect("open");
     let settled = eventually(Duration::from_secs(30), || async {
         mesh.audit_entries(&mesh.key)
             .await
@@ -267,7 +342,10 @@ async fn no_key_reaches_the_logs_or_traces_during_a_full_flow() {
         assert!(!logs.contains(secret), "a key was logged");
         assert!(!spans.contains(secret), "a key reached a trace");
         let tail = &secret[secret.len() - 12..];
-        assert!(!logs.contains(tail) && !spans.contains(tail), "part of a key was logged");
+        assert!(
+            !logs.contains(tail) && !spans.contains(tail),
+            "part of a key was logged"
+        );
     }
     mesh.mesh.stop().await;
 }

@@ -46,7 +46,11 @@ impl Vault {
     }
 
     fn cached_data_key(&self, account_id: &str) -> Option<Arc<DataKey>> {
-        let cache = self.keys.data_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cache = self
+            .keys
+            .data_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.get(account_id).cloned()
     }
 
@@ -79,7 +83,11 @@ impl Vault {
                 what: "the data key".to_owned(),
             })?,
         );
-        let mut cache = self.keys.data_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self
+            .keys
+            .data_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if cache.len() >= DATA_KEY_CACHE_LIMIT {
             cache.clear();
         }

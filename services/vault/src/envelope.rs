@@ -208,7 +208,10 @@ mod tests {
         let sealed = key.seal("acc", "credential/x", 1, b"value");
         let wrapped = key.wrap(&v1, "acc");
         let unwrapped = DataKey::unwrap(&v1, "acc", &wrapped).unwrap();
-        assert_eq!(unwrapped.open("acc", "credential/x", 1, &sealed).unwrap().as_slice(), b"value");
+        assert_eq!(
+            unwrapped.open("acc", "credential/x", 1, &sealed).unwrap().as_slice(),
+            b"value"
+        );
         assert!(DataKey::unwrap(&v1, "other", &wrapped).is_err());
         assert!(DataKey::unwrap(&v2, "acc", &wrapped).is_err());
         // The same bytes under another version number fail too: the version is in the AAD.

@@ -57,11 +57,7 @@ impl From<VaultError> for tonic::Status {
                     format!("the secret changed concurrently (version {current}, expected {expected}); retry"),
                 );
                 let details = serde_json::to_vec(&api_error).unwrap_or_default();
-                return tonic::Status::with_details(
-                    tonic::Code::FailedPrecondition,
-                    api_error.message,
-                    details.into(),
-                );
+                return tonic::Status::with_details(tonic::Code::FailedPrecondition, api_error.message, details.into());
             }
             VaultError::RootKeys(_)
             | VaultError::UnknownRootVersion { .. }

@@ -57,7 +57,10 @@ impl VaultService for GrpcApi {
     }
 
     #[instrument(skip_all, err)]
-    async fn put_secret(&self, request: Request<pb::PutSecretRequest>) -> Result<Response<pb::PutSecretResponse>, Status> {
+    async fn put_secret(
+        &self,
+        request: Request<pb::PutSecretRequest>,
+    ) -> Result<Response<pb::PutSecretResponse>, Status> {
         let (account, actor) = self.caller(&request)?;
         let written = self
             .service
@@ -82,7 +85,10 @@ impl VaultService for GrpcApi {
     }
 
     #[instrument(skip_all, err)]
-    async fn get_secret(&self, request: Request<pb::GetSecretRequest>) -> Result<Response<pb::GetSecretResponse>, Status> {
+    async fn get_secret(
+        &self,
+        request: Request<pb::GetSecretRequest>,
+    ) -> Result<Response<pb::GetSecretResponse>, Status> {
         let (account, _) = self.caller(&request)?;
         let message = request.get_ref();
         let mut opened = self

@@ -75,7 +75,10 @@ impl Keyring {
                 ))
             })?;
             if keyring.keys.insert(key.version, key).is_some() {
-                return Err(VaultError::RootKeys(format!("line {}: a version is given twice", index + 1)));
+                return Err(VaultError::RootKeys(format!(
+                    "line {}: a version is given twice",
+                    index + 1
+                )));
             }
         }
         Ok(keyring)

@@ -79,7 +79,12 @@ impl Vault {
     }
 
     /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.
-    pub async fn run(self, listener: TcpListener, bus: EventBus, shutdown: CancellationToken) -> Result<(), VaultError> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        bus: EventBus,
+        shutdown: CancellationToken,
+    ) -> Result<(), VaultError> {
         let relay = tokio::spawn(latchkey_events::run_relay(
             self.outbox.clone(),
             bus,
@@ -99,7 +104,13 @@ impl Vault {
     }
 
     fn keyring(&self) -> Arc<Keyring> {
-        Arc::clone(&self.keys.keyring.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Arc::clone(
+            &self
+                .keys
+                .keyring
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// Re-reads the root keys when their source changed since the last load (a key file that
@@ -107,14 +118,26 @@ impl Vault {
     fn refreshed_keyring(&self) -> Result<Arc<Keyring>, VaultError> {
         let modified = self.keys.source.modified();
         {
-            let loaded_from = self.keys.loaded_from.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let loaded_from = self
+                .keys
+                .loaded_from
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if modified.is_none() || *loaded_from == modified {
                 return Ok(self.keyring());
             }
         }
         let keyring = Arc::new(self.keys.source.load()?);
-        *self.keys.keyring.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&keyring);
-        *self.keys.loaded_from.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = modified;
+        *self
+            .keys
+            .keyring
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&keyring);
+        *self
+            .keys
+            .loaded_from
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = modified;
         tracing::info!(versions = ?keyring.versions(), "vault root keys reloaded");
         Ok(keyring)
     }

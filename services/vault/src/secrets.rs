@@ -125,11 +125,18 @@ fn validate_writes(secrets: &[NewSecret]) -> Result<(), VaultError> {
     let mut seen = HashSet::new();
     let single = secrets.len() == 1;
     for (index, secret) in secrets.iter().enumerate() {
-        let prefix = if single { String::new() } else { format!("secrets[{index}].") };
+        let prefix = if single {
+            String::new()
+        } else {
+            format!("secrets[{index}].")
+        };
         if let Err(error) = validate_secret_id(&secret.secret_id, &format!("{prefix}secret_id")) {
             errors.push(error);
         } else if !seen.insert(secret.secret_id.as_str()) {
-            errors.push(FieldError::new(format!("{prefix}secret_id"), "is written twice in one request"));
+            errors.push(FieldError::new(
+                format!("{prefix}secret_id"),
+                "is written twice in one request",
+            ));
         }
         if secret.plaintext.is_empty() {
             errors.push(FieldError::new(format!("{prefix}plaintext"), "must not be empty"));
@@ -292,7 +299,8 @@ impl Vault {
         secret_id: &str,
         internal_use: bool,
     ) -> Result<SecretValue, VaultError> {
-        validate_secret_id(secret_id, "secret_id").map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
+        validate_secret_id(secret_id, "secret_id")
+            .map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
         let row: Option<SecretRow> = sqlx::query_as(
             "SELECT version, write_only, last4, nonce, ciphertext, created_at, updated_at FROM vault_secrets \
              WHERE account_id = $1 AND secret_id = $2",
@@ -329,16 +337,21 @@ impl Vault {
     }
 
     /// Removes a secret (every version of it).
-    pub async fn delete_secret(&self, account_id: &str, actor: Option<&str>, secret_id: &str) -> Result<(), VaultError> {
-        validate_secret_id(secret_id, "secret_id").map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
+    pub async fn delete_secret(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        secret_id: &str,
+    ) -> Result<(), VaultError> {
+        validate_secret_id(secret_id, "secret_id")
+            .map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
         let mut tx = self.db.begin_write().await?;
-        let removed: Option<(i64,)> = sqlx::query_as(
-            "DELETE FROM vault_secrets WHERE account_id = $1 AND secret_id = $2 RETURNING write_only",
-        )
-        .bind(account_id)
-        .bind(secret_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let removed: Option<(i64,)> =
+            sqlx::query_as("DELETE FROM vault_secrets WHERE account_id = $1 AND secret_id = $2 RETURNING write_only")
+                .bind(account_id)
+                .bind(secret_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let (write_only,) = removed.ok_or(VaultError::NotFound)?;
         if let Some(provider) = credential_provider(secret_id) {
             let event = CredentialUpdated {
@@ -399,7 +412,14 @@ mod tests {
         for ok in ["credential/openai", "oauth-app/google", "connection/con_01h:x@y.z-_"] {
             assert!(validate_secret_id(ok, "secret_id").is_ok(), "{ok}");
         }
-        for bad in ["openai", "credential/", "nope/openai", "credential/a b", "credential/a/b", ""] {
+        for bad in [
+            "openai",
+            "credential/",
+            "nope/openai",
+            "credential/a b",
+            "credential/a/b",
+            "",
+        ] {
             let error = validate_secret_id(bad, "secret_id").unwrap_err();
             assert_eq!(error.field, "secret_id", "{bad}");
         }
@@ -410,6 +430,9 @@ mod tests {
         assert_eq!(last4_of(b"sk-live-abcdefgh1234"), "1234");
         assert_eq!(last4_of(b"short-key"), "");
         assert_eq!(last4_of(&[0xff; 40]), "");
-        assert_eq!(last4_of("clé-très-secrète-ünïcødé".as_bytes()), "ïcødé".chars().skip(1).collect::<String>());
+        assert_eq!(
+            last4_of("clé-très-secrète-ünïcødé".as_bytes()),
+            "ïcødé".chars().skip(1).collect::<String>()
+        );
     }
 }

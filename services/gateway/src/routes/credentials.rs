@@ -199,7 +199,9 @@ fn parse_update(body: Map<String, Value>) -> Result<(Vec<KeyWrite>, bool), Probl
 
 fn summarise(summary: &mut Map<String, Value>, code: &str, last4: Option<&str>) {
     summary.insert(has_field(code), Value::Bool(last4.is_some()));
-    let shown = last4.filter(|last4| !last4.is_empty()).map(|last4| Value::String(last4.to_owned()));
+    let shown = last4
+        .filter(|last4| !last4.is_empty())
+        .map(|last4| Value::String(last4.to_owned()));
     summary.insert(last4_field(code), shown.unwrap_or(Value::Null));
 }
 

@@ -23,7 +23,11 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
         let t = TestVault::open(backend).await;
         for account in 0..ACCOUNTS {
             t.vault
-                .put_secrets(&format!("acc_{account}"), None, vec![secret("credential/openai", &value(account))])
+                .put_secrets(
+                    &format!("acc_{account}"),
+                    None,
+                    vec![secret("credential/openai", &value(account))],
+                )
                 .await
                 .unwrap();
         }
@@ -40,10 +44,13 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
                 let mut n = worker;
                 while rotating.load(Ordering::Relaxed) || n < worker + ACCOUNTS {
                     let account = n % ACCOUNTS;
-                    let request = as_account(&format!("acc_{account}"), pb::GetSecretRequest {
-                        secret_id: "credential/openai".to_owned(),
-                        internal_use: true,
-                    });
+                    let request = as_account(
+                        &format!("acc_{account}"),
+                        pb::GetSecretRequest {
+                            secret_id: "credential/openai".to_owned(),
+                            internal_use: true,
+                        },
+                    );
                     match client.get_secret(request).await {
                         Ok(response) if response.get_ref().plaintext == value(account).as_bytes() => {}
                         _ => {
@@ -61,11 +68,14 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
             tokio::spawn(async move {
                 let mut n = 0;
                 while rotating.load(Ordering::Relaxed) || n < 3 {
-                    let request = as_account(&format!("acc_new_{n}"), pb::PutSecretRequest {
-                        secret_id: "credential/anthropic".to_owned(),
-                        plaintext: format!("sk-ant-new-account-{n:04}").into_bytes(),
-                        ..Default::default()
-                    });
+                    let request = as_account(
+                        &format!("acc_new_{n}"),
+                        pb::PutSecretRequest {
+                            secret_id: "credential/anthropic".to_owned(),
+                            plaintext: format!("sk-ant-new-account-{n:04}").into_bytes(),
+                            ..Default::default()
+                        },
+                    );
                     if client.put_secret(request).await.is_err() {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
@@ -85,7 +95,11 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
             worker.await.unwrap();
         }
         let new_accounts = writer.await.unwrap();
-        assert_eq!(failures.load(Ordering::Relaxed), 0, "{backend:?}: reads or writes failed during the rotation");
+        assert_eq!(
+            failures.load(Ordering::Relaxed),
+            0,
+            "{backend:?}: reads or writes failed during the rotation"
+        );
         assert!(reads.load(Ordering::Relaxed) >= (4 * ACCOUNTS) as u64);
 
         // Accounts created while the rotation ran may have been wrapped under version 1 after its
@@ -99,17 +113,30 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
 
         // With version 1 gone from the key file, a fresh instance still opens everything.
         let text = std::fs::read_to_string(&t.key_file).unwrap();
-        let without_v1: String = text.lines().filter(|line| !line.starts_with("1:")).map(|l| format!("{l}\n")).collect();
+        let without_v1: String = text
+            .lines()
+            .filter(|line| !line.starts_with("1:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         std::fs::write(&t.key_file, without_v1).unwrap();
         let fresh = t.another_instance().await;
         assert_eq!(fresh.root_versions(), vec![2]);
         for account in 0..ACCOUNTS {
-            let opened = fresh.get_secret(&format!("acc_{account}"), "credential/openai", true).await.unwrap();
+            let opened = fresh
+                .get_secret(&format!("acc_{account}"), "credential/openai", true)
+                .await
+                .unwrap();
             assert_eq!(opened.plaintext.as_slice(), value(account).as_bytes());
         }
         for n in 0..new_accounts {
-            let opened = fresh.get_secret(&format!("acc_new_{n}"), "credential/anthropic", true).await.unwrap();
-            assert_eq!(opened.plaintext.as_slice(), format!("sk-ant-new-account-{n:04}").as_bytes());
+            let opened = fresh
+                .get_secret(&format!("acc_new_{n}"), "credential/anthropic", true)
+                .await
+                .unwrap();
+            assert_eq!(
+                opened.plaintext.as_slice(),
+                format!("sk-ant-new-account-{n:04}").as_bytes()
+            );
         }
         stop.cancel();
     }
@@ -120,7 +147,11 @@ async fn a_vault_that_never_saw_the_new_version_reloads_the_key_file_when_it_mee
     for backend in BACKENDS {
         let t = TestVault::open(backend).await;
         t.vault
-            .put_secrets("acc", None, vec![secret("credential/openai", "sk-before-rotation-0001")])
+            .put_secrets(
+                "acc",
+                None,
+                vec![secret("credential/openai", "sk-before-rotation-0001")],
+            )
             .await
             .unwrap();
         // A second instance that has loaded version 1 only and cached nothing yet.

@@ -30,10 +30,11 @@ async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
         assert!(!format!("{opened:?}").contains("sk-second"), "Debug shows no plaintext");
 
         // What is stored is ciphertext: the plaintext is nowhere in the row.
-        let (ciphertext,): (Vec<u8>,) = sqlx::query_as("SELECT ciphertext FROM vault_secrets WHERE account_id = 'acc_1'")
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap();
+        let (ciphertext,): (Vec<u8>,) =
+            sqlx::query_as("SELECT ciphertext FROM vault_secrets WHERE account_id = 'acc_1'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap();
         assert!(!ciphertext.windows(6).any(|w| w == b"second"));
 
         t.vault.delete_secret("acc_1", None, "credential/openai").await.unwrap();
@@ -59,20 +60,34 @@ async fn compare_and_swap_writes_only_over_the_expected_version() {
             write_only: false,
             expected_version: expected,
         };
-        let created = client.put_secret(as_account("acc", put(Some(0), "{\"v\":1}"))).await.unwrap();
+        let created = client
+            .put_secret(as_account("acc", put(Some(0), "{\"v\":1}")))
+            .await
+            .unwrap();
         assert_eq!(created.into_inner().secret.unwrap().version, 1);
-        let again = client.put_secret(as_account("acc", put(Some(0), "{\"v\":9}"))).await.unwrap_err();
+        let again = client
+            .put_secret(as_account("acc", put(Some(0), "{\"v\":9}")))
+            .await
+            .unwrap_err();
         assert_eq!(again.code(), tonic::Code::FailedPrecondition);
-        let stale = client.put_secret(as_account("acc", put(Some(5), "{\"v\":9}"))).await.unwrap_err();
+        let stale = client
+            .put_secret(as_account("acc", put(Some(5), "{\"v\":9}")))
+            .await
+            .unwrap_err();
         assert_eq!(stale.code(), tonic::Code::FailedPrecondition);
-        client.put_secret(as_account("acc", put(Some(1), "{\"v\":2}"))).await.unwrap();
+        client
+            .put_secret(as_account("acc", put(Some(1), "{\"v\":2}")))
+            .await
+            .unwrap();
 
         // Many writers racing from version 2: exactly one wins, the others are told to retry.
         let mut racers = Vec::new();
         for n in 0..12 {
             let mut client = client.clone();
             let request = put(Some(2), &format!("{{\"v\":\"racer{n}\"}}"));
-            racers.push(tokio::spawn(async move { client.put_secret(as_account("acc", request)).await }));
+            racers.push(tokio::spawn(async move {
+                client.put_secret(as_account("acc", request)).await
+            }));
         }
         let mut won = 0;
         for racer in racers {
@@ -83,10 +98,13 @@ async fn compare_and_swap_writes_only_over_the_expected_version() {
         }
         assert_eq!(won, 1, "{backend:?}");
         let current = client
-            .get_secret(as_account("acc", pb::GetSecretRequest {
-                secret_id: "connection/con_1".to_owned(),
-                internal_use: true,
-            }))
+            .get_secret(as_account(
+                "acc",
+                pb::GetSecretRequest {
+                    secret_id: "connection/con_1".to_owned(),
+                    internal_use: true,
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -105,10 +123,13 @@ async fn a_write_only_secret_opens_only_for_an_internal_use_and_stays_write_only
         write.write_only = true;
         t.vault.put_secrets("acc", None, vec![write]).await.unwrap();
         let get = |internal_use| {
-            as_account("acc", pb::GetSecretRequest {
-                secret_id: "credential/stripe".to_owned(),
-                internal_use,
-            })
+            as_account(
+                "acc",
+                pb::GetSecretRequest {
+                    secret_id: "credential/stripe".to_owned(),
+                    internal_use,
+                },
+            )
         };
         let refused = client.get_secret(get(false)).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::PermissionDenied);
@@ -121,11 +142,17 @@ async fn a_write_only_secret_opens_only_for_an_internal_use_and_stays_write_only
             .put_secrets("acc", None, vec![secret("credential/stripe", "sk_live_replaced_5432")])
             .await
             .unwrap();
-        assert_eq!(client.get_secret(get(false)).await.unwrap_err().code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            client.get_secret(get(false)).await.unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
         let listed = client
-            .list_secrets(as_account("acc", pb::ListSecretsRequest {
-                prefix: "credential/".to_owned(),
-            }))
+            .list_secrets(as_account(
+                "acc",
+                pb::ListSecretsRequest {
+                    prefix: "credential/".to_owned(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner()
@@ -170,10 +197,13 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         assert!(listed.is_empty(), "nothing written: {listed:?}");
 
         let bad_get = client
-            .get_secret(as_account("acc", pb::GetSecretRequest {
-                secret_id: "no-namespace".to_owned(),
-                internal_use: false,
-            }))
+            .get_secret(as_account(
+                "acc",
+                pb::GetSecretRequest {
+                    secret_id: "no-namespace".to_owned(),
+                    internal_use: false,
+                },
+            ))
             .await
             .unwrap_err();
         assert_eq!(bad_get.code(), tonic::Code::InvalidArgument);
@@ -186,20 +216,31 @@ async fn credential_writes_announce_credential_updated_without_the_secret() {
     for backend in BACKENDS {
         let t = TestVault::open(backend).await;
         t.vault
-            .put_secrets("acc", Some("key_1"), vec![
-                secret("credential/openai", "sk-announce-me-not-QZXW"),
-                secret("connection/con_9", "{\"access_token\":\"ya29.not-an-event\"}"),
-            ])
+            .put_secrets(
+                "acc",
+                Some("key_1"),
+                vec![
+                    secret("credential/openai", "sk-announce-me-not-QZXW"),
+                    secret("connection/con_9", "{\"access_token\":\"ya29.not-an-event\"}"),
+                ],
+            )
             .await
             .unwrap();
-        t.vault.delete_secret("acc", Some("key_1"), "credential/openai").await.unwrap();
+        t.vault
+            .delete_secret("acc", Some("key_1"), "credential/openai")
+            .await
+            .unwrap();
         let rows: Vec<(String, Vec<u8>)> =
             sqlx::query_as("SELECT event_type, payload FROM latchkey_outbox ORDER BY seq")
                 .fetch_all(t.db.pool())
                 .await
                 .unwrap();
         let types: Vec<_> = rows.iter().map(|(event_type, _)| event_type.as_str()).collect();
-        assert_eq!(types, ["credential.updated", "credential.updated"], "connections are not credentials");
+        assert_eq!(
+            types,
+            ["credential.updated", "credential.updated"],
+            "connections are not credentials"
+        );
         for (_, payload) in &rows {
             let text = String::from_utf8_lossy(payload);
             assert!(text.contains("openai"), "{text}");

@@ -30,9 +30,13 @@ impl TestVault {
         latchkey_vault::create_key_file(&key_file).expect("create the key file");
         let database = TestDatabase::new(backend).await;
         let db = Db::connect(database.url()).await.expect("open the database");
-        let vault = Vault::open(db.clone(), RootKeySource::File(key_file.clone()), MeshAuth::new(MESH_TOKEN))
-            .await
-            .expect("open the vault");
+        let vault = Vault::open(
+            db.clone(),
+            RootKeySource::File(key_file.clone()),
+            MeshAuth::new(MESH_TOKEN),
+        )
+        .await
+        .expect("open the vault");
         Self {
             vault,
             db,

@@ -14,14 +14,15 @@ async fn copy_sealed(t: &TestVault, from: (&str, &str), to: (&str, &str)) {
             .fetch_one(t.db.pool())
             .await
             .unwrap();
-    let updated = sqlx::query("UPDATE vault_secrets SET nonce = $3, ciphertext = $4 WHERE account_id = $1 AND secret_id = $2")
-        .bind(to.0)
-        .bind(to.1)
-        .bind(nonce)
-        .bind(ciphertext)
-        .execute(t.db.pool())
-        .await
-        .unwrap();
+    let updated =
+        sqlx::query("UPDATE vault_secrets SET nonce = $3, ciphertext = $4 WHERE account_id = $1 AND secret_id = $2")
+            .bind(to.0)
+            .bind(to.1)
+            .bind(nonce)
+            .bind(ciphertext)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
     assert_eq!(updated.rows_affected(), 1);
 }
 
@@ -37,14 +38,27 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
     for backend in BACKENDS {
         let t = TestVault::open(backend).await;
         t.vault
-            .put_secrets("acc_alice", None, vec![secret("credential/openai", "sk-alice-secret-AAAA")])
+            .put_secrets(
+                "acc_alice",
+                None,
+                vec![secret("credential/openai", "sk-alice-secret-AAAA")],
+            )
             .await
             .unwrap();
         t.vault
-            .put_secrets("acc_mallory", None, vec![secret("credential/openai", "sk-mallory-own-MMMM")])
+            .put_secrets(
+                "acc_mallory",
+                None,
+                vec![secret("credential/openai", "sk-mallory-own-MMMM")],
+            )
             .await
             .unwrap();
-        copy_sealed(&t, ("acc_alice", "credential/openai"), ("acc_mallory", "credential/openai")).await;
+        copy_sealed(
+            &t,
+            ("acc_alice", "credential/openai"),
+            ("acc_mallory", "credential/openai"),
+        )
+        .await;
         assert_does_not_open(t.vault.get_secret("acc_mallory", "credential/openai", true).await);
         // Even with Alice's data key copied along, Mallory's account id is in both AADs.
         let (root_version, wrapped): (i64, Vec<u8>) =
@@ -64,7 +78,11 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
             Err(VaultError::Tampered { .. })
         ));
         // Alice's own secret is untouched.
-        let alice = t.vault.get_secret("acc_alice", "credential/openai", true).await.unwrap();
+        let alice = t
+            .vault
+            .get_secret("acc_alice", "credential/openai", true)
+            .await
+            .unwrap();
         assert_eq!(alice.plaintext.as_slice(), b"sk-alice-secret-AAAA");
     }
 }
@@ -74,10 +92,14 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
     for backend in BACKENDS {
         let t = TestVault::open(backend).await;
         t.vault
-            .put_secrets("acc", None, vec![
-                secret("credential/openai", "sk-openai-value-1111"),
-                secret("credential/stripe", "sk-stripe-value-2222"),
-            ])
+            .put_secrets(
+                "acc",
+                None,
+                vec![
+                    secret("credential/openai", "sk-openai-value-1111"),
+                    secret("credential/stripe", "sk-stripe-value-2222"),
+                ],
+            )
             .await
             .unwrap();
         copy_sealed(&t, ("acc", "credential/openai"), ("acc", "credential/stripe")).await;
