@@ -349,3 +349,128 @@ async fn no_key_reaches_the_logs_or_traces_during_a_full_flow() {
     }
     mesh.mesh.stop().await;
 }
+
+/// `latchkey dev` (the real binary) generates its vault root key once, keeps it beside the data with
+/// mode 0600 and never prints it; `latchkey vault rotate --data-dir` adds a version and re-wraps while
+/// dev serves; after dropping version 1, a restarted dev still reaches every account's data key.
+#[tokio::test]
+async fn latchkey_dev_keeps_its_root_key_and_vault_rotate_rewraps_while_it_serves() {
+    use std::{
+        os::unix::fs::PermissionsExt,
+        process::{Command, Stdio},
+    };
+    const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
+    struct Process(std::process::Child);
+    impl Drop for Process {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().expect("data dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let dev = || {
+        Process(
+            Command::new(BINARY)
+                .args(["dev", "--data-dir"])
+                .arg(dir.path())
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .env("LATCHKEY__TELEMETRY__LOG_FILTER", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run latchkey dev"),
+        )
+    };
+    let http = reqwest::Client::new();
+    let ready = || async {
+        eventually(Duration::from_secs(60), || async {
+            matches!(http.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
+        })
+        .await
+    };
+    let put_key = |key: String, body: Value| {
+        let request = http.put(format!("{base}/credentials")).bearer_auth(key).json(&body);
+        async move { request.send().await.expect("PUT /credentials").status() }
+    };
+
+    let first = dev();
+    assert!(ready().await, "latchkey dev never became ready");
+    let root_key_file = dir.path().join("vault-root.key");
+    assert_eq!(
+        std::fs::metadata(&root_key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let generated = std::fs::read_to_string(&root_key_file).unwrap();
+    let key = std::fs::read_to_string(dir.path().join("bootstrap.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(put_key(key.clone(), json!({ "openaiApiKey": OPENAI_KEY })).await, 200);
+
+    // Rotate while dev serves: the CLI adds version 2 and re-wraps the account's data key.
+    let rotate = |extra: &[&str]| {
+        Command::new(BINARY)
+            .args(["vault", "rotate", "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env("LATCHKEY__TELEMETRY__LOG_FILTER", "warn")
+            .output()
+            .expect("run latchkey vault rotate")
+    };
+    let rotated = rotate(&[]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let said = String::from_utf8_lossy(&rotated.stdout).into_owned();
+    assert!(said.contains("added root key version 2"), "{said}");
+    assert!(said.contains("root key version 2 (1 re-wrapped"), "{said}");
+    let keys_now = std::fs::read_to_string(&root_key_file).unwrap();
+    assert!(
+        keys_now.starts_with(&generated[..generated.len() - 1]),
+        "version 1 is kept"
+    );
+    for line in keys_now.lines().filter(|line| !line.starts_with('#')) {
+        let encoded = line.split_once(':').expect("VERSION:BASE64").1;
+        assert!(!said.contains(encoded), "rotate printed a root key");
+    }
+    // dev keeps serving, reads and writes alike.
+    assert_eq!(
+        put_key(key.clone(), json!({ "anthropicApiKey": ANTHROPIC_KEY })).await,
+        200
+    );
+    let finish = rotate(&["--no-new-key"]);
+    assert!(
+        String::from_utf8_lossy(&finish.stdout).contains("(0 re-wrapped"),
+        "nothing left under version 1"
+    );
+    drop(first);
+
+    // Without version 1 a restarted dev still unwraps the data key (it writes with it).
+    let only_v2: String = keys_now
+        .lines()
+        .filter(|line| !line.starts_with("1:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&root_key_file, only_v2).unwrap();
+    let _second = dev();
+    assert!(ready().await, "latchkey dev did not come back");
+    assert_eq!(
+        put_key(key.clone(), json!({ "stripeApiKey": "sk_live_after_rotation_Rr11" })).await,
+        200
+    );
+    let summary: Value = http
+        .get(format!("{base}/credentials"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(summary["openaiApiKeyLast4"], "Ab12");
+    assert_eq!(summary["anthropicApiKeyLast4"], "Cd34");
+    assert_eq!(summary["stripeApiKeyLast4"], "Rr11");
+}
