@@ -13,6 +13,7 @@ use latchkey_errors::ApiError;
 use latchkey_proto::{
     agent_token::v1::{self as at, agent_token_service_server::AgentTokenService},
     audit::v1::{self as au, audit_service_server::AuditService},
+    vault::v1::{self as vault, vault_service_server::VaultService},
 };
 use latchkey_server::MeshAuth;
 use tonic::{Request, Response, Status};
@@ -300,5 +301,128 @@ impl AuditService for FakeAudit {
         _request: Request<au::VerifyChainRequest>,
     ) -> Result<Response<au::VerifyChainResponse>, Status> {
         Err(Status::unimplemented("not needed by the gateway"))
+    }
+}
+
+/// The vault, in memory: secrets by (account, id), sealed by nothing (the real vault's cryptography is
+/// tested in its own crate). Counts writes, so tests can tell a refused request wrote nothing.
+#[derive(Clone)]
+pub struct FakeVault {
+    pub auth: MeshAuth,
+    pub secrets: Arc<Mutex<HashMap<(String, String), (Vec<u8>, vault::SecretMetadata)>>>,
+    pub writes: Arc<AtomicUsize>,
+}
+
+impl FakeVault {
+    pub fn new(auth: MeshAuth) -> Self {
+        Self {
+            auth,
+            secrets: Arc::default(),
+            writes: Arc::default(),
+        }
+    }
+
+    fn store(&self, account: &str, put: vault::PutSecretRequest) -> vault::SecretMetadata {
+        let mut secrets = self.secrets.lock().expect("lock");
+        let key = (account.to_owned(), put.secret_id.clone());
+        let previous = secrets.get(&key).map(|(_, metadata)| metadata.clone());
+        let text = String::from_utf8_lossy(&put.plaintext).into_owned();
+        let count = text.chars().count();
+        let metadata = vault::SecretMetadata {
+            secret_id: put.secret_id,
+            version: previous.as_ref().map_or(1, |m| m.version + 1),
+            write_only: put.write_only || previous.as_ref().is_some_and(|m| m.write_only),
+            last4: if count >= 12 {
+                text.chars().skip(count - 4).collect()
+            } else {
+                String::new()
+            },
+            created_at_unix: 1_767_225_600,
+            updated_at_unix: 1_767_225_600,
+        };
+        secrets.insert(key, (put.plaintext, metadata.clone()));
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        metadata
+    }
+}
+
+#[tonic::async_trait]
+impl VaultService for FakeVault {
+    async fn describe(&self, _: Request<vault::DescribeRequest>) -> Result<Response<vault::DescribeResponse>, Status> {
+        Ok(Response::new(vault::DescribeResponse::default()))
+    }
+
+    async fn put_secret(
+        &self,
+        request: Request<vault::PutSecretRequest>,
+    ) -> Result<Response<vault::PutSecretResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let secret = Some(self.store(&account, request.into_inner()));
+        Ok(Response::new(vault::PutSecretResponse { secret }))
+    }
+
+    async fn put_secrets(
+        &self,
+        request: Request<vault::PutSecretsRequest>,
+    ) -> Result<Response<vault::PutSecretsResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let secrets = request
+            .into_inner()
+            .secrets
+            .into_iter()
+            .map(|put| self.store(&account, put))
+            .collect();
+        Ok(Response::new(vault::PutSecretsResponse { secrets }))
+    }
+
+    async fn get_secret(
+        &self,
+        request: Request<vault::GetSecretRequest>,
+    ) -> Result<Response<vault::GetSecretResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let message = request.into_inner();
+        let secrets = self.secrets.lock().expect("lock");
+        let (plaintext, metadata) = secrets
+            .get(&(account, message.secret_id))
+            .ok_or_else(|| Status::from(ApiError::not_found("secret")))?;
+        if metadata.write_only && !message.internal_use {
+            return Err(ApiError::new(latchkey_errors::ErrorCode::Forbidden, "write-only").into());
+        }
+        Ok(Response::new(vault::GetSecretResponse {
+            plaintext: plaintext.clone(),
+            secret: Some(metadata.clone()),
+        }))
+    }
+
+    async fn delete_secret(
+        &self,
+        request: Request<vault::DeleteSecretRequest>,
+    ) -> Result<Response<vault::DeleteSecretResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let id = request.into_inner().secret_id;
+        self.secrets
+            .lock()
+            .expect("lock")
+            .remove(&(account, id))
+            .ok_or_else(|| Status::from(ApiError::not_found("secret")))?;
+        Ok(Response::new(vault::DeleteSecretResponse {}))
+    }
+
+    async fn list_secrets(
+        &self,
+        request: Request<vault::ListSecretsRequest>,
+    ) -> Result<Response<vault::ListSecretsResponse>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let prefix = request.into_inner().prefix;
+        let mut secrets: Vec<_> = self
+            .secrets
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|((owner, id), _)| *owner == account && id.starts_with(&prefix))
+            .map(|(_, (_, metadata))| metadata.clone())
+            .collect();
+        secrets.sort_by(|a, b| a.secret_id.cmp(&b.secret_id));
+        Ok(Response::new(vault::ListSecretsResponse { secrets }))
     }
 }

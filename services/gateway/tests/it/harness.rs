@@ -13,6 +13,7 @@ use latchkey_proto::{
     },
     audit::v1::{audit_service_client::AuditServiceClient, audit_service_server::AuditServiceServer},
     policy::v1::policy_service_client::PolicyServiceClient,
+    vault::v1::{vault_service_client::VaultServiceClient, vault_service_server::VaultServiceServer},
 };
 use latchkey_server::{MeshAuth, MeshChannel};
 use latchkey_storage::{Db, testing::TestDatabase};
@@ -21,7 +22,7 @@ use tokio::{net::TcpListener, sync::oneshot};
 use tonic::service::Routes;
 use tower::ServiceExt;
 
-use crate::fakes::{FakeAgentToken, FakeAudit};
+use crate::fakes::{FakeAgentToken, FakeAudit, FakeVault};
 
 pub const AGENT_TOKEN_SERVICE: &str = "latchkey.agent_token.v1.AgentTokenService";
 pub const AUDIT_SERVICE: &str = "latchkey.audit.v1.AuditService";
@@ -30,6 +31,7 @@ pub struct TestGateway {
     pub gateway: Gateway,
     pub agent_token: FakeAgentToken,
     pub audit: FakeAudit,
+    pub vault: FakeVault,
     pub bus: EventBus,
     _db: TestDatabase,
     stop_grpc: Option<oneshot::Sender<()>>,
@@ -50,11 +52,13 @@ impl TestGateway {
         let mesh = MeshAuth::new("test-service-token");
         let agent_token = FakeAgentToken::new(mesh.clone());
         let audit = FakeAudit::new(mesh.clone());
+        let vault = FakeVault::new(mesh.clone());
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC listener");
         let grpc_url = format!("http://{}", listener.local_addr().expect("gRPC address"));
         let routes = Routes::new(AgentTokenServiceServer::new(agent_token.clone()))
-            .add_service(AuditServiceServer::new(audit.clone()));
+            .add_service(AuditServiceServer::new(audit.clone()))
+            .add_service(VaultServiceServer::new(vault.clone()));
         let (stop_grpc, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
@@ -91,8 +95,7 @@ impl TestGateway {
             webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel.clone()),
             // No fake oauth service: its routes are tested end to end against a real provider (tests/it/oauth).
             oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient::new(channel.clone()),
-            // No fake vault: /credentials is tested end to end against the real vault (tests/it/credentials).
-            vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel.clone()),
+            vault: VaultServiceClient::new(channel.clone()),
             policy: PolicyServiceClient::new(channel),
             bus: bus.clone(),
             readiness,
@@ -102,6 +105,7 @@ impl TestGateway {
             gateway,
             agent_token,
             audit,
+            vault,
             bus,
             _db: db,
             stop_grpc: Some(stop_grpc),

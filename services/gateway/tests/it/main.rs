@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod bad_input;
+mod credentials;
 mod failures;
 mod fakes;
 mod harness;
