@@ -117,6 +117,43 @@ async fn delivered_signed_and_verified_independently(backend: Backend, bus: Bus)
     let received = receiver.wait_for(3).await;
     assert_eq!(received[2]["verified"], json!({"old": true, "new": true}));
 
+    // A message sent again by API keeps its webhook-id and body; a replay sends the range again.
+    let first = received[0]["id"].as_str().unwrap().to_owned();
+    let (status, retried) = call(
+        &t,
+        Method::POST,
+        &format!("/v1/webhooks/{id}/deliveries/{first}/retry"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
+    assert_eq!(retried["id"], first.as_str());
+    let received = receiver.wait_for(4).await;
+    assert_eq!(received[3]["id"], first.as_str());
+    assert_eq!(received[3]["body"], received[0]["body"]);
+    assert_eq!(received[3]["verified"]["new"], true);
+    let (status, replayed) = call(
+        &t,
+        Method::POST,
+        &format!("/v1/webhooks/{id}/replay"),
+        &key,
+        Some(json!({"since": "2020-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replayed}");
+    assert_eq!(replayed["queued"], 3, "two agent events and the test message");
+    receiver.wait_for(7).await;
+    let (status, problem) = call(
+        &t,
+        Method::POST,
+        &format!("/v1/webhooks/{id}/deliveries/msg_unknown/retry"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+
     let (status, _) = call(&t, Method::DELETE, &format!("/v1/webhooks/{id}"), &key, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, problem) = call(&t, Method::GET, &format!("/v1/webhooks/{id}"), &key, None).await;

@@ -34,6 +34,8 @@ use crate::{
 pub(crate) const SNIPPET_BYTES: usize = 1024;
 /// Outcomes recorded per transaction.
 const RECORD_CHUNK: usize = 256;
+/// The longest `Retry-After` honoured: a day.
+const MAX_RETRY_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
 /// The actor of the events the worker emits on its own.
 const SYSTEM: &str = "system";
 
@@ -371,16 +373,17 @@ impl Webhook {
         Ok(())
     }
 
-    /// Exponential backoff with jitter (between ¾ and 1¼ of the doubled delay), never sooner than
-    /// the receiver's `Retry-After`, never longer than `retry_max_ms`.
+    /// Exponential backoff with jitter (between ¾ and 1¼ of the doubled delay), at most
+    /// `retry_max_ms`; never sooner than the receiver's `Retry-After`, which is honoured even above
+    /// `retry_max_ms` (the receiver knows when it can take more), up to a day.
     fn retry_delay_ms(&self, attempts: i64, retry_after: Option<Duration>) -> i64 {
         let initial = self.config.retry_initial_ms.max(1);
         let max = self.config.retry_max_ms.max(initial);
         let doublings = u32::try_from((attempts - 1).clamp(0, 40)).unwrap_or(40);
         let exponential = initial.saturating_mul(2u64.saturating_pow(doublings)).min(max);
-        let jittered = (exponential as f64 * rand::rng().random_range(0.75..1.25)) as u64;
-        let floor = retry_after.map_or(0, |delay| u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-        i64::try_from(jittered.max(floor).min(max)).unwrap_or(i64::MAX)
+        let jittered = ((exponential as f64 * rand::rng().random_range(0.75..1.25)) as u64).min(max);
+        let asked = retry_after.map_or(0, |delay| u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        i64::try_from(jittered.max(asked.min(MAX_RETRY_AFTER_MS))).unwrap_or(i64::MAX)
     }
 
     /// Success heals a failing endpoint (announcing it if its failure had been announced); failure

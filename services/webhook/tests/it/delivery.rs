@@ -417,3 +417,30 @@ async fn one_account_never_sees_nor_touches_another_accounts_endpoints() {
     ));
     assert_eq!(world.api.get_endpoint("acc_a", id).await.unwrap().status, "active");
 }
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let world = World::new(Backend::Sqlite, fast_config()).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    receiver.script([Reply {
+        status: 429,
+        headers: vec![("retry-after", "1".to_owned())],
+        body: String::new(),
+    }]);
+    world
+        .api
+        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.issued"]))
+        .await
+        .unwrap();
+    world.publish_tokens("acc_a", 1).await;
+    assert!(eventually(WAIT, || receiver.received().len() == 2).await);
+    let received = receiver.received();
+    // The backoff alone would retry within 400 ms; the receiver asked for a second.
+    assert!(
+        received[1].at - received[0].at >= Duration::from_secs(1),
+        "retried after {:?}",
+        received[1].at - received[0].at
+    );
+    assert_eq!(received[1].id, received[0].id);
+}

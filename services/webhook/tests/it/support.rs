@@ -46,6 +46,8 @@ pub struct Received {
     pub body: String,
     /// What the receiver answered.
     pub status: u16,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 #[derive(Clone, Debug)]
@@ -105,6 +107,7 @@ async fn receive(
         signature: header("webhook-signature"),
         body,
         status: reply.status,
+        at: Instant::now(),
     });
     let mut response_headers = HeaderMap::new();
     for (name, value) in &reply.headers {
