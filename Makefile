@@ -8,7 +8,7 @@ DOCKER ?= docker
 IMAGE ?= latchkey:dev
 # Every benchmark `make bench` runs, in order; add new `[[bench]]` targets here (any workspace crate:
 # names are unique across the workspace).
-BENCHES ?= verify http_load delivery vault
+BENCHES ?= verify http_load delivery audit vault
 
 .PHONY: help run test peers lint fmt bench image
 

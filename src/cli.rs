@@ -44,6 +44,35 @@ pub enum Command {
     /// Manages the vault's root keys.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Works with an account's hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recomputes the chain and names the first broken entry: from an export file with no server, or
+    /// from a running deployment's live export. Prints a JSON report; exits 1 when the chain does not
+    /// verify.
+    Verify {
+        /// An export (`GET /v1/audit/export`, JSON Lines or CSV) to verify offline.
+        #[arg(long, value_name = "FILE", conflicts_with = "url")]
+        file: Option<PathBuf>,
+        /// The REST API of a running deployment, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// The account API key for --url.
+        #[arg(long, env = "LATCHKEY_API_KEY", hide_env_values = true, value_name = "KEY")]
+        key: Option<String>,
+        /// A checkpoint kept earlier (JSON from GET /v1/audit/checkpoints/latest): its signature and
+        /// its hash must hold.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The JWKS (GET /.well-known/jwks.json) to check the checkpoint with; fetched from --url
+        /// when not given.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! in one process (`latchkey dev`) or one per process (`latchkey serve`). It only wires: every
 //! service's behaviour lives in its own crate under `services/`.
 
+pub mod audit_verify;
 pub mod cli;
 pub mod dev;
 pub mod mesh;

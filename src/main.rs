@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use latchkey::{
-    cli::{AccountCommand, Cli, Command, KeysCommand, VaultCommand},
+    cli::{AccountCommand, AuditCommand, Cli, Command, KeysCommand, VaultCommand},
     settings::{DEFAULTS, Settings},
 };
 
@@ -51,6 +51,26 @@ async fn main() -> anyhow::Result<()> {
                  an older version from the key file, run `latchkey vault rotate --no-new-key` once more and see 0 re-wrapped",
                 report.root_version, report.rewrapped, report.data_keys
             );
+        }
+        Command::Audit(AuditCommand::Verify {
+            file,
+            url,
+            key,
+            checkpoint,
+            jwks,
+        }) => {
+            let options = latchkey::audit_verify::VerifyOptions {
+                file,
+                url,
+                key,
+                checkpoint,
+                jwks,
+            };
+            let report = latchkey::audit_verify::verify(&options).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.valid {
+                std::process::exit(1);
+            }
         }
         Command::Config => {}
     }

@@ -3,6 +3,7 @@
 
 mod agents;
 mod api_keys;
+mod audit;
 mod approvals;
 mod bad_input;
 mod binary;

@@ -2,6 +2,11 @@
 //! zero bytes before the first entry) followed by the entry's canonical JSON: the RFC 8785 (JCS)
 //! serialisation of the object {account, seq, event_id, type, time_ms, actor, subject,
 //! decision_id, data}. Anyone can recompute it from an export without Latchkey's code.
+//!
+//! This module needs no database: the service, the offline verifier of `latchkey audit verify`
+//! and the benchmarks all use it.
+
+use std::io::Write as _;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -25,25 +30,83 @@ pub struct ChainEntry {
     pub hash: String,
 }
 
+/// The hashed fields of an entry, borrowed; `data_json` is the data as JSON text (canonical or not:
+/// hashing canonicalises it when it is not already).
+#[derive(Clone, Copy, Debug)]
+pub struct EntryFields<'a> {
+    pub account_id: &'a str,
+    pub seq: i64,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub time_ms: i64,
+    pub actor: &'a str,
+    pub subject: &'a str,
+    pub decision_id: &'a str,
+    pub data_json: &'a str,
+}
+
 /// The hash of an entry whose fields are these and whose predecessor's hash is `prev_hash`.
 pub fn entry_hash(entry: &ChainEntry, prev_hash: &str) -> String {
-    let canonical = serde_json::json!({
-        "account": entry.account_id,
-        "seq": entry.seq,
-        "event_id": entry.event_id,
-        "type": entry.event_type,
-        "time_ms": entry.time_ms,
-        "actor": entry.actor,
-        "subject": entry.subject,
-        "decision_id": entry.decision_id,
-        "data": entry.data,
-    });
+    let mut prev = [0u8; 32];
+    // A malformed predecessor hash hashes as zeros: the entry then fails its link check anyway.
+    let _ = hex::decode_to_slice(prev_hash, &mut prev);
+    let mut data = Vec::with_capacity(128);
+    write_canonical(&entry.data, &mut data);
+    let mut buf = Vec::with_capacity(256);
+    hex::encode(hash_canonical_data(&prev, &fields_of(entry, ""), &data, &mut buf))
+}
+
+fn fields_of<'a>(entry: &'a ChainEntry, data_json: &'a str) -> EntryFields<'a> {
+    EntryFields {
+        account_id: &entry.account_id,
+        seq: entry.seq,
+        event_id: &entry.event_id,
+        event_type: &entry.event_type,
+        time_ms: entry.time_ms,
+        actor: &entry.actor,
+        subject: &entry.subject,
+        decision_id: &entry.decision_id,
+        data_json,
+    }
+}
+
+/// SHA-256(prev ‖ JCS(entry)), with `data` already canonical JSON bytes (`fields.data_json` is
+/// ignored). `buf` is scratch space, reused across calls so a long verification allocates nothing
+/// per entry.
+pub fn hash_canonical_data(prev: &[u8; 32], fields: &EntryFields<'_>, data: &[u8], buf: &mut Vec<u8>) -> [u8; 32] {
+    buf.clear();
+    // The members in JCS order (keys sorted by UTF-16 code units, all ASCII here).
+    buf.extend_from_slice(b"{\"account\":");
+    write_string(fields.account_id, buf);
+    buf.extend_from_slice(b",\"actor\":");
+    write_string(fields.actor, buf);
+    buf.extend_from_slice(b",\"data\":");
+    buf.extend_from_slice(data);
+    buf.extend_from_slice(b",\"decision_id\":");
+    write_string(fields.decision_id, buf);
+    buf.extend_from_slice(b",\"event_id\":");
+    write_string(fields.event_id, buf);
+    buf.extend_from_slice(b",\"seq\":");
+    let _ = write!(buf, "{}", fields.seq);
+    buf.extend_from_slice(b",\"subject\":");
+    write_string(fields.subject, buf);
+    buf.extend_from_slice(b",\"time_ms\":");
+    let _ = write!(buf, "{}", fields.time_ms);
+    buf.extend_from_slice(b",\"type\":");
+    write_string(fields.event_type, buf);
+    buf.push(b'}');
     let mut hasher = Sha256::new();
-    hasher.update(hex::decode(prev_hash).unwrap_or_default());
-    let mut bytes = Vec::with_capacity(256);
-    write_canonical(&canonical, &mut bytes);
-    hasher.update(&bytes);
-    hex::encode(hasher.finalize())
+    hasher.update(prev);
+    hasher.update(&buf[..]);
+    hasher.finalize().into()
+}
+
+/// The data as canonical JSON, or `None` when it is not JSON at all.
+pub fn canonical_data(data_json: &str) -> Option<Vec<u8>> {
+    let value: Value = serde_json::from_str(data_json).ok()?;
+    let mut out = Vec::with_capacity(data_json.len());
+    write_canonical(&value, &mut out);
+    Some(out)
 }
 
 /// RFC 8785 canonical JSON: object members sorted by key, no insignificant whitespace, strings
@@ -77,14 +140,51 @@ pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Value::String(s) => write_string(s, out),
-        // Integers print identically in JCS; Latchkey's event data holds no fractional numbers.
-        other => out.extend_from_slice(other.to_string().as_bytes()),
+        // Integers, booleans and null print identically in JCS; Latchkey's event data holds no
+        // fractional numbers.
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 
+/// A JSON string as ECMAScript's `JSON.stringify` writes it (what JCS requires): `"` and `\`
+/// escaped, the short forms \b \f \n \r \t, other control characters as `\u00xx` (lowercase hex),
+/// everything else as its UTF-8 bytes.
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    // serde_json escapes exactly the characters JCS requires, with the same short forms.
-    out.extend_from_slice(Value::String(s.to_owned()).to_string().as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// The outcome of recomputing a chain.
@@ -93,32 +193,178 @@ pub struct Verification {
     pub entries_checked: i64,
     /// The first entry whose link or hash does not hold.
     pub first_broken_seq: Option<i64>,
+    /// The hash of the last entry that verified (the genesis hash when none did).
     pub head_hash: String,
+    /// The seq of the last entry that verified (0 when none did).
+    pub head_seq: i64,
+    /// The first kept checkpoint the chain contradicts: a different hash at its seq, or a chain
+    /// that ends before it.
+    pub first_contradicted_checkpoint: Option<i64>,
+}
+
+impl Verification {
+    /// The chain recomputes and agrees with every checkpoint it was given.
+    pub fn is_valid(&self) -> bool {
+        self.first_broken_seq.is_none() && self.first_contradicted_checkpoint.is_none()
+    }
+}
+
+/// Recomputes a chain one entry at a time, from seq 1, without holding it: feed entries in order,
+/// then [`finish`](Self::finish). Allocates nothing per entry on the fast path.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    /// The seq and hash every link is checked against; checkpoints sorted by seq.
+    checkpoints: Vec<(i64, [u8; 32])>,
+    next_checkpoint: usize,
+    expected_seq: i64,
+    prev: [u8; 32],
+    checked: i64,
+    broken: Option<i64>,
+    contradicted: Option<i64>,
+    buf: Vec<u8>,
+    data: Vec<u8>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    pub fn new() -> Self {
+        Self {
+            checkpoints: Vec::new(),
+            next_checkpoint: 0,
+            expected_seq: 1,
+            prev: [0; 32],
+            checked: 0,
+            broken: None,
+            contradicted: None,
+            buf: Vec::with_capacity(512),
+            data: Vec::with_capacity(256),
+        }
+    }
+
+    /// Also checks that the chain has `hash` (hex) at `seq`, for each of these kept checkpoints.
+    /// A malformed hash contradicts the chain.
+    pub fn with_checkpoints<'a>(mut self, checkpoints: impl IntoIterator<Item = (i64, &'a str)>) -> Self {
+        self.checkpoints = checkpoints
+            .into_iter()
+            .map(|(seq, hash)| {
+                let mut bytes = [0xff; 32];
+                if hex::decode_to_slice(hash, &mut bytes).is_err() {
+                    bytes = [0xff; 32];
+                }
+                (seq, bytes)
+            })
+            .collect();
+        self.checkpoints.sort_by_key(|(seq, _)| *seq);
+        self
+    }
+
+    /// Whether every entry so far verified.
+    pub fn is_intact(&self) -> bool {
+        self.broken.is_none()
+    }
+
+    /// Checks the next entry. Answers false once the chain is broken (later entries are not checked:
+    /// every one after a broken link would fail too).
+    pub fn check(&mut self, fields: &EntryFields<'_>, prev_hash: &str, hash: &str) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        self.checked += 1;
+        let mut claimed = [0u8; 32];
+        let mut claimed_prev = [0u8; 32];
+        let mut intact = fields.seq == self.expected_seq
+            && hex::decode_to_slice(prev_hash, &mut claimed_prev).is_ok()
+            && claimed_prev == self.prev
+            && hex::decode_to_slice(hash, &mut claimed).is_ok();
+        if intact {
+            // Fast path: stored data is already canonical. Otherwise canonicalise and hash again.
+            let computed = hash_canonical_data(&self.prev, fields, fields.data_json.as_bytes(), &mut self.buf);
+            intact = computed == claimed
+                || match canonical_data(fields.data_json) {
+                    Some(canonical) if canonical != fields.data_json.as_bytes() => {
+                        hash_canonical_data(&self.prev, fields, &canonical, &mut self.buf) == claimed
+                    }
+                    _ => false,
+                };
+        }
+        self.settle(fields.seq, intact, claimed)
+    }
+
+    /// [`check`](Self::check) for an entry whose data is a JSON value.
+    pub fn check_entry(&mut self, entry: &ChainEntry) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        self.checked += 1;
+        let mut claimed = [0u8; 32];
+        let mut claimed_prev = [0u8; 32];
+        let mut intact = entry.seq == self.expected_seq
+            && hex::decode_to_slice(&entry.prev_hash, &mut claimed_prev).is_ok()
+            && claimed_prev == self.prev
+            && hex::decode_to_slice(&entry.hash, &mut claimed).is_ok();
+        if intact {
+            let mut data = std::mem::take(&mut self.data);
+            data.clear();
+            write_canonical(&entry.data, &mut data);
+            intact = hash_canonical_data(&self.prev, &fields_of(entry, ""), &data, &mut self.buf) == claimed;
+            self.data = data;
+        }
+        self.settle(entry.seq, intact, claimed)
+    }
+
+    fn settle(&mut self, seq: i64, intact: bool, hash: [u8; 32]) -> bool {
+        if !intact {
+            self.broken = Some(seq);
+            return false;
+        }
+        while let Some(&(at, expected)) = self.checkpoints.get(self.next_checkpoint) {
+            if at > seq {
+                break;
+            }
+            if at == seq && expected != hash && self.contradicted.is_none() {
+                self.contradicted = Some(at);
+            }
+            self.next_checkpoint += 1;
+        }
+        self.prev = hash;
+        self.expected_seq += 1;
+        true
+    }
+
+    /// The outcome. Checkpoints beyond the last entry contradict the chain (it was cut short),
+    /// unless the chain was already broken before them.
+    pub fn finish(self) -> Verification {
+        let head_seq = self.expected_seq - 1;
+        let contradicted = self.contradicted.or_else(|| {
+            self.checkpoints[self.next_checkpoint..]
+                .first()
+                .filter(|_| self.broken.is_none())
+                .map(|(seq, _)| *seq)
+        });
+        Verification {
+            entries_checked: self.checked,
+            first_broken_seq: self.broken,
+            head_hash: hex::encode(self.prev),
+            head_seq,
+            first_contradicted_checkpoint: contradicted,
+        }
+    }
 }
 
 /// Recomputes a chain from its first entry, in order.
 pub fn verify_entries<'a>(entries: impl IntoIterator<Item = &'a ChainEntry>) -> Verification {
-    let mut expected_prev = GENESIS_HASH.to_owned();
-    let mut checked = 0;
-    for (expected_seq, entry) in (1..).zip(entries) {
-        checked += 1;
-        let intact = entry.seq == expected_seq
-            && entry.prev_hash == expected_prev
-            && entry_hash(entry, &entry.prev_hash) == entry.hash;
-        if !intact {
-            return Verification {
-                entries_checked: checked,
-                first_broken_seq: Some(entry.seq),
-                head_hash: expected_prev,
-            };
+    let mut verifier = ChainVerifier::new();
+    for entry in entries {
+        if !verifier.check_entry(entry) {
+            break;
         }
-        expected_prev = entry.hash.clone();
     }
-    Verification {
-        entries_checked: checked,
-        first_broken_seq: None,
-        head_hash: expected_prev,
-    }
+    verifier.finish()
 }
 
 #[cfg(test)]
@@ -138,7 +384,7 @@ mod tests {
                     actor: "key_1".into(),
                     subject: "key_2".into(),
                     decision_id: String::new(),
-                    data: serde_json::json!({"name": "ci", "n": seq}),
+                    data: serde_json::json!({"name": "ci \"quoted\"\n\u{1}é", "n": seq}),
                     prev_hash: prev.clone(),
                     hash: String::new(),
                 };
@@ -153,13 +399,29 @@ mod tests {
     fn canonical_json_sorts_keys_and_drops_whitespace() {
         let mut out = Vec::new();
         write_canonical(
-            &serde_json::json!({"b": [1, "x\n"], "a": {"d": true, "c": null}}),
+            &serde_json::json!({"b": [1, "x\n\u{1f}"], "a": {"d": true, "c": null}}),
             &mut out,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            r#"{"a":{"c":null,"d":true},"b":[1,"x\n"]}"#
+            r#"{"a":{"c":null,"d":true},"b":[1,"x\n\u001f"]}"#
         );
+    }
+
+    #[test]
+    fn the_hand_written_entry_object_is_the_jcs_of_the_documented_object() {
+        let entry = &chain(1)[0];
+        let object = serde_json::json!({
+            "account": entry.account_id, "seq": entry.seq, "event_id": entry.event_id,
+            "type": entry.event_type, "time_ms": entry.time_ms, "actor": entry.actor,
+            "subject": entry.subject, "decision_id": entry.decision_id, "data": entry.data,
+        });
+        let mut expected = Vec::new();
+        write_canonical(&object, &mut expected);
+        let mut hasher = Sha256::new();
+        hasher.update([0u8; 32]);
+        hasher.update(&expected);
+        assert_eq!(entry.hash, hex::encode(hasher.finalize()));
     }
 
     #[test]
@@ -168,6 +430,7 @@ mod tests {
         let verification = verify_entries(&entries);
         assert_eq!(verification.first_broken_seq, None);
         assert_eq!(verification.entries_checked, 5);
+        assert_eq!(verification.head_seq, 5);
         assert_eq!(verification.head_hash, entries[4].hash);
     }
 
@@ -183,5 +446,52 @@ mod tests {
         let mut entries = chain(5);
         entries.remove(1);
         assert_eq!(verify_entries(&entries).first_broken_seq, Some(3));
+    }
+
+    #[test]
+    fn stored_data_in_another_json_layout_still_verifies_by_its_canonical_form() {
+        let entries = chain(2);
+        let mut verifier = ChainVerifier::new();
+        for entry in &entries {
+            let pretty = serde_json::to_string_pretty(&entry.data).unwrap();
+            let fields = fields_of(entry, &pretty);
+            assert!(verifier.check(&fields, &entry.prev_hash, &entry.hash));
+        }
+        assert!(verifier.finish().is_valid());
+    }
+
+    #[test]
+    fn a_rewritten_tail_verifies_alone_but_contradicts_a_kept_checkpoint() {
+        let original = chain(5);
+        let kept = (4, original[3].hash.clone());
+        // Rewrite entries 3..5 and recompute every hash after the edit.
+        let mut rewritten = original.clone();
+        rewritten[2].data = serde_json::json!({"name": "forged"});
+        for i in 2..5 {
+            let prev = rewritten[i - 1].hash.clone();
+            rewritten[i].prev_hash = prev.clone();
+            rewritten[i].hash = entry_hash(&rewritten[i], &prev);
+        }
+        assert!(
+            verify_entries(&rewritten).is_valid(),
+            "the recomputed chain verifies on its own"
+        );
+        let mut verifier = ChainVerifier::new().with_checkpoints([(kept.0, kept.1.as_str())]);
+        for entry in &rewritten {
+            verifier.check_entry(entry);
+        }
+        let verification = verifier.finish();
+        assert_eq!(verification.first_broken_seq, None);
+        assert_eq!(verification.first_contradicted_checkpoint, Some(4));
+    }
+
+    #[test]
+    fn a_chain_cut_short_of_a_kept_checkpoint_contradicts_it() {
+        let entries = chain(5);
+        let mut verifier = ChainVerifier::new().with_checkpoints([(5, entries[4].hash.as_str())]);
+        for entry in &entries[..3] {
+            verifier.check_entry(entry);
+        }
+        assert_eq!(verifier.finish().first_contradicted_checkpoint, Some(5));
     }
 }

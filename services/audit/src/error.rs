@@ -14,13 +14,19 @@ pub enum AuditError {
     Server(#[from] latchkey_server::ServerError),
     #[error("an appender kept losing the race for the chain head")]
     Contended,
+    #[error("no checkpoint signing key could be loaded")]
+    NoSigningKey,
 }
 
 impl From<AuditError> for tonic::Status {
     fn from(error: AuditError) -> Self {
         let api_error = match error {
             AuditError::Invalid(api_error) => api_error,
-            AuditError::Storage(_) | AuditError::Database(_) | AuditError::Server(_) | AuditError::Contended => {
+            AuditError::Storage(_)
+            | AuditError::Database(_)
+            | AuditError::Server(_)
+            | AuditError::Contended
+            | AuditError::NoSigningKey => {
                 tracing::error!(error = %error, "audit request failed");
                 ApiError::internal()
             }

@@ -1,11 +1,26 @@
 //! The audit service: every domain event, appended to its account's SHA-256 hash chain by a durable
-//! consumer, and served back over gRPC for queries and verification. See `docs/audit.md` for the
-//! chain's exact algorithm.
+//! consumer, served back over gRPC for queries, streamed exports, verification and analytics, with
+//! periodically signed checkpoints of every chain's head. See `docs/audit.md` for the chain's exact
+//! algorithm.
+//!
+//! [`chain`] and [`checkpoint`] need no database: the offline verifier of `latchkey audit verify`
+//! uses them as they are.
 
-mod chain;
+pub mod chain;
+pub mod checkpoint;
+mod checkpointing;
 mod error;
+pub mod export;
 mod grpc;
 mod store;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use latchkey_events::{EventBus, EventFilter};
 use latchkey_proto::audit::v1::audit_service_server::AuditServiceServer;
@@ -14,32 +29,69 @@ use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use chain::{ChainEntry, GENESIS_HASH, Verification, entry_hash, verify_entries};
+pub use chain::{ChainEntry, ChainVerifier, EntryFields, GENESIS_HASH, Verification, entry_hash, verify_entries};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use error::AuditError;
-pub use store::{EntryQuery, Order};
+pub use export::{ExportError, ExportVerifier};
+pub use store::{DailyCount, EntryQuery, Order, StoredEntry, TypeFilter};
 
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.audit.v1.AuditService";
 /// The durable consumer's name on the bus.
 pub const CONSUMER: &str = "audit";
+/// How often chains that moved get a signed checkpoint, unless configured otherwise.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+/// Entries an export reads per query.
+pub const DEFAULT_EXPORT_PAGE_SIZE: u32 = 1000;
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_audit_entries")];
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_audit_entries"), (2, "0002_checkpoints")];
 
 /// The service's state. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Audit {
     db: Db,
     mesh: MeshAuth,
+    /// Checkpoint keys, newest (the signer) first.
+    keys: Arc<Vec<CheckpointKey>>,
+    checkpoint_interval: Duration,
+    export_page_size: u32,
+    /// Pages read by exports and verifications since start: shows they page.
+    pages_read: Arc<AtomicU64>,
 }
 
 impl Audit {
     pub async fn open(db: Db, mesh: MeshAuth) -> Result<Self, AuditError> {
         db.migrate("audit", MIGRATIONS).await?;
-        Ok(Self { db, mesh })
+        let keys = checkpointing::load_keys(&db).await?;
+        Ok(Self {
+            db,
+            mesh,
+            keys: Arc::new(keys),
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            export_page_size: DEFAULT_EXPORT_PAGE_SIZE,
+            pages_read: Arc::default(),
+        })
     }
 
-    /// Consumes every event from `bus` into the chains, and serves gRPC on `listener`, until
-    /// `shutdown` is cancelled.
+    /// Signs moved chain heads every `interval` instead of every minute.
+    pub fn with_checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Reads exports `entries` at a time instead of 1000.
+    pub fn with_export_page_size(mut self, entries: u32) -> Self {
+        self.export_page_size = entries.clamp(1, 1000);
+        self
+    }
+
+    /// Pages exports and verifications have read from storage since start.
+    pub fn pages_read(&self) -> u64 {
+        self.pages_read.load(Ordering::Relaxed)
+    }
+
+    /// Consumes every event from `bus` into the chains, signs checkpoints, and serves gRPC on
+    /// `listener`, until `shutdown` is cancelled.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -47,11 +99,13 @@ impl Audit {
         shutdown: CancellationToken,
     ) -> Result<(), AuditError> {
         let consumer = tokio::spawn(self.clone().consume(bus, shutdown.clone()));
+        let checkpoints = tokio::spawn(self.clone().sign_checkpoints_periodically(shutdown.clone()));
         let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
         let served =
             latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
         shutdown.cancel();
         let _ = consumer.await;
+        let _ = checkpoints.await;
         served.map_err(AuditError::from)
     }
 
@@ -69,5 +123,23 @@ impl Audit {
             shutdown.cancelled_owned(),
         )
         .await;
+    }
+
+    /// Signs the heads of moved chains every checkpoint interval until `shutdown` is cancelled.
+    pub async fn sign_checkpoints_periodically(self, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(self.checkpoint_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            match self.take_checkpoints().await {
+                Ok(0) => {}
+                Ok(signed) => tracing::debug!(signed, "signed audit checkpoints"),
+                Err(error) => tracing::warn!(error = %error, "could not sign audit checkpoints"),
+            }
+        }
     }
 }

@@ -1,16 +1,21 @@
 //! Appending to and reading from the chains. Every query names the account.
 
+use std::collections::{HashMap, HashSet};
+
+use futures::{Stream, TryStreamExt, stream};
 use latchkey_events::Envelope;
 use latchkey_storage::{is_unique_violation, sqlx};
 use serde_json::Value;
 
 use crate::{
     Audit, AuditError,
-    chain::{ChainEntry, GENESIS_HASH, entry_hash, write_canonical},
+    chain::{ChainEntry, EntryFields, GENESIS_HASH, hash_canonical_data, write_canonical},
 };
 
 /// How many times an append retries after losing the head to a concurrent appender.
 const APPEND_ATTEMPTS: usize = 50;
+/// Rows per multi-row statement: 11 parameters each stays far below every backend's limit.
+const ROWS_PER_STATEMENT: usize = 200;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
@@ -18,15 +23,119 @@ pub enum Order {
     OldestFirst,
 }
 
+/// Which event types a query keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeFilter {
+    /// Exactly this type.
+    Exact(String),
+    /// Every type that starts with this prefix (`token.` for `token.*`).
+    Prefix(String),
+}
+
+impl TypeFilter {
+    /// `token.*` is a prefix, anything else an exact type.
+    pub fn parse(pattern: &str) -> Self {
+        match pattern.strip_suffix('*') {
+            Some(prefix) => Self::Prefix(prefix.to_owned()),
+            None => Self::Exact(pattern.to_owned()),
+        }
+    }
+}
+
 /// A page request over one account's chain.
 #[derive(Clone, Debug)]
 pub struct EntryQuery {
-    /// Only entries of this event type, when set.
-    pub event_type: Option<String>,
+    /// Only entries of these event types, when set.
+    pub event_type: Option<TypeFilter>,
+    /// Only entries whose actor is this.
+    pub actor: Option<String>,
+    /// Only entries whose subject is this.
+    pub subject: Option<String>,
+    /// Only entries whose actor or subject is this agent.
+    pub agent: Option<String>,
+    /// Only entries at or after this time (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Only entries strictly before this time (Unix ms).
+    pub to_ms: Option<i64>,
     /// Continue after this seq (exclusive), in the query's order.
     pub cursor: Option<i64>,
     pub limit: u32,
     pub order: Order,
+}
+
+impl EntryQuery {
+    /// Every entry, oldest first, `limit` at a time.
+    pub fn all(limit: u32) -> Self {
+        Self {
+            event_type: None,
+            actor: None,
+            subject: None,
+            agent: None,
+            from_ms: None,
+            to_ms: None,
+            cursor: None,
+            limit,
+            order: Order::OldestFirst,
+        }
+    }
+}
+
+/// An entry as stored: the data as its canonical JSON text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub account_id: String,
+    pub seq: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub time_ms: i64,
+    pub actor: String,
+    pub subject: String,
+    pub decision_id: String,
+    pub data_json: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredEntry {
+    /// The hashed fields, borrowed.
+    pub fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            account_id: &self.account_id,
+            seq: self.seq,
+            event_id: &self.event_id,
+            event_type: &self.event_type,
+            time_ms: self.time_ms,
+            actor: &self.actor,
+            subject: &self.subject,
+            decision_id: &self.decision_id,
+            data_json: &self.data_json,
+        }
+    }
+
+    pub fn into_chain_entry(self) -> ChainEntry {
+        ChainEntry {
+            data: serde_json::from_str(&self.data_json).unwrap_or(Value::Null),
+            account_id: self.account_id,
+            seq: self.seq,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            time_ms: self.time_ms,
+            actor: self.actor,
+            subject: self.subject,
+            decision_id: self.decision_id,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+}
+
+/// Event counts of one type on one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DailyCount {
+    /// Days since the Unix epoch.
+    pub day: i64,
+    pub event_type: String,
+    pub count: i64,
 }
 
 type EntryRow = (
@@ -43,12 +152,9 @@ type EntryRow = (
     String,
 );
 
-const COLUMNS: &str =
-    "account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data, prev_hash, hash";
-
-fn entry_from_row(row: EntryRow) -> ChainEntry {
-    let (account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data, prev_hash, hash) = row;
-    ChainEntry {
+fn entry_from_row(row: EntryRow) -> StoredEntry {
+    let (account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data_json, prev_hash, hash) = row;
+    StoredEntry {
         account_id,
         seq,
         event_id,
@@ -57,75 +163,185 @@ fn entry_from_row(row: EntryRow) -> ChainEntry {
         actor,
         subject,
         decision_id,
-        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        data_json,
         prev_hash,
         hash,
     }
+}
+
+const COLUMNS: &str =
+    "account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data, prev_hash, hash";
+
+/// A bind parameter of a statement built at run time.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// `WHERE` clauses and their parameters, numbered as they are added.
+struct Conditions {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Conditions {
+    fn for_account(account_id: &str) -> Self {
+        Self {
+            sql: "account_id = $1".to_owned(),
+            args: vec![Arg::Text(account_id.to_owned())],
+        }
+    }
+
+    fn next(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// Adds ` AND <clause>`, where `clause` names its parameters through `next`.
+    fn and(&mut self, clause: impl FnOnce(&mut Self) -> String) {
+        let clause = clause(self);
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&clause);
+    }
+}
+
+fn bind_all<'q, O>(
+    mut query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
+    for arg in args {
+        query = match arg {
+            Arg::Text(text) => query.bind(text),
+            Arg::Int(int) => query.bind(int),
+        };
+    }
+    query
 }
 
 impl Audit {
     /// Appends `event` to its account's chain. Idempotent: an event already in the chain is not
     /// appended again (returns false), so redelivery never duplicates an entry.
     pub async fn append(&self, event: &Envelope) -> Result<bool, AuditError> {
+        Ok(self.append_batch(std::slice::from_ref(event)).await? == 1)
+    }
+
+    /// Appends `events`, in order, to their accounts' chains in one transaction, and answers how many
+    /// were new. Events already in a chain (or repeated within the batch) are skipped. Losing a chain
+    /// head to a concurrent appender rolls the whole batch back and retries it on the new heads.
+    pub async fn append_batch(&self, events: &[Envelope]) -> Result<usize, AuditError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
         for _ in 0..APPEND_ATTEMPTS {
-            let mut tx = self.db.begin_write().await?;
-            let seen: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_entries WHERE event_id = $1")
-                .bind(&event.id)
+            match self.try_append_batch(events).await {
+                Ok(appended) => return Ok(appended),
+                // Another appender took a position (or an event) first: look again.
+                Err(AuditError::Database(err)) if is_unique_violation(&err) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(AuditError::Contended)
+    }
+
+    async fn try_append_batch(&self, events: &[Envelope]) -> Result<usize, AuditError> {
+        let mut tx = self.db.begin_write().await?;
+        let mut seen: HashSet<String> = HashSet::new();
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT event_id FROM audit_entries WHERE event_id IN ({})",
+                placeholders.join(", ")
+            ));
+            let mut query = sqlx::query_scalar::<_, String>(sql);
+            for event in chunk {
+                query = query.bind(&event.id);
+            }
+            seen.extend(query.fetch_all(&mut *tx).await?);
+        }
+        let mut heads: HashMap<String, (i64, [u8; 32])> = HashMap::new();
+        let mut rows: Vec<StoredEntry> = Vec::with_capacity(events.len());
+        let mut buf = Vec::with_capacity(512);
+        for event in events {
+            if !seen.insert(event.id.clone()) {
+                continue;
+            }
+            if !heads.contains_key(&event.account) {
+                let head: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT seq, hash FROM audit_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(&event.account)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if seen.is_some() {
-                return Ok(false);
+                let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+                let mut bytes = [0u8; 32];
+                // A stored head that is not hex is a broken chain; verification names it.
+                let _ = hex::decode_to_slice(&hash, &mut bytes);
+                heads.insert(event.account.clone(), (seq, bytes));
             }
-            let head: Option<(i64, String)> =
-                sqlx::query_as("SELECT seq, hash FROM audit_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT 1")
-                    .bind(&event.account)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-            let mut entry = ChainEntry {
+            let head = heads.get_mut(&event.account).expect("head read above");
+            let mut data = Vec::with_capacity(128);
+            write_canonical(&event.data, &mut data);
+            let mut row = StoredEntry {
                 account_id: event.account.clone(),
-                seq: prev_seq + 1,
+                seq: head.0 + 1,
                 event_id: event.id.clone(),
                 event_type: event.event_type.clone(),
                 time_ms: event.time.timestamp_millis(),
                 actor: event.actor.clone().unwrap_or_else(|| "system".to_owned()),
                 subject: event.subject.clone().unwrap_or_default(),
                 decision_id: event.decisionid.clone().unwrap_or_default(),
-                data: event.data.clone(),
-                prev_hash: prev_hash.clone(),
+                data_json: String::from_utf8(data).unwrap_or_default(),
+                prev_hash: hex::encode(head.1),
                 hash: String::new(),
             };
-            entry.hash = entry_hash(&entry, &prev_hash);
-            let mut data = Vec::new();
-            write_canonical(&entry.data, &mut data);
-            let inserted = sqlx::query(
-                "INSERT INTO audit_entries (account_id, seq, event_id, event_type, time_ms, actor, subject, \
-                 decision_id, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&entry.account_id)
-            .bind(entry.seq)
-            .bind(&entry.event_id)
-            .bind(&entry.event_type)
-            .bind(entry.time_ms)
-            .bind(&entry.actor)
-            .bind(&entry.subject)
-            .bind(&entry.decision_id)
-            .bind(String::from_utf8_lossy(&data).into_owned())
-            .bind(&entry.prev_hash)
-            .bind(&entry.hash)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(_) => {
-                    tx.commit().await?;
-                    return Ok(true);
-                }
-                // Another appender took this position (or this event) first: look again.
-                Err(err) if is_unique_violation(&err) => continue,
-                Err(err) => return Err(err.into()),
-            }
+            let hash = hash_canonical_data(&head.1, &row.fields(), row.data_json.as_bytes(), &mut buf);
+            row.hash = hex::encode(hash);
+            *head = (row.seq, hash);
+            rows.push(row);
         }
-        Err(AuditError::Contended)
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let n = r * 11;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7,
+                        n + 8,
+                        n + 9,
+                        n + 10,
+                        n + 11
+                    )
+                })
+                .collect();
+            let sql = sqlx::AssertSqlSafe(format!(
+                "INSERT INTO audit_entries ({COLUMNS}) VALUES {}",
+                values.join(", ")
+            ));
+            let mut insert = sqlx::query(sql);
+            for row in chunk {
+                insert = insert
+                    .bind(&row.account_id)
+                    .bind(row.seq)
+                    .bind(&row.event_id)
+                    .bind(&row.event_type)
+                    .bind(row.time_ms)
+                    .bind(&row.actor)
+                    .bind(&row.subject)
+                    .bind(&row.decision_id)
+                    .bind(&row.data_json)
+                    .bind(&row.prev_hash)
+                    .bind(&row.hash);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
     }
 
     /// One page of `account_id`'s chain, and the cursor of the next page if there is one.
@@ -133,32 +349,67 @@ impl Audit {
         &self,
         account_id: &str,
         query: &EntryQuery,
-    ) -> Result<(Vec<ChainEntry>, Option<i64>), AuditError> {
+    ) -> Result<(Vec<StoredEntry>, Option<i64>), AuditError> {
         let limit = i64::from(query.limit.clamp(1, 1000));
-        let event_type = query.event_type.clone().unwrap_or_default();
-        let sql = match query.order {
-            Order::NewestFirst => sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM audit_entries WHERE account_id = $1 AND ($2 = '' OR event_type = $2) \
-                 AND seq < $3 ORDER BY seq DESC LIMIT $4"
-            )),
-            Order::OldestFirst => sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM audit_entries WHERE account_id = $1 AND ($2 = '' OR event_type = $2) \
-                 AND seq > $3 ORDER BY seq ASC LIMIT $4"
-            )),
+        let mut conditions = Conditions::for_account(account_id);
+        match &query.event_type {
+            Some(TypeFilter::Exact(event_type)) => {
+                conditions.and(|c| format!("event_type = {}", c.next(Arg::Text(event_type.clone()))));
+            }
+            Some(TypeFilter::Prefix(prefix)) => {
+                // A range rather than LIKE: `_` in a type is a LIKE wildcard, and a range uses the index.
+                let mut end = prefix.clone();
+                let upper = end
+                    .pop()
+                    .map(|last| char::from_u32(last as u32 + 1).unwrap_or(char::MAX));
+                conditions.and(|c| format!("event_type >= {}", c.next(Arg::Text(prefix.clone()))));
+                if let Some(upper) = upper {
+                    end.push(upper);
+                    conditions.and(|c| format!("event_type < {}", c.next(Arg::Text(end))));
+                }
+            }
+            None => {}
+        }
+        if let Some(actor) = &query.actor {
+            conditions.and(|c| format!("actor = {}", c.next(Arg::Text(actor.clone()))));
+        }
+        if let Some(subject) = &query.subject {
+            conditions.and(|c| format!("subject = {}", c.next(Arg::Text(subject.clone()))));
+        }
+        if let Some(agent) = &query.agent {
+            conditions.and(|c| {
+                let actor = c.next(Arg::Text(agent.clone()));
+                let subject = c.next(Arg::Text(agent.clone()));
+                format!("(actor = {actor} OR subject = {subject})")
+            });
+        }
+        if let Some(from) = query.from_ms {
+            conditions.and(|c| format!("time_ms >= {}", c.next(Arg::Int(from))));
+        }
+        if let Some(to) = query.to_ms {
+            conditions.and(|c| format!("time_ms < {}", c.next(Arg::Int(to))));
+        }
+        let direction = match (query.order, query.cursor) {
+            (Order::NewestFirst, cursor) => {
+                let cursor = cursor.unwrap_or(i64::MAX);
+                conditions.and(|c| format!("seq < {}", c.next(Arg::Int(cursor))));
+                "DESC"
+            }
+            (Order::OldestFirst, cursor) => {
+                let cursor = cursor.unwrap_or(0);
+                conditions.and(|c| format!("seq > {}", c.next(Arg::Int(cursor))));
+                "ASC"
+            }
         };
-        let cursor = match (query.order, query.cursor) {
-            (_, Some(cursor)) => cursor,
-            (Order::NewestFirst, None) => i64::MAX,
-            (Order::OldestFirst, None) => 0,
-        };
-        let rows: Vec<EntryRow> = sqlx::query_as(sql)
-            .bind(account_id)
-            .bind(event_type)
-            .bind(cursor)
-            .bind(limit + 1)
+        let limit_param = conditions.next(Arg::Int(limit + 1));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_entries WHERE {} ORDER BY seq {direction} LIMIT {limit_param}",
+            conditions.sql
+        ));
+        let rows: Vec<EntryRow> = bind_all(sqlx::query_as(sql), conditions.args)
             .fetch_all(self.db.pool())
             .await?;
-        let mut entries: Vec<ChainEntry> = rows.into_iter().map(entry_from_row).collect();
+        let mut entries: Vec<StoredEntry> = rows.into_iter().map(entry_from_row).collect();
         let next = if entries.len() as i64 > limit {
             entries.truncate(limit as usize);
             entries.last().map(|e| e.seq)
@@ -168,23 +419,60 @@ impl Audit {
         Ok((entries, next))
     }
 
+    /// `account_id`'s whole chain, oldest first, read a page at a time as the stream is polled: at
+    /// most one page is held, whatever the chain's length.
+    pub fn export(&self, account_id: &str) -> impl Stream<Item = Result<StoredEntry, AuditError>> + Send + 'static {
+        let audit = self.clone();
+        let page_size = self.export_page_size;
+        let start = (account_id.to_owned(), Some(0_i64));
+        stream::try_unfold(start, move |(account_id, cursor)| {
+            let audit = audit.clone();
+            async move {
+                let Some(cursor) = cursor else {
+                    return Ok::<_, AuditError>(None);
+                };
+                let mut query = EntryQuery::all(page_size);
+                query.cursor = Some(cursor);
+                let (page, next) = audit.list_entries(&account_id, &query).await?;
+                audit.pages_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if page.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some((page, (account_id, next))))
+            }
+        })
+        .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
+        .try_flatten()
+    }
+
     /// The whole of `account_id`'s chain, oldest first, read in pages.
     pub async fn chain_of(&self, account_id: &str) -> Result<Vec<ChainEntry>, AuditError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let query = EntryQuery {
-                event_type: None,
-                cursor,
-                limit: 1000,
-                order: Order::OldestFirst,
-            };
-            let (page, next) = self.list_entries(account_id, &query).await?;
-            all.extend(page);
-            match next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        self.export(account_id)
+            .map_ok(StoredEntry::into_chain_entry)
+            .try_collect()
+            .await
+    }
+
+    /// Counts of `account_id`'s events by UTC day and type, in `[from_ms, to_ms)`.
+    pub async fn daily_counts(
+        &self,
+        account_id: &str,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<Vec<DailyCount>, AuditError> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT time_ms / 86400000 AS day, event_type, COUNT(*) AS n FROM audit_entries \
+             WHERE account_id = $1 AND time_ms >= $2 AND time_ms < $3 \
+             GROUP BY time_ms / 86400000, event_type ORDER BY day, event_type",
+        )
+        .bind(account_id)
+        .bind(from_ms.unwrap_or(i64::MIN))
+        .bind(to_ms.unwrap_or(i64::MAX))
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, event_type, count)| DailyCount { day, event_type, count })
+            .collect())
     }
 }

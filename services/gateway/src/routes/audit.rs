@@ -1,4 +1,13 @@
-//! `GET /v1/audit`: the account's hash-chained audit log, a page at a time, through the audit service.
+//! `/v1/audit`: the account's hash-chained audit log through the audit service: a page at a time with
+//! filters, a streamed export, verification, signed checkpoints; and `/api/service/analytics`.
+
+mod analytics;
+mod checkpoints;
+mod export;
+
+pub(crate) use analytics::*;
+pub(crate) use checkpoints::*;
+pub(crate) use export::*;
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
@@ -22,16 +31,29 @@ const MAX_LIMIT: u32 = 500;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Only entries of this event type, e.g. `api_key.created`.
+    /// Only entries of this event type, e.g. `api_key.created`, or of every type under a prefix,
+    /// e.g. `token.*`.
     #[serde(rename = "type")]
     #[param(rename = "type", example = "api_key.created")]
     pub event_type: Option<String>,
+    /// Only entries caused by this actor: an API key id, an agent id or `system`.
+    pub actor: Option<String>,
+    /// Only entries about this resource.
+    pub subject: Option<String>,
+    /// Only entries an agent caused or that are about it (its id as actor or subject).
+    pub agent: Option<String>,
+    /// Only entries at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-01-01T00:00:00Z")]
+    pub from: Option<String>,
+    /// Only entries before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<String>,
     /// The previous page's `next_cursor`; leave out for the first page.
     pub cursor: Option<String>,
     /// Entries per page, 1 to 500. Default 50.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
-    /// `desc` (default): newest first; `asc`: oldest first.
+    /// `desc` or `newest` (default): newest first; `asc` or `oldest`: oldest first.
     #[param(inline)]
     pub order: Option<AuditOrder>,
 }
@@ -40,8 +62,10 @@ pub struct AuditQuery {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuditOrder {
+    #[serde(alias = "oldest")]
     Asc,
     #[default]
+    #[serde(alias = "newest")]
     Desc,
 }
 
@@ -112,12 +136,44 @@ pub(crate) async fn list_audit_entries(
     Ok(Json(AuditPage { data, next_cursor }))
 }
 
-fn list_request(query: AuditQuery) -> Result<pb::ListEntriesRequest, Problem> {
-    let invalid = |field: &str, message: &str| Problem(ApiError::validation(vec![FieldError::new(field, message)]));
-    let event_type = query.event_type.filter(|t| !t.is_empty()).unwrap_or_default();
-    if !event_type.is_empty() && EventType::parse(&event_type).is_none() {
-        return Err(invalid("type", "is not a Latchkey event type"));
+fn invalid(field: &str, message: &str) -> Problem {
+    Problem(ApiError::validation(vec![FieldError::new(field, message)]))
+}
+
+/// An event type, or a prefix pattern such as `token.*` (a known type's first segment, or deeper).
+fn type_filter(event_type: Option<String>) -> Result<String, Problem> {
+    let Some(event_type) = event_type.filter(|t| !t.is_empty()) else {
+        return Ok(String::new());
+    };
+    let known = match event_type.strip_suffix(".*") {
+        Some(prefix) => {
+            let prefix = format!("{prefix}.");
+            !prefix.starts_with('.') && EventType::ALL.iter().any(|known| known.as_str().starts_with(&prefix))
+        }
+        None => EventType::parse(&event_type).is_some(),
+    };
+    if known {
+        Ok(event_type)
+    } else {
+        Err(invalid(
+            "type",
+            "is not a Latchkey event type, nor a prefix of one such as `token.*`",
+        ))
     }
+}
+
+/// An RFC 3339 time as Unix milliseconds.
+pub(crate) fn time_param(field: &str, value: Option<String>) -> Result<Option<i64>, Problem> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(value) => DateTime::parse_from_rfc3339(&value)
+            .map(|time| Some(time.timestamp_millis()))
+            .map_err(|_| invalid(field, "must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z")),
+    }
+}
+
+fn list_request(query: AuditQuery) -> Result<pb::ListEntriesRequest, Problem> {
+    let event_type = type_filter(query.event_type)?;
     let cursor = match query.cursor.filter(|c| !c.is_empty()) {
         None => 0,
         Some(cursor) => match cursor.parse::<i64>() {
@@ -129,15 +185,34 @@ fn list_request(query: AuditQuery) -> Result<pb::ListEntriesRequest, Problem> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(invalid("limit", "must be between 1 and 500"));
     }
+    let from_ms = time_param("from", query.from)?;
+    let to_ms = time_param("to", query.to)?;
+    if let (Some(from), Some(to)) = (from_ms, to_ms)
+        && from >= to
+    {
+        return Err(invalid("to", "must be after `from`"));
+    }
+    let text = |field: &str, value: Option<String>| -> Result<String, Problem> {
+        match value {
+            Some(value) if value.len() > 200 => Err(invalid(field, "must be at most 200 characters")),
+            value => Ok(value.unwrap_or_default()),
+        }
+    };
     Ok(pb::ListEntriesRequest {
         r#type: event_type,
         cursor,
         limit,
         newest_first: query.order.unwrap_or_default() == AuditOrder::Desc,
+        actor: text("actor", query.actor)?,
+        subject: text("subject", query.subject)?,
+        agent: text("agent", query.agent)?,
+        // A bound at the epoch itself is no bound; the wire uses 0 for none.
+        from_ms: from_ms.unwrap_or_default(),
+        to_ms: to_ms.unwrap_or_default(),
     })
 }
 
-fn entry_body(entry: pb::AuditEntry) -> Result<AuditEntryBody, Problem> {
+pub(crate) fn entry_body(entry: pb::AuditEntry) -> Result<AuditEntryBody, Problem> {
     let time = time_from_ms(entry.time_ms)
         .ok_or_else(|| Problem::internal(&format_args!("audit entry {} has no time", entry.seq)))?;
     let data = serde_json::from_str(&entry.data_json)

@@ -1,4 +1,5 @@
-//! GET /v1/audit: shapes, pagination, order, filters, scoping.
+//! GET /v1/audit (shapes, pagination, order, filters, scoping), the export's formats, and the
+//! checkpoint keys in the JWKS.
 
 use crate::harness::TestGateway;
 
@@ -123,6 +124,11 @@ async fn bad_query_parameters_are_named() {
         ("cursor=abc", "cursor"),
         ("cursor=-5", "cursor"),
         ("type=nope.never", "type"),
+        ("type=nope.*", "type"),
+        ("type=*", "type"),
+        ("from=yesterday", "from"),
+        ("to=2026-13-01T00:00:00Z", "to"),
+        ("from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "to"),
         ("colour=red", "colour"),
     ] {
         let answer = gw.get(&format!("/v1/audit?{query}"), &secret).await;
@@ -136,6 +142,11 @@ async fn bad_query_parameters_are_named() {
         "order=asc",
         "order=desc",
         "type=api_key.created",
+        "type=api_key.*",
+        "order=oldest",
+        "order=newest",
+        "actor=key_1&subject=key_2&agent=agent_1",
+        "from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00%2B01:00",
         "cursor=",
     ] {
         assert_eq!(
@@ -144,4 +155,50 @@ async fn bad_query_parameters_are_named() {
             "{query}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_export_streams_json_lines_and_csv_with_the_hashes() {
+    let (gw, secret) = gateway_with_entries(3).await;
+    let lines = gw.get("/v1/audit/export", &secret).await;
+    assert_eq!(lines.status, 200);
+    assert_eq!(lines.header("content-type"), Some("application/x-ndjson"));
+    let text = String::from_utf8(lines.body.to_vec()).unwrap();
+    let rows: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert!(rows.len() >= 3);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["seq"], i as i64 + 1);
+        for member in ["account_id", "event_id", "type", "time", "time_ms", "actor", "subject", "decision_id", "data", "prev_hash", "hash"] {
+            assert!(!row[member].is_null(), "{member} in {row}");
+        }
+    }
+
+    let csv = gw.get("/v1/audit/export?format=csv", &secret).await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let text = String::from_utf8(csv.body.to_vec()).unwrap();
+    let mut csv_lines = text.split("\r\n");
+    assert_eq!(
+        csv_lines.next(),
+        Some("account_id,seq,event_id,type,time,time_ms,actor,subject,decision_id,data,prev_hash,hash")
+    );
+    assert_eq!(csv_lines.filter(|line| !line.is_empty()).count(), rows.len());
+
+    let bad = gw.get("/v1/audit/export?format=xml", &secret).await;
+    bad.assert_problem(400, "VALIDATION_ERROR");
+    assert_eq!(bad.first_error_field(), "format");
+}
+
+#[tokio::test]
+async fn the_jwks_publishes_the_audit_checkpoint_keys_beside_the_token_keys() {
+    let (gw, _secret) = gateway_with_entries(0).await;
+    let answer = gw.send(http::Method::GET, "/.well-known/jwks.json", &[], axum::body::Body::empty()).await;
+    assert_eq!(answer.status, 200);
+    let kids: Vec<String> = answer.json()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(kids.iter().any(|kid| kid == "audit-fake"), "{kids:?}");
 }

@@ -265,6 +265,7 @@ impl FakeAudit {
             data_json: data_json.to_owned(),
             prev_hash,
             hash: format!("{seq:064x}"),
+            account_id: account.to_owned(),
         });
     }
 }
@@ -300,6 +301,52 @@ impl AuditService for FakeAudit {
         &self,
         _request: Request<au::VerifyChainRequest>,
     ) -> Result<Response<au::VerifyChainResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway"))
+    }
+
+    type ExportEntriesStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<au::AuditEntry, Status>> + Send>>;
+
+    async fn export_entries(
+        &self,
+        request: Request<au::ExportEntriesRequest>,
+    ) -> Result<Response<Self::ExportEntriesStream>, Status> {
+        let account = self.auth.mesh_account(&request)?;
+        let chain: Vec<au::AuditEntry> = self.entries.lock().unwrap().get(&account).cloned().unwrap_or_default();
+        let chain = chain.into_iter().map(move |mut entry| {
+            entry.account_id = account.clone();
+            Ok(entry)
+        });
+        Ok(Response::new(Box::pin(futures::stream::iter(chain))))
+    }
+
+    async fn sign_checkpoint(
+        &self,
+        _request: Request<au::SignCheckpointRequest>,
+    ) -> Result<Response<au::Checkpoint>, Status> {
+        Err(Status::unimplemented("not needed by the gateway"))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        _request: Request<au::ListCheckpointsRequest>,
+    ) -> Result<Response<au::ListCheckpointsResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway"))
+    }
+
+    async fn get_checkpoint_keys(
+        &self,
+        _request: Request<au::GetCheckpointKeysRequest>,
+    ) -> Result<Response<au::GetCheckpointKeysResponse>, Status> {
+        Ok(Response::new(au::GetCheckpointKeysResponse {
+            keys_json: r#"[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"audit-fake","use":"sig","alg":"EdDSA"}]"#.to_owned(),
+        }))
+    }
+
+    async fn get_analytics(
+        &self,
+        _request: Request<au::GetAnalyticsRequest>,
+    ) -> Result<Response<au::GetAnalyticsResponse>, Status> {
         Err(Status::unimplemented("not needed by the gateway"))
     }
 }

@@ -1,0 +1,143 @@
+//! The audit log's two hot paths.
+//!
+//! - `append`: events appended to one account's chain on SQLite (as `latchkey dev` keeps it; set
+//!   `BENCH_AUDIT_POSTGRES=1` to add PostgreSQL), one event per transaction (`append`) and a
+//!   consumer-sized batch per transaction (`append_batch`, 500 events). Target: ≥ 20,000 events/s.
+//! - `verify`: recomputing a 100,000-entry chain already read from storage (the stored form: data as
+//!   canonical JSON text), with no allocation per entry. Target: ≥ 1,000,000 entries/s (SHA-256 alone
+//!   does ~4.8 M/s per core).
+//!
+//! `cargo bench -p latchkey-audit --bench audit` (or `make bench`).
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
+use latchkey_events::{Envelope, catalogue::TokenIssued};
+use latchkey_server::MeshAuth;
+use latchkey_storage::{Backend, Db, testing::TestDatabase};
+
+const BATCH: usize = 500;
+const CHAIN: usize = 100_000;
+
+fn envelopes(count: usize) -> Vec<Envelope> {
+    (0..count)
+        .map(|n| {
+            let event = TokenIssued {
+                jti: format!("jti-{n}-{}", uuid::Uuid::now_v7().simple()),
+                agent_id: "agt_bench".to_owned(),
+                scope: vec!["secrets.read".to_owned()],
+                audience: "https://api.example.com".to_owned(),
+                expires_at: 1_767_225_600,
+                intent: None,
+                delegated_from: None,
+            };
+            Envelope::new("/latchkey/bench", "acct_bench", Some("key_bench"), &event)
+        })
+        .collect()
+}
+
+fn append(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var_os("BENCH_AUDIT_POSTGRES").is_some() {
+        backends.push(Backend::Postgres);
+    }
+    let mut group = c.benchmark_group("append");
+    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    for backend in backends {
+        let (database, audit) = runtime.block_on(async {
+            let database = TestDatabase::new(backend).await;
+            let db = Db::connect(database.url()).await.expect("database");
+            let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
+                .await
+                .expect("audit");
+            (database, audit)
+        });
+        group.throughput(Throughput::Elements(BATCH as u64));
+        group.bench_function(BenchmarkId::new("one_per_transaction", format!("{backend:?}")), |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let events = envelopes(BATCH);
+                        let start = Instant::now();
+                        for event in &events {
+                            audit.append(event).await.expect("append");
+                        }
+                        elapsed += start.elapsed();
+                    }
+                    elapsed
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("batch_of_500", format!("{backend:?}")), |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let events = envelopes(BATCH);
+                        let start = Instant::now();
+                        assert_eq!(audit.append_batch(&events).await.expect("append"), BATCH);
+                        elapsed += start.elapsed();
+                    }
+                    elapsed
+                })
+            })
+        });
+        drop(audit);
+        drop(database);
+    }
+    group.finish();
+}
+
+/// A valid chain of `n` entries in their stored form.
+fn stored_chain(n: usize) -> Vec<StoredEntry> {
+    let mut prev = [0u8; 32];
+    let mut buf = Vec::new();
+    (1..=n as i64)
+        .map(|seq| {
+            let mut entry = StoredEntry {
+                account_id: "acct_bench".to_owned(),
+                seq,
+                event_id: uuid::Uuid::now_v7().to_string(),
+                event_type: "token.issued".to_owned(),
+                time_ms: 1_767_225_600_000 + seq,
+                actor: "key_0123456789abcdef".to_owned(),
+                subject: format!("jti-{seq}"),
+                decision_id: "dec_0123456789abcdef".to_owned(),
+                data_json: format!(
+                    r#"{{"agent_id":"agt_bench","audience":"https://api.example.com","expires_at":1767225600,"jti":"jti-{seq}","scope":["secrets.read"]}}"#
+                ),
+                prev_hash: if seq == 1 { GENESIS_HASH.to_owned() } else { hex::encode(prev) },
+                hash: String::new(),
+            };
+            let hash = hash_canonical_data(&prev, &entry.fields(), entry.data_json.as_bytes(), &mut buf);
+            entry.hash = hex::encode(hash);
+            prev = hash;
+            entry
+        })
+        .collect()
+}
+
+fn verify(c: &mut Criterion) {
+    let chain = stored_chain(CHAIN);
+    let mut group = c.benchmark_group("verify");
+    group.throughput(Throughput::Elements(CHAIN as u64));
+    group.sample_size(10);
+    group.bench_function("stored_chain_100k", |b| {
+        b.iter(|| {
+            let mut verifier = ChainVerifier::new();
+            for entry in &chain {
+                verifier.check(&entry.fields(), &entry.prev_hash, &entry.hash);
+            }
+            let verification = verifier.finish();
+            assert!(verification.is_valid());
+            verification
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append, verify);
+criterion_main!(benches);
