@@ -275,3 +275,45 @@ async fn another_accounts_endpoints_and_deliveries_are_invisible_and_untouchable
 async fn another_accounts_endpoints_and_deliveries_are_invisible_and_untouchable_postgres_nats() {
     isolation(Backend::Postgres, Bus::Nats).await;
 }
+
+#[tokio::test]
+async fn no_signing_secret_reaches_the_logs_or_traces() {
+    crate::captured::install();
+    let t = TestMesh::start(Backend::Sqlite, Bus::Local).await;
+    let receiver = VerifyingReceiver::start().await;
+    let key = t.key.clone();
+    let (_, created) = call(
+        &t,
+        Method::POST,
+        "/v1/webhooks",
+        &key,
+        Some(json!({"url": receiver.url, "events": ["agent.created"]})),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let first = created["secret"].as_str().unwrap().to_owned();
+    receiver.verify_with(&[("first", &first)]).await;
+    create_agent(&t, &key, "logged").await;
+    receiver.wait_for(1).await;
+    let (_, rotated) = call(
+        &t,
+        Method::POST,
+        &format!("/v1/webhooks/{id}/rotate-secret"),
+        &key,
+        Some(json!({})),
+    )
+    .await;
+    let second = rotated["secret"].as_str().unwrap().to_owned();
+    create_agent(&t, &key, "logged again").await;
+    receiver.wait_for(2).await;
+
+    let logs = crate::captured::logs();
+    assert!(!logs.is_empty(), "the capture saw the flow");
+    let spans = crate::captured::all_span_text();
+    for secret in [&first, &second] {
+        let key_part = secret.strip_prefix("whsec_").unwrap();
+        assert!(!logs.contains(key_part), "a signing secret was logged");
+        assert!(!spans.contains(key_part), "a signing secret reached a trace");
+    }
+    t.mesh.stop().await;
+}
