@@ -122,6 +122,11 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
             "mesh-test-token-0123456789abcdef".into(),
         ),
         ("LATCHKEY__TELEMETRY__LOG_FILTER".into(), "warn".into()),
+        // The vault's root key (32 bytes of 0x07): only the vault reads it.
+        (
+            "LATCHKEY__VAULT__ROOT_KEYS".into(),
+            "1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".into(),
+        ),
     ];
     for (service, port) in &ports {
         let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());

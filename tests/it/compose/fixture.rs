@@ -25,6 +25,10 @@ pub fn shell_environment() -> BTreeMap<&'static str, &'static str> {
     BTreeMap::from([
         ("LATCHKEY_SERVICE_TOKEN", "compose-check-service-token-0123456789abcdef"),
         ("LATCHKEY_POSTGRES_PASSWORD", "compose-check-password"),
+        (
+            "LATCHKEY_VAULT_ROOT_KEYS",
+            "1:Y29tcG9zZS1jaGVjay12YXVsdC1yb290LWtleS0zMmI=",
+        ),
     ])
 }
 
