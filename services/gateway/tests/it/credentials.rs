@@ -32,10 +32,10 @@ async fn keys_written_come_back_only_as_a_masked_summary() {
     assert_eq!(body["hasOpenaiApiKey"], true);
     assert_eq!(body["openaiApiKeyLast4"], "Qw12");
     assert!(body["updatedAt"].is_string());
-    let stored = gw.vault.secrets.lock().unwrap();
-    let (_, metadata) = &stored[&("acct_a".to_owned(), "credential/openai".to_owned())];
-    assert!(metadata.write_only, "writeOnly reaches the vault");
-    drop(stored);
+    let write_only = gw.vault.secrets.lock().unwrap()[&("acct_a".to_owned(), "credential/openai".to_owned())]
+        .1
+        .write_only;
+    assert!(write_only, "writeOnly reaches the vault");
 
     let summary = gw.get("/credentials", &me.secret).await.json();
     assert_eq!(summary["hasOpenaiApiKey"], true);

@@ -351,12 +351,15 @@ impl AuditService for FakeAudit {
     }
 }
 
+/// Secrets by (account, id): the plaintext and what the vault tells about it.
+pub type StoredSecrets = HashMap<(String, String), (Vec<u8>, vault::SecretMetadata)>;
+
 /// The vault, in memory: secrets by (account, id), sealed by nothing (the real vault's cryptography is
 /// tested in its own crate). Counts writes, so tests can tell a refused request wrote nothing.
 #[derive(Clone)]
 pub struct FakeVault {
     pub auth: MeshAuth,
-    pub secrets: Arc<Mutex<HashMap<(String, String), (Vec<u8>, vault::SecretMetadata)>>>,
+    pub secrets: Arc<Mutex<StoredSecrets>>,
     pub writes: Arc<AtomicUsize>,
 }
 
