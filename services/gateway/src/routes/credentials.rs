@@ -305,6 +305,28 @@ mod tests {
         assert_eq!(last4_field("anthropic"), "anthropicApiKeyLast4");
     }
 
+    /// Every `api_key` provider of the catalogue can have its key stored.
+    #[test]
+    fn every_api_key_provider_of_the_catalogue_is_accepted() {
+        let catalogue = include_str!("../../../oauth/providers.toml");
+        let mut api_key_providers = Vec::new();
+        for block in catalogue.split("[[provider]]").skip(1) {
+            let value = |key: &str| {
+                block.lines().find_map(|line| {
+                    let (name, value) = line.split_once('=')?;
+                    (name.trim() == key).then(|| value.trim().trim_matches('"').to_owned())
+                })
+            };
+            if value("kind").as_deref() == Some("api_key") {
+                api_key_providers.push(value("code").expect("every provider has a code"));
+            }
+        }
+        assert!(api_key_providers.len() >= 10, "{api_key_providers:?}");
+        for code in api_key_providers {
+            assert!(PROVIDERS.contains(&code.as_str()), "{code} is missing from PROVIDERS");
+        }
+    }
+
     #[test]
     fn a_bad_body_names_every_field_and_keeps_nothing() {
         let body: Map<String, Value> = serde_json::from_value(serde_json::json!({
