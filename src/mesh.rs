@@ -134,7 +134,12 @@ pub async fn spawn_service(
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Webhook => {
-            let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.webhook.clone()).await?;
+            let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
+                latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
+            );
+            let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.webhook.clone())
+                .await?
+                .with_vault(vault);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Gateway => {

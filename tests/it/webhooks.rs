@@ -277,7 +277,7 @@ async fn another_accounts_endpoints_and_deliveries_are_invisible_and_untouchable
 }
 
 #[tokio::test]
-async fn no_signing_secret_reaches_the_logs_or_traces() {
+async fn signing_secrets_are_sealed_in_the_vault_and_never_reach_the_logs_or_traces() {
     crate::captured::install();
     let t = TestMesh::start(Backend::Sqlite, Bus::Local).await;
     let receiver = VerifyingReceiver::start().await;
@@ -306,6 +306,18 @@ async fn no_signing_secret_reaches_the_logs_or_traces() {
     let second = rotated["secret"].as_str().unwrap().to_owned();
     create_agent(&t, &key, "logged again").await;
     receiver.wait_for(2).await;
+
+    // Sealed in the vault: the webhook service's own table holds no secret, only the vault version.
+    let url = t.mesh.context.database.url_for(latchkey::cli::Service::Webhook);
+    let db = latchkey_storage::Db::connect(&url).await.unwrap();
+    let (stored, previous, version): (String, Option<String>, i64) =
+        sqlx::query_as("SELECT secret, previous_secret, secret_version FROM webhook_endpoints WHERE id = $1")
+            .bind(&id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!((stored.as_str(), previous), ("", None));
+    assert_eq!(version, 2, "sealed at creation, sealed again at the rotation");
 
     let logs = crate::captured::logs();
     assert!(!logs.is_empty(), "the capture saw the flow");

@@ -15,7 +15,7 @@ use crate::{EVENT_SOURCE, Vault, VaultError, envelope::Sealed};
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
 
 /// The namespaces a secret id starts with (see the proto): `<namespace>/<name>`.
-const NAMESPACES: [&str; 3] = ["credential", "oauth-app", "connection"];
+const NAMESPACES: [&str; 4] = ["credential", "oauth-app", "connection", "webhook"];
 
 /// The namespace of provider credentials (API keys): writes there emit `credential.updated`.
 const CREDENTIAL_NAMESPACE: &str = "credential/";

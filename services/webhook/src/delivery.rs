@@ -126,9 +126,13 @@ pub(crate) async fn run(service: Webhook, shutdown: CancellationToken) {
             }
         };
         let concurrency = service.config.concurrency.max(1);
-        let mut outcomes = futures::stream::iter(claimed)
+        // Messages whose secrets cannot be opened now sit this round out; their leases lapse.
+        let ready = claimed
+            .into_iter()
+            .filter(|message| !matches!(targets.get(&message.endpoint_id), Some(None)));
+        let mut outcomes = futures::stream::iter(ready)
             .map(|message| {
-                let target = targets.get(&message.endpoint_id).cloned();
+                let target = targets.get(&message.endpoint_id).cloned().flatten();
                 service.attempt(message, target)
             })
             .buffer_unordered(concurrency)
@@ -182,32 +186,52 @@ impl Webhook {
             .collect())
     }
 
-    /// The endpoints the claimed messages go to, read once per round.
-    async fn targets(&self, claimed: &[Claimed]) -> Result<HashMap<String, Target>, WebhookError> {
+    /// The endpoints the claimed messages go to, read once per round: `None` for an endpoint whose
+    /// secrets cannot be opened now (its messages wait for their leases to lapse and come back); no
+    /// entry for an endpoint that no longer exists.
+    async fn targets(&self, claimed: &[Claimed]) -> Result<HashMap<String, Option<Target>>, WebhookError> {
         let now = now_ms();
         let mut targets = HashMap::new();
         for message in claimed {
             if targets.contains_key(&message.endpoint_id) {
                 continue;
             }
-            let row: Option<(String, String, Option<String>, i64, String)> = sqlx::query_as(
-                "SELECT url, secret, previous_secret, previous_expires_at, status FROM webhook_endpoints WHERE id = $1",
+            let row: Option<(String, String, Option<String>, i64, String, i64)> = sqlx::query_as(
+                "SELECT url, secret, previous_secret, previous_expires_at, status, secret_version \
+                 FROM webhook_endpoints WHERE id = $1",
             )
             .bind(&message.endpoint_id)
             .fetch_optional(self.db.pool())
             .await?;
-            let Some((url, secret, previous, previous_expires_at, status)) = row else {
+            let Some((url, secret, previous, previous_expires_at, status, version)) = row else {
                 continue;
             };
-            let mut secrets = vec![secret];
+            let (current, previous) = if version > 0 {
+                let version = u64::try_from(version).unwrap_or_default();
+                match self
+                    .secrets
+                    .open(&message.account_id, &message.endpoint_id, version)
+                    .await
+                {
+                    Ok(doc) => (doc.current, doc.previous),
+                    Err(error) => {
+                        tracing::warn!(endpoint_id = %message.endpoint_id, error = %error, "cannot open the endpoint's signing secrets");
+                        targets.insert(message.endpoint_id.clone(), None);
+                        continue;
+                    }
+                }
+            } else {
+                (secret, previous)
+            };
+            let mut secrets = vec![current];
             secrets.extend(previous.filter(|_| previous_expires_at > now));
             targets.insert(
                 message.endpoint_id.clone(),
-                Target {
+                Some(Target {
                     url,
                     secrets,
                     active: status == "active",
-                },
+                }),
             );
         }
         Ok(targets)

@@ -11,7 +11,9 @@ use latchkey_storage::{now_ms, sqlx};
 use crate::{
     EVENT_SOURCE, Webhook, WebhookError,
     guard::{self, AddressPolicy, Refusal},
-    patterns, signing,
+    patterns,
+    secrets::SecretDoc,
+    signing,
 };
 
 /// The longest URL accepted.
@@ -178,20 +180,52 @@ impl Webhook {
             failing_since_ms: 0,
         };
         let secret = signing::new_secret();
+        // Sealed before the row exists (and outside its transaction: the vault may share the
+        // database, and SQLite has one writer); an orphan left by a failed insert signs nothing.
+        let (stored_secret, secret_version) = if self.secrets.sealed() {
+            let doc = SecretDoc {
+                current: secret.clone(),
+                previous: None,
+            };
+            let version = self.secrets.seal(account_id, &endpoint.id, &doc, 0).await?;
+            (String::new(), i64::try_from(version).unwrap_or(i64::MAX))
+        } else {
+            (secret.clone(), 0)
+        };
+        let inserted = self
+            .insert_endpoint(account_id, actor, &endpoint, &stored_secret, secret_version)
+            .await;
+        if inserted.is_err() && secret_version > 0 {
+            self.secrets.forget(account_id, &endpoint.id).await;
+        }
+        inserted?;
+        Ok(CreatedEndpoint { endpoint, secret })
+    }
+
+    async fn insert_endpoint(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        endpoint: &Endpoint,
+        stored_secret: &str,
+        secret_version: i64,
+    ) -> Result<(), WebhookError> {
+        let now = endpoint.created_at_ms;
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, account_id, url, events_json, description, secret, previous_secret, \
-             previous_expires_at, status, disabled_reason, failing_since, failing_announced, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, 0, 'active', '', 0, 0, $7, $8)",
+             previous_expires_at, status, disabled_reason, failing_since, failing_announced, created_at, updated_at, \
+             secret_version) VALUES ($1, $2, $3, $4, $5, $6, NULL, 0, 'active', '', 0, 0, $7, $8, $9)",
         )
         .bind(&endpoint.id)
         .bind(account_id)
         .bind(&endpoint.url)
         .bind(serde_json::to_string(&endpoint.events).unwrap_or_default())
         .bind(endpoint.description.clone())
-        .bind(&secret)
+        .bind(stored_secret)
         .bind(now)
         .bind(now)
+        .bind(secret_version)
         .execute(&mut *tx)
         .await?;
         let event = EndpointCreated {
@@ -203,7 +237,7 @@ impl Webhook {
             .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
-        Ok(CreatedEndpoint { endpoint, secret })
+        Ok(())
     }
 
     /// Every endpoint of the account, oldest first.
@@ -237,13 +271,13 @@ impl Webhook {
         endpoint_id: &str,
     ) -> Result<(), WebhookError> {
         let mut tx = self.db.begin_write().await?;
-        let url: Option<String> =
-            sqlx::query_scalar("SELECT url FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
+        let found: Option<(String, i64)> =
+            sqlx::query_as("SELECT url, secret_version FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
                 .bind(account_id)
                 .bind(endpoint_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let url = url.ok_or(WebhookError::EndpointNotFound)?;
+        let (url, secret_version) = found.ok_or(WebhookError::EndpointNotFound)?;
         for table in ["webhook_attempts", "webhook_messages", "webhook_endpoints"] {
             let column = if table == "webhook_endpoints" {
                 "id"
@@ -266,6 +300,9 @@ impl Webhook {
             .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
+        if secret_version > 0 {
+            self.secrets.forget(account_id, endpoint_id).await;
+        }
         Ok(())
     }
 
@@ -285,29 +322,74 @@ impl Webhook {
                 format!("between 0 and {MAX_OVERLAP_SECS}"),
             ));
         }
-        let mut tx = self.db.begin_write().await?;
-        let current: Option<(String, String)> =
-            sqlx::query_as("SELECT secret, url FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
-                .bind(account_id)
-                .bind(endpoint_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (previous, url) = current.ok_or(WebhookError::EndpointNotFound)?;
+        let current: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT secret, url, secret_version FROM webhook_endpoints WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account_id)
+        .bind(endpoint_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let (stored, url, version) = current.ok_or(WebhookError::EndpointNotFound)?;
         let now = now_ms();
         let previous_expires_at = now + overlap_secs * 1000;
         let secret = signing::new_secret();
-        sqlx::query(
-            "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_expires_at = $3, updated_at = $4 \
-             WHERE account_id = $5 AND id = $6",
+        // With the vault, the new document is sealed first, replacing exactly the version read
+        // (outside the transaction: the vault may share the database). An endpoint created before
+        // the vault moves its secrets there now.
+        let (new_stored, new_previous, new_version) = if self.secrets.sealed() {
+            let previous = if version > 0 {
+                self.secrets
+                    .open(account_id, endpoint_id, u64::try_from(version).unwrap_or_default())
+                    .await?
+                    .current
+            } else {
+                stored.clone()
+            };
+            let doc = SecretDoc {
+                current: secret.clone(),
+                previous: Some(previous),
+            };
+            let sealed = self
+                .secrets
+                .seal(
+                    account_id,
+                    endpoint_id,
+                    &doc,
+                    u64::try_from(version).unwrap_or_default(),
+                )
+                .await?;
+            (String::new(), None, i64::try_from(sealed).unwrap_or(i64::MAX))
+        } else if version > 0 {
+            return Err(WebhookError::Vault(
+                "the secret is sealed but no vault is configured".to_owned(),
+            ));
+        } else {
+            (secret.clone(), Some(stored.clone()), 0)
+        };
+        let mut tx = self.db.begin_write().await?;
+        // Only over what was read: a concurrent rotation makes this one fail rather than interleave.
+        let updated = sqlx::query(
+            "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_expires_at = $3, updated_at = $4, \
+             secret_version = $5 WHERE account_id = $6 AND id = $7 AND secret = $8 AND secret_version = $9",
         )
-        .bind(&secret)
-        .bind(previous)
+        .bind(&new_stored)
+        .bind(new_previous)
         .bind(previous_expires_at)
         .bind(now)
+        .bind(new_version)
         .bind(account_id)
         .bind(endpoint_id)
+        .bind(&stored)
+        .bind(version)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Err(WebhookError::Unprocessable(
+                "the endpoint changed while its secret was rotated: rotate again".to_owned(),
+            ));
+        }
         let event = EndpointSecretRotated {
             endpoint_id: endpoint_id.to_owned(),
             url,

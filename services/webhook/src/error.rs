@@ -23,6 +23,9 @@ pub enum WebhookError {
     Server(#[from] latchkey_server::ServerError),
     #[error("HTTP client: {0}")]
     Client(String),
+    /// The vault could not seal or open an endpoint's secrets (the message never holds a secret).
+    #[error("vault: {0}")]
+    Vault(String),
 }
 
 impl WebhookError {
@@ -42,7 +45,8 @@ impl From<WebhookError> for tonic::Status {
             WebhookError::Storage(_)
             | WebhookError::Database(_)
             | WebhookError::Server(_)
-            | WebhookError::Client(_) => {
+            | WebhookError::Client(_)
+            | WebhookError::Vault(_) => {
                 tracing::error!(error = %error, "webhook request failed");
                 ApiError::internal()
             }

@@ -16,6 +16,7 @@ mod grpc;
 mod guard;
 mod messages;
 mod patterns;
+mod secrets;
 pub mod signing;
 
 use std::sync::Arc;
@@ -41,7 +42,7 @@ pub const CONSUMER: &str = "webhook";
 /// The type of the message `SendTest` queues. Not a domain event: it never travels on the bus.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_webhooks")];
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_webhooks"), (2, "0002_sealed_secrets")];
 
 /// The service's state. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -51,6 +52,8 @@ pub struct Webhook {
     mesh: MeshAuth,
     config: Arc<WebhookConfig>,
     client: reqwest::Client,
+    /// Where signing secrets are kept: the vault, or this service's table.
+    secrets: secrets::SecretStore,
     /// Wakes the delivery worker when messages were queued, so it need not wait for its next poll.
     queued: Arc<Notify>,
 }
@@ -67,8 +70,19 @@ impl Webhook {
             mesh,
             config: Arc::new(config),
             client,
+            secrets: secrets::SecretStore::default(),
             queued: Arc::new(Notify::new()),
         })
+    }
+
+    /// Seals endpoints' signing secrets in the vault from now on (endpoints registered before keep
+    /// theirs in this service's table until their next rotation).
+    pub fn with_vault(
+        mut self,
+        vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient<latchkey_server::MeshChannel>,
+    ) -> Self {
+        self.secrets = secrets::SecretStore::with_vault(vault);
+        self
     }
 
     /// Serves gRPC on `listener`, consumes every event from `bus` into messages, delivers them and
