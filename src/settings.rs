@@ -177,6 +177,31 @@ mod tests {
     }
 
     #[test]
+    fn the_vault_root_keys_come_from_a_file_or_a_list_and_are_never_printed() {
+        let settings = Settings::load(None, env(&[])).unwrap();
+        assert!(settings.vault.root_key_source().is_none());
+        let inline = "1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let settings = Settings::load(None, env(&[("LATCHKEY__VAULT__ROOT_KEYS", inline)])).unwrap();
+        assert!(matches!(
+            settings.vault.root_key_source(),
+            Some(latchkey_vault::RootKeySource::Inline(_))
+        ));
+        assert!(!format!("{settings:?}").contains("AAECAwQF"));
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY__VAULT__ROOT_KEYS", inline),
+                ("LATCHKEY__VAULT__ROOT_KEY_FILE", "/run/secrets/vault-root.key"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(
+            settings.vault.root_key_source(),
+            Some(latchkey_vault::RootKeySource::File(path)) if path.ends_with("vault-root.key")
+        ));
+    }
+
+    #[test]
     fn an_unknown_setting_is_an_error() {
         assert!(Settings::load(None, env(&[("LATCHKEY__NATS__URLL", "x")])).is_err());
     }
