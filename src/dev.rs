@@ -76,6 +76,18 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
 /// leaves the file: only its path is printed.
 fn vault_key_file(data_dir: &Path) -> anyhow::Result<latchkey_vault::RootKeySource> {
     let path = data_dir.join(VAULT_ROOT_KEY_FILE);
+    // A vault database without its key file holds secrets nothing can open any more: a fresh key
+    // would only hide that. Refuse, so the key can be restored.
+    let vault_db = data_dir.join(format!("{}.db", crate::cli::Service::Vault.name()));
+    if !path.exists() && vault_db.exists() {
+        anyhow::bail!(
+            "{} is missing but {} exists: restore the root key file (without it the stored credentials \
+             cannot be opened), or remove {} to start the vault empty",
+            path.display(),
+            vault_db.display(),
+            vault_db.display()
+        );
+    }
     if latchkey_vault::create_key_file(&path)? {
         tracing::warn!(
             path = %path.display(),

@@ -473,4 +473,16 @@ async fn latchkey_dev_keeps_its_root_key_and_vault_rotate_rewraps_while_it_serve
     assert_eq!(summary["openaiApiKeyLast4"], "Ab12");
     assert_eq!(summary["anthropicApiKeyLast4"], "Cd34");
     assert_eq!(summary["stripeApiKeyLast4"], "Rr11");
+    drop(_second);
+
+    // Without its key file, dev refuses to start rather than generate a key that opens nothing.
+    std::fs::remove_file(&root_key_file).unwrap();
+    let mut refused = dev();
+    let exited = eventually(Duration::from_secs(30), || {
+        let exited = matches!(refused.0.try_wait(), Ok(Some(status)) if !status.success());
+        async move { exited }
+    })
+    .await;
+    assert!(exited, "latchkey dev started without its vault root key");
+    assert!(!root_key_file.exists(), "no new key was generated");
 }
