@@ -17,6 +17,9 @@ pub enum VaultError {
     /// A compare-and-swap lost: the current version is not the one the caller expected.
     #[error("secret is at version {current}, not the expected {expected}")]
     VersionConflict { expected: u64, current: u64 },
+    /// Concurrent writers of the same secrets kept winning over this write.
+    #[error("concurrent writes kept colliding")]
+    Contended,
     /// The root keys are missing, unreadable or malformed (configuration).
     #[error("root keys: {0}")]
     RootKeys(String),
@@ -50,12 +53,15 @@ impl From<VaultError> for tonic::Status {
                 ErrorCode::Forbidden,
                 "this credential is write-only: it is used by Latchkey and never returned",
             ),
-            VaultError::VersionConflict { expected, current } => {
+            VaultError::VersionConflict { .. } | VaultError::Contended => {
                 // FAILED_PRECONDITION: the caller re-reads and retries its compare-and-swap.
-                let api_error = ApiError::new(
-                    ErrorCode::Unprocessable,
-                    format!("the secret changed concurrently (version {current}, expected {expected}); retry"),
-                );
+                let message = match error {
+                    VaultError::VersionConflict { expected, current } => {
+                        format!("the secret changed concurrently (version {current}, expected {expected}); retry")
+                    }
+                    _ => "concurrent writes of the same secrets kept colliding; retry".to_owned(),
+                };
+                let api_error = ApiError::new(ErrorCode::Unprocessable, message);
                 let details = serde_json::to_vec(&api_error).unwrap_or_default();
                 return tonic::Status::with_details(tonic::Code::FailedPrecondition, api_error.message, details.into());
             }

@@ -181,10 +181,7 @@ impl Vault {
                 return Ok(written);
             }
         }
-        Err(VaultError::VersionConflict {
-            expected: 0,
-            current: 0,
-        })
+        Err(VaultError::Contended)
     }
 
     /// One transaction writing every secret, each with a compare-and-swap on the version it read.
