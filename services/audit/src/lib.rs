@@ -127,7 +127,11 @@ impl Audit {
 
     /// Signs the heads of moved chains every checkpoint interval until `shutdown` is cancelled.
     pub async fn sign_checkpoints_periodically(self, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(self.checkpoint_interval);
+        // The first pass comes one interval after start, like every later one.
+        let mut ticks = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.checkpoint_interval,
+            self.checkpoint_interval,
+        );
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
