@@ -1,5 +1,5 @@
-//! GET /v1/audit (shapes, pagination, order, filters, scoping), the export's formats, and the
-//! checkpoint keys in the JWKS.
+//! GET /v1/audit (shapes, pagination, order, filters, scoping) and the export's formats. The JWKS
+//! with the checkpoint keys is tested end to end (tests/it/audit.rs).
 
 use crate::harness::TestGateway;
 
@@ -168,7 +168,19 @@ async fn the_export_streams_json_lines_and_csv_with_the_hashes() {
     assert!(rows.len() >= 3);
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row["seq"], i as i64 + 1);
-        for member in ["account_id", "event_id", "type", "time", "time_ms", "actor", "subject", "decision_id", "data", "prev_hash", "hash"] {
+        for member in [
+            "account_id",
+            "event_id",
+            "type",
+            "time",
+            "time_ms",
+            "actor",
+            "subject",
+            "decision_id",
+            "data",
+            "prev_hash",
+            "hash",
+        ] {
             assert!(!row[member].is_null(), "{member} in {row}");
         }
     }
@@ -187,18 +199,4 @@ async fn the_export_streams_json_lines_and_csv_with_the_hashes() {
     let bad = gw.get("/v1/audit/export?format=xml", &secret).await;
     bad.assert_problem(400, "VALIDATION_ERROR");
     assert_eq!(bad.first_error_field(), "format");
-}
-
-#[tokio::test]
-async fn the_jwks_publishes_the_audit_checkpoint_keys_beside_the_token_keys() {
-    let (gw, _secret) = gateway_with_entries(0).await;
-    let answer = gw.send(http::Method::GET, "/.well-known/jwks.json", &[], axum::body::Body::empty()).await;
-    assert_eq!(answer.status, 200);
-    let kids: Vec<String> = answer.json()["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|key| key["kid"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert!(kids.iter().any(|kid| kid == "audit-fake"), "{kids:?}");
 }
