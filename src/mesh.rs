@@ -74,6 +74,8 @@ pub struct ServiceContext {
     pub vault_root_keys: Option<latchkey_vault::RootKeySource>,
     /// The oauth service's settings (providers' apps, callback URL, refresh margin).
     pub oauth: latchkey_oauth::OauthConfig,
+    /// The audit service's settings (checkpoint interval).
+    pub audit: latchkey_audit::AuditConfig,
 }
 
 /// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) and returns its task.
@@ -107,7 +109,9 @@ pub async fn spawn_service(
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {
-            let service = latchkey_audit::Audit::open(db().await?, mesh).await?;
+            let service = latchkey_audit::Audit::open(db().await?, mesh)
+                .await?
+                .with_config(&context.audit);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Policy => {
@@ -277,6 +281,7 @@ impl RunningMesh {
             },
             vault_root_keys: Some(vault_root_keys),
             oauth,
+            audit: latchkey_audit::AuditConfig::default(),
         };
         let mut tasks = Vec::new();
         for (service, listener) in listeners {

@@ -46,6 +46,7 @@ pub async fn run(
         webhook: settings.webhook.clone(),
         vault_root_keys: settings.vault.root_key_source(),
         oauth: settings.oauth.clone(),
+        audit: settings.audit.clone(),
     };
     let listener = TcpListener::bind(address)
         .await

@@ -26,6 +26,7 @@ pub struct Settings {
     pub webhook: latchkey_webhook::WebhookConfig,
     pub oauth: latchkey_oauth::OauthConfig,
     pub vault: VaultSettings,
+    pub audit: latchkey_audit::AuditConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -9,6 +9,7 @@
 pub mod chain;
 pub mod checkpoint;
 mod checkpointing;
+mod config;
 mod error;
 pub mod export;
 mod grpc;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use chain::{ChainEntry, ChainVerifier, EntryFields, GENESIS_HASH, Verification, entry_hash, verify_entries};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
+pub use config::AuditConfig;
 pub use error::AuditError;
 pub use export::{ExportError, ExportVerifier};
 pub use store::{DailyCount, EntryQuery, Order, StoredEntry, TypeFilter};
@@ -77,6 +79,11 @@ impl Audit {
     pub fn with_checkpoint_interval(mut self, interval: Duration) -> Self {
         self.checkpoint_interval = interval.max(Duration::from_millis(10));
         self
+    }
+
+    /// Applies the service's settings.
+    pub fn with_config(self, config: &AuditConfig) -> Self {
+        self.with_checkpoint_interval(Duration::from_secs(config.checkpoint_interval_secs))
     }
 
     /// Reads exports `entries` at a time instead of 1000.
