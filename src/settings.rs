@@ -203,6 +203,23 @@ mod tests {
     }
 
     #[test]
+    fn webhook_settings_have_safe_defaults_and_come_from_the_environment() {
+        let defaults = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(defaults.webhook, latchkey_webhook::WebhookConfig::default());
+        assert!(!defaults.webhook.allow_loopback && !defaults.webhook.allow_private);
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY__WEBHOOK__ALLOW_LOOPBACK", "true"),
+                ("LATCHKEY__WEBHOOK__RETRY_INITIAL_MS", "250"),
+            ]),
+        )
+        .unwrap();
+        assert!(settings.webhook.allow_loopback);
+        assert_eq!(settings.webhook.retry_initial_ms, 250);
+    }
+
+    #[test]
     fn an_unknown_setting_is_an_error() {
         assert!(Settings::load(None, env(&[("LATCHKEY__NATS__URLL", "x")])).is_err());
     }
