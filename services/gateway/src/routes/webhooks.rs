@@ -119,7 +119,11 @@ pub(crate) async fn list_webhooks(
 ) -> Result<Json<WebhookList>, Problem> {
     let request = principal.grpc_request(pb::ListEndpointsRequest {});
     let listed = state.webhook.clone().list_endpoints(request).await?.into_inner();
-    let data = listed.endpoints.into_iter().map(webhook_body).collect::<Result<_, _>>()?;
+    let data = listed
+        .endpoints
+        .into_iter()
+        .map(webhook_body)
+        .collect::<Result<_, _>>()?;
     Ok(Json(WebhookList { data }))
 }
 
@@ -340,7 +344,12 @@ pub(crate) async fn replay_webhook(
         until_ms: body.until.unwrap_or_else(Utc::now).timestamp_millis(),
     });
     let replayed = state.webhook.clone().replay(request).await?.into_inner();
-    Ok((StatusCode::ACCEPTED, Json(ReplayResult { queued: replayed.queued })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReplayResult {
+            queued: replayed.queued,
+        }),
+    ))
 }
 
 /// Send a test event
