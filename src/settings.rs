@@ -220,6 +220,23 @@ mod tests {
     }
 
     #[test]
+    fn oauth_apps_come_from_the_environment() {
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_ID", "1234.apps.googleusercontent.com"),
+                ("LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_SECRET", "0012secret"),
+            ]),
+        )
+        .unwrap();
+        let google = &settings.oauth.clients["google"];
+        assert_eq!(google.client_id, "1234.apps.googleusercontent.com");
+        assert_eq!(google.client_secret, "0012secret");
+        assert_eq!(settings.oauth.session_ttl_secs, 600);
+        assert!(!format!("{:?}", settings.oauth).contains("0012secret"), "Debug hides the secret");
+    }
+
+    #[test]
     fn an_unknown_setting_is_an_error() {
         assert!(Settings::load(None, env(&[("LATCHKEY__NATS__URLL", "x")])).is_err());
     }
