@@ -16,6 +16,8 @@ mod config;
 mod floor;
 #[path = "http_load/latchkey.rs"]
 mod latchkey;
+#[path = "http_load/oauth_peer.rs"]
+mod oauth_peer;
 #[path = "http_load/open_loop.rs"]
 mod open_loop;
 #[path = "http_load/pacer.rs"]

@@ -22,6 +22,8 @@ pub struct Latchkey {
     pub api_key: String,
     /// Its stdout and stderr, kept for diagnosis.
     pub log: PathBuf,
+    /// The OAuth provider registered as its `oidc` provider (tokens_fetch connects to it).
+    oidc: crate::oauth_peer::OidcPeer,
     _process: ChildGuard,
 }
 
@@ -39,6 +41,7 @@ pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
     let log = work_dir.join("latchkey.log");
     let port = children::free_loopback_port()?;
     let log_file = File::create(&log).context("creating the latchkey log")?;
+    let oidc = crate::oauth_peer::OidcPeer::start()?;
     // BENCH_LATCHKEY_BIN benchmarks another build (say, another commit's) with this generator.
     let binary = std::env::var_os("BENCH_LATCHKEY_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_latchkey").into());
     let child = Command::new(binary)
@@ -51,6 +54,15 @@ pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
         // nothing but 429s. Lift it far above any rate this machine can produce.
         .env("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND", "1000000")
         .env("LATCHKEY__GATEWAY__RATE_LIMIT_BURST", "1000000")
+        .env("LATCHKEY__OAUTH__OIDC_DISCOVERY_URL", oidc.discovery_url())
+        .env(
+            "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_ID",
+            crate::oauth_peer::CLIENT_ID,
+        )
+        .env(
+            "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_SECRET",
+            crate::oauth_peer::CLIENT_SECRET,
+        )
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
@@ -63,10 +75,13 @@ pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
         bail!("{error:#}; its output is in {}", log.display());
     }
     let api_key = bootstrap_key(&data_dir.join("bootstrap.key"), &mut process).await?;
+    oidc.register_client(&format!("http://{}/oauth/callback", children::loopback(port)))
+        .await?;
     Ok(Latchkey {
         port,
         api_key,
         log,
+        oidc,
         _process: process,
     })
 }
@@ -138,6 +153,22 @@ impl Latchkey {
             )
             .await?;
         Ok(issued["token"].as_str().context("no token was issued")?.to_owned())
+    }
+
+    /// Connects the bootstrap account to the `oidc` provider through the whole OAuth flow (session,
+    /// login and consent at the provider, callback); its token is valid for an hour.
+    pub async fn connect_oidc(&self) -> anyhow::Result<()> {
+        let session = self
+            .post("/oauth/sessions", serde_json::json!({ "provider": "oidc" }))
+            .await?;
+        let url = session["data"]["url"].as_str().context("the session has no url")?;
+        let callback = self.oidc.authorize(url).await?;
+        let answer = children::setup_client()?.get(&callback).send().await?;
+        if !answer.status().is_success() {
+            let body = answer.text().await.unwrap_or_default();
+            bail!("the OAuth callback answered: {body}");
+        }
+        Ok(())
     }
 
     /// Sends the benchmarked request once, checking that it succeeds.

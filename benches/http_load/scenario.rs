@@ -15,6 +15,9 @@ pub enum Scenario {
     /// Issue 3: `POST /v1/tokens/verify` of a valid token with a required scope: the gateway's
     /// offline verification.
     Verify,
+    /// Issue 4: `POST /tokens/fetch` of a valid stored OAuth token: the connection row, the vault
+    /// opening the token set, the expiry check; no provider call.
+    TokensFetch,
 }
 
 /// What one scenario's figures must reach (reported, never enforced).
@@ -37,12 +40,13 @@ pub struct Request {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 2] = [Self::ApiKeys, Self::Verify];
+    pub const ALL: [Self; 3] = [Self::ApiKeys, Self::Verify, Self::TokensFetch];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::ApiKeys => "api_keys",
             Self::Verify => "verify",
+            Self::TokensFetch => "tokens_fetch",
         }
     }
 
@@ -61,6 +65,11 @@ impl Scenario {
                 throughput_percent_of_floor: None,
                 p99_ms: 1.0,
                 p99_rate: 10_000,
+            },
+            Self::TokensFetch => Targets {
+                throughput_percent_of_floor: None,
+                p99_ms: 2.0,
+                p99_rate: 5000,
             },
         }
     }
@@ -82,6 +91,15 @@ impl Scenario {
                 Ok(Request {
                     method: Method::POST,
                     path: "/v1/tokens/verify".to_owned(),
+                    body: Bytes::from(serde_json::to_vec(&body)?),
+                })
+            }
+            Self::TokensFetch => {
+                latchkey.connect_oidc().await?;
+                let body = serde_json::json!({ "provider": "oidc" });
+                Ok(Request {
+                    method: Method::POST,
+                    path: "/tokens/fetch".to_owned(),
                     body: Bytes::from(serde_json::to_vec(&body)?),
                 })
             }
