@@ -1,5 +1,6 @@
 //! HTTP load benchmark: each scenario's request (issue 2: an authenticated `GET /v1/api-keys`;
-//! issue 3: `POST /v1/tokens/verify`) against `latchkey dev`, beside the same generator against a
+//! issue 3: `POST /v1/tokens/verify`, and `POST /v1/tokens` under one active allow policy) against
+//! `latchkey dev`, beside the same generator against a
 //! bare axum handler answering the same bytes (the floor), in the same run. Run with
 //! `cargo bench --bench http_load` (or `make bench`); knobs and method are described in
 //! docs/benchmarks.md. It reports; it never fails on its figures.

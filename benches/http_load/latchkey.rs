@@ -155,6 +155,25 @@ impl Latchkey {
         Ok(issued["token"].as_str().context("no token was issued")?.to_owned())
     }
 
+    /// Creates an agent and one active policy allowing `scope_pattern` to it (so every issue is
+    /// decided by a matching rule, not by the account default); answers the agent's id.
+    pub async fn agent_with_allow_policy(&self, scope_pattern: &str) -> anyhow::Result<String> {
+        let agent = self
+            .post(
+                "/v1/agents",
+                serde_json::json!({ "name": "bench issuer", "owner": "bench@example.com" }),
+            )
+            .await?;
+        let agent_id = agent["id"].as_str().context("the agent has no id")?.to_owned();
+        let rule = serde_json::json!({ "match": { "scopes": [scope_pattern], "agent_ids": [agent_id] }, "effect": "allow" });
+        self.post(
+            "/v1/policies",
+            serde_json::json!({ "name": "bench allow", "rules": [rule] }),
+        )
+        .await?;
+        Ok(agent_id)
+    }
+
     /// Connects the bootstrap account to the `oidc` provider through the whole OAuth flow (session,
     /// login and consent at the provider, callback); its token is valid for an hour.
     pub async fn connect_oidc(&self) -> anyhow::Result<()> {

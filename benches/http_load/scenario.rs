@@ -15,6 +15,10 @@ pub enum Scenario {
     /// Issue 3: `POST /v1/tokens/verify` of a valid token with a required scope: the gateway's
     /// offline verification.
     Verify,
+    /// Issue 3: `POST /v1/tokens` with one active allow policy matching the request: agent lookup,
+    /// the policy service's decision over gRPC (compiled policies in memory), signing, and the
+    /// `token.issued` outbox write. On `latchkey dev` this is the SQLite figure.
+    Issue,
     /// Issue 4: `POST /tokens/fetch` of a valid stored OAuth token: the connection row, the vault
     /// opening the token set, the expiry check; no provider call.
     TokensFetch,
@@ -40,12 +44,13 @@ pub struct Request {
 }
 
 impl Scenario {
-    pub const ALL: [Self; 3] = [Self::ApiKeys, Self::Verify, Self::TokensFetch];
+    pub const ALL: [Self; 4] = [Self::ApiKeys, Self::Verify, Self::Issue, Self::TokensFetch];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::ApiKeys => "api_keys",
             Self::Verify => "verify",
+            Self::Issue => "issue",
             Self::TokensFetch => "tokens_fetch",
         }
     }
@@ -65,6 +70,11 @@ impl Scenario {
                 throughput_percent_of_floor: None,
                 p99_ms: 1.0,
                 p99_rate: 10_000,
+            },
+            Self::Issue => Targets {
+                throughput_percent_of_floor: None,
+                p99_ms: 5.0,
+                p99_rate: 5000,
             },
             Self::TokensFetch => Targets {
                 throughput_percent_of_floor: None,
@@ -91,6 +101,15 @@ impl Scenario {
                 Ok(Request {
                     method: Method::POST,
                     path: "/v1/tokens/verify".to_owned(),
+                    body: Bytes::from(serde_json::to_vec(&body)?),
+                })
+            }
+            Self::Issue => {
+                let agent_id = latchkey.agent_with_allow_policy("bench.*").await?;
+                let body = serde_json::json!({ "agent_id": agent_id, "scope": ["bench.read"], "ttl": 300 });
+                Ok(Request {
+                    method: Method::POST,
+                    path: "/v1/tokens".to_owned(),
                     body: Bytes::from(serde_json::to_vec(&body)?),
                 })
             }
