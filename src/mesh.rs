@@ -180,7 +180,9 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
-        webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(Service::Webhook)?),
+        webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(
+            Service::Webhook,
+        )?),
         oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient::new(channel(Service::Oauth)?),
         vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel(Service::Vault)?),
         bus: context.bus.clone(),
@@ -239,8 +241,16 @@ impl RunningMesh {
         oauth: latchkey_oauth::OauthConfig,
         http: TcpListener,
     ) -> anyhow::Result<Self> {
-        let mut mesh =
-            Self::start_services(database, bus, mesh_auth, gateway, vault_root_keys, oauth, http.local_addr()?).await?;
+        let mut mesh = Self::start_services(
+            database,
+            bus,
+            mesh_auth,
+            gateway,
+            vault_root_keys,
+            oauth,
+            http.local_addr()?,
+        )
+        .await?;
         mesh.start_gateway(http).await?;
         Ok(mesh)
     }

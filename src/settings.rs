@@ -224,7 +224,10 @@ mod tests {
         let settings = Settings::load(
             None,
             env(&[
-                ("LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_ID", "1234.apps.googleusercontent.com"),
+                (
+                    "LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_ID",
+                    "1234.apps.googleusercontent.com",
+                ),
                 ("LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_SECRET", "0012secret"),
             ]),
         )
@@ -233,7 +236,10 @@ mod tests {
         assert_eq!(google.client_id, "1234.apps.googleusercontent.com");
         assert_eq!(google.client_secret, "0012secret");
         assert_eq!(settings.oauth.session_ttl_secs, 600);
-        assert!(!format!("{:?}", settings.oauth).contains("0012secret"), "Debug hides the secret");
+        assert!(
+            !format!("{:?}", settings.oauth).contains("0012secret"),
+            "Debug hides the secret"
+        );
     }
 
     #[test]

@@ -165,7 +165,8 @@ impl Latchkey {
             )
             .await?;
         let agent_id = agent["id"].as_str().context("the agent has no id")?.to_owned();
-        let rule = serde_json::json!({ "match": { "scopes": [scope_pattern], "agent_ids": [agent_id] }, "effect": "allow" });
+        let rule =
+            serde_json::json!({ "match": { "scopes": [scope_pattern], "agent_ids": [agent_id] }, "effect": "allow" });
         self.post(
             "/v1/policies",
             serde_json::json!({ "name": "bench allow", "rules": [rule] }),

@@ -3,8 +3,8 @@
 
 mod agents;
 mod api_keys;
-mod audit;
 mod approvals;
+mod audit;
 mod bad_input;
 mod binary;
 mod captured;

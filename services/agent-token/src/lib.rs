@@ -30,9 +30,7 @@ pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use delegate::Delegation;
 pub use error::AgentTokenError;
-pub use issue::{
-    DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest,
-};
+pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
 pub use signing::SigningKeys;

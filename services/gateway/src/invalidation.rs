@@ -35,11 +35,7 @@ impl ApiKeyFeed {
     /// Subscribes and, on success, lets the cache be used. Called once before the gateway serves,
     /// so the first requests are already cached, then again after every failure.
     pub(crate) async fn subscribe(&self) -> Option<Subscription> {
-        match self
-            .bus
-            .live(EventFilter::event_type("api_key.*"))
-            .await
-        {
+        match self.bus.live(EventFilter::event_type("api_key.*")).await {
             Ok(subscription) => {
                 self.set_live(true);
                 Some(subscription)

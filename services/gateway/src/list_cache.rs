@@ -152,7 +152,11 @@ mod tests {
     fn a_page_expires() {
         let cache = live_cache();
         cache.remember("acct_a", Bytes::from_static(b"[a]"), cache.generation());
-        assert!(cache.lookup_at("acct_a", Instant::now() + Duration::from_secs(6)).is_none());
+        assert!(
+            cache
+                .lookup_at("acct_a", Instant::now() + Duration::from_secs(6))
+                .is_none()
+        );
     }
 
     #[test]

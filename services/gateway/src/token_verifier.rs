@@ -86,7 +86,11 @@ impl TokenVerifier {
                     let Some(inner) = weak.upgrade() else { return };
                     let fetched = inner.fetch_keys().await;
                     let has_keys = inner.current().is_some();
-                    delay = if fetched || has_keys { KEY_REFRESH_EVERY } else { FIRST_FETCH_RETRY };
+                    delay = if fetched || has_keys {
+                        KEY_REFRESH_EVERY
+                    } else {
+                        FIRST_FETCH_RETRY
+                    };
                 }
             }
             .instrument(tracing::info_span!("gateway.jwks_refresh")),

@@ -66,6 +66,8 @@ pub fn new_jti() -> String {
     use rand::RngExt;
     const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let mut rng = rand::rng();
-    let random: String = (0..16).map(|_| BASE32[rng.random_range(0..BASE32.len())] as char).collect();
+    let random: String = (0..16)
+        .map(|_| BASE32[rng.random_range(0..BASE32.len())] as char)
+        .collect();
     format!("tok_{random}")
 }

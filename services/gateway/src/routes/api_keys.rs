@@ -133,7 +133,9 @@ pub(crate) async fn list_api_keys(State(state): State<AppState>, principal: Prin
             let seen_generation = state.lists.generation();
             let list = fetch_api_keys(&state, &principal).await?;
             let page = Bytes::from(serde_json::to_vec(&list).map_err(|error| Problem::internal(&error))?);
-            state.lists.remember(&principal.account_id, page.clone(), seen_generation);
+            state
+                .lists
+                .remember(&principal.account_id, page.clone(), seen_generation);
             page
         }
     };

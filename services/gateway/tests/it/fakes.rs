@@ -304,8 +304,7 @@ impl AuditService for FakeAudit {
         Err(Status::unimplemented("not needed by the gateway"))
     }
 
-    type ExportEntriesStream =
-        std::pin::Pin<Box<dyn futures::Stream<Item = Result<au::AuditEntry, Status>> + Send>>;
+    type ExportEntriesStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<au::AuditEntry, Status>> + Send>>;
 
     async fn export_entries(
         &self,

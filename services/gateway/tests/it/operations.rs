@@ -29,7 +29,11 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
         "/v1/webhooks/{id}/rotate-secret",
         &[200, 400, 401, 404, 413, 415, 429, 500, 503],
     ),
-    ("get", "/v1/webhooks/{id}/deliveries", &[200, 400, 401, 404, 429, 500, 503]),
+    (
+        "get",
+        "/v1/webhooks/{id}/deliveries",
+        &[200, 400, 401, 404, 429, 500, 503],
+    ),
     (
         "post",
         "/v1/webhooks/{id}/deliveries/{message_id}/retry",
@@ -104,7 +108,11 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
         "/tokens/fetch",
         &[200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503],
     ),
-    ("delete", "/oauth/connections/{provider}", &[200, 400, 401, 404, 429, 500, 503]),
+    (
+        "delete",
+        "/oauth/connections/{provider}",
+        &[200, 400, 401, 404, 429, 500, 503],
+    ),
     ("get", "/docs/providers", &[200, 500, 503]),
     ("put", "/oauth/redirect-uris", &[200, 400, 401, 413, 415, 429, 500, 503]),
     ("get", "/oauth/redirect-uris", &[200, 401, 429, 500, 503]),
