@@ -15,9 +15,10 @@ use crate::{
     tokens::{self, ANY_AUDIENCE, Claims},
 };
 
-/// Default and longest lifetime of a token, seconds (AuthRAI: 300 and 86400).
+/// Default lifetime of a token, seconds (AuthRAI: 300; the longest, 86400, is `MAX_TTL_SECS`).
 pub const DEFAULT_TTL_SECS: i64 = 300;
-pub const MAX_TTL_SECS: i64 = 86_400;
+/// The longest lifetime is the token format's own, so verifiers replay exactly that much revocation history.
+pub use crate::tokens::MAX_TTL_SECS;
 const MAX_SCOPES: usize = 50;
 const MAX_SCOPE_LEN: usize = 128;
 const MAX_INTENT_CHARS: usize = 500;
