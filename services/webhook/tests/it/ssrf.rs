@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+const WAIT: Duration = Duration::from_secs(30);
+
 use latchkey_storage::Backend;
 use latchkey_webhook::{EndpointInput, WebhookConfig, WebhookError};
 
@@ -56,19 +58,11 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
-    let mut attempts = Vec::new();
-    for _ in 0..1500 {
-        attempts = world
-            .api
-            .list_attempts("acc_a", &by_name.endpoint.id, 0, None)
-            .await
-            .unwrap()
-            .attempts;
-        if !attempts.is_empty() && attempts[0].message_status == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let attempts = world
+        .attempts_once("acc_a", &by_name.endpoint.id, WAIT, |attempts| {
+            attempts.first().is_some_and(|a| a.message_status == "failed")
+        })
+        .await;
     assert_eq!(attempts.len(), 1, "a refused address is not retried");
     assert!(
         attempts[0].error.starts_with("refused_address"),
@@ -96,19 +90,11 @@ async fn redirects_are_not_followed() {
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
-    let mut attempts = Vec::new();
-    for _ in 0..1500 {
-        attempts = world
-            .api
-            .list_attempts("acc_a", &created.endpoint.id, 0, None)
-            .await
-            .unwrap()
-            .attempts;
-        if !attempts.is_empty() && attempts[0].message_status == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let attempts = world
+        .attempts_once("acc_a", &created.endpoint.id, WAIT, |attempts| {
+            attempts.first().is_some_and(|a| a.message_status == "failed")
+        })
+        .await;
     assert_eq!(attempts[0].status_code, 307);
     assert_eq!(attempts[0].outcome, "failed");
     assert_eq!(redirecting.received().len(), 1);

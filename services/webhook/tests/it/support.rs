@@ -18,7 +18,7 @@ use latchkey_events::{
 };
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, testing::TestDatabase};
-use latchkey_webhook::{Webhook, WebhookConfig};
+use latchkey_webhook::{Attempt, Webhook, WebhookConfig};
 use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -268,6 +268,31 @@ impl World {
             bus,
             api,
             config,
+        }
+    }
+
+    /// The endpoint's recorded attempts (newest first) once `settled` holds for them, or the last
+    /// ones read when it never does within `deadline`. A receiver sees a delivery before the
+    /// service records its outcome, so a test waits on the record, not on the receiver.
+    pub async fn attempts_once(
+        &self,
+        account: &str,
+        endpoint_id: &str,
+        deadline: Duration,
+        settled: impl Fn(&[Attempt]) -> bool,
+    ) -> Vec<Attempt> {
+        let until = Instant::now() + deadline;
+        loop {
+            let attempts = self
+                .api
+                .list_attempts(account, endpoint_id, 0, None)
+                .await
+                .expect("list attempts")
+                .attempts;
+            if settled(&attempts) || Instant::now() > until {
+                return attempts;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
