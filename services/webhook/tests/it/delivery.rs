@@ -112,7 +112,10 @@ async fn receiver_down_then_up(backend: Backend) {
     let attempts = world
         .attempts_once("acc_a", &created.endpoint.id, WAIT, |attempts| attempts.len() >= 6)
         .await;
-    assert!(attempts.len() >= 6, "failed attempts are recorded while the receiver is down");
+    assert!(
+        attempts.len() >= 6,
+        "failed attempts are recorded while the receiver is down"
+    );
     assert!(
         attempts
             .iter()
