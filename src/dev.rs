@@ -16,7 +16,7 @@ use rand::RngExt;
 use tokio::net::TcpListener;
 
 use crate::{
-    mesh::{DatabasePlan, RunningMesh},
+    mesh::{DatabasePlan, RunningMesh, ServiceSettings},
     settings::Settings,
 };
 
@@ -48,9 +48,8 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
         DatabasePlan::SqliteDir(data_dir.to_owned()),
         bus,
         MeshAuth::new(random_token()),
-        settings.gateway.clone(),
         vault_root_keys,
-        settings.oauth.clone(),
+        ServiceSettings::from_settings(settings),
         http.local_addr()?,
     )
     .await?;

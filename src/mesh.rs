@@ -67,15 +67,50 @@ pub struct ServiceContext {
     pub bus: EventBus,
     pub mesh_auth: MeshAuth,
     pub urls: MeshUrls,
-    pub gateway: GatewayConfig,
-    /// The webhook service's settings.
-    pub webhook: latchkey_webhook::WebhookConfig,
     /// Where the vault's root keys come from (required to run the vault).
     pub vault_root_keys: Option<latchkey_vault::RootKeySource>,
-    /// The oauth service's settings (providers' apps, callback URL, refresh margin).
+    pub settings: ServiceSettings,
+}
+
+/// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]` and `[policy]`
+/// sections of the settings file.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    pub gateway: GatewayConfig,
+    pub webhook: latchkey_webhook::WebhookConfig,
+    /// An empty `callback_url` means the gateway's own `/oauth/callback` in an in-process mesh.
     pub oauth: latchkey_oauth::OauthConfig,
-    /// The audit service's settings (checkpoint interval).
     pub audit: latchkey_audit::AuditConfig,
+    pub policy: latchkey_policy::PolicyConfig,
+}
+
+impl ServiceSettings {
+    /// The sections of `settings`.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        Self {
+            gateway: settings.gateway.clone(),
+            webhook: settings.webhook.clone(),
+            oauth: settings.oauth.clone(),
+            audit: settings.audit.clone(),
+            policy: settings.policy.clone(),
+        }
+    }
+}
+
+impl Default for ServiceSettings {
+    /// Every section's defaults, with the oauth callback on the in-process gateway.
+    fn default() -> Self {
+        Self {
+            gateway: GatewayConfig::default(),
+            webhook: latchkey_webhook::WebhookConfig::default(),
+            oauth: latchkey_oauth::OauthConfig {
+                callback_url: String::new(),
+                ..latchkey_oauth::OauthConfig::default()
+            },
+            audit: latchkey_audit::AuditConfig::default(),
+            policy: latchkey_policy::PolicyConfig::default(),
+        }
+    }
 }
 
 /// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) and returns its task.
@@ -111,7 +146,7 @@ pub async fn spawn_service(
         Service::Audit => {
             let service = latchkey_audit::Audit::open(db().await?, mesh)
                 .await?
-                .with_config(&context.audit);
+                .with_config(&context.settings.audit);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Policy => {
@@ -119,7 +154,9 @@ pub async fn spawn_service(
                 context.urls.of(Service::AgentToken)?,
                 &context.mesh_auth,
             )?);
-            let service = latchkey_policy::Policy::open(db().await?, mesh, agents).await?;
+            let service = latchkey_policy::Policy::open(db().await?, mesh, agents)
+                .await?
+                .with_config(&context.settings.policy);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Vault => {
@@ -134,20 +171,20 @@ pub async fn spawn_service(
             let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
                 latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
             );
-            let service = latchkey_oauth::Oauth::open(db().await?, mesh, vault, context.oauth.clone()).await?;
+            let service = latchkey_oauth::Oauth::open(db().await?, mesh, vault, context.settings.oauth.clone()).await?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Webhook => {
             let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
                 latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
             );
-            let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.webhook.clone())
+            let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.settings.webhook.clone())
                 .await?
                 .with_vault(vault);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Gateway => {
-            let gateway = Gateway::build(context.gateway.clone(), gateway_deps(context)?).await?;
+            let gateway = Gateway::build(context.settings.gateway.clone(), gateway_deps(context)?).await?;
             let stop = stop.cancelled_owned();
             Box::pin(async move { gateway.serve(listener, stop).await.map_err(anyhow::Error::from) })
         }
@@ -219,38 +256,12 @@ impl RunningMesh {
         database: DatabasePlan,
         bus: EventBus,
         mesh_auth: MeshAuth,
-        gateway: GatewayConfig,
         vault_root_keys: latchkey_vault::RootKeySource,
+        settings: ServiceSettings,
         http: TcpListener,
     ) -> anyhow::Result<Self> {
-        let oauth = latchkey_oauth::OauthConfig {
-            callback_url: String::new(),
-            ..latchkey_oauth::OauthConfig::default()
-        };
-        Self::start_with_oauth(database, bus, mesh_auth, gateway, vault_root_keys, oauth, http).await
-    }
-
-    /// [`start`](Self::start) with the oauth service's settings (an empty `callback_url` means the
-    /// gateway's own `/oauth/callback`).
-    pub async fn start_with_oauth(
-        database: DatabasePlan,
-        bus: EventBus,
-        mesh_auth: MeshAuth,
-        gateway: GatewayConfig,
-        vault_root_keys: latchkey_vault::RootKeySource,
-        oauth: latchkey_oauth::OauthConfig,
-        http: TcpListener,
-    ) -> anyhow::Result<Self> {
-        let mut mesh = Self::start_services(
-            database,
-            bus,
-            mesh_auth,
-            gateway,
-            vault_root_keys,
-            oauth,
-            http.local_addr()?,
-        )
-        .await?;
+        let mut mesh =
+            Self::start_services(database, bus, mesh_auth, vault_root_keys, settings, http.local_addr()?).await?;
         mesh.start_gateway(http).await?;
         Ok(mesh)
     }
@@ -261,14 +272,15 @@ impl RunningMesh {
         database: DatabasePlan,
         bus: EventBus,
         mesh_auth: MeshAuth,
-        gateway: GatewayConfig,
         vault_root_keys: latchkey_vault::RootKeySource,
-        mut oauth: latchkey_oauth::OauthConfig,
+        mut settings: ServiceSettings,
         http_addr: SocketAddr,
     ) -> anyhow::Result<Self> {
-        if oauth.callback_url.is_empty() {
-            oauth.callback_url = format!("http://{http_addr}/oauth/callback");
+        if settings.oauth.callback_url.is_empty() {
+            settings.oauth.callback_url = format!("http://{http_addr}/oauth/callback");
         }
+        // An in-process mesh (`latchkey dev`, the tests) delivers to receivers on this machine.
+        settings.webhook.allow_loopback = true;
         let shutdown = CancellationToken::new();
         let mut listeners = Vec::new();
         let mut urls = MeshUrls::default();
@@ -283,15 +295,8 @@ impl RunningMesh {
             bus,
             mesh_auth,
             urls: urls.clone(),
-            gateway,
-            // An in-process mesh (`latchkey dev`, the tests) delivers to receivers on this machine.
-            webhook: latchkey_webhook::WebhookConfig {
-                allow_loopback: true,
-                ..latchkey_webhook::WebhookConfig::default()
-            },
             vault_root_keys: Some(vault_root_keys),
-            oauth,
-            audit: latchkey_audit::AuditConfig::default(),
+            settings,
         };
         let mut tasks = Vec::new();
         for (service, listener) in listeners {

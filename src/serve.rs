@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     cli::Service,
-    mesh::{DatabasePlan, MeshUrls, ServiceContext, spawn_service},
+    mesh::{DatabasePlan, MeshUrls, ServiceContext, ServiceSettings, spawn_service},
     settings::Settings,
 };
 
@@ -42,11 +42,8 @@ pub async fn run(
         bus,
         mesh_auth: MeshAuth::new(settings.mesh.service_token.clone()),
         urls,
-        gateway: settings.gateway.clone(),
-        webhook: settings.webhook.clone(),
         vault_root_keys: settings.vault.root_key_source(),
-        oauth: settings.oauth.clone(),
-        audit: settings.audit.clone(),
+        settings: ServiceSettings::from_settings(&settings),
     };
     let listener = TcpListener::bind(address)
         .await

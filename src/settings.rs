@@ -27,6 +27,7 @@ pub struct Settings {
     pub oauth: latchkey_oauth::OauthConfig,
     pub vault: VaultSettings,
     pub audit: latchkey_audit::AuditConfig,
+    pub policy: latchkey_policy::PolicyConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

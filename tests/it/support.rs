@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use latchkey::mesh::{DatabasePlan, RunningMesh};
+use latchkey::mesh::{DatabasePlan, RunningMesh, ServiceSettings};
 use latchkey_events::{EventBus, testing::NatsServer};
 use latchkey_gateway::GatewayConfig;
 use latchkey_server::MeshAuth;
@@ -59,11 +59,15 @@ impl TestMesh {
     }
 
     pub async fn start_with(backend: Backend, bus: Bus, gateway: GatewayConfig) -> Self {
-        let oauth = latchkey_oauth::OauthConfig {
-            callback_url: String::new(),
-            ..latchkey_oauth::OauthConfig::default()
-        };
-        Self::start_with_oauth(backend, bus, gateway, oauth).await
+        Self::start_with_settings(
+            backend,
+            bus,
+            ServiceSettings {
+                gateway,
+                ..ServiceSettings::default()
+            },
+        )
+        .await
     }
 
     /// A mesh whose oauth service has `oauth` (an empty callback URL: the gateway's own).
@@ -73,6 +77,16 @@ impl TestMesh {
         gateway: GatewayConfig,
         oauth: latchkey_oauth::OauthConfig,
     ) -> Self {
+        let settings = ServiceSettings {
+            gateway,
+            oauth,
+            ..ServiceSettings::default()
+        };
+        Self::start_with_settings(backend, bus, settings).await
+    }
+
+    /// A mesh whose services have `settings`.
+    pub async fn start_with_settings(backend: Backend, bus: Bus, settings: ServiceSettings) -> Self {
         let database = TestDatabase::new(backend).await;
         let plan = DatabasePlan::Url(database.url().to_owned());
         let (event_bus, nats, bus_database) = match bus {
@@ -88,13 +102,12 @@ impl TestMesh {
             }
         };
         let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mesh = RunningMesh::start_with_oauth(
+        let mesh = RunningMesh::start(
             plan,
             event_bus,
             MeshAuth::new(MESH_TOKEN),
-            gateway,
             vault_root_keys(),
-            oauth,
+            settings,
             http_listener,
         )
         .await

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod cache;
+mod config;
 pub mod engine;
 mod error;
 mod evaluation;
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub use approvals::{
     Approval, ApprovalPage, ApprovalStatus, DEFAULT_APPROVAL_PAGE, DEFAULT_APPROVAL_TTL_SECS, MAX_APPROVAL_PAGE,
 };
+pub use config::PolicyConfig;
 pub use error::PolicyError;
 pub use evaluation::{AgentFacts, Enforcement, Evaluation, EvaluationRequest, Outcome};
 pub use policies::StoredPolicy;
@@ -72,6 +74,12 @@ impl Policy {
             cache: Arc::default(),
             approval_ttl: Duration::from_secs(DEFAULT_APPROVAL_TTL_SECS),
         })
+    }
+
+    /// Applies the `[policy]` settings.
+    #[must_use]
+    pub fn with_config(self, config: &PolicyConfig) -> Self {
+        self.with_approval_ttl(Duration::from_secs(config.approval_ttl_secs))
     }
 
     /// Sets how long a pending approval waits for a decision (default one hour); an approved one can

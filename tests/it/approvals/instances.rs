@@ -1,12 +1,13 @@
 //! Several policy service instances on one database, called over gRPC as agent-token calls them at
 //! issue: a throttle's budget is shared (never more tokens than the limit in all), a policy change
 //! made through one instance reaches the other's compiled cache, a held request expires when nobody
-//! decides in time, and an agent-token whose policy service cannot be reached refuses to issue.
+//! decides within the configured time, and an agent-token whose policy service cannot be reached refuses to issue.
 
 use std::time::Duration;
 
-use latchkey::cli::Service;
+use latchkey::{cli::Service, mesh::ServiceSettings};
 use latchkey_agent_token::AgentToken;
+use latchkey_policy::PolicyConfig;
 use latchkey_proto::{
     agent_token::v1::{IssueTokenRequest, agent_token_service_client::AgentTokenServiceClient},
     policy::v1::{AgentFacts, EvaluateRequest, EvaluateResponse, policy_service_client::PolicyServiceClient},
@@ -17,18 +18,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::create_agent;
+use super::{ask_token, create_agent};
 use crate::{
     policies::{call, create_policy, patch_policy},
-    support::{Bus, TestMesh, eventually},
+    support::{Bus, TestMesh, eventually, gateway_config},
 };
 
 /// Another policy instance on the mesh's policy database and bus, on its own port.
-async fn second_policy_instance(
-    t: &TestMesh,
-    approval_ttl: Duration,
-    shutdown: &CancellationToken,
-) -> PolicyServiceClient<MeshChannel> {
+async fn second_policy_instance(t: &TestMesh, shutdown: &CancellationToken) -> PolicyServiceClient<MeshChannel> {
     let context = &t.mesh.context;
     let db = Db::connect(&context.database.url_for(Service::Policy)).await.unwrap();
     let agents = AgentTokenServiceClient::new(
@@ -36,8 +33,7 @@ async fn second_policy_instance(
     );
     let service = latchkey_policy::Policy::open(db, context.mesh_auth.clone(), agents)
         .await
-        .unwrap()
-        .with_approval_ttl(approval_ttl);
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(service.run(listener, context.bus.clone(), shutdown.clone()));
@@ -83,7 +79,7 @@ async fn a_throttle_holds_across_two_policy_instances_sharing_postgresql() {
     let account = t.account_id.clone();
     let shutdown = CancellationToken::new();
     let first = first_policy_instance(&t);
-    let second = second_policy_instance(&t, Duration::from_secs(3600), &shutdown).await;
+    let second = second_policy_instance(&t, &shutdown).await;
     let agent = create_agent(&t, &key, "writer").await;
     let throttle = json!({"type": "throttle", "limit": 5, "window_secs": 86400, "per": "policy"});
     let policy = create_policy(
@@ -139,11 +135,14 @@ async fn a_throttle_holds_across_two_policy_instances_sharing_postgresql() {
 }
 
 async fn pending_approvals_expire(backend: Backend, bus: Bus) {
-    let t = TestMesh::start(backend, bus).await;
+    // A deployment whose approvals wait one second for a decision (`[policy] approval_ttl_secs`).
+    let settings = ServiceSettings {
+        gateway: gateway_config(),
+        policy: PolicyConfig { approval_ttl_secs: 1 },
+        ..ServiceSettings::default()
+    };
+    let t = TestMesh::start_with_settings(backend, bus, settings).await;
     let key = t.key.clone();
-    let shutdown = CancellationToken::new();
-    // An instance whose approvals wait one second for a decision.
-    let impatient = second_policy_instance(&t, Duration::from_secs(1), &shutdown).await;
     let agent = create_agent(&t, &key, "deployer").await;
     create_policy(
         &t,
@@ -151,11 +150,9 @@ async fn pending_approvals_expire(backend: Backend, bus: Bus) {
         json!({"name": "hold", "rules": [{"effect": "require_approval"}]}),
     )
     .await;
-    let held = enforce(&impatient, &t.account_id, &agent, "secrets.read")
-        .await
-        .unwrap();
-    assert_eq!(held.effect, "require_approval");
-    let approval = held.approval_id;
+    let (status, held, _) = ask_token(&t, &key, json!({"agent_id": agent, "scope": ["secrets.read"]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let approval = held["approval_id"].as_str().unwrap().to_owned();
     assert!(approval.starts_with("apr_"), "{approval}");
 
     let path = format!("/v1/approvals/{approval}");
@@ -173,7 +170,6 @@ async fn pending_approvals_expire(backend: Backend, bus: Bus) {
     let (status, problem) = call(&t, Method::POST, &format!("{path}/approve"), &key, None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert!(problem["detail"].as_str().unwrap().contains("expired"), "{problem}");
-    shutdown.cancel();
     t.stop().await;
 }
 
