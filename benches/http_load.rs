@@ -1,6 +1,7 @@
 //! HTTP load benchmark: each scenario's request (issue 2: an authenticated `GET /v1/api-keys`;
-//! issue 3: `POST /v1/tokens/verify`, and `POST /v1/tokens` under one active allow policy) against
-//! `latchkey dev`, beside the same generator against a
+//! issue 3: `POST /v1/tokens/verify`, and `POST /v1/tokens` under one active allow policy; issue 4:
+//! `POST /tokens/fetch`) against `latchkey dev` (or, with `BENCH_MESH=postgres`, the mesh of
+//! `latchkey serve` processes on PostgreSQL and NATS), beside the same generator against a
 //! bare axum handler answering the same bytes (the floor), in the same run. Run with
 //! `cargo bench --bench http_load` (or `make bench`); knobs and method are described in
 //! docs/benchmarks.md. It reports; it never fails on its figures.
@@ -88,6 +89,7 @@ async fn run(config: &BenchConfig) -> anyhow::Result<()> {
     }
     let work_dir = tempfile::tempdir()?;
     let mut scenarios = Vec::new();
+    let mut system = None;
     if config.only_floor {
         eprintln!("BENCH_ONLY_FLOOR: benchmarking the floor alone, with a synthetic body");
         let sample = latchkey::synthetic_sample();
@@ -105,8 +107,10 @@ async fn run(config: &BenchConfig) -> anyhow::Result<()> {
             results.to_vec(),
         ));
     } else {
-        eprintln!("starting latchkey dev…");
-        let latchkey = latchkey::start(work_dir.path()).await?;
+        eprintln!("starting latchkey…");
+        let latchkey = latchkey::start(work_dir.path(), config.mesh).await?;
+        eprintln!("system under test: {}", latchkey.system);
+        system = Some(latchkey.system);
         for &scenario in &config.scenarios {
             let rate = config.rate_of(scenario);
             let request = scenario.prepare(&latchkey).await?;
@@ -130,7 +134,7 @@ async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         eprintln!("latchkey's output: {}", kept.display());
     }
 
-    let report = Report::new(config, machine, scenarios);
+    let report = Report::new(config, machine, system, scenarios);
     println!("{}", report.to_markdown());
     println!("JSON: {}", report.write_json()?.display());
     Ok(())

@@ -28,6 +28,10 @@ pub struct BenchConfig {
     pub client_threads: usize,
     /// Benchmark only the floor, against a synthetic body (`BENCH_ONLY_FLOOR=1`).
     pub only_floor: bool,
+    /// Benchmark the mesh as deployed (`BENCH_MESH=postgres`: one `latchkey serve` process per
+    /// service on PostgreSQL and NATS JetStream) instead of `latchkey dev` (`BENCH_MESH=dev`, the
+    /// default).
+    pub mesh: bool,
 }
 
 impl BenchConfig {
@@ -44,6 +48,11 @@ impl BenchConfig {
             connections: usize::try_from(number("BENCH_CONNECTIONS", 32)?)?,
             client_threads: usize::try_from(number("BENCH_CLIENT_THREADS", 2)?)?,
             only_floor: flag("BENCH_ONLY_FLOOR"),
+            mesh: match std::env::var("BENCH_MESH").as_deref().map(str::trim) {
+                Err(_) | Ok("" | "dev") => false,
+                Ok("postgres") => true,
+                Ok(other) => bail!("BENCH_MESH={other:?}: expected dev or postgres"),
+            },
         };
         if config.measure.is_zero() || config.rate == Some(0) || config.connections == 0 || config.client_threads == 0 {
             bail!("BENCH_SECONDS, BENCH_RATE, BENCH_CONNECTIONS and BENCH_CLIENT_THREADS must be positive");

@@ -1,6 +1,10 @@
-//! The system under test: `latchkey dev` in a child process, with a bootstrap account, and the
-//! set-up requests scenarios use (keys to list, an agent and its token).
+//! The system under test, in child processes, with an account, and the set-up requests scenarios
+//! use (keys to list, an agent and its token, an OAuth connection): either `latchkey dev` (every
+//! service in one process, SQLite, the in-process bus) or, with `BENCH_MESH=postgres`, the mesh as
+//! deployed: one `latchkey serve` process per service on a fresh PostgreSQL database and a
+//! nats-server (JetStream) of its own.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -8,23 +12,31 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::http::header::CONTENT_TYPE;
+use latchkey_events::testing::NatsServer;
+use latchkey_storage::testing::TestDatabase;
 use tokio::time::Instant;
 
 use crate::children::{self, ChildGuard};
 
 const API_KEYS: &str = "/v1/api-keys";
+/// The services `latchkey serve` runs besides the gateway.
+const MESH_SERVICES: [&str; 6] = ["agent-token", "audit", "policy", "vault", "oauth", "webhook"];
 
-/// A running `latchkey dev`; killed when dropped.
+/// A running Latchkey; its processes are killed (and its database and NATS dropped) with it.
 pub struct Latchkey {
+    /// What runs: `latchkey dev` or the mesh, with its storage and bus.
+    pub system: &'static str,
     /// Where its gateway listens.
     pub port: u16,
-    /// The bootstrap account's API key.
+    /// The benchmark account's API key.
     pub api_key: String,
-    /// Its stdout and stderr, kept for diagnosis.
+    /// The gateway's stdout and stderr (with every other service's under `latchkey dev`).
     pub log: PathBuf,
     /// The OAuth provider registered as its `oidc` provider (tokens_fetch connects to it).
     oidc: crate::oauth_peer::OidcPeer,
-    _process: ChildGuard,
+    _processes: Vec<ChildGuard>,
+    _database: Option<TestDatabase>,
+    _nats: Option<NatsServer>,
 }
 
 /// What the benchmarked request answered, for the floor to replay byte for byte.
@@ -35,34 +47,59 @@ pub struct Sample {
     pub content_type: String,
 }
 
-/// Starts `latchkey dev` on a fresh data directory under `work_dir` and waits until it is ready.
-pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
+/// The binary under test. BENCH_LATCHKEY_BIN benchmarks another build (say, another commit's) with
+/// this generator.
+fn latchkey_binary() -> std::ffi::OsString {
+    std::env::var_os("BENCH_LATCHKEY_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_latchkey").into())
+}
+
+/// Settings every benchmarked Latchkey gets, whatever runs it.
+fn common_env(oidc: &crate::oauth_peer::OidcPeer) -> Vec<(String, String)> {
+    vec![
+        // The default per-key limit is meant for real clients; a one-key benchmark would measure
+        // nothing but 429s. Lift it far above any rate this machine can produce.
+        ("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND".into(), "1000000".into()),
+        ("LATCHKEY__GATEWAY__RATE_LIMIT_BURST".into(), "1000000".into()),
+        ("LATCHKEY__OAUTH__OIDC_DISCOVERY_URL".into(), oidc.discovery_url()),
+        (
+            "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_ID".into(),
+            crate::oauth_peer::CLIENT_ID.into(),
+        ),
+        (
+            "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_SECRET".into(),
+            crate::oauth_peer::CLIENT_SECRET.into(),
+        ),
+    ]
+}
+
+/// Starts what `BENCH_MESH` names (`latchkey dev` by default) under `work_dir`, ready to serve.
+pub async fn start(work_dir: &Path, mesh: bool) -> anyhow::Result<Latchkey> {
+    let latchkey = if mesh {
+        start_mesh(work_dir).await?
+    } else {
+        start_dev(work_dir).await?
+    };
+    latchkey
+        .oidc
+        .register_client(&format!("http://{}/oauth/callback", children::loopback(latchkey.port)))
+        .await?;
+    Ok(latchkey)
+}
+
+/// `latchkey dev` on a fresh data directory, with its bootstrap account.
+async fn start_dev(work_dir: &Path) -> anyhow::Result<Latchkey> {
     let data_dir = work_dir.join("data");
     let log = work_dir.join("latchkey.log");
     let port = children::free_loopback_port()?;
     let log_file = File::create(&log).context("creating the latchkey log")?;
     let oidc = crate::oauth_peer::OidcPeer::start()?;
-    // BENCH_LATCHKEY_BIN benchmarks another build (say, another commit's) with this generator.
-    let binary = std::env::var_os("BENCH_LATCHKEY_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_latchkey").into());
-    let child = Command::new(binary)
+    let child = Command::new(latchkey_binary())
         .arg("dev")
         .arg("--data-dir")
         .arg(&data_dir)
         .arg("--listen")
         .arg(children::loopback(port).to_string())
-        // The default per-key limit is meant for real clients; a one-key benchmark would measure
-        // nothing but 429s. Lift it far above any rate this machine can produce.
-        .env("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND", "1000000")
-        .env("LATCHKEY__GATEWAY__RATE_LIMIT_BURST", "1000000")
-        .env("LATCHKEY__OAUTH__OIDC_DISCOVERY_URL", oidc.discovery_url())
-        .env(
-            "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_ID",
-            crate::oauth_peer::CLIENT_ID,
-        )
-        .env(
-            "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_SECRET",
-            crate::oauth_peer::CLIENT_SECRET,
-        )
+        .envs(common_env(&oidc))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
@@ -75,14 +112,97 @@ pub async fn start(work_dir: &Path) -> anyhow::Result<Latchkey> {
         bail!("{error:#}; its output is in {}", log.display());
     }
     let api_key = bootstrap_key(&data_dir.join("bootstrap.key"), &mut process).await?;
-    oidc.register_client(&format!("http://{}/oauth/callback", children::loopback(port)))
-        .await?;
     Ok(Latchkey {
+        system: "latchkey dev (one process, SQLite, in-process event bus)",
         port,
         api_key,
         log,
         oidc,
-        _process: process,
+        _processes: vec![process],
+        _database: None,
+        _nats: None,
+    })
+}
+
+/// The mesh as deployed: `latchkey serve <service>` per service and the gateway, on a fresh
+/// PostgreSQL database and a nats-server of its own; the account comes from `latchkey account
+/// create`, as an operator makes one.
+async fn start_mesh(work_dir: &Path) -> anyhow::Result<Latchkey> {
+    let database = TestDatabase::postgres().await;
+    let nats = NatsServer::spawn().await;
+    let oidc = crate::oauth_peer::OidcPeer::start()?;
+    let ports: BTreeMap<&str, u16> = MESH_SERVICES
+        .iter()
+        .map(|service| Ok((*service, children::free_loopback_port()?)))
+        .collect::<anyhow::Result<_>>()?;
+    let gateway_port = children::free_loopback_port()?;
+    let mut env = common_env(&oidc);
+    env.extend([
+        ("LATCHKEY__DATABASE__URL".into(), database.url().to_owned()),
+        ("LATCHKEY__NATS__URL".into(), nats.url()),
+        (
+            "LATCHKEY__MESH__SERVICE_TOKEN".into(),
+            "bench-mesh-token-0123456789abcdef".into(),
+        ),
+        // A throwaway root key for the throwaway vault (32 bytes of 0x07).
+        (
+            "LATCHKEY__VAULT__ROOT_KEYS".into(),
+            "1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".into(),
+        ),
+        ("LATCHKEY__SERVER__METRICS_LISTEN".into(), String::new()),
+        (
+            "LATCHKEY__OAUTH__CALLBACK_URL".into(),
+            format!("http://{}/oauth/callback", children::loopback(gateway_port)),
+        ),
+    ]);
+    for (service, port) in &ports {
+        let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
+        env.push((key, format!("http://{}", children::loopback(*port))));
+    }
+    let mut processes = Vec::new();
+    for (service, port) in ports.iter().map(|(s, p)| (*s, *p)).chain([("gateway", gateway_port)]) {
+        let log_file = File::create(work_dir.join(format!("{service}.log"))).context("creating a service log")?;
+        let child = Command::new(latchkey_binary())
+            .args(["serve", service, "--listen", &children::loopback(port).to_string()])
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("starting `latchkey serve {service}`"))?;
+        processes.push(ChildGuard::new("latchkey serve", child));
+    }
+    let log = work_dir.join("gateway.log");
+    let ready = format!("http://{}/readyz", children::loopback(gateway_port));
+    let http = children::setup_client()?;
+    let gateway = processes.last_mut().context("the gateway process")?;
+    if let Err(error) = children::wait_until_ok(&http, &ready, gateway, Duration::from_secs(60)).await {
+        bail!("{error:#}; the services' output is in {}", work_dir.display());
+    }
+    let output = Command::new(latchkey_binary())
+        .args(["account", "create", "Benchmark"])
+        .envs(env.iter().cloned())
+        .output()
+        .context("running `latchkey account create`")?;
+    if !output.status.success() {
+        bail!(
+            "latchkey account create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let api_key = String::from_utf8(output.stdout)?
+        .lines()
+        .find_map(|line| line.strip_prefix("api key ").map(str::to_owned))
+        .context("latchkey account create printed no api key")?;
+    Ok(Latchkey {
+        system: "latchkey serve x7 (one process per service, PostgreSQL, NATS JetStream)",
+        port: gateway_port,
+        api_key,
+        log,
+        oidc,
+        _processes: processes,
+        _database: Some(database),
+        _nats: Some(nats),
     })
 }
 

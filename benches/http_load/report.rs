@@ -21,6 +21,9 @@ pub struct Report {
     pub client_threads: usize,
     /// `BENCH_LATCHKEY_BIN` when set: then `machine.git_commit` need not be what Latchkey was built from.
     pub latchkey_binary: Option<String>,
+    /// What ran Latchkey (`latchkey dev`, or the mesh of `latchkey serve` processes); `None` when
+    /// only the floor was measured.
+    pub system: Option<String>,
     pub scenarios: Vec<ScenarioReport>,
 }
 
@@ -180,8 +183,9 @@ impl ScenarioReport {
 }
 
 impl Report {
-    pub fn new(config: &BenchConfig, machine: Machine, scenarios: Vec<ScenarioReport>) -> Self {
+    pub fn new(config: &BenchConfig, machine: Machine, system: Option<&str>, scenarios: Vec<ScenarioReport>) -> Self {
         Self {
+            system: system.map(str::to_owned),
             machine,
             seconds: config.measure.as_secs(),
             warmup_seconds: config.warmup.as_secs(),
@@ -211,6 +215,9 @@ impl Report {
             self.warmup_seconds,
             self.client_threads
         );
+        if let Some(system) = &self.system {
+            out.insert_str(0, &format!("system under test: {system}\n"));
+        }
         if let Some(binary) = &self.latchkey_binary {
             out.insert_str(0, &format!("latchkey binary: {binary} (BENCH_LATCHKEY_BIN)\n"));
         }

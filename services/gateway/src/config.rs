@@ -21,6 +21,10 @@ pub struct GatewayConfig {
     /// `api_key.*` event for it. Default 5 (seconds), which also bounds how stale a listed
     /// `last_used_at` can be; 0 turns the cache off (every list asks agent-token).
     pub list_cache_ttl_secs: u64,
+    /// How many agent tokens found authentic are remembered, so verifying one again skips its
+    /// Ed25519 signature check (time, audience, scope and revocation are still checked every time).
+    /// Default 50000; 0 turns the cache off.
+    pub verified_token_cache: usize,
 }
 
 impl Default for GatewayConfig {
@@ -31,6 +35,7 @@ impl Default for GatewayConfig {
             rate_limit_burst: 200,
             key_cache_ttl_secs: 60,
             list_cache_ttl_secs: 5,
+            verified_token_cache: 50_000,
         }
     }
 }

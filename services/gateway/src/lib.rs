@@ -90,7 +90,7 @@ impl Gateway {
             NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN),
         ));
         let lists = Arc::new(ListCache::new(Duration::from_secs(config.list_cache_ttl_secs)));
-        let tokens = TokenVerifier::start(deps.agent_token.clone(), deps.bus.clone());
+        let tokens = TokenVerifier::start(deps.agent_token.clone(), deps.bus.clone(), config.verified_token_cache);
         let feed = ApiKeyFeed::new(deps.bus, keys.clone(), lists.clone());
         let first_subscription = feed.subscribe().await;
         let tasks = BackgroundTasks::start(feed, first_subscription, rate_limiter.clone());

@@ -9,6 +9,8 @@
 //!   replayed on start, new ones as they are published, and those made through this gateway at
 //!   once. Until the replay has caught up, and until keys were first fetched, verification answers
 //!   503 rather than risk accepting a revoked token.
+//! - Tokens found authentic are remembered (`gateway.verified_token_cache`) by the verifier of the
+//!   keys that checked them: a token verified again skips only its signature check.
 
 use std::{
     sync::{Arc, PoisonError, RwLock},
@@ -44,6 +46,7 @@ struct Inner {
     agent_token: AgentTokenServiceClient<MeshChannel>,
     revocations: Arc<RevocationSet>,
     verifier: RwLock<Option<Arc<Verifier>>>,
+    cache_entries: usize,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     caught_up: watch::Receiver<bool>,
     stop: CancellationToken,
@@ -57,7 +60,12 @@ impl Drop for Inner {
 
 impl TokenVerifier {
     /// Starts following revocations on `bus` and fetching keys from `agent_token`.
-    pub(crate) fn start(agent_token: AgentTokenServiceClient<MeshChannel>, bus: EventBus) -> Self {
+    /// `cache_entries` bounds the tokens remembered as authentic (0: none).
+    pub(crate) fn start(
+        agent_token: AgentTokenServiceClient<MeshChannel>,
+        bus: EventBus,
+        cache_entries: usize,
+    ) -> Self {
         let (caught_up_tx, caught_up) = watch::channel(false);
         let stop = CancellationToken::new();
         let revocations = Arc::new(RevocationSet::new());
@@ -65,6 +73,7 @@ impl TokenVerifier {
             agent_token,
             revocations: revocations.clone(),
             verifier: RwLock::new(None),
+            cache_entries,
             last_fetch: tokio::sync::Mutex::new(None),
             caught_up,
             stop: stop.clone(),
@@ -147,7 +156,13 @@ impl Inner {
         };
         match Verifier::from_jwks(&jwks, self.revocations.clone()) {
             Ok(verifier) => {
-                *self.verifier.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(verifier));
+                let mut current = self.verifier.write().unwrap_or_else(PoisonError::into_inner);
+                // The same keys as before: keep the verifier, and with it the tokens it found
+                // authentic. New keys (or none before) start afresh.
+                let same_keys = current.as_ref().is_some_and(|held| held.same_keys(&verifier));
+                if !same_keys {
+                    *current = Some(Arc::new(verifier.with_cache(self.cache_entries)));
+                }
                 true
             }
             Err(error) => {

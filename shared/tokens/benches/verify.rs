@@ -3,6 +3,8 @@
 //! revocation set holding 1,000 tokens and 100 agents) versus raw `ed25519_dalek::VerifyingKey::
 //! verify_strict` of the same signing input, one thread, same run. The target: verify at
 //! least 80% of raw throughput. After criterion's figures, interleaved rounds of both print the ratio.
+//! `verifier_verify_seen_before` is the same call on a verifier with a cache of authentic tokens
+//! (what the gateway runs) for a token it has verified before: the signature check is skipped.
 //!
 //! `cargo bench -p latchkey-tokens --bench verify` (or `make bench`)
 
@@ -21,6 +23,7 @@ const TARGET_RATIO: f64 = 0.80;
 struct Setup {
     token: String,
     verifier: Verifier,
+    caching_verifier: Verifier,
     required_scope: Vec<String>,
     public: ed25519_dalek::VerifyingKey,
     signing_input: Vec<u8>,
@@ -51,6 +54,7 @@ fn setup() -> Setup {
         revocations.revoke_agent(format!("agent_revoked{i:03}"), NOW);
     }
     let verifier = Verifier::from_key_ring(&ring, NOW, revocations);
+    let caching_verifier = verifier.clone().with_cache(50_000);
     let (signing_input, signature) = token.rsplit_once('.').expect("three parts");
     let signature_bytes: [u8; 64] = URL_SAFE_NO_PAD
         .decode(signature)
@@ -63,17 +67,22 @@ fn setup() -> Setup {
         signature: ed25519_dalek::Signature::from_bytes(&signature_bytes),
         token,
         verifier,
+        caching_verifier,
         required_scope: vec!["db.write".into()],
     }
 }
 
 impl Setup {
     fn verify(&self) -> Claims {
+        self.verify_with(&self.verifier)
+    }
+
+    fn verify_with(&self, verifier: &Verifier) -> Claims {
         let requirements = Requirements {
             audience: Some("billing"),
             scope: &self.required_scope,
         };
-        self.verifier
+        verifier
             .verify(black_box(&self.token), &requirements, NOW)
             .expect("a valid token")
     }
@@ -90,6 +99,9 @@ fn criterion_figures(c: &mut Criterion) {
     let mut group = c.benchmark_group("agent_token_verify");
     group.bench_function("raw_verify_strict", |b| b.iter(|| setup.raw()));
     group.bench_function("verifier_verify", |b| b.iter(|| setup.verify()));
+    group.bench_function("verifier_verify_seen_before", |b| {
+        b.iter(|| setup.verify_with(&setup.caching_verifier))
+    });
     group.finish();
 }
 

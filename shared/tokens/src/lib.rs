@@ -13,6 +13,7 @@
 //!
 //! Scope patterns are described in [`scope`].
 
+mod authentic_cache;
 mod claims;
 mod delegation;
 mod error;
@@ -24,6 +25,8 @@ mod revocation_feed;
 pub mod scope;
 mod verify;
 
+#[cfg(test)]
+mod authentic_cache_tests;
 #[cfg(test)]
 mod delegation_tests;
 #[cfg(test)]

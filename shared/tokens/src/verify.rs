@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
+use super::authentic_cache::{self, AuthenticCache};
 use super::jws::{Compact, Header, decode_part, decode_signature};
 use super::{ALGORITHM, ANY_AUDIENCE, Claims, DEFAULT_LEEWAY_SECS, KeyRing, MAX_LEEWAY_SECS, RevocationSet, Revoked};
 use super::{TokenError, scope};
@@ -80,19 +81,22 @@ pub struct Requirements<'a> {
 }
 
 /// A published key, pinned to the one algorithm it may verify.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct PublishedKey {
     key: VerifyingKey,
     alg: &'static str,
 }
 
 /// Verifies agent tokens with no I/O: published keys by kid, a clock leeway and a shared
-/// [`RevocationSet`]. Immutable apart from the revocations: on key rotation, build a new one.
+/// [`RevocationSet`]. Immutable apart from the revocations (and the cache of authentic tokens, when
+/// one is asked for): on key rotation, build a new one.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     keys: HashMap<String, PublishedKey>,
     leeway: i64,
     revocations: Arc<RevocationSet>,
+    /// Tokens already found authentic; shared by clones.
+    pub(crate) authentic: Option<Arc<AuthenticCache>>,
 }
 
 impl Verifier {
@@ -114,6 +118,7 @@ impl Verifier {
             keys,
             leeway: DEFAULT_LEEWAY_SECS,
             revocations,
+            authentic: None,
         }
     }
 
@@ -148,6 +153,7 @@ impl Verifier {
             keys,
             leeway: DEFAULT_LEEWAY_SECS,
             revocations,
+            authentic: None,
         })
     }
 
@@ -158,9 +164,22 @@ impl Verifier {
         self
     }
 
+    /// The same verifier remembering up to `entries` tokens it found authentic, so a token presented
+    /// again costs a SHA-256 and a map lookup instead of an Ed25519 verification. Every other check
+    /// (time, audience, scope, revocation) still runs on every call. 0 means no cache.
+    pub fn with_cache(mut self, entries: usize) -> Self {
+        self.authentic = (entries > 0).then(|| Arc::new(AuthenticCache::new(entries)));
+        self
+    }
+
     /// The clock leeway in seconds.
     pub fn leeway(&self) -> i64 {
         self.leeway
+    }
+
+    /// Whether `other` trusts exactly the keys this one does (same kids, keys and algorithms).
+    pub fn same_keys(&self, other: &Verifier) -> bool {
+        self.keys == other.keys
     }
 
     /// The kids this verifier knows.
@@ -177,9 +196,25 @@ impl Verifier {
     /// time window, audience and scope against `requirements`, then revocation. Answers the claims,
     /// or the first reason the token fails.
     pub fn verify(&self, token: &str, requirements: &Requirements<'_>, now: i64) -> Result<Claims, Invalid> {
-        let claims = self.authentic_claims(token)?;
+        let Some(cache) = &self.authentic else {
+            let claims = self.authentic_claims(token)?;
+            self.check(&claims, requirements, now)?;
+            return Ok(claims);
+        };
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Invalid::Malformed);
+        }
+        let digest = authentic_cache::digest(token);
+        let claims = match cache.get(&digest) {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.authentic_claims(token)?);
+                cache.insert(digest, claims.clone(), now - self.leeway);
+                claims
+            }
+        };
         self.check(&claims, requirements, now)?;
-        Ok(claims)
+        Ok(Claims::clone(&claims))
     }
 
     /// The claims of a token signed by a published key, whatever its times, audience, scope or
