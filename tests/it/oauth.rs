@@ -2,8 +2,12 @@
 //! see oauth/peer.rs) registered as Latchkey's generic `oidc` provider: an end user authorizes,
 //! the callback stores the connection, `/tokens/fetch` hands out (and refreshes) the token, and a
 //! disconnect revokes it at the provider. Also the ways a flow goes wrong, the refresh race across
-//! two oauth instances, tenant isolation and secrets kept out of the logs.
+//! two oauth instances, tenant isolation and secrets kept out of the logs. AGNT's flow
+//! (`/auth/{provider}` + `/auth/exchange`) is in oauth/agnt_flow.rs, accounts' own OAuth apps in
+//! oauth/own_apps.rs; both use the helpers here.
 
+mod agnt_flow;
+mod own_apps;
 mod peer;
 
 use std::sync::Arc;
@@ -45,7 +49,7 @@ async fn start_configured(backend: Backend, bus: Bus, adjust: impl FnOnce(&mut O
     let mut config = oauth_config(&peer);
     adjust(&mut config);
     let mesh = TestMesh::start_with_oauth(backend, bus, gateway_config(), config).await;
-    peer.register_client(&mesh.url("/oauth/callback")).await;
+    peer.register_client(&[&mesh.url("/oauth/callback"), APP_CALLBACK]).await;
     let allowed = mesh
         .as_key(Method::PUT, "/oauth/redirect-uris", &mesh.key)
         .json(&json!({ "redirectUris": [APP_CALLBACK] }))
