@@ -49,7 +49,8 @@ async fn start_configured(backend: Backend, bus: Bus, adjust: impl FnOnce(&mut O
     let mut config = oauth_config(&peer);
     adjust(&mut config);
     let mesh = TestMesh::start_with_oauth(backend, bus, gateway_config(), config).await;
-    peer.register_client(&[&mesh.url("/oauth/callback"), APP_CALLBACK]).await;
+    peer.register_client(&[&mesh.url("/oauth/callback"), APP_CALLBACK])
+        .await;
     let allowed = mesh
         .as_key(Method::PUT, "/oauth/redirect-uris", &mesh.key)
         .json(&json!({ "redirectUris": [APP_CALLBACK] }))

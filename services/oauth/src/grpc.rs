@@ -269,7 +269,13 @@ impl OauthService for GrpcApi {
         request: Request<pb::ListOauthAppsRequest>,
     ) -> Result<Response<pb::ListOauthAppsResponse>, Status> {
         let (account, _) = self.caller(&request)?;
-        let apps = self.service.list_apps(&account).await?.into_iter().map(app_to_pb).collect();
+        let apps = self
+            .service
+            .list_apps(&account)
+            .await?
+            .into_iter()
+            .map(app_to_pb)
+            .collect();
         Ok(Response::new(pb::ListOauthAppsResponse { apps }))
     }
 

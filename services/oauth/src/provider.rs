@@ -296,8 +296,8 @@ impl Providers {
         let client = self
             .client(endpoints, app, grant.redirect_uri)
             .map_err(|error| TokenFailure::Unreachable {
-            reason: error.to_string(),
-        })?;
+                reason: error.to_string(),
+            })?;
         let http = |request| send(self.http.clone(), request);
         client
             .exchange_code(AuthorizationCode::new(grant.code.to_owned()))

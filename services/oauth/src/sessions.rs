@@ -362,7 +362,10 @@ impl Oauth {
         provider_redirect_uri: &str,
     ) -> Result<Result<Connected, TokenFailure>, OauthError> {
         let provider = self.oauth2_provider(&session.provider)?;
-        let app = self.providers.app(&self.vault, &session.account, &provider.code).await?;
+        let app = self
+            .providers
+            .app(&self.vault, &session.account, &provider.code)
+            .await?;
         let endpoints = self.providers.endpoints(provider).await?;
         let grant = CodeGrant {
             code,

@@ -49,7 +49,10 @@ pub(super) async fn authorization_url(mesh: &TestMesh, key: &str, path: &str) ->
 /// query that URI receives (`code`, `state`, `iss`).
 pub(super) async fn authorize_at_client(peer: &OidcPeer, url: &str, user: &str) -> HashMap<String, String> {
     let back = peer.authorize(url, user, true).await;
-    assert!(back.starts_with(APP_CALLBACK), "the provider sends the user to the client: {back}");
+    assert!(
+        back.starts_with(APP_CALLBACK),
+        "the provider sends the user to the client: {back}"
+    );
     query_of(&back)
 }
 
@@ -91,7 +94,10 @@ async fn an_end_user_connects_through_auth_and_exchange(backend: Backend, bus: B
     let url = authorization_url(&mesh, &mesh.key, &path).await;
     assert!(url.starts_with(&peer.issuer), "{url}");
     let asked = query_of(&url);
-    assert_eq!(asked["redirect_uri"], APP_CALLBACK, "the provider returns to the client");
+    assert_eq!(
+        asked["redirect_uri"], APP_CALLBACK,
+        "the provider returns to the client"
+    );
     assert_eq!(asked["client_id"], CLIENT_ID);
     assert_eq!(asked["response_type"], "code");
     assert_eq!(asked["code_challenge_method"], "S256");
@@ -137,7 +143,11 @@ async fn an_end_user_connects_through_auth_and_exchange(backend: Backend, bus: B
     );
 
     let listed: Value = mesh
-        .as_key(Method::GET, "/oauth-tokens?identifierId=user-42&resource=oidc", &mesh.key)
+        .as_key(
+            Method::GET,
+            "/oauth-tokens?identifierId=user-42&resource=oidc",
+            &mesh.key,
+        )
         .send()
         .await
         .expect("GET /oauth-tokens")
@@ -194,21 +204,34 @@ async fn auth_google_redirects_to_google_with_the_documented_parameters() {
     assert_eq!(asked["redirect_uri"], APP_CALLBACK);
     assert_eq!(asked["response_type"], "code");
     assert_eq!(asked["code_challenge_method"], "S256");
-    assert_eq!(asked["access_type"], "offline", "without it Google issues no refresh token");
+    assert_eq!(
+        asked["access_type"], "offline",
+        "without it Google issues no refresh token"
+    );
     assert_eq!(asked["scope"], "openid email");
     assert!(!asked["state"].is_empty());
-    assert!(!url.contains("google-deployment-secret"), "the secret is never in the URL");
+    assert!(
+        !url.contains("google-deployment-secret"),
+        "the secret is never in the URL"
+    );
 
     // Microsoft is documented but this deployment has no app for it.
     let (status, code, field, _) = problem(begin(&mesh, &mesh.key, "microsoft").await).await;
-    assert_eq!((status, code.as_str(), field.as_str()), (400, "VALIDATION_ERROR", "provider"));
+    assert_eq!(
+        (status, code.as_str(), field.as_str()),
+        (400, "VALIDATION_ERROR", "provider")
+    );
     for (path, wrong) in [
         ("nope", "provider"),
         ("openai", "provider"),
         ("google?redirectUri=https%3A%2F%2Fevil.example%2Fcb", "redirectUri"),
     ] {
         let (status, code, field, _) = problem(begin(&mesh, &mesh.key, path).await).await;
-        assert_eq!((status, code.as_str(), field.as_str()), (400, "VALIDATION_ERROR", wrong), "{path}");
+        assert_eq!(
+            (status, code.as_str(), field.as_str()),
+            (400, "VALIDATION_ERROR", wrong),
+            "{path}"
+        );
     }
     // With two allowed redirect URIs the client must say which.
     let two = mesh
@@ -244,10 +267,15 @@ async fn a_seed_client_exchanges_without_state_and_cannot_replay() {
 
     let (status, code, _, _) = problem(exchange(&mesh, &mesh.key, seed_body).await).await;
     assert_eq!((status, code.as_str()), (400, "SESSION_EXPIRED"), "the session is used");
-    let with_state = json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK, "state": back["state"] });
+    let with_state =
+        json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK, "state": back["state"] });
     let (status, code, _, _) = problem(exchange(&mesh, &mesh.key, with_state).await).await;
     assert_eq!((status, code.as_str()), (400, "SESSION_EXPIRED"));
-    assert_eq!(peer.stats().await["codeExchanges"], 1, "a replay never reaches the provider");
+    assert_eq!(
+        peer.stats().await["codeExchanges"],
+        1,
+        "a replay never reaches the provider"
+    );
     mesh.stop().await;
 }
 
@@ -258,17 +286,38 @@ async fn an_exchange_names_the_fields_it_cannot_accept() {
         (json!({ "provider": "oidc", "redirectUri": APP_CALLBACK }), "code"),
         (json!({ "code": "c", "redirectUri": APP_CALLBACK }), "provider"),
         (json!({ "code": "c", "provider": "oidc" }), "redirectUri"),
-        (json!({ "code": "", "provider": "oidc", "redirectUri": APP_CALLBACK }), "code"),
-        (json!({ "code": "c", "provider": "nope", "redirectUri": APP_CALLBACK }), "provider"),
-        (json!({ "code": "c", "provider": "openai", "redirectUri": APP_CALLBACK }), "provider"),
-        (json!({ "code": "c", "provider": "oidc", "redirectUri": "https://evil.example/cb" }), "redirectUri"),
+        (
+            json!({ "code": "", "provider": "oidc", "redirectUri": APP_CALLBACK }),
+            "code",
+        ),
+        (
+            json!({ "code": "c", "provider": "nope", "redirectUri": APP_CALLBACK }),
+            "provider",
+        ),
+        (
+            json!({ "code": "c", "provider": "openai", "redirectUri": APP_CALLBACK }),
+            "provider",
+        ),
+        (
+            json!({ "code": "c", "provider": "oidc", "redirectUri": "https://evil.example/cb" }),
+            "redirectUri",
+        ),
     ] {
         let (status, code, named, _) = problem(exchange(&mesh, &mesh.key, body.clone()).await).await;
-        assert_eq!((status, code.as_str(), named.as_str()), (400, "VALIDATION_ERROR", field), "{body}");
+        assert_eq!(
+            (status, code.as_str(), named.as_str()),
+            (400, "VALIDATION_ERROR", field),
+            "{body}"
+        );
     }
     // Nothing was ever started: no session matches.
     let (status, code, _, _) = problem(
-        exchange(&mesh, &mesh.key, json!({ "code": "c", "provider": "oidc", "redirectUri": APP_CALLBACK })).await,
+        exchange(
+            &mesh,
+            &mesh.key,
+            json!({ "code": "c", "provider": "oidc", "redirectUri": APP_CALLBACK }),
+        )
+        .await,
     )
     .await;
     assert_eq!((status, code.as_str()), (400, "SESSION_EXPIRED"));
@@ -286,18 +335,36 @@ async fn an_exchange_with_another_redirect_uri_fails_and_uses_up_the_session() {
         .await
         .expect("PUT /oauth/redirect-uris");
     assert_eq!(allowed.status(), 200);
-    let url = authorization_url(&mesh, &mesh.key, &format!("oidc?redirectUri={}", urlencode(APP_CALLBACK))).await;
+    let url = authorization_url(
+        &mesh,
+        &mesh.key,
+        &format!("oidc?redirectUri={}", urlencode(APP_CALLBACK)),
+    )
+    .await;
     let back = authorize_at_client(&peer, &url, "alice").await;
 
     let wrong = json!({ "code": back["code"], "provider": "oidc", "redirectUri": other, "state": back["state"] });
     let (status, code, field, _) = problem(exchange(&mesh, &mesh.key, wrong).await).await;
-    assert_eq!((status, code.as_str(), field.as_str()), (400, "VALIDATION_ERROR", "redirectUri"));
-    let right = json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK, "state": back["state"] });
+    assert_eq!(
+        (status, code.as_str(), field.as_str()),
+        (400, "VALIDATION_ERROR", "redirectUri")
+    );
+    let right =
+        json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK, "state": back["state"] });
     let (status, code, _, _) = problem(exchange(&mesh, &mesh.key, right).await).await;
-    assert_eq!((status, code.as_str()), (400, "SESSION_EXPIRED"), "single use, even when it failed");
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "SESSION_EXPIRED"),
+        "single use, even when it failed"
+    );
 
     // Without state, a session for one redirect URI is not found through another.
-    let url = authorization_url(&mesh, &mesh.key, &format!("oidc?redirectUri={}", urlencode(APP_CALLBACK))).await;
+    let url = authorization_url(
+        &mesh,
+        &mesh.key,
+        &format!("oidc?redirectUri={}", urlencode(APP_CALLBACK)),
+    )
+    .await;
     let back = authorize_at_client(&peer, &url, "alice").await;
     let elsewhere = json!({ "code": back["code"], "provider": "oidc", "redirectUri": other });
     let (status, code, _, _) = problem(exchange(&mesh, &mesh.key, elsewhere).await).await;
@@ -333,7 +400,10 @@ async fn a_code_the_provider_refuses_is_a_clear_400_and_uses_up_the_session() {
     let back = authorize_at_client(&peer, &url, "alice").await;
     let forged = json!({ "code": "not-a-code-the-provider-issued", "provider": "oidc", "redirectUri": APP_CALLBACK, "state": back["state"] });
     let (status, code, field, message) = problem(exchange(&mesh, &mesh.key, forged).await).await;
-    assert_eq!((status, code.as_str(), field.as_str()), (400, "VALIDATION_ERROR", "code"));
+    assert_eq!(
+        (status, code.as_str(), field.as_str()),
+        (400, "VALIDATION_ERROR", "code")
+    );
     assert!(message.contains("invalid_grant"), "{message}");
     let real = json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK, "state": back["state"] });
     let (status, code, _, _) = problem(exchange(&mesh, &mesh.key, real).await).await;
@@ -364,7 +434,11 @@ async fn another_account_never_finds_the_session_and_the_callback_never_takes_it
         json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK }),
     ] {
         let (status, code, _, _) = problem(exchange(&mesh, &other, body).await).await;
-        assert_eq!((status, code.as_str()), (400, "SESSION_EXPIRED"), "another account's session");
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "SESSION_EXPIRED"),
+            "another account's session"
+        );
     }
     // The gateway's callback consumes only its own sessions.
     let callback = arrive(&mesh.url(&format!(

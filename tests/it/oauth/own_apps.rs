@@ -65,10 +65,16 @@ async fn an_account_registers_lists_and_removes_its_own_app_without_the_secret_s
     assert_eq!(stored["provider"], "microsoft");
     assert_eq!(stored["clientId"], OWN_CLIENT_ID);
     assert_eq!(stored["clientSecretLast4"], "c2a0");
-    assert!(stored["updatedAt"].as_str().is_some_and(|at| at.ends_with('Z')), "{stored}");
+    assert!(
+        stored["updatedAt"].as_str().is_some_and(|at| at.ends_with('Z')),
+        "{stored}"
+    );
 
     let (text, listed) = list_apps(&mesh, &mesh.key).await;
-    assert!(!text.contains(OWN_CLIENT_SECRET) && !text.contains("secret-7d1e"), "{text}");
+    assert!(
+        !text.contains(OWN_CLIENT_SECRET) && !text.contains("secret-7d1e"),
+        "{text}"
+    );
     assert_eq!(listed["data"], json!([stored]));
 
     // The deployment has no Microsoft app; the account's own makes the flow start.
@@ -78,7 +84,13 @@ async fn an_account_registers_lists_and_removes_its_own_app_without_the_secret_s
     assert_eq!(super::query_of(&url)["client_id"], OWN_CLIENT_ID);
 
     // Short secrets show no last four characters.
-    let short = put_app(&mesh, &mesh.key, "oidc", json!({ "clientId": "c", "clientSecret": "short" })).await;
+    let short = put_app(
+        &mesh,
+        &mesh.key,
+        "oidc",
+        json!({ "clientId": "c", "clientSecret": "short" }),
+    )
+    .await;
     assert_eq!(short.status(), 200);
     let short: Value = short.json().await.expect("json");
     assert_eq!(short["clientSecretLast4"], Value::Null);
