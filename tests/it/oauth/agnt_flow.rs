@@ -221,10 +221,13 @@ async fn auth_google_redirects_to_google_with_the_documented_parameters() {
         (status, code.as_str(), field.as_str()),
         (400, "VALIDATION_ERROR", "provider")
     );
+    let long_identifier = format!("google?identifierId={}", "u".repeat(257));
     for (path, wrong) in [
         ("nope", "provider"),
         ("openai", "provider"),
         ("google?redirectUri=https%3A%2F%2Fevil.example%2Fcb", "redirectUri"),
+        (long_identifier.as_str(), "identifierId"),
+        ("google?unknown=1", "unknown"),
     ] {
         let (status, code, field, _) = problem(begin(&mesh, &mesh.key, path).await).await;
         assert_eq!(

@@ -11,6 +11,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use latchkey_errors::{ApiError, FieldError};
 use latchkey_proto::oauth::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -45,6 +46,9 @@ pub struct AuthorizeBody {
     /// The authorization must be exchanged within 10 minutes (`SESSION_EXPIRED` after).
     pub expires_at: Option<String>,
 }
+
+/// The oauth service's limit on an end user id.
+const MAX_IDENTIFIER_LEN: usize = 256;
 
 fn scopes_of(text: &str) -> Vec<String> {
     text.split(|c: char| c == ',' || c.is_whitespace())
@@ -81,6 +85,17 @@ pub(crate) async fn authorize(
     Path(provider): Path<String>,
     ValidQuery(params): ValidQuery<AuthorizeParams>,
 ) -> Result<Response, Problem> {
+    // The oauth service knows it as the end user id; name it as this route's caller does.
+    if params
+        .identifier_id
+        .as_ref()
+        .is_some_and(|id| id.len() > MAX_IDENTIFIER_LEN)
+    {
+        return Err(Problem(ApiError::validation(vec![FieldError::new(
+            "identifierId",
+            format!("at most {MAX_IDENTIFIER_LEN} characters"),
+        )])));
+    }
     let request = principal.grpc_request(pb::CreateSessionRequest {
         provider,
         redirect_uri: params.redirect_uri.unwrap_or_default(),
