@@ -19,6 +19,8 @@ const PROTOS: &[&str] = &[
 const REDACTED_DEBUG: &[&str] = &[
     ".latchkey.vault.v1.PutSecretRequest",
     ".latchkey.vault.v1.GetSecretResponse",
+    ".latchkey.oauth.v1.ExchangeCodeRequest",
+    ".latchkey.oauth.v1.SetOauthAppRequest",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

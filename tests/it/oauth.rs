@@ -2,8 +2,12 @@
 //! see oauth/peer.rs) registered as Latchkey's generic `oidc` provider: an end user authorizes,
 //! the callback stores the connection, `/tokens/fetch` hands out (and refreshes) the token, and a
 //! disconnect revokes it at the provider. Also the ways a flow goes wrong, the refresh race across
-//! two oauth instances, tenant isolation and secrets kept out of the logs.
+//! two oauth instances, tenant isolation and secrets kept out of the logs. AGNT's flow
+//! (`/auth/{provider}` + `/auth/exchange`) is in oauth/agnt_flow.rs, accounts' own OAuth apps in
+//! oauth/own_apps.rs; both use the helpers here.
 
+mod agnt_flow;
+mod own_apps;
 mod peer;
 
 use std::sync::Arc;
@@ -45,7 +49,8 @@ async fn start_configured(backend: Backend, bus: Bus, adjust: impl FnOnce(&mut O
     let mut config = oauth_config(&peer);
     adjust(&mut config);
     let mesh = TestMesh::start_with_oauth(backend, bus, gateway_config(), config).await;
-    peer.register_client(&mesh.url("/oauth/callback")).await;
+    peer.register_client(&[&mesh.url("/oauth/callback"), APP_CALLBACK])
+        .await;
     let allowed = mesh
         .as_key(Method::PUT, "/oauth/redirect-uris", &mesh.key)
         .json(&json!({ "redirectUris": [APP_CALLBACK] }))
@@ -544,12 +549,45 @@ async fn no_secret_reaches_the_logs_during_a_full_flow() {
         .await
         .expect("disconnect");
     assert_eq!(gone.status(), 200);
+
+    // AGNT's flow: a refused exchange (its error is logged), then the real one.
+    let url = agnt_flow::authorization_url(&mesh, &mesh.key, "oidc?identifierId=user-7").await;
+    agnt_flow::authorize_at_client(&peer, &url, "alice").await;
+    let refused = agnt_flow::exchange(
+        &mesh,
+        &mesh.key,
+        json!({ "code": "forged-code-3f1c9a7e55", "provider": "oidc", "redirectUri": APP_CALLBACK }),
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    let url = agnt_flow::authorization_url(&mesh, &mesh.key, "oidc?identifierId=user-7").await;
+    let agnt = agnt_flow::authorize_at_client(&peer, &url, "alice").await;
+    agnt_flow::exchange_ok(
+        &mesh,
+        &mesh.key,
+        json!({ "code": agnt["code"], "provider": "oidc", "redirectUri": APP_CALLBACK, "state": agnt["state"] }),
+    )
+    .await;
+    // An account's own app.
+    let own_secret = "own-app-secret-logged-never-81c2";
+    let own = mesh
+        .as_key(Method::PUT, "/v1/oauth-apps/microsoft", &mesh.key)
+        .json(&json!({ "clientId": "own-client", "clientSecret": own_secret }))
+        .send()
+        .await
+        .expect("PUT /v1/oauth-apps/microsoft");
+    assert_eq!(own.status(), 200);
+
     let logs = crate::captured::logs();
     for (what, secret) in [
         ("client secret", CLIENT_SECRET),
         ("authorization code", callback["code"].as_str()),
         ("state", callback["state"].as_str()),
         ("access token", token["accessToken"].as_str().expect("token")),
+        ("forged code", "forged-code-3f1c9a7e55"),
+        ("exchanged code", agnt["code"].as_str()),
+        ("exchanged state", agnt["state"].as_str()),
+        ("own app's secret", own_secret),
     ] {
         assert!(!secret.is_empty());
         assert!(!logs.contains(secret), "the {what} was logged");

@@ -11,6 +11,12 @@ pub enum OauthError {
     Invalid(ApiError),
     #[error("the authorization session expired")]
     SessionExpired,
+    /// No usable authorization session matches a code exchange (unknown, used, or another's).
+    #[error("no authorization session matches")]
+    NoSession,
+    /// The account registered no OAuth app of its own for this provider.
+    #[error("no own OAuth app for {0}")]
+    AppNotFound(String),
     #[error("{0} is not connected")]
     IntegrationNotFound(String),
     /// The token expired and cannot be refreshed (none, or the provider refused it).
@@ -50,6 +56,15 @@ impl From<OauthError> for tonic::Status {
             OauthError::SessionExpired => ApiError::new(
                 ErrorCode::SessionExpired,
                 "the OAuth session expired (sessions last 10 minutes); start a new one",
+            ),
+            OauthError::NoSession => ApiError::new(
+                ErrorCode::SessionExpired,
+                "no unused authorization session matches this provider, redirect URI and state; start a new \
+                 one (GET /auth/{provider})",
+            ),
+            OauthError::AppNotFound(ref provider) => ApiError::new(
+                ErrorCode::NotFound,
+                format!("the account has no OAuth app of its own for {provider}"),
             ),
             OauthError::IntegrationNotFound(ref provider) => ApiError::new(
                 ErrorCode::IntegrationNotFound,

@@ -6,7 +6,7 @@ use latchkey_proto::oauth::v1::{self as pb, oauth_service_server::OauthService};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::{Connection, Oauth, SessionRequest};
+use crate::{Connection, ExchangeRequest, Oauth, OauthApp, SessionFlow, SessionRequest};
 
 pub(crate) struct GrpcApi {
     service: Oauth,
@@ -28,6 +28,15 @@ impl GrpcApi {
         } else {
             Err(Status::unauthenticated("missing or invalid service credential"))
         }
+    }
+}
+
+fn app_to_pb(app: OauthApp) -> pb::OauthApp {
+    pb::OauthApp {
+        provider: app.provider,
+        client_id: app.client_id,
+        client_secret_last4: app.client_secret_last4,
+        updated_at_ms: app.updated_at_ms,
     }
 }
 
@@ -92,6 +101,10 @@ impl OauthService for GrpcApi {
     ) -> Result<Response<pb::CreateSessionResponse>, Status> {
         let (account, _) = self.caller(&request)?;
         let m = request.into_inner();
+        let flow = match m.flow() {
+            pb::SessionFlow::Callback => SessionFlow::Callback,
+            pb::SessionFlow::Exchange => SessionFlow::Exchange,
+        };
         let session = self
             .service
             .create_session(
@@ -101,6 +114,7 @@ impl OauthService for GrpcApi {
                     redirect_uri: m.redirect_uri,
                     scopes: m.scopes,
                     end_user_id: m.end_user_id,
+                    flow,
                 },
             )
             .await?;
@@ -207,5 +221,72 @@ impl OauthService for GrpcApi {
         let (account, _) = self.caller(&request)?;
         let redirect_uris = self.service.redirect_uris(&account).await?;
         Ok(Response::new(pb::RedirectUris { redirect_uris }))
+    }
+
+    // No `instrument` fields: the code and state are secrets.
+    #[instrument(skip_all, err)]
+    async fn exchange_code(
+        &self,
+        request: Request<pb::ExchangeCodeRequest>,
+    ) -> Result<Response<pb::ExchangeCodeResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let m = request.into_inner();
+        let exchanged = self
+            .service
+            .exchange_code(
+                &account,
+                ExchangeRequest {
+                    code: m.code,
+                    provider: m.provider,
+                    redirect_uri: m.redirect_uri,
+                    state: m.state,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ExchangeCodeResponse {
+            provider: exchanged.provider,
+            scopes: exchanged.scopes,
+            expires_at_ms: exchanged.expires_at_ms,
+            connection_id: exchanged.connection_id,
+            end_user_id: exchanged.end_user_id,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn set_oauth_app(&self, request: Request<pb::SetOauthAppRequest>) -> Result<Response<pb::OauthApp>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let m = request.into_inner();
+        let app = self
+            .service
+            .set_app(&account, actor.as_deref(), &m.provider, &m.client_id, &m.client_secret)
+            .await?;
+        Ok(Response::new(app_to_pb(app)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn list_oauth_apps(
+        &self,
+        request: Request<pb::ListOauthAppsRequest>,
+    ) -> Result<Response<pb::ListOauthAppsResponse>, Status> {
+        let (account, _) = self.caller(&request)?;
+        let apps = self
+            .service
+            .list_apps(&account)
+            .await?
+            .into_iter()
+            .map(app_to_pb)
+            .collect();
+        Ok(Response::new(pb::ListOauthAppsResponse { apps }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn delete_oauth_app(
+        &self,
+        request: Request<pb::DeleteOauthAppRequest>,
+    ) -> Result<Response<pb::DeleteOauthAppResponse>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let provider = request.into_inner().provider;
+        self.service.delete_app(&account, actor.as_deref(), &provider).await?;
+        Ok(Response::new(pb::DeleteOauthAppResponse {}))
     }
 }

@@ -1,13 +1,16 @@
 //! The oauth service: the provider catalogue (`providers.toml`), OAuth authorization sessions with
-//! PKCE and single-use state, the callback that turns a code into a connection, and the tokens of
-//! each connection, kept in the vault and refreshed race-free (docs/oauth.md explains the lease).
+//! PKCE and single-use state, the callback (or AGNT's `/auth/exchange`) that turns a code into a
+//! connection, the tokens of each connection, kept in the vault and refreshed race-free
+//! (docs/oauth.md explains the lease), and the accounts' own OAuth apps.
 //! It owns its tables (sessions, connections, allowed redirect URIs, refresh leases; never a
 //! token), answers over gRPC to mesh callers only, and announces connections through its outbox.
 
+mod apps;
 mod catalogue;
 mod config;
 mod connections;
 mod error;
+mod exchange;
 mod grpc;
 mod ids;
 mod provider;
@@ -28,18 +31,20 @@ use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use apps::OauthApp;
 pub use catalogue::{Catalogue, Provider, ProviderKind};
 pub use config::{ClientCredentials, OauthConfig};
 pub use connections::{Connection, FetchedToken};
 pub use error::OauthError;
-pub use sessions::{CallbackOutcome, NewSession, SessionRequest};
+pub use exchange::{ExchangeRequest, Exchanged};
+pub use sessions::{CallbackOutcome, NewSession, SessionFlow, SessionRequest};
 
 /// The `source` of every event this service emits.
 pub const EVENT_SOURCE: &str = "/latchkey/oauth";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.oauth.v1.OauthService";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_oauth")];
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_oauth"), (2, "0002_session_flow")];
 
 /// The service's state. Cheap to clone.
 #[derive(Clone, Debug)]

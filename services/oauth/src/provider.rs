@@ -129,6 +129,14 @@ fn token_set_of(response: &oauth2::basic::BasicTokenResponse, requested: &[Strin
     }
 }
 
+/// An authorization code with what must accompany it: the session's PKCE verifier and the redirect
+/// URI the provider was given when the code was issued.
+pub(crate) struct CodeGrant<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) pkce_verifier: &'a str,
+    pub(crate) redirect_uri: &'a str,
+}
+
 /// What an authorization URL needs, and what the session keeps.
 pub(crate) struct Authorization {
     pub(crate) url: String,
@@ -163,7 +171,13 @@ impl Providers {
             .filter(|app| !app.client_id.is_empty())
     }
 
-    /// The app to use for `account`: its own (vault `oauth-app/<code>`), else the deployment's.
+    /// The gateway's callback: the redirect URI providers are given in the callback flow.
+    pub(crate) fn callback_url(&self) -> &str {
+        &self.config.callback_url
+    }
+
+    /// The app to use for `account`: its own (vault `oauth-app/<code>`, see apps.rs), else the
+    /// deployment's.
     pub(crate) async fn app(
         &self,
         vault: &Vault,
@@ -220,7 +234,9 @@ impl Providers {
         }
     }
 
-    fn client(&self, endpoints: &Endpoints, app: &ClientCredentials) -> Result<Client, OauthError> {
+    /// A client for `app` at `endpoints`. `redirect_uri` is the one the provider is given (and must
+    /// see again at the code exchange): the gateway's callback, or an AGNT-flow client's own.
+    fn client(&self, endpoints: &Endpoints, app: &ClientCredentials, redirect_uri: &str) -> Result<Client, OauthError> {
         let bad = |what: &str, error: oauth2::url::ParseError| OauthError::Corrupt {
             what: what.to_owned(),
             reason: error.to_string(),
@@ -236,9 +252,7 @@ impl Providers {
                     .transpose()
                     .map_err(|e| bad("revocation url", e))?,
             )
-            .set_redirect_uri(
-                RedirectUrl::new(self.config.callback_url.clone()).map_err(|e| bad("oauth.callback_url", e))?,
-            );
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| bad("redirect uri", e))?);
         if !app.client_secret.is_empty() {
             client = client.set_client_secret(ClientSecret::new(app.client_secret.clone()));
         }
@@ -252,9 +266,10 @@ impl Providers {
         endpoints: &Endpoints,
         app: &ClientCredentials,
         scopes: &[String],
+        redirect_uri: &str,
     ) -> Result<Authorization, OauthError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let client = self.client(endpoints, app)?;
+        let client = self.client(endpoints, app, redirect_uri)?;
         let mut request = client
             .authorize_url(CsrfToken::new_random)
             .add_scopes(scopes.iter().cloned().map(Scope::new))
@@ -274,18 +289,19 @@ impl Providers {
         &self,
         endpoints: &Endpoints,
         app: &ClientCredentials,
-        code: String,
-        pkce_verifier: String,
+        grant: CodeGrant<'_>,
         requested: &[String],
         now_ms: i64,
     ) -> Result<TokenSet, TokenFailure> {
-        let client = self.client(endpoints, app).map_err(|error| TokenFailure::Unreachable {
-            reason: error.to_string(),
-        })?;
+        let client = self
+            .client(endpoints, app, grant.redirect_uri)
+            .map_err(|error| TokenFailure::Unreachable {
+                reason: error.to_string(),
+            })?;
         let http = |request| send(self.http.clone(), request);
         client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier))
+            .exchange_code(AuthorizationCode::new(grant.code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(grant.pkce_verifier.to_owned()))
             .request_async(&http)
             .await
             .map(|response| token_set_of(&response, requested, now_ms))
@@ -305,9 +321,12 @@ impl Providers {
                 error: "no_refresh_token".to_owned(),
             });
         };
-        let client = self.client(endpoints, app).map_err(|error| TokenFailure::Unreachable {
-            reason: error.to_string(),
-        })?;
+        // A refresh sends no redirect URI; the client is built with the callback's for completeness.
+        let client = self
+            .client(endpoints, app, &self.config.callback_url)
+            .map_err(|error| TokenFailure::Unreachable {
+                reason: error.to_string(),
+            })?;
         let http = |request| send(self.http.clone(), request);
         let refresh_token = RefreshToken::new(refresh_token);
         let response = client

@@ -1,25 +1,68 @@
-//! Authorization sessions: `POST /oauth/sessions` makes one (single-use random state, PKCE S256,
-//! expiry), and the callback consumes it exactly once, exchanges the code and stores the connection.
-//! Whatever goes wrong at the provider becomes an outcome the end user is sent back with.
+//! Authorization sessions: `POST /oauth/sessions` and AGNT's `GET /auth/{provider}` make one
+//! (single-use random state, PKCE S256, expiry). A callback-flow session is consumed exactly once by
+//! the callback, which exchanges the code and stores the connection; whatever goes wrong at the
+//! provider becomes an outcome the end user is sent back with. An exchange-flow session is consumed
+//! by `/auth/exchange` instead (exchange.rs); both turn the code into a connection here.
 
 use latchkey_storage::{now_ms, sqlx};
 use oauth2::url::Url;
 
 use crate::{
     Oauth, OauthError, ProviderKind,
+    catalogue::Provider,
     connections::StoredTokens,
     ids::{digest, new_id},
-    provider::TokenFailure,
+    provider::{CodeGrant, TokenFailure},
 };
+
+/// How a session's authorization comes back (the `flow` column).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionFlow {
+    /// The provider sends the end user to Latchkey's callback, which exchanges the code.
+    #[default]
+    Callback,
+    /// AGNT's flow: the provider sends the end user to the client's own redirect URI, and the
+    /// client's backend posts the code to `/auth/exchange`.
+    Exchange,
+}
+
+impl SessionFlow {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Callback => "callback",
+            Self::Exchange => "exchange",
+        }
+    }
+}
 
 /// What a session is asked for.
 #[derive(Clone, Debug, Default)]
 pub struct SessionRequest {
     pub provider: String,
-    /// Empty: the callback ends on Latchkey's own result page.
+    /// Callback flow: where the end user lands afterwards; empty: Latchkey's own result page.
+    /// Exchange flow: the redirect URI the provider is given; empty: the account's one allowed URI.
     pub redirect_uri: String,
     pub scopes: Vec<String>,
     pub end_user_id: String,
+    pub flow: SessionFlow,
+}
+
+/// A session taken for a code exchange (already marked used).
+pub(crate) struct ClaimedSession {
+    pub(crate) account: String,
+    pub(crate) provider: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) end_user_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) pkce_verifier: String,
+    pub(crate) expires_at_ms: i64,
+}
+
+/// A code turned into a stored connection.
+pub(crate) struct Connected {
+    pub(crate) connection_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_at_ms: i64,
 }
 
 /// A session made: where the end user goes.
@@ -44,7 +87,9 @@ pub struct CallbackOutcome {
     pub message: String,
 }
 
-type SessionRow = (String, String, String, String, String, String, String, i64);
+type SessionRow = (String, String, String, String, String, String, i64);
+
+const SESSION_COLUMNS: &str = "account_id, provider, redirect_uri, end_user_id, scopes, pkce_verifier, expires_at";
 
 const MAX_SCOPES: usize = 50;
 
@@ -53,9 +98,9 @@ fn valid_scope(scope: &str) -> bool {
 }
 
 impl Oauth {
-    /// Starts an authorization for `account`.
-    pub async fn create_session(&self, account: &str, request: SessionRequest) -> Result<NewSession, OauthError> {
-        let provider = self.provider(&request.provider)?;
+    /// The catalogue entry of `code`, when enabled and an OAuth provider.
+    pub(crate) fn oauth2_provider(&self, code: &str) -> Result<&Provider, OauthError> {
+        let provider = self.provider(code)?;
         if provider.kind != ProviderKind::Oauth2 {
             return Err(OauthError::field(
                 "provider",
@@ -65,11 +110,45 @@ impl Oauth {
                 ),
             ));
         }
-        if !request.redirect_uri.is_empty() && !self.redirect_uri_allowed(account, &request.redirect_uri).await? {
-            return Err(OauthError::field(
+        Ok(provider)
+    }
+
+    /// Fails unless `uri` is one of the account's allowed redirect URIs (exact match).
+    pub(crate) async fn require_allowed_redirect_uri(&self, account: &str, uri: &str) -> Result<(), OauthError> {
+        if self.redirect_uri_allowed(account, uri).await? {
+            Ok(())
+        } else {
+            Err(OauthError::field(
                 "redirectUri",
                 "not among the account's allowed redirect URIs (exact match); add it with PUT /oauth/redirect-uris",
-            ));
+            ))
+        }
+    }
+
+    /// An exchange-flow session's redirect URI: the one asked for, or the account's only one.
+    async fn exchange_redirect_uri(&self, account: &str, asked: &str) -> Result<String, OauthError> {
+        if !asked.is_empty() {
+            return Ok(asked.to_owned());
+        }
+        let mut allowed = self.redirect_uris(account).await?;
+        if allowed.len() == 1 {
+            return Ok(allowed.remove(0));
+        }
+        Err(OauthError::field(
+            "redirectUri",
+            "required unless the account has exactly one allowed redirect URI (PUT /oauth/redirect-uris)",
+        ))
+    }
+
+    /// Starts an authorization for `account`.
+    pub async fn create_session(&self, account: &str, request: SessionRequest) -> Result<NewSession, OauthError> {
+        let provider = self.oauth2_provider(&request.provider)?;
+        let redirect_uri = match request.flow {
+            SessionFlow::Callback => request.redirect_uri.clone(),
+            SessionFlow::Exchange => self.exchange_redirect_uri(account, &request.redirect_uri).await?,
+        };
+        if !redirect_uri.is_empty() {
+            self.require_allowed_redirect_uri(account, &redirect_uri).await?;
         }
         if request.end_user_id.len() > 256 {
             return Err(OauthError::field("endUserId", "at most 256 characters"));
@@ -90,24 +169,33 @@ impl Oauth {
         }
         let app = self.providers.app(&self.vault, account, &provider.code).await?;
         let endpoints = self.providers.endpoints(provider).await?;
-        let authorization = self.providers.authorization(provider, &endpoints, &app, &scopes)?;
+        // The provider is given the gateway's callback, or in AGNT's flow the client's own URI.
+        let provider_redirect_uri = match request.flow {
+            SessionFlow::Callback => self.providers.callback_url(),
+            SessionFlow::Exchange => redirect_uri.as_str(),
+        };
+        let authorization = self
+            .providers
+            .authorization(provider, &endpoints, &app, &scopes, provider_redirect_uri)?;
         let now = now_ms();
         let expires_at_ms = now + i64::try_from(self.config.session_ttl_secs).unwrap_or(600) * 1000;
         let id = new_id("oas");
         sqlx::query(
             "INSERT INTO oauth_sessions (state_hash, id, account_id, provider, redirect_uri, end_user_id, scopes, \
-             pkce_verifier, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)",
+             pkce_verifier, created_at, expires_at, used_at, flow) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, \
+             $11)",
         )
         .bind(digest(&authorization.state))
         .bind(&id)
         .bind(account)
         .bind(&provider.code)
-        .bind(&request.redirect_uri)
+        .bind(&redirect_uri)
         .bind(&request.end_user_id)
         .bind(scopes.join(" "))
         .bind(&authorization.pkce_verifier)
         .bind(now)
         .bind(expires_at_ms)
+        .bind(request.flow.as_str())
         .execute(self.db.pool())
         .await?;
         Ok(NewSession {
@@ -135,33 +223,20 @@ impl Oauth {
         if state.is_empty() {
             return Ok(untrusted("invalid_state", "the callback carries no state"));
         }
-        let state_hash = digest(state);
         let now = now_ms();
-        // Claiming the session and checking it was unused are one statement: of two callbacks
-        // with the same state, exactly one wins.
-        let claimed = sqlx::query("UPDATE oauth_sessions SET used_at = $1 WHERE state_hash = $2 AND used_at = 0")
-            .bind(now)
-            .bind(&state_hash)
-            .execute(self.db.pool())
+        let Some(session) = self
+            .claim_session(&digest(state), SessionFlow::Callback, None, now)
             .await?
-            .rows_affected();
-        if claimed != 1 {
+        else {
             return Ok(untrusted(
                 "invalid_state",
                 "this authorization link is unknown or was already used; start a new session",
             ));
-        }
-        let (account, provider_code, redirect_uri, end_user_id, scopes, pkce_verifier, _id, expires_at): SessionRow =
-            sqlx::query_as(
-                "SELECT account_id, provider, redirect_uri, end_user_id, scopes, pkce_verifier, id, expires_at \
-                 FROM oauth_sessions WHERE state_hash = $1",
-            )
-            .bind(&state_hash)
-            .fetch_one(self.db.pool())
-            .await?;
+        };
+        let provider_code = session.provider.clone();
         let finish = |outcome: &str, message: String, connection_id: String| {
             let mut redirect_to = None;
-            if let Ok(mut url) = Url::parse(&redirect_uri) {
+            if let Ok(mut url) = Url::parse(&session.redirect_uri) {
                 {
                     let mut query = url.query_pairs_mut();
                     query.append_pair("provider", &provider_code);
@@ -184,7 +259,7 @@ impl Oauth {
                 message,
             }
         };
-        if expires_at <= now {
+        if session.expires_at_ms <= now {
             return Ok(finish(
                 "session_expired",
                 "the authorization took longer than the session allows; start again".to_owned(),
@@ -211,48 +286,116 @@ impl Oauth {
                 String::new(),
             ));
         }
-        let provider = self.provider(&provider_code)?;
-        let app = self.providers.app(&self.vault, &account, &provider.code).await?;
-        let endpoints = self.providers.endpoints(provider).await?;
-        let requested: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
-        let tokens = match self
-            .providers
-            .exchange_code(&endpoints, &app, code.to_owned(), pkce_verifier, &requested, now_ms())
-            .await
-        {
-            Ok(tokens) => tokens,
-            Err(TokenFailure::Refused { error }) => {
-                return Ok(finish(
-                    &error,
-                    format!("{provider_code} refused the authorization code"),
-                    String::new(),
-                ));
-            }
+        let callback_url = self.providers.callback_url().to_owned();
+        match self.connect_with_code(&session, code, &callback_url).await? {
+            Ok(connected) => Ok(finish(
+                "connected",
+                format!("{provider_code} is connected"),
+                connected.connection_id,
+            )),
+            Err(TokenFailure::Refused { error }) => Ok(finish(
+                &error,
+                format!("{provider_code} refused the authorization code"),
+                String::new(),
+            )),
             Err(TokenFailure::Unreachable { reason }) => {
                 tracing::warn!(provider = %provider_code, reason = %reason, "code exchange failed");
-                return Ok(finish(
+                Ok(finish(
                     "temporarily_unavailable",
                     format!("{provider_code} could not be reached; try again"),
                     String::new(),
-                ));
+                ))
             }
+        }
+    }
+
+    /// Marks the unused `flow` session of `state_hash` used and answers it; `None` when there is
+    /// none (unknown, already used, of the other flow, or, with `account`, another account's).
+    /// Claiming and checking it was unused are one statement: of two claims, exactly one wins.
+    pub(crate) async fn claim_session(
+        &self,
+        state_hash: &str,
+        flow: SessionFlow,
+        account: Option<&str>,
+        now: i64,
+    ) -> Result<Option<ClaimedSession>, OauthError> {
+        let claimed = sqlx::query(
+            "UPDATE oauth_sessions SET used_at = $1 WHERE state_hash = $2 AND used_at = 0 AND flow = $3 \
+             AND ($4 = '' OR account_id = $4)",
+        )
+        .bind(now)
+        .bind(state_hash)
+        .bind(flow.as_str())
+        .bind(account.unwrap_or_default())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            return Ok(None);
+        }
+        let (account, provider, redirect_uri, end_user_id, scopes, pkce_verifier, expires_at_ms): SessionRow =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {SESSION_COLUMNS} FROM oauth_sessions WHERE state_hash = $1"
+            )))
+            .bind(state_hash)
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(Some(ClaimedSession {
+            account,
+            provider,
+            redirect_uri,
+            end_user_id,
+            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+            pkce_verifier,
+            expires_at_ms,
+        }))
+    }
+
+    /// Exchanges `code` for the claimed session (the callback's and `/auth/exchange`'s one path):
+    /// tokens with the session's PKCE verifier and `provider_redirect_uri`, the provider account's
+    /// email, then the connection stored with `connection.created`. A refused or failed exchange is
+    /// the inner error: what it means to the caller depends on the flow.
+    pub(crate) async fn connect_with_code(
+        &self,
+        session: &ClaimedSession,
+        code: &str,
+        provider_redirect_uri: &str,
+    ) -> Result<Result<Connected, TokenFailure>, OauthError> {
+        let provider = self.oauth2_provider(&session.provider)?;
+        let app = self
+            .providers
+            .app(&self.vault, &session.account, &provider.code)
+            .await?;
+        let endpoints = self.providers.endpoints(provider).await?;
+        let grant = CodeGrant {
+            code,
+            pkce_verifier: &session.pkce_verifier,
+            redirect_uri: provider_redirect_uri,
+        };
+        let tokens = match self
+            .providers
+            .exchange_code(&endpoints, &app, grant, &session.scopes, now_ms())
+            .await
+        {
+            Ok(tokens) => tokens,
+            Err(failure) => return Ok(Err(failure)),
         };
         let email = self.providers.email(&endpoints, &tokens.access_token).await;
         let connection_id = self
             .store_connection(
-                &account,
+                &session.account,
                 StoredTokens {
                     provider: &provider.code,
-                    end_user_id: &end_user_id,
+                    end_user_id: &session.end_user_id,
                     email: &email,
                     tokens: &tokens,
                 },
             )
             .await?;
-        Ok(finish(
-            "connected",
-            format!("{provider_code} is connected"),
+        Ok(Ok(Connected {
             connection_id,
-        ))
+            scopes: tokens.scopes.clone(),
+            expires_at_ms: tokens.expires_at_ms,
+        }))
     }
 }

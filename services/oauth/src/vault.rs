@@ -2,7 +2,8 @@
 //! client secrets cross only this mesh-internal API.
 
 use latchkey_proto::vault::v1::{
-    DeleteSecretRequest, GetSecretRequest, PutSecretRequest, vault_service_client::VaultServiceClient,
+    DeleteSecretRequest, GetSecretRequest, ListSecretsRequest, PutSecretRequest,
+    vault_service_client::VaultServiceClient,
 };
 use latchkey_server::{MeshChannel, with_account};
 use tonic::Code;
@@ -10,10 +11,11 @@ use zeroize::Zeroizing;
 
 use crate::OauthError;
 
-/// A secret's plaintext (wiped on drop) and its version.
+/// A secret's plaintext (wiped on drop), its version and when it was written (Unix ms).
 pub(crate) struct Opened {
     pub(crate) plaintext: Zeroizing<Vec<u8>>,
     pub(crate) version: u64,
+    pub(crate) updated_at_ms: i64,
 }
 
 /// What a compare-and-swap write found.
@@ -53,8 +55,10 @@ impl Vault {
         match self.client.clone().get_secret(request).await {
             Ok(response) => {
                 let response = response.into_inner();
+                let meta = response.secret.unwrap_or_default();
                 Ok(Some(Opened {
-                    version: response.secret.map(|meta| meta.version).unwrap_or_default(),
+                    version: meta.version,
+                    updated_at_ms: meta.updated_at_unix.saturating_mul(1000),
                     plaintext: Zeroizing::new(response.plaintext),
                 }))
             }
@@ -71,11 +75,32 @@ impl Vault {
         plaintext: Vec<u8>,
         expected_version: Option<u64>,
     ) -> Result<Written, OauthError> {
+        self.write(account, secret_id, plaintext, expected_version, false).await
+    }
+
+    /// Writes `plaintext` as a write-only secret: no client endpoint ever returns it again.
+    pub(crate) async fn put_write_only(
+        &self,
+        account: &str,
+        secret_id: &str,
+        plaintext: Vec<u8>,
+    ) -> Result<Written, OauthError> {
+        self.write(account, secret_id, plaintext, None, true).await
+    }
+
+    async fn write(
+        &self,
+        account: &str,
+        secret_id: &str,
+        plaintext: Vec<u8>,
+        expected_version: Option<u64>,
+        write_only: bool,
+    ) -> Result<Written, OauthError> {
         let request = with_account(
             PutSecretRequest {
                 secret_id: secret_id.to_owned(),
                 plaintext,
-                write_only: false,
+                write_only,
                 expected_version,
             },
             account,
@@ -96,8 +121,31 @@ impl Vault {
         }
     }
 
-    /// Removes `secret_id`; an absent secret is not an error.
-    pub(crate) async fn delete(&self, account: &str, secret_id: &str) -> Result<(), OauthError> {
+    /// The ids of the account's secrets starting with `prefix` (metadata only, nothing opened).
+    pub(crate) async fn list(&self, account: &str, prefix: &str) -> Result<Vec<String>, OauthError> {
+        let request = with_account(
+            ListSecretsRequest {
+                prefix: prefix.to_owned(),
+            },
+            account,
+            None,
+        );
+        let listed = self
+            .client
+            .clone()
+            .list_secrets(request)
+            .await
+            .map_err(OauthError::Vault)?;
+        Ok(listed
+            .into_inner()
+            .secrets
+            .into_iter()
+            .map(|meta| meta.secret_id)
+            .collect())
+    }
+
+    /// Removes `secret_id`; answers whether it existed (an absent secret is not an error).
+    pub(crate) async fn delete(&self, account: &str, secret_id: &str) -> Result<bool, OauthError> {
         let request = with_account(
             DeleteSecretRequest {
                 secret_id: secret_id.to_owned(),
@@ -106,8 +154,8 @@ impl Vault {
             None,
         );
         match self.client.clone().delete_secret(request).await {
-            Ok(_) => Ok(()),
-            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Ok(_) => Ok(true),
+            Err(status) if status.code() == Code::NotFound => Ok(false),
             Err(status) => Err(OauthError::Vault(status)),
         }
     }

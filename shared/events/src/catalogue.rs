@@ -46,6 +46,7 @@ catalogue! {
     ConnectionRefreshFailed => "connection.refresh_failed",
     ConnectionRevoked => "connection.revoked",
     CredentialUpdated => "credential.updated",
+    OauthAppUpdated => "oauth_app.updated",
     BillingPlanUpgraded => "billing.plan_upgraded",
     EndpointCreated => "endpoint.created",
     EndpointDeleted => "endpoint.deleted",
@@ -354,6 +355,26 @@ pub struct CredentialUpdated {
 
 impl DomainEvent for CredentialUpdated {
     const TYPE: EventType = EventType::CredentialUpdated;
+    fn subject(&self) -> Option<String> {
+        Some(self.provider.clone())
+    }
+}
+
+/// An account registered, replaced or removed its own OAuth app for a provider (the client secret
+/// is in the vault). Never the secret, nor any part of it: the provider and the public client id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OauthAppUpdated {
+    /// The provider code (`google`, `microsoft`, …).
+    pub provider: String,
+    /// The app's client id (public: it is in every authorization URL); empty when removed.
+    pub client_id: String,
+    /// True when the app was removed: the deployment's app is used again.
+    #[serde(default)]
+    pub removed: bool,
+}
+
+impl DomainEvent for OauthAppUpdated {
+    const TYPE: EventType = EventType::OauthAppUpdated;
     fn subject(&self) -> Option<String> {
         Some(self.provider.clone())
     }

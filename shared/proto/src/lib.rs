@@ -52,6 +52,28 @@ pub mod vault {
 pub mod oauth {
     pub mod v1 {
         tonic::include_proto!("latchkey.oauth.v1");
+
+        // An authorization code, its state and a client secret never reach Debug output.
+        impl std::fmt::Debug for ExchangeCodeRequest {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("ExchangeCodeRequest")
+                    .field("code", &"<redacted>")
+                    .field("provider", &self.provider)
+                    .field("redirect_uri", &self.redirect_uri)
+                    .field("state", &"<redacted>")
+                    .finish()
+            }
+        }
+
+        impl std::fmt::Debug for SetOauthAppRequest {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("SetOauthAppRequest")
+                    .field("provider", &self.provider)
+                    .field("client_id", &self.client_id)
+                    .field("client_secret", &"<redacted>")
+                    .finish()
+            }
+        }
     }
 }
 

@@ -82,11 +82,17 @@ impl OidcPeer {
         response.json().await.expect("json")
     }
 
-    /// Registers Latchkey's OAuth app, with the gateway's callback as its one redirect URI.
-    pub async fn register_client(&self, callback_url: &str) {
+    /// Registers the deployment's OAuth app with `redirect_uris`: the gateway's callback, and the
+    /// client redirect URIs of AGNT's flow.
+    pub async fn register_client(&self, redirect_uris: &[&str]) {
+        self.register_app(CLIENT_ID, CLIENT_SECRET, redirect_uris).await;
+    }
+
+    /// Registers an OAuth app (an account's own, say) under its own client id and secret.
+    pub async fn register_app(&self, client_id: &str, client_secret: &str, redirect_uris: &[&str]) {
         self.control(
             "clients",
-            json!({ "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [callback_url] }),
+            json!({ "client_id": client_id, "client_secret": client_secret, "redirect_uris": redirect_uris }),
         )
         .await;
     }

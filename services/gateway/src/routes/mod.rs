@@ -4,9 +4,11 @@ mod agents;
 mod api_keys;
 mod approvals;
 mod audit;
+mod auth_flow;
 mod credentials;
 mod health;
 mod oauth;
+mod oauth_apps;
 mod policies;
 mod tokens;
 mod webhooks;
@@ -65,6 +67,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::set_redirect_uris, oauth::get_redirect_uris))
         .routes(routes!(oauth::oauth_tokens))
         .routes(routes!(oauth::provider_token))
+        .routes(routes!(auth_flow::authorize))
+        .routes(routes!(auth_flow::exchange))
+        .routes(routes!(oauth_apps::list_oauth_apps))
+        .routes(routes!(oauth_apps::put_oauth_app, oauth_apps::delete_oauth_app))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

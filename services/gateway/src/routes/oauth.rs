@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// Akhrot's timestamp format: `2024-01-15T12:00:00.000Z`; `None` for 0 (no expiry).
-fn iso_ms(ms: i64) -> Option<String> {
+pub(super) fn iso_ms(ms: i64) -> Option<String> {
     if ms == 0 {
         return None;
     }
@@ -43,7 +43,7 @@ fn success<T>(data: T) -> Envelope<T> {
     }
 }
 
-fn required(field: &str, value: &str) -> Result<(), Problem> {
+pub(super) fn required(field: &str, value: &str) -> Result<(), Problem> {
     if value.trim().is_empty() {
         return Err(Problem(ApiError::validation(vec![FieldError::new(field, "required")])));
     }
@@ -109,6 +109,7 @@ pub(crate) async fn create_session(
         redirect_uri: body.redirect_uri.unwrap_or_default(),
         scopes: body.scopes.unwrap_or_default(),
         end_user_id: body.end_user_id.unwrap_or_default(),
+        flow: pb::SessionFlow::Callback.into(),
     });
     let session = state.oauth.clone().create_session(request).await?.into_inner();
     Ok((
@@ -682,6 +683,7 @@ pub(crate) async fn provider_token(
             redirect_uri: body.redirect_uri.unwrap_or_default(),
             scopes,
             end_user_id,
+            flow: pb::SessionFlow::Callback.into(),
         }))
         .await?
         .into_inner();

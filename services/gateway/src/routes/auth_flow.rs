@@ -1,0 +1,201 @@
+//! AGNT Connect's OAuth flow (seed 003): `GET /auth/{provider}` redirects to the provider, which
+//! sends the end user back to the client's OWN redirect URI with `code` and `state`; the client's
+//! backend then posts the code to `POST /auth/exchange`, which stores the connection. Backed by the
+//! oauth service's exchange-flow sessions (single-use state, PKCE S256, 10 minutes), the same
+//! connections `/tokens/fetch` and `/oauth-tokens` read. A browser cannot send the API key: a
+//! backend calls `GET /auth/{provider}` with its key and forwards the `Location` (or the `url`).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use latchkey_errors::{ApiError, FieldError};
+use latchkey_proto::oauth::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::oauth::iso_ms;
+use crate::{
+    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState,
+};
+
+/// Where the provider sends the end user back, and for whom.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthorizeParams {
+    /// The client's own callback: the provider sends the end user there with `code` and `state`.
+    /// One of the account's allowed redirect URIs (`PUT /oauth/redirect-uris`), exactly; may be
+    /// left out when the account has exactly one.
+    pub redirect_uri: Option<String>,
+    /// The end user the connection is for (as `/oauth-tokens` lists it); none: the account.
+    pub identifier_id: Option<String>,
+    /// Scopes to ask for, comma or space separated; the provider's defaults when left out.
+    pub scopes: Option<String>,
+}
+
+/// Where to send the end user (also the `Location` of the 302).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizeBody {
+    /// The provider's authorization URL (state, PKCE S256 challenge, the client's redirect URI).
+    pub url: String,
+    pub session_id: String,
+    /// The authorization must be exchanged within 10 minutes (`SESSION_EXPIRED` after).
+    pub expires_at: Option<String>,
+}
+
+/// The oauth service's limit on an end user id.
+const MAX_IDENTIFIER_LEN: usize = 256;
+
+fn scopes_of(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|scope| !scope.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Initiate OAuth (Google, Microsoft, any enabled OAuth provider)
+///
+/// Redirects (302) to the provider's authorization page; the provider then sends the end user to
+/// `redirectUri` with `code` and `state`, which the client's backend posts to `POST /auth/exchange`.
+/// Answers the same URL as JSON for clients that do not follow redirects.
+#[utoipa::path(
+    get,
+    path = "/auth/{provider}",
+    tag = "oauth",
+    params(("provider" = String, Path, description = "`google`, `microsoft`, or any enabled OAuth provider"), AuthorizeParams),
+    responses(
+        (status = 302, description = "To the provider's authorization page", body = AuthorizeBody,
+            headers(("Location" = String, description = "The provider's authorization URL"))),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 429, response = r::RateLimited),
+        (status = 500, response = r::InternalError),
+        (status = 502, response = r::UpstreamError),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn authorize(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(provider): Path<String>,
+    ValidQuery(params): ValidQuery<AuthorizeParams>,
+) -> Result<Response, Problem> {
+    // The oauth service knows it as the end user id; name it as this route's caller does.
+    if params
+        .identifier_id
+        .as_ref()
+        .is_some_and(|id| id.len() > MAX_IDENTIFIER_LEN)
+    {
+        return Err(Problem(ApiError::validation(vec![FieldError::new(
+            "identifierId",
+            format!("at most {MAX_IDENTIFIER_LEN} characters"),
+        )])));
+    }
+    let request = principal.grpc_request(pb::CreateSessionRequest {
+        provider,
+        redirect_uri: params.redirect_uri.unwrap_or_default(),
+        scopes: params.scopes.as_deref().map(scopes_of).unwrap_or_default(),
+        end_user_id: params.identifier_id.unwrap_or_default(),
+        flow: pb::SessionFlow::Exchange.into(),
+    });
+    let session = state.oauth.clone().create_session(request).await?.into_inner();
+    let body = AuthorizeBody {
+        url: session.url.clone(),
+        session_id: session.session_id,
+        expires_at: iso_ms(session.expires_at_ms),
+    };
+    Ok((StatusCode::FOUND, [(header::LOCATION, session.url)], Json(body)).into_response())
+}
+
+/// A code the provider sent to the client's redirect URI.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExchangeBody {
+    /// The authorization code from the provider's redirect.
+    pub code: String,
+    #[schema(example = "google")]
+    pub provider: String,
+    /// The redirect URI of the authorization request (`GET /auth/{provider}`'s), exactly.
+    pub redirect_uri: String,
+    /// The `state` from the provider's redirect. Recommended: it names the session exactly. Without
+    /// it, the account's newest unused session for this provider and redirect URI is used.
+    pub state: Option<String>,
+}
+
+/// The stored connection.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExchangedBody {
+    /// Always true (failures are problem documents).
+    pub success: bool,
+    pub provider: String,
+    /// The granted scopes.
+    pub scopes: Vec<String>,
+    /// When the access token expires (Latchkey refreshes it); `null` if it does not.
+    pub expires_at: Option<String>,
+    pub connection_id: String,
+}
+
+/// Exchange an OAuth code for tokens
+///
+/// Exchanges the code with the session's PKCE verifier, stores the tokens (refreshed automatically
+/// from then on) and emits `connection.created`. The session is single-use, consumed even when the
+/// provider refuses the code. No matching session (or an expired one): `SESSION_EXPIRED`; the
+/// provider refuses the code: `VALIDATION_ERROR` naming `code`.
+#[utoipa::path(
+    post,
+    path = "/auth/exchange",
+    tag = "oauth",
+    request_body(content = ExchangeBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Connected", body = ExchangedBody),
+        (status = 400, response = r::BadRequest),
+        (status = 401, response = r::Unauthorized),
+        (status = 413, response = r::PayloadTooLarge),
+        (status = 415, response = r::UnsupportedMediaType),
+        (status = 429, response = r::RateLimited),
+        (status = 500, response = r::InternalError),
+        (status = 502, response = r::UpstreamError),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn exchange(
+    State(state): State<AppState>,
+    principal: Principal,
+    ValidJson(body): ValidJson<ExchangeBody>,
+) -> Result<Json<ExchangedBody>, Problem> {
+    let request = principal.grpc_request(pb::ExchangeCodeRequest {
+        code: body.code,
+        provider: body.provider,
+        redirect_uri: body.redirect_uri,
+        state: body.state.unwrap_or_default(),
+    });
+    let exchanged = state.oauth.clone().exchange_code(request).await?.into_inner();
+    Ok(Json(ExchangedBody {
+        success: true,
+        provider: exchanged.provider,
+        scopes: exchanged.scopes,
+        expires_at: iso_ms(exchanged.expires_at_ms),
+        connection_id: exchanged.connection_id,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_split_on_commas_and_spaces() {
+        assert_eq!(
+            scopes_of("openid, email calendar.readonly,,"),
+            ["openid", "email", "calendar.readonly"]
+        );
+        assert!(scopes_of(" , ").is_empty());
+    }
+}
