@@ -426,14 +426,23 @@ async fn an_endpoint_a_receiver_disabled_with_410_is_enabled_again_over_rest() {
         if entries.iter().any(|e| e["type"] == "endpoint.enabled") {
             break entries;
         }
-        assert!(std::time::Instant::now() < until, "endpoint.enabled never reached the audit log");
+        assert!(
+            std::time::Instant::now() < until,
+            "endpoint.enabled never reached the audit log"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     let enabled_entries: Vec<&Value> = entries.iter().filter(|e| e["type"] == "endpoint.enabled").collect();
     assert_eq!(enabled_entries.len(), 1);
     assert_eq!(enabled_entries[0]["subject"], id);
     assert_eq!(enabled_entries[0]["data"]["previous_reason"], "gone");
-    let registered = entries.iter().find(|e| e["type"] == "endpoint.created").expect("endpoint.created");
-    assert_eq!(enabled_entries[0]["actor"], registered["actor"], "the same API key did both");
+    let registered = entries
+        .iter()
+        .find(|e| e["type"] == "endpoint.created")
+        .expect("endpoint.created");
+    assert_eq!(
+        enabled_entries[0]["actor"], registered["actor"],
+        "the same API key did both"
+    );
     t.mesh.stop().await;
 }

@@ -16,8 +16,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
 use latchkey_audit::EntryQuery;
+use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
 use latchkey_events::{Envelope, EventBus, catalogue::TokenIssued, testing};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, testing::TestDatabase};

@@ -67,7 +67,7 @@ impl EventBus {
         check_filter(&filter)?;
         let max_batch = max_batch.max(1);
         let inner = match self {
-            Self::Nats(bus) => SubscriptionInner::NatsDurable(bus.durable(name, filter, max_batch).await?),
+            Self::Nats(bus) => SubscriptionInner::NatsDurable(Box::new(bus.durable(name, filter, max_batch).await?)),
             Self::Local(bus) => SubscriptionInner::LocalDurable(bus.durable(name, filter).await?),
         };
         Ok(Subscription { inner, max_batch })
@@ -133,7 +133,7 @@ pub struct Subscription {
 }
 
 enum SubscriptionInner {
-    NatsDurable(nats::Durable),
+    NatsDurable(Box<nats::Durable>),
     NatsLive(nats::Live),
     LocalDurable(local::Durable),
     LocalLive(local::Live),
@@ -178,7 +178,10 @@ impl Subscription {
         let deliveries = match &mut self.inner {
             SubscriptionInner::NatsDurable(sub) => sub.next_batch(max).await,
             SubscriptionInner::LocalDurable(sub) => sub.next_batch(max).await,
-            _ => self.next().await.map(|delivery| delivery.map(|delivery| vec![delivery])),
+            _ => self
+                .next()
+                .await
+                .map(|delivery| delivery.map(|delivery| vec![delivery])),
         };
         deliveries.map(|deliveries| deliveries.map(Batch::new))
     }

@@ -35,7 +35,9 @@ pub fn follow_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
 pub fn link_traceparent(span: &tracing::Span, traceparent: &str) {
     let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
     let context = TraceContextPropagator::new().extract(&carrier);
-    let remote = opentelemetry::trace::TraceContextExt::span(&context).span_context().clone();
+    let remote = opentelemetry::trace::TraceContextExt::span(&context)
+        .span_context()
+        .clone();
     if remote.is_valid() {
         span.add_link(remote);
     }

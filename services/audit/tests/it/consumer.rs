@@ -2,8 +2,8 @@
 //! order, whatever happens to a batch on the way: a failing append, a crash in the middle of the
 //! transaction, or a broker that goes away after the append but before the acknowledgement.
 
-use latchkey_audit::{ChainEntry, verify_entries};
 use async_nats::jetstream::consumer::PullConsumer;
+use latchkey_audit::{ChainEntry, verify_entries};
 use latchkey_events::{Envelope, EventBus, testing::NatsServer};
 use latchkey_storage::{Backend, Db, sqlx, testing::TestDatabase};
 use tokio_util::sync::CancellationToken;
@@ -60,7 +60,10 @@ async fn consumer_waiting_mid_batch(db: &Db) -> i32 {
         if let Some(pid) = waiting {
             return pid;
         }
-        assert!(tokio::time::Instant::now() < until, "the consumer never reached the locked event");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the consumer never reached the locked event"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -104,7 +107,11 @@ async fn a_consumer_killed_mid_batch_leaves_every_event_once_in_the_chain_after_
     .await;
     let lock = hold_mid_batch_lock(&db).await;
     let prefix = prefix();
-    nats_bus(&nats.url(), &prefix).await.publish(&sent).await.expect("publish");
+    nats_bus(&nats.url(), &prefix)
+        .await
+        .publish(&sent)
+        .await
+        .expect("publish");
 
     let consumer = RunningConsumer::start(database.url(), &nats.url(), &prefix);
     let stuck = consumer_waiting_mid_batch(&db).await;
@@ -146,7 +153,11 @@ async fn a_batch_appended_but_never_acknowledged_comes_again_and_is_not_appended
     .await;
     let lock = hold_mid_batch_lock(&db).await;
     let prefix = prefix();
-    nats_bus(&nats.url(), &prefix).await.publish(&sent).await.expect("publish");
+    nats_bus(&nats.url(), &prefix)
+        .await
+        .publish(&sent)
+        .await
+        .expect("publish");
 
     let consumer = RunningConsumer::start(database.url(), &nats.url(), &prefix);
     consumer_waiting_mid_batch(&db).await;
@@ -192,7 +203,13 @@ async fn an_event_twice_in_one_batch_or_in_two_is_appended_once() {
     let audit = open_audit(database.url()).await;
     let events = token_events("acct_twice", 3);
     let (a, b, c) = (&events[0], &events[1], &events[2]);
-    assert_eq!(audit.append_batch(&[a.clone(), b.clone(), a.clone()]).await.expect("append"), 2);
+    assert_eq!(
+        audit
+            .append_batch(&[a.clone(), b.clone(), a.clone()])
+            .await
+            .expect("append"),
+        2
+    );
     assert_eq!(audit.append_batch(&[b.clone(), c.clone()]).await.expect("append"), 1);
     let chain = audit.chain_of("acct_twice").await.expect("chain");
     assert_exactly_once_in_order(&chain, &events);

@@ -53,9 +53,12 @@ pub fn prefix() -> String {
 }
 
 pub async fn open_audit(url: &str) -> Audit {
-    Audit::open(Db::connect(url).await.expect("open the audit database"), MeshAuth::new(MESH_TOKEN))
-        .await
-        .expect("open the audit service")
+    Audit::open(
+        Db::connect(url).await.expect("open the audit database"),
+        MeshAuth::new(MESH_TOKEN),
+    )
+    .await
+    .expect("open the audit service")
 }
 
 /// Polls `account`'s chain until it holds `count` entries or the deadline passes; answers it.
@@ -73,7 +76,10 @@ pub async fn chain_once(audit: &Audit, account: &str, count: usize) -> Vec<Chain
 /// Makes the insert of `event_id` into the chain run `action` (PL/pgSQL) the first `times` times it
 /// is tried, counting tries in a sequence `test_tries` that a rollback does not undo.
 pub async fn on_insert_of(db: &Db, event_id: &str, times: i64, action: &str) {
-    sqlx::query("CREATE SEQUENCE test_tries").execute(db.pool()).await.expect("create sequence");
+    sqlx::query("CREATE SEQUENCE test_tries")
+        .execute(db.pool())
+        .await
+        .expect("create sequence");
     let function = format!(
         "CREATE FUNCTION test_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
          IF NEW.event_id = '{event_id}' AND nextval('test_tries') <= {times} THEN {action}; END IF; \
@@ -115,8 +121,12 @@ impl RunningConsumer {
             .build()
             .expect("a runtime");
         let shutdown = CancellationToken::new();
-        let (database_url, nats_url, prefix, stop) =
-            (database_url.to_owned(), nats_url.to_owned(), prefix.to_owned(), shutdown.clone());
+        let (database_url, nats_url, prefix, stop) = (
+            database_url.to_owned(),
+            nats_url.to_owned(),
+            prefix.to_owned(),
+            shutdown.clone(),
+        );
         runtime.spawn(async move {
             let audit = open_audit(&database_url).await;
             let bus = nats_bus(&nats_url, &prefix).await;

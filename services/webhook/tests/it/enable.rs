@@ -61,7 +61,10 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
     let id = created.endpoint.id.clone();
     world.publish_tokens("acc_a", 1).await;
     let disabled = endpoint_once(&world, "acc_a", &id, |e| e.status == "disabled").await;
-    assert_eq!((disabled.status.as_str(), disabled.disabled_reason.as_str()), ("disabled", "failing"));
+    assert_eq!(
+        (disabled.status.as_str(), disabled.disabled_reason.as_str()),
+        ("disabled", "failing")
+    );
     assert_ne!(disabled.failing_since_ms, 0);
     let failed_attempts = receiver.received().len();
 
@@ -71,13 +74,21 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
     assert_eq!(world.api.get_endpoint("acc_a", &id).await.unwrap().status, "disabled");
 
     receiver.otherwise(Reply::status(204));
-    let enabled = world.api.enable_endpoint("acc_a", Some("key_a"), &id).await.expect("enable");
+    let enabled = world
+        .api
+        .enable_endpoint("acc_a", Some("key_a"), &id)
+        .await
+        .expect("enable");
     assert_eq!(enabled.status, "active");
     assert_eq!(enabled.disabled_reason, "");
     assert_eq!(enabled.failing_since_ms, 0, "failure tracking starts over");
     assert!(enabled.updated_at_ms >= disabled.updated_at_ms);
     // Enabling an active endpoint is a no-op.
-    let again = world.api.enable_endpoint("acc_a", Some("key_a"), &id).await.expect("enable again");
+    let again = world
+        .api
+        .enable_endpoint("acc_a", Some("key_a"), &id)
+        .await
+        .expect("enable again");
     assert_eq!(again, enabled);
 
     // A new event reaches it; the one that failed while it was failing is not sent again.
@@ -85,12 +96,19 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
     assert!(eventually(WAIT, || receiver.received().iter().any(|r| r.status == 204)).await);
     let delivered: Vec<_> = receiver.received().into_iter().filter(|r| r.status == 204).collect();
     assert_eq!(delivered.len(), 1);
-    assert!(delivered[0].body.contains(&later[0].id), "the new event, not the failed one");
+    assert!(
+        delivered[0].body.contains(&later[0].id),
+        "the new event, not the failed one"
+    );
     assert_eq!(receiver.received().len(), failed_attempts + 1);
 
     // The same outbox publishes in order: once the rotation's event is out, an event of the no-op
     // enable would be out too.
-    world.api.rotate_secret("acc_a", Some("key_a"), &id, Some(0)).await.expect("rotate");
+    world
+        .api
+        .rotate_secret("acc_a", Some("key_a"), &id, Some(0))
+        .await
+        .expect("rotate");
     assert_eq!(emitted_once(&world, "endpoint.secret_rotated", 1).await.len(), 1);
     let announced = world.emitted("endpoint.enabled").await;
     assert_eq!(announced.len(), 1, "one event for the enable that changed something");

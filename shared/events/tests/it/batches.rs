@@ -53,7 +53,13 @@ fn spawn_batch_recorder(
     let handler = move |events: Vec<Envelope>| {
         handed.push(&events);
         let failed = fail(&events);
-        async move { if failed { Err("simulated handler failure") } else { Ok(()) } }
+        async move {
+            if failed {
+                Err("simulated handler failure")
+            } else {
+                Ok(())
+            }
+        }
     };
     let (stop, stopped) = stop_signal();
     let task = tokio::spawn(run_batch_consumer(
@@ -72,7 +78,12 @@ fn spawn_batch_recorder(
 /// service's did before it consumed in batches.
 async fn batches_from_a_backlog_keep_order(kind: BusKind) {
     let test = TestBus::new(kind).await;
-    drop(test.bus.durable("batch-test", EventFilter::all()).await.expect("one-at-a-time consumer"));
+    drop(
+        test.bus
+            .durable("batch-test", EventFilter::all())
+            .await
+            .expect("one-at-a-time consumer"),
+    );
     let sent = events(1234);
     for chunk in sent.chunks(300) {
         test.bus.publish(chunk).await.expect("publish");
@@ -90,7 +101,11 @@ async fn batches_from_a_backlog_keep_order(kind: BusKind) {
     let lone = event(9999);
     test.bus.publish(std::slice::from_ref(&lone)).await.expect("publish");
     handed.wait_for_events(sent.len() + 1).await;
-    assert_eq!(handed.all().last(), Some(&vec![lone.id.clone()]), "a lone event is handed over alone");
+    assert_eq!(
+        handed.all().last(),
+        Some(&vec![lone.id.clone()]),
+        "a lone event is handed over alone"
+    );
     consumer.stop().await;
     test.cleanup().await;
 }

@@ -117,19 +117,30 @@ async fn a_batch_span_links_each_trace_of_its_events_once() {
     Running::new(stop, task).stop().await;
 
     let linked_to = |span: &SpanData| -> Vec<String> {
-        span.links.iter().map(|link| link.span_context.trace_id().to_string()).collect()
+        span.links
+            .iter()
+            .map(|link| link.span_context.trace_id().to_string())
+            .collect()
     };
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let span = loop {
         let (exporter, provider) = recorder();
         let _ = provider.force_flush();
-        let found = exporter.get_finished_spans().unwrap_or_default().into_iter().find(|span| {
-            span.name == "event.consume_batch" && linked_to(span).contains(&"0af7651916cd43dd8448eb211c80319c".to_owned())
-        });
+        let found = exporter
+            .get_finished_spans()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|span| {
+                span.name == "event.consume_batch"
+                    && linked_to(span).contains(&"0af7651916cd43dd8448eb211c80319c".to_owned())
+            });
         if let Some(span) = found {
             break span;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no event.consume_batch span linked to the trace");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no event.consume_batch span linked to the trace"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     };
     assert_eq!(
