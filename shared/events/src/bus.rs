@@ -292,20 +292,20 @@ impl Batch {
         self.ackers.is_empty()
     }
 
-    /// Marks every event of the batch consumed. JetStream: every message is acknowledged and the
-    /// server's confirmations are awaited together. In-process: the cursor moves once, to the last
-    /// event, which covers the ones before it.
+    /// Marks every event of the batch consumed. JetStream: every message is acknowledged, in order,
+    /// and the server's confirmation of the last one is awaited. In-process: the cursor moves once,
+    /// to the last event, which covers the ones before it.
     pub async fn ack(self) -> Result<(), BusError> {
-        let mut nats = Vec::new();
+        let mut nats_ackers = Vec::new();
         let mut local_ackers = Vec::new();
         for acker in self.ackers {
             match acker {
-                Acker::Nats(acker) => nats.push(acker.ack()),
+                Acker::Nats(acker) => nats_ackers.push(acker),
                 Acker::Local(acker) => local_ackers.push(acker),
                 Acker::Live => {}
             }
         }
-        futures::future::try_join_all(nats).await?;
+        nats::ack_all(nats_ackers).await?;
         local::ack_all(local_ackers).await
     }
 

@@ -300,6 +300,15 @@ impl Acker {
         message.double_ack().await.map_err(BusError::Ack)
     }
 
+    /// Sends the ack without waiting for the server to confirm it: for every message of a batch
+    /// but the last, whose confirmed ack follows them on the same connection (see `ack_all`).
+    async fn ack_unconfirmed(mut self) -> Result<(), BusError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        message.ack().await.map_err(BusError::Ack)
+    }
+
     pub(crate) async fn nak(mut self, delay: Duration) -> Result<(), BusError> {
         let Some(message) = self.message.take() else {
             return Ok(());
@@ -307,6 +316,22 @@ impl Acker {
         let delay = (!delay.is_zero()).then_some(delay);
         message.ack_with(AckKind::Nak(delay)).await.map_err(BusError::Ack)
     }
+}
+
+/// Acknowledges the messages of a batch, in order, with one round trip: every ack but the last is
+/// sent without waiting, the last one waits for the server's confirmation. JetStream handles one
+/// connection's acks to a consumer in the order they were sent, so the confirmation of the last
+/// comes after the others were handled. Should one be lost all the same, its event comes again after
+/// the ack wait, and handlers are idempotent. (A confirmed ack per message would cost a reply
+/// subscription and a round trip each.)
+pub(crate) async fn ack_all(mut ackers: Vec<Acker>) -> Result<(), BusError> {
+    let Some(last) = ackers.pop() else {
+        return Ok(());
+    };
+    for acker in ackers {
+        acker.ack_unconfirmed().await?;
+    }
+    last.ack().await
 }
 
 impl Drop for Acker {
