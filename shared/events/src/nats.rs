@@ -23,8 +23,9 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How long JetStream remembers message ids: a relay retrying after a broker outage republishes
 /// rows whose first publish may have landed, and these are dropped as duplicates.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-/// How long a pull request waits for a message before an idle consumer asks again: a silently
-/// dead connection shows within this (plus the client's five seconds of grace).
+/// How long an idle consumer's pull request waits for a message before it asks again. After the
+/// client reconnected (it finds a dead connection with its own pings), a request the server lost
+/// ends on the client's side within this plus five seconds, and the next one goes out anew.
 const IDLE_WAIT: Duration = Duration::from_secs(5);
 
 /// The JetStream bus under one subject prefix. Cheap to clone.
