@@ -1,7 +1,7 @@
 //! Webhooks end to end, as a customer uses them: register an endpoint over REST, receive every
 //! subscribed event signed, verify it with an independent Standard Webhooks library, follow the
-//! attempts, test, rotate, delete; bad input refused naming the field; another account sees and
-//! touches nothing. SQLite with the in-process bus, PostgreSQL with NATS.
+//! attempts, test, rotate, delete, enable an endpoint a receiver had disabled; bad input refused
+//! naming the field; another account sees and touches nothing. SQLite with the in-process bus, PostgreSQL with NATS.
 
 mod peer;
 
@@ -245,6 +245,7 @@ async fn isolation(backend: Backend, bus: Bus) {
             Some(json!({"since": "2020-01-01T00:00:00Z"})),
         ),
         (Method::POST, format!("/v1/webhooks/{id}/test"), None),
+        (Method::POST, format!("/v1/webhooks/{id}/enable"), None),
         (
             Method::POST,
             format!("/v1/webhooks/{id}/rotate-secret"),
@@ -327,5 +328,121 @@ async fn signing_secrets_are_sealed_in_the_vault_and_never_reach_the_logs_or_tra
         assert!(!logs.contains(key_part), "a signing secret was logged");
         assert!(!spans.contains(key_part), "a signing secret reached a trace");
     }
+    t.mesh.stop().await;
+}
+
+/// A receiver that answers every delivery with the status it is set to, counting them.
+struct StatusReceiver {
+    url: String,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StatusReceiver {
+    async fn start(status: u16) -> Self {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicU16, AtomicUsize, Ordering},
+        };
+        let status = Arc::new(AtomicU16::new(status));
+        let received = Arc::new(AtomicUsize::new(0));
+        let answer = {
+            let (status, received) = (status.clone(), received.clone());
+            move || {
+                let (status, received) = (status.clone(), received.clone());
+                async move {
+                    received.fetch_add(1, Ordering::SeqCst);
+                    axum::http::StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
+                }
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let router = axum::Router::new().fallback(axum::routing::post(answer));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, status, received }
+    }
+
+    fn answer(&self, status: u16) {
+        self.status.store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_a_receiver_disabled_with_410_is_enabled_again_over_rest() {
+    let t = TestMesh::start(Backend::Sqlite, Bus::Local).await;
+    let key = t.key.clone();
+    let receiver = StatusReceiver::start(410).await;
+    let (_, created) = call(
+        &t,
+        Method::POST,
+        "/v1/webhooks",
+        &key,
+        Some(json!({"url": receiver.url, "events": ["agent.created"]})),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/webhooks/{id}");
+
+    create_agent(&t, &key, "first").await;
+    let disabled = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+        call(&t, Method::GET, &path, &key, None).await.1["status"] == "disabled"
+    })
+    .await;
+    assert!(disabled, "410 disables the endpoint");
+    let (_, endpoint) = call(&t, Method::GET, &path, &key, None).await;
+    assert_eq!(endpoint["disabled_reason"], "gone");
+
+    receiver.answer(204);
+    let (status, enabled) = call(&t, Method::POST, &format!("{path}/enable"), &key, None).await;
+    assert_eq!(status, StatusCode::OK, "{enabled}");
+    assert_eq!(enabled["status"], "active");
+    assert_eq!(enabled["disabled_reason"], Value::Null);
+    assert_eq!(enabled["failing_since"], Value::Null);
+    let (status, again) = call(&t, Method::POST, &format!("{path}/enable"), &key, None).await;
+    assert_eq!(status, StatusCode::OK, "enabling an active endpoint is a no-op");
+    assert_eq!(again, enabled);
+
+    // New events reach it again; the one that got the 410 is not resent by enabling.
+    create_agent(&t, &key, "second").await;
+    let delivered = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+        let (_, page) = call(&t, Method::GET, &format!("{path}/deliveries"), &key, None).await;
+        page["data"]
+            .as_array()
+            .is_some_and(|attempts| attempts.iter().any(|attempt| attempt["status_code"] == 204))
+    })
+    .await;
+    assert!(delivered, "the new event is delivered");
+    assert_eq!(receiver.received(), 2, "one 410, one delivery: nothing resent");
+
+    // The audit log records who enabled it and why it had been disabled.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let entries = loop {
+        let entries = t.audit_entries(&key).await;
+        if entries.iter().any(|e| e["type"] == "endpoint.enabled") {
+            break entries;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "endpoint.enabled never reached the audit log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let enabled_entries: Vec<&Value> = entries.iter().filter(|e| e["type"] == "endpoint.enabled").collect();
+    assert_eq!(enabled_entries.len(), 1);
+    assert_eq!(enabled_entries[0]["subject"], id);
+    assert_eq!(enabled_entries[0]["data"]["previous_reason"], "gone");
+    let registered = entries
+        .iter()
+        .find(|e| e["type"] == "endpoint.created")
+        .expect("endpoint.created");
+    assert_eq!(
+        enabled_entries[0]["actor"], registered["actor"],
+        "the same API key did both"
+    );
     t.mesh.stop().await;
 }

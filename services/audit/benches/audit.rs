@@ -3,6 +3,12 @@
 //! - `append`: events appended to one account's chain on SQLite (as `latchkey dev` keeps it; set
 //!   `BENCH_AUDIT_POSTGRES=1` to add PostgreSQL), one event per transaction (`append`) and a
 //!   consumer-sized batch per transaction (`append_batch`, 500 events). Target: ≥ 20,000 events/s.
+//! - `consume`: end to end through NATS JetStream (a nats-server of the bench's own), 50,000 events of
+//!   a new account per iteration, published 1,000 per call, timed until the chain holds them all (its
+//!   head reaches seq 50,000). `nats_burst_50k`: the audit consumer is running and the timer starts
+//!   with the first publish (publishing and consuming share the machine, as in production);
+//!   `nats_backlog_50k`: the burst waits in the stream and the timer starts with the consumer (the
+//!   consumer alone). Same backends as `append`. Target: ≥ 20,000 events/s.
 //! - `verify`: recomputing a 100,000-entry chain already read from storage (the stored form: data as
 //!   canonical JSON text), with no allocation per entry. Target: ≥ 1,000,000 entries/s (SHA-256 alone
 //!   does ~4.8 M/s per core).
@@ -12,15 +18,21 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use latchkey_audit::EntryQuery;
 use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
-use latchkey_events::{Envelope, catalogue::TokenIssued};
+use latchkey_events::{Envelope, EventBus, catalogue::TokenIssued, testing};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, testing::TestDatabase};
 
 const BATCH: usize = 500;
+const BURST: usize = 50_000;
 const CHAIN: usize = 100_000;
 
 fn envelopes(count: usize) -> Vec<Envelope> {
+    account_envelopes("acct_bench", count)
+}
+
+fn account_envelopes(account: &str, count: usize) -> Vec<Envelope> {
     (0..count)
         .map(|n| {
             let event = TokenIssued {
@@ -32,17 +44,14 @@ fn envelopes(count: usize) -> Vec<Envelope> {
                 intent: None,
                 delegated_from: None,
             };
-            Envelope::new("/latchkey/bench", "acct_bench", Some("key_bench"), &event)
+            Envelope::new("/latchkey/bench", account, Some("key_bench"), &event)
         })
         .collect()
 }
 
 fn append(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let mut backends = vec![Backend::Sqlite];
-    if std::env::var_os("BENCH_AUDIT_POSTGRES").is_some() {
-        backends.push(Backend::Postgres);
-    }
+    let backends = backends();
     let mut group = c.benchmark_group("append");
     group.sample_size(10).measurement_time(Duration::from_secs(10));
     for backend in backends {
@@ -87,6 +96,119 @@ fn append(c: &mut Criterion) {
         });
         drop(audit);
         drop(database);
+    }
+    group.finish();
+}
+
+fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var_os("BENCH_AUDIT_POSTGRES").is_some() {
+        backends.push(Backend::Postgres);
+    }
+    backends
+}
+
+/// The seq of `account`'s newest entry (0 for an empty chain).
+async fn head_seq(audit: &Audit, account: &str) -> i64 {
+    let mut newest = EntryQuery::all(1);
+    newest.order = latchkey_audit::Order::NewestFirst;
+    let (page, _) = audit.list_entries(account, &newest).await.expect("read the head");
+    page.first().map_or(0, |entry| entry.seq)
+}
+
+/// The audit consumer, running until stopped.
+struct RunningConsumer {
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningConsumer {
+    fn start(audit: &Audit, bus: &EventBus) -> Self {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(audit.clone().consume(bus.clone(), shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("the consumer stops");
+    }
+}
+
+/// Publishes `events` 1,000 per call.
+async fn publish(bus: &EventBus, events: &[Envelope]) {
+    for chunk in events.chunks(1000) {
+        bus.publish(chunk).await.expect("publish");
+    }
+}
+
+/// Waits until `account`'s chain holds `count` entries.
+async fn wait_for_chain(audit: &Audit, account: &str, count: usize) {
+    while head_seq(audit, account).await < count as i64 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn consume(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut group = c.benchmark_group("consume");
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    group.throughput(Throughput::Elements(BURST as u64));
+    for backend in backends() {
+        let (nats, database, audit, bus) = runtime.block_on(async {
+            let nats = testing::NatsServer::spawn().await;
+            let database = TestDatabase::new(backend).await;
+            let db = Db::connect(database.url()).await.expect("database");
+            let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
+                .await
+                .expect("audit");
+            let client = async_nats::connect(nats.url()).await.expect("connect to NATS");
+            let bus = EventBus::nats(client, &testing::unique_prefix()).await.expect("bus");
+            (nats, database, audit, bus)
+        });
+        let mut accounts = 0_usize;
+        let mut next_account = move || {
+            accounts += 1;
+            format!("acct_burst_{accounts}")
+        };
+        // Publishing and consuming at once, as in production.
+        let consumer = runtime.block_on(async { RunningConsumer::start(&audit, &bus) });
+        group.bench_function(BenchmarkId::new("nats_burst_50k", format!("{backend:?}")), |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let account = next_account();
+                        let events = account_envelopes(&account, BURST);
+                        let start = Instant::now();
+                        publish(&bus, &events).await;
+                        wait_for_chain(&audit, &account, BURST).await;
+                        elapsed += start.elapsed();
+                    }
+                    elapsed
+                })
+            })
+        });
+        runtime.block_on(consumer.stop());
+        // The consumer alone: the burst waits in the stream, then the consumer starts.
+        group.bench_function(BenchmarkId::new("nats_backlog_50k", format!("{backend:?}")), |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let account = next_account();
+                        publish(&bus, &account_envelopes(&account, BURST)).await;
+                        let start = Instant::now();
+                        let consumer = RunningConsumer::start(&audit, &bus);
+                        wait_for_chain(&audit, &account, BURST).await;
+                        elapsed += start.elapsed();
+                        consumer.stop().await;
+                    }
+                    elapsed
+                })
+            })
+        });
+        drop((audit, bus, database, nats));
     }
     group.finish();
 }
@@ -139,5 +261,5 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, verify);
+criterion_group!(benches, append, consume, verify);
 criterion_main!(benches);

@@ -41,6 +41,9 @@ pub use store::{DailyCount, EntryQuery, Order, StoredEntry, TypeFilter};
 pub const GRPC_SERVICE: &str = "latchkey.audit.v1.AuditService";
 /// The durable consumer's name on the bus.
 pub const CONSUMER: &str = "audit";
+/// The most events the consumer appends in one transaction. 500 reaches the append target with
+/// margin (see docs/benchmarks.md) while a batch stays a short transaction.
+pub const CONSUMER_BATCH: usize = 500;
 /// How often chains that moved get a signed checkpoint, unless configured otherwise.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 /// Entries an export reads per query.
@@ -116,16 +119,19 @@ impl Audit {
         served.map_err(AuditError::from)
     }
 
-    /// Runs only the consumer (no gRPC) until `shutdown` is cancelled.
+    /// Runs only the consumer (no gRPC) until `shutdown` is cancelled: the events come in batches
+    /// of up to [`CONSUMER_BATCH`], each appended in one transaction (`append_batch`, which skips
+    /// event ids already in a chain, so a redelivered batch or event is appended once).
     pub async fn consume(self, bus: EventBus, shutdown: CancellationToken) {
         let audit = self;
-        latchkey_events::run_consumer(
+        latchkey_events::run_batch_consumer(
             bus,
             CONSUMER.to_owned(),
             EventFilter::all(),
-            move |envelope| {
+            CONSUMER_BATCH,
+            move |events| {
                 let audit = audit.clone();
-                async move { audit.append(&envelope).await.map(|_| ()) }
+                async move { audit.append_batch(&events).await.map(|_| ()) }
             },
             shutdown.cancelled_owned(),
         )

@@ -4,7 +4,7 @@
 
 use latchkey_events::{
     Envelope,
-    catalogue::{EndpointCreated, EndpointDeleted, EndpointSecretRotated},
+    catalogue::{EndpointCreated, EndpointDeleted, EndpointEnabled, EndpointSecretRotated},
 };
 use latchkey_storage::{now_ms, sqlx};
 
@@ -304,6 +304,55 @@ impl Webhook {
             self.secrets.forget(account_id, endpoint_id).await;
         }
         Ok(())
+    }
+
+    /// Makes a disabled endpoint active again: its failure tracking starts over, and
+    /// `endpoint.enabled` records who did it and why it had been disabled. Enabling an active
+    /// endpoint changes nothing and emits nothing. Messages that failed while it was disabled stay
+    /// failed: retry or replay them to send them again.
+    pub async fn enable_endpoint(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        endpoint_id: &str,
+    ) -> Result<Endpoint, WebhookError> {
+        let mut tx = self.db.begin_write().await?;
+        let found: Option<(String, String)> = sqlx::query_as(
+            "SELECT url, disabled_reason FROM webhook_endpoints WHERE account_id = $1 AND id = $2 AND status = 'disabled'",
+        )
+        .bind(account_id)
+        .bind(endpoint_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((url, previous_reason)) = found else {
+            // Active already, or not the account's: nothing to write either way.
+            drop(tx);
+            return self.get_endpoint(account_id, endpoint_id).await;
+        };
+        // Only the request that flips the status announces it, should two race.
+        let flipped = sqlx::query(
+            "UPDATE webhook_endpoints SET status = 'active', disabled_reason = '', failing_since = 0, \
+             failing_announced = 0, updated_at = $1 WHERE account_id = $2 AND id = $3 AND status = 'disabled'",
+        )
+        .bind(now_ms())
+        .bind(account_id)
+        .bind(endpoint_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if flipped == 1 {
+            let event = EndpointEnabled {
+                endpoint_id: endpoint_id.to_owned(),
+                url,
+                previous_reason,
+            };
+            self.outbox
+                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+                .await?;
+            tracing::info!(endpoint_id, "webhook endpoint enabled");
+        }
+        self.outbox.commit(tx).await?;
+        self.get_endpoint(account_id, endpoint_id).await
     }
 
     /// Replaces the endpoint's signing secret; the current one keeps signing beside the new one for

@@ -144,6 +144,19 @@ impl WebhookService for GrpcApi {
     }
 
     #[instrument(skip_all, err)]
+    async fn enable_endpoint(
+        &self,
+        request: Request<pb::EnableEndpointRequest>,
+    ) -> Result<Response<pb::Endpoint>, Status> {
+        let (account, actor) = self.caller(&request)?;
+        let endpoint = self
+            .service
+            .enable_endpoint(&account, actor.as_deref(), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(endpoint_to_pb(endpoint)))
+    }
+
+    #[instrument(skip_all, err)]
     async fn list_attempts(
         &self,
         request: Request<pb::ListAttemptsRequest>,

@@ -93,7 +93,7 @@ impl Webhook {
         match self.endpoint_status(account_id, endpoint_id).await?.as_str() {
             "active" => Ok(()),
             _ => Err(WebhookError::Unprocessable(
-                "the endpoint is disabled: register it again to receive deliveries".to_owned(),
+                "the endpoint is disabled: enable it (POST /v1/webhooks/{id}/enable) to receive deliveries".to_owned(),
             )),
         }
     }

@@ -47,13 +47,30 @@ impl EventBus {
     /// The durable consumer `name`: survives restarts and resumes after the last acknowledged
     /// event. Deliveries come one at a time, in order; settle each before asking for the next.
     pub async fn durable(&self, name: &str, filter: EventFilter) -> Result<Subscription, BusError> {
+        self.durable_batches(name, filter, 1).await
+    }
+
+    /// The durable consumer `name`, read in batches: [`Subscription::next_batch`] waits for one
+    /// event and hands it over with whatever follows it that the bus has ready, up to `max_batch`
+    /// events, in order. Settle each batch before asking for the next.
+    ///
+    /// JetStream: the consumer lets up to `max_batch` events be unacknowledged at once
+    /// (`max_ack_pending`), and every batch is one pull request that does not wait for more
+    /// (`no_wait`). Opening an existing consumer with another `max_batch` updates it.
+    pub async fn durable_batches(
+        &self,
+        name: &str,
+        filter: EventFilter,
+        max_batch: usize,
+    ) -> Result<Subscription, BusError> {
         check_consumer_name(name)?;
         check_filter(&filter)?;
+        let max_batch = max_batch.max(1);
         let inner = match self {
-            Self::Nats(bus) => SubscriptionInner::NatsDurable(bus.durable(name, filter).await?),
+            Self::Nats(bus) => SubscriptionInner::NatsDurable(Box::new(bus.durable(name, filter, max_batch).await?)),
             Self::Local(bus) => SubscriptionInner::LocalDurable(bus.durable(name, filter).await?),
         };
-        Ok(Subscription { inner })
+        Ok(Subscription { inner, max_batch })
     }
 
     /// Events published from now on, not durable; acks are no-ops. For cache invalidation.
@@ -63,7 +80,7 @@ impl EventBus {
             Self::Nats(bus) => SubscriptionInner::NatsLive(bus.live(filter).await?),
             Self::Local(bus) => SubscriptionInner::LocalLive(bus.live(filter)),
         };
-        Ok(Subscription { inner })
+        Ok(Subscription { inner, max_batch: 1 })
     }
 
     /// Every event matching `filter` the bus stored at or after `since` (by its own publish time,
@@ -82,7 +99,7 @@ impl EventBus {
             Self::Nats(bus) => SubscriptionInner::NatsReplay(Box::new(bus.replay(filter, since_ms).await?)),
             Self::Local(bus) => SubscriptionInner::LocalReplay(bus.replay(filter, since_ms).await?),
         };
-        Ok(Subscription { inner })
+        Ok(Subscription { inner, max_batch: 1 })
     }
 }
 
@@ -111,10 +128,12 @@ fn check_filter(filter: &EventFilter) -> Result<(), BusError> {
 /// A stream of deliveries from the bus.
 pub struct Subscription {
     inner: SubscriptionInner,
+    /// The most events [`next_batch`](Subscription::next_batch) hands over at once.
+    max_batch: usize,
 }
 
 enum SubscriptionInner {
-    NatsDurable(nats::Durable),
+    NatsDurable(Box<nats::Durable>),
     NatsLive(nats::Live),
     LocalDurable(local::Durable),
     LocalLive(local::Live),
@@ -148,6 +167,23 @@ impl Subscription {
                 Err(err) => return Some(Err(err)),
             }
         }
+    }
+
+    /// The next events, in order: waits for one, then adds those the bus has ready now, up to the
+    /// subscription's batch size; it never waits to fill a batch. Only durable consumers opened with
+    /// [`EventBus::durable_batches`] hand out more than one; other subscriptions hand out batches
+    /// of one. `None` and errors as for [`next`](Self::next).
+    pub async fn next_batch(&mut self) -> Option<Result<Batch, BusError>> {
+        let max = self.max_batch;
+        let deliveries = match &mut self.inner {
+            SubscriptionInner::NatsDurable(sub) => sub.next_batch(max).await,
+            SubscriptionInner::LocalDurable(sub) => sub.next_batch(max).await,
+            _ => self
+                .next()
+                .await
+                .map(|delivery| delivery.map(|delivery| vec![delivery])),
+        };
+        deliveries.map(|deliveries| deliveries.map(Batch::new))
     }
 
     /// Like [`next`](Self::next), but a replay also reports, in order, when it has caught up with
@@ -218,6 +254,87 @@ impl std::fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("event_id", &self.envelope.id)
             .field("event_type", &self.envelope.event_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Consecutive events of one durable consumer, handed over together and settled together.
+pub struct Batch {
+    envelopes: Vec<Envelope>,
+    ackers: Vec<Acker>,
+}
+
+impl Batch {
+    fn new(deliveries: Vec<Delivery>) -> Self {
+        let (envelopes, ackers) = deliveries
+            .into_iter()
+            .map(|delivery| (delivery.envelope, delivery.acker))
+            .unzip();
+        Self { envelopes, ackers }
+    }
+
+    /// The events, in order. Empty after [`take_envelopes`](Self::take_envelopes).
+    pub fn envelopes(&self) -> &[Envelope] {
+        &self.envelopes
+    }
+
+    /// Hands the events over (to a handler that owns them); the batch can still be settled.
+    pub fn take_envelopes(&mut self) -> Vec<Envelope> {
+        std::mem::take(&mut self.envelopes)
+    }
+
+    /// How many events the batch holds (settles), whether or not they were taken.
+    pub fn len(&self) -> usize {
+        self.ackers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ackers.is_empty()
+    }
+
+    /// Marks every event of the batch consumed. JetStream: every message is acknowledged, in order,
+    /// and the server's confirmation of the last one is awaited. In-process: the cursor moves once,
+    /// to the last event, which covers the ones before it.
+    pub async fn ack(self) -> Result<(), BusError> {
+        let mut nats_ackers = Vec::new();
+        let mut local_ackers = Vec::new();
+        for acker in self.ackers {
+            match acker {
+                Acker::Nats(acker) => nats_ackers.push(acker),
+                Acker::Local(acker) => local_ackers.push(acker),
+                Acker::Live => {}
+            }
+        }
+        nats::ack_all(nats_ackers).await?;
+        local::ack_all(local_ackers).await
+    }
+
+    /// Asks for every event of the batch again, at once, before any later event of the consumer.
+    /// JetStream: naks in stream order, so the redelivery queue holds them in that order.
+    pub async fn nak(self) -> Result<(), BusError> {
+        let mut failure = None;
+        for acker in self.ackers {
+            let naked = match acker {
+                Acker::Nats(acker) => acker.nak(Duration::ZERO).await,
+                Acker::Local(acker) => {
+                    acker.nak(Duration::ZERO);
+                    Ok(())
+                }
+                Acker::Live => Ok(()),
+            };
+            if let Err(err) = naked {
+                failure.get_or_insert(err);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("events", &self.ackers.len())
+            .field("first_event_id", &self.envelopes.first().map(|envelope| &envelope.id))
             .finish_non_exhaustive()
     }
 }

@@ -54,6 +54,7 @@ catalogue! {
     EndpointFailing => "endpoint.failing",
     EndpointDisabled => "endpoint.disabled",
     EndpointRecovered => "endpoint.recovered",
+    EndpointEnabled => "endpoint.enabled",
 }
 
 impl std::fmt::Display for EventType {
@@ -423,6 +424,12 @@ endpoint_event!(
 endpoint_event!(
     /// A delivery to an endpoint that had been reported failing succeeded again.
     EndpointRecovered { failing_since_ms: i64 }
+);
+endpoint_event!(
+    /// The account enabled a disabled endpoint again (by API, not by a delivery healing it):
+    /// `previous_reason` is why it had been disabled (gone, failing). Messages that failed while
+    /// it was disabled are not sent again by this; a replay does that.
+    EndpointEnabled { previous_reason: String }
 );
 
 /// An OAuth connection was made (or made again): its tokens are in the vault, never here.

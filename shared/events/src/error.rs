@@ -15,6 +15,10 @@ pub enum BusError {
     Consumer(#[from] stream::ConsumerError),
     #[error("could not open the JetStream consumer's message stream: {0}")]
     OpenMessages(#[from] consumer::StreamError),
+    #[error("asking the JetStream consumer for messages failed: {0}")]
+    Pull(#[source] consumer::pull::BatchError),
+    #[error("receiving messages from the JetStream consumer failed: {0}")]
+    PullMessage(#[source] async_nats::Error),
     #[error("the JetStream consumer's message stream failed: {0}")]
     Messages(#[from] consumer::pull::MessagesError),
     #[error("the JetStream replay's message stream failed: {0}")]

@@ -19,9 +19,9 @@ mod projection;
 mod relay;
 pub mod testing;
 
-pub use bus::{Delivery, EventBus, LocalBus, NatsBus, Step, Subscription};
+pub use bus::{Batch, Delivery, EventBus, LocalBus, NatsBus, Step, Subscription};
 pub use catalogue::{DomainEvent, EventType};
-pub use consumer::run_consumer;
+pub use consumer::{run_batch_consumer, run_consumer};
 pub use envelope::Envelope;
 pub use error::BusError;
 pub use filter::EventFilter;

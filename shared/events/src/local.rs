@@ -15,7 +15,7 @@ mod durable;
 mod replay;
 mod rows;
 
-pub(crate) use durable::{Acker, Durable};
+pub(crate) use durable::{Acker, Durable, ack_all};
 pub(crate) use replay::Replay;
 
 /// The bus's own tables, migrated under the service name `bus`.

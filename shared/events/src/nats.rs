@@ -1,6 +1,6 @@
 //! The JetStream implementation of the bus: one stream per prefix, `Nats-Msg-Id` deduplication,
-//! durable pull consumers that deliver one event at a time so a failed event is redelivered before
-//! the next one, and core-NATS subscriptions for live listeners.
+//! durable pull consumers that deliver one event or one batch at a time so a failed one is
+//! redelivered before the next, and core-NATS subscriptions for live listeners.
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,8 +23,10 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How long JetStream remembers message ids: a relay retrying after a broker outage republishes
 /// rows whose first publish may have landed, and these are dropped as duplicates.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-/// Heartbeats on the pull stream turn a silently dead connection into an error we rebuild on.
-const IDLE_HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long an idle consumer's pull request waits for a message before it asks again. After the
+/// client reconnected (it finds a dead connection with its own pings), a request the server lost
+/// ends on the client's side within this plus five seconds, and the next one goes out anew.
+const IDLE_WAIT: Duration = Duration::from_secs(5);
 
 /// The JetStream bus under one subject prefix. Cheap to clone.
 #[derive(Clone)]
@@ -107,15 +109,16 @@ impl NatsBus {
         Ok(())
     }
 
-    pub(crate) async fn durable(&self, name: &str, filter: EventFilter) -> Result<Durable, BusError> {
+    pub(crate) async fn durable(&self, name: &str, filter: EventFilter, max_batch: usize) -> Result<Durable, BusError> {
         let mut durable = Durable {
             bus: self.clone(),
             name: name.to_owned(),
             filter,
-            messages: None,
+            max_batch,
+            consumer: None,
         };
         // Create the consumer now, so its position exists from this moment on.
-        durable.messages = Some(durable.open().await?);
+        durable.consumer = Some(durable.open().await?);
         Ok(durable)
     }
 
@@ -129,25 +132,34 @@ impl NatsBus {
     }
 }
 
-/// A durable pull consumer and its current message stream, rebuilt after it fails.
+/// A durable pull consumer, asked for messages one pull request at a time and created again after
+/// a request fails.
+///
+/// Every request is either `no_wait` (what is there now) or for a single message (waiting for
+/// one): none is left open asking for more while the caller handles what it got, so nothing is
+/// delivered behind a batch that is being handled or retried, and a consumer that stops leaves at
+/// most one message in flight (redelivered after the ack wait).
 pub(crate) struct Durable {
     bus: NatsBus,
     name: String,
     filter: EventFilter,
-    messages: Option<Box<pull::Stream>>,
+    /// Unacknowledged messages JetStream lets this consumer have: its largest batch.
+    max_batch: usize,
+    consumer: Option<PullConsumer>,
 }
 
 impl Durable {
-    async fn open(&self) -> Result<Box<pull::Stream>, BusError> {
+    async fn open(&self) -> Result<PullConsumer, BusError> {
         let config = pull::Config {
             durable_name: Some(self.name.clone()),
             deliver_policy: DeliverPolicy::All,
             ack_policy: AckPolicy::Explicit,
             ack_wait: ACK_WAIT,
             max_deliver: -1,
-            // One unacknowledged event at a time: what keeps publish order when an event is
-            // nak'ed, since JetStream would otherwise deliver the next ones before redelivering.
-            max_ack_pending: 1,
+            // At most one batch unacknowledged. Order holds because the consumer loop settles a
+            // batch before asking for the next, and a failed batch is nak'ed (all of it, in order)
+            // only when it is to be handled again: the redelivery queue comes before new messages.
+            max_ack_pending: i64::try_from(self.max_batch).unwrap_or(i64::MAX),
             filter_subject: match self.filter.pattern() {
                 None => String::new(),
                 Some(_) => self.filter.subject_under(&self.bus.inner.prefix),
@@ -155,62 +167,112 @@ impl Durable {
             ..Default::default()
         };
         let bus = &self.bus.inner;
-        let consumer: PullConsumer = bus
+        Ok(bus
             .jetstream
             .create_consumer_on_stream(config, &bus.stream_name)
-            .await?;
-        // Pull one message per request: the next is asked for only when `next` is called again,
-        // so a consumer that stops after acking leaves nothing in flight that JetStream would
-        // hold back for the whole ack wait.
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(1)
-            .heartbeat(IDLE_HEARTBEAT)
-            .messages()
-            .await?;
-        Ok(Box::new(messages))
+            .await?)
+    }
+
+    async fn consumer(&mut self) -> Result<PullConsumer, BusError> {
+        match &self.consumer {
+            Some(consumer) => Ok(consumer.clone()),
+            None => {
+                let consumer = self.open().await?;
+                Ok(self.consumer.insert(consumer).clone())
+            }
+        }
     }
 
     pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        self.next_batch(1)
+            .await
+            .map(|batch| batch.map(|mut batch| batch.swap_remove(0)))
+    }
+
+    /// Waits for the next message and adds those JetStream has ready after it, up to `max`.
+    /// Never empty.
+    pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Result<Vec<Delivery>, BusError>> {
+        let result = self.try_next_batch(max).await;
+        if result.is_err() {
+            // Rebuilt on the next call.
+            self.consumer = None;
+        }
+        Some(result)
+    }
+
+    async fn try_next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let consumer = self.consumer().await?;
+        let ready = self.fetch_ready(&consumer, max).await?;
+        if !ready.is_empty() {
+            return Ok(ready);
+        }
         loop {
-            let messages = match &mut self.messages {
-                Some(messages) => messages,
-                None => match self.open().await {
-                    Ok(messages) => self.messages.insert(messages),
-                    Err(err) => return Some(Err(err)),
-                },
-            };
-            let message = match messages.next().await {
-                Some(Ok(message)) => message,
-                Some(Err(err)) => {
-                    self.messages = None;
-                    return Some(Err(err.into()));
+            let mut waiting = consumer
+                .batch()
+                .max_messages(1)
+                .expires(IDLE_WAIT)
+                .messages()
+                .await
+                .map_err(BusError::Pull)?;
+            while let Some(message) = waiting.next().await {
+                let message = message.map_err(BusError::PullMessage)?;
+                let Some(first) = self.delivery(message).await else {
+                    continue;
+                };
+                let mut batch = vec![first];
+                if max > 1 {
+                    match self.fetch_ready(&consumer, max - 1).await {
+                        Ok(more) => batch.extend(more),
+                        // The one in hand goes alone; the next call meets the failure again.
+                        Err(err) => tracing::debug!(error = %err, "could not fetch more of a batch"),
+                    }
                 }
-                None => {
-                    self.messages = None;
-                    return Some(Err(BusError::MessagesEnded));
-                }
-            };
-            match Envelope::from_json(&message.payload) {
-                Ok(envelope) if self.filter.matches(&envelope) => {
-                    let published_ms = message.info().ok().map(|info| published_ms(&info));
-                    let acker = DeliveryAcker::Nats(Acker {
-                        message: Some(Box::new(message)),
-                    });
-                    return Some(Ok(Delivery {
-                        envelope,
-                        published_ms,
-                        acker,
-                    }));
-                }
-                Ok(_) => {
-                    // Only when a subject and its envelope disagree; nothing to handle.
-                    let _ = message.ack().await;
-                }
-                Err(err) => {
-                    tracing::error!(subject = %message.subject, error = %err, "dropping an undecodable event");
-                    let _ = message.ack_with(AckKind::Term).await;
-                }
+                return Ok(batch);
+            }
+            // The request expired with nothing: ask again.
+        }
+    }
+
+    /// Up to `max` messages JetStream has ready now, without waiting for more.
+    async fn fetch_ready(&self, consumer: &PullConsumer, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let mut messages = consumer
+            .fetch()
+            .max_messages(max)
+            .messages()
+            .await
+            .map_err(BusError::Pull)?;
+        let mut ready = Vec::new();
+        while let Some(message) = messages.next().await {
+            // On a failure the ones in hand are dropped, which naks them: they come again first.
+            let message = message.map_err(BusError::PullMessage)?;
+            ready.extend(self.delivery(message).await);
+        }
+        Ok(ready)
+    }
+
+    /// The message as a delivery, or `None` when there is nothing to handle in it (it is settled).
+    async fn delivery(&self, message: jetstream::Message) -> Option<Delivery> {
+        match Envelope::from_json(&message.payload) {
+            Ok(envelope) if self.filter.matches(&envelope) => {
+                let published_ms = message.info().ok().map(|info| published_ms(&info));
+                let acker = DeliveryAcker::Nats(Acker {
+                    message: Some(Box::new(message)),
+                });
+                Some(Delivery {
+                    envelope,
+                    published_ms,
+                    acker,
+                })
+            }
+            Ok(_) => {
+                // Only when a subject and its envelope disagree; nothing to handle.
+                let _ = message.ack().await;
+                None
+            }
+            Err(err) => {
+                tracing::error!(subject = %message.subject, error = %err, "dropping an undecodable event");
+                let _ = message.ack_with(AckKind::Term).await;
+                None
             }
         }
     }
@@ -239,6 +301,15 @@ impl Acker {
         message.double_ack().await.map_err(BusError::Ack)
     }
 
+    /// Sends the ack without waiting for the server to confirm it: for every message of a batch
+    /// but the last, whose confirmed ack follows them on the same connection (see `ack_all`).
+    async fn ack_unconfirmed(mut self) -> Result<(), BusError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        message.ack().await.map_err(BusError::Ack)
+    }
+
     pub(crate) async fn nak(mut self, delay: Duration) -> Result<(), BusError> {
         let Some(message) = self.message.take() else {
             return Ok(());
@@ -246,6 +317,22 @@ impl Acker {
         let delay = (!delay.is_zero()).then_some(delay);
         message.ack_with(AckKind::Nak(delay)).await.map_err(BusError::Ack)
     }
+}
+
+/// Acknowledges the messages of a batch, in order, with one round trip: every ack but the last is
+/// sent without waiting, the last one waits for the server's confirmation. JetStream handles one
+/// connection's acks to a consumer in the order they were sent, so the confirmation of the last
+/// comes after the others were handled. Should one be lost all the same, its event comes again after
+/// the ack wait, and handlers are idempotent. (A confirmed ack per message would cost a reply
+/// subscription and a round trip each.)
+pub(crate) async fn ack_all(mut ackers: Vec<Acker>) -> Result<(), BusError> {
+    let Some(last) = ackers.pop() else {
+        return Ok(());
+    };
+    for acker in ackers {
+        acker.ack_unconfirmed().await?;
+    }
+    last.ack().await
 }
 
 impl Drop for Acker {

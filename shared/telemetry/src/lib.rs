@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 pub use metrics_registry::{metrics_handle, render_metrics};
-pub use propagation::{current_traceparent, follow_traceparent, install_propagator};
+pub use propagation::{current_traceparent, follow_traceparent, install_propagator, link_traceparent};
 
 /// `[telemetry]` in the configuration file.
 #[derive(Clone, Debug, Deserialize)]

@@ -29,3 +29,16 @@ pub fn follow_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
     let context = TraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(context);
 }
+
+/// Links `span` to the remote span named by `traceparent`, without making it the parent: for work
+/// done on behalf of many traces at once (a batch of events). Ignores malformed values.
+pub fn link_traceparent(span: &tracing::Span, traceparent: &str) {
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let remote = opentelemetry::trace::TraceContextExt::span(&context)
+        .span_context()
+        .clone();
+    if remote.is_valid() {
+        span.add_link(remote);
+    }
+}

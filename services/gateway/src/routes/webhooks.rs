@@ -218,6 +218,37 @@ pub(crate) async fn rotate_webhook_secret(
     Ok(Json(with_secret(rotated)?))
 }
 
+/// Enable a disabled webhook endpoint
+///
+/// Makes an endpoint disabled by a 410 Gone or by failing for days active again, with its failure
+/// tracking started over, and emits `endpoint.enabled`. Enabling an active endpoint changes nothing.
+/// Messages that failed while it was disabled are not sent again: replay them
+/// (`POST /v1/webhooks/{id}/replay`) if the receiver should get them.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/enable",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id, `whe_…`")),
+    responses(
+        (status = 200, description = "The endpoint, active", body = WebhookBody),
+        (status = 401, response = r::Unauthorized),
+        (status = 404, response = r::NotFound),
+        (status = 429, response = r::RateLimited),
+        (status = 500, response = r::InternalError),
+        (status = 503, response = r::Unavailable),
+    ),
+    security(("bearer" = []), ("api_key" = []))
+)]
+pub(crate) async fn enable_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookBody>, Problem> {
+    let request = principal.grpc_request(pb::EnableEndpointRequest { id });
+    let endpoint = state.webhook.clone().enable_endpoint(request).await?.into_inner();
+    Ok(Json(webhook_body(endpoint)?))
+}
+
 /// List an endpoint's delivery attempts
 ///
 /// Newest first, with the status, latency and the first KiB of each response.

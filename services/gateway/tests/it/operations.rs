@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
         "/v1/webhooks/{id}/rotate-secret",
         &[200, 400, 401, 404, 413, 415, 429, 500, 503],
     ),
+    ("post", "/v1/webhooks/{id}/enable", &[200, 401, 404, 429, 500, 503]),
     (
         "get",
         "/v1/webhooks/{id}/deliveries",

@@ -4,6 +4,7 @@
 
 mod burst;
 mod delivery;
+mod enable;
 mod restart;
 mod ssrf;
 mod support;

@@ -63,18 +63,7 @@ impl Durable {
                 tokio::time::sleep_until(rewind.not_before).await;
             }
             if let Some(stored) = self.buffer.pop_front() {
-                let acker = Acker {
-                    db: self.bus.inner.db.clone(),
-                    consumer: self.name.clone(),
-                    seq: stored.seq,
-                    rewind: self.rewind.clone(),
-                    settled: false,
-                };
-                return Some(Ok(Delivery {
-                    envelope: stored.envelope,
-                    published_ms: Some(stored.published_ms),
-                    acker: DeliveryAcker::Local(acker),
-                }));
+                return Some(Ok(self.delivery(stored)));
             }
             // Mark the current generation seen before reading, so a publish landing after the
             // read still wakes us.
@@ -88,6 +77,45 @@ impl Durable {
                     _ = tokio::time::sleep(POLL_INTERVAL) => {}
                 }
             }
+        }
+    }
+
+    /// The next event and those after it that are stored already, up to `max` in all.
+    pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Result<Vec<Delivery>, BusError>> {
+        let first = match self.next().await? {
+            Ok(first) => first,
+            Err(err) => return Some(Err(err)),
+        };
+        let mut batch = vec![first];
+        while batch.len() < max && !self.rewind_pending() {
+            if let Some(stored) = self.buffer.pop_front() {
+                batch.push(self.delivery(stored));
+                continue;
+            }
+            // A failed read ends the batch here; the next call meets the error again.
+            if self.read().await.is_err() || self.buffer.is_empty() {
+                break;
+            }
+        }
+        Some(Ok(batch))
+    }
+
+    fn rewind_pending(&self) -> bool {
+        self.rewind.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    fn delivery(&self, stored: Stored) -> Delivery {
+        let acker = Acker {
+            db: self.bus.inner.db.clone(),
+            consumer: self.name.clone(),
+            seq: stored.seq,
+            rewind: self.rewind.clone(),
+            settled: false,
+        };
+        Delivery {
+            envelope: stored.envelope,
+            published_ms: Some(stored.published_ms),
+            acker: DeliveryAcker::Local(acker),
         }
     }
 
@@ -129,6 +157,11 @@ impl Acker {
         Ok(())
     }
 
+    /// Settled by a later event's ack, which moves the cursor past this one.
+    fn covered(mut self) {
+        self.settled = true;
+    }
+
     pub(crate) fn nak(mut self, delay: Duration) {
         self.request_redelivery(Instant::now() + delay);
     }
@@ -143,6 +176,25 @@ impl Acker {
                 not_before,
             });
         }
+    }
+}
+
+/// Acknowledges events of one consumer together: one cursor move, to the last of them.
+pub(crate) async fn ack_all(ackers: Vec<Acker>) -> Result<(), BusError> {
+    let Some(last) = ackers.iter().map(|acker| acker.seq).max() else {
+        return Ok(());
+    };
+    let mut to_ack = None;
+    for acker in ackers {
+        if acker.seq == last && to_ack.is_none() {
+            to_ack = Some(acker);
+        } else {
+            acker.covered();
+        }
+    }
+    match to_ack {
+        Some(acker) => acker.ack().await,
+        None => Ok(()),
     }
 }
 

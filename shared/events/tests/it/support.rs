@@ -125,6 +125,10 @@ pub struct Running {
 }
 
 impl Running {
+    pub fn new(stop: oneshot::Sender<()>, task: JoinHandle<()>) -> Self {
+        Self { stop: Some(stop), task }
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -136,7 +140,7 @@ impl Running {
     }
 }
 
-fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+pub fn stop_signal() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
     let (stop, stopped) = oneshot::channel::<()>();
     (stop, async move {
         let _ = stopped.await;

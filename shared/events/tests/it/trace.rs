@@ -1,14 +1,15 @@
 //! A consumer's handler runs in an `event.consume` span that continues the trace of the request
-//! that caused the event, carried in the envelope's `traceparent`.
+//! that caused the event, carried in the envelope's `traceparent`; a batch of several events runs
+//! in one `event.consume_batch` span linked to each of their traces.
 
 use std::sync::OnceLock;
 
-use latchkey_events::EventFilter;
+use latchkey_events::{Envelope, EventFilter, run_batch_consumer};
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::support::{BusKind, DEADLINE, Recorded, TestBus, event, spawn_recorder};
+use crate::support::{BusKind, DEADLINE, Recorded, Running, TestBus, event, spawn_recorder, stop_signal};
 
 /// The test binary's span recorder, installed once as the process's subscriber.
 fn recorder() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
@@ -74,4 +75,83 @@ async fn the_consumer_span_continues_the_envelope_trace() {
         .find(|attribute| attribute.key.as_str() == "event_id")
         .map(|attribute| attribute.value.to_string());
     assert_eq!(event_id.as_deref(), Some(traced.id.as_str()));
+}
+
+#[tokio::test]
+async fn a_batch_span_links_each_trace_of_its_events_once() {
+    recorder();
+    let test = TestBus::new(BusKind::Local).await;
+    let first_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let second_trace = "00-5b8aa5a2d2c872e8321cf37308d69df2-051581bf3cb55c13-01";
+    let sent: Vec<Envelope> = [first_trace, first_trace, second_trace]
+        .iter()
+        .enumerate()
+        .map(|(n, traceparent)| {
+            let mut traced = event(n);
+            traced.traceparent = Some((*traceparent).to_owned());
+            traced
+        })
+        .collect();
+    test.bus.publish(&sent).await.expect("publish");
+
+    let recorded = Recorded::default();
+    let handler = {
+        let recorded = recorded.clone();
+        move |events: Vec<Envelope>| {
+            for event in events {
+                recorded.push(event);
+            }
+            async { Ok::<(), String>(()) }
+        }
+    };
+    let (stop, stopped) = stop_signal();
+    let task = tokio::spawn(run_batch_consumer(
+        test.bus.clone(),
+        "trace-batch-test".into(),
+        EventFilter::all(),
+        10,
+        handler,
+        stopped,
+    ));
+    recorded.wait_for(3).await;
+    Running::new(stop, task).stop().await;
+
+    let linked_to = |span: &SpanData| -> Vec<String> {
+        span.links
+            .iter()
+            .map(|link| link.span_context.trace_id().to_string())
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let span = loop {
+        let (exporter, provider) = recorder();
+        let _ = provider.force_flush();
+        let found = exporter
+            .get_finished_spans()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|span| {
+                span.name == "event.consume_batch"
+                    && linked_to(span).contains(&"0af7651916cd43dd8448eb211c80319c".to_owned())
+            });
+        if let Some(span) = found {
+            break span;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no event.consume_batch span linked to the trace"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        linked_to(&span),
+        ["0af7651916cd43dd8448eb211c80319c", "5b8aa5a2d2c872e8321cf37308d69df2"],
+        "each trace once, in the order of the events"
+    );
+    let events = span
+        .attributes
+        .iter()
+        .find(|attribute| attribute.key.as_str() == "events")
+        .map(|attribute| attribute.value.to_string());
+    assert_eq!(events.as_deref(), Some("3"));
 }

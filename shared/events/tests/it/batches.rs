@@ -1,0 +1,159 @@
+//! Batch consumers on both buses: batches formed from a backlog keep publish order, a lone event
+//! is handed over at once, and a failing batch comes again whole before anything after it.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
+
+use latchkey_events::{Envelope, EventBus, EventFilter, run_batch_consumer};
+
+use crate::support::{BusKind, DEADLINE, Running, TestBus, event, events, ids, stop_signal};
+
+/// Every batch a consumer was handed, in order, whether its handler then succeeded or not.
+#[derive(Clone, Default)]
+struct Batches(Arc<Mutex<Vec<Vec<String>>>>);
+
+impl Batches {
+    fn push(&self, events: &[Envelope]) {
+        self.0.lock().expect("lock").push(ids(events));
+    }
+
+    fn all(&self) -> Vec<Vec<String>> {
+        self.0.lock().expect("lock").clone()
+    }
+
+    fn events(&self) -> usize {
+        self.0.lock().expect("lock").iter().map(Vec::len).sum()
+    }
+
+    /// Waits until the batches hold at least `count` events in all.
+    async fn wait_for_events(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.events() < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {count} events, have {}",
+                self.events()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Runs the batch consumer `name`; the handler records each batch and fails when `fail` says so.
+fn spawn_batch_recorder(
+    bus: &EventBus,
+    name: &str,
+    max_batch: usize,
+    handed: &Batches,
+    fail: impl Fn(&[Envelope]) -> bool + Send + 'static,
+) -> Running {
+    let handed = handed.clone();
+    let handler = move |events: Vec<Envelope>| {
+        handed.push(&events);
+        let failed = fail(&events);
+        async move {
+            if failed {
+                Err("simulated handler failure")
+            } else {
+                Ok(())
+            }
+        }
+    };
+    let (stop, stopped) = stop_signal();
+    let task = tokio::spawn(run_batch_consumer(
+        bus.clone(),
+        name.to_owned(),
+        EventFilter::all(),
+        max_batch,
+        handler,
+        stopped,
+    ));
+    Running::new(stop, task)
+}
+
+/// 1,234 events wait; the consumer takes them 500 at a time, in order; then a lone event comes
+/// alone. On NATS the consumer existed already as a one-at-a-time consumer, as the audit
+/// service's did before it consumed in batches.
+async fn batches_from_a_backlog_keep_order(kind: BusKind) {
+    let test = TestBus::new(kind).await;
+    drop(
+        test.bus
+            .durable("batch-test", EventFilter::all())
+            .await
+            .expect("one-at-a-time consumer"),
+    );
+    let sent = events(1234);
+    for chunk in sent.chunks(300) {
+        test.bus.publish(chunk).await.expect("publish");
+    }
+
+    let handed = Batches::default();
+    let consumer = spawn_batch_recorder(&test.bus, "batch-test", 500, &handed, |_| false);
+    handed.wait_for_events(sent.len()).await;
+    let batches = handed.all();
+    assert_eq!(batches.concat(), ids(&sent), "every event once, in publish order");
+    assert_eq!(batches[0].len(), 500, "a backlog fills the first batch");
+    assert!(batches.iter().all(|batch| batch.len() <= 500));
+    assert!(batches.len() < 10, "{} batches for 1,234 events", batches.len());
+
+    let lone = event(9999);
+    test.bus.publish(std::slice::from_ref(&lone)).await.expect("publish");
+    handed.wait_for_events(sent.len() + 1).await;
+    assert_eq!(
+        handed.all().last(),
+        Some(&vec![lone.id.clone()]),
+        "a lone event is handed over alone"
+    );
+    consumer.stop().await;
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn local_batches_from_a_backlog_keep_order() {
+    batches_from_a_backlog_keep_order(BusKind::Local).await;
+}
+
+#[tokio::test]
+async fn local_postgres_batches_from_a_backlog_keep_order() {
+    batches_from_a_backlog_keep_order(BusKind::LocalPostgres).await;
+}
+
+#[tokio::test]
+async fn nats_batches_from_a_backlog_keep_order() {
+    batches_from_a_backlog_keep_order(BusKind::Nats).await;
+}
+
+/// Batches of 8 over 20 events; the one holding event 10 fails once: it comes again whole, and only
+/// then the rest.
+async fn failing_batch_comes_again_whole(kind: BusKind) {
+    let test = TestBus::new(kind).await;
+    let sent = events(20);
+    test.bus.publish(&sent).await.expect("publish");
+
+    let handed = Batches::default();
+    let failing_id = sent[10].id.clone();
+    let failed_once = Mutex::new(HashSet::new());
+    let consumer = spawn_batch_recorder(&test.bus, "batch-retry-test", 8, &handed, move |events| {
+        events.iter().any(|event| event.id == failing_id)
+            && failed_once.lock().expect("lock").insert(failing_id.clone())
+    });
+    // 8 + 8 (failed) + 8 (again) + 4.
+    handed.wait_for_events(28).await;
+    consumer.stop().await;
+
+    let expected = vec![ids(&sent[..8]), ids(&sent[8..16]), ids(&sent[8..16]), ids(&sent[16..])];
+    assert_eq!(handed.all(), expected);
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn local_failing_batch_comes_again_whole() {
+    failing_batch_comes_again_whole(BusKind::Local).await;
+}
+
+#[tokio::test]
+async fn nats_failing_batch_comes_again_whole() {
+    failing_batch_comes_again_whole(BusKind::Nats).await;
+}
