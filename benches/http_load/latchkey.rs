@@ -19,8 +19,6 @@ use tokio::time::Instant;
 use crate::children::{self, ChildGuard};
 
 const API_KEYS: &str = "/v1/api-keys";
-/// The services `latchkey serve` runs besides the gateway.
-const MESH_SERVICES: [&str; 6] = ["agent-token", "audit", "policy", "vault", "oauth", "webhook"];
 
 /// A running Latchkey; its processes are killed (and its database and NATS dropped) with it.
 pub struct Latchkey {
@@ -131,9 +129,9 @@ async fn start_mesh(work_dir: &Path) -> anyhow::Result<Latchkey> {
     let database = TestDatabase::postgres().await;
     let nats = NatsServer::spawn().await;
     let oidc = crate::oauth_peer::OidcPeer::start()?;
-    let ports: BTreeMap<&str, u16> = MESH_SERVICES
+    let ports: BTreeMap<&str, u16> = ::latchkey::mesh::GRPC_SERVICES
         .iter()
-        .map(|service| Ok((*service, children::free_loopback_port()?)))
+        .map(|service| Ok((service.name(), children::free_loopback_port()?)))
         .collect::<anyhow::Result<_>>()?;
     let gateway_port = children::free_loopback_port()?;
     let mut env = common_env(&oidc);

@@ -214,13 +214,15 @@ fn batch_span(consumer: &str, events: &[Envelope]) -> tracing::Span {
         first_event_id = events.first().map(|event| event.id.as_str()),
         last_event_id = events.last().map(|event| event.id.as_str()),
     );
-    // A burst caused by one request shares its trace: link each trace once.
+    // A burst caused by one request shares its trace: link each trace (by its trace id, the
+    // second field of `version-traceid-parentid-flags`) once.
     let mut linked = HashSet::new();
     for traceparent in events.iter().filter_map(|event| event.traceparent.as_deref()) {
         if linked.len() == MAX_LINKED_TRACES {
             break;
         }
-        if linked.insert(traceparent) {
+        let trace_id = traceparent.split('-').nth(1).unwrap_or(traceparent);
+        if linked.insert(trace_id) {
             latchkey_telemetry::link_traceparent(&span, traceparent);
         }
     }

@@ -90,31 +90,71 @@ async fn a_failing_batch_comes_again_and_every_event_lands_once_in_publish_order
     assert_eq!(tries(&db).await, 3, "the batch failed twice, then was appended");
 }
 
+/// 1,500 events of `account` published, and a consumer whose second batch's transaction is stopped
+/// at event 700 (once) by [`MID_BATCH_LOCK`], which the test holds.
+struct StuckMidBatch {
+    nats: NatsServer,
+    database: TestDatabase,
+    db: Db,
+    audit: latchkey_audit::Audit,
+    sent: Vec<Envelope>,
+    prefix: String,
+    lock: sqlx::pool::PoolConnection<sqlx::Any>,
+    consumer: RunningConsumer,
+    /// The backend pid of the consumer's stopped transaction.
+    stuck: i32,
+}
+
+impl StuckMidBatch {
+    async fn start(account: &str) -> Self {
+        let nats = NatsServer::spawn().await;
+        let database = TestDatabase::postgres().await;
+        let db = Db::connect(database.url()).await.expect("connect");
+        let audit = open_audit(database.url()).await;
+        let sent = token_events(account, 1500);
+        on_insert_of(
+            &db,
+            &sent[700].id,
+            1,
+            &format!("PERFORM pg_advisory_xact_lock_shared({MID_BATCH_LOCK})"),
+        )
+        .await;
+        let lock = hold_mid_batch_lock(&db).await;
+        let prefix = prefix();
+        nats_bus(&nats.url(), &prefix)
+            .await
+            .publish(&sent)
+            .await
+            .expect("publish");
+        let consumer = RunningConsumer::start(database.url(), &nats.url(), &prefix);
+        let stuck = consumer_waiting_mid_batch(&db).await;
+        Self {
+            nats,
+            database,
+            db,
+            audit,
+            sent,
+            prefix,
+            lock,
+            consumer,
+            stuck,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_consumer_killed_mid_batch_leaves_every_event_once_in_the_chain_after_restart() {
-    let nats = NatsServer::spawn().await;
-    let database = TestDatabase::postgres().await;
-    let db = Db::connect(database.url()).await.expect("connect");
-    let audit = open_audit(database.url()).await;
-    let sent = token_events("acct_killed", 1500);
-    // The second batch's transaction stops at event 700 (once) while the test holds the lock.
-    on_insert_of(
-        &db,
-        &sent[700].id,
-        1,
-        &format!("PERFORM pg_advisory_xact_lock_shared({MID_BATCH_LOCK})"),
-    )
-    .await;
-    let lock = hold_mid_batch_lock(&db).await;
-    let prefix = prefix();
-    nats_bus(&nats.url(), &prefix)
-        .await
-        .publish(&sent)
-        .await
-        .expect("publish");
-
-    let consumer = RunningConsumer::start(database.url(), &nats.url(), &prefix);
-    let stuck = consumer_waiting_mid_batch(&db).await;
+    let StuckMidBatch {
+        nats,
+        database,
+        db,
+        audit,
+        sent,
+        prefix,
+        lock,
+        consumer,
+        stuck,
+    } = StuckMidBatch::start("acct_killed").await;
     assert_eq!(
         audit.chain_of("acct_killed").await.expect("chain").len(),
         500,
@@ -139,28 +179,17 @@ async fn a_consumer_killed_mid_batch_leaves_every_event_once_in_the_chain_after_
 
 #[tokio::test]
 async fn a_batch_appended_but_never_acknowledged_comes_again_and_is_not_appended_twice() {
-    let mut nats = NatsServer::spawn().await;
-    let database = TestDatabase::postgres().await;
-    let db = Db::connect(database.url()).await.expect("connect");
-    let audit = open_audit(database.url()).await;
-    let sent = token_events("acct_unacked", 1500);
-    on_insert_of(
-        &db,
-        &sent[700].id,
-        1,
-        &format!("PERFORM pg_advisory_xact_lock_shared({MID_BATCH_LOCK})"),
-    )
-    .await;
-    let lock = hold_mid_batch_lock(&db).await;
-    let prefix = prefix();
-    nats_bus(&nats.url(), &prefix)
-        .await
-        .publish(&sent)
-        .await
-        .expect("publish");
-
-    let consumer = RunningConsumer::start(database.url(), &nats.url(), &prefix);
-    consumer_waiting_mid_batch(&db).await;
+    let StuckMidBatch {
+        mut nats,
+        database,
+        db: _,
+        audit,
+        sent,
+        prefix,
+        lock,
+        consumer,
+        stuck: _,
+    } = StuckMidBatch::start("acct_unacked").await;
     // The broker goes away while the second batch is being appended; the append commits, and the
     // consumer dies before its acknowledgements (waiting in its client for the broker) get out.
     nats.stop();
