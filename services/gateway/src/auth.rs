@@ -11,7 +11,7 @@ use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_proto::agent_token::v1::AuthenticateApiKeyRequest;
 use tonic::Code;
 
-use crate::{key_cache::secret_hash, problem::Problem, state::AppState};
+use crate::{key_cache::SecretHash, problem::Problem, state::AppState};
 
 /// The header carrying a key for clients that cannot send `Authorization`.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -85,7 +85,7 @@ pub(crate) fn presented_secret(headers: &HeaderMap) -> Result<&str, Problem> {
 
 /// Resolves `secret` through the cache, or agent-token on a miss.
 async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Problem> {
-    let hash = secret_hash(secret);
+    let hash = SecretHash::of(secret);
     if let Some(principal) = state.keys.lookup(&hash) {
         return Ok(principal);
     }

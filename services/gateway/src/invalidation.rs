@@ -7,7 +7,11 @@ use std::{sync::Arc, time::Duration};
 use latchkey_events::{EventBus, EventFilter, EventType, Subscription, catalogue::ApiKeyDeleted};
 use tracing::Instrument;
 
-use crate::{key_cache::KeyCache, list_cache::ListCache, rate_limit::KeyRateLimiter};
+use crate::{
+    key_cache::{KeyCache, SecretHash},
+    list_cache::ListCache,
+    rate_limit::KeyRateLimiter,
+};
 
 /// How often expired cache entries and idle rate-limit buckets are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -84,7 +88,10 @@ impl ApiKeyFeed {
         }
         match serde_json::from_value::<ApiKeyDeleted>(envelope.data.clone()) {
             Ok(deleted) => {
-                self.keys.forget_secret(&deleted.secret_hash);
+                if let Some(hash) = SecretHash::from_hex(&deleted.secret_hash) {
+                    self.keys.forget_secret(&hash);
+                }
+                // By id too: this drops the key even if its hash was malformed.
                 self.keys.forget_key(&deleted.key_id);
                 tracing::debug!(key_id = %deleted.key_id, "dropped a deleted key from the cache");
             }

@@ -19,9 +19,22 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 
-/// The cache key for a secret: SHA-256, lower-case hex (the `secret_hash` of `api_key.deleted`).
-pub(crate) fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+/// The cache key for a secret: its SHA-256. Kept as bytes, not the hex of the `secret_hash` that
+/// `api_key.deleted` carries, so a lookup on the hot path neither formats nor allocates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SecretHash([u8; 32]);
+
+impl SecretHash {
+    pub(crate) fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// The hash an `api_key.deleted` event names in hex; `None` if it is not 64 hex digits.
+    pub(crate) fn from_hex(hex_digest: &str) -> Option<Self> {
+        let mut bytes = [0_u8; 32];
+        hex::decode_to_slice(hex_digest, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
 }
 
 struct Entry {
@@ -32,7 +45,7 @@ struct Entry {
 /// Authenticated keys by secret hash.
 pub(crate) struct KeyCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, Entry>>,
+    entries: RwLock<HashMap<SecretHash, Entry>>,
     /// Bumped (under the write lock) by every invalidation. An authentication that started before
     /// an invalidation must not cache its answer: the key may have been deleted while it was asked.
     generation: AtomicU64,
@@ -55,11 +68,11 @@ impl KeyCache {
     }
 
     /// The principal cached for `hash`, if fresh.
-    pub(crate) fn lookup(&self, hash: &str) -> Option<Principal> {
+    pub(crate) fn lookup(&self, hash: &SecretHash) -> Option<Principal> {
         self.lookup_at(hash, Instant::now())
     }
 
-    fn lookup_at(&self, hash: &str, now: Instant) -> Option<Principal> {
+    fn lookup_at(&self, hash: &SecretHash, now: Instant) -> Option<Principal> {
         if !self.usable() {
             return None;
         }
@@ -76,7 +89,7 @@ impl KeyCache {
     }
 
     /// Caches `principal` unless an invalidation happened since `seen_generation` was read.
-    pub(crate) fn remember(&self, hash: String, principal: Principal, seen_generation: u64) {
+    pub(crate) fn remember(&self, hash: SecretHash, principal: Principal, seen_generation: u64) {
         if !self.usable() {
             return;
         }
@@ -89,7 +102,7 @@ impl KeyCache {
     }
 
     /// Drops the key whose secret hashes to `hash` (from an `api_key.deleted` event).
-    pub(crate) fn forget_secret(&self, hash: &str) {
+    pub(crate) fn forget_secret(&self, hash: &SecretHash) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.remove(hash);
@@ -154,58 +167,62 @@ mod tests {
         cache
     }
 
+    fn hash(secret: &str) -> SecretHash {
+        SecretHash::of(secret)
+    }
+
     #[test]
-    fn the_hash_is_sha256_hex() {
-        assert_eq!(
-            secret_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+    fn the_hash_is_the_sha256_that_deletion_events_name_in_hex() {
+        let from_event = SecretHash::from_hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(from_event, Some(SecretHash::of("abc")));
+        assert_eq!(SecretHash::from_hex("ba7816bf"), None);
+        assert_eq!(SecretHash::from_hex(&"z".repeat(64)), None);
     }
 
     #[test]
     fn a_remembered_key_is_found_until_its_deletion() {
         let cache = live_cache();
-        cache.remember("h1".into(), principal("key_1"), cache.generation());
-        assert_eq!(cache.lookup("h1").map(|p| p.api_key_id), Some("key_1".into()));
-        cache.forget_secret("h1");
-        assert!(cache.lookup("h1").is_none());
+        cache.remember(hash("h1"), principal("key_1"), cache.generation());
+        assert_eq!(cache.lookup(&hash("h1")).map(|p| p.api_key_id), Some("key_1".into()));
+        cache.forget_secret(&hash("h1"));
+        assert!(cache.lookup(&hash("h1")).is_none());
     }
 
     #[test]
     fn forgetting_a_key_id_drops_its_entries() {
         let cache = live_cache();
-        cache.remember("h1".into(), principal("key_1"), cache.generation());
-        cache.remember("h2".into(), principal("key_2"), cache.generation());
+        cache.remember(hash("h1"), principal("key_1"), cache.generation());
+        cache.remember(hash("h2"), principal("key_2"), cache.generation());
         cache.forget_key("key_1");
-        assert!(cache.lookup("h1").is_none());
-        assert!(cache.lookup("h2").is_some());
+        assert!(cache.lookup(&hash("h1")).is_none());
+        assert!(cache.lookup(&hash("h2")).is_some());
     }
 
     #[test]
     fn an_answer_that_raced_an_invalidation_is_not_cached() {
         let cache = live_cache();
         let seen = cache.generation();
-        cache.forget_secret("h1");
-        cache.remember("h1".into(), principal("key_1"), seen);
-        assert!(cache.lookup("h1").is_none());
+        cache.forget_secret(&hash("h1"));
+        cache.remember(hash("h1"), principal("key_1"), seen);
+        assert!(cache.lookup(&hash("h1")).is_none());
     }
 
     #[test]
     fn nothing_is_cached_or_served_while_the_feed_is_down() {
         let cache = live_cache();
-        cache.remember("h1".into(), principal("key_1"), cache.generation());
+        cache.remember(hash("h1"), principal("key_1"), cache.generation());
         cache.set_live(false);
         assert_eq!(cache.len(), 0);
-        cache.remember("h1".into(), principal("key_1"), cache.generation());
-        assert!(cache.lookup("h1").is_none());
+        cache.remember(hash("h1"), principal("key_1"), cache.generation());
+        assert!(cache.lookup(&hash("h1")).is_none());
     }
 
     #[test]
     fn expired_entries_are_not_served_and_are_swept() {
         let cache = live_cache();
-        cache.remember("h1".into(), principal("key_1"), cache.generation());
+        cache.remember(hash("h1"), principal("key_1"), cache.generation());
         let later = Instant::now() + Duration::from_secs(61);
-        assert!(cache.lookup_at("h1", later).is_none());
+        assert!(cache.lookup_at(&hash("h1"), later).is_none());
         cache.sweep_at(later);
         assert_eq!(cache.len(), 0);
     }

@@ -8,6 +8,7 @@
 
 mod auth;
 mod config;
+mod edge;
 mod invalidation;
 mod json;
 mod key_cache;
@@ -44,7 +45,7 @@ use crate::{
     key_cache::KeyCache,
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
-    state::AppState,
+    state::{AppState, SharedState},
     token_verifier::TokenVerifier,
 };
 
@@ -95,7 +96,7 @@ impl Gateway {
         let first_subscription = feed.subscribe().await;
         let tasks = BackgroundTasks::start(feed, first_subscription, rate_limiter.clone());
 
-        let state = AppState {
+        let state = AppState::new(SharedState {
             agent_token: deps.agent_token,
             audit: deps.audit,
             policy: deps.policy,
@@ -107,7 +108,7 @@ impl Gateway {
             tokens,
             rate_limiter,
             readiness: deps.readiness.into(),
-        };
+        });
         Ok(Self {
             router: routes::router(state, config.body_limit_bytes),
             _tasks: tasks,

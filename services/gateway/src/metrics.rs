@@ -1,29 +1,37 @@
 //! Request metrics, recorded through the `metrics` facade into the process's Prometheus registry
 //! (`latchkey_telemetry::render_metrics` serves it at `/metrics`).
 
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::{extract::Request, middleware::Next, response::Response};
-
-use crate::trace::route_of;
+use http::{Method, StatusCode};
 
 /// Counter of answered requests, labelled `method`, `route` (the route template) and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "latchkey_http_requests_total";
 /// Time from receiving a request to having its response head, in seconds; same labels.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "latchkey_http_request_duration_seconds";
 
-/// Middleware: counts and times every request.
-pub(crate) async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = route_of(&request).to_owned();
-    let response = next.run(request).await;
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
+/// Counts and times one answered request.
+pub(crate) fn record(method: &Method, route: String, status: StatusCode, elapsed: Duration) {
+    let labels: [(&str, metrics::SharedString); 3] = [
+        ("method", method_label(method).into()),
+        ("route", route.into()),
+        ("status", status.as_u16().to_string().into()),
     ];
     metrics::counter!(HTTP_REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
-    response
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, &labels).record(elapsed.as_secs_f64());
+}
+
+/// The method as a label: the standard ones by name, anything else as `other`, so a client
+/// inventing methods cannot grow the label set.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

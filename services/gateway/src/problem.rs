@@ -1,16 +1,12 @@
 //! The one error body (RFC 9457 `application/problem+json`) and the one mapping to it. Handlers and
-//! extractors fail with a [`Problem`] carrying an [`ApiError`]; [`render_problems`], a middleware that
-//! knows the request id and path, turns it into the document. Error statuses that axum or a layer
+//! extractors fail with a [`Problem`] carrying an [`ApiError`]; [`render`], a middleware that
+//! knows the request id and path (see `edge`), turns it into the document. Error statuses that axum or a layer
 //! produce on their own (unknown route, wrong method, ...) get the same body, so a client never sees
 //! two error shapes.
 
 use std::fmt::Display;
 
-use axum::{
-    extract::Request,
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use latchkey_errors::{ApiError, ErrorCode};
 use serde::Serialize;
@@ -54,7 +50,7 @@ impl From<tonic::Status> for Problem {
     }
 }
 
-/// Carries the error from the handler to [`render_problems`] in the response's extensions.
+/// Carries the error from the handler to [`render`] in the response's extensions.
 #[derive(Clone)]
 struct PendingProblem(ApiError);
 
@@ -173,18 +169,15 @@ fn synthesized(status: StatusCode) -> ApiError {
     ApiError::new(code, message)
 }
 
-/// Renders every error response as a problem document with the request id and path.
-pub(crate) async fn render_problems(request: Request, next: Next) -> Response {
-    let uri = request.uri().clone();
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    let mut response = next.run(request).await;
+/// Renders an error response as a problem document with the request's path and id; any other
+/// response passes as it is.
+pub(crate) fn render(mut response: Response, path: &str, request_id: &RequestId) -> Response {
     let error = match response.extensions_mut().remove::<PendingProblem>() {
         Some(PendingProblem(error)) => error,
         None if is_bare_error(&response) => synthesized(response.status()),
         None => return response,
     };
-    let request_id = request_id.as_ref().map_or("", RequestId::as_str);
-    problem_response(response.status(), response.headers(), error, uri.path(), request_id)
+    problem_response(response.status(), response.headers(), error, path, request_id.as_str())
 }
 
 fn is_bare_error(response: &Response) -> bool {

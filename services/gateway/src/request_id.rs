@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::{extract::Request, response::Response};
 use http::{HeaderName, HeaderValue};
+use rand::RngExt;
 
 /// The header that carries the request id both ways.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -33,18 +34,33 @@ impl RequestId {
         });
         match supplied {
             Some(id) => Self(id.into()),
-            None => Self(uuid::Uuid::now_v7().to_string().into()),
+            None => Self::generate(),
         }
     }
-}
 
-/// Middleware: assigns the id before anything else runs and echoes it on the way out.
-pub(crate) async fn assign_request_id(mut request: Request, next: Next) -> Response {
-    let id = RequestId::from_header(request.headers().get(&REQUEST_ID_HEADER));
-    request.extensions_mut().insert(id.clone());
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    /// A UUIDv7 whose random bits come from the thread's generator: `Uuid::now_v7` asks the kernel
+    /// for them, one system call per request. Ids need to be unique, not ordered within a
+    /// millisecond, so its counter is not needed either.
+    fn generate() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+        let random: [u8; 10] = rand::rng().random();
+        let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+        Self(id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).into())
     }
-    response
+
+    /// Gives `request` its id (the caller's or a new one) before anything else runs.
+    pub(crate) fn assign(request: &mut Request) -> Self {
+        let id = Self::from_header(request.headers().get(&REQUEST_ID_HEADER));
+        request.extensions_mut().insert(id.clone());
+        id
+    }
+
+    /// Echoes the id on the answer.
+    pub(crate) fn echo(&self, response: &mut Response) {
+        if let Ok(value) = HeaderValue::from_str(self.as_str()) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+    }
 }

@@ -1,7 +1,12 @@
-//! What every handler gets: the service clients and the gateway's shared caches. Cheap to clone
-//! (clients wrap a shared channel; the rest is behind `Arc`).
+//! What every handler gets: the service clients and the gateway's shared caches, behind one `Arc`.
+//!
+//! axum clones the state for every request. A tonic client's clone is not cheap: it clones a
+//! `tower::buffer::Buffer` (several atomic reference counts and a semaphore permit slot) and the
+//! channel's `Uri`, and six of them per request, contended across worker threads, cost more than
+//! the rest of a cached `GET /v1/api-keys` (docs/benchmarks.md). One `Arc` makes the clone one
+//! increment; a handler clones the one client it calls.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
@@ -12,7 +17,23 @@ use latchkey_server::MeshChannel;
 use crate::{key_cache::KeyCache, list_cache::ListCache, rate_limit::KeyRateLimiter, token_verifier::TokenVerifier};
 
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub(crate) fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub(crate) struct SharedState {
     pub(crate) agent_token: AgentTokenServiceClient<MeshChannel>,
     pub(crate) audit: AuditServiceClient<MeshChannel>,
     pub(crate) policy: PolicyServiceClient<MeshChannel>,

@@ -1,13 +1,9 @@
 //! One span per request, named `http.request`, continuing the caller's `traceparent`. Handlers run
-//! inside it, so the gRPC calls they make carry the trace on (the mesh interceptor reads the current
+//! inside it (see `edge`), so the gRPC calls they make carry the trace on (the mesh interceptor reads the current
 //! span) and every log line carries the request id.
 
-use axum::{
-    extract::{MatchedPath, Request},
-    middleware::Next,
-    response::Response,
-};
-use tracing::{Instrument, field::Empty};
+use axum::extract::{MatchedPath, Request};
+use tracing::field::Empty;
 
 use crate::request_id::RequestId;
 
@@ -20,14 +16,10 @@ pub(crate) fn route_of(request: &Request) -> &str {
         .map_or("unmatched", MatchedPath::as_str)
 }
 
-/// Middleware: runs the rest of the request inside its span and records the answer's status.
-pub(crate) async fn trace_request(request: Request, next: Next) -> Response {
-    let route = route_of(&request);
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(RequestId::as_str)
-        .unwrap_or_default();
+/// The request's span, continuing the caller's `traceparent`; `status` and `account_id` are
+/// recorded into it later.
+pub(crate) fn request_span(request: &Request, request_id: &RequestId) -> tracing::Span {
+    let route = route_of(request);
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format_args!("{} {}", request.method(), route),
@@ -35,12 +27,10 @@ pub(crate) async fn trace_request(request: Request, next: Next) -> Response {
         method = %request.method(),
         route = %route,
         status = Empty,
-        request_id = %request_id,
+        request_id = %request_id.as_str(),
         account_id = Empty,
     );
     let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
     latchkey_telemetry::follow_traceparent(&span, traceparent);
-    let response = next.run(request).instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
-    response
+    span
 }

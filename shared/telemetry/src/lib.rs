@@ -81,8 +81,15 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
             Some(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)),
         )
     } else {
+        // Colour only on a terminal: escape codes in a log file or a collector are noise, and
+        // styling every span's fields costs time on each request.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         (
-            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr),
+            ),
             None,
         )
     };

@@ -20,7 +20,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{metrics, openapi::ApiDoc, problem, request_id, state::AppState, trace};
+use crate::{edge, openapi::ApiDoc, problem, state::AppState};
 
 /// Every route with its OpenAPI description. Later slices add their `.routes(..)` here.
 fn api() -> OpenApiRouter<AppState> {
@@ -90,12 +90,8 @@ pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(not_found)
-        // Layers run outermost last-added: request id, then the span, metrics, problem rendering.
         .layer(DefaultBodyLimit::max(body_limit_bytes))
-        .layer(middleware::from_fn(problem::render_problems))
-        .layer(middleware::from_fn(metrics::record_metrics))
-        .layer(middleware::from_fn(trace::trace_request))
-        .layer(middleware::from_fn(request_id::assign_request_id))
+        .layer(middleware::from_fn(edge::handle))
 }
 
 async fn not_found() -> problem::Problem {

@@ -112,7 +112,10 @@ async fn the_request_id_is_echoed_or_generated() {
 
     let generated = gw.send(Method::GET, "/healthz", &[], Body::empty()).await;
     let id = generated.header("x-request-id").expect("generated id");
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+    let uuid = uuid::Uuid::parse_str(id).unwrap_or_else(|_| panic!("not a UUID: {id}"));
+    assert_eq!(uuid.get_version_num(), 7, "{id}");
+    let next = gw.send(Method::GET, "/healthz", &[], Body::empty()).await;
+    assert_ne!(next.header("x-request-id"), Some(id), "each request gets its own id");
 
     // Unusable ids are replaced, not echoed.
     let odd = gw
