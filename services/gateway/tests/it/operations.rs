@@ -216,6 +216,8 @@ async fn metrics_count_requests_by_route_template() {
     let gw = TestGateway::start().await;
     let me = gw.agent_token.add_key("acct_a", "bootstrap");
     gw.delete("/v1/api-keys/key_unknown_for_metrics", &me.secret).await;
+    let invented = Method::from_bytes(b"PURGE").expect("a valid method token");
+    gw.send(invented, "/v1/api-keys", &[], Body::empty()).await;
 
     let answer = gw.send(Method::GET, "/metrics", &[], Body::empty()).await;
     assert_eq!(answer.status, 200);
@@ -232,6 +234,12 @@ async fn metrics_count_requests_by_route_template() {
         !text.contains("key_unknown_for_metrics"),
         "raw paths never become labels"
     );
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("latchkey_http_requests_total{") && line.contains(r#"method="other""#)),
+        "{text}"
+    );
+    assert!(!text.contains("PURGE"), "invented methods never become labels");
     assert!(text.contains("latchkey_http_request_duration_seconds"));
 }
 
