@@ -62,6 +62,11 @@ impl Db {
                 let sqlite_pool = |connections: u32| {
                     AnyPoolOptions::new()
                         .max_connections(connections)
+                        // No ping before handing out a connection: a SQLite connection is a file
+                        // handle that cannot have gone away, and sqlx runs each connection on a
+                        // thread of its own, so the ping is a round trip to that thread (a futex
+                        // wake and a context switch each way) before every query.
+                        .test_before_acquire(false)
                         .after_connect(|conn, _| {
                             Box::pin(async move {
                                 sqlx::raw_sql(
