@@ -16,9 +16,9 @@ use crate::{metrics, problem, request_id::RequestId, trace};
 pub(crate) async fn handle(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = RequestId::assign(&mut request);
-    let span = trace::request_span(&request, &request_id);
-    let method = request.method().clone();
     let route = trace::route_of(&request).to_owned();
+    let span = trace::request_span(&request, &route, &request_id);
+    let method = request.method().clone();
     let uri = request.uri().clone();
 
     let response = next.run(request).instrument(span.clone()).await;

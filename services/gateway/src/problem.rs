@@ -1,6 +1,6 @@
 //! The one error body (RFC 9457 `application/problem+json`) and the one mapping to it. Handlers and
-//! extractors fail with a [`Problem`] carrying an [`ApiError`]; [`render`], a middleware that
-//! knows the request id and path (see `edge`), turns it into the document. Error statuses that axum or a layer
+//! extractors fail with a [`Problem`] carrying an [`ApiError`]; [`render`], called by the `edge`
+//! middleware with the request id and path, turns it into the document. Error statuses that axum or a layer
 //! produce on their own (unknown route, wrong method, ...) get the same body, so a client never sees
 //! two error shapes.
 

@@ -18,8 +18,7 @@ pub(crate) fn route_of(request: &Request) -> &str {
 
 /// The request's span, continuing the caller's `traceparent`; `status` and `account_id` are
 /// recorded into it later.
-pub(crate) fn request_span(request: &Request, request_id: &RequestId) -> tracing::Span {
-    let route = route_of(request);
+pub(crate) fn request_span(request: &Request, route: &str, request_id: &RequestId) -> tracing::Span {
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format_args!("{} {}", request.method(), route),

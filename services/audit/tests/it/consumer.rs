@@ -144,64 +144,44 @@ impl StuckMidBatch {
 
 #[tokio::test]
 async fn a_consumer_killed_mid_batch_leaves_every_event_once_in_the_chain_after_restart() {
-    let StuckMidBatch {
-        nats,
-        database,
-        db,
-        audit,
-        sent,
-        prefix,
-        lock,
-        consumer,
-        stuck,
-    } = StuckMidBatch::start("acct_killed").await;
+    let setup = StuckMidBatch::start("acct_killed").await;
     assert_eq!(
-        audit.chain_of("acct_killed").await.expect("chain").len(),
+        setup.audit.chain_of("acct_killed").await.expect("chain").len(),
         500,
         "the first batch is in; the second is half-written"
     );
-    consumer.kill();
+    setup.consumer.kill();
     // The crash takes the consumer's connection with it: its open transaction rolls back.
     let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-        .bind(stuck)
-        .fetch_one(db.pool())
+        .bind(setup.stuck)
+        .fetch_one(setup.db.pool())
         .await
         .expect("terminate the crashed consumer's backend");
     assert!(terminated);
-    release_mid_batch_lock(lock).await;
+    release_mid_batch_lock(setup.lock).await;
 
     // The unacknowledged batch comes again once JetStream's ack wait has passed.
-    let _restarted = RunningConsumer::start(database.url(), &nats.url(), &prefix);
-    let chain = chain_once(&audit, "acct_killed", sent.len()).await;
-    assert_exactly_once_in_order(&chain, &sent);
-    assert_eq!(tries(&db).await, 2, "event 700 was appended on the second try");
+    let _restarted = RunningConsumer::start(setup.database.url(), &setup.nats.url(), &setup.prefix);
+    let chain = chain_once(&setup.audit, "acct_killed", setup.sent.len()).await;
+    assert_exactly_once_in_order(&chain, &setup.sent);
+    assert_eq!(tries(&setup.db).await, 2, "event 700 was appended on the second try");
 }
 
 #[tokio::test]
 async fn a_batch_appended_but_never_acknowledged_comes_again_and_is_not_appended_twice() {
-    let StuckMidBatch {
-        mut nats,
-        database,
-        db: _,
-        audit,
-        sent,
-        prefix,
-        lock,
-        consumer,
-        stuck: _,
-    } = StuckMidBatch::start("acct_unacked").await;
+    let mut setup = StuckMidBatch::start("acct_unacked").await;
     // The broker goes away while the second batch is being appended; the append commits, and the
     // consumer dies before its acknowledgements (waiting in its client for the broker) get out.
-    nats.stop();
-    release_mid_batch_lock(lock).await;
-    assert_eq!(chain_once(&audit, "acct_unacked", 1000).await.len(), 1000);
-    consumer.kill();
-    nats.start().await;
+    setup.nats.stop();
+    release_mid_batch_lock(setup.lock).await;
+    assert_eq!(chain_once(&setup.audit, "acct_unacked", 1000).await.len(), 1000);
+    setup.consumer.kill();
+    setup.nats.start().await;
 
-    let _restarted = RunningConsumer::start(database.url(), &nats.url(), &prefix);
-    let chain = chain_once(&audit, "acct_unacked", sent.len()).await;
-    assert_exactly_once_in_order(&chain, &sent);
-    let (deliveries, events) = consumer_deliveries(&nats.url(), &prefix).await;
+    let _restarted = RunningConsumer::start(setup.database.url(), &setup.nats.url(), &setup.prefix);
+    let chain = chain_once(&setup.audit, "acct_unacked", setup.sent.len()).await;
+    assert_exactly_once_in_order(&chain, &setup.sent);
+    let (deliveries, events) = consumer_deliveries(&setup.nats.url(), &setup.prefix).await;
     assert!(
         deliveries >= events + 500,
         "the appended batch was delivered again ({deliveries} deliveries of {events} events)"
