@@ -72,8 +72,8 @@ pub struct ServiceContext {
     pub settings: ServiceSettings,
 }
 
-/// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]` and `[policy]`
-/// sections of the settings file.
+/// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]`, `[policy]` and
+/// `[agent_token]` sections of the settings file.
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
     pub gateway: GatewayConfig,
@@ -82,6 +82,7 @@ pub struct ServiceSettings {
     pub oauth: latchkey_oauth::OauthConfig,
     pub audit: latchkey_audit::AuditConfig,
     pub policy: latchkey_policy::PolicyConfig,
+    pub agent_token: latchkey_agent_token::AgentTokenConfig,
 }
 
 impl ServiceSettings {
@@ -93,6 +94,7 @@ impl ServiceSettings {
             oauth: settings.oauth.clone(),
             audit: settings.audit.clone(),
             policy: settings.policy.clone(),
+            agent_token: settings.agent_token.clone(),
         }
     }
 }
@@ -109,6 +111,7 @@ impl Default for ServiceSettings {
             },
             audit: latchkey_audit::AuditConfig::default(),
             policy: latchkey_policy::PolicyConfig::default(),
+            agent_token: latchkey_agent_token::AgentTokenConfig::default(),
         }
     }
 }
@@ -140,7 +143,8 @@ pub async fn spawn_service(
             )?);
             let service = latchkey_agent_token::AgentToken::open(db().await?, mesh)
                 .await?
-                .with_policy(policy);
+                .with_policy(policy)
+                .with_config(&context.settings.agent_token);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {

@@ -28,6 +28,7 @@ pub struct Settings {
     pub vault: VaultSettings,
     pub audit: latchkey_audit::AuditConfig,
     pub policy: latchkey_policy::PolicyConfig,
+    pub agent_token: latchkey_agent_token::AgentTokenConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

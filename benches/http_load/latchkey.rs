@@ -58,6 +58,12 @@ fn common_env(oidc: &crate::oauth_peer::OidcPeer) -> Vec<(String, String)> {
         // nothing but 429s. Lift it far above any rate this machine can produce.
         ("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND".into(), "1000000".into()),
         ("LATCHKEY__GATEWAY__RATE_LIMIT_BURST".into(), "1000000".into()),
+        // The issue scenario asks for thousands of tokens a second for one agent: measure issue,
+        // not the per-agent limit in front of it.
+        ("LATCHKEY__AGENT_TOKEN__AGENT_RATE_PER_SECOND".into(), "1000000".into()),
+        ("LATCHKEY__AGENT_TOKEN__AGENT_RATE_BURST".into(), "1000000".into()),
+        ("LATCHKEY__AGENT_TOKEN__ACCOUNT_RATE_PER_SECOND".into(), "1000000".into()),
+        ("LATCHKEY__AGENT_TOKEN__ACCOUNT_RATE_BURST".into(), "1000000".into()),
         ("LATCHKEY__OAUTH__OIDC_DISCOVERY_URL".into(), oidc.discovery_url()),
         (
             "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_ID".into(),

@@ -274,6 +274,10 @@ impl AgentToken {
 
     /// Pauses, resumes or revokes an agent. Asking for the state it is already in changes nothing
     /// and emits nothing; a revoked agent cannot be paused or resumed.
+    ///
+    /// The update is conditional on the status it was decided from, so two racing changes (a resume
+    /// and a revoke on two PostgreSQL connections) cannot both apply: the loser reads the new status
+    /// and decides again, and a revoked agent never comes back.
     pub async fn change_agent_status(
         &self,
         account_id: &str,
@@ -281,6 +285,27 @@ impl AgentToken {
         agent_id: &str,
         action: AgentAction,
     ) -> Result<Agent, AgentTokenError> {
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            if self.try_change_status(account_id, actor, agent_id, action).await? {
+                return self.get_agent(account_id, agent_id).await;
+            }
+        }
+        tracing::warn!(agent_id, "agent status kept changing under a status change; giving up");
+        Err(AgentTokenError::Invalid(ApiError::new(
+            ErrorCode::Unprocessable,
+            "the agent's status is changing concurrently; try again",
+        )))
+    }
+
+    /// One attempt: `false` when the status changed between the read and the conditional update.
+    async fn try_change_status(
+        &self,
+        account_id: &str,
+        actor: Option<&str>,
+        agent_id: &str,
+        action: AgentAction,
+    ) -> Result<bool, AgentTokenError> {
         let mut tx = self.db.begin_write().await?;
         let current: Option<String> = sqlx::query_scalar("SELECT status FROM agents WHERE account_id = $1 AND id = $2")
             .bind(account_id)
@@ -306,16 +331,23 @@ impl AgentToken {
         if let Some(target) = target {
             let now = now_ms();
             let revoked_at = if target == AgentStatus::Revoked { now } else { 0 };
-            sqlx::query(
-                "UPDATE agents SET status = $1, updated_at = $2, revoked_at = $3 WHERE account_id = $4 AND id = $5",
+            let changed = sqlx::query(
+                "UPDATE agents SET status = $1, updated_at = $2, revoked_at = $3 \
+                 WHERE account_id = $4 AND id = $5 AND status = $6 AND status <> 'revoked'",
             )
             .bind(target.as_str())
             .bind(now)
             .bind(revoked_at)
             .bind(account_id)
             .bind(agent_id)
+            .bind(current.as_str())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             let agent_id = agent_id.to_owned();
             let envelope = match target {
                 AgentStatus::Paused => envelope(account_id, actor, &AgentPaused { agent_id, at_ms: now }),
@@ -327,7 +359,7 @@ impl AgentToken {
         } else {
             tx.rollback().await?;
         }
-        self.get_agent(account_id, agent_id).await
+        Ok(true)
     }
 
     /// Resolves an agent's secret key to the agent (for agents requesting their own tokens).

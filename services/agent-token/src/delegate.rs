@@ -2,13 +2,21 @@
 //! same account, offline-verifiable like any other, with an `act` chain naming who delegated. Never
 //! wider: scope within the parent's, lifetime within what remains of it, audience the same or
 //! narrower. Revoking the parent (or any agent in the chain) revokes the delegated token too.
+//!
+//! A delegation is a token issue for the sub-agent: it is rate-limited (per delegating token and per
+//! account), and the account's policies decide it for the sub-agent exactly as they decide
+//! `POST /v1/tokens` (deny, throttle and require_approval apply). A delegation held for approval is
+//! redeemed like any held request: by asking `POST /v1/tokens` for the sub-agent with the approval's
+//! id, which yields exactly the approved scope, lifetime and intent.
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
-use latchkey_events::{Envelope, catalogue::TokenIssued};
+use latchkey_events::{Envelope, catalogue::TokenDelegated};
 
 use crate::{
-    AgentStatus, AgentToken, AgentTokenError, DEFAULT_TTL_SECS, EVENT_SOURCE, IssuedToken,
-    issue::scope_problem,
+    AgentStatus, AgentToken, AgentTokenError, DEFAULT_TTL_SECS, EVENT_SOURCE, HeldForApproval, IssueOutcome,
+    IssuedToken,
+    issue::{check_scopes, target_problem},
+    policy_gate::{Asked, Gate},
     secrets,
     signing::now_secs,
     tokens::{self, DelegationRequest, Requirements},
@@ -29,8 +37,9 @@ fn invalid(field: &str, message: impl Into<String>) -> AgentTokenError {
 }
 
 impl AgentToken {
-    /// Issues a token delegated from `request.token`.
-    pub async fn delegate_token(&self, request: Delegation) -> Result<IssuedToken, AgentTokenError> {
+    /// Issues a token delegated from `request.token`, if the account's policies allow it for the
+    /// sub-agent; or holds it for approval.
+    pub async fn delegate_token(&self, request: Delegation) -> Result<IssueOutcome, AgentTokenError> {
         let parent = match self.verify_token(&request.token, &Requirements::default()) {
             None => return Err(AgentTokenError::Invalid(ApiError::unavailable())),
             Some(Err(reason)) => {
@@ -42,18 +51,24 @@ impl AgentToken {
             }
             Some(Ok(claims)) => claims,
         };
-        for (i, scope) in request.scope.iter().enumerate() {
-            if let Some(problem) = scope_problem(scope) {
-                return Err(invalid(&format!("scope[{i}]"), problem));
-            }
+        let account = parent.account.clone();
+        self.limits.delegation(&account, &parent.jti)?;
+        let mut errors = Vec::new();
+        check_scopes(&request.scope, &mut errors);
+        let target = request.target_service.filter(|t| !t.is_empty());
+        if let Some(problem) = target.as_deref().and_then(target_problem) {
+            errors.push(FieldError::new("target_service", problem));
+        }
+        if !errors.is_empty() {
+            return Err(AgentTokenError::Invalid(ApiError::validation(errors)));
         }
         let now = now_secs();
         let ttl = request.ttl.unwrap_or_else(|| DEFAULT_TTL_SECS.min(parent.exp - now));
-        let account = parent.account.clone();
         // Both ends of the delegation must be active agents of the token's account.
+        let mut sub_agent = None;
         for (field, agent_id) in [("token", &parent.sub), ("sub_agent", &request.sub_agent)] {
             match self.get_agent(&account, agent_id).await {
-                Ok(agent) if agent.status == AgentStatus::Active => {}
+                Ok(agent) if agent.status == AgentStatus::Active => sub_agent = Some(agent),
                 Ok(_) => {
                     let message = format!("{field}: the agent is paused or revoked");
                     return Err(AgentTokenError::Invalid(ApiError::new(ErrorCode::Forbidden, message)));
@@ -64,17 +79,47 @@ impl AgentToken {
                 Err(error) => return Err(error),
             }
         }
+        let Some(sub_agent) = sub_agent else {
+            return Err(AgentTokenError::AgentNotFound);
+        };
         let delegation = DelegationRequest {
             scope: request.scope,
             ttl,
             sub_agent: request.sub_agent,
-            audience: request.target_service.filter(|t| !t.is_empty()),
+            audience: target,
         };
         let claims = tokens::delegate(&parent, delegation, now).map_err(|error| {
             let message = error.to_string();
             let message = message.split_once(": ").map_or(message.as_str(), |(_, m)| m).to_owned();
             invalid(error.field(), message)
         })?;
+        let decision_id = secrets::new_id("dec");
+        let asked = Asked {
+            agent: &sub_agent,
+            scope: &claims.scope,
+            audience: &claims.aud,
+            ttl: claims.exp - claims.iat,
+            intent: claims.intent.as_deref(),
+            approval_id: None,
+            decision_id: &decision_id,
+            actor: Some(&parent.sub),
+        };
+        match self.gate(&account, asked).await? {
+            Gate::Issue | Gate::IssueApproved { .. } => {}
+            Gate::Held {
+                approval_id,
+                expires_at_ms,
+            } => {
+                return Ok(IssueOutcome::Held(HeldForApproval {
+                    approval_id,
+                    agent_id: claims.sub,
+                    scope: claims.scope,
+                    audience: claims.aud,
+                    expires_at_ms,
+                    decision_id,
+                }));
+            }
+        }
         let token = self
             .signing_keys
             .read(|ring| tokens::issue(ring, &claims, now))
@@ -82,25 +127,26 @@ impl AgentToken {
                 tracing::error!(%error, "cannot sign a delegated token");
                 AgentTokenError::Invalid(ApiError::internal())
             })?;
-        let decision_id = secrets::new_id("dec");
-        let event = TokenIssued {
+        let event = TokenDelegated {
             jti: claims.jti.clone(),
             agent_id: claims.sub.clone(),
+            delegated_by: parent.sub.clone(),
+            parent_jti: parent.jti.clone(),
             scope: claims.scope.clone(),
             audience: claims.aud.clone(),
             expires_at: claims.exp,
             intent: claims.intent.clone(),
-            delegated_from: Some(parent.jti.clone()),
+            depth: u32::try_from(claims.delegation_depth()).unwrap_or(u32::MAX),
         };
         let mut envelope = Envelope::new(EVENT_SOURCE, &account, Some(&parent.sub), &event);
         envelope.decisionid = Some(decision_id.clone());
         let mut tx = self.db.begin_write().await?;
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;
-        Ok(IssuedToken {
+        Ok(IssueOutcome::Issued(IssuedToken {
             token,
             claims,
             decision_id,
-        })
+        }))
     }
 }

@@ -86,6 +86,22 @@ fn agent_to_pb(agent: Agent) -> pb::Agent {
     }
 }
 
+/// A token, or a request held for approval (token empty, approval id set).
+fn outcome_to_pb(outcome: IssueOutcome) -> pb::IssueTokenResponse {
+    match outcome {
+        IssueOutcome::Issued(issued) => issued_to_pb(issued),
+        IssueOutcome::Held(held) => pb::IssueTokenResponse {
+            agent_id: held.agent_id,
+            scope: held.scope,
+            audience: held.audience,
+            decision_id: held.decision_id,
+            approval_id: held.approval_id,
+            approval_expires_at_ms: held.expires_at_ms,
+            ..Default::default()
+        },
+    }
+}
+
 fn issued_to_pb(issued: IssuedToken) -> pb::IssueTokenResponse {
     pb::IssueTokenResponse {
         token: issued.token,
@@ -130,19 +146,8 @@ impl AgentTokenService for GrpcApi {
             intent: Some(m.intent),
             approval_id: Some(m.approval_id),
         };
-        let response = match self.service.issue_token(&account, &requester, token_request).await? {
-            IssueOutcome::Issued(issued) => issued_to_pb(issued),
-            IssueOutcome::Held(held) => pb::IssueTokenResponse {
-                agent_id: held.agent_id,
-                scope: held.scope,
-                audience: held.audience,
-                decision_id: held.decision_id,
-                approval_id: held.approval_id,
-                approval_expires_at_ms: held.expires_at_ms,
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(response))
+        let outcome = self.service.issue_token(&account, &requester, token_request).await?;
+        Ok(Response::new(outcome_to_pb(outcome)))
     }
 
     #[instrument(skip_all, err)]
@@ -202,7 +207,7 @@ impl AgentTokenService for GrpcApi {
         request: Request<pb::DelegateTokenRequest>,
     ) -> Result<Response<pb::IssueTokenResponse>, Status> {
         let m = request.into_inner();
-        let issued = self
+        let outcome = self
             .service
             .delegate_token(Delegation {
                 token: m.token,
@@ -212,7 +217,7 @@ impl AgentTokenService for GrpcApi {
                 target_service: Some(m.target_service),
             })
             .await?;
-        Ok(Response::new(issued_to_pb(issued)))
+        Ok(Response::new(outcome_to_pb(outcome)))
     }
 
     #[instrument(skip_all, err)]

@@ -19,8 +19,7 @@ use crate::{
 pub const DEFAULT_TTL_SECS: i64 = 300;
 /// The longest lifetime is the token format's own, so verifiers replay exactly that much revocation history.
 pub use crate::tokens::MAX_TTL_SECS;
-const MAX_SCOPES: usize = 50;
-const MAX_SCOPE_LEN: usize = 128;
+use crate::tokens::scope::{self, MAX_SCOPE_LEN, MAX_SCOPES};
 const MAX_INTENT_CHARS: usize = 500;
 
 /// What a caller asks for.
@@ -71,35 +70,34 @@ pub enum IssueOutcome {
     Held(HeldForApproval),
 }
 
-/// Checks one scope string: dot-separated segments of letters, digits, `_`, `-`, `:`; `*` only as a
-/// whole last segment (`db.*`) or alone, the one wildcard verifiers understand.
-pub fn scope_problem(scope: &str) -> Option<&'static str> {
-    if scope.is_empty() || scope.len() > MAX_SCOPE_LEN {
-        return Some("must be 1 to 128 characters");
+/// Checks a requested scope list (issue and delegation alike): 1 to 50 scopes, each a dotted name
+/// with `*` only as its last segment (`latchkey_tokens::scope`).
+pub(crate) fn check_scopes(scopes: &[String], errors: &mut Vec<FieldError>) {
+    if scopes.is_empty() {
+        errors.push(FieldError::new("scope", "must name at least one scope"));
+    } else if scopes.len() > MAX_SCOPES {
+        errors.push(FieldError::new("scope", format!("at most {MAX_SCOPES} scopes")));
     }
-    let segments: Vec<&str> = scope.split('.').collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        let valid = if *segment == "*" {
-            last
-        } else {
-            !segment.is_empty()
-                && segment
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
-        };
-        if !valid {
-            return Some("must be dot-separated names, with `*` only as the last segment");
+    for (i, requested) in scopes.iter().enumerate() {
+        if let Err(problem) = scope::check_scope(requested) {
+            errors.push(FieldError::new(format!("scope[{i}]"), problem.to_string()));
         }
     }
-    None
+}
+
+/// A target service is a name, never a pattern: a token for `*` would be for no service a rule or a
+/// verifier names.
+pub(crate) fn target_problem(target: &str) -> Option<String> {
+    (target.len() > MAX_SCOPE_LEN || target.chars().any(|c| c.is_control() || c.is_whitespace() || c == '*'))
+        .then(|| format!("must be a service name: up to {MAX_SCOPE_LEN} characters, no spaces or `*`"))
 }
 
 /// A request whose every field checked out.
 struct ValidTokenRequest {
     agent_id: String,
     scope: Vec<String>,
-    ttl: i64,
+    /// `None`: not given (the default, or what an approval approved).
+    ttl: Option<i64>,
     audience: String,
     intent: Option<String>,
     approval_id: Option<String>,
@@ -111,18 +109,8 @@ impl TokenRequest {
         if self.agent_id.trim().is_empty() {
             errors.push(FieldError::new("agent_id", "is required"));
         }
-        if self.scope.is_empty() {
-            errors.push(FieldError::new("scope", "must name at least one scope"));
-        } else if self.scope.len() > MAX_SCOPES {
-            errors.push(FieldError::new("scope", format!("at most {MAX_SCOPES} scopes")));
-        }
-        for (i, scope) in self.scope.iter().enumerate() {
-            if let Some(problem) = scope_problem(scope) {
-                errors.push(FieldError::new(format!("scope[{i}]"), problem));
-            }
-        }
-        let ttl = self.ttl.unwrap_or(DEFAULT_TTL_SECS);
-        if !(1..=MAX_TTL_SECS).contains(&ttl) {
+        check_scopes(&self.scope, &mut errors);
+        if self.ttl.is_some_and(|ttl| !(1..=MAX_TTL_SECS).contains(&ttl)) {
             errors.push(FieldError::new(
                 "ttl",
                 format!("must be between 1 and {MAX_TTL_SECS} seconds"),
@@ -132,11 +120,8 @@ impl TokenRequest {
             .target_service
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| ANY_AUDIENCE.to_owned());
-        if target.len() > MAX_SCOPE_LEN || target.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            errors.push(FieldError::new(
-                "target_service",
-                "must be up to 128 characters without spaces",
-            ));
+        if let Some(problem) = target_problem(&target) {
+            errors.push(FieldError::new("target_service", problem));
         }
         let intent = self.intent.filter(|i| !i.trim().is_empty());
         if intent.as_ref().is_some_and(|i| i.chars().count() > MAX_INTENT_CHARS) {
@@ -160,7 +145,7 @@ impl TokenRequest {
         Ok(ValidTokenRequest {
             agent_id: self.agent_id,
             scope,
-            ttl,
+            ttl: self.ttl,
             audience: target,
             intent,
             approval_id,
@@ -193,6 +178,8 @@ impl AgentToken {
         {
             return Err(forbidden("an agent can only request tokens for itself"));
         }
+        // Counted before anything is looked up, so unknown agent ids cost the account too.
+        self.limits.issue(account_id, &agent_id)?;
         let agent = self.get_agent(account_id, &agent_id).await?;
         match agent.status {
             AgentStatus::Active => {}
@@ -204,29 +191,42 @@ impl AgentToken {
             Requester::Account { api_key_id } => api_key_id.clone(),
             Requester::Agent { agent_id } => Some(agent_id.clone()),
         };
+        // A redemption passes on only what the caller gave: policy refuses anything but what was
+        // approved, and answers the approved lifetime and intent for an omitted one.
+        let asked_ttl = match (&approval_id, ttl) {
+            (Some(_), None) => 0,
+            (_, ttl) => ttl.unwrap_or(DEFAULT_TTL_SECS),
+        };
         let asked = Asked {
             agent: &agent,
             scope: &scope,
             audience: &audience,
-            ttl,
+            ttl: asked_ttl,
             intent: intent.as_deref(),
             approval_id: approval_id.as_deref(),
             decision_id: &decision_id,
             actor: actor.as_deref(),
         };
-        if let Gate::Held {
-            approval_id,
-            expires_at_ms,
-        } = self.gate(account_id, asked).await?
-        {
-            return Ok(IssueOutcome::Held(HeldForApproval {
+        let (ttl, intent) = match self.gate(account_id, asked).await? {
+            Gate::Issue => (asked_ttl, intent),
+            Gate::IssueApproved { ttl, intent } => (ttl, intent),
+            Gate::Held {
                 approval_id,
-                agent_id: agent.id,
-                scope,
-                audience,
                 expires_at_ms,
-                decision_id,
-            }));
+            } => {
+                return Ok(IssueOutcome::Held(HeldForApproval {
+                    approval_id,
+                    agent_id: agent.id,
+                    scope,
+                    audience,
+                    expires_at_ms,
+                    decision_id,
+                }));
+            }
+        };
+        if !(1..=MAX_TTL_SECS).contains(&ttl) {
+            tracing::error!(ttl, "policy answered an approved ttl out of range; refusing");
+            return Err(AgentTokenError::Invalid(ApiError::unavailable()));
         }
         let now = now_secs();
         let claims = Claims {
@@ -288,13 +288,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scopes_are_dotted_names_with_a_trailing_wildcard_at_most() {
-        for good in ["secrets.read", "db.write", "db.*", "*", "repo:latchkey.read", "a-b_c"] {
-            assert_eq!(scope_problem(good), None, "{good}");
-        }
-        for bad in ["", "db.", ".db", "*.read", "db.*.write", "sec*", "db read", "a..b"] {
-            assert!(scope_problem(bad).is_some(), "{bad}");
-        }
+    fn a_target_service_is_a_name_not_a_pattern() {
+        assert_eq!(target_problem("billing"), None);
+        assert_eq!(target_problem("https://api.example.com"), None);
+        assert!(target_problem("*").is_some());
+        assert!(target_problem("billing.*").is_some());
+        assert!(target_problem("has space").is_some());
+        assert!(target_problem(&"a".repeat(MAX_SCOPE_LEN + 1)).is_some());
     }
 
     #[test]

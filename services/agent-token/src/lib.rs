@@ -9,6 +9,7 @@ mod delegate;
 mod error;
 mod grpc;
 mod issue;
+mod limits;
 mod policy_gate;
 mod revoke;
 mod secrets;
@@ -30,6 +31,7 @@ pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use delegate::Delegation;
 pub use error::AgentTokenError;
+pub use limits::AgentTokenConfig;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
@@ -59,6 +61,8 @@ pub struct AgentToken {
     issuer: std::sync::Arc<str>,
     /// Decides every issue; without it, issue refuses (fails closed).
     policy: Option<PolicyClient>,
+    /// How often tokens may be asked for (per agent, account and delegating token).
+    limits: std::sync::Arc<limits::RequestLimits>,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -82,7 +86,15 @@ impl AgentToken {
             signing_keys,
             issuer: ISSUER.into(),
             policy: None,
+            limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
         })
+    }
+
+    /// Applies the `[agent_token]` settings (request rate limits).
+    #[must_use]
+    pub fn with_config(mut self, config: &AgentTokenConfig) -> Self {
+        self.limits = std::sync::Arc::new(limits::RequestLimits::new(config));
+        self
     }
 
     /// Sets the policy service every token issue asks. Without one, issue answers
@@ -124,6 +136,7 @@ impl AgentToken {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = interval.tick() => {
+                    self.limits.retain_recent();
                     if let Err(error) = self.signing_keys.reload(&self.db).await {
                         tracing::warn!(%error, "cannot reload the signing keys; keeping the ones held");
                     }

@@ -26,6 +26,8 @@ pub type PolicyClient = PolicyServiceClient<MeshChannel>;
 pub(crate) enum Gate {
     /// Issue the token.
     Issue,
+    /// Issue the token a person approved: with exactly the approved lifetime and intent.
+    IssueApproved { ttl: i64, intent: Option<String> },
     /// Held for approval: no token now.
     Held { approval_id: String, expires_at_ms: i64 },
 }
@@ -46,7 +48,11 @@ pub(crate) struct Asked<'a> {
 fn policy_failure(status: &tonic::Status) -> AgentTokenError {
     let error = ApiError::from_status(status);
     match error.code {
-        ErrorCode::NotFound | ErrorCode::Unprocessable | ErrorCode::ValidationError | ErrorCode::Forbidden => {
+        ErrorCode::NotFound
+        | ErrorCode::Unprocessable
+        | ErrorCode::ValidationError
+        | ErrorCode::Forbidden
+        | ErrorCode::RateLimited => {
             AgentTokenError::Invalid(error)
         }
         _ => {
@@ -91,6 +97,10 @@ impl AgentToken {
             }
         };
         match answer.effect.as_str() {
+            "allow" if answer.redeemed => Ok(Gate::IssueApproved {
+                ttl: answer.redeemed_ttl,
+                intent: Some(answer.redeemed_intent).filter(|intent| !intent.is_empty()),
+            }),
             "allow" => Ok(Gate::Issue),
             "throttle" if !answer.throttled => Ok(Gate::Issue),
             "throttle" => {

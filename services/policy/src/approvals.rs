@@ -25,6 +25,10 @@ pub const DEFAULT_APPROVAL_TTL_SECS: u64 = 3600;
 pub const MAX_APPROVAL_PAGE: u32 = 100;
 pub const DEFAULT_APPROVAL_PAGE: u32 = 20;
 const MAX_NOTE_CHARS: usize = 500;
+/// Most pending approvals one agent may have at once: each is a person's attention, so an agent
+/// (or a leaked agent secret) cannot bury the approvers. Further held requests are refused with
+/// `RATE_LIMITED` until one is decided or expires.
+pub const MAX_PENDING_APPROVALS_PER_AGENT: i64 = 20;
 
 /// Where an approval stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +178,16 @@ fn refusal(approval: &Approval) -> PolicyError {
     })
 }
 
+/// What a redemption asks for: it must be what was approved. `None` ttl or intent takes the
+/// approved one.
+pub(crate) struct Redemption<'a> {
+    pub agent_id: &'a str,
+    pub scope: &'a [String],
+    pub target_service: &'a str,
+    pub ttl: Option<i64>,
+    pub intent: Option<&'a str>,
+}
+
 impl Policy {
     /// Holds a request: a pending approval and its `approval.requested` event, in one transaction.
     pub(crate) async fn hold(&self, account_id: &str, held: HeldRequest<'_>) -> Result<Approval, PolicyError> {
@@ -200,6 +214,29 @@ impl Policy {
         };
         let scope_json = serde_json::to_string(&approval.scope).unwrap_or_else(|_| "[]".to_owned());
         let mut tx = self.db.begin_write().await?;
+        // Counted in the writing transaction: exact on SQLite (one writer); on PostgreSQL two
+        // concurrent holds may both see room, so the bound can be passed by the requests in flight.
+        let (pending, soonest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(expires_at) FROM approvals \
+             WHERE account_id = $1 AND agent_id = $2 AND status = 'pending' AND expires_at > $3",
+        )
+        .bind(account_id)
+        .bind(&approval.agent_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending >= MAX_PENDING_APPROVALS_PER_AGENT {
+            let wait_ms = soonest.map_or(0, |soonest| soonest - now).max(1000);
+            let mut error = ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "agent {} already has {pending} requests waiting for approval; decide them or let them expire",
+                    approval.agent_id
+                ),
+            );
+            error.retry_after_secs = Some(u64::try_from(wait_ms).unwrap_or(1000).div_ceil(1000));
+            return Err(PolicyError::Invalid(error));
+        }
         sqlx::query(
             "INSERT INTO approvals (id, account_id, status, agent_id, scope_json, target_service, ttl, intent, \
              policy_id, policy_name, rule_index, decision_id, requested_by, requested_at, expires_at) \
@@ -404,14 +441,14 @@ impl Policy {
     }
 
     /// Redeems an approved approval for the request it held: exactly one caller wins (a conditional
-    /// update), and only for the same agent, scopes (in any order) and target service.
+    /// update), and only for the same agent, scopes (in any order) and target service, and the same
+    /// ttl and intent when the redemption names them. The caller issues exactly what was approved
+    /// (the returned approval's scope, target, ttl and intent), never more.
     pub(crate) async fn redeem(
         &self,
         account_id: &str,
         approval_id: &str,
-        agent_id: &str,
-        scope: &[String],
-        target_service: &str,
+        asked: Redemption<'_>,
     ) -> Result<Approval, PolicyError> {
         let mut approval = self.get_approval(account_id, approval_id).await?;
         let sorted = |scopes: &[String]| {
@@ -420,12 +457,23 @@ impl Policy {
             scopes.dedup();
             scopes
         };
-        if approval.agent_id != agent_id
-            || sorted(&approval.scope) != sorted(scope)
-            || approval.target_service != target_service
+        if approval.agent_id != asked.agent_id
+            || sorted(&approval.scope) != sorted(asked.scope)
+            || approval.target_service != asked.target_service
         {
             return Err(unprocessable(format!(
                 "approval {approval_id} is for another request: ask again with its agent_id, scope and target_service"
+            )));
+        }
+        if asked.ttl.is_some_and(|ttl| ttl != approval.ttl) {
+            return Err(unprocessable(format!(
+                "approval {approval_id} was approved for a ttl of {} s: ask again with that ttl, or none",
+                approval.ttl
+            )));
+        }
+        if asked.intent.is_some_and(|intent| Some(intent) != approval.intent.as_deref()) {
+            return Err(unprocessable(format!(
+                "approval {approval_id} was approved for another intent: ask again with the approved intent, or none"
             )));
         }
         if approval.status != ApprovalStatus::Approved || approval.redeemed_at_ms.is_some() {

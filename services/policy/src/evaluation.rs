@@ -12,17 +12,17 @@ use std::sync::Arc;
 use chrono::Utc;
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_proto::agent_token::v1::GetAgentRequest;
+use latchkey_tokens::scope::{self, MAX_SCOPES};
 
 use crate::{
     Policy, PolicyError,
-    approvals::HeldRequest,
+    approvals::{HeldRequest, Redemption},
     cache::CompiledAccount,
     engine::{self, ANY_TARGET, Decision, Effect, TokenRequest},
     throttle::Charge,
 };
 
-/// The most scopes one request may name, and the longest scope or target (as agent-token allows).
-const MAX_SCOPES: usize = 50;
+/// The longest target service (as agent-token allows); scopes are checked by `latchkey_tokens::scope`.
 const MAX_NAME_LEN: usize = 128;
 
 /// What policy rules know about an agent.
@@ -72,8 +72,13 @@ pub enum Outcome {
     Throttled { retry_after_secs: u32 },
     /// Held for approval.
     Held { approval_id: String, expires_at_ms: i64 },
-    /// An approved approval was redeemed (once); the decision is an allow.
-    Redeemed { approval_id: String },
+    /// An approved approval was redeemed (once); the decision is an allow, for exactly the ttl and
+    /// intent that were approved.
+    Redeemed {
+        approval_id: String,
+        ttl: i64,
+        intent: Option<String>,
+    },
 }
 
 /// The decision, and whether a token would be issued now.
@@ -101,10 +106,9 @@ impl EvaluationRequest {
         } else if self.scope.len() > MAX_SCOPES {
             errors.push(FieldError::new("scope", format!("at most {MAX_SCOPES} scopes")));
         }
-        for (index, scope) in self.scope.iter().enumerate() {
-            if bad_name(scope) {
-                let message = format!("must be 1 to {MAX_NAME_LEN} characters without spaces");
-                errors.push(FieldError::new(format!("scope[{index}]"), message));
+        for (index, requested) in self.scope.iter().enumerate() {
+            if let Err(problem) = scope::check_scope(requested) {
+                errors.push(FieldError::new(format!("scope[{index}]"), problem.to_string()));
             }
         }
         if let Some(target) = self.target_service.as_deref().filter(|t| !t.is_empty())
@@ -130,22 +134,25 @@ impl Policy {
             .target_service
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| ANY_TARGET.to_owned());
-        if let Some(approval_id) = request.enforce.as_ref().and_then(|e| e.approval_id.as_deref()) {
-            let approval = self
-                .redeem(
-                    account_id,
-                    approval_id,
-                    &request.agent_id,
-                    &request.scope,
-                    &target_service,
-                )
-                .await?;
+        if let Some(enforcement) = request.enforce.as_ref()
+            && let Some(approval_id) = enforcement.approval_id.as_deref()
+        {
+            let redemption = Redemption {
+                agent_id: &request.agent_id,
+                scope: &request.scope,
+                target_service: &target_service,
+                ttl: (enforcement.ttl != 0).then_some(enforcement.ttl),
+                intent: enforcement.intent.as_deref(),
+            };
+            let approval = self.redeem(account_id, approval_id, redemption).await?;
             let rule_index = usize::try_from(approval.rule_index).unwrap_or_default();
             return Ok(Evaluation {
                 decision: Decision::approved(approval.policy_id, approval.policy_name, rule_index, &approval.id),
                 would_issue: true,
                 outcome: Outcome::Redeemed {
                     approval_id: approval.id,
+                    ttl: approval.ttl,
+                    intent: approval.intent,
                 },
             });
         }

@@ -205,9 +205,15 @@ impl PolicyService for GrpcApi {
                 response.approval_id = approval_id;
                 response.approval_expires_at_ms = expires_at_ms;
             }
-            Outcome::Redeemed { approval_id } => {
+            Outcome::Redeemed {
+                approval_id,
+                ttl,
+                intent,
+            } => {
                 response.approval_id = approval_id;
                 response.redeemed = true;
+                response.redeemed_ttl = ttl;
+                response.redeemed_intent = intent.unwrap_or_default();
             }
         }
         Ok(Response::new(response))

@@ -32,6 +32,7 @@ catalogue! {
     AgentResumed => "agent.resumed",
     AgentRevoked => "agent.revoked",
     TokenIssued => "token.issued",
+    TokenDelegated => "token.delegated",
     TokenDenied => "token.denied",
     TokenRevoked => "token.revoked",
     PolicyCreated => "policy.created",
@@ -181,6 +182,33 @@ pub struct TokenIssued {
 
 impl DomainEvent for TokenIssued {
     const TYPE: EventType = EventType::TokenIssued;
+    fn subject(&self) -> Option<String> {
+        Some(self.jti.clone())
+    }
+}
+
+/// A token was delegated to a sub-agent (`POST /v1/tokens/delegate`), after the account's policies
+/// allowed it for the sub-agent. Never the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenDelegated {
+    /// The new token's id.
+    pub jti: String,
+    /// The sub-agent it is for.
+    pub agent_id: String,
+    /// The agent that delegated, and the token it delegated from.
+    pub delegated_by: String,
+    pub parent_jti: String,
+    pub scope: Vec<String>,
+    pub audience: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub intent: Option<String>,
+    /// How many delegations deep the new token is (1: delegated from an issued token).
+    pub depth: u32,
+}
+
+impl DomainEvent for TokenDelegated {
+    const TYPE: EventType = EventType::TokenDelegated;
     fn subject(&self) -> Option<String> {
         Some(self.jti.clone())
     }

@@ -4,6 +4,9 @@ use super::{ANY_AUDIENCE, Actor, Claims, new_jti, scope};
 
 /// The longest actor chain a delegated token may carry. Bounds token size and keeps chains auditable.
 pub const MAX_DELEGATION_DEPTH: usize = 4;
+/// The largest claims set (JSON bytes) a delegated token may carry, so a token still fits in the
+/// HTTP header it travels in (a signed token is about 4/3 of this plus 150 bytes).
+pub const MAX_CLAIMS_BYTES: usize = 8 * 1024;
 
 /// What the holder of a token asks to delegate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +27,18 @@ pub enum DelegationError {
     /// The request names no scope.
     #[error("scope: at least one scope is required")]
     EmptyScope,
+    /// The request names more scopes than a token may carry.
+    #[error("scope: at most {} scopes", scope::MAX_SCOPES)]
+    TooManyScopes,
+    /// A requested scope is not a scope ([`scope::check_scope`]).
+    #[error("scope: {scope:?} {problem}")]
+    BadScope { scope: String, problem: scope::ScopeError },
+    /// The sub-agent is the delegating agent, or already in its delegation chain.
+    #[error("sub_agent: {sub_agent} is already in the delegation chain; an agent cannot delegate to itself")]
+    SubAgentInChain { sub_agent: String },
+    /// The new token would be larger than [`MAX_CLAIMS_BYTES`].
+    #[error("scope: the delegated token would exceed {MAX_CLAIMS_BYTES} bytes of claims")]
+    TooLarge,
     /// A requested scope is not within the parent token's scope.
     #[error("scope: {scope:?} is wider than the delegating token's scope")]
     ScopeWidened {
@@ -61,10 +76,14 @@ impl DelegationError {
     /// The request field at fault: `scope`, `ttl`, `audience`, `sub_agent` or `token`.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::EmptyScope | Self::ScopeWidened { .. } => "scope",
+            Self::EmptyScope
+            | Self::TooManyScopes
+            | Self::BadScope { .. }
+            | Self::ScopeWidened { .. }
+            | Self::TooLarge => "scope",
             Self::TtlNotPositive | Self::TtlExceedsParent { .. } => "ttl",
             Self::AudienceWidened { .. } => "audience",
-            Self::MissingSubAgent => "sub_agent",
+            Self::MissingSubAgent | Self::SubAgentInChain { .. } => "sub_agent",
             Self::ParentNotValid | Self::TooDeep => "token",
         }
     }
@@ -85,6 +104,17 @@ pub fn delegate(parent: &Claims, request: DelegationRequest, now: i64) -> Result
     }
     if request.scope.is_empty() {
         return Err(DelegationError::EmptyScope);
+    }
+    if request.scope.len() > scope::MAX_SCOPES {
+        return Err(DelegationError::TooManyScopes);
+    }
+    for requested in &request.scope {
+        if let Err(problem) = scope::check_scope(requested) {
+            return Err(DelegationError::BadScope {
+                scope: requested.clone(),
+                problem,
+            });
+        }
     }
     if let Some(wider) = scope::first_uncovered(&parent.scope, &request.scope) {
         return Err(DelegationError::ScopeWidened {
@@ -110,12 +140,17 @@ pub fn delegate(parent: &Claims, request: DelegationRequest, now: i64) -> Result
     if request.sub_agent.trim().is_empty() {
         return Err(DelegationError::MissingSubAgent);
     }
+    if request.sub_agent == parent.sub || parent.actors().any(|actor| actor.sub == request.sub_agent) {
+        return Err(DelegationError::SubAgentInChain {
+            sub_agent: request.sub_agent,
+        });
+    }
     let act = Actor {
         sub: parent.sub.clone(),
         jti: Some(parent.jti.clone()),
         act: parent.act.clone().map(Box::new),
     };
-    Ok(Claims {
+    let claims = Claims {
         iss: parent.iss.clone(),
         sub: request.sub_agent,
         aud,
@@ -127,5 +162,9 @@ pub fn delegate(parent: &Claims, request: DelegationRequest, now: i64) -> Result
         account: parent.account.clone(),
         intent: parent.intent.clone(),
         act: Some(act),
-    })
+    };
+    if serde_json::to_vec(&claims).map_or(true, |json| json.len() > MAX_CLAIMS_BYTES) {
+        return Err(DelegationError::TooLarge);
+    }
+    Ok(claims)
 }

@@ -3,7 +3,10 @@
 use serde_json::json;
 
 use super::testing::{Fixture, NOW, TTL, claims};
-use super::{DelegationError, DelegationRequest, Invalid, MAX_DELEGATION_DEPTH, Requirements, delegate};
+use super::{
+    DelegationError, DelegationRequest, Invalid, MAX_CLAIMS_BYTES, MAX_DELEGATION_DEPTH, Requirements, delegate,
+    scope::MAX_SCOPES,
+};
 
 fn request(scope: &[&str], ttl: i64) -> DelegationRequest {
     DelegationRequest {
@@ -159,7 +162,11 @@ fn revoking_the_root_token_or_a_delegating_agent_revokes_the_delegated_tokens() 
     let fixture = Fixture::new();
     let root = claims();
     let middle = delegate(&root, request(&["db.*"], 120), NOW).expect("first level");
-    let leaf = delegate(&middle, request(&["db.read"], 60), NOW).expect("second level");
+    let leaf_request = DelegationRequest {
+        sub_agent: "agent_leaf".into(),
+        ..request(&["db.read"], 60)
+    };
+    let leaf = delegate(&middle, leaf_request, NOW).expect("second level");
     let token = fixture.sign(&leaf);
     let verify = || fixture.verifier.verify(&token, &Requirements::default(), NOW);
     assert!(verify().is_ok());
@@ -182,12 +189,71 @@ fn revoking_the_root_token_or_a_delegating_agent_revokes_the_delegated_tokens() 
 #[test]
 fn the_chain_depth_is_bounded() {
     let mut token = claims();
+    let to = |level: usize| DelegationRequest {
+        sub_agent: format!("agent_level_{level}"),
+        ..request(&["db.read"], 10)
+    };
     for level in 0..MAX_DELEGATION_DEPTH {
-        token =
-            delegate(&token, request(&["db.read"], 10), NOW).unwrap_or_else(|error| panic!("level {level}: {error}"));
+        token = delegate(&token, to(level), NOW).unwrap_or_else(|error| panic!("level {level}: {error}"));
     }
     assert_eq!(token.delegation_depth(), MAX_DELEGATION_DEPTH);
-    let refused = delegate(&token, request(&["db.read"], 5), NOW).expect_err("too deep");
+    let refused = delegate(&token, to(MAX_DELEGATION_DEPTH), NOW).expect_err("too deep");
     assert_eq!(refused.field(), "token");
     assert_eq!(refused, DelegationError::TooDeep);
+}
+
+#[test]
+fn an_agent_cannot_delegate_to_itself_nor_back_up_its_chain() {
+    let root = claims();
+    let to_self = DelegationRequest {
+        sub_agent: root.sub.clone(),
+        ..request(&["db.read"], 60)
+    };
+    let refused = delegate(&root, to_self, NOW).expect_err("delegating to oneself");
+    assert_eq!(refused.field(), "sub_agent");
+    assert!(matches!(refused, DelegationError::SubAgentInChain { .. }));
+
+    let middle = delegate(&root, request(&["db.*"], 120), NOW).expect("first level");
+    let back_to_root = DelegationRequest {
+        sub_agent: root.sub.clone(),
+        ..request(&["db.read"], 60)
+    };
+    assert!(matches!(
+        delegate(&middle, back_to_root, NOW),
+        Err(DelegationError::SubAgentInChain { .. })
+    ));
+}
+
+#[test]
+fn delegated_scopes_are_checked_and_capped_like_issued_ones() {
+    let mut root = claims();
+    root.scope = vec!["*".to_owned()];
+    let many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("db.t{i}.read")).collect();
+    let too_many = DelegationRequest {
+        scope: many,
+        ..request(&[], 60)
+    };
+    assert_eq!(delegate(&root, too_many, NOW), Err(DelegationError::TooManyScopes));
+    for bad in ["*.read", "db..read", "db read", "sec*"] {
+        let refused = delegate(&root, request(&[bad], 60), NOW).expect_err(bad);
+        assert!(matches!(refused, DelegationError::BadScope { .. }), "{bad}: {refused}");
+        assert_eq!(refused.field(), "scope");
+    }
+}
+
+#[test]
+fn a_delegated_token_stays_within_the_size_of_a_header() {
+    let mut root = claims();
+    root.scope = vec!["*".to_owned()];
+    root.intent = Some("\u{1F600}".repeat(500));
+    let long: Vec<String> = (0..MAX_SCOPES)
+        .map(|i| format!("{}.{i:03}", "s".repeat(120)))
+        .collect();
+    let huge = DelegationRequest {
+        scope: long,
+        ..request(&[], 60)
+    };
+    assert_eq!(delegate(&root, huge, NOW), Err(DelegationError::TooLarge));
+    let fits = delegate(&root, request(&["db.read"], 60), NOW).expect("a small delegation");
+    assert!(serde_json::to_vec(&fits).expect("json").len() <= MAX_CLAIMS_BYTES);
 }

@@ -32,6 +32,8 @@ mod delegation_tests;
 #[cfg(test)]
 mod interop_tests;
 #[cfg(test)]
+mod scope_tests;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod verify_claims_tests;
@@ -39,7 +41,7 @@ mod verify_claims_tests;
 mod verify_tests;
 
 pub use claims::{Actor, Claims};
-pub use delegation::{DelegationError, DelegationRequest, MAX_DELEGATION_DEPTH, delegate};
+pub use delegation::{DelegationError, DelegationRequest, MAX_CLAIMS_BYTES, MAX_DELEGATION_DEPTH, delegate};
 pub use error::TokenError;
 pub use jws::issue;
 pub use keyring::KeyRing;

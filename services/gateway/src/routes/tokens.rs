@@ -50,8 +50,10 @@ pub struct IssueTokenBody {
     /// The agent the token is for (an agent asking with its own key may only name itself).
     #[schema(example = "agent_a1b2c3d4e5f6g7h8")]
     pub agent_id: String,
-    /// Scopes to grant: dot-separated names, `*` allowed as the last segment (`db.*`).
-    #[schema(example = json!(["secrets.read", "db.write"]))]
+    /// Scopes to grant: 1 to 50 dot-separated names of letters, digits, `_`, `-` and `:`, each at
+    /// most 128 bytes, with `*` allowed only as the whole last segment (`db.*`) or alone (`*`). A
+    /// wildcard asks for everything below it, and policies judge it by everything it reaches.
+    #[schema(example = json!(["secrets.read", "db.write"]), min_items = 1, max_items = 50)]
     pub scope: Vec<String>,
     /// Lifetime in seconds, 1 to 86400. Default 300.
     #[schema(minimum = 1, maximum = 86400)]
@@ -151,6 +153,11 @@ pub(crate) async fn issue_token(
         }
     };
     let issued = state.agent_token.clone().issue_token(request).await?.into_inner();
+    issued_or_held(issued)
+}
+
+/// 201 with the token, or 202 when a policy held the request for approval.
+fn issued_or_held(issued: pb::IssueTokenResponse) -> Result<axum::response::Response, Problem> {
     if !issued.approval_id.is_empty() {
         let expires_at = super::time_from_ms(issued.approval_expires_at_ms)
             .ok_or_else(|| Problem::internal(&"an approval without a valid expiry"))?;
@@ -430,8 +437,11 @@ pub struct DelegateTokenBody {
 /// Delegate a token to a sub-agent
 ///
 /// Exchanges a valid token for one with a narrower scope, a lifetime within the delegating token's
-/// and a named sub-agent; the new token's `act` claim records who delegated. Never wider. Revoking
-/// the delegating token revokes the delegated one too.
+/// and a named sub-agent (never the delegating agent itself, nor one already in its chain); the new
+/// token's `act` claim records who delegated. Never wider. Revoking the delegating token revokes
+/// the delegated one too. A delegation is a token issue for the sub-agent: the account's policies
+/// decide it (403 deny, 429 throttle or rate limit, 202 held for approval: redeem it at
+/// `POST /v1/tokens` for the sub-agent with the approval id).
 #[utoipa::path(
     post,
     path = "/v1/tokens/delegate",
@@ -439,12 +449,14 @@ pub struct DelegateTokenBody {
     request_body(content = DelegateTokenBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The delegated token", body = IssuedTokenBody),
+        (status = 202, description = "Held for approval by a policy: no token yet", body = HeldTokenBody),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
         (status = 404, response = r::NotFound),
         (status = 413, response = r::PayloadTooLarge),
         (status = 415, response = r::UnsupportedMediaType),
+        (status = 429, response = r::RateLimited),
         (status = 500, response = r::InternalError),
         (status = 503, response = r::Unavailable),
     )
@@ -452,7 +464,7 @@ pub struct DelegateTokenBody {
 pub(crate) async fn delegate_token(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<DelegateTokenBody>,
-) -> Result<(StatusCode, Json<IssuedTokenBody>), Problem> {
+) -> Result<axum::response::Response, Problem> {
     let request = tonic::Request::new(pb::DelegateTokenRequest {
         token: body.token,
         scope: body.scope,
@@ -461,7 +473,7 @@ pub(crate) async fn delegate_token(
         target_service: body.target_service.unwrap_or_default(),
     });
     let issued = state.agent_token.clone().delegate_token(request).await?.into_inner();
-    Ok((StatusCode::CREATED, Json(issued_body(issued)?)))
+    issued_or_held(issued)
 }
 
 fn issued_body(issued: pb::IssueTokenResponse) -> Result<IssuedTokenBody, Problem> {

@@ -31,7 +31,8 @@
 //!   `scopes`, `target_services` (wildcard patterns) and `time_windows` (any one of them).
 //! - Patterns are dot-separated: a trailing `*` is everything below (`secrets.*` covers
 //!   `secrets.read` and `secrets.db.read`, never `secrets` or `secretsx.read`), any other `*` is one
-//!   segment (`*.read`), and `*` alone is everything.
+//!   segment (`*.read`), and `*` alone is everything. The grammar and its two relations (containment,
+//!   overlap) are `latchkey_tokens::scope`, shared with token issue, delegation and verification.
 //! - Effects: `"allow"`, `"deny"`, `"require_approval"`, or an object tagged by `type`; throttle is
 //!   always the object `{"type": "throttle", "limit": N, "window_secs": S, "per": "agent"|"policy"}`.
 //! - Time windows are `[start, end)` in `HH:MM`, `end` up to `24:00`, crossing midnight when `end` is
@@ -40,11 +41,13 @@
 //!
 //! # How a request with several scopes matches
 //!
-//! It depends on the effect, so that asking for more never slips past a rule. A deny, throttle or
-//! require_approval rule matches when **any** requested scope matches one of its patterns: a request
-//! for `docs.read` and `secrets.read` is denied by a rule that denies `secrets.*`. An allow rule
-//! matches only when **every** requested scope does: otherwise a rule allowing `docs.*` above a deny
-//! would hand out `secrets.read` along with `docs.read`. The same reading applies to a token for `any`
+//! It depends on the effect, so that asking for more never slips past a rule. A requested scope may
+//! itself be a pattern (`db.*`, `*`). A deny, throttle or require_approval rule matches when **any**
+//! requested scope *overlaps* one of its patterns (some scope both stand for): a request for
+//! `docs.read` and `secrets.read` is denied by a rule that denies `secrets.*`, and so are requests
+//! for `*` or `secrets.*` by a rule that denies `secrets.read`. An allow rule matches only when
+//! **every** requested scope is *contained* in one of its patterns: otherwise a rule allowing
+//! `docs.*` above a deny would hand out `secrets.read` along with `docs.read`. The same reading applies to a token for `any`
 //! target service: a restricting rule naming `billing` catches it (it could be used at billing); an
 //! allow rule only covers it if one of its patterns matches `any` itself (`*` or `any`).
 //!
@@ -57,7 +60,6 @@
 mod effect;
 mod evaluate;
 mod model;
-mod pattern;
 mod rule;
 mod time_window;
 mod validate;
@@ -65,7 +67,7 @@ mod validate;
 pub use effect::{Effect, ThrottlePer};
 pub use evaluate::{ANY_TARGET, Decision, Policy, TokenRequest, evaluate};
 pub use model::{DEFAULT_PRIORITY, Match, PolicyInput, PolicyPatch, Rule, TimeWindowInput};
-pub use pattern::{MAX_PATTERN_LEN, PatternError, WildcardPattern};
+pub use latchkey_tokens::scope::{MAX_PATTERN_LEN, ScopeError, ScopePattern};
 pub use time_window::{TimeWindow, TimeWindowError};
 pub use validate::{
     MAX_DESCRIPTION_CHARS, MAX_LIST_ENTRIES, MAX_NAME_CHARS, MAX_PRIORITY, MAX_RULES, MAX_VALUE_LEN, ValidPolicy,

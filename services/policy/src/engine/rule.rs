@@ -2,10 +2,10 @@
 //! integers and allocates nothing.
 
 use chrono::{DateTime, Utc};
+use latchkey_tokens::scope::ScopePattern;
 
 use super::effect::Effect;
 use super::evaluate::{ANY_TARGET, TokenRequest};
-use super::pattern::WildcardPattern;
 use super::time_window::TimeWindow;
 
 /// A rule ready to evaluate.
@@ -22,15 +22,17 @@ pub(crate) struct CompiledMatch {
     pub(crate) owners: Option<Box<[Box<str>]>>,
     pub(crate) model_providers: Option<Box<[Box<str>]>>,
     pub(crate) frameworks: Option<Box<[Box<str>]>>,
-    pub(crate) scopes: Option<Box<[WildcardPattern]>>,
-    pub(crate) target_services: Option<Box<[WildcardPattern]>>,
+    pub(crate) scopes: Option<Box<[ScopePattern]>>,
+    pub(crate) target_services: Option<Box<[ScopePattern]>>,
     pub(crate) time_windows: Option<Box<[TimeWindow]>>,
     /// How the scope and target lists read a request, fixed by the rule's effect. A granting rule
-    /// (allow) must *cover* the request: every requested scope matches one of its patterns, and a
-    /// token for `any` service only matches a target pattern that matches `any`. A restricting rule
-    /// (deny, throttle, require_approval) matches when the request *touches* what it names: any one
-    /// requested scope, and a token for `any` service, which could be used at the named ones.
-    /// Either way round, a request cannot slip past a rule by asking for more than the rule names.
+    /// (allow) must *cover* the request: every requested scope (itself a pattern, `db.*`) is
+    /// contained in one of its patterns, and a token for `any` service only matches a target pattern
+    /// that matches `any`. A restricting rule (deny, throttle, require_approval) matches when the
+    /// request *touches* what it names: one requested scope overlaps one of its patterns (a request
+    /// for `*` touches `secrets.read`), and a token for `any` service could be used at the named
+    /// ones. Either way round, a request cannot slip past a rule by asking for more than the rule
+    /// names (see `latchkey_tokens::scope`).
     pub(crate) cover: bool,
 }
 
@@ -67,7 +69,7 @@ impl CompiledMatch {
         request
             .scopes
             .iter()
-            .find(|scope| patterns.iter().any(|pattern| pattern.matches(scope)))
+            .find(|scope| patterns.iter().any(|pattern| pattern.overlaps(scope)))
             .map(String::as_str)
     }
 
@@ -78,7 +80,7 @@ impl CompiledMatch {
         if target == ANY_TARGET && !self.cover {
             return true;
         }
-        patterns.iter().any(|pattern| pattern.matches(target))
+        patterns.iter().any(|pattern| pattern.contains(target))
     }
 
     fn time_matches(&self, now: DateTime<Utc>) -> bool {
@@ -92,11 +94,14 @@ impl CompiledMatch {
         let Some(patterns) = &self.scopes else {
             return true;
         };
-        let covered = |scope: &String| patterns.iter().any(|pattern| pattern.matches(scope));
         if self.cover {
-            scopes.iter().all(covered)
+            scopes
+                .iter()
+                .all(|scope| patterns.iter().any(|pattern| pattern.contains(scope)))
         } else {
-            scopes.iter().any(covered)
+            scopes
+                .iter()
+                .any(|scope| patterns.iter().any(|pattern| pattern.overlaps(scope)))
         }
     }
 }

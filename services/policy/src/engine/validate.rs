@@ -5,10 +5,10 @@
 use std::borrow::Borrow;
 
 use latchkey_errors::FieldError;
+use latchkey_tokens::scope::ScopePattern;
 
 use super::effect::Effect;
 use super::model::{PolicyInput, Rule};
-use super::pattern::WildcardPattern;
 use super::rule::{CompiledMatch, CompiledRule};
 use super::time_window::TimeWindow;
 
@@ -165,8 +165,8 @@ fn exact_value(value: &str, path: &str, errors: &mut Vec<FieldError>) -> Option<
 }
 
 /// A scope or target service pattern.
-fn pattern(text: &str, path: &str, errors: &mut Vec<FieldError>) -> Option<WildcardPattern> {
-    WildcardPattern::compile(text)
+fn pattern(text: &str, path: &str, errors: &mut Vec<FieldError>) -> Option<ScopePattern> {
+    ScopePattern::rule(text)
         .map_err(|error| errors.push(FieldError::new(path, error.to_string())))
         .ok()
 }

@@ -234,3 +234,81 @@ fn a_decision_serialises_for_the_dry_run() -> Result<(), serde_json::Error> {
     assert!(value.get("throttle_key").is_none());
     Ok(())
 }
+
+mod whatever_a_verifier_would_grant {
+    //! The property the policy engine exists for: under a restricting rule, no scope a verifier would
+    //! accept the issued token for is one the rule names.
+    use latchkey_tokens::scope;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Token scopes as a caller may ask for them: literals and a trailing `*` at most.
+    fn requested_scope() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 0..=3),
+            any::<bool>(),
+        )
+            .prop_filter_map("a scope has a segment", |(segments, open)| {
+                let mut scope = segments.join(".");
+                if open {
+                    scope = if scope.is_empty() { "*".to_owned() } else { format!("{scope}.*") };
+                }
+                (!scope.is_empty()).then_some(scope)
+            })
+    }
+
+    /// Rule patterns: `*` anywhere.
+    fn rule_pattern() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(vec!["a", "b", "*"]), 1..=3).prop_map(|segments| segments.join("."))
+    }
+
+    fn restricting_effect() -> impl Strategy<Value = Value> {
+        prop::sample::select(vec![
+            json!("deny"),
+            json!("require_approval"),
+            json!({"type": "throttle", "limit": 1, "window_secs": 60}),
+        ])
+    }
+
+    /// Every scope of 1 to 5 segments over `a`, `b`, `c`, `d`.
+    fn short_scopes() -> Vec<String> {
+        let mut level = vec![String::new()];
+        let mut all = Vec::new();
+        for _ in 0..5 {
+            level = level
+                .iter()
+                .flat_map(|prefix| {
+                    ["a", "b", "c", "d"].iter().map(move |segment| {
+                        if prefix.is_empty() { (*segment).to_owned() } else { format!("{prefix}.{segment}") }
+                    })
+                })
+                .collect();
+            all.extend(level.iter().cloned());
+        }
+        all
+    }
+
+    proptest! {
+        #[test]
+        fn is_never_under_a_restricting_rule(
+            patterns in prop::collection::vec(rule_pattern(), 1..=3),
+            effect in restricting_effect(),
+            requested in prop::collection::vec(requested_scope(), 1..=3),
+        ) {
+            let policies = [rules("pol_r", 100, json!([{"match": {"scopes": patterns}, "effect": effect}]))];
+            let asked: Vec<&str> = requested.iter().map(String::as_str).collect();
+            let decision = decide(&policies, &asked);
+            if decision.effect == Effect::Allow {
+                for name in short_scopes() {
+                    let granted = scope::granted_covers(&requested, &name);
+                    let restricted = patterns.iter().any(|pattern| scope::contains(pattern, &name));
+                    prop_assert!(
+                        !(granted && restricted),
+                        "{requested:?} was allowed past {patterns:?} although it grants {name}"
+                    );
+                }
+            }
+        }
+    }
+}

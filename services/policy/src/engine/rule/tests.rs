@@ -115,6 +115,42 @@ fn restricting_rules_catch_any_requested_scope() {
 }
 
 #[test]
+fn wildcard_requests_are_caught_by_restricting_rules_on_what_they_reach() {
+    // The review's findings: `*` was read as a literal scope and slipped past `secrets.*`.
+    for (rule_scope, requested) in [
+        ("secrets.*", "*"),
+        ("secrets.read", "*"),
+        ("secrets.read", "secrets.*"),
+        ("*.read", "secrets.*"),
+        ("db.*.write", "db.*"),
+    ] {
+        for effect in [
+            json!("deny"),
+            json!("require_approval"),
+            json!({"type": "throttle", "limit": 1, "window_secs": 1}),
+        ] {
+            let rule = json!({"match": {"scopes": [rule_scope]}, "effect": effect});
+            assert!(
+                matches(rule, &request(&["docs.read", requested])),
+                "{effect} on {rule_scope} must catch {requested}"
+            );
+        }
+    }
+    let deny = json!({"match": {"scopes": ["secrets.*"]}, "effect": "deny"});
+    assert!(!matches(deny, &request(&["db.*"])), "db.* reaches nothing under secrets");
+}
+
+#[test]
+fn allow_rules_cover_a_wildcard_request_only_when_they_contain_it() {
+    let rule = json!({"match": {"scopes": ["docs.*"]}, "effect": "allow"});
+    assert!(matches(rule.clone(), &request(&["docs.*"])));
+    assert!(matches(rule.clone(), &request(&["docs.api.*"])));
+    assert!(!matches(rule.clone(), &request(&["*"])));
+    let narrow = json!({"match": {"scopes": ["docs.read"]}, "effect": "allow"});
+    assert!(!matches(narrow, &request(&["docs.*"])));
+}
+
+#[test]
 fn allow_rules_must_cover_every_requested_scope() {
     let rule = json!({"match": {"scopes": ["docs.*", "search"]}, "effect": "allow"});
     assert!(matches(rule.clone(), &request(&["docs.read", "search"])));
