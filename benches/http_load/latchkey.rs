@@ -62,7 +62,10 @@ fn common_env(oidc: &crate::oauth_peer::OidcPeer) -> Vec<(String, String)> {
         // not the per-agent limit in front of it.
         ("LATCHKEY__AGENT_TOKEN__AGENT_RATE_PER_SECOND".into(), "1000000".into()),
         ("LATCHKEY__AGENT_TOKEN__AGENT_RATE_BURST".into(), "1000000".into()),
-        ("LATCHKEY__AGENT_TOKEN__ACCOUNT_RATE_PER_SECOND".into(), "1000000".into()),
+        (
+            "LATCHKEY__AGENT_TOKEN__ACCOUNT_RATE_PER_SECOND".into(),
+            "1000000".into(),
+        ),
         ("LATCHKEY__AGENT_TOKEN__ACCOUNT_RATE_BURST".into(), "1000000".into()),
         ("LATCHKEY__OAUTH__OIDC_DISCOVERY_URL".into(), oidc.discovery_url()),
         (

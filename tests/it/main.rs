@@ -17,5 +17,6 @@ mod policies;
 mod support;
 mod tokens;
 mod trace;
+mod trust;
 mod verify;
 mod webhooks;

@@ -52,7 +52,7 @@ impl AgentToken {
             Some(Ok(claims)) => claims,
         };
         let account = parent.account.clone();
-        self.limits.delegation(&account, &parent.jti)?;
+        self.limits.delegation(&account, &parent.jti, &request.sub_agent)?;
         let mut errors = Vec::new();
         check_scopes(&request.scope, &mut errors);
         let target = request.target_service.filter(|t| !t.is_empty());

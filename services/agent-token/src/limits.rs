@@ -83,10 +83,20 @@ impl RequestLimits {
         take(&self.per_account, account_id.to_owned(), "this account")
     }
 
-    /// Takes one delegation from the token `parent_jti` of `account_id`.
-    pub(crate) fn delegation(&self, account_id: &str, parent_jti: &str) -> Result<(), AgentTokenError> {
-        take(&self.per_delegating_token, parent_jti.to_owned(), "this delegating token")?;
-        take(&self.per_account, account_id.to_owned(), "this account")
+    /// Takes one delegation from the token `parent_jti` of `account_id` to `sub_agent`, which counts
+    /// as a token request of the sub-agent too.
+    pub(crate) fn delegation(
+        &self,
+        account_id: &str,
+        parent_jti: &str,
+        sub_agent: &str,
+    ) -> Result<(), AgentTokenError> {
+        take(
+            &self.per_delegating_token,
+            parent_jti.to_owned(),
+            "this delegating token",
+        )?;
+        self.issue(account_id, sub_agent)
     }
 
     /// Forgets buckets that are full again, so memory follows the agents and tokens in recent use.
@@ -160,10 +170,13 @@ mod tests {
 
     #[test]
     fn delegations_are_counted_per_delegating_token_and_per_account() {
-        let limits = limits(100, 100, 1);
-        assert!(limits.delegation("acct_a", "tok_1").is_ok());
-        let error = refused(limits.delegation("acct_a", "tok_1")).expect("the token is spent");
+        let limits = limits(2, 100, 1);
+        assert!(limits.delegation("acct_a", "tok_1", "agent_1").is_ok());
+        let error = refused(limits.delegation("acct_a", "tok_1", "agent_1")).expect("the token is spent");
         assert!(error.message.contains("delegating token"), "{}", error.message);
-        assert!(limits.delegation("acct_a", "tok_2").is_ok());
+        assert!(limits.delegation("acct_a", "tok_2", "agent_1").is_ok());
+        // Delegations to an agent count as its requests.
+        let error = refused(limits.delegation("acct_a", "tok_3", "agent_1")).expect("the agent is spent");
+        assert!(error.message.contains("this agent"), "{}", error.message);
     }
 }

@@ -52,9 +52,7 @@ fn policy_failure(status: &tonic::Status) -> AgentTokenError {
         | ErrorCode::Unprocessable
         | ErrorCode::ValidationError
         | ErrorCode::Forbidden
-        | ErrorCode::RateLimited => {
-            AgentTokenError::Invalid(error)
-        }
+        | ErrorCode::RateLimited => AgentTokenError::Invalid(error),
         _ => {
             tracing::warn!(grpc.code = ?status.code(), grpc.message = status.message(), "policy service failed; refusing the token");
             AgentTokenError::Invalid(ApiError::unavailable())

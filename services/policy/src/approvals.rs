@@ -471,7 +471,10 @@ impl Policy {
                 approval.ttl
             )));
         }
-        if asked.intent.is_some_and(|intent| Some(intent) != approval.intent.as_deref()) {
+        if asked
+            .intent
+            .is_some_and(|intent| Some(intent) != approval.intent.as_deref())
+        {
             return Err(unprocessable(format!(
                 "approval {approval_id} was approved for another intent: ask again with the approved intent, or none"
             )));

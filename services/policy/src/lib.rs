@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use approvals::{
     Approval, ApprovalPage, ApprovalStatus, DEFAULT_APPROVAL_PAGE, DEFAULT_APPROVAL_TTL_SECS, MAX_APPROVAL_PAGE,
+    MAX_PENDING_APPROVALS_PER_AGENT,
 };
 pub use config::PolicyConfig;
 pub use error::PolicyError;

@@ -246,9 +246,7 @@ fn a_delegated_token_stays_within_the_size_of_a_header() {
     let mut root = claims();
     root.scope = vec!["*".to_owned()];
     root.intent = Some("\u{1F600}".repeat(500));
-    let long: Vec<String> = (0..MAX_SCOPES)
-        .map(|i| format!("{}.{i:03}", "s".repeat(120)))
-        .collect();
+    let long: Vec<String> = (0..MAX_SCOPES).map(|i| format!("{}.{i:03}", "s".repeat(120))).collect();
     let huge = DelegationRequest {
         scope: long,
         ..request(&[], 60)

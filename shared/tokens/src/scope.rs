@@ -156,7 +156,13 @@ impl<'a> Shape<'a> {
             .then(|| self.fixed.split('.'))
             .into_iter()
             .flatten()
-            .map(|segment| if segment == "*" { Segment::One } else { Segment::Literal(segment) })
+            .map(|segment| {
+                if segment == "*" {
+                    Segment::One
+                } else {
+                    Segment::Literal(segment)
+                }
+            })
     }
 }
 
@@ -235,4 +241,3 @@ pub fn first_uncovered<'r, G: AsRef<str>, R: AsRef<str>>(granted: &[G], requeste
         .map(AsRef::as_ref)
         .find(|wanted| !granted_covers(granted, wanted))
 }
-

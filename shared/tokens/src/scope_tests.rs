@@ -100,7 +100,14 @@ fn token_scopes_take_a_trailing_wildcard_at_most() {
 
 #[test]
 fn rule_patterns_take_a_wildcard_in_any_whole_segment() {
-    for good in ["secrets.*", "*.read", "db.*.write", "*", "billing", "https://api.example.com"] {
+    for good in [
+        "secrets.*",
+        "*.read",
+        "db.*.write",
+        "*",
+        "billing",
+        "https://api.example.com",
+    ] {
         assert_eq!(check_rule_pattern(good), Ok(()), "{good}");
     }
     assert_eq!(check_rule_pattern("secrets.**"), Err(ScopeError::PartialWildcard));

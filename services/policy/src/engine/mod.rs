@@ -66,8 +66,8 @@ mod validate;
 
 pub use effect::{Effect, ThrottlePer};
 pub use evaluate::{ANY_TARGET, Decision, Policy, TokenRequest, evaluate};
-pub use model::{DEFAULT_PRIORITY, Match, PolicyInput, PolicyPatch, Rule, TimeWindowInput};
 pub use latchkey_tokens::scope::{MAX_PATTERN_LEN, ScopeError, ScopePattern};
+pub use model::{DEFAULT_PRIORITY, Match, PolicyInput, PolicyPatch, Rule, TimeWindowInput};
 pub use time_window::{TimeWindow, TimeWindowError};
 pub use validate::{
     MAX_DESCRIPTION_CHARS, MAX_LIST_ENTRIES, MAX_NAME_CHARS, MAX_PRIORITY, MAX_RULES, MAX_VALUE_LEN, ValidPolicy,

@@ -252,7 +252,11 @@ mod whatever_a_verifier_would_grant {
             .prop_filter_map("a scope has a segment", |(segments, open)| {
                 let mut scope = segments.join(".");
                 if open {
-                    scope = if scope.is_empty() { "*".to_owned() } else { format!("{scope}.*") };
+                    scope = if scope.is_empty() {
+                        "*".to_owned()
+                    } else {
+                        format!("{scope}.*")
+                    };
                 }
                 (!scope.is_empty()).then_some(scope)
             })
@@ -280,7 +284,11 @@ mod whatever_a_verifier_would_grant {
                 .iter()
                 .flat_map(|prefix| {
                     ["a", "b", "c", "d"].iter().map(move |segment| {
-                        if prefix.is_empty() { (*segment).to_owned() } else { format!("{prefix}.{segment}") }
+                        if prefix.is_empty() {
+                            (*segment).to_owned()
+                        } else {
+                            format!("{prefix}.{segment}")
+                        }
                     })
                 })
                 .collect();

@@ -137,7 +137,10 @@ fn wildcard_requests_are_caught_by_restricting_rules_on_what_they_reach() {
         }
     }
     let deny = json!({"match": {"scopes": ["secrets.*"]}, "effect": "deny"});
-    assert!(!matches(deny, &request(&["db.*"])), "db.* reaches nothing under secrets");
+    assert!(
+        !matches(deny, &request(&["db.*"])),
+        "db.* reaches nothing under secrets"
+    );
 }
 
 #[test]
