@@ -1,8 +1,9 @@
 //! AGNT's flow, second step: `POST /auth/exchange`. The provider sent the end user to the client's
 //! own redirect URI with `code` (and `state`); the client's backend posts them here. The session is
-//! found by its state when given, else as the account's newest usable exchange-flow session for the
-//! provider and redirect URI (AGNT's clients send no state). It is consumed before the code is
-//! exchanged, so it is single-use even when the exchange fails.
+//! the one `state` names; AGNT's clients send no state, and then the session is the account's only
+//! pending exchange-flow session for the provider and redirect URI. With several pending, the code
+//! could belong to any of them: the exchange is refused and none is touched, never a guess. The
+//! session is consumed before the code is exchanged, so it is single-use even when the exchange fails.
 
 use latchkey_storage::{now_ms, sqlx};
 
@@ -22,7 +23,7 @@ pub struct ExchangeRequest {
     pub code: String,
     pub provider: String,
     pub redirect_uri: String,
-    /// Empty: the account's newest usable session for the provider and redirect URI.
+    /// Empty: the account's only pending session for the provider and redirect URI.
     pub state: String,
 }
 
@@ -48,10 +49,6 @@ pub struct Exchanged {
     pub end_user_id: String,
 }
 
-/// How many times a stateless exchange looks for another session when a concurrent one took the
-/// newest first.
-const CLAIM_ATTEMPTS: usize = 3;
-
 impl Oauth {
     /// Exchanges `request.code` for `account` and stores the connection.
     pub async fn exchange_code(&self, account: &str, request: ExchangeRequest) -> Result<Exchanged, OauthError> {
@@ -72,7 +69,7 @@ impl Oauth {
             .await?;
         let now = now_ms();
         let session = if request.state.is_empty() {
-            self.claim_newest_session(account, &provider, &request.redirect_uri, now)
+            self.claim_only_pending_session(account, &provider, &request.redirect_uri, now)
                 .await?
         } else {
             self.claim_session(&digest(&request.state), SessionFlow::Exchange, Some(account), now)
@@ -114,37 +111,41 @@ impl Oauth {
         }
     }
 
-    /// Claims the account's newest unexpired, unused exchange-flow session for `provider` and
-    /// `redirect_uri`. Two exchanges racing for it: one wins, the other tries the next newest.
-    async fn claim_newest_session(
+    /// Claims the account's one pending (unexpired, unused) exchange-flow session for `provider`
+    /// and `redirect_uri`. Two or more pending: `VALIDATION_ERROR` naming `state`, and every one of
+    /// them stays usable. The session claimed is the one counted, so a session started meanwhile is
+    /// never taken in its place; a concurrent exchange that claimed it first leaves `None`.
+    async fn claim_only_pending_session(
         &self,
         account: &str,
         provider: &str,
         redirect_uri: &str,
         now: i64,
     ) -> Result<Option<ClaimedSession>, OauthError> {
-        for _ in 0..CLAIM_ATTEMPTS {
-            let newest: Option<(String,)> = sqlx::query_as(
-                "SELECT state_hash FROM oauth_sessions WHERE account_id = $1 AND provider = $2 AND redirect_uri = $3 \
-                 AND flow = $4 AND used_at = 0 AND expires_at > $5 ORDER BY created_at DESC, id DESC LIMIT 1",
-            )
-            .bind(account)
-            .bind(provider)
-            .bind(redirect_uri)
-            .bind(SessionFlow::Exchange.as_str())
-            .bind(now)
-            .fetch_optional(self.db.pool())
-            .await?;
-            let Some((state_hash,)) = newest else {
-                return Ok(None);
-            };
-            if let Some(session) = self
-                .claim_session(&state_hash, SessionFlow::Exchange, Some(account), now)
-                .await?
-            {
-                return Ok(Some(session));
+        let pending: Vec<(String,)> = sqlx::query_as(
+            "SELECT state_hash FROM oauth_sessions WHERE account_id = $1 AND provider = $2 AND redirect_uri = $3 \
+             AND flow = $4 AND used_at = 0 AND expires_at > $5 LIMIT 2",
+        )
+        .bind(account)
+        .bind(provider)
+        .bind(redirect_uri)
+        .bind(SessionFlow::Exchange.as_str())
+        .bind(now)
+        .fetch_all(self.db.pool())
+        .await?;
+        match pending.as_slice() {
+            [] => Ok(None),
+            [(state_hash,)] => {
+                self.claim_session(state_hash, SessionFlow::Exchange, Some(account), now)
+                    .await
             }
+            _ => Err(OauthError::field(
+                "state",
+                format!(
+                    "required: several authorizations of {provider} for this redirectUri are pending; send the \
+                     state the provider returned with the code"
+                ),
+            )),
         }
-        Ok(None)
     }
 }

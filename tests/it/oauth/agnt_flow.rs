@@ -282,6 +282,66 @@ async fn a_seed_client_exchanges_without_state_and_cannot_replay() {
     mesh.stop().await;
 }
 
+/// The provider email `/tokens/fetch` answers for `end_user`'s `oidc` connection.
+async fn connected_email(mesh: &TestMesh, end_user: &str) -> Value {
+    let fetched = mesh
+        .as_key(Method::POST, "/tokens/fetch", &mesh.key)
+        .json(&json!({ "provider": "oidc", "endUserId": end_user }))
+        .send()
+        .await
+        .expect("POST /tokens/fetch");
+    let status = fetched.status();
+    let fetched: Value = fetched.json().await.expect("json");
+    assert_eq!(status, 200, "{fetched}");
+    fetched["data"]["providerEmail"].clone()
+}
+
+/// Two end users authorize at once with one provider and redirect URI, and the client sends no
+/// state: the code could be either's, so the exchange is refused naming `state`, nothing reaches the
+/// provider and both sessions stay usable. A wrong state finds nothing. Once one session is used,
+/// the other is the only one pending and the seed's stateless body takes it.
+async fn without_state_only_a_lone_pending_session_is_taken(backend: Backend, bus: Bus) {
+    let (peer, mesh) = start(backend, bus).await;
+    let alice_url = authorization_url(&mesh, &mesh.key, "oidc?identifierId=user-alice").await;
+    let bob_url = authorization_url(&mesh, &mesh.key, "oidc?identifierId=user-bob").await;
+    let alice = authorize_at_client(&peer, &alice_url, "alice").await;
+    let bob = authorize_at_client(&peer, &bob_url, "bob").await;
+    let seed = |back: &HashMap<String, String>| json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK });
+    let with_state = |back: &HashMap<String, String>, state: &str| json!({ "code": back["code"], "provider": "oidc", "redirectUri": APP_CALLBACK, "state": state });
+
+    for back in [&alice, &bob] {
+        let (status, code, field, _) = problem(exchange(&mesh, &mesh.key, seed(back)).await).await;
+        assert_eq!(
+            (status, code.as_str(), field.as_str()),
+            (400, "VALIDATION_ERROR", "state"),
+            "two sessions pending: no guess"
+        );
+    }
+    let (status, code, _, _) =
+        problem(exchange(&mesh, &mesh.key, with_state(&alice, "a-state-the-provider-never-sent")).await).await;
+    assert_eq!((status, code.as_str()), (400, "SESSION_EXPIRED"), "a wrong state");
+    assert_eq!(peer.stats().await["codeExchanges"], 0, "nothing was exchanged");
+
+    let exchanged = exchange_ok(&mesh, &mesh.key, with_state(&alice, &alice["state"])).await;
+    assert_eq!(exchanged["success"], true);
+    assert_eq!(connected_email(&mesh, "user-alice").await, "alice@example.test");
+    let exchanged = exchange_ok(&mesh, &mesh.key, seed(&bob)).await;
+    assert_eq!(exchanged["success"], true, "the one pending session");
+    assert_eq!(connected_email(&mesh, "user-bob").await, "bob@example.test");
+    assert_eq!(peer.stats().await["codeExchanges"], 2);
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn without_state_only_a_lone_pending_session_is_taken_on_sqlite() {
+    without_state_only_a_lone_pending_session_is_taken(Backend::Sqlite, Bus::Local).await;
+}
+
+#[tokio::test]
+async fn without_state_only_a_lone_pending_session_is_taken_on_postgres_and_nats() {
+    without_state_only_a_lone_pending_session_is_taken(Backend::Postgres, Bus::Nats).await;
+}
+
 #[tokio::test]
 async fn an_exchange_names_the_fields_it_cannot_accept() {
     let (_peer, mesh) = start(Backend::Sqlite, Bus::Local).await;

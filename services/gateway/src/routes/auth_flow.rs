@@ -123,7 +123,8 @@ pub struct ExchangeBody {
     /// The redirect URI of the authorization request (`GET /auth/{provider}`'s), exactly.
     pub redirect_uri: String,
     /// The `state` from the provider's redirect. Recommended: it names the session exactly. Without
-    /// it, the account's newest unused session for this provider and redirect URI is used.
+    /// it, the account's only pending session for this provider and redirect URI is used; with
+    /// several pending, `VALIDATION_ERROR` naming `state` (nothing is exchanged).
     pub state: Option<String>,
 }
 
@@ -146,7 +147,8 @@ pub struct ExchangedBody {
 /// Exchanges the code with the session's PKCE verifier, stores the tokens (refreshed automatically
 /// from then on) and emits `connection.created`. The session is single-use, consumed even when the
 /// provider refuses the code. No matching session (or an expired one): `SESSION_EXPIRED`; the
-/// provider refuses the code: `VALIDATION_ERROR` naming `code`.
+/// provider refuses the code: `VALIDATION_ERROR` naming `code`; no `state` while several sessions
+/// of the provider and redirect URI are pending: `VALIDATION_ERROR` naming `state`.
 #[utoipa::path(
     post,
     path = "/auth/exchange",
