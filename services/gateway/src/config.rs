@@ -29,7 +29,8 @@ pub struct GatewayConfig {
     pub verified_token_cache: usize,
     /// How long a client may take to send a request's line and headers, seconds; the connection is
     /// closed when it has not (slowloris). Also how long an idle keep-alive connection stays open
-    /// waiting for its next request. Default 10; at least 1.
+    /// waiting for its next request (keep a load balancer's idle timeout below it). Default 10; at
+    /// least 1.
     pub header_read_timeout_secs: u64,
     /// How long a request may take from its head to the head of its answer (reading the body and
     /// calling the services included), seconds; after it the gateway answers 503
