@@ -83,6 +83,9 @@ pub struct ServiceSettings {
     pub audit: latchkey_audit::AuditConfig,
     pub policy: latchkey_policy::PolicyConfig,
     pub agent_token: latchkey_agent_token::AgentTokenConfig,
+    /// Where the gateway serves `/metrics` instead of on its public port (`server.metrics_listen`,
+    /// set by `serve`); `None` keeps it on the public port.
+    pub gateway_metrics_listen: Option<SocketAddr>,
 }
 
 impl ServiceSettings {
@@ -95,6 +98,7 @@ impl ServiceSettings {
             audit: settings.audit.clone(),
             policy: settings.policy.clone(),
             agent_token: settings.agent_token.clone(),
+            gateway_metrics_listen: None,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Default for ServiceSettings {
             audit: latchkey_audit::AuditConfig::default(),
             policy: latchkey_policy::PolicyConfig::default(),
             agent_token: latchkey_agent_token::AgentTokenConfig::default(),
+            gateway_metrics_listen: None,
         }
     }
 }
@@ -188,7 +193,13 @@ pub async fn spawn_service(
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Gateway => {
-            let gateway = Gateway::build(context.settings.gateway.clone(), gateway_deps(context)?).await?;
+            let mut gateway = Gateway::build(context.settings.gateway.clone(), gateway_deps(context)?).await?;
+            if let Some(address) = context.settings.gateway_metrics_listen {
+                let metrics = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address}"))?;
+                gateway = gateway.with_metrics_listener(metrics);
+            }
             let stop = stop.cancelled_owned();
             Box::pin(async move { gateway.serve(listener, stop).await.map_err(anyhow::Error::from) })
         }

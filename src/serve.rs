@@ -36,6 +36,14 @@ pub async fn run(
     }
     let urls = mesh_urls(&settings);
     let address = listen_address(&settings, service, listen, &urls)?;
+    let metrics_address = match settings.server.metrics_listen.as_str() {
+        "" => None,
+        address => Some(
+            address
+                .parse::<SocketAddr>()
+                .context("server.metrics_listen is not HOST:PORT")?,
+        ),
+    };
     let bus = connect_bus(&settings, &shutdown).await?;
     let context = ServiceContext {
         database: DatabasePlan::Url(settings.database.url.clone()),
@@ -43,18 +51,17 @@ pub async fn run(
         mesh_auth: MeshAuth::new(settings.mesh.service_token.clone()),
         urls,
         vault_root_keys: settings.vault.root_key_source(),
-        settings: ServiceSettings::from_settings(&settings),
+        settings: ServiceSettings {
+            // The gateway serves it itself, and then no longer on its public port.
+            gateway_metrics_listen: metrics_address.filter(|_| service == Service::Gateway),
+            ..ServiceSettings::from_settings(&settings)
+        },
     };
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(service = service.name(), %address, "serving");
-    if service != Service::Gateway && !settings.server.metrics_listen.is_empty() {
-        let address: SocketAddr = settings
-            .server
-            .metrics_listen
-            .parse()
-            .context("server.metrics_listen is not HOST:PORT")?;
+    if let Some(address) = metrics_address.filter(|_| service != Service::Gateway) {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
@@ -67,21 +74,7 @@ pub async fn run(
 
 /// `/metrics` and `/healthz` over HTTP for a gRPC service, for Prometheus and plain HTTP probes.
 async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
-    let router = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(|| async {
-                (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    latchkey_telemetry::render_metrics(),
-                )
-            }),
-        )
-        .route(
-            "/healthz",
-            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        );
-    let served = axum::serve(listener, router)
+    let served = axum::serve(listener, latchkey_gateway::metrics_router())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     if let Err(error) = served {

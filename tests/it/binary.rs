@@ -133,9 +133,11 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
         env.push((key, format!("http://127.0.0.1:{port}")));
     }
     let audit_metrics_port = free_port();
+    let gateway_metrics_port = free_port();
     let spawn = |service: &str, port: u16| {
         let metrics = match service {
             "audit" => format!("127.0.0.1:{audit_metrics_port}"),
+            "gateway" => format!("127.0.0.1:{gateway_metrics_port}"),
             _ => String::new(),
         };
         Process(
@@ -264,4 +266,16 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
         metrics.contains("latchkey_grpc_requests_total{method=\"/latchkey.audit.v1.AuditService/ListEntries\"}"),
         "{metrics}"
     );
+
+    // The gateway, given server.metrics_listen, serves /metrics there and no longer publicly.
+    let public = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
+    let metrics = http
+        .get(format!("http://127.0.0.1:{gateway_metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("latchkey_http_requests_total{"), "{metrics}");
 }

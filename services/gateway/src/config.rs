@@ -1,5 +1,7 @@
 //! `[gateway]` in the configuration file: the edge's limits.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 /// The gateway's settings. Every field has a default, so an empty section is a valid configuration.
@@ -25,6 +27,16 @@ pub struct GatewayConfig {
     /// Ed25519 signature check (time, audience, scope and revocation are still checked every time).
     /// Default 50000; 0 turns the cache off.
     pub verified_token_cache: usize,
+    /// How long a client may take to send a request's line and headers, seconds; the connection is
+    /// closed when it has not (slowloris). Also how long an idle keep-alive connection stays open
+    /// waiting for its next request (keep a load balancer's idle timeout below it). Default 10; at
+    /// least 1.
+    pub header_read_timeout_secs: u64,
+    /// How long a request may take from its head to the head of its answer (reading the body and
+    /// calling the services included), seconds; after it the gateway answers 503
+    /// `SERVICE_UNAVAILABLE`. A streamed body (the audit export) is not cut: it runs as long as it
+    /// streams. Default 30; at least 1.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -36,6 +48,8 @@ impl Default for GatewayConfig {
             key_cache_ttl_secs: 60,
             list_cache_ttl_secs: 5,
             verified_token_cache: 50_000,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -52,6 +66,20 @@ impl GatewayConfig {
         if self.rate_limit_burst == 0 {
             return Err("gateway.rate_limit_burst must be at least 1".to_owned());
         }
+        if self.header_read_timeout_secs == 0 {
+            return Err("gateway.header_read_timeout_secs must be at least 1".to_owned());
+        }
+        if self.request_timeout_secs == 0 {
+            return Err("gateway.request_timeout_secs must be at least 1".to_owned());
+        }
         Ok(())
+    }
+
+    pub(crate) fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
     }
 }

@@ -4,7 +4,7 @@
 //! when their deletion event arrives) and per-key rate-limit buckets, both per process.
 //!
 //! Also serves `/openapi.json` (generated from the handlers), `/docs`, `/healthz`, `/readyz` and
-//! `/metrics`.
+//! `/metrics` (on a listener of its own when one is given: [`Gateway::with_metrics_listener`]).
 
 mod auth;
 mod config;
@@ -20,12 +20,14 @@ mod query;
 mod rate_limit;
 mod request_id;
 mod routes;
+mod server;
 mod state;
 mod token_verifier;
 mod trace;
 
 use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
 
+use futures::FutureExt;
 use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
     audit::v1::audit_service_client::AuditServiceClient, policy::v1::policy_service_client::PolicyServiceClient,
@@ -45,6 +47,7 @@ use crate::{
     key_cache::KeyCache,
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
+    routes::MetricsRoute,
     state::{AppState, SharedState},
     token_verifier::TokenVerifier,
 };
@@ -75,6 +78,10 @@ pub enum GatewayError {
 /// when the gateway is dropped).
 pub struct Gateway {
     router: axum::Router,
+    state: AppState,
+    config: GatewayConfig,
+    /// Where `/metrics` is served instead of on the public listener, when it is.
+    metrics_listener: Option<TcpListener>,
     _tasks: BackgroundTasks,
 }
 
@@ -110,25 +117,51 @@ impl Gateway {
             readiness: deps.readiness.into(),
         });
         Ok(Self {
-            router: routes::router(state, config.body_limit_bytes),
+            router: routes::router(state.clone(), &config, MetricsRoute::Public),
+            state,
+            config,
+            metrics_listener: None,
             _tasks: tasks,
         })
     }
 
-    /// The whole application as an axum router (for tests: `tower::ServiceExt::oneshot`).
+    /// Serves `/metrics` (and `/healthz`, for probes of that port) on `listener` only, so the
+    /// public port answers 404 for `/metrics` (`server.metrics_listen`).
+    pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
+        self.router = routes::router(self.state.clone(), &self.config, MetricsRoute::Separate);
+        self.metrics_listener = Some(listener);
+        self
+    }
+
+    /// The public application as an axum router (for tests: `tower::ServiceExt::oneshot`).
     pub fn router(&self) -> axum::Router {
         self.router.clone()
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves on `listener` (and the metrics listener, if any) until `shutdown` resolves, then lets
+    /// in-flight requests finish. A connection whose request head does not arrive within
+    /// `header_read_timeout_secs` is closed (see `server`).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
-        axum::serve(listener, self.router.clone())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let header_read_timeout = self.config.header_read_timeout();
+        let shutdown = shutdown.shared();
+        let public = server::serve(listener, self.router.clone(), header_read_timeout, shutdown.clone());
+        match self.metrics_listener {
+            Some(metrics) => {
+                let metrics = server::serve(metrics, routes::metrics_only(), header_read_timeout, shutdown);
+                tokio::join!(public, metrics);
+            }
+            None => public.await,
+        }
         Ok(())
     }
+}
+
+/// `/metrics` and `/healthz` as a router of their own, for a process that serves its metrics on a
+/// separate port (`server.metrics_listen`).
+pub fn metrics_router() -> axum::Router {
+    routes::metrics_only()
 }

@@ -265,8 +265,8 @@ impl Webhook {
                 );
             }
         };
-        if guard::check_literal_host(AddressPolicy::new(&self.config), &url).is_err() {
-            let error = format!("refused_address: {}", url.host_str().unwrap_or_default());
+        if let Err(refusal) = guard::check_literal_host(AddressPolicy::new(&self.config), &url) {
+            let error = format!("refused_address: {}", refusal.recorded());
             return outcome(message, 0, Verdict::Failed, error, String::new());
         }
         let timestamp = chrono::Utc::now().timestamp();
@@ -289,9 +289,11 @@ impl Webhook {
         let response = match sent {
             Ok(response) => response,
             Err(error) => {
-                let (verdict, kind) = if guard::is_refusal(&error) {
-                    (Verdict::Failed, "refused_address")
-                } else if error.is_timeout() {
+                if let Some(refusal) = guard::refusal_of(&error) {
+                    let error = format!("refused_address: {}", refusal.recorded());
+                    return outcome(message, 0, Verdict::Failed, error, String::new());
+                }
+                let (verdict, kind) = if error.is_timeout() {
                     (Verdict::Retry { retry_after: None }, "timeout")
                 } else {
                     (Verdict::Retry { retry_after: None }, "connection")

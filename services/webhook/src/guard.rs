@@ -21,13 +21,30 @@ pub(crate) struct AddressPolicy {
     allow_private: bool,
 }
 
-/// Why an address is refused.
+/// Why an address is refused: the rule, which is what a refusal records (never the address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
     Loopback,
     Private,
     /// Unspecified, multicast, broadcast, documentation: never a webhook receiver.
     Unroutable,
+}
+
+impl Refusal {
+    /// The rule's name, e.g. `loopback address`.
+    pub(crate) fn rule(self) -> &'static str {
+        match self {
+            Self::Loopback => "loopback address",
+            Self::Private => "private, link-local or metadata address",
+            Self::Unroutable => "unroutable address",
+        }
+    }
+
+    /// What the delivery log records: `destination refused: loopback address`. Only the rule: the
+    /// address a name resolved to is the operator's network, not the account's to see.
+    pub(crate) fn recorded(self) -> String {
+        format!("destination refused: {}", self.rule())
+    }
 }
 
 impl AddressPolicy {
@@ -62,13 +79,38 @@ enum Class {
 fn classify(address: IpAddr) -> Class {
     match address {
         IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => {
-            // IPv4-mapped and IPv4-compatible forms reach the IPv4 address: judge that.
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return classify_v4(v4);
-            }
-            classify_v6(v6)
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            // These forms reach (or are translated to) the IPv4 address: judge that.
+            Some(v4) => classify_v4(v4),
+            None => classify_v6(v6),
+        },
+    }
+}
+
+/// The IPv4 address an IPv6 address carries, for every form that gets a packet to it: one unwrap,
+/// so no form is judged by the IPv6 rules while it lands on an IPv4 host.
+/// - IPv4-mapped `::ffff:a.b.c.d` (::ffff:0:0/96) and IPv4-translated `::ffff:0:a.b.c.d`
+///   (::ffff:0:0:0/96, RFC 2765);
+/// - IPv4-compatible `::a.b.c.d` (::/96, deprecated by RFC 4291 but still routed by some stacks),
+///   except `::` and `::1`, which are IPv6's own unspecified and loopback addresses;
+/// - NAT64, well-known prefix `64:ff9b::a.b.c.d` (64:ff9b::/96, RFC 6052);
+/// - NAT64, local-use prefix 64:ff9b:1::/48 (RFC 8215) in RFC 6052's /48 layout: the IPv4 address
+///   is bits 48..64 and 72..88; bits 64..72 are the `u` octet and the rest a suffix, both ignored;
+/// - 6to4 `2002:AABB:CCDD::/48` (RFC 3056): the IPv4 address is bits 16..48.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match v6.segments() {
+        [0, 0, 0, 0, 0, 0xffff, high, low] | [0, 0, 0, 0, 0xffff, 0, high, low] => Some(v4(high, low)),
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
+        [0, 0, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
+        [0x0064, 0xff9b, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
+        [0x0064, 0xff9b, 0x0001, high, u_and_third, fourth_and_suffix, ..] => {
+            let [_u, third] = u_and_third.to_be_bytes();
+            let [fourth, _suffix] = fourth_and_suffix.to_be_bytes();
+            Some(v4(high, u16::from_be_bytes([third, fourth])))
         }
+        [0x2002, high, low, ..] => Some(v4(high, low)),
+        _ => None,
     }
 }
 
@@ -96,38 +138,39 @@ fn classify_v4(v4: Ipv4Addr) -> Class {
     }
 }
 
+/// An IPv6 address that carries no IPv4 address ([`embedded_v4`] found none).
 fn classify_v6(v6: Ipv6Addr) -> Class {
-    let first = v6.segments()[0];
+    let [first, second, ..] = v6.segments();
     if v6.is_loopback() {
         Class::Loopback
-    } else if v6.is_unspecified() || v6.is_multicast() || first == 0x2001 && v6.segments()[1] == 0x0db8 {
+    } else if v6.is_unspecified()
+        || v6.is_multicast()
+        || (first == 0x2001 && second == 0x0db8)
+        // The rest of 64:ff9b::/32 beside the two NAT64 prefixes: assigned to nothing.
+        || (first == 0x0064 && second == 0xff9b)
+    {
         Class::Unroutable
     } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 || (first & 0xffc0) == 0xfec0 {
         Class::Private
-    } else if first == 0x0064 && v6.segments()[1] == 0xff9b {
-        // NAT64 embeds an IPv4 address in the last 32 bits: judge that.
-        let [.., c, d] = v6.segments();
-        classify_v4(Ipv4Addr::new((c >> 8) as u8, c as u8, (d >> 8) as u8, d as u8))
     } else {
         Class::Public
     }
 }
 
 /// The client's resolver: the system's, then the policy. A name with no acceptable address fails
-/// to resolve, which the client reports as a connection error that [`is_refusal`] recognises.
+/// to resolve, which the client reports as a connection error that [`refusal_of`] recognises.
 struct VettingResolver {
     policy: AddressPolicy,
 }
 
-/// The marker a refused resolution carries, so the delivery records `refused_address`.
-pub(crate) const REFUSED: &str = "refused by the webhook address policy";
-
+/// A resolution the policy refused: it carries the rule, and neither the name's addresses nor
+/// the name (reqwest and hyper may log or print the error chain).
 #[derive(Debug)]
-struct RefusedAddress(String);
+struct RefusedAddress(Refusal);
 
 impl std::fmt::Display for RefusedAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{REFUSED}: {}", self.0)
+        f.write_str(&self.0.recorded())
     }
 }
 
@@ -137,35 +180,35 @@ impl Resolve for VettingResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy;
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let vetted: Vec<SocketAddr> = resolved
-                .iter()
-                .copied()
-                .filter(|address| policy.check(address.ip()).is_ok())
-                .collect();
-            if vetted.is_empty() {
-                let refused = resolved
-                    .first()
-                    .map(|address| address.ip().to_string())
-                    .unwrap_or_default();
-                return Err(Box::new(RefusedAddress(format!("{host} resolves to {refused}"))) as _);
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let mut refusal = None;
+            let mut vetted = Vec::with_capacity(resolved.len());
+            for address in resolved {
+                match policy.check(address.ip()) {
+                    Ok(()) => vetted.push(address),
+                    Err(refused) => {
+                        refusal.get_or_insert(refused);
+                    }
+                }
             }
-            Ok(Box::new(vetted.into_iter()) as Addrs)
+            match refusal {
+                Some(refusal) if vetted.is_empty() => Err(Box::new(RefusedAddress(refusal)) as _),
+                _ => Ok(Box::new(vetted.into_iter()) as Addrs),
+            }
         })
     }
 }
 
-/// Whether a client error came from the address policy.
-pub(crate) fn is_refusal(error: &reqwest::Error) -> bool {
+/// The rule that refused a client error's destination, when the address policy did.
+pub(crate) fn refusal_of(error: &reqwest::Error) -> Option<Refusal> {
     let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(current) = source {
-        if current.to_string().contains(REFUSED) {
-            return true;
+        if let Some(RefusedAddress(refusal)) = current.downcast_ref::<RefusedAddress>() {
+            return Some(*refusal);
         }
         source = current.source();
     }
-    false
+    None
 }
 
 /// The delivery client: vetting resolver, no redirects, no proxy, the configured timeout.
@@ -240,5 +283,144 @@ mod tests {
         assert!(dev.check("127.0.0.1".parse().unwrap()).is_ok());
         assert_eq!(dev.check("10.0.0.1".parse().unwrap()), Err(Refusal::Private));
         assert_eq!(dev.check("169.254.169.254".parse().unwrap()), Err(Refusal::Private));
+    }
+
+    /// Every IPv6 form that carries an IPv4 address, as literal text (so the bit layouts are
+    /// checked against addresses written by hand, not against the code's own arithmetic).
+    fn embedding(v4: Ipv4Addr) -> Vec<(&'static str, String)> {
+        let [a, b, c, d] = v4.octets();
+        vec![
+            ("IPv4-mapped", format!("::ffff:{v4}")),
+            ("IPv4-translated", format!("::ffff:0:{v4}")),
+            ("IPv4-compatible", format!("::{v4}")),
+            ("NAT64 64:ff9b::/96", format!("64:ff9b::{v4}")),
+            // RFC 6052 /48: a.b in bits 48..64, u (zero) in 64..72, c.d in 72..88, zero suffix.
+            (
+                "NAT64 64:ff9b:1::/48",
+                format!("64:ff9b:1:{a:02x}{b:02x}:{c:02x}:{d:02x}00::"),
+            ),
+            // The u octet and the suffix do not carry the address: they are ignored.
+            (
+                "NAT64 64:ff9b:1::/48, u set",
+                format!("64:ff9b:1:{a:02x}{b:02x}:ff{c:02x}:{d:02x}ff::1"),
+            ),
+            ("6to4", format!("2002:{a:02x}{b:02x}:{c:02x}{d:02x}::1")),
+        ]
+    }
+
+    #[test]
+    fn the_ipv4_address_is_found_in_every_form_that_embeds_one() {
+        for (text, expected) in [
+            ("::ffff:169.254.169.254", "169.254.169.254"),
+            ("::ffff:0:10.1.2.3", "10.1.2.3"),
+            ("::127.0.0.1", "127.0.0.1"),
+            ("::7f00:1", "127.0.0.1"),
+            ("64:ff9b::c0a8:101", "192.168.1.1"),
+            ("64:ff9b:1:a9fe:a9:fe00::", "169.254.169.254"),
+            ("64:ff9b:1:7f00:ff00:1ff::", "127.0.0.1"),
+            ("2002:a9fe:a9fe::", "169.254.169.254"),
+            ("2002:0a00:0001:1234::5", "10.0.0.1"),
+        ] {
+            let v6: Ipv6Addr = text.parse().unwrap();
+            assert_eq!(embedded_v4(v6), Some(expected.parse().unwrap()), "{text}");
+        }
+        for own in [
+            "::",
+            "::1",
+            "2606:4700:4700::1111",
+            "fe80::1",
+            "2001:db8::1",
+            "64:ff9b:2::1",
+        ] {
+            let v6: Ipv6Addr = own.parse().unwrap();
+            assert_eq!(embedded_v4(v6), None, "{own} carries no IPv4 address");
+        }
+    }
+
+    #[test]
+    fn an_embedded_internal_ipv4_address_is_refused_by_its_ipv4_rule() {
+        for (v4, rule) in [
+            ("127.0.0.1", Refusal::Loopback),
+            ("127.1.2.3", Refusal::Loopback),
+            ("10.1.2.3", Refusal::Private),
+            ("172.16.0.1", Refusal::Private),
+            ("192.168.1.1", Refusal::Private),
+            ("169.254.169.254", Refusal::Private),
+            ("169.254.0.1", Refusal::Private),
+            ("100.64.0.1", Refusal::Private),
+            ("0.0.0.0", Refusal::Unroutable),
+            ("224.0.0.1", Refusal::Unroutable),
+            ("255.255.255.255", Refusal::Unroutable),
+        ] {
+            for (form, text) in embedding(v4.parse().unwrap()) {
+                let ip: IpAddr = text.parse().unwrap_or_else(|_| panic!("{form}: {text}"));
+                assert_eq!(strict().check(ip), Err(rule), "{v4} as {form} ({text})");
+            }
+        }
+    }
+
+    #[test]
+    fn an_embedded_public_ipv4_address_is_judged_public() {
+        for v4 in ["93.184.216.34", "1.1.1.1", "8.8.8.8"] {
+            for (form, text) in embedding(v4.parse().unwrap()) {
+                let ip: IpAddr = text.parse().unwrap();
+                assert_eq!(strict().check(ip), Ok(()), "{v4} as {form} ({text})");
+            }
+        }
+    }
+
+    #[test]
+    fn an_embedded_address_follows_the_configuration_of_its_ipv4_range() {
+        let dev = AddressPolicy::new(&WebhookConfig {
+            allow_loopback: true,
+            ..WebhookConfig::default()
+        });
+        for (form, text) in embedding(Ipv4Addr::LOCALHOST) {
+            assert_eq!(dev.check(text.parse().unwrap()), Ok(()), "{form} ({text})");
+        }
+        for (form, text) in embedding(Ipv4Addr::new(169, 254, 169, 254)) {
+            assert_eq!(
+                dev.check(text.parse().unwrap()),
+                Err(Refusal::Private),
+                "{form} ({text})"
+            );
+        }
+        // IPv6's own loopback stays loopback (not 0.0.0.1), its unspecified address unroutable.
+        assert_eq!(dev.check("::1".parse().unwrap()), Ok(()));
+        assert_eq!(dev.check("::".parse().unwrap()), Err(Refusal::Unroutable));
+        // The rest of 64:ff9b::/32 is assigned to nothing.
+        assert_eq!(dev.check("64:ff9b:2::1".parse().unwrap()), Err(Refusal::Unroutable));
+    }
+
+    /// Whether `text` names an IP address anywhere (any run of address characters that parses).
+    fn names_an_address(text: &str) -> bool {
+        text.split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+            .flat_map(|run| {
+                // A run may end in a colon ("refused:"); try it with trailing colons trimmed too.
+                [run, run.trim_matches(':')]
+            })
+            .any(|run| run.parse::<IpAddr>().is_ok())
+    }
+
+    #[tokio::test]
+    async fn a_refused_resolution_names_the_rule_not_the_address() {
+        let resolver = VettingResolver { policy: strict() };
+        let name: Name = "localhost".parse().unwrap();
+        let Err(error) = resolver.resolve(name).await else {
+            panic!("localhost must be refused");
+        };
+        let refusal = error.downcast_ref::<RefusedAddress>().expect("a policy refusal");
+        assert_eq!(refusal.0, Refusal::Loopback);
+        let text = error.to_string();
+        assert_eq!(text, "destination refused: loopback address");
+        assert!(!names_an_address(&text), "{text}");
+        for refusal in [Refusal::Loopback, Refusal::Private, Refusal::Unroutable] {
+            assert!(!names_an_address(&refusal.recorded()), "{}", refusal.recorded());
+        }
+        assert!(
+            names_an_address("refused: 127.0.0.1"),
+            "the check itself finds addresses"
+        );
+        assert!(names_an_address("resolves to ::1"), "the check itself finds addresses");
     }
 }

@@ -20,11 +20,20 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{edge, openapi::ApiDoc, problem, state::AppState};
+use crate::{GatewayConfig, edge, openapi::ApiDoc, problem, state::AppState};
+
+/// Where `/metrics` is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetricsRoute {
+    /// With every other route (no `server.metrics_listen`).
+    Public,
+    /// Only on a listener of its own: the public router answers 404 for it.
+    Separate,
+}
 
 /// Every route with its OpenAPI description. Later slices add their `.routes(..)` here.
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::delete_api_key))
         .routes(routes!(agents::create_agent, agents::list_agents))
@@ -74,24 +83,38 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth_apps::put_oauth_app, oauth_apps::delete_oauth_app))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))
         .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .routes(routes!(health::metrics))
+        .routes(routes!(health::readyz));
+    match metrics {
+        MetricsRoute::Public => api.routes(routes!(health::metrics)),
+        MetricsRoute::Separate => api,
+    }
 }
 
-/// The OpenAPI document the gateway serves at `/openapi.json`.
+/// The OpenAPI document of every route the gateway can serve (`/metrics` included).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    api(MetricsRoute::Public).into_openapi()
 }
 
-/// The whole application: routes, `/openapi.json`, `/docs`, and the middleware stack.
-pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
-    let (routes, document) = api().split_for_parts();
+/// The whole application: routes, `/openapi.json` (the routes this router serves), `/docs`, and
+/// the middleware stack.
+pub(crate) fn router(state: AppState, config: &GatewayConfig, metrics: MetricsRoute) -> Router {
+    let (routes, document) = api(metrics).split_for_parts();
     routes
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit_bytes))
-        .layer(middleware::from_fn(edge::handle))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            edge::RequestTimeout(config.request_timeout()),
+            edge::handle,
+        ))
+}
+
+/// `/metrics` and `/healthz` alone, for a listener of their own (`server.metrics_listen`).
+pub(crate) fn metrics_only() -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(health::metrics))
+        .route("/healthz", axum::routing::get(health::healthz))
 }
 
 async fn not_found() -> problem::Problem {

@@ -5,10 +5,11 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
+use futures::StreamExt;
 use latchkey_errors::ApiError;
 use latchkey_proto::{
     agent_token::v1::{self as at, agent_token_service_server::AgentTokenService},
@@ -16,6 +17,7 @@ use latchkey_proto::{
     vault::v1::{self as vault, vault_service_server::VaultService},
 };
 use latchkey_server::MeshAuth;
+use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 #[derive(Clone, Debug)]
@@ -238,6 +240,10 @@ impl AgentTokenService for FakeAgentToken {
 pub struct FakeAudit {
     pub auth: MeshAuth,
     pub entries: Arc<Mutex<HashMap<String, Vec<au::AuditEntry>>>>,
+    /// While set, ListEntries never answers (a service that hangs).
+    pub stall_listing: Arc<AtomicBool>,
+    /// When set, the next export streams its first entry, then waits for this before the rest.
+    export_pause: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 impl FakeAudit {
@@ -245,7 +251,16 @@ impl FakeAudit {
         Self {
             auth,
             entries: Arc::default(),
+            stall_listing: Arc::default(),
+            export_pause: Arc::default(),
         }
+    }
+
+    /// Makes the next export pause after its first entry; it goes on when the answer is used.
+    pub fn pause_next_export(&self) -> oneshot::Sender<()> {
+        let (resume, paused) = oneshot::channel();
+        *self.export_pause.lock().unwrap() = Some(paused);
+        resume
     }
 
     /// Appends an entry to `account`'s chain.
@@ -277,6 +292,9 @@ impl AuditService for FakeAudit {
         request: Request<au::ListEntriesRequest>,
     ) -> Result<Response<au::ListEntriesResponse>, Status> {
         let account = self.auth.mesh_account(&request)?;
+        if self.stall_listing.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
         let query = request.into_inner();
         let all = self.entries.lock().unwrap();
         let mut chain: Vec<au::AuditEntry> = all.get(&account).cloned().unwrap_or_default();
@@ -312,11 +330,22 @@ impl AuditService for FakeAudit {
     ) -> Result<Response<Self::ExportEntriesStream>, Status> {
         let account = self.auth.mesh_account(&request)?;
         let chain: Vec<au::AuditEntry> = self.entries.lock().unwrap().get(&account).cloned().unwrap_or_default();
-        let chain = chain.into_iter().map(move |mut entry| {
+        let mut chain = chain.into_iter().map(move |mut entry| {
             entry.account_id = account.clone();
             Ok(entry)
         });
-        Ok(Response::new(Box::pin(futures::stream::iter(chain))))
+        let first: Vec<_> = chain.next().into_iter().collect();
+        let pause = self.export_pause.lock().unwrap().take();
+        let pause = futures::stream::once(async move {
+            if let Some(paused) = pause {
+                let _ = paused.await;
+            }
+        })
+        .filter_map(|()| async { None });
+        let rest = futures::stream::iter(chain);
+        Ok(Response::new(Box::pin(
+            futures::stream::iter(first).chain(pause).chain(rest),
+        )))
     }
 
     async fn sign_checkpoint(

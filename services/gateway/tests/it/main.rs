@@ -12,3 +12,4 @@ mod harness;
 mod operations;
 mod rate_limit;
 mod serving;
+mod timeouts;

@@ -36,6 +36,12 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://10.0.0.7/hooks".to_owned(),
         "http://[::1]/hooks".to_owned(),
+        // IPv6 forms that carry an internal IPv4 address are judged by it.
+        "http://[::ffff:127.0.0.1]/hooks".to_owned(),
+        "http://[::10.0.0.7]/hooks".to_owned(),
+        "http://[64:ff9b::169.254.169.254]/hooks".to_owned(),
+        "http://[64:ff9b:1:a9fe:a9:fe00::]/hooks".to_owned(),
+        "http://[2002:a9fe:a9fe::1]/hooks".to_owned(),
     ] {
         let refused = world
             .api
@@ -64,12 +70,43 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
         })
         .await;
     assert_eq!(attempts.len(), 1, "a refused address is not retried");
-    assert!(
-        attempts[0].error.starts_with("refused_address"),
-        "{}",
-        attempts[0].error
+    // The record names the rule, never the address the name resolved to.
+    assert_eq!(
+        attempts[0].error,
+        "refused_address: destination refused: loopback address"
     );
     assert_eq!(attempts[0].message_status, "failed");
+    assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
+}
+
+#[tokio::test]
+async fn a_literal_address_refused_at_delivery_is_recorded_by_its_rule() {
+    // Registered while loopback was allowed, delivered by a service that no longer allows it.
+    let mut world = World::new(Backend::Sqlite, fast_config()).await;
+    let receiver = Receiver::start().await;
+    let created = world
+        .api
+        .create_endpoint(
+            "acc_a",
+            None,
+            endpoint(format!("http://[::ffff:127.0.0.1]:{}/hooks", receiver.addr.port())),
+        )
+        .await
+        .unwrap();
+    world.config.allow_loopback = false;
+    let _service = world.start_service();
+    world.publish_tokens("acc_a", 1).await;
+    let attempts = world
+        .attempts_once("acc_a", &created.endpoint.id, WAIT, |attempts| {
+            attempts.first().is_some_and(|a| a.message_status == "failed")
+        })
+        .await;
+    assert_eq!(attempts.len(), 1, "a refused address is not retried");
+    assert_eq!(
+        attempts[0].error,
+        "refused_address: destination refused: loopback address"
+    );
+    assert!(!attempts[0].error.contains("127.0.0.1") && !attempts[0].error.contains("7f00"));
     assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
 }
 
