@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::{Context, bail};
-use latchkey_events::EventBus;
+use latchkey_events::{EventBus, NatsConnection};
 use latchkey_server::MeshAuth;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -136,14 +136,15 @@ pub fn listen_address(
 /// Connects to NATS and ensures the event stream, retrying until NATS answers: in a mesh that
 /// starts all at once the broker may come up after the service.
 async fn connect_bus(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<EventBus> {
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(settings.nats.url.as_str())
+    // Made by the events crate, which follows the connection's events: live subscriptions must know
+    // when the client was disconnected, as it resubscribes silently.
+    let options = async_nats::ConnectOptions::new().retry_on_initial_connect();
+    let connection = NatsConnection::connect(settings.nats.url.as_str(), options)
         .await
         .with_context(|| format!("cannot reach NATS at {}", settings.nats.url))?;
     let mut delay = Duration::from_millis(200);
     loop {
-        match EventBus::nats(client.clone(), &settings.nats.prefix).await {
+        match EventBus::nats(connection.clone(), &settings.nats.prefix).await {
             Ok(bus) => return Ok(bus),
             Err(error) => tracing::warn!(%error, "event stream not ready; retrying"),
         }
