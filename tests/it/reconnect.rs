@@ -144,19 +144,37 @@ async fn an_instance_cut_off_from_nats_serves_nothing_stale_during_or_after() {
     proxy.cut();
     delete_key(&t, &cut_key_id).await;
     let refused = eventually(BOUND, || async { status_with(&t, &second, &cut_key).await == 401 }).await;
-    assert!(refused, "cut off from NATS, the instance served a deleted key from its cache");
+    assert!(
+        refused,
+        "cut off from NATS, the instance served a deleted key from its cache"
+    );
     patch_policy(&t, &t.key, &alpha, allow_then("alpha", "deny")).await;
-    let denied = eventually(BOUND, || async { effect_at(&t, &second, &agent, "alpha.read").await == "deny" }).await;
-    assert!(denied, "cut off from NATS, the instance enforced a stale policy from its cache");
+    let denied = eventually(BOUND, || async {
+        effect_at(&t, &second, &agent, "alpha.read").await == "deny"
+    })
+    .await;
+    assert!(
+        denied,
+        "cut off from NATS, the instance enforced a stale policy from its cache"
+    );
 
     // Changed while cut off, looked at only once the connection is back.
     delete_key(&t, &later_key_id).await;
     patch_policy(&t, &t.key, &beta, allow_then("beta", "deny")).await;
     proxy.restore();
     let refused = eventually(BOUND, || async { status_with(&t, &second, &later_key).await == 401 }).await;
-    assert!(refused, "after reconnecting, the instance still accepts a key deleted while it was cut off");
-    let denied = eventually(BOUND, || async { effect_at(&t, &second, &agent, "beta.read").await == "deny" }).await;
-    assert!(denied, "after reconnecting, the instance enforces a policy changed while it was cut off");
+    assert!(
+        refused,
+        "after reconnecting, the instance still accepts a key deleted while it was cut off"
+    );
+    let denied = eventually(BOUND, || async {
+        effect_at(&t, &second, &agent, "beta.read").await == "deny"
+    })
+    .await;
+    assert!(
+        denied,
+        "after reconnecting, the instance enforces a policy changed while it was cut off"
+    );
     assert_eq!(status_with(&t, &second, &cut_key).await, 401);
 
     // And events reach it again: a key it has seen, deleted elsewhere, stops working there.

@@ -165,7 +165,9 @@ fn consume(c: &mut Criterion) {
             let connection = NatsConnection::connect(nats.url(), async_nats::ConnectOptions::new())
                 .await
                 .expect("connect to NATS");
-            let bus = EventBus::nats(connection, &testing::unique_prefix()).await.expect("bus");
+            let bus = EventBus::nats(connection, &testing::unique_prefix())
+                .await
+                .expect("bus");
             (nats, database, audit, bus)
         });
         let mut accounts = 0_usize;

@@ -114,7 +114,10 @@ impl Policy {
     ) -> Result<(), PolicyError> {
         let (feed_bus, cache) = (bus.clone(), self.cache.clone());
         let policy_feed = tokio::spawn(async move {
-            LiveFeed::subscribe(feed_bus, cache::policy_events(), cache).await.run().await;
+            LiveFeed::subscribe(feed_bus, cache::policy_events(), cache)
+                .await
+                .run()
+                .await;
         });
         let sweeper = tokio::spawn(self.clone().sweep_counters(shutdown.clone()));
         let relay = tokio::spawn(latchkey_events::run_relay(

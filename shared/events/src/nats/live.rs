@@ -77,6 +77,10 @@ pub(crate) struct Live {
 impl Live {
     pub(crate) async fn next(&mut self) -> Option<Result<Step, BusError>> {
         loop {
+            // The client is gone (its event task ended), and with it the subscription.
+            if self.link.has_changed().is_err() {
+                return None;
+            }
             let link = *self.link.borrow_and_update();
             let current = link.connected && self.confirmed == Some(link.gaps);
             if current != self.reported_current {
@@ -92,7 +96,6 @@ impl Live {
             tokio::select! {
                 biased;
                 changed = self.link.changed() => {
-                    // The client is gone, and with it the subscription.
                     if changed.is_err() {
                         return None;
                     }

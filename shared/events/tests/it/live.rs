@@ -92,7 +92,9 @@ impl CutOff {
         let connection = NatsConnection::connect(proxy.nats_url(), async_nats::ConnectOptions::new())
             .await
             .expect("connect through the proxy");
-        let behind_proxy = EventBus::nats(connection, nats.prefix()).await.expect("bus behind the proxy");
+        let behind_proxy = EventBus::nats(connection, nats.prefix())
+            .await
+            .expect("bus behind the proxy");
         Self {
             _server: server,
             direct,
@@ -113,13 +115,13 @@ async fn next_step(subscription: &mut Subscription) -> Step {
 #[tokio::test]
 async fn a_nats_live_subscription_reports_a_cut_connection_and_catches_up_after_it() {
     let test = CutOff::new().await;
-    let mut live = test
-        .behind_proxy
-        .live(EventFilter::all())
-        .await
-        .expect("live");
+    let mut live = test.behind_proxy.live(EventFilter::all()).await.expect("live");
     let before = event(0);
-    test.direct.bus.publish(std::slice::from_ref(&before)).await.expect("publish");
+    test.direct
+        .bus
+        .publish(std::slice::from_ref(&before))
+        .await
+        .expect("publish");
     assert!(matches!(next_step(&mut live).await, Step::Event(delivery) if delivery.envelope.id == before.id));
 
     test.proxy.cut();
@@ -131,7 +133,11 @@ async fn a_nats_live_subscription_reports_a_cut_connection_and_catches_up_after_
     assert!(matches!(next_step(&mut live).await, Step::CaughtUp));
     // From now on everything arrives.
     let after = event(2);
-    test.direct.bus.publish(std::slice::from_ref(&after)).await.expect("publish");
+    test.direct
+        .bus
+        .publish(std::slice::from_ref(&after))
+        .await
+        .expect("publish");
     assert!(matches!(next_step(&mut live).await, Step::Event(delivery) if delivery.envelope.id == after.id));
     test.direct.cleanup().await;
 }
@@ -177,7 +183,11 @@ async fn a_live_feed_turns_its_cache_off_while_cut_off_and_on_again_once_caught_
     let running = tokio::spawn(feed.run());
     cache.wait_for(&["off", "live"]).await;
     let first = event(0);
-    test.direct.bus.publish(std::slice::from_ref(&first)).await.expect("publish");
+    test.direct
+        .bus
+        .publish(std::slice::from_ref(&first))
+        .await
+        .expect("publish");
     cache.wait_for(&["off", "live", &first.id]).await;
 
     test.proxy.cut();
@@ -186,7 +196,11 @@ async fn a_live_feed_turns_its_cache_off_while_cut_off_and_on_again_once_caught_
     test.proxy.restore();
     cache.wait_for(&["off", "live", &first.id, "off", "live"]).await;
     let last = event(2);
-    test.direct.bus.publish(std::slice::from_ref(&last)).await.expect("publish");
+    test.direct
+        .bus
+        .publish(std::slice::from_ref(&last))
+        .await
+        .expect("publish");
     cache
         .wait_for(&["off", "live", &first.id, "off", "live", &last.id])
         .await;
