@@ -112,9 +112,10 @@ impl Policy {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), PolicyError> {
-        let (feed_bus, cache) = (bus.clone(), self.cache.clone());
+        // Until it has subscribed, the cache is off and evaluations read the database.
+        let (feed_bus, compiled) = (bus.clone(), self.cache.clone());
         let policy_feed = tokio::spawn(async move {
-            LiveFeed::subscribe(feed_bus, cache::policy_events(), cache)
+            LiveFeed::subscribe(feed_bus, cache::policy_events(), compiled)
                 .await
                 .run()
                 .await;
