@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use latchkey::mesh::{DatabasePlan, RunningMesh, ServiceSettings};
-use latchkey_events::{EventBus, testing::NatsServer};
+use latchkey_events::{EventBus, NatsConnection, testing::NatsServer};
 use latchkey_gateway::GatewayConfig;
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, testing::TestDatabase};
@@ -205,12 +205,10 @@ impl TestMesh {
 
 /// An event bus on the NATS server at `url`, under `prefix`.
 pub async fn nats_bus(url: &str, prefix: &str) -> EventBus {
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
+    let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new().retry_on_initial_connect())
         .await
         .expect("connect to NATS");
-    EventBus::nats(client, prefix).await.expect("NATS bus")
+    EventBus::nats(connection, prefix).await.expect("NATS bus")
 }
 
 /// Polls `check` until it holds or `deadline` passes; answers whether it held.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use latchkey_audit::EntryQuery;
 use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
-use latchkey_events::{Envelope, EventBus, catalogue::TokenIssued, testing};
+use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::TokenIssued, testing};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, testing::TestDatabase};
 
@@ -162,8 +162,12 @@ fn consume(c: &mut Criterion) {
             let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
                 .await
                 .expect("audit");
-            let client = async_nats::connect(nats.url()).await.expect("connect to NATS");
-            let bus = EventBus::nats(client, &testing::unique_prefix()).await.expect("bus");
+            let connection = NatsConnection::connect(nats.url(), async_nats::ConnectOptions::new())
+                .await
+                .expect("connect to NATS");
+            let bus = EventBus::nats(connection, &testing::unique_prefix())
+                .await
+                .expect("bus");
             (nats, database, audit, bus)
         });
         let mut accounts = 0_usize;

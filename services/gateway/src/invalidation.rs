@@ -1,10 +1,10 @@
 //! Background work that keeps the caches honest: the live `api_key.*` feed that drops deleted keys
-//! from the key cache and changed accounts' pages from the list cache, and a periodic sweep of
-//! expired entries and idle rate-limit buckets.
+//! from the key cache and changed accounts' pages from the list cache (and both caches whenever the
+//! feed may be missing events), and a periodic sweep of expired entries and idle rate-limit buckets.
 
 use std::{sync::Arc, time::Duration};
 
-use latchkey_events::{EventBus, EventFilter, EventType, Subscription, catalogue::ApiKeyDeleted};
+use latchkey_events::{Envelope, EventFilter, EventType, LiveCache, LiveFeed, catalogue::ApiKeyDeleted};
 use tracing::Instrument;
 
 use crate::{
@@ -15,72 +15,27 @@ use crate::{
 
 /// How often expired cache entries and idle rate-limit buckets are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
-/// Resubscription backoff bounds after the feed fails.
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const MAX_RETRY: Duration = Duration::from_secs(5);
 
-/// Follows `api_key.created` and `api_key.deleted` events into the key and list caches.
-pub(crate) struct ApiKeyFeed {
-    bus: EventBus,
-    keys: Arc<KeyCache>,
-    lists: Arc<ListCache>,
+/// The caches `api_key.*` events keep current: deleted keys leave the key cache, and any change to
+/// an account's keys drops its rendered list. A [`LiveFeed`] turns both off while it may be missing
+/// events and drops them again when it has caught up (see `latchkey_events::LiveFeed`).
+pub(crate) struct ApiKeyCaches {
+    pub(crate) keys: Arc<KeyCache>,
+    pub(crate) lists: Arc<ListCache>,
 }
 
-impl ApiKeyFeed {
-    pub(crate) fn new(bus: EventBus, keys: Arc<KeyCache>, lists: Arc<ListCache>) -> Self {
-        Self { bus, keys, lists }
-    }
+/// The events the caches follow.
+pub(crate) fn api_key_events() -> EventFilter {
+    EventFilter::event_type("api_key.*")
+}
 
+impl LiveCache for ApiKeyCaches {
     fn set_live(&self, live: bool) {
         self.keys.set_live(live);
         self.lists.set_live(live);
     }
 
-    /// Subscribes and, on success, lets the cache be used. Called once before the gateway serves,
-    /// so the first requests are already cached, then again after every failure.
-    pub(crate) async fn subscribe(&self) -> Option<Subscription> {
-        match self.bus.live(EventFilter::event_type("api_key.*")).await {
-            Ok(subscription) => {
-                self.set_live(true);
-                Some(subscription)
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot follow api_key events; the key and list caches are off until it can");
-                None
-            }
-        }
-    }
-
-    /// Applies deletions until the subscription fails; then empties the cache (a deletion may be
-    /// missed while it is down) and resubscribes with backoff. Runs until aborted.
-    pub(crate) async fn run(self, mut subscription: Option<Subscription>) {
-        let mut retry = FIRST_RETRY;
-        loop {
-            let Some(mut live) = subscription.take() else {
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(MAX_RETRY);
-                subscription = self.subscribe().await;
-                continue;
-            };
-            retry = FIRST_RETRY;
-            loop {
-                match live.next().await {
-                    Some(Ok(delivery)) => self.apply(&delivery.envelope),
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "the api_key feed failed; resubscribing");
-                        break;
-                    }
-                    None => {
-                        tracing::warn!("the api_key feed ended; resubscribing");
-                        break;
-                    }
-                }
-            }
-            self.set_live(false);
-        }
-    }
-
-    fn apply(&self, envelope: &latchkey_events::Envelope) {
+    fn apply(&self, envelope: &Envelope) {
         // Any change to an account's keys changes its list; the account comes from the envelope.
         self.lists.forget(&envelope.account);
         if envelope.event_type != EventType::ApiKeyDeleted.as_str() {
@@ -120,9 +75,13 @@ pub(crate) async fn sweep(keys: Arc<KeyCache>, lists: Arc<ListCache>, rate_limit
 pub(crate) struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
 
 impl BackgroundTasks {
-    pub(crate) fn start(feed: ApiKeyFeed, first: Option<Subscription>, rate_limiter: Arc<KeyRateLimiter>) -> Self {
-        let (keys, lists) = (feed.keys.clone(), feed.lists.clone());
-        let follow = tokio::spawn(feed.run(first).instrument(tracing::info_span!("gateway.key_events")));
+    pub(crate) fn start(
+        feed: LiveFeed<ApiKeyCaches>,
+        keys: Arc<KeyCache>,
+        lists: Arc<ListCache>,
+        rate_limiter: Arc<KeyRateLimiter>,
+    ) -> Self {
+        let follow = tokio::spawn(feed.run().instrument(tracing::info_span!("gateway.key_events")));
         let sweep =
             tokio::spawn(sweep(keys, lists, rate_limiter).instrument(tracing::info_span!("gateway.cache_sweep")));
         Self(vec![follow, sweep])

@@ -2,9 +2,11 @@
 //! never stored). An entry lives until its TTL runs out or the key's `api_key.deleted` event
 //! arrives, whichever is first.
 //!
-//! The cache is only trusted while the deletion feed is live: when the subscription fails, the
-//! cache is emptied and bypassed until it is back, because a deletion published meanwhile would be
-//! missed and a deleted key would keep working until its TTL ran out.
+//! The cache is only trusted while the deletion feed is live (`latchkey_events::LiveFeed`): when
+//! the subscription may be missing events (the NATS connection broke, or the subscription failed),
+//! the cache is emptied and bypassed, because a deletion published meanwhile would be missed and a
+//! deleted key would keep working until its TTL ran out. When the feed is current again the cache is
+//! emptied once more, and answers asked for before that are not kept.
 
 use std::{
     collections::HashMap,
@@ -115,16 +117,14 @@ impl KeyCache {
         entries.retain(|_, entry| &*entry.principal.api_key_id != key_id);
     }
 
-    /// Marks the deletion feed live or not; going down empties the cache.
+    /// Marks the deletion feed live or not. Either way the cache empties, and an answer asked for
+    /// before is not kept: going down, because deletions may be missed from now on; coming back,
+    /// because some may have been missed meanwhile.
     pub(crate) fn set_live(&self, live: bool) {
-        if live {
-            self.live.store(true, Ordering::Release);
-        } else {
-            let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-            self.live.store(false, Ordering::Release);
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
-        }
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        self.live.store(live, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 
     /// Forgets every entry.
@@ -215,6 +215,22 @@ mod tests {
         assert_eq!(cache.len(), 0);
         cache.remember(hash("h1"), principal("key_1"), cache.generation());
         assert!(cache.lookup(&hash("h1")).is_none());
+    }
+
+    #[test]
+    fn coming_back_live_drops_everything_and_keeps_no_answer_asked_for_before() {
+        let cache = live_cache();
+        cache.remember(hash("h1"), principal("key_1"), cache.generation());
+        // Asked while the feed was down: a deletion published then may have been missed.
+        cache.set_live(false);
+        let asked_while_down = cache.generation();
+        cache.set_live(true);
+        cache.remember(hash("h2"), principal("key_2"), asked_while_down);
+        assert!(cache.lookup(&hash("h2")).is_none());
+        // Live again, and still live when it restarts: whatever it held is gone.
+        cache.remember(hash("h1"), principal("key_1"), cache.generation());
+        cache.set_live(true);
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]

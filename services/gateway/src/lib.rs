@@ -28,6 +28,7 @@ mod trace;
 use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
 
 use futures::FutureExt;
+use latchkey_events::LiveFeed;
 use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
     audit::v1::audit_service_client::AuditServiceClient, policy::v1::policy_service_client::PolicyServiceClient,
@@ -43,7 +44,7 @@ pub use request_id::REQUEST_ID_HEADER;
 pub use routes::openapi;
 
 use crate::{
-    invalidation::{ApiKeyFeed, BackgroundTasks},
+    invalidation::{ApiKeyCaches, BackgroundTasks, api_key_events},
     key_cache::KeyCache,
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
@@ -99,9 +100,13 @@ impl Gateway {
         ));
         let lists = Arc::new(ListCache::new(Duration::from_secs(config.list_cache_ttl_secs)));
         let tokens = TokenVerifier::start(deps.agent_token.clone(), deps.bus.clone(), config.verified_token_cache);
-        let feed = ApiKeyFeed::new(deps.bus, keys.clone(), lists.clone());
-        let first_subscription = feed.subscribe().await;
-        let tasks = BackgroundTasks::start(feed, first_subscription, rate_limiter.clone());
+        let caches = Arc::new(ApiKeyCaches {
+            keys: keys.clone(),
+            lists: lists.clone(),
+        });
+        // Subscribed before serving, so the first requests are already cached.
+        let feed = LiveFeed::subscribe(deps.bus, api_key_events(), caches).await;
+        let tasks = BackgroundTasks::start(feed, keys.clone(), lists.clone(), rate_limiter.clone());
 
         let state = AppState::new(SharedState {
             agent_token: deps.agent_token,

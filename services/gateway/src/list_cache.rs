@@ -5,7 +5,8 @@
 //! Freshness follows the key cache's rules (see `key_cache`): an account's page is dropped when an
 //! `api_key.created` or `api_key.deleted` event for it arrives, or when this gateway creates or
 //! deletes one of its keys itself (so the caller's next list already shows the change); the cache is
-//! trusted only while that event feed is live; and an entry lives at most the configured TTL, which
+//! trusted only while that event feed is live (emptied when it goes down and again when it comes
+//! back); and an entry lives at most the configured TTL, which
 //! bounds how stale `last_used_at` (written by agent-token when it authenticates a key) can be.
 
 use std::{
@@ -89,14 +90,13 @@ impl ListCache {
         entries.remove(account);
     }
 
-    /// Marks the event feed live or not; going down empties the cache.
+    /// Marks the event feed live or not. Either way the cache empties and a page rendered from an
+    /// answer asked for before is not kept (see `key_cache`).
     pub(crate) fn set_live(&self, live: bool) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         self.live.store(live, Ordering::Release);
-        if !live {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
-        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 
     /// Removes expired pages.
@@ -145,6 +145,16 @@ mod tests {
         assert!(cache.lookup("acct_a").is_none());
         cache.remember("acct_a", Bytes::from_static(b"[a]"), cache.generation());
         cache.set_live(true);
+        assert!(cache.lookup("acct_a").is_none());
+    }
+
+    #[test]
+    fn a_page_rendered_while_the_feed_was_down_is_not_kept_once_it_is_back() {
+        let cache = live_cache();
+        cache.set_live(false);
+        let rendered_while_down = cache.generation();
+        cache.set_live(true);
+        cache.remember("acct_a", Bytes::from_static(b"[stale]"), rendered_while_down);
         assert!(cache.lookup("acct_a").is_none());
     }
 

@@ -2,10 +2,17 @@
 //! evaluation at token issue reads nothing from the database.
 //!
 //! The cache is only used while it is *live*: while this instance follows the `policy.*` events of
-//! every instance on the bus (its own included). Any policy or settings change commits its event in
-//! the same transaction, so every instance drops the account's entry when the event arrives; the
-//! instance that made the change drops it at once. If the feed fails, the cache empties and is
-//! bypassed (every evaluation reads the database) until the feed is back: slower, never stale.
+//! every instance on the bus (its own included) and is sure to receive them. Any policy or settings
+//! change commits its event in the same transaction, so every instance drops the account's entry
+//! when the event arrives; the instance that made the change drops it at once. While the feed may
+//! be missing events (its NATS connection broke, or the subscription failed) the cache is empty and
+//! bypassed: every evaluation reads the database, slower, never stale. When the feed is current
+//! again the cache empties once more (changes made meanwhile were never announced to it); the loop
+//! that decides this is `latchkey_events::LiveFeed`, shared with the gateway's caches.
+//!
+//! An entry also expires `ttl` after it was loaded (`policy.cache_ttl_secs`), so even a missed event
+//! that nothing noticed (a connection that died silently, until the client's pings find out) keeps
+//! a changed policy unenforced for at most that long.
 //!
 //! A reload that started before an invalidation must not put its (possibly stale) result back, so
 //! every invalidation bumps a generation, and a result is stored only if no invalidation happened
@@ -17,10 +24,10 @@ use std::{
         Arc, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use latchkey_events::{EventBus, EventFilter, Subscription};
+use latchkey_events::{Envelope, EventFilter, LiveCache};
 
 use crate::engine::{self, Effect};
 
@@ -31,20 +38,56 @@ pub(crate) struct CompiledAccount {
     pub(crate) default: Effect,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
+struct Entry {
+    compiled: Arc<CompiledAccount>,
+    /// `None`: the TTL is too long to count (it never expires).
+    expires_at: Option<Instant>,
+}
+
+#[derive(Debug)]
 pub(crate) struct PolicyCache {
-    accounts: RwLock<HashMap<String, Arc<CompiledAccount>>>,
+    /// How long an entry is used after it was loaded; zero turns the cache off.
+    ttl: Duration,
+    accounts: RwLock<HashMap<String, Entry>>,
     generation: AtomicU64,
     live: AtomicBool,
 }
 
+/// The events that change what the cache holds.
+pub(crate) fn policy_events() -> EventFilter {
+    EventFilter::event_type("policy.*")
+}
+
 impl PolicyCache {
-    /// The account's compiled policies, if cached and the cache is live.
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            accounts: RwLock::default(),
+            generation: AtomicU64::new(0),
+            live: AtomicBool::new(false),
+        }
+    }
+
+    fn usable(&self) -> bool {
+        !self.ttl.is_zero() && self.live.load(Ordering::Acquire)
+    }
+
+    /// The account's compiled policies, if cached, not expired, and the cache is live.
     pub(crate) fn get(&self, account_id: &str) -> Option<Arc<CompiledAccount>> {
-        if !self.live.load(Ordering::Acquire) {
+        self.get_at(account_id, Instant::now())
+    }
+
+    fn get_at(&self, account_id: &str, now: Instant) -> Option<Arc<CompiledAccount>> {
+        if !self.usable() {
             return None;
         }
-        self.accounts.read().ok()?.get(account_id).cloned()
+        let accounts = self.accounts.read().ok()?;
+        let entry = accounts.get(account_id)?;
+        entry
+            .expires_at
+            .is_none_or(|expires_at| expires_at > now)
+            .then(|| entry.compiled.clone())
     }
 
     /// The generation to pass to [`PolicyCache::store`] for a load starting now.
@@ -54,13 +97,14 @@ impl PolicyCache {
 
     /// Keeps `compiled` unless something was invalidated since `generation` was read.
     pub(crate) fn store(&self, account_id: &str, generation: u64, compiled: Arc<CompiledAccount>) {
-        if !self.live.load(Ordering::Acquire) {
+        if !self.usable() {
             return;
         }
         if let Ok(mut accounts) = self.accounts.write()
             && self.generation.load(Ordering::Acquire) == generation
         {
-            accounts.insert(account_id.to_owned(), compiled);
+            let expires_at = Instant::now().checked_add(self.ttl);
+            accounts.insert(account_id.to_owned(), Entry { compiled, expires_at });
         }
     }
 
@@ -71,55 +115,19 @@ impl PolicyCache {
             accounts.remove(account_id);
         }
     }
+}
 
+impl LiveCache for PolicyCache {
+    fn apply(&self, envelope: &Envelope) {
+        self.invalidate(&envelope.account);
+    }
+
+    /// Either way the cache empties and a load that began before is not kept.
     fn set_live(&self, live: bool) {
         if let Ok(mut accounts) = self.accounts.write() {
             self.generation.fetch_add(1, Ordering::AcqRel);
             accounts.clear();
             self.live.store(live, Ordering::Release);
-        }
-    }
-
-    /// Follows `policy.*` events into the cache until the task is aborted; resubscribes with backoff
-    /// after a failure, with the cache bypassed meanwhile.
-    pub(crate) async fn follow(self: Arc<Self>, bus: EventBus) {
-        const FIRST_RETRY: Duration = Duration::from_millis(100);
-        const MAX_RETRY: Duration = Duration::from_secs(5);
-        let mut retry = FIRST_RETRY;
-        loop {
-            let Some(mut live) = self.subscribe(&bus).await else {
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(MAX_RETRY);
-                continue;
-            };
-            retry = FIRST_RETRY;
-            loop {
-                match live.next().await {
-                    Some(Ok(delivery)) => self.invalidate(&delivery.envelope.account),
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "the policy feed failed; resubscribing");
-                        break;
-                    }
-                    None => {
-                        tracing::warn!("the policy feed ended; resubscribing");
-                        break;
-                    }
-                }
-            }
-            self.set_live(false);
-        }
-    }
-
-    async fn subscribe(&self, bus: &EventBus) -> Option<Subscription> {
-        match bus.live(EventFilter::event_type("policy.*")).await {
-            Ok(subscription) => {
-                self.set_live(true);
-                Some(subscription)
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot follow policy events; policies are read from the database until it can");
-                None
-            }
         }
     }
 }
@@ -135,17 +143,22 @@ mod tests {
         })
     }
 
+    fn live_cache() -> PolicyCache {
+        let cache = PolicyCache::new(Duration::from_secs(60));
+        cache.set_live(true);
+        cache
+    }
+
     #[test]
     fn a_cache_that_is_not_following_the_feed_keeps_nothing() {
-        let cache = PolicyCache::default();
+        let cache = PolicyCache::new(Duration::from_secs(60));
         cache.store("acc_1", cache.generation(), compiled());
         assert!(cache.get("acc_1").is_none());
     }
 
     #[test]
     fn a_load_that_raced_an_invalidation_is_not_kept() {
-        let cache = PolicyCache::default();
-        cache.set_live(true);
+        let cache = live_cache();
         let before = cache.generation();
         cache.invalidate("acc_1");
         cache.store("acc_1", before, compiled());
@@ -154,5 +167,55 @@ mod tests {
         assert!(cache.get("acc_1").is_some());
         cache.invalidate("acc_1");
         assert!(cache.get("acc_1").is_none());
+    }
+
+    #[test]
+    fn an_entry_expires_its_ttl_after_it_was_loaded() {
+        let cache = live_cache();
+        cache.store("acc_1", cache.generation(), compiled());
+        assert!(cache.get("acc_1").is_some());
+        let later = Instant::now() + Duration::from_secs(61);
+        assert!(cache.get_at("acc_1", later).is_none());
+    }
+
+    #[test]
+    fn a_zero_ttl_turns_the_cache_off() {
+        let cache = PolicyCache::new(Duration::ZERO);
+        cache.set_live(true);
+        cache.store("acc_1", cache.generation(), compiled());
+        assert!(cache.get("acc_1").is_none());
+    }
+
+    #[test]
+    fn coming_back_live_drops_everything_and_keeps_no_load_begun_before() {
+        let cache = live_cache();
+        cache.store("acc_1", cache.generation(), compiled());
+        cache.set_live(false);
+        assert!(cache.get("acc_1").is_none());
+        let loaded_while_down = cache.generation();
+        cache.set_live(true);
+        cache.store("acc_2", loaded_while_down, compiled());
+        assert!(cache.get("acc_1").is_none());
+        assert!(cache.get("acc_2").is_none());
+    }
+
+    #[test]
+    fn an_event_drops_its_account_only() {
+        let cache = live_cache();
+        cache.store("acc_1", cache.generation(), compiled());
+        cache.store("acc_2", cache.generation(), compiled());
+        let event = Envelope::new(
+            crate::EVENT_SOURCE,
+            "acc_1",
+            None,
+            &latchkey_events::catalogue::PolicyDeactivated {
+                policy_id: "pol_1".to_owned(),
+                name: "p".to_owned(),
+                priority: 0,
+            },
+        );
+        cache.apply(&event);
+        assert!(cache.get("acc_1").is_none());
+        assert!(cache.get("acc_2").is_some());
     }
 }

@@ -17,7 +17,7 @@ mod throttle;
 
 use std::{sync::Arc, time::Duration};
 
-use latchkey_events::{EventBus, Outbox};
+use latchkey_events::{EventBus, LiveFeed, Outbox};
 use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
     policy::v1::policy_service_server::PolicyServiceServer,
@@ -39,6 +39,8 @@ pub use settings::{DefaultEffect, PolicySettings};
 
 /// The `source` of every event this service emits.
 pub const EVENT_SOURCE: &str = "/latchkey/policy";
+/// How long an account's compiled policies are used from memory, seconds (`policy.cache_ttl_secs`).
+pub const DEFAULT_CACHE_TTL_SECS: u64 = 60;
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.policy.v1.PolicyService";
 
@@ -72,7 +74,7 @@ impl Policy {
             outbox,
             mesh,
             agents,
-            cache: Arc::default(),
+            cache: Arc::new(cache::PolicyCache::new(Duration::from_secs(DEFAULT_CACHE_TTL_SECS))),
             approval_ttl: Duration::from_secs(DEFAULT_APPROVAL_TTL_SECS),
         })
     }
@@ -81,6 +83,15 @@ impl Policy {
     #[must_use]
     pub fn with_config(self, config: &PolicyConfig) -> Self {
         self.with_approval_ttl(Duration::from_secs(config.approval_ttl_secs))
+            .with_cache_ttl(Duration::from_secs(config.cache_ttl_secs))
+    }
+
+    /// Sets how long an account's compiled policies are used from memory after they were loaded
+    /// (default one minute; zero: never). Call before [`run`](Self::run).
+    #[must_use]
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache = Arc::new(cache::PolicyCache::new(ttl));
+        self
     }
 
     /// Sets how long a pending approval waits for a decision (default one hour); an approved one can
@@ -102,7 +113,14 @@ impl Policy {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), PolicyError> {
-        let policy_feed = tokio::spawn(self.cache.clone().follow(bus.clone()));
+        // Until it has subscribed, the cache is off and evaluations read the database.
+        let (feed_bus, compiled) = (bus.clone(), self.cache.clone());
+        let policy_feed = tokio::spawn(async move {
+            LiveFeed::subscribe(feed_bus, cache::policy_events(), compiled)
+                .await
+                .run()
+                .await;
+        });
         let sweeper = tokio::spawn(self.clone().sweep_counters(shutdown.clone()));
         let relay = tokio::spawn(latchkey_events::run_relay(
             self.outbox.clone(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::{BusError, Envelope, EventFilter, local, nats};
 
 pub use crate::local::LocalBus;
-pub use crate::nats::NatsBus;
+pub use crate::nats::{NatsBus, NatsConnection};
 
 /// Where events are published and consumed. Cheap to clone.
 ///
@@ -24,9 +24,10 @@ pub enum EventBus {
 
 impl EventBus {
     /// The JetStream bus: ensures (idempotently) the stream `<PREFIX>_EVENTS` holding
-    /// `<prefix>.events.>`, on file storage with a two-minute duplicate window.
-    pub async fn nats(client: async_nats::Client, prefix: &str) -> Result<Self, BusError> {
-        Ok(Self::Nats(NatsBus::connect(client, prefix).await?))
+    /// `<prefix>.events.>`, on file storage with a two-minute duplicate window. The connection is
+    /// made by [`NatsConnection::connect`], so that live subscriptions learn of disconnects.
+    pub async fn nats(connection: NatsConnection, prefix: &str) -> Result<Self, BusError> {
+        Ok(Self::Nats(NatsBus::connect(connection, prefix).await?))
     }
 
     /// The durable in-process bus, stored in `db`: an append-only event table deduplicated by
@@ -73,7 +74,16 @@ impl EventBus {
         Ok(Subscription { inner, max_batch })
     }
 
-    /// Events published from now on, not durable; acks are no-ops. For cache invalidation.
+    /// Events published from now on, not durable; acks are no-ops. For cache invalidation: see
+    /// [`LiveFeed`](crate::LiveFeed), which keeps a cache by these rules.
+    ///
+    /// The subscription is current when this returns: every event published afterwards reaches it.
+    /// When that may stop being true it says so with [`Step::Interrupted`] (from
+    /// [`Subscription::next_step`]), and with [`Step::CaughtUp`] once it is current again; events
+    /// published in between may be lost. JetStream: the client's disconnects and slow-consumer
+    /// reports interrupt; after a reconnect, a round trip confirms the server has the
+    /// subscription again before it catches up. In-process: a subscriber that fell too far
+    /// behind is interrupted and at once caught up.
     pub async fn live(&self, filter: EventFilter) -> Result<Subscription, BusError> {
         check_filter(&filter)?;
         let inner = match self {
@@ -141,8 +151,9 @@ enum SubscriptionInner {
     LocalReplay(local::Replay),
 }
 
-/// What a subscription yields next: an event, or, from a replay, the news that every event that
-/// existed when it started has now been delivered.
+/// What a subscription yields next: an event; or, from a replay, the news that every event that
+/// existed when it started has now been delivered; or, from a live subscription, that it may be
+/// missing events or is current again.
 #[derive(Debug)]
 #[expect(
     clippy::large_enum_variant,
@@ -151,19 +162,24 @@ enum SubscriptionInner {
 pub enum Step {
     Event(Delivery),
     /// Comes once per replay, right after the last event it found stored when it started (at once
-    /// when there was none) and before any event published later.
+    /// when there was none) and before any event published later. From a live subscription: after
+    /// [`Step::Interrupted`], once every event published from now on reaches it again.
     CaughtUp,
+    /// Live subscriptions only: events published from now until the next [`Step::CaughtUp`] may
+    /// never arrive (the connection to the broker broke, or the subscriber fell behind).
+    Interrupted,
 }
 
 impl Subscription {
     /// The next matching event. An error is transient unless it repeats: a JetStream consumer
     /// rebuilds its message stream on the following call. `None` when the subscription has ended
-    /// for good and must be created again.
+    /// for good and must be created again. Skips the other [`Step`]s: a live subscription's user
+    /// that must know of gaps calls [`next_step`](Self::next_step).
     pub async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
         loop {
             match self.next_step().await? {
                 Ok(Step::Event(delivery)) => return Some(Ok(delivery)),
-                Ok(Step::CaughtUp) => {}
+                Ok(Step::CaughtUp | Step::Interrupted) => {}
                 Err(err) => return Some(Err(err)),
             }
         }
@@ -188,14 +204,15 @@ impl Subscription {
 
     /// Like [`next`](Self::next), but a replay also reports, in order, when it has caught up with
     /// the history: even when none of the remaining stored events matched, so a caller waiting to
-    /// be current is not left waiting for the next new event.
+    /// be current is not left waiting for the next new event. A live subscription reports when it
+    /// is interrupted and when it has caught up again (see [`EventBus::live`]).
     pub async fn next_step(&mut self) -> Option<Result<Step, BusError>> {
         let event = |delivery: Option<Result<Delivery, BusError>>| delivery.map(|result| result.map(Step::Event));
         match &mut self.inner {
             SubscriptionInner::NatsDurable(sub) => event(sub.next().await),
-            SubscriptionInner::NatsLive(sub) => event(sub.next().await),
+            SubscriptionInner::NatsLive(sub) => sub.next().await,
             SubscriptionInner::LocalDurable(sub) => event(sub.next().await),
-            SubscriptionInner::LocalLive(sub) => event(sub.next().await),
+            SubscriptionInner::LocalLive(sub) => sub.next().await,
             SubscriptionInner::NatsReplay(sub) => sub.next().await,
             SubscriptionInner::LocalReplay(sub) => sub.next().await,
         }

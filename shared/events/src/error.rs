@@ -29,16 +29,14 @@ pub enum BusError {
     MessagesEnded,
     #[error("NATS subscription failed: {0}")]
     Subscribe(#[from] async_nats::SubscribeError),
-    #[error("NATS flush failed: {0}")]
-    Flush(#[from] async_nats::client::FlushError),
+    #[error("the NATS server did not confirm a live subscription: {0}")]
+    LiveConfirm(#[source] async_nats::RequestError),
     #[error("acknowledging an event to JetStream failed: {0}")]
     Ack(#[source] async_nats::Error),
     #[error("event bus storage: {0}")]
     Storage(#[from] StorageError),
     #[error("event bus database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("live subscription fell behind and missed {0} events")]
-    Lagged(u64),
     #[error("invalid consumer name {0:?}: use letters, digits, '-' and '_' only")]
     InvalidConsumerName(String),
     #[error("invalid event type pattern {0:?}")]

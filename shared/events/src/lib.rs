@@ -3,7 +3,8 @@
 //! `latchkey dev`. Both give the same contract: a published event is stored before `publish`
 //! returns, deduplicated by id, and delivered at least once to every durable consumer, which
 //! acknowledges only after handling it. Replays rebuild in-memory projections from the stored
-//! events and keep them current ([`EventBus::replay`], [`run_projection`]).
+//! events and keep them current ([`EventBus::replay`], [`run_projection`]); live subscriptions
+//! keep caches honest, saying when they may have missed events ([`EventBus::live`], [`LiveFeed`]).
 
 mod backoff;
 mod bus;
@@ -12,6 +13,7 @@ mod consumer;
 mod envelope;
 mod error;
 mod filter;
+mod live_cache;
 mod local;
 mod nats;
 pub mod outbox;
@@ -19,12 +21,13 @@ mod projection;
 mod relay;
 pub mod testing;
 
-pub use bus::{Batch, Delivery, EventBus, LocalBus, NatsBus, Step, Subscription};
+pub use bus::{Batch, Delivery, EventBus, LocalBus, NatsBus, NatsConnection, Step, Subscription};
 pub use catalogue::{DomainEvent, EventType};
 pub use consumer::{run_batch_consumer, run_consumer};
 pub use envelope::Envelope;
 pub use error::BusError;
 pub use filter::EventFilter;
+pub use live_cache::{LiveCache, LiveFeed};
 pub use outbox::Outbox;
 pub use projection::run_projection;
 pub use relay::run_relay;

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use latchkey_storage::{Backend, Db, Migration, migrations, now_ms, sqlx};
 use tokio::sync::{broadcast, watch};
 
-use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
+use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery, bus::Step};
 
 mod durable;
 mod replay;
@@ -112,29 +112,41 @@ impl LocalBus {
         Live {
             receiver: self.inner.live.subscribe(),
             filter,
+            lagged: false,
         }
     }
 }
 
-/// Events published in this process from now on.
+/// Events published in this process from now on. A subscriber that fell more than the channel's
+/// capacity behind lost the oldest of them: it says so ([`Step::Interrupted`]) and, as it receives
+/// everything after them, that it is current again ([`Step::CaughtUp`]) on the next step.
 pub(crate) struct Live {
     receiver: broadcast::Receiver<Arc<Envelope>>,
     filter: EventFilter,
+    /// Interrupted was reported; CaughtUp comes next.
+    lagged: bool,
 }
 
 impl Live {
-    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Step, BusError>> {
+        if std::mem::take(&mut self.lagged) {
+            return Some(Ok(Step::CaughtUp));
+        }
         loop {
             match self.receiver.recv().await {
                 Ok(envelope) if self.filter.matches(&envelope) => {
-                    return Some(Ok(Delivery {
+                    return Some(Ok(Step::Event(Delivery {
                         envelope: Envelope::clone(&envelope),
                         published_ms: None,
                         acker: DeliveryAcker::Live,
-                    }));
+                    })));
                 }
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(missed)) => return Some(Err(BusError::Lagged(missed))),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "a live subscription fell behind and missed events");
+                    self.lagged = true;
+                    return Some(Ok(Step::Interrupted));
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }

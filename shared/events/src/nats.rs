@@ -1,6 +1,7 @@
 //! The JetStream implementation of the bus: one stream per prefix, `Nats-Msg-Id` deduplication,
 //! durable pull consumers that deliver one event or one batch at a time so a failed one is
-//! redelivered before the next, and core-NATS subscriptions for live listeners.
+//! redelivered before the next, and core-NATS subscriptions for live listeners that say when
+//! they may have missed events (`live`, fed by the client's connection events: `connection`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,10 +13,16 @@ use async_nats::jetstream::{
 };
 use futures::{StreamExt, future::try_join_all};
 
+use tokio::sync::watch;
+
 use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
 
+mod connection;
+mod live;
 mod replay;
 
+pub use connection::NatsConnection;
+pub(crate) use live::Live;
 pub(crate) use replay::Replay;
 
 /// How long JetStream waits for an ack before redelivering.
@@ -36,6 +43,8 @@ pub struct NatsBus {
 
 struct Inner {
     client: async_nats::Client,
+    /// The client's connection, as its events tell it: live subscriptions follow it.
+    link: watch::Receiver<connection::Link>,
     jetstream: jetstream::Context,
     prefix: String,
     stream_name: String,
@@ -53,7 +62,8 @@ impl std::fmt::Debug for NatsBus {
 impl NatsBus {
     /// Ensures the stream `<PREFIX>_EVENTS` over `<prefix>.events.>` exists; an existing stream is
     /// used as it is.
-    pub(crate) async fn connect(client: async_nats::Client, prefix: &str) -> Result<Self, BusError> {
+    pub(crate) async fn connect(connection: NatsConnection, prefix: &str) -> Result<Self, BusError> {
+        let (client, link) = connection.into_parts();
         let jetstream = jetstream::new(client.clone());
         let stream_name = format!("{}_EVENTS", prefix.to_uppercase());
         jetstream
@@ -68,6 +78,7 @@ impl NatsBus {
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
+                link,
                 jetstream,
                 prefix: prefix.to_owned(),
                 stream_name,
@@ -120,15 +131,6 @@ impl NatsBus {
         // Create the consumer now, so its position exists from this moment on.
         durable.consumer = Some(durable.open().await?);
         Ok(durable)
-    }
-
-    pub(crate) async fn live(&self, filter: EventFilter) -> Result<Live, BusError> {
-        let client = &self.inner.client;
-        let subscriber = client.subscribe(filter.subject_under(&self.inner.prefix)).await?;
-        // The subscription is registered at the server once this returns, so anything published
-        // afterwards reaches it.
-        client.flush().await?;
-        Ok(Live { subscriber, filter })
     }
 }
 
@@ -349,30 +351,5 @@ fn nak_in_background(message: jetstream::Message) {
         runtime.spawn(async move {
             let _ = message.ack_with(AckKind::Nak(None)).await;
         });
-    }
-}
-
-/// A core-NATS subscription: events published while it exists, nothing stored.
-pub(crate) struct Live {
-    subscriber: async_nats::Subscriber,
-    filter: EventFilter,
-}
-
-impl Live {
-    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
-        loop {
-            let message = self.subscriber.next().await?;
-            match Envelope::from_json(&message.payload) {
-                Ok(envelope) if self.filter.matches(&envelope) => {
-                    return Some(Ok(Delivery {
-                        envelope,
-                        published_ms: None,
-                        acker: DeliveryAcker::Live,
-                    }));
-                }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(subject = %message.subject, error = %err, "ignoring an undecodable event"),
-            }
-        }
     }
 }

@@ -143,6 +143,8 @@ impl Feed {
                         return FeedStep::CaughtUp;
                     }
                 }
+                // Only live subscriptions are interrupted; a replay resumes by itself.
+                Some(Ok(Step::Interrupted)) => {}
                 // The subscription resumes where it stopped on the next call.
                 Some(Err(err)) => self.wait_after(&err, "the replay lost the bus").await,
                 None => self.subscription = None,

@@ -1,12 +1,16 @@
-//! Test support for every crate that talks to NATS: a unique subject prefix per test, and a
+//! Test support for every crate that talks to NATS: a unique subject prefix per test, a
 //! nats-server of the test's own that can be stopped and started again on the same port and
-//! store, for tests about broker outages.
+//! store, for tests about broker outages, and a TCP proxy that cuts one client off.
 
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
+
+mod proxy;
+
+pub use proxy::TcpProxy;
 
 /// The binary Debian's `nats-server` package installs.
 const NATS_SERVER: &str = "/usr/sbin/nats-server";

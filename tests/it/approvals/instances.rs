@@ -138,7 +138,10 @@ async fn pending_approvals_expire(backend: Backend, bus: Bus) {
     // A deployment whose approvals wait one second for a decision (`[policy] approval_ttl_secs`).
     let settings = ServiceSettings {
         gateway: gateway_config(),
-        policy: PolicyConfig { approval_ttl_secs: 1 },
+        policy: PolicyConfig {
+            approval_ttl_secs: 1,
+            ..PolicyConfig::default()
+        },
         ..ServiceSettings::default()
     };
     let t = TestMesh::start_with_settings(backend, bus, settings).await;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use latchkey_audit::{Audit, ChainEntry};
-use latchkey_events::{Envelope, EventBus, catalogue::TokenIssued, testing::unique_prefix};
+use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::TokenIssued, testing::unique_prefix};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Db, sqlx};
 use tokio_util::sync::CancellationToken;
@@ -39,12 +39,10 @@ pub fn ids(events: &[Envelope]) -> Vec<String> {
 
 /// A JetStream bus under `prefix` on the server at `url`.
 pub async fn nats_bus(url: &str, prefix: &str) -> EventBus {
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
+    let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new().retry_on_initial_connect())
         .await
         .expect("connect to NATS");
-    EventBus::nats(client, prefix).await.expect("NATS bus")
+    EventBus::nats(connection, prefix).await.expect("NATS bus")
 }
 
 /// A fresh subject prefix.

@@ -8,7 +8,7 @@ use std::{
 
 use axum::body::Body;
 use http::Method;
-use latchkey_events::{Envelope, EventBus, catalogue::ApiKeyDeleted, testing};
+use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::ApiKeyDeleted, testing};
 use latchkey_gateway::GatewayConfig;
 use sha2::{Digest, Sha256};
 
@@ -119,10 +119,10 @@ async fn a_deletion_event_on_the_in_process_bus_drops_the_key() {
 
 #[tokio::test]
 async fn a_deletion_event_on_jetstream_drops_the_key() {
-    let client = async_nats::connect(testing::nats_url())
+    let connection = NatsConnection::connect(testing::nats_url(), async_nats::ConnectOptions::new())
         .await
         .expect("NATS must run on 127.0.0.1:4222 for tests (see .ci/run)");
-    let bus = EventBus::nats(client, &testing::unique_prefix())
+    let bus = EventBus::nats(connection, &testing::unique_prefix())
         .await
         .expect("JetStream bus");
     let gw = TestGateway::build(GatewayConfig::default(), Vec::new(), Some(bus)).await;

@@ -12,7 +12,7 @@ use axum::{Router, extract::State, http::HeaderMap, response::IntoResponse, rout
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use latchkey_events::{
-    Envelope, EventBus,
+    Envelope, EventBus, NatsConnection,
     catalogue::TokenIssued,
     testing::{NatsServer, unique_prefix},
 };
@@ -243,12 +243,10 @@ pub struct World {
 pub const MESH_TOKEN: &str = "webhook-test-service-token";
 
 async fn nats_bus(url: &str, prefix: &str) -> EventBus {
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
+    let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new().retry_on_initial_connect())
         .await
         .expect("connect to NATS");
-    EventBus::nats(client, prefix).await.expect("NATS bus")
+    EventBus::nats(connection, prefix).await.expect("NATS bus")
 }
 
 impl World {

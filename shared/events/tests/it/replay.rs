@@ -23,6 +23,7 @@ async fn next_event(replay: &mut Subscription) -> Delivery {
     match next_step(replay).await {
         Step::Event(delivery) => delivery,
         Step::CaughtUp => panic!("caught up twice"),
+        Step::Interrupted => panic!("a replay is never interrupted"),
     }
 }
 
@@ -193,6 +194,7 @@ async fn no_gap_and_no_duplicate_while_publishing(kind: BusKind) {
                     assert!(caught_up_after.is_none(), "caught up twice");
                     caught_up_after = Some(seen.len());
                 }
+                Step::Interrupted => panic!("a replay is never interrupted"),
             }
         }
         assert_eq!(ids(&seen), ids(&sent));

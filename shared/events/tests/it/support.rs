@@ -7,7 +7,7 @@ use std::{
 };
 
 use latchkey_events::{
-    Envelope, EventBus, EventFilter, Outbox,
+    Envelope, EventBus, EventFilter, NatsConnection, Outbox,
     catalogue::{AccountCreated, ApiKeyDeleted},
     run_consumer, run_relay, testing,
 };
@@ -82,8 +82,10 @@ impl TestBus {
 
     /// A JetStream bus under a fresh prefix on the server at `url`.
     pub async fn nats(url: &str) -> Self {
-        let client = async_nats::connect(url).await.expect("connect to NATS");
-        let bus = EventBus::nats(client, &testing::unique_prefix())
+        let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new())
+            .await
+            .expect("connect to NATS");
+        let bus = EventBus::nats(connection, &testing::unique_prefix())
             .await
             .expect("nats bus");
         Self { bus, _db: None }
