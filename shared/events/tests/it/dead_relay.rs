@@ -155,6 +155,34 @@ async fn postgres_relay_dead_letters_refused_rows_and_lets_revocations_go_first(
     refused_rows_are_dead_lettered(Backend::Postgres).await;
 }
 
+/// A refused row with a budget it will not use up soon holds the ordinary row behind it, but not
+/// the revocation: that one is published while the refused row is still held.
+#[tokio::test]
+async fn revocations_overtake_a_held_row() {
+    let (bus, client) = nats_bus(&testing::nats_url()).await;
+    let bus = bus.with_config(EventsConfig {
+        relay_max_attempts: 1000,
+        ..limits()
+    });
+    let (outbox, _db) = outbox(Backend::Sqlite).await;
+    let big = oversized(event(1), client.server_info().max_payload);
+    let (next, revoked) = (event(2), revocation(3));
+    let recorded = Recorded::default();
+    let consumer = spawn_recorder(&bus, "overtake", EventFilter::all(), &recorded);
+    enqueue(&outbox, &[big, next, revoked.clone()]).await;
+    let relay = spawn_relay(&outbox, &bus);
+    recorded.wait_for(1).await;
+    relay.stop().await;
+    consumer.stop().await;
+    assert_eq!(recorded.ids(), [revoked.id]);
+    assert_eq!(
+        outbox.pending().await.expect("count outbox"),
+        2,
+        "the held row and the one behind it"
+    );
+    delete_stream(&bus).await;
+}
+
 /// With a budget of one try, a broker that cannot store anything (its stream is gone) still costs
 /// the row nothing, while a row it refuses is dead-lettered at once. `run_relay` with a shutdown
 /// that has already happened makes exactly two rounds (one, then the drain), so no waiting.
