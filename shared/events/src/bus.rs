@@ -15,7 +15,9 @@ pub use crate::nats::NatsBus;
 /// Both implementations give the same contract: `publish` returns once every event is durably
 /// stored; a second event with the same id is dropped; every durable consumer gets every matching
 /// event at least once, in publish order per publisher, and an event counts as consumed only once
-/// its handler succeeded and acknowledged it.
+/// its handler succeeded and acknowledged it. Two exceptions keep one bad event from blocking the
+/// rest (docs/events.md): an event that keeps failing is dead-lettered, and revocations overtake
+/// an outbox row the bus refuses.
 #[derive(Clone, Debug)]
 pub enum EventBus {
     Nats(NatsBus),

@@ -1,6 +1,7 @@
 //! The transactional outbox: a service writes its state change and the event describing it in one
 //! database transaction, so an event exists if and only if its change was committed. The relay
-//! ([`crate::relay`]) publishes the rows and deletes them once the bus has acknowledged them.
+//! ([`crate::relay`]) publishes the rows and deletes them once the bus has acknowledged them, or
+//! moves a row the bus keeps refusing to the dead letters in the same database.
 
 use std::sync::Arc;
 
