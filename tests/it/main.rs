@@ -14,6 +14,7 @@ mod isolation;
 mod nothing_lost;
 mod oauth;
 mod policies;
+mod sealed_keys;
 mod support;
 mod tokens;
 mod trace;

@@ -55,10 +55,15 @@ impl SystemSecretError {
 
     fn from_status(status: &tonic::Status, secret_id: &str) -> Self {
         match status.code() {
-            // Connection refused or reset, a deadline, or a vault shedding load.
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted | Code::Aborted => {
-                Self::Unavailable(status.code())
-            }
+            // Connection refused (UNAVAILABLE) or dropped (tonic's UNKNOWN "transport error": the
+            // vault itself answers every error with a documented code), a deadline, or a vault
+            // shedding load.
+            Code::Unavailable
+            | Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::ResourceExhausted
+            | Code::Aborted => Self::Unavailable(status.code()),
             Code::NotFound => Self::NotFound(secret_id.to_owned()),
             code => Self::Refused {
                 code,
