@@ -115,6 +115,7 @@ async fn every_stored_value(db: &Db) -> Vec<Vec<u8>> {
 
 /// Fails if `seed` shows in `values`: raw, as hex, or as base64 of either alphabet.
 fn assert_nowhere(values: &[Vec<u8>], seed: &[u8], what: &str) {
+    assert_eq!(seed.len(), 32, "an Ed25519 seed");
     let encodings = [
         seed.to_vec(),
         hex::encode(seed).into_bytes(),
@@ -126,7 +127,7 @@ fn assert_nowhere(values: &[Vec<u8>], seed: &[u8], what: &str) {
         for needle in &encodings {
             assert!(
                 !value.windows(needle.len()).any(|window| window == needle.as_slice()),
-                "{what} is stored in the database"
+                "{what} is stored or logged"
             );
         }
     }
@@ -218,6 +219,7 @@ async fn sign_checkpoint(t: &TestMesh) -> Checkpoint {
 }
 
 async fn keys_at_rest_are_sealed(backend: Backend) {
+    crate::captured::install();
     let t = TestMesh::start(backend, Bus::Local).await;
     let agent = create_agent(&t).await;
     let first_checkpoint = sign_checkpoint(&t).await;
@@ -288,6 +290,14 @@ async fn keys_at_rest_are_sealed(backend: Backend) {
     kept.verify_signature(&keys).unwrap();
     first_checkpoint.verify_signature(&keys).unwrap();
     t.stop().await;
+    // Nor in any log line or span, at any level.
+    let logged = [
+        crate::captured::logs().into_bytes(),
+        crate::captured::all_span_text().into_bytes(),
+    ];
+    for seed in &seeds {
+        assert_nowhere(&logged, seed, "a private key");
+    }
 }
 
 #[tokio::test]
@@ -550,4 +560,45 @@ async fn a_shutdown_ends_the_wait_for_the_vault() {
     // Nothing was created without the vault: no key, sealed or not.
     let rows = key_rows(&Db::connect(database.url()).await.unwrap(), "signing_keys").await;
     assert!(rows.is_empty(), "{rows:?}");
+}
+
+/// A reload (here the one every rotation starts with) opens from the vault only the keys it does
+/// not hold yet: with the first key's secret gone from the vault, the running instance keeps it,
+/// and only an instance started afresh finds it missing.
+async fn a_reload_opens_only_keys_it_does_not_hold(backend: Backend) {
+    use latchkey_proto::vault::v1::{DeleteSecretRequest, vault_service_client::VaultServiceClient};
+    let t = TestMesh::start(backend, Bus::Local).await;
+    let first = token_kids(&t).await;
+    assert_eq!(first.len(), 1);
+    let channel = latchkey_server::connect(t.mesh.urls.of(Service::Vault).unwrap(), &t.mesh.context.mesh_auth)
+        .unwrap();
+    let request = latchkey_server::with_account(
+        DeleteSecretRequest {
+            secret_id: format!("signing-key/{}", first[0]),
+        },
+        latchkey_server::SYSTEM_ACCOUNT,
+        None,
+    );
+    VaultServiceClient::new(channel).delete_secret(request).await.unwrap();
+
+    let new_kid = rotate(&t, 600).await;
+    let mut held = token_kids(&t).await;
+    held.sort();
+    let mut expected = vec![first[0].clone(), new_kid.clone()];
+    expected.sort();
+    assert_eq!(held, expected, "the rotation's reload kept the key it held");
+
+    let t = t.restart().await;
+    assert_eq!(token_kids(&t).await, [new_kid], "opened afresh, the deleted key is gone");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_opens_only_keys_it_does_not_hold_on_sqlite() {
+    a_reload_opens_only_keys_it_does_not_hold(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_reload_opens_only_keys_it_does_not_hold_on_postgres() {
+    a_reload_opens_only_keys_it_does_not_hold(Backend::Postgres).await;
 }
