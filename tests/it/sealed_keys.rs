@@ -49,7 +49,9 @@ async fn agent_token_db(t: &TestMesh) -> Db {
 }
 
 async fn audit_db(t: &TestMesh) -> Db {
-    Db::connect(&t.mesh.context.database.url_for(Service::Audit)).await.unwrap()
+    Db::connect(&t.mesh.context.database.url_for(Service::Audit))
+        .await
+        .unwrap()
 }
 
 /// Every row of `signing_keys` or `audit_signing_keys`: (kid, seed, vault version).
@@ -101,11 +103,12 @@ async fn every_stored_value(db: &Db) -> Vec<Vec<u8>> {
                 }
             }
             Backend::Postgres => {
-                let rows: Vec<(String,)> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT CAST(t AS TEXT) FROM \"{table}\" AS t")))
-                        .fetch_all(db.pool())
-                        .await
-                        .unwrap();
+                let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT CAST(t AS TEXT) FROM \"{table}\" AS t"
+                )))
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
                 values.extend(rows.into_iter().map(|(row,)| row.into_bytes()));
             }
         }
@@ -120,8 +123,12 @@ fn assert_nowhere(values: &[Vec<u8>], seed: &[u8], what: &str) {
         seed.to_vec(),
         hex::encode(seed).into_bytes(),
         hex::encode_upper(seed).into_bytes(),
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(seed).into_bytes(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(seed).into_bytes(),
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .encode(seed)
+            .into_bytes(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(seed)
+            .into_bytes(),
     ];
     for value in values {
         for needle in &encodings {
@@ -147,8 +154,8 @@ fn sqlite_files(url: &str) -> Vec<u8> {
 }
 
 async fn rotate(t: &TestMesh, publish_lead_secs: i64) -> String {
-    let channel = latchkey_server::connect(t.mesh.urls.of(Service::AgentToken).unwrap(), &t.mesh.context.mesh_auth)
-        .unwrap();
+    let channel =
+        latchkey_server::connect(t.mesh.urls.of(Service::AgentToken).unwrap(), &t.mesh.context.mesh_auth).unwrap();
     AgentTokenServiceClient::new(channel)
         .rotate_signing_key(RotateSigningKeyRequest { publish_lead_secs })
         .await
@@ -266,7 +273,7 @@ async fn keys_at_rest_are_sealed(backend: Backend) {
         // Not in the file either (free pages, the write-ahead log): no seed was ever written.
         let files = sqlite_files(&t.mesh.context.database.url_for(Service::AgentToken));
         for seed in &seeds {
-            assert_nowhere(&[files.clone()], seed, "a private key");
+            assert_nowhere(std::slice::from_ref(&files), seed, "a private key");
         }
     }
 
@@ -344,7 +351,13 @@ async fn a_plaintext_key_row_is_sealed_on_start(backend: Backend) {
     // finds the secret already there, holding the same key, and keeps that version.
     let vault = t.system_secrets();
     let checkpoint_secret = format!("audit-checkpoint-key/{}", checkpoint_key.kid());
-    assert_eq!(vault.seal_once(&checkpoint_secret, &checkpoint_key.seed()[..]).await.unwrap(), 1);
+    assert_eq!(
+        vault
+            .seal_once(&checkpoint_secret, &checkpoint_key.seed()[..])
+            .await
+            .unwrap(),
+        1
+    );
 
     let t = t.restart().await;
     // Start-up sealed both rows before serving: the legacy keys sign, opened from the vault.
@@ -364,8 +377,14 @@ async fn a_plaintext_key_row_is_sealed_on_start(backend: Backend) {
     }
     let vault = t.system_secrets();
     let token_secret = format!("signing-key/{}", token_key.kid());
-    assert_eq!(sealed_seed(&vault, &token_secret).await, token_key.to_secret_bytes().to_vec());
-    assert_eq!(sealed_seed(&vault, &checkpoint_secret).await, checkpoint_key.seed().to_vec());
+    assert_eq!(
+        sealed_seed(&vault, &token_secret).await,
+        token_key.to_secret_bytes().to_vec()
+    );
+    assert_eq!(
+        sealed_seed(&vault, &checkpoint_secret).await,
+        checkpoint_key.seed().to_vec()
+    );
     let values = every_stored_value(&agent_token_db(&t).await).await;
     assert_nowhere(&values, &token_key.to_secret_bytes()[..], "the migrated signing key");
     assert_nowhere(&values, &checkpoint_key.seed()[..], "the migrated checkpoint key");
@@ -398,7 +417,9 @@ async fn instances_starting_together_seal_once(backend: Backend) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(service.run(listener, t.mesh.context.bus.clone(), shutdown.clone()));
-        agent_tokens.push(AgentTokenServiceClient::new(latchkey_server::connect(&url, &mesh).unwrap()));
+        agent_tokens.push(AgentTokenServiceClient::new(
+            latchkey_server::connect(&url, &mesh).unwrap(),
+        ));
         let audit = Audit::open(audit_db(&t).await, mesh.clone())
             .await
             .unwrap()
@@ -460,7 +481,12 @@ impl NotYetAVault {
     }
 
     /// Serves a vault on `db` at this port from now on.
-    async fn start_vault(self, db: &TestDatabase, root_keys: latchkey_vault::RootKeySource, shutdown: &CancellationToken) {
+    async fn start_vault(
+        self,
+        db: &TestDatabase,
+        root_keys: latchkey_vault::RootKeySource,
+        shutdown: &CancellationToken,
+    ) {
         let mesh = MeshAuth::new(MESH_TOKEN);
         let vault = latchkey_vault::Vault::open(Db::connect(db.url()).await.unwrap(), root_keys, mesh)
             .await
@@ -507,7 +533,9 @@ async fn agent_token_and_audit_wait_for_a_vault_that_starts_after_them() {
 
     // The vault comes up (two listeners of one vault database): both open their keys and serve.
     let root_keys = vault_root_keys();
-    for_agent_token.start_vault(&vault_db, root_keys.clone(), &shutdown).await;
+    for_agent_token
+        .start_vault(&vault_db, root_keys.clone(), &shutdown)
+        .await;
     for_audit.start_vault(&vault_db, root_keys, &shutdown).await;
     let mut agent_token = AgentTokenServiceClient::new(latchkey_server::connect(&agent_token_url, &mesh).unwrap());
     let jwks: Value = serde_json::from_str(
@@ -555,7 +583,9 @@ async fn a_shutdown_ends_the_wait_for_the_vault() {
     let task = tokio::spawn(agent_token.run(listener, bus, shutdown.clone()));
     nowhere.refuse(2).await;
     shutdown.cancel();
-    let stopped = tokio::time::timeout(DEADLINE, task).await.expect("the wait outlived the shutdown");
+    let stopped = tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("the wait outlived the shutdown");
     stopped.unwrap().expect("a shutdown while waiting is a clean stop");
     // Nothing was created without the vault: no key, sealed or not.
     let rows = key_rows(&Db::connect(database.url()).await.unwrap(), "signing_keys").await;
@@ -570,8 +600,7 @@ async fn a_reload_opens_only_keys_it_does_not_hold(backend: Backend) {
     let t = TestMesh::start(backend, Bus::Local).await;
     let first = token_kids(&t).await;
     assert_eq!(first.len(), 1);
-    let channel = latchkey_server::connect(t.mesh.urls.of(Service::Vault).unwrap(), &t.mesh.context.mesh_auth)
-        .unwrap();
+    let channel = latchkey_server::connect(t.mesh.urls.of(Service::Vault).unwrap(), &t.mesh.context.mesh_auth).unwrap();
     let request = latchkey_server::with_account(
         DeleteSecretRequest {
             secret_id: format!("signing-key/{}", first[0]),
@@ -589,7 +618,11 @@ async fn a_reload_opens_only_keys_it_does_not_hold(backend: Backend) {
     assert_eq!(held, expected, "the rotation's reload kept the key it held");
 
     let t = t.restart().await;
-    assert_eq!(token_kids(&t).await, [new_kid], "opened afresh, the deleted key is gone");
+    assert_eq!(
+        token_kids(&t).await,
+        [new_kid],
+        "opened afresh, the deleted key is gone"
+    );
     t.stop().await;
 }
 

@@ -255,7 +255,11 @@ impl TestMesh {
 
     /// A client of the mesh's vault for the system account's secrets (the services' own keys).
     pub fn system_secrets(&self) -> latchkey_server::SystemSecrets {
-        let url = self.mesh.urls.of(latchkey::cli::Service::Vault).expect("the vault's address");
+        let url = self
+            .mesh
+            .urls
+            .of(latchkey::cli::Service::Vault)
+            .expect("the vault's address");
         vault_client(url, &self.mesh.context.mesh_auth)
     }
 }
@@ -263,9 +267,9 @@ impl TestMesh {
 /// A vault client at `url`, for the system account's secrets.
 pub fn vault_client(url: &str, mesh: &MeshAuth) -> latchkey_server::SystemSecrets {
     let channel = latchkey_server::connect(url, mesh).expect("a vault address");
-    latchkey_server::SystemSecrets::new(latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
-        channel,
-    ))
+    latchkey_server::SystemSecrets::new(
+        latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel),
+    )
 }
 
 /// A vault of the test's own on loopback (SQLite, a fresh root key), served until `shutdown`, for

@@ -46,7 +46,12 @@ async fn tokens_are_issued_and_verify_offline(backend: Backend, bus: Bus) {
     // apart, at /v1/audit/checkpoints/jwks.json, so no token verifier trusts them.
     assert_eq!(jwks.keys.len(), 1, "{jwks_text}");
     assert!(
-        !jwks.keys[0].common.key_id.as_deref().unwrap_or_default().starts_with("audit-"),
+        !jwks.keys[0]
+            .common
+            .key_id
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("audit-"),
         "{jwks_text}"
     );
 

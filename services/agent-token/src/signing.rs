@@ -227,14 +227,19 @@ impl SigningKeys {
             _ => return Err(AgentTokenError::UnreadableKey(kid.to_owned())),
         }
         let version = self.vault.seal_once(&secret_id(kid), &seed[..]).await?;
-        let cleared = sqlx::query("UPDATE signing_keys SET seed = $1, vault_version = $2 WHERE kid = $3 AND vault_version = 0")
-            .bind(Vec::<u8>::new())
-            .bind(version as i64)
-            .bind(kid)
-            .execute(db.pool())
-            .await?;
+        let cleared =
+            sqlx::query("UPDATE signing_keys SET seed = $1, vault_version = $2 WHERE kid = $3 AND vault_version = 0")
+                .bind(Vec::<u8>::new())
+                .bind(version as i64)
+                .bind(kid)
+                .execute(db.pool())
+                .await?;
         if cleared.rows_affected() == 1 {
-            tracing::info!(kid, version, "sealed a plaintext signing key in the vault and cleared it from the database");
+            tracing::info!(
+                kid,
+                version,
+                "sealed a plaintext signing key in the vault and cleared it from the database"
+            );
         }
         self.hold(kid, version, seed.clone());
         Ok((version, seed))

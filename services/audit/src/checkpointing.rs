@@ -73,7 +73,12 @@ async fn open_key(vault: &SystemSecrets, kid: &str, version: u64) -> Result<Chec
 
 /// Seals a row's plaintext seed in the vault and clears it from the row, unless another instance
 /// did so first (the vault keeps one copy; the row changes only while its version is still 0).
-async fn seal_plaintext_row(db: &Db, vault: &SystemSecrets, kid: &str, seed: &[u8]) -> Result<CheckpointKey, AuditError> {
+async fn seal_plaintext_row(
+    db: &Db,
+    vault: &SystemSecrets,
+    kid: &str,
+    seed: &[u8],
+) -> Result<CheckpointKey, AuditError> {
     let key = key_of(kid, seed)?;
     let version = vault.seal_once(&secret_id(kid), seed).await?;
     let cleared =
@@ -84,7 +89,11 @@ async fn seal_plaintext_row(db: &Db, vault: &SystemSecrets, kid: &str, seed: &[u
             .execute(db.pool())
             .await?;
     if cleared.rows_affected() == 1 {
-        tracing::info!(kid, version, "sealed a plaintext checkpoint key in the vault and cleared it from the database");
+        tracing::info!(
+            kid,
+            version,
+            "sealed a plaintext checkpoint key in the vault and cleared it from the database"
+        );
     }
     Ok(key)
 }

@@ -418,7 +418,10 @@ mod tests {
     #[test]
     fn secret_ids_are_namespaced() {
         for ok in ["credential/openai", "oauth-app/google", "connection/con_01h:x@y.z-_"] {
-            assert!(validate_secret_id("acct_0123456789abcdef", ok, "secret_id").is_ok(), "{ok}");
+            assert!(
+                validate_secret_id("acct_0123456789abcdef", ok, "secret_id").is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "openai",
@@ -438,10 +441,16 @@ mod tests {
         let system = latchkey_server::SYSTEM_ACCOUNT;
         for id in ["signing-key/abc", "audit-checkpoint-key/audit-abc"] {
             assert!(validate_secret_id(system, id, "secret_id").is_ok(), "{id}");
-            assert!(validate_secret_id("acct_0123456789abcdef", id, "secret_id").is_err(), "{id}");
+            assert!(
+                validate_secret_id("acct_0123456789abcdef", id, "secret_id").is_err(),
+                "{id}"
+            );
         }
         for id in ["credential/openai", "webhook/ep_1"] {
-            assert!(validate_secret_id("acct_0123456789abcdef", id, "secret_id").is_ok(), "{id}");
+            assert!(
+                validate_secret_id("acct_0123456789abcdef", id, "secret_id").is_ok(),
+                "{id}"
+            );
             assert!(validate_secret_id(system, id, "secret_id").is_err(), "{id}");
         }
     }

@@ -205,7 +205,12 @@ async fn the_export_streams_json_lines_and_csv_with_the_hashes() {
 async fn checkpoint_keys_are_published_apart_from_the_token_jwks() {
     let mut gw = TestGateway::start().await;
     let tokens = gw
-        .send(http::Method::GET, "/.well-known/jwks.json", &[], axum::body::Body::empty())
+        .send(
+            http::Method::GET,
+            "/.well-known/jwks.json",
+            &[],
+            axum::body::Body::empty(),
+        )
         .await;
     assert_eq!(tokens.status, 200);
     let token_kids: Vec<String> = tokens.json()["keys"]
@@ -249,7 +254,11 @@ async fn checkpoint_keys_are_published_apart_from_the_token_jwks() {
             answer.assert_problem(503, "SERVICE_UNAVAILABLE");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still {} after audit stopped", answer.status);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} after audit stopped",
+            answer.status
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
