@@ -1,8 +1,9 @@
 //! `latchkey audit verify`: recomputes an account's audit chain outside the service: from an
 //! exported file with no server at all, or from the live export of a running deployment, streamed
 //! through the verifier a line at a time. A kept checkpoint (JSON, as `GET
-//! /v1/audit/checkpoints/latest` answers it) is checked too: its signature against the JWKS, and its
-//! hash against the chain, which catches a history rewritten with recomputed hashes.
+//! /v1/audit/checkpoints/latest` answers it) is checked too: its signature against the audit
+//! checkpoint keys (`GET /v1/audit/checkpoints/jwks.json`, never the token JWKS), and its hash
+//! against the chain, which catches a history rewritten with recomputed hashes.
 
 use std::{
     io::BufRead,
@@ -12,6 +13,9 @@ use std::{
 use anyhow::{Context, bail};
 use latchkey_audit::{ChainVerifier, Checkpoint, ExportVerifier, Verification};
 use serde::Serialize;
+
+/// Where a deployment publishes the keys that sign audit checkpoints (apart from the token JWKS).
+pub const CHECKPOINT_KEYS_PATH: &str = "/v1/audit/checkpoints/jwks.json";
 
 /// Where the chain comes from, and what to hold it against.
 #[derive(Debug, Default)]
@@ -24,8 +28,8 @@ pub struct VerifyOptions {
     pub key: Option<String>,
     /// A checkpoint kept from earlier.
     pub checkpoint: Option<PathBuf>,
-    /// The JWKS to check the checkpoint's signature with; default: the deployment's, when `url` is
-    /// given.
+    /// The checkpoint keys (a JWKS, as `GET /v1/audit/checkpoints/jwks.json` answers it) to check
+    /// the checkpoint's signature with; default: the deployment's, when `url` is given.
     pub jwks: Option<PathBuf>,
 }
 
@@ -72,17 +76,19 @@ pub async fn verify(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
                 (Some(jwks), _) => jwks_keys(&read_json(jwks)?)?,
                 (None, Some(base)) => {
                     let jwks = http
-                        .get(format!("{base}/.well-known/jwks.json"))
+                        .get(format!("{base}{CHECKPOINT_KEYS_PATH}"))
                         .send()
                         .await
-                        .context("fetching the JWKS")?
+                        .context("fetching the checkpoint keys")?
                         .error_for_status()?
                         .json()
                         .await
-                        .context("reading the JWKS")?;
+                        .context("reading the checkpoint keys")?;
                     jwks_keys(&jwks)?
                 }
-                (None, None) => bail!("checking a checkpoint offline needs the JWKS: pass --jwks FILE"),
+                (None, None) => bail!(
+                    "checking a checkpoint offline needs the checkpoint keys ({CHECKPOINT_KEYS_PATH}): pass --jwks FILE"
+                ),
             };
             checkpoint
                 .verify_signature(&keys)

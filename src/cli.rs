@@ -102,7 +102,7 @@ pub enum AuditCommand {
         /// its hash must hold.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
-        /// The JWKS (GET /.well-known/jwks.json) to check the checkpoint with; fetched from --url
+        /// The checkpoint keys (GET /v1/audit/checkpoints/jwks.json) to check the checkpoint with; fetched from --url
         /// when not given.
         #[arg(long, value_name = "FILE")]
         jwks: Option<PathBuf>,

@@ -146,7 +146,7 @@ pub async fn spawn_service(
                 context.urls.of(Service::Policy)?,
                 &context.mesh_auth,
             )?);
-            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh)
+            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh, system_secrets(context)?)
                 .await?
                 .with_policy(policy)
                 .with_config(&context.settings.agent_token);
@@ -155,6 +155,7 @@ pub async fn spawn_service(
         Service::Audit => {
             let service = latchkey_audit::Audit::open(db().await?, mesh)
                 .await?
+                .with_vault(system_secrets(context)?)
                 .with_config(&context.settings.audit);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
@@ -214,6 +215,16 @@ pub async fn spawn_service(
             shutdown.cancel();
         }
     }))
+}
+
+/// The vault client through which agent-token and audit seal and open their own keys (the vault may
+/// start after them: they wait for it).
+fn system_secrets(context: &ServiceContext) -> anyhow::Result<latchkey_server::SystemSecrets> {
+    let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(latchkey_server::connect(
+        context.urls.of(Service::Vault)?,
+        &context.mesh_auth,
+    )?);
+    Ok(latchkey_server::SystemSecrets::new(vault))
 }
 
 mod futures_like {

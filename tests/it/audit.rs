@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::support::{Bus, TestMesh, eventually};
+use crate::support::{Bus, TestMesh, eventually, start_vault};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
 const BOTH: [(Backend, Bus); 2] = [(Backend::Sqlite, Bus::Local), (Backend::Postgres, Bus::Nats)];
@@ -278,13 +278,19 @@ async fn a_history_rewritten_with_recomputed_hashes_verifies_alone_but_not_again
         assert_eq!(checkpoint["hash"], entries.last().unwrap()["hash"]);
         let (_, latest) = get(&t, "/v1/audit/checkpoints/latest", &t.key).await;
         assert_eq!(latest, checkpoint);
-        let (status, jwks) = get(&t, "/.well-known/jwks.json", "").await;
+        let (status, jwks) = get(&t, "/v1/audit/checkpoints/jwks.json", "").await;
         assert_eq!(status, 200);
         let keys = jwks["keys"].as_array().unwrap().clone();
         let kept: Checkpoint = serde_json::from_value(checkpoint.clone()).unwrap();
         assert!(kept.kid.starts_with("audit-"));
         kept.verify_signature(&keys)
-            .expect("the checkpoint verifies with the published JWKS");
+            .expect("the checkpoint verifies with the published checkpoint keys");
+        // The token JWKS does not carry it: a token verifier never trusts a checkpoint key.
+        let (_, token_jwks) = get(&t, "/.well-known/jwks.json", "").await;
+        assert_eq!(
+            kept.verify_signature(token_jwks["keys"].as_array().unwrap()),
+            Err(latchkey_audit::CheckpointError::UnknownKey(kept.kid.clone()))
+        );
         let dir = tempfile::tempdir().unwrap();
         let checkpoint_file = write(dir.path(), "checkpoint.json", &checkpoint.to_string());
         let jwks_file = write(dir.path(), "jwks.json", &jwks.to_string());
@@ -500,16 +506,17 @@ async fn an_export_reads_the_chain_a_page_at_a_time_as_it_is_consumed() {
 async fn moved_chains_get_a_signed_checkpoint_each_interval_and_still_ones_do_not() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let db = TestDatabase::new(backend).await;
-        let audit = Audit::open(
-            Db::connect(db.url()).await.unwrap(),
-            MeshAuth::new("t-0123456789abcdef"),
-        )
-        .await
-        .unwrap()
-        .with_checkpoint_interval(Duration::from_millis(50));
+        let mesh = MeshAuth::new("t-0123456789abcdef");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (vault, _vault_db) = start_vault(&mesh, &shutdown).await;
+        let audit = Audit::open(Db::connect(db.url()).await.unwrap(), mesh)
+            .await
+            .unwrap()
+            .with_vault(vault)
+            .with_checkpoint_interval(Duration::from_millis(50));
+        audit.open_checkpoint_keys().await.unwrap();
         audit.append(&envelope("acct_a", 1)).await.unwrap();
         audit.append(&envelope("acct_b", 2)).await.unwrap();
-        let shutdown = tokio_util::sync::CancellationToken::new();
         let signer = tokio::spawn(audit.clone().sign_checkpoints_periodically(shutdown.clone()));
         let both = eventually(Duration::from_secs(10), || async {
             !audit.checkpoints("acct_a", 10, None).await.unwrap().0.is_empty()

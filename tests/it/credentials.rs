@@ -412,7 +412,7 @@ async fn latchkey_dev_keeps_its_root_key_and_vault_rotate_rewraps_while_it_serve
         .to_owned();
     assert_eq!(put_key(key.clone(), json!({ "openaiApiKey": OPENAI_KEY })).await, 200);
 
-    // Rotate while dev serves: the CLI adds version 2 and re-wraps the account's data key.
+    // Rotate while dev serves: the CLI adds version 2 and re-wraps the data keys.
     let rotate = |extra: &[&str]| {
         Command::new(BINARY)
             .args(["vault", "rotate", "--data-dir"])
@@ -426,7 +426,8 @@ async fn latchkey_dev_keeps_its_root_key_and_vault_rotate_rewraps_while_it_serve
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
     let said = String::from_utf8_lossy(&rotated.stdout).into_owned();
     assert!(said.contains("added root key version 2"), "{said}");
-    assert!(said.contains("root key version 2 (1 re-wrapped"), "{said}");
+    // The account's data key and the system account's (agent-token's and audit's own keys).
+    assert!(said.contains("root key version 2 (2 re-wrapped"), "{said}");
     let keys_now = std::fs::read_to_string(&root_key_file).unwrap();
     assert!(
         keys_now.starts_with(&generated[..generated.len() - 1]),

@@ -16,6 +16,7 @@ mod nothing_lost;
 mod oauth;
 mod policies;
 mod reconnect;
+mod sealed_keys;
 mod support;
 mod tokens;
 mod trace;

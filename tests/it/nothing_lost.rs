@@ -10,7 +10,7 @@ use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, testing::TestDatabase};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Bus, TestMesh, eventually, first_broken_entry, nats_bus};
+use crate::support::{Bus, TestMesh, eventually, first_broken_entry, nats_bus, start_vault};
 
 #[tokio::test]
 async fn events_written_while_nats_is_down_reach_the_audit_chain_exactly_once() {
@@ -58,7 +58,8 @@ async fn audit_consumer_killed_mid_stream(bus_kind: Bus) {
     let mesh = MeshAuth::new("test-service-token-0123456789");
     let shutdown = CancellationToken::new();
 
-    let agent_token = AgentToken::open(Db::connect(agent_db.url()).await.unwrap(), mesh.clone())
+    let (vault, _vault_db) = start_vault(&mesh, &shutdown).await;
+    let agent_token = AgentToken::open(Db::connect(agent_db.url()).await.unwrap(), mesh.clone(), vault)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

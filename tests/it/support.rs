@@ -201,6 +201,96 @@ impl TestMesh {
     pub async fn stop(self) {
         self.mesh.stop().await;
     }
+
+    /// Stops every service and starts them again on the same database, bus and vault root key,
+    /// as a redeploy would: nothing held in memory survives, everything stored does.
+    pub async fn restart(self) -> Self {
+        let Self {
+            mesh,
+            http,
+            key,
+            account_id,
+            nats,
+            _database,
+            _bus_database,
+            ..
+        } = self;
+        let mut context = mesh.context.clone();
+        let old_callback = format!("http://{}/oauth/callback", mesh.http_addr);
+        mesh.stop().await;
+        if context.settings.oauth.callback_url == old_callback {
+            context.settings.oauth.callback_url = String::new();
+        }
+        let bus = match (&nats, &_bus_database) {
+            (Some(server), _) => nats_bus(&server.url(), "latchkey").await,
+            (None, Some(bus_database)) => {
+                let db = Db::connect(bus_database.url()).await.expect("open the bus database");
+                EventBus::local(db).await.expect("local bus")
+            }
+            (None, None) => unreachable!("a test mesh has a bus"),
+        };
+        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mesh = RunningMesh::start(
+            context.database,
+            bus,
+            context.mesh_auth,
+            context.vault_root_keys.expect("the mesh's vault root keys"),
+            context.settings,
+            http_listener,
+        )
+        .await
+        .expect("restart the mesh");
+        let base = format!("http://{}", mesh.http_addr);
+        Self {
+            mesh,
+            http,
+            base,
+            key,
+            account_id,
+            nats,
+            _database,
+            _bus_database,
+        }
+    }
+
+    /// A client of the mesh's vault for the system account's secrets (the services' own keys).
+    pub fn system_secrets(&self) -> latchkey_server::SystemSecrets {
+        let url = self
+            .mesh
+            .urls
+            .of(latchkey::cli::Service::Vault)
+            .expect("the vault's address");
+        vault_client(url, &self.mesh.context.mesh_auth)
+    }
+}
+
+/// A vault client at `url`, for the system account's secrets.
+pub fn vault_client(url: &str, mesh: &MeshAuth) -> latchkey_server::SystemSecrets {
+    let channel = latchkey_server::connect(url, mesh).expect("a vault address");
+    latchkey_server::SystemSecrets::new(
+        latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel),
+    )
+}
+
+/// A vault of the test's own on loopback (SQLite, a fresh root key), served until `shutdown`, for
+/// services a test builds alone; answers a client of it and its database (keep it alive).
+pub async fn start_vault(
+    mesh: &MeshAuth,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> (latchkey_server::SystemSecrets, TestDatabase) {
+    let database = TestDatabase::sqlite();
+    let db = Db::connect(database.url()).await.expect("open the vault database");
+    let vault = latchkey_vault::Vault::open(db, vault_root_keys(), mesh.clone())
+        .await
+        .expect("open the vault");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    // Its events (none, for the system account's secrets) go to a bus in the same file.
+    let bus = EventBus::local(Db::connect(database.url()).await.expect("bus database"))
+        .await
+        .expect("local bus");
+    tokio::spawn(vault.run(listener, bus, shutdown.clone()));
+    (vault_client(&url, mesh), database)
 }
 
 /// An event bus on the NATS server at `url`, under `prefix`.

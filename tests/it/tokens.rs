@@ -42,13 +42,18 @@ async fn tokens_are_issued_and_verify_offline(backend: Backend, bus: Bus) {
     let jwks_text = response.text().await.unwrap();
     assert!(!jwks_text.contains("\"d\""), "no private member: {jwks_text}");
     let jwks: JwkSet = serde_json::from_str(&jwks_text).unwrap();
-    // One token key; the audit service's checkpoint key (kid `audit-…`) is published beside it.
-    let token_keys = jwks
-        .keys
-        .iter()
-        .filter(|key| !key.common.key_id.as_deref().unwrap_or_default().starts_with("audit-"))
-        .count();
-    assert_eq!(token_keys, 1);
+    // One token key and nothing else: the audit checkpoint keys (kids `audit-…`) are published
+    // apart, at /v1/audit/checkpoints/jwks.json, so no token verifier trusts them.
+    assert_eq!(jwks.keys.len(), 1, "{jwks_text}");
+    assert!(
+        !jwks.keys[0]
+            .common
+            .key_id
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("audit-"),
+        "{jwks_text}"
+    );
 
     // With the account's key.
     let (status, issued) = post(

@@ -32,7 +32,9 @@ async fn second_verifier(
     let db = Db::connect(&t.mesh.context.database.url_for(latchkey::cli::Service::AgentToken))
         .await
         .unwrap();
-    let service = AgentToken::open(db, t.mesh.context.mesh_auth.clone()).await.unwrap();
+    let service = AgentToken::open(db, t.mesh.context.mesh_auth.clone(), t.system_secrets())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(service.run(listener, t.mesh.context.bus.clone(), shutdown.clone()));

@@ -22,6 +22,24 @@ pub enum AgentTokenError {
     Database(#[from] latchkey_storage::sqlx::Error),
     #[error("gRPC server: {0}")]
     Server(#[from] latchkey_server::ServerError),
+    /// Sealing or opening a signing key in the vault failed.
+    #[error("vault: {0}")]
+    Vault(#[from] latchkey_server::SystemSecretError),
+    #[error("the signing key {0} is not a readable Ed25519 seed for its kid")]
+    UnreadableKey(String),
+}
+
+impl AgentTokenError {
+    /// True when the vault could not be reached: waiting for it may help.
+    pub fn is_vault_unavailable(&self) -> bool {
+        matches!(self, Self::Vault(error) if error.is_unavailable())
+    }
+
+    /// True when loading the signing keys must stop (and keep the keys held) rather than skip the
+    /// one key that failed: the database or the vault did not answer.
+    pub(crate) fn aborts_key_load(&self) -> bool {
+        matches!(self, Self::Storage(_) | Self::Database(_)) || self.is_vault_unavailable()
+    }
 }
 
 impl From<AgentTokenError> for tonic::Status {
@@ -32,7 +50,15 @@ impl From<AgentTokenError> for tonic::Status {
             AgentTokenError::AgentNotFound => ApiError::not_found("agent"),
             AgentTokenError::TokenNotFound => ApiError::not_found("token"),
             AgentTokenError::Unauthenticated => ApiError::unauthorized(),
-            AgentTokenError::Storage(_) | AgentTokenError::Database(_) | AgentTokenError::Server(_) => {
+            AgentTokenError::Vault(ref vault) if vault.is_unavailable() => {
+                tracing::warn!(error = %error, "agent-token request failed: the vault cannot be reached");
+                ApiError::unavailable()
+            }
+            AgentTokenError::Storage(_)
+            | AgentTokenError::Database(_)
+            | AgentTokenError::Server(_)
+            | AgentTokenError::Vault(_)
+            | AgentTokenError::UnreadableKey(_) => {
                 tracing::error!(error = %error, "agent-token request failed");
                 ApiError::internal()
             }

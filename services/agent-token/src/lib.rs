@@ -18,7 +18,7 @@ mod verification;
 
 use latchkey_events::{EventBus, Outbox};
 use latchkey_proto::agent_token::v1::agent_token_service_server::AgentTokenServiceServer;
-use latchkey_server::MeshAuth;
+use latchkey_server::{MeshAuth, SystemSecrets};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (1, "0001_accounts_and_api_keys"),
     (2, "0002_agents"),
     (3, "0003_signing_keys"),
+    (4, "0004_sealed_signing_keys"),
 ];
 
 /// The service's state: its database and outbox. Cheap to clone.
@@ -73,11 +74,12 @@ const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 pub const ISSUER: &str = "latchkey";
 
 impl AgentToken {
-    /// Opens the service on `db`, applying its migrations.
-    pub async fn open(db: Db, mesh: MeshAuth) -> Result<Self, AgentTokenError> {
+    /// Opens the service on `db`, applying its migrations. The signing keys are sealed in `vault`:
+    /// [`run`](Self::run) opens them (waiting for the vault) before it serves.
+    pub async fn open(db: Db, mesh: MeshAuth, vault: SystemSecrets) -> Result<Self, AgentTokenError> {
         db.migrate("agent-token", MIGRATIONS).await?;
         let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
-        let signing_keys = SigningKeys::load(&db).await?;
+        let signing_keys = SigningKeys::new(vault);
         Ok(Self {
             db,
             outbox,
@@ -105,7 +107,11 @@ impl AgentToken {
         self
     }
 
-    /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.
+    /// Opens the signing keys from the vault (sealing any still stored in plaintext, creating the
+    /// first on a deployment's first start), then serves gRPC on `listener`; relays the outbox to
+    /// `bus` throughout, until `shutdown` is cancelled. The vault may come up after this service
+    /// (`latchkey dev` starts it later; in the mesh it is a process of its own): until it answers,
+    /// nothing is served and the wait is logged; a shutdown ends the wait.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -118,15 +124,32 @@ impl AgentToken {
             bus,
             shutdown.clone().cancelled_owned(),
         ));
-        let keys = tokio::spawn(self.clone().reload_keys_periodically(shutdown.clone()));
-        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
-        let served =
-            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
+        let loaded = latchkey_server::retry_while_unavailable(
+            "agent-token signing keys",
+            &shutdown,
+            AgentTokenError::is_vault_unavailable,
+            || self.signing_keys.load(&self.db),
+        )
+        .await;
+        let outcome = match loaded {
+            // Stopped before the vault answered.
+            None => Ok(()),
+            Some(Err(error)) => Err(error),
+            Some(Ok(())) => {
+                let keys = tokio::spawn(self.clone().reload_keys_periodically(shutdown.clone()));
+                let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
+                let served =
+                    latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned())
+                        .await;
+                shutdown.cancel();
+                let _ = keys.await;
+                served.map_err(AgentTokenError::from)
+            }
+        };
         shutdown.cancel();
         let _ = relay.await;
-        let _ = keys.await;
         let _ = revocations.await;
-        served.map_err(AgentTokenError::from)
+        outcome
     }
 
     async fn reload_keys_periodically(self, shutdown: CancellationToken) {

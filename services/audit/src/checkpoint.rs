@@ -6,6 +6,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{Signer as _, Verifier as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::chain::write_canonical;
 
@@ -55,7 +56,8 @@ impl Checkpoint {
     }
 
     /// Checks the signature with the matching key of `keys`: JWKs (`kty` OKP, `crv` Ed25519, `x`,
-    /// `kid`), e.g. the `keys` of the deployment's JWKS.
+    /// `kid`), e.g. the `keys` of the deployment's checkpoint key set
+    /// (`GET /v1/audit/checkpoints/jwks.json`).
     pub fn verify_signature(&self, keys: &[serde_json::Value]) -> Result<(), CheckpointError> {
         let jwk = keys
             .iter()
@@ -115,9 +117,9 @@ impl CheckpointKey {
         &self.kid
     }
 
-    /// The secret seed, to store.
-    pub fn seed(&self) -> [u8; 32] {
-        self.key.to_bytes()
+    /// The secret seed, to seal in the vault; wiped when dropped.
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.key.to_bytes())
     }
 
     /// The public JWK (RFC 8037).
@@ -166,10 +168,10 @@ mod tests {
     #[test]
     fn a_key_comes_back_from_its_seed_with_its_kid_and_prints_no_secret() {
         let key = CheckpointKey::generate();
-        let again = CheckpointKey::from_seed(&key.seed()).unwrap();
+        let again = CheckpointKey::from_seed(&key.seed()[..]).unwrap();
         assert_eq!(again.kid(), key.kid());
         assert!(key.kid().starts_with(KID_PREFIX));
         let printed = format!("{key:?}");
-        assert!(!printed.contains(&hex::encode(key.seed())));
+        assert!(!printed.contains(&hex::encode(&key.seed()[..])));
     }
 }

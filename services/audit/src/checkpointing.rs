@@ -1,7 +1,14 @@
-//! Taking, keeping and serving signed checkpoints; the signing keys they are made with.
+//! Taking, keeping and serving signed checkpoints; the signing keys they are made with. A key's
+//! Ed25519 seed is sealed in the vault, as secret `audit-checkpoint-key/<kid>` of the system account
+//! (`latchkey_server::SystemSecrets`); `audit_signing_keys` keeps its kid, creation time and vault
+//! version, and an empty seed, so a backup of the database signs nothing.
+
+use std::sync::{Arc, PoisonError};
 
 use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_server::SystemSecrets;
 use latchkey_storage::{Db, is_unique_violation, now_ms, sqlx};
+use zeroize::Zeroizing;
 
 use crate::{
     Audit, AuditError,
@@ -22,49 +29,116 @@ fn checkpoint_from_row((account_id, seq, hash, time_ms, kid, signature): Checkpo
     }
 }
 
-/// The stored checkpoint keys, creating the first on a deployment's first start. The newest signs.
-pub(crate) async fn load_keys(db: &Db) -> Result<Vec<CheckpointKey>, AuditError> {
-    let read = || async {
-        let rows: Vec<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT kid, seed FROM audit_signing_keys ORDER BY created_ms DESC, kid")
-                .fetch_all(db.pool())
-                .await?;
-        Ok::<_, AuditError>(
-            rows.into_iter()
-                .filter_map(|(kid, seed)| {
-                    let key = CheckpointKey::from_seed(&seed);
-                    if key.is_none() {
-                        tracing::error!(kid, "a stored checkpoint key is not a 32-byte seed; skipped");
-                    }
-                    key
-                })
-                .collect::<Vec<_>>(),
-        )
-    };
-    let keys = read().await?;
-    if !keys.is_empty() {
-        return Ok(keys);
+/// The vault secret holding checkpoint key `kid`'s seed.
+fn secret_id(kid: &str) -> String {
+    format!("audit-checkpoint-key/{kid}")
+}
+
+/// Opens every stored checkpoint key from the vault, newest first, sealing any row still holding a
+/// plaintext seed. Fails while the database or the vault does not answer; a key the vault cannot
+/// open is logged and left out.
+async fn read_keys(db: &Db, vault: &SystemSecrets) -> Result<Vec<CheckpointKey>, AuditError> {
+    let rows: Vec<(String, Vec<u8>, i64)> =
+        sqlx::query_as("SELECT kid, seed, vault_version FROM audit_signing_keys ORDER BY created_ms DESC, kid")
+            .fetch_all(db.pool())
+            .await?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for (kid, seed, vault_version) in rows {
+        let seed = Zeroizing::new(seed);
+        let opened = if seed.is_empty() {
+            open_key(vault, &kid, vault_version as u64).await
+        } else {
+            seal_plaintext_row(db, vault, &kid, &seed).await
+        };
+        match opened {
+            Ok(key) => keys.push(key),
+            Err(error) if error.aborts_key_load() => return Err(error),
+            Err(error) => tracing::error!(kid, error = %error, "a stored checkpoint key cannot be opened; skipping it"),
+        }
     }
-    let key = CheckpointKey::generate();
-    let stored = sqlx::query("INSERT INTO audit_signing_keys (kid, seed, created_ms) VALUES ($1, $2, $3)")
-        .bind(key.kid())
-        .bind(key.seed().to_vec())
-        .bind(now_ms())
-        .execute(db.pool())
-        .await;
-    match stored {
-        Ok(_) => {}
-        // Another instance starting at the same time stored its own: both are kept and published.
-        Err(err) if is_unique_violation(&err) => {}
-        Err(err) => return Err(err.into()),
+    Ok(keys)
+}
+
+/// The key whose seed this is, if it is `kid`'s.
+fn key_of(kid: &str, seed: &[u8]) -> Result<CheckpointKey, AuditError> {
+    CheckpointKey::from_seed(seed)
+        .filter(|key| key.kid() == kid)
+        .ok_or_else(|| AuditError::UnreadableKey(kid.to_owned()))
+}
+
+async fn open_key(vault: &SystemSecrets, kid: &str, version: u64) -> Result<CheckpointKey, AuditError> {
+    let opened = vault.open_version(&secret_id(kid), version).await?;
+    key_of(kid, &opened.plaintext)
+}
+
+/// Seals a row's plaintext seed in the vault and clears it from the row, unless another instance
+/// did so first (the vault keeps one copy; the row changes only while its version is still 0).
+async fn seal_plaintext_row(
+    db: &Db,
+    vault: &SystemSecrets,
+    kid: &str,
+    seed: &[u8],
+) -> Result<CheckpointKey, AuditError> {
+    let key = key_of(kid, seed)?;
+    let version = vault.seal_once(&secret_id(kid), seed).await?;
+    let cleared =
+        sqlx::query("UPDATE audit_signing_keys SET seed = $1, vault_version = $2 WHERE kid = $3 AND vault_version = 0")
+            .bind(Vec::<u8>::new())
+            .bind(version as i64)
+            .bind(kid)
+            .execute(db.pool())
+            .await?;
+    if cleared.rows_affected() == 1 {
+        tracing::info!(
+            kid,
+            version,
+            "sealed a plaintext checkpoint key in the vault and cleared it from the database"
+        );
     }
-    read().await
+    Ok(key)
 }
 
 impl Audit {
-    /// The public JWKs of the checkpoint keys.
+    /// Opens the checkpoint keys from the vault (see [`with_vault`](Self::with_vault)), sealing any
+    /// row still holding a plaintext seed, and creates the first, sealed, on a deployment's first
+    /// start. Until this succeeds no checkpoint is signed. [`run`](Self::run) calls it, waiting for
+    /// the vault.
+    pub async fn open_checkpoint_keys(&self) -> Result<(), AuditError> {
+        let vault = self.vault.as_ref().ok_or(AuditError::NoVault)?;
+        let mut keys = read_keys(&self.db, vault).await?;
+        if keys.is_empty() {
+            let key = CheckpointKey::generate();
+            // Sealed before its row exists: a failure in between leaves a vault secret no row names.
+            let version = vault.seal_once(&secret_id(key.kid()), &key.seed()[..]).await?;
+            let stored = sqlx::query(
+                "INSERT INTO audit_signing_keys (kid, seed, vault_version, created_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key.kid())
+            .bind(Vec::<u8>::new())
+            .bind(version as i64)
+            .bind(now_ms())
+            .execute(self.db.pool())
+            .await;
+            match stored {
+                Ok(_) => {}
+                // Another instance starting at the same time stored its own: both are kept and published.
+                Err(err) if is_unique_violation(&err) => {}
+                Err(err) => return Err(err.into()),
+            }
+            keys = read_keys(&self.db, vault).await?;
+        }
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        Ok(())
+    }
+
+    /// The checkpoint keys, newest (the signer) first; empty until they are opened.
+    fn keys(&self) -> Arc<Vec<CheckpointKey>> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The public JWKs of the checkpoint keys; empty until they are opened.
     pub fn checkpoint_jwks(&self) -> Vec<serde_json::Value> {
-        self.keys.iter().map(CheckpointKey::public_jwk).collect()
+        self.keys().iter().map(CheckpointKey::public_jwk).collect()
     }
 
     /// Signs the head of every chain that moved since its last checkpoint; answers how many it signed.
@@ -109,7 +183,8 @@ impl Audit {
 
     /// Stores a signed checkpoint of `(seq, hash)`; false when one already exists at that seq.
     async fn store_checkpoint(&self, account_id: &str, seq: i64, hash: &str) -> Result<bool, AuditError> {
-        let key = self.keys.first().ok_or(AuditError::NoSigningKey)?;
+        let keys = self.keys();
+        let key = keys.first().ok_or(AuditError::NoSigningKey)?;
         let checkpoint = key.sign(account_id, seq, hash, now_ms());
         let stored = sqlx::query(
             "INSERT INTO audit_checkpoints (account_id, seq, hash, time_ms, kid, signature) \

@@ -16,6 +16,27 @@ pub enum AuditError {
     Contended,
     #[error("no checkpoint signing key could be loaded")]
     NoSigningKey,
+    /// The checkpoint keys are sealed in the vault, and none is configured.
+    #[error("no vault to open the checkpoint keys with")]
+    NoVault,
+    /// Sealing or opening a checkpoint key in the vault failed.
+    #[error("vault: {0}")]
+    Vault(#[from] latchkey_server::SystemSecretError),
+    #[error("the checkpoint key {0} is not a readable Ed25519 seed for its kid")]
+    UnreadableKey(String),
+}
+
+impl AuditError {
+    /// True when the vault could not be reached: waiting for it may help.
+    pub fn is_vault_unavailable(&self) -> bool {
+        matches!(self, Self::Vault(error) if error.is_unavailable())
+    }
+
+    /// True when opening the checkpoint keys must stop rather than skip the one key that failed:
+    /// the database or the vault did not answer.
+    pub(crate) fn aborts_key_load(&self) -> bool {
+        matches!(self, Self::Storage(_) | Self::Database(_)) || self.is_vault_unavailable()
+    }
 }
 
 impl From<AuditError> for tonic::Status {
@@ -26,7 +47,10 @@ impl From<AuditError> for tonic::Status {
             | AuditError::Database(_)
             | AuditError::Server(_)
             | AuditError::Contended
-            | AuditError::NoSigningKey => {
+            | AuditError::NoSigningKey
+            | AuditError::NoVault
+            | AuditError::Vault(_)
+            | AuditError::UnreadableKey(_) => {
                 tracing::error!(error = %error, "audit request failed");
                 ApiError::internal()
             }

@@ -17,7 +17,7 @@ mod store;
 
 use std::{
     sync::{
-        Arc,
+        Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -25,7 +25,7 @@ use std::{
 
 use latchkey_events::{EventBus, EventFilter};
 use latchkey_proto::audit::v1::audit_service_server::AuditServiceServer;
-use latchkey_server::MeshAuth;
+use latchkey_server::{MeshAuth, SystemSecrets};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -49,15 +49,22 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 /// Entries an export reads per query.
 pub const DEFAULT_EXPORT_PAGE_SIZE: u32 = 1000;
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_audit_entries"), (2, "0002_checkpoints")];
+const MIGRATIONS: &[Migration] = migrations![
+    (1, "0001_audit_entries"),
+    (2, "0002_checkpoints"),
+    (3, "0003_sealed_checkpoint_keys"),
+];
 
 /// The service's state. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Audit {
     db: Db,
     mesh: MeshAuth,
-    /// Checkpoint keys, newest (the signer) first.
-    keys: Arc<Vec<CheckpointKey>>,
+    /// Where the checkpoint keys are sealed. Without one (this crate's own tests and benchmarks,
+    /// which sign nothing) no key is ever opened and no checkpoint signed: never a plaintext key.
+    vault: Option<SystemSecrets>,
+    /// Checkpoint keys, newest (the signer) first; empty until opened from the vault.
+    keys: Arc<RwLock<Arc<Vec<CheckpointKey>>>>,
     checkpoint_interval: Duration,
     export_page_size: u32,
     /// Pages read by exports and verifications since start: shows they page.
@@ -65,17 +72,25 @@ pub struct Audit {
 }
 
 impl Audit {
+    /// Opens the service on `db`, applying its migrations. The checkpoint keys are opened later,
+    /// from the vault given with [`with_vault`](Self::with_vault).
     pub async fn open(db: Db, mesh: MeshAuth) -> Result<Self, AuditError> {
         db.migrate("audit", MIGRATIONS).await?;
-        let keys = checkpointing::load_keys(&db).await?;
         Ok(Self {
             db,
             mesh,
-            keys: Arc::new(keys),
+            vault: None,
+            keys: Arc::default(),
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             export_page_size: DEFAULT_EXPORT_PAGE_SIZE,
             pages_read: Arc::default(),
         })
+    }
+
+    /// Seals the checkpoint keys in `vault` (required to [`run`](Self::run)).
+    pub fn with_vault(mut self, vault: SystemSecrets) -> Self {
+        self.vault = Some(vault);
+        self
     }
 
     /// Signs moved chain heads every `interval` instead of every minute.
@@ -100,23 +115,47 @@ impl Audit {
         self.pages_read.load(Ordering::Relaxed)
     }
 
-    /// Consumes every event from `bus` into the chains, signs checkpoints, and serves gRPC on
-    /// `listener`, until `shutdown` is cancelled.
+    /// Consumes every event from `bus` into the chains throughout; opens the checkpoint keys from
+    /// the vault, then signs checkpoints and serves gRPC on `listener`; until `shutdown` is
+    /// cancelled. The vault may come up after this service (`latchkey dev` starts it later; in the
+    /// mesh it is a process of its own): until it answers, nothing is served and the wait is
+    /// logged; a shutdown ends the wait. Without a vault ([`with_vault`](Self::with_vault)) it
+    /// refuses to start.
     pub async fn run(
         self,
         listener: TcpListener,
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), AuditError> {
+        if self.vault.is_none() {
+            return Err(AuditError::NoVault);
+        }
         let consumer = tokio::spawn(self.clone().consume(bus, shutdown.clone()));
-        let checkpoints = tokio::spawn(self.clone().sign_checkpoints_periodically(shutdown.clone()));
-        let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
-        let served =
-            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
+        let opened = latchkey_server::retry_while_unavailable(
+            "audit checkpoint keys",
+            &shutdown,
+            AuditError::is_vault_unavailable,
+            || self.open_checkpoint_keys(),
+        )
+        .await;
+        let outcome = match opened {
+            // Stopped before the vault answered.
+            None => Ok(()),
+            Some(Err(error)) => Err(error),
+            Some(Ok(())) => {
+                let checkpoints = tokio::spawn(self.clone().sign_checkpoints_periodically(shutdown.clone()));
+                let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
+                let served =
+                    latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned())
+                        .await;
+                shutdown.cancel();
+                let _ = checkpoints.await;
+                served.map_err(AuditError::from)
+            }
+        };
         shutdown.cancel();
         let _ = consumer.await;
-        let _ = checkpoints.await;
-        served.map_err(AuditError::from)
+        outcome
     }
 
     /// Runs only the consumer (no gRPC) until `shutdown` is cancelled: the events come in batches

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_events::{Envelope, catalogue::CredentialUpdated};
+use latchkey_server::SYSTEM_ACCOUNT;
 use latchkey_storage::{Db, now_ms, sqlx};
 use zeroize::Zeroizing;
 
@@ -14,8 +15,12 @@ use crate::{EVENT_SOURCE, Vault, VaultError, envelope::Sealed};
 /// The largest secret the vault stores.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
 
-/// The namespaces a secret id starts with (see the proto): `<namespace>/<name>`.
+/// The namespaces an account's secret id starts with (see the proto): `<namespace>/<name>`.
 const NAMESPACES: [&str; 4] = ["credential", "oauth-app", "connection", "webhook"];
+
+/// The namespaces of the deployment's own keys (agent-token's signing keys, the audit service's
+/// checkpoint keys), accepted for [`SYSTEM_ACCOUNT`] alone, which accepts nothing else.
+const SYSTEM_NAMESPACES: [&str; 2] = ["signing-key", "audit-checkpoint-key"];
 
 /// The namespace of provider credentials (API keys): writes there emit `credential.updated`.
 const CREDENTIAL_NAMESPACE: &str = "credential/";
@@ -77,16 +82,22 @@ impl std::fmt::Debug for SecretValue {
     }
 }
 
-/// Checks a secret id: `<namespace>/<name>` with a known namespace and a name of letters, digits
-/// and `._:@-`. `field` is the name the caller knows the id by.
-pub(crate) fn validate_secret_id(secret_id: &str, field: &str) -> Result<(), FieldError> {
+/// Checks a secret id of `account_id`: `<namespace>/<name>` with a namespace of the account's kind
+/// (the system namespaces for [`SYSTEM_ACCOUNT`], the others for real accounts) and a name of
+/// letters, digits and `._:@-`. `field` is the name the caller knows the id by.
+pub(crate) fn validate_secret_id(account_id: &str, secret_id: &str, field: &str) -> Result<(), FieldError> {
     let Some((namespace, name)) = secret_id.split_once('/') else {
         return Err(FieldError::new(field, "must be <namespace>/<name>"));
     };
-    if !NAMESPACES.contains(&namespace) {
+    let namespaces: &[&str] = if account_id == SYSTEM_ACCOUNT {
+        &SYSTEM_NAMESPACES
+    } else {
+        &NAMESPACES
+    };
+    if !namespaces.contains(&namespace) {
         return Err(FieldError::new(
             field,
-            format!("unknown namespace; expected one of {}", NAMESPACES.join(", ")),
+            format!("unknown namespace; expected one of {}", namespaces.join(", ")),
         ));
     }
     let name_ok = !name.is_empty()
@@ -120,7 +131,7 @@ fn credential_provider(secret_id: &str) -> Option<&str> {
     secret_id.strip_prefix(CREDENTIAL_NAMESPACE)
 }
 
-fn validate_writes(secrets: &[NewSecret]) -> Result<(), VaultError> {
+fn validate_writes(account_id: &str, secrets: &[NewSecret]) -> Result<(), VaultError> {
     let mut errors = Vec::new();
     let mut seen = HashSet::new();
     let single = secrets.len() == 1;
@@ -130,7 +141,7 @@ fn validate_writes(secrets: &[NewSecret]) -> Result<(), VaultError> {
         } else {
             format!("secrets[{index}].")
         };
-        if let Err(error) = validate_secret_id(&secret.secret_id, &format!("{prefix}secret_id")) {
+        if let Err(error) = validate_secret_id(account_id, &secret.secret_id, &format!("{prefix}secret_id")) {
             errors.push(error);
         } else if !seen.insert(secret.secret_id.as_str()) {
             errors.push(FieldError::new(
@@ -175,7 +186,7 @@ impl Vault {
         actor: Option<&str>,
         secrets: Vec<NewSecret>,
     ) -> Result<Vec<SecretMetadata>, VaultError> {
-        validate_writes(&secrets)?;
+        validate_writes(account_id, &secrets)?;
         for _ in 0..WRITE_ATTEMPTS {
             if let Attempt::Written(written) = self.try_put(account_id, actor, &secrets).await? {
                 return Ok(written);
@@ -296,7 +307,7 @@ impl Vault {
         secret_id: &str,
         internal_use: bool,
     ) -> Result<SecretValue, VaultError> {
-        validate_secret_id(secret_id, "secret_id")
+        validate_secret_id(account_id, secret_id, "secret_id")
             .map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
         let row: Option<SecretRow> = sqlx::query_as(
             "SELECT version, write_only, last4, nonce, ciphertext, created_at, updated_at FROM vault_secrets \
@@ -340,7 +351,7 @@ impl Vault {
         actor: Option<&str>,
         secret_id: &str,
     ) -> Result<(), VaultError> {
-        validate_secret_id(secret_id, "secret_id")
+        validate_secret_id(account_id, secret_id, "secret_id")
             .map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
         let mut tx = self.db.begin_write().await?;
         let removed: Option<(i64,)> =
@@ -407,7 +418,10 @@ mod tests {
     #[test]
     fn secret_ids_are_namespaced() {
         for ok in ["credential/openai", "oauth-app/google", "connection/con_01h:x@y.z-_"] {
-            assert!(validate_secret_id(ok, "secret_id").is_ok(), "{ok}");
+            assert!(
+                validate_secret_id("acct_0123456789abcdef", ok, "secret_id").is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "openai",
@@ -417,8 +431,27 @@ mod tests {
             "credential/a/b",
             "",
         ] {
-            let error = validate_secret_id(bad, "secret_id").unwrap_err();
+            let error = validate_secret_id("acct_0123456789abcdef", bad, "secret_id").unwrap_err();
             assert_eq!(error.field, "secret_id", "{bad}");
+        }
+    }
+
+    #[test]
+    fn system_namespaces_belong_to_the_system_account_alone() {
+        let system = latchkey_server::SYSTEM_ACCOUNT;
+        for id in ["signing-key/abc", "audit-checkpoint-key/audit-abc"] {
+            assert!(validate_secret_id(system, id, "secret_id").is_ok(), "{id}");
+            assert!(
+                validate_secret_id("acct_0123456789abcdef", id, "secret_id").is_err(),
+                "{id}"
+            );
+        }
+        for id in ["credential/openai", "webhook/ep_1"] {
+            assert!(
+                validate_secret_id("acct_0123456789abcdef", id, "secret_id").is_ok(),
+                "{id}"
+            );
+            assert!(validate_secret_id(system, id, "secret_id").is_err(), "{id}");
         }
     }
 

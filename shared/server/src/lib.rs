@@ -4,6 +4,7 @@
 
 mod mesh;
 mod metrics_layer;
+mod system_secrets;
 
 use std::future::Future;
 
@@ -19,6 +20,7 @@ pub use mesh::{
     with_account,
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
+pub use system_secrets::{OpenedSecret, SYSTEM_ACCOUNT, SystemSecretError, SystemSecrets, retry_while_unavailable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

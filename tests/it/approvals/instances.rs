@@ -201,7 +201,7 @@ async fn issue_fails_closed_when_the_policy_service_cannot_be_reached() {
     let db = Db::connect(&context.database.url_for(Service::AgentToken))
         .await
         .unwrap();
-    let service = AgentToken::open(db, context.mesh_auth.clone())
+    let service = AgentToken::open(db, context.mesh_auth.clone(), t.system_secrets())
         .await
         .unwrap()
         .with_policy(policy);

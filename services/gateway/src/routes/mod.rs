@@ -68,6 +68,7 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(audit::verify_audit_chain))
         .routes(routes!(audit::list_checkpoints, audit::sign_checkpoint))
         .routes(routes!(audit::latest_checkpoint))
+        .routes(routes!(audit::checkpoint_jwks))
         .routes(routes!(audit::service_analytics))
         .routes(routes!(oauth::create_session))
         .routes(routes!(oauth::callback))

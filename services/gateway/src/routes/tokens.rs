@@ -178,7 +178,8 @@ fn issued_or_held(issued: pb::IssueTokenResponse) -> Result<axum::response::Resp
 /// The keys that sign agent tokens
 ///
 /// A JSON Web Key Set (RFC 7517, OKP/Ed25519 keys per RFC 8037). New keys appear here before they
-/// sign; retired keys stay until the last token they signed has expired.
+/// sign; retired keys stay until the last token they signed has expired. Only token keys: the audit
+/// checkpoint keys are published apart, at `/v1/audit/checkpoints/jwks.json`.
 #[utoipa::path(
     get,
     path = "/.well-known/jwks.json",
@@ -204,8 +205,9 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Result<impl IntoRespo
             // key before its first token.
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        // The audit service's checkpoint keys are published beside the token keys.
-        super::audit::with_checkpoint_keys(&state, response.jwks_json).await,
+        // Token keys alone: a verifier trusting every key here must never trust one that signs
+        // something else (the audit checkpoint keys have their own set).
+        response.jwks_json,
     ))
 }
 

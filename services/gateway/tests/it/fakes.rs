@@ -143,7 +143,9 @@ impl AgentTokenService for FakeAgentToken {
     }
 
     async fn get_jwks(&self, _request: Request<at::GetJwksRequest>) -> Result<Response<at::GetJwksResponse>, Status> {
-        Err(Status::unimplemented("not needed by the gateway's own tests"))
+        Ok(Response::new(at::GetJwksResponse {
+            jwks_json: r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"token-fake","use":"sig","alg":"EdDSA"}]}"#.to_owned(),
+        }))
     }
 
     async fn rotate_signing_key(

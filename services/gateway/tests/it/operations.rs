@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
     ("get", "/v1/audit/checkpoints", &[200, 400, 401, 429, 500, 503]),
     ("post", "/v1/audit/checkpoints", &[201, 401, 404, 429, 500, 503]),
     ("get", "/v1/audit/checkpoints/latest", &[200, 401, 404, 429, 500, 503]),
+    ("get", "/v1/audit/checkpoints/jwks.json", &[200, 500, 503]),
     ("get", "/api/service/analytics", &[200, 400, 401, 429, 500, 503]),
     ("get", "/credentials", &[200, 401, 429, 500, 503]),
     ("put", "/credentials", &[200, 400, 401, 413, 415, 422, 429, 500, 503]),

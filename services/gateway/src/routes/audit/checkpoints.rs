@@ -1,7 +1,13 @@
 //! `GET /v1/audit/verify` and the signed checkpoints: `GET /v1/audit/checkpoints`,
-//! `GET /v1/audit/checkpoints/latest`, `POST /v1/audit/checkpoints`.
+//! `GET /v1/audit/checkpoints/latest`, `POST /v1/audit/checkpoints`, and the keys that sign them,
+//! `GET /v1/audit/checkpoints/jwks.json`.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
 use chrono::{DateTime, Utc};
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_proto::audit::v1 as pb;
@@ -86,7 +92,7 @@ pub struct CheckpointBody {
     pub time: DateTime<Utc>,
     /// The signed instant, Unix milliseconds.
     pub time_ms: i64,
-    /// The signing key in `/.well-known/jwks.json`.
+    /// The signing key in `/v1/audit/checkpoints/jwks.json`.
     pub kid: String,
     /// Ed25519 over the checkpoint's signing input (docs/audit.md), base64url without padding.
     pub signature: String,
@@ -228,29 +234,38 @@ pub(crate) async fn sign_checkpoint(
     Ok((StatusCode::CREATED, Json(checkpoint_body(checkpoint)?)))
 }
 
-/// `jwks_json` (agent-token's `{"keys": [...]}`) with the audit service's checkpoint keys added
-/// (kids `audit-…`), so one published document verifies tokens and checkpoints alike. When the audit
-/// service cannot answer, the token keys are served alone: token verification must not depend on it.
-pub(crate) async fn with_checkpoint_keys(state: &AppState, jwks_json: String) -> String {
+/// The keys that sign audit checkpoints
+///
+/// A JSON Web Key Set (RFC 7517, OKP/Ed25519 keys per RFC 8037, kids `audit-…`) of every key the
+/// audit service has signed checkpoints with, to check a kept checkpoint's signature (`latchkey
+/// audit verify --checkpoint`). Published apart from the token keys of `/.well-known/jwks.json`, so
+/// a token verifier never trusts a key that signs checkpoints. The same for every account: no
+/// authentication.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/checkpoints/jwks.json",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The checkpoint keys", content_type = "application/json", body = Object,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = 500, response = r::InternalError),
+        (status = 503, response = r::Unavailable),
+    )
+)]
+pub(crate) async fn checkpoint_jwks(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
     let answer = state
         .audit
         .clone()
         .get_checkpoint_keys(tonic::Request::new(pb::GetCheckpointKeysRequest {}))
-        .await;
-    let checkpoint_keys = match answer {
-        Ok(answer) => serde_json::from_str::<Vec<serde_json::Value>>(&answer.into_inner().keys_json),
-        Err(status) => {
-            tracing::warn!(code = ?status.code(), "the JWKS is served without the audit checkpoint keys");
-            return jwks_json;
-        }
-    };
-    let (Ok(checkpoint_keys), Ok(mut jwks)) = (checkpoint_keys, serde_json::from_str::<serde_json::Value>(&jwks_json))
-    else {
-        tracing::warn!("unreadable JWKS parts; the JWKS is served as agent-token answered it");
-        return jwks_json;
-    };
-    if let Some(keys) = jwks.get_mut("keys").and_then(|keys| keys.as_array_mut()) {
-        keys.extend(checkpoint_keys);
-    }
-    jwks.to_string()
+        .await?
+        .into_inner();
+    let keys: Vec<serde_json::Value> = serde_json::from_str(&answer.keys_json)
+        .map_err(|error| Problem::internal(&format_args!("unreadable checkpoint keys: {error}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        serde_json::json!({ "keys": keys }).to_string(),
+    ))
 }
