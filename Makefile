@@ -10,7 +10,7 @@ IMAGE ?= latchkey:dev
 # names are unique across the workspace).
 BENCHES ?= verify http_load delivery audit vault
 
-.PHONY: help run test peers lint fmt bench image
+.PHONY: help run test peers lint fmt bench image schemathesis
 
 help:
 	@echo "make run    - latchkey dev: every service in one process (SQLite, in-process bus)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   - rustfmt check and clippy with warnings denied"
 	@echo "make fmt    - format the workspace"
 	@echo "make bench  - benchmarks: $(BENCHES)"
+	@echo "make schemathesis - every API operation fuzzed from /openapi.json against a fresh latchkey dev"
 	@echo "make image  - build the $(IMAGE) container image from deploy/Dockerfile"
 
 run:
@@ -30,6 +31,10 @@ test: peers
 # PostgreSQL and NATS with JetStream, started (or installed) when missing.
 peers:
 	@bash .ci/peers
+
+# schemathesis against `latchkey dev` (debug build, as `make test` leaves it): docs/api-testing.md.
+schemathesis:
+	@bash .ci/schemathesis
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -169,3 +169,34 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
     assert!(statuses[3..].contains(&429), "{statuses:?}");
     t.stop().await;
 }
+
+/// Found by schemathesis (`make schemathesis`): the service API answered a write-only key with a 403
+/// its OpenAPI description did not declare, so a generated client had no type for it.
+#[tokio::test]
+async fn a_write_only_key_asked_at_the_service_api_is_a_declared_403() {
+    let t = TestMesh::start(Backend::Sqlite, Bus::Local).await;
+    let stored = t
+        .as_key(Method::PUT, "/credentials", &t.key)
+        .json(&serde_json::json!({ "stripeApiKey": "sk_live_stripe_0123456789", "writeOnly": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), StatusCode::OK);
+    let response = t
+        .as_key(Method::POST, "/api/service/provider-tokens", &t.key)
+        .json(&serde_json::json!({ "provider": "stripe" }))
+        .send()
+        .await
+        .unwrap();
+    problem(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+
+    let document: Value = reqwest::get(t.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let declared = &document["paths"]["/api/service/provider-tokens"]["post"]["responses"]["403"];
+    assert_eq!(declared["$ref"], "#/components/responses/Forbidden", "{declared}");
+    t.stop().await;
+}

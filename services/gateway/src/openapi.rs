@@ -7,7 +7,10 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::problem::{ProblemDocument, ProblemFieldError};
+use crate::{
+    problem::{ProblemDocument, ProblemFieldError},
+    routes::constraints::{EventSelector, EventTypeFilter, OauthProviderCode, ProviderCode},
+};
 
 /// The error responses routes declare, each an `application/problem+json` [`ProblemDocument`].
 /// These types exist for their OpenAPI description only; handlers answer with `Problem`.
@@ -101,7 +104,16 @@ pub mod responses {
             `application/problem+json` document whose `code` member is the documented error code.",
     ),
     components(
-        schemas(ProblemDocument, ProblemFieldError),
+        // The closed sets some parameters name: listed here because parameters alone do not add
+        // their schemas to the document.
+        schemas(
+            ProblemDocument,
+            ProblemFieldError,
+            ProviderCode,
+            OauthProviderCode,
+            EventSelector,
+            EventTypeFilter
+        ),
         responses(
             responses::BadRequest,
             responses::Unauthorized,

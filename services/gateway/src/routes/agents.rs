@@ -16,23 +16,37 @@ use crate::{
     routes::time_from_ms, state::AppState,
 };
 
-/// A new agent.
+/// A new agent. Every field is trimmed; the short ones may not contain control characters.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgentBody {
     /// Human-readable name, 1 to 100 characters.
-    #[schema(example = "data-processor")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "data-processor"
+    )]
     pub name: String,
     /// The team or service that owns the agent, 1 to 100 characters.
-    #[schema(example = "engineering")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "engineering"
+    )]
     pub owner: String,
     /// Up to 1000 characters.
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
-    /// e.g. `openai`, `anthropic`.
+    /// e.g. `openai`, `anthropic`; up to 100 characters.
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub model_provider: Option<String>,
-    /// e.g. `gpt-4`, `claude-3`.
+    /// e.g. `gpt-4`, `claude-3`; up to 100 characters.
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub model_name: Option<String>,
-    /// e.g. `langchain`, `autogen`.
+    /// e.g. `langchain`, `autogen`; up to 100 characters.
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub framework: Option<String>,
 }
 
@@ -75,9 +89,21 @@ pub struct AgentsQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Pagination offset. Default 0.
+    #[param(format = Int64, minimum = 0, maximum = 4294967295.0)]
     pub offset: Option<u32>,
-    /// Filter by status: `active`, `paused` or `revoked`.
+    /// Filter by status. Default: every status.
+    #[param(value_type = Option<AgentStatus>, inline)]
     pub status: Option<String>,
+}
+
+/// An agent's status. For the OpenAPI document only: the service checks the filter.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "never constructed: only its derived OpenAPI schema is used")]
+pub enum AgentStatus {
+    Active,
+    Paused,
+    Revoked,
 }
 
 /// A page of agents.
@@ -122,7 +148,14 @@ fn agent_body(agent: pb::Agent) -> Result<AgentBody, Problem> {
     tag = "agents",
     request_body(content = CreateAgentBody, content_type = "application/json"),
     responses(
-        (status = 201, description = "The agent, with its secret key shown only now", body = CreatedAgentBody),
+        (status = 201, description = "The agent, with its secret key shown only now", body = CreatedAgentBody,
+            links(
+                ("IssueToken" = (operation_id = "issue_token", request_body = json!({"agent_id": "$response.body#/id"}),
+                    description = "A token for the new agent")),
+                ("EvaluateTokenRequest" = (operation_id = "evaluate_policies",
+                    request_body = json!({"agent_id": "$response.body#/id"}),
+                    description = "What the policies would decide for the new agent")),
+            )),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
         (status = 413, response = r::PayloadTooLarge),

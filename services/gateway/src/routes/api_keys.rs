@@ -24,8 +24,14 @@ const MAX_NAME_CHARS: usize = 100;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CreateApiKeyBody {
-    /// A name to tell keys apart, 1 to 100 characters. Default `default`.
-    #[schema(min_length = 1, max_length = 100, example = "ci")]
+    /// A name to tell keys apart, 1 to 100 characters, not blank, without control characters.
+    /// Default `default`.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "ci"
+    )]
     pub name: Option<String>,
 }
 

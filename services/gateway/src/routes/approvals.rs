@@ -61,13 +61,27 @@ pub struct ApprovalBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ApprovalsQuery {
-    /// `pending`, `approved`, `denied` or `expired`; all when absent.
+    /// Only approvals in this status; all when absent.
+    #[param(value_type = Option<ApprovalStatus>, inline)]
     pub status: Option<String>,
     /// Max results per page, 1 to 100. Default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Pagination offset. Default 0.
+    #[param(format = Int64, minimum = 0, maximum = 4294967295.0)]
     pub offset: Option<u32>,
+}
+
+/// An approval's status (`expired`: nobody decided in time). For the OpenAPI document only: the
+/// policy service checks the filter.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "never constructed: only its derived OpenAPI schema is used")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
 }
 
 /// A page of approvals, newest first.

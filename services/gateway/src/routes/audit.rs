@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, routes::time_from_ms,
-    state::AppState,
+    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery,
+    routes::constraints::EventTypeFilter, routes::time_from_ms, state::AppState,
 };
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -34,13 +34,17 @@ pub struct AuditQuery {
     /// Only entries of this event type, e.g. `api_key.created`, or of every type under a prefix,
     /// e.g. `token.*`.
     #[serde(rename = "type")]
-    #[param(rename = "type", example = "api_key.created")]
+    #[param(rename = "type", value_type = Option<EventTypeFilter>, example = "api_key.created")]
     pub event_type: Option<String>,
-    /// Only entries caused by this actor: an API key id, an agent id or `system`.
+    /// Only entries caused by this actor: an API key id, an agent id or `system`. Up to 200 bytes.
+    #[param(max_length = 200)]
     pub actor: Option<String>,
-    /// Only entries about this resource.
+    /// Only entries about this resource. Up to 200 bytes.
+    #[param(max_length = 200)]
     pub subject: Option<String>,
-    /// Only entries an agent caused or that are about it (its id as actor or subject).
+    /// Only entries an agent caused or that are about it (its id as actor or subject). Up to 200
+    /// bytes.
+    #[param(max_length = 200)]
     pub agent: Option<String>,
     /// Only entries at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime, example = "2026-01-01T00:00:00Z")]
@@ -49,6 +53,7 @@ pub struct AuditQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     /// The previous page's `next_cursor`; leave out for the first page.
+    #[param(pattern = r"^(\+?0*[1-9][0-9]{0,17})?$")]
     pub cursor: Option<String>,
     /// Entries per page, 1 to 500. Default 50.
     #[param(minimum = 1, maximum = 500)]

@@ -16,7 +16,7 @@ use latchkey_proto::oauth::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::oauth::iso_ms;
+use super::{constraints::OauthProviderCode, oauth::iso_ms};
 use crate::{
     auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState,
 };
@@ -29,10 +29,19 @@ pub struct AuthorizeParams {
     /// The client's own callback: the provider sends the end user there with `code` and `state`.
     /// One of the account's allowed redirect URIs (`PUT /oauth/redirect-uris`), exactly; may be
     /// left out when the account has exactly one.
+    #[param(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?][^\s#]*)?$"
+    )]
     pub redirect_uri: Option<String>,
-    /// The end user the connection is for (as `/oauth-tokens` lists it); none: the account.
+    /// The end user the connection is for (as `/oauth-tokens` lists it), up to 256 bytes; none: the
+    /// account.
+    #[param(max_length = 256)]
     pub identifier_id: Option<String>,
-    /// Scopes to ask for, comma or space separated; the provider's defaults when left out.
+    /// Up to 50 scopes to ask for, comma or space separated, each printable ASCII (at most 256
+    /// characters, no `"` or `\`); the provider's defaults when left out.
+    #[param(pattern = r"^[!#-\[\]-~\s]*$")]
     pub scopes: Option<String>,
 }
 
@@ -66,7 +75,7 @@ fn scopes_of(text: &str) -> Vec<String> {
     get,
     path = "/auth/{provider}",
     tag = "oauth",
-    params(("provider" = String, Path, description = "`google`, `microsoft`, or any enabled OAuth provider"), AuthorizeParams),
+    params(("provider" = OauthProviderCode, Path, description = "`google`, `microsoft`, or any enabled OAuth provider"), AuthorizeParams),
     responses(
         (status = 302, description = "To the provider's authorization page", body = AuthorizeBody,
             headers(("Location" = String, description = "The provider's authorization URL"))),
@@ -116,11 +125,17 @@ pub(crate) async fn authorize(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExchangeBody {
-    /// The authorization code from the provider's redirect.
+    /// The authorization code from the provider's redirect, up to 4096 bytes.
+    #[schema(min_length = 1, max_length = 4096, pattern = r"\S")]
     pub code: String,
-    #[schema(example = "google")]
+    #[schema(value_type = OauthProviderCode, example = "google")]
     pub provider: String,
     /// The redirect URI of the authorization request (`GET /auth/{provider}`'s), exactly.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?][^\s#]*)?$"
+    )]
     pub redirect_uri: String,
     /// The `state` from the provider's redirect. Recommended: it names the session exactly. Without
     /// it, the account's only pending session for this provider and redirect URI is used; with

@@ -14,7 +14,7 @@ use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
         RefOr,
-        schema::{ObjectBuilder, Schema, Type},
+        schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type},
     },
 };
 use zeroize::Zeroizing;
@@ -119,11 +119,20 @@ impl PartialSchema for CredentialUpdate {
     fn schema() -> RefOr<Schema> {
         let mut object = ObjectBuilder::new()
             .description(Some(
-                "The provider keys to write; send only those to change. Unknown fields are refused.",
+                "The provider keys to write, at least one; send only those to change. Unknown fields are \
+                 refused. A key is trimmed, and must then be 1 byte to 8 KiB without control characters.",
             ))
             .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+        // At least one key: `{"writeOnly": true}` alone writes nothing and is refused.
+        let mut one_key = AnyOfBuilder::new();
         for code in PROVIDERS {
-            object = object.property(key_field(code), ObjectBuilder::new().schema_type(Type::String));
+            let key = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_KEY_BYTES))
+                .pattern(Some(super::constraints::pattern::LINE));
+            object = object.property(key_field(code), key);
+            one_key = one_key.item(ObjectBuilder::new().required(key_field(code)));
         }
         object = object.property(
             "writeOnly",
@@ -132,7 +141,8 @@ impl PartialSchema for CredentialUpdate {
                  once write-only, always write-only)",
             )),
         );
-        RefOr::T(Schema::Object(object.build()))
+        let both = AllOfBuilder::new().item(object).item(one_key);
+        RefOr::T(Schema::AllOf(both.build()))
     }
 }
 

@@ -5,6 +5,7 @@ mod api_keys;
 mod approvals;
 mod audit;
 mod auth_flow;
+pub(crate) mod constraints;
 mod credentials;
 mod health;
 mod oauth;

@@ -15,6 +15,7 @@ use latchkey_proto::oauth::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::constraints::{OauthProviderCode, ProviderCode};
 use crate::{
     auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState,
 };
@@ -55,15 +56,24 @@ pub(super) fn required(field: &str, value: &str) -> Result<(), Problem> {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateSessionBody {
     /// The provider code (`GET /docs/providers`).
-    #[schema(example = "google")]
+    #[schema(value_type = OauthProviderCode, example = "google")]
     pub provider: String,
     /// Where the end user is sent back after authorizing, with `status`, `provider` and either
     /// `connection_id` or `error` in the query. Must be one of the account's redirect URIs
     /// (`PUT /oauth/redirect-uris`), exactly. Left out: the flow ends on Latchkey's own page.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?][^\s#]*)?$"
+    )]
     pub redirect_uri: Option<String>,
-    /// Scopes to ask for; the provider's defaults when left out.
+    /// Up to 50 scopes to ask for, each printable ASCII without spaces, `"` or `\`, at most 256
+    /// characters; the provider's defaults when left out or empty.
+    #[schema(max_items = 50, min_length = 1, max_length = 256, pattern = r"^[!#-\[\]-~]+$")]
     pub scopes: Option<Vec<String>>,
-    /// The end user the connection is for (several per account and provider); none: the account.
+    /// The end user the connection is for (several per account and provider), up to 256 bytes;
+    /// none: the account.
+    #[schema(max_length = 256)]
     pub end_user_id: Option<String>,
 }
 
@@ -127,6 +137,8 @@ pub(crate) async fn create_session(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackParams {
+    /// The session's state, as the provider sends it back; a callback without it is refused.
+    #[param(required = true, min_length = 1)]
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
@@ -202,7 +214,7 @@ pub(crate) async fn callback(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FetchTokenBody {
-    #[schema(example = "google")]
+    #[schema(value_type = ProviderCode, example = "google")]
     pub provider: String,
     /// The end user whose connection to use; none: the account's own.
     pub end_user_id: Option<String>,
@@ -301,7 +313,7 @@ pub struct DisconnectedBody {
     delete,
     path = "/oauth/connections/{provider}",
     tag = "oauth",
-    params(("provider" = String, Path, description = "The provider code"), EndUserParams),
+    params(("provider" = ProviderCode, Path, description = "The provider code"), EndUserParams),
     responses(
         (status = 200, description = "Disconnected", body = Envelope<DisconnectedBody>),
         (status = 400, response = r::BadRequest),
@@ -412,7 +424,13 @@ pub(crate) async fn list_providers(State(state): State<AppState>) -> Result<Json
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RedirectUrisBody {
-    /// Absolute http(s) URLs, matched exactly; at most 50.
+    /// Absolute http(s) URLs without a fragment, up to 2048 characters, matched exactly; at most 50.
+    #[schema(
+        max_items = 50,
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?][^\s#]*)?$"
+    )]
     pub redirect_uris: Vec<String>,
 }
 
@@ -425,7 +443,17 @@ pub struct RedirectUrisBody {
     tag = "oauth",
     request_body(content = RedirectUrisBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The list now", body = RedirectUrisBody),
+        (status = 200, description = "The list now", body = RedirectUrisBody,
+            links(
+                ("CreateSession" = (operation_id = "create_session",
+                    request_body = json!({"redirectUri": "$response.body#/redirectUris/0"}),
+                    description = "A session that sends the end user back to an allowed redirect URI")),
+                ("Authorize" = (operation_id = "authorize", parameters(("redirectUri" = "$response.body#/redirectUris/0")),
+                    description = "An authorization for an allowed redirect URI")),
+                ("ProviderToken" = (operation_id = "provider_token",
+                    request_body = json!({"redirect_uri": "$response.body#/redirectUris/0"}),
+                    description = "A provider token whose re-authorization returns to an allowed redirect URI")),
+            )),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
         (status = 413, response = r::PayloadTooLarge),
@@ -481,8 +509,10 @@ pub(crate) async fn get_redirect_uris(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OauthTokensParams {
     /// The user or identity the tokens belong to (the end user of the connection).
+    #[param(required = true, min_length = 1)]
     pub identifier_id: Option<String>,
     /// The provider, e.g. `google`, `microsoft`.
+    #[param(required = true, min_length = 1)]
     pub resource: Option<String>,
 }
 
@@ -565,13 +595,23 @@ pub(crate) async fn oauth_tokens(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderTokenRequestBody {
-    #[schema(example = "google")]
+    /// An API-key provider without a stored key is refused (400: store it with `PUT /credentials`),
+    /// one whose key is write-only too (403).
+    #[schema(value_type = ProviderCode, example = "google")]
     pub provider: String,
-    /// The end user; none: the account's own connection.
+    /// The end user, up to 256 bytes; none: the account's own connection.
+    #[schema(max_length = 256)]
     pub user_id: Option<String>,
-    /// Scopes the caller needs; any the connection lacks make the answer `action_required`.
+    /// Scopes the caller needs, written as for `POST /oauth/sessions`; any the connection lacks make
+    /// the answer `action_required`.
+    #[schema(max_items = 50, min_length = 1, max_length = 256, pattern = r"^[!#-\[\]-~]+$")]
     pub scopes: Option<Vec<String>>,
     /// Where the end user returns after re-authorizing (one of the account's redirect URIs).
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?][^\s#]*)?$"
+    )]
     pub redirect_uri: Option<String>,
 }
 
@@ -618,6 +658,7 @@ pub enum ProviderTokenBody {
         (status = 200, description = "`ok` or `action_required`", body = ProviderTokenBody),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
+        (status = 403, response = r::Forbidden),
         (status = 413, response = r::PayloadTooLarge),
         (status = 415, response = r::UnsupportedMediaType),
         (status = 429, response = r::RateLimited),

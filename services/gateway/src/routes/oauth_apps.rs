@@ -12,15 +12,19 @@ use latchkey_proto::oauth::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::oauth::iso_ms;
+use super::{constraints::OauthProviderCode, oauth::iso_ms};
 use crate::{auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, state::AppState};
 
 /// An OAuth app registered with the provider.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OauthAppInput {
+    /// Up to 512 bytes, no whitespace or control characters.
+    #[schema(min_length = 1, max_length = 512, pattern = r"^[^\s\u0000-\u001f\u007f-\u009f]+$")]
     pub client_id: String,
-    /// Kept in the vault, write-only; no endpoint returns it.
+    /// Kept in the vault, write-only; no endpoint returns it. Up to 2048 bytes, no whitespace or
+    /// control characters.
+    #[schema(min_length = 1, max_length = 2048, pattern = r"^[^\s\u0000-\u001f\u007f-\u009f]+$")]
     pub client_secret: String,
 }
 
@@ -59,7 +63,7 @@ fn body_of(app: pb::OauthApp) -> OauthAppBody {
     put,
     path = "/v1/oauth-apps/{provider}",
     tag = "oauth",
-    params(("provider" = String, Path, description = "An OAuth provider's code (`GET /docs/providers`)")),
+    params(("provider" = OauthProviderCode, Path, description = "An OAuth provider's code (`GET /docs/providers`)")),
     request_body(content = OauthAppInput, content_type = "application/json"),
     responses(
         (status = 200, description = "The app, without its secret", body = OauthAppBody),
@@ -125,7 +129,7 @@ pub(crate) async fn list_oauth_apps(
     delete,
     path = "/v1/oauth-apps/{provider}",
     tag = "oauth",
-    params(("provider" = String, Path, description = "An OAuth provider's code")),
+    params(("provider" = OauthProviderCode, Path, description = "An OAuth provider's code")),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, response = r::BadRequest),

@@ -156,7 +156,8 @@ pub(crate) async fn get_policy(
     path = "/v1/policies/{id}",
     tag = "policies",
     params(("id" = String, Path, description = "The policy's id, `pol_…`")),
-    request_body(content = UpdatePolicyBody, content_type = "application/json"),
+    request_body(content = Option<UpdatePolicyBody>, content_type = "application/json",
+        description = "Optional: an empty body changes no field"),
     responses(
         (status = 200, description = "The policy as it now stands", body = PolicyBody),
         (status = 400, response = r::BadRequest),

@@ -48,23 +48,37 @@ impl FromRequestParts<AppState> for TokenRequester {
 #[serde(deny_unknown_fields)]
 pub struct IssueTokenBody {
     /// The agent the token is for (an agent asking with its own key may only name itself).
-    #[schema(example = "agent_a1b2c3d4e5f6g7h8")]
+    #[schema(pattern = r"\S", example = "agent_a1b2c3d4e5f6g7h8")]
     pub agent_id: String,
     /// Scopes to grant: 1 to 50 dot-separated names of letters, digits, `_`, `-` and `:`, each at
     /// most 128 bytes, with `*` allowed only as the whole last segment (`db.*`) or alone (`*`). A
     /// wildcard asks for everything below it, and policies judge it by everything it reaches.
-    #[schema(example = json!(["secrets.read", "db.write"]), min_items = 1, max_items = 50)]
+    #[schema(
+        example = json!(["secrets.read", "db.write"]),
+        min_items = 1,
+        max_items = 50,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^(\*|[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*(\.\*)?)$"
+    )]
     pub scope: Vec<String>,
     /// Lifetime in seconds, 1 to 86400. Default 300.
     #[schema(minimum = 1, maximum = 86400)]
     pub ttl: Option<i64>,
-    /// The service the token is for (its `aud`). Default `any`.
+    /// The service the token is for (its `aud`): up to 128 bytes, no whitespace, control characters
+    /// or `*`. Default (or empty) `any`.
+    #[schema(max_length = 128, pattern = r"^[^\s*\u0000-\u001f\u007f-\u009f]*$")]
     pub target_service: Option<String>,
-    /// What the agent needs the token for, in words.
+    /// What the agent needs the token for, in words: up to 500 characters.
+    #[schema(max_length = 500)]
     pub intent: Option<String>,
     /// `apr_…`: once a request held for approval (202) is approved, repeat it with the approval's id
     /// to get its token. An approval yields one token; a second redemption is refused (422).
-    #[schema(example = "apr_a1b2c3d4e5f6g7h8")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^(apr_[A-Za-z0-9_]{0,60})?$",
+        example = "apr_a1b2c3d4e5f6g7h8"
+    )]
     pub approval_id: Option<String>,
 }
 
@@ -116,8 +130,24 @@ pub struct HeldTokenBody {
     tag = "tokens",
     request_body(content = IssueTokenBody, content_type = "application/json"),
     responses(
-        (status = 201, description = "The token", body = IssuedTokenBody),
-        (status = 202, description = "Held for approval by a policy: no token yet", body = HeldTokenBody),
+        (status = 201, description = "The token", body = IssuedTokenBody,
+            links(
+                ("VerifyToken" = (operation_id = "verify_token", request_body = json!({"token": "$response.body#/token"}),
+                    description = "Check the token")),
+                ("DelegateToken" = (operation_id = "delegate_token", request_body = json!({"token": "$response.body#/token"}),
+                    description = "Delegate the token to a sub-agent")),
+                ("RevokeToken" = (operation_id = "revoke_token", request_body = json!({"token": "$response.body#/token"}),
+                    description = "Revoke the token")),
+            )),
+        (status = 202, description = "Held for approval by a policy: no token yet", body = HeldTokenBody,
+            links(
+                ("GetApproval" = (operation_id = "get_approval", parameters(("id" = "$response.body#/approval_id")),
+                    description = "The held request")),
+                ("ApproveApproval" = (operation_id = "approve_approval", parameters(("id" = "$response.body#/approval_id")),
+                    description = "Approve the held request")),
+                ("DenyApproval" = (operation_id = "deny_approval", parameters(("id" = "$response.body#/approval_id")),
+                    description = "Deny the held request")),
+            )),
         (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
@@ -235,6 +265,8 @@ pub enum BatchItem {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBatchBody {
+    /// 1 to 100 tokens.
+    #[schema(min_items = 1, max_items = 100)]
     pub tokens: Vec<BatchItem>,
 }
 
@@ -426,13 +458,23 @@ pub(crate) async fn revoke_token(
 pub struct DelegateTokenBody {
     /// The delegating token: it is the credential, no API key needed.
     pub token: String,
-    /// Within the delegating token's scope.
+    /// Within the delegating token's scope: 1 to 50 scopes, written as for `POST /v1/tokens`.
+    #[schema(
+        min_items = 1,
+        max_items = 50,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^(\*|[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*(\.\*)?)$"
+    )]
     pub scope: Vec<String>,
     /// Seconds, within what remains of the delegating token. Default: 300 or what remains.
+    #[schema(minimum = 1, maximum = 86400)]
     pub ttl: Option<i64>,
     /// The agent (of the same account) the new token is for.
     pub sub_agent: String,
-    /// The same audience as the delegating token, or a specific one if that was `any`.
+    /// The same audience as the delegating token, or a specific one if that was `any`; written as
+    /// for `POST /v1/tokens`.
+    #[schema(max_length = 128, pattern = r"^[^\s*\u0000-\u001f\u007f-\u009f]*$")]
     pub target_service: Option<String>,
 }
 

@@ -190,7 +190,8 @@ pub(crate) async fn delete_webhook(
     path = "/v1/webhooks/{id}/rotate-secret",
     tag = "webhooks",
     params(("id" = String, Path, description = "The endpoint's id, `whe_…`")),
-    request_body(content = RotateSecretBody, content_type = "application/json"),
+    request_body(content = Option<RotateSecretBody>, content_type = "application/json",
+        description = "Optional: without a body the current secret keeps signing for the default overlap"),
     responses(
         (status = 200, description = "The endpoint and its new signing secret", body = WebhookWithSecret),
         (status = 400, response = r::BadRequest),

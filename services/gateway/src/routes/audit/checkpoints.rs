@@ -117,6 +117,7 @@ fn checkpoint_body(checkpoint: pb::Checkpoint) -> Result<CheckpointBody, Problem
 #[into_params(parameter_in = Query)]
 pub struct CheckpointQuery {
     /// The previous page's `next_cursor`.
+    #[param(pattern = r"^(\+?0*[1-9][0-9]{0,17})?$")]
     pub cursor: Option<String>,
     /// Checkpoints per page, 1 to 500. Default 50.
     #[param(minimum = 1, maximum = 500)]

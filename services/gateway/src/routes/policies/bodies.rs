@@ -11,16 +11,17 @@ use super::schema::PolicyRule;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePolicyBody {
-    /// 1 to 200 characters.
-    #[schema(example = "protect secrets")]
+    /// 1 to 200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S", example = "protect secrets")]
     pub name: String,
     /// Up to 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// 0 to 10000; higher wins. Default 100.
     #[schema(minimum = 0, maximum = 10000)]
     pub priority: Option<i64>,
     /// 1 to 100 rules, in order: a policy's first matching rule is its verdict.
-    #[schema(value_type = Vec<PolicyRule>, min_items = 1)]
+    #[schema(value_type = Vec<PolicyRule>, min_items = 1, max_items = 100)]
     pub rules: Vec<Value>,
     /// Default true; an inactive policy is ignored by evaluation.
     pub is_active: Option<bool>,
@@ -30,15 +31,18 @@ pub struct CreatePolicyBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicyBody {
+    /// 1 to 200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
-    /// `null` removes the description.
+    /// Up to 2000 characters; `null` removes the description.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
+    /// 0 to 10000; higher wins.
     #[schema(minimum = 0, maximum = 10000)]
     pub priority: Option<i64>,
-    /// Replaces the whole list (rules are ordered, so they are not merged).
-    #[schema(value_type = Option<Vec<PolicyRule>>)]
+    /// 1 to 100 rules; replaces the whole list (rules are ordered, so they are not merged).
+    #[schema(value_type = Option<Vec<PolicyRule>>, min_items = 1, max_items = 100)]
     pub rules: Option<Vec<Value>>,
     /// `false` deactivates the policy (a `policy.deactivated` event); `true` reactivates it.
     pub is_active: Option<bool>,
@@ -70,11 +74,20 @@ pub struct PolicyList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateBody {
-    #[schema(example = "agent_a1b2c3d4e5f6g7h8")]
+    #[schema(pattern = r"\S", example = "agent_a1b2c3d4e5f6g7h8")]
     pub agent_id: String,
-    #[schema(example = json!(["secrets.read"]))]
+    /// 1 to 50 scopes, written as for `POST /v1/tokens`.
+    #[schema(
+        example = json!(["secrets.read"]),
+        min_items = 1,
+        max_items = 50,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^(\*|[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*(\.\*)?)$"
+    )]
     pub scope: Vec<String>,
-    /// Default `any`.
+    /// Up to 128 bytes without whitespace or control characters. Default (or empty) `any`.
+    #[schema(max_length = 128, pattern = r"^[^\s\u0000-\u001f\u007f-\u009f]*$")]
     pub target_service: Option<String>,
     /// Accepted and ignored: a token's lifetime does not change the decision.
     #[expect(dead_code, reason = "accepted so a token request evaluates as it is")]

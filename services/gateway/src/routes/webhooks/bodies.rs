@@ -4,17 +4,32 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::routes::constraints::EventSelector;
+
 /// A new webhook endpoint.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookBody {
-    /// Where deliveries are POSTed: an absolute http(s) URL, without credentials.
-    #[schema(example = "https://hooks.example.com/latchkey")]
+    /// Where deliveries are POSTed: an absolute http(s) URL, without credentials, up to 2048
+    /// characters. Loopback, private, link-local and metadata addresses are refused unless the
+    /// deployment allows them (`webhook.allow_loopback`).
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+([/?#][^\s]*)?$",
+        example = "https://hooks.example.com/latchkey"
+    )]
     pub url: String,
-    /// Event types (`token.issued`), categories (`token.*`) or `*` for every event.
-    #[schema(example = json!(["token.*", "agent.revoked"]), min_items = 1)]
+    /// 1 to 64 event types (`token.issued`), categories (`token.*`) or `*` for every event.
+    #[schema(
+        value_type = Vec<EventSelector>,
+        example = json!(["token.*", "agent.revoked"]),
+        min_items = 1,
+        max_items = 64
+    )]
     pub events: Vec<String>,
     /// Up to 500 characters.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
@@ -59,6 +74,7 @@ pub struct WebhookList {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretBody {
     /// How long the current secret keeps signing beside the new one (0 to 2592000); default 86400.
+    #[schema(minimum = 0, maximum = 2592000)]
     pub overlap_seconds: Option<i64>,
 }
 
@@ -96,7 +112,8 @@ pub struct DeliveryList {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
-    /// 1 to 500; default 50.
+    /// 1 to 500; 0 or absent: 50.
+    #[param(minimum = 0, maximum = 500)]
     pub limit: Option<u32>,
     /// Attempts older than this one (a `next_cursor`).
     pub before: Option<String>,
@@ -119,8 +136,9 @@ pub struct MessageBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayBody {
+    /// After 1970-01-01T00:00:00Z.
     pub since: DateTime<Utc>,
-    /// Default: now.
+    /// After `since`. Default: now.
     pub until: Option<DateTime<Utc>>,
 }
 
