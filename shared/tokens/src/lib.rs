@@ -50,6 +50,12 @@ pub use revocation::{RevocationSet, Revoked};
 pub use revocation_feed::{REVOCATION_HISTORY_SECS, follow_revocations};
 pub use verify::{Invalid, Requirements, Verifier};
 
+/// What the fuzz targets (`fuzz/`) call that is not otherwise public. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::revocation_feed::apply as apply_revocation_event;
+}
+
 /// The only JWS algorithm Latchkey signs or accepts (RFC 8037's name; RFC 9864's `Ed25519` is not
 /// yet understood by common libraries).
 pub const ALGORITHM: &str = "EdDSA";
