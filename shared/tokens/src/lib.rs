@@ -68,6 +68,12 @@ pub const DEFAULT_LEEWAY_SECS: i64 = 30;
 /// expired-but-tolerated token into an unknown-key one.
 pub const MAX_LEEWAY_SECS: i64 = 300;
 
+/// The longest token a verifier reads (longer ones are malformed before any decoding) and so the
+/// longest [`issue`] signs. Room for the largest claims the issue API accepts (50 scopes of 128 bytes,
+/// 500 characters of intent, a 128-byte audience: about 10 KiB of JSON, 14 KiB encoded) and for
+/// delegated claims of [`MAX_CLAIMS_BYTES`].
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
 /// The longest lifetime of a token, seconds (the API's `ttl` maximum: one day).
 pub const MAX_TTL_SECS: i64 = 86_400;
 
