@@ -116,6 +116,9 @@ def events() -> None:
     write("event_envelope", "token-revoked", envelope(
         "token.revoked", {"jti": "tok_a", "agent_id": "agent_a", "expires_at": NOW + 300},
         subject="tok_a", actor="key_1"))
+    # The input that showed RevocationSet::prune overflowing; kept so every run checks it again.
+    write("event_envelope", "token-revoked-end-of-time", envelope(
+        "token.revoked", {"jti": "tok_a", "agent_id": "agent_a", "expires_at": 2**63 - 1}))
     write("event_envelope", "agent-revoked", envelope(
         "agent.revoked", {"agent_id": "agent_a", "at_ms": NOW * 1000 + 999},
         decisionid="dec_1", traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))
