@@ -76,11 +76,13 @@ fuzz-build: fuzz-install
 	$(FUZZ) build $(FUZZ_FLAGS)
 
 # Each target grows its corpus in fuzz/work/ (gitignored), reading the committed seeds in
-# fuzz/corpus/ as well; a crash leaves its input in fuzz/artifacts/<target>/ and fails the run.
+# fuzz/corpus/ as well, with fuzz/dicts/<target>.dict when there is one; a crash leaves its input in
+# fuzz/artifacts/<target>/ and fails the run.
 fuzz-run:
 	@set -e; for target in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/work/$$target fuzz/artifacts/$$target; \
+		dict=""; if [ -f fuzz/dicts/$$target.dict ]; then dict="-dict=fuzz/dicts/$$target.dict"; fi; \
 		echo "==> fuzz $$target ($(FUZZ_RUN_SECONDS) s)"; \
 		$(FUZZ) run $(FUZZ_FLAGS) $$target fuzz/work/$$target fuzz/corpus/$$target -- \
-			-max_total_time=$(FUZZ_RUN_SECONDS) -timeout=10 -print_final_stats=1; \
+			-max_total_time=$(FUZZ_RUN_SECONDS) -timeout=10 -print_final_stats=1 $$dict; \
 	done

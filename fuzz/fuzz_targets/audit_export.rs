@@ -71,7 +71,10 @@ fn read_stream(bytes: &[u8]) {
 /// A checkpoint as the CLI reads one; its signature is checked against the fixed key's JWKS.
 fn kept_checkpoint(line: &str) -> Option<Checkpoint> {
     let checkpoint: Checkpoint = serde_json::from_str(line).ok()?;
-    let keys = [KEY.public_jwk(), serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "audit-x", "x": "AA"})];
+    let keys = [
+        KEY.public_jwk(),
+        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": "audit-x", "x": "AA"}),
+    ];
     let _ = checkpoint.verify_signature(&keys);
     Some(checkpoint)
 }
@@ -88,7 +91,11 @@ fn consistent(verification: &Verification) {
     assert!(verification.head_seq >= 0 && verification.head_seq <= verification.entries_checked);
     assert_eq!(verification.head_hash.len(), 64);
     if let Some(broken) = verification.first_broken_seq {
-        assert_eq!(verification.head_seq, verification.entries_checked - 1, "{verification:?} at {broken}");
+        assert_eq!(
+            verification.head_seq,
+            verification.entries_checked - 1,
+            "{verification:?} at {broken}"
+        );
     } else {
         assert_eq!(verification.head_seq, verification.entries_checked, "{verification:?}");
     }
@@ -160,21 +167,43 @@ fn genuine_chain(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
 
     let json: Vec<String> = entries.iter().map(json_line).collect();
     let whole = verify(&json, Some(&checkpoint)).expect("a genuine JSON Lines export reads");
-    assert!(whole.is_valid(), "a genuine JSON Lines export does not verify: {whole:?}\n{json:#?}");
-    assert_eq!((whole.head_seq, whole.head_hash.as_str()), (head.seq, head.hash.as_str()));
+    assert!(
+        whole.is_valid(),
+        "a genuine JSON Lines export does not verify: {whole:?}\n{json:#?}"
+    );
+    assert_eq!(
+        (whole.head_seq, whole.head_hash.as_str()),
+        (head.seq, head.hash.as_str())
+    );
     let cut = verify(&json[..at - 1], Some(&checkpoint)).expect("a cut export reads");
-    assert_eq!(cut.first_contradicted_checkpoint, Some(at as i64), "a chain cut before its checkpoint");
+    assert_eq!(
+        cut.first_contradicted_checkpoint,
+        Some(at as i64),
+        "a chain cut before its checkpoint"
+    );
 
     // A row is one line: fields holding line breaks cannot be read back from CSV (nor are they
     // ever written: every text field is a generated id or type name, and data is canonical JSON).
-    let one_line = |e: &ChainEntry| [&e.account_id, &e.event_id, &e.event_type, &e.actor, &e.subject, &e.decision_id]
+    let one_line = |e: &ChainEntry| {
+        [
+            &e.account_id,
+            &e.event_id,
+            &e.event_type,
+            &e.actor,
+            &e.subject,
+            &e.decision_id,
+        ]
         .iter()
-        .all(|field| !field.contains(['\r', '\n']));
+        .all(|field| !field.contains(['\r', '\n']))
+    };
     if entries.iter().all(one_line) {
         let mut csv = vec![CSV_HEADER.to_owned()];
         csv.extend(entries.iter().map(csv_line));
         let whole = verify(&csv, Some(&checkpoint)).expect("a genuine CSV export reads");
-        assert!(whole.is_valid(), "a genuine CSV export does not verify: {whole:?}\n{csv:#?}");
+        assert!(
+            whole.is_valid(),
+            "a genuine CSV export does not verify: {whole:?}\n{csv:#?}"
+        );
     }
     Ok(())
 }

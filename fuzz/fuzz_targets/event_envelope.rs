@@ -21,7 +21,12 @@ fuzz_target!(|data: &[u8]| {
     let json = envelope.to_json();
     assert!(!json.is_empty(), "a decoded envelope did not encode: {envelope:?}");
     let again = Envelope::from_json(&json).expect("an encoded envelope decodes");
-    assert_eq!(again, envelope, "the envelope changed through {}", String::from_utf8_lossy(&json));
+    assert_eq!(
+        again,
+        envelope,
+        "the envelope changed through {}",
+        String::from_utf8_lossy(&json)
+    );
 
     assert!(EventFilter::all().matches(&envelope));
     assert!(EventFilter::event_type(&envelope.event_type).matches(&envelope));
@@ -43,9 +48,16 @@ fn revocations_hold(envelope: &Envelope) {
             let token = claims("agent_x", &jti, expires_at.saturating_sub(60), expires_at);
             assert!(set.is_revoked(&token), "token.revoked did not revoke {jti:?}");
             // Pruned at any moment the token could still pass a verifier's leeway, it stays revoked.
-            for now in [expires_at.saturating_sub(1), expires_at, expires_at.saturating_add(MAX_LEEWAY_SECS - 1)] {
+            for now in [
+                expires_at.saturating_sub(1),
+                expires_at,
+                expires_at.saturating_add(MAX_LEEWAY_SECS - 1),
+            ] {
                 set.prune(now);
-                assert!(set.is_revoked(&token), "pruning at {now} dropped a revocation expiring at {expires_at}");
+                assert!(
+                    set.is_revoked(&token),
+                    "pruning at {now} dropped a revocation expiring at {expires_at}"
+                );
             }
         }
         "agent.revoked" => {
@@ -53,9 +65,17 @@ fn revocations_hold(envelope: &Envelope) {
                 return;
             };
             // A token issued in the same second as the revocation is revoked too.
-            let token = claims(&agent, "tok_x", at_ms.div_euclid(1000), at_ms.div_euclid(1000).saturating_add(300));
+            let token = claims(
+                &agent,
+                "tok_x",
+                at_ms.div_euclid(1000),
+                at_ms.div_euclid(1000).saturating_add(300),
+            );
             set.prune(at_ms.div_euclid(1000));
-            assert!(set.is_revoked(&token), "agent.revoked at {at_ms} ms did not revoke a token of that second");
+            assert!(
+                set.is_revoked(&token),
+                "agent.revoked at {at_ms} ms did not revoke a token of that second"
+            );
         }
         _ => {}
     }

@@ -72,7 +72,11 @@ fn compile(json: &str, index: usize) -> Option<Policy> {
 fn decide(policies: &[Policy], request: &TokenRequest, now: DateTime<Utc>, default: Effect) {
     let decision = evaluate(policies, request, now, default);
     let reversed: Vec<Policy> = policies.iter().rev().cloned().collect();
-    assert_eq!(evaluate(&reversed, request, now, default), decision, "the order of policies mattered");
+    assert_eq!(
+        evaluate(&reversed, request, now, default),
+        decision,
+        "the order of policies mattered"
+    );
     assert_eq!(
         decision.throttle_key().is_some(),
         matches!(decision.effect, Effect::Throttle { .. })
@@ -86,7 +90,10 @@ fn check_names_its_rule(policies: &[Policy], decision: &Decision, default: Effec
         assert_eq!(decision.rule_index, None);
         return;
     };
-    let policy = policies.iter().find(|p| p.id() == id).expect("the deciding policy is one of them");
+    let policy = policies
+        .iter()
+        .find(|p| p.id() == id)
+        .expect("the deciding policy is one of them");
     assert!(policy.is_active(), "an inactive policy decided");
     let index = decision.rule_index.expect("a deciding policy names its rule");
     let rule = &policy.definition().rules[index];

@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
     let mut next = || -> String {
         let part = parts.next().unwrap_or_default();
         if mode % 2 == 0 {
-            part.iter().map(|&b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()])).collect()
+            part.iter()
+                .map(|&b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
+                .collect()
         } else {
             String::from_utf8_lossy(part).into_owned()
         }
@@ -35,17 +37,27 @@ fuzz_target!(|data: &[u8]| {
     for pattern in [&a, &b, &c] {
         let scope_ok = check_scope(pattern).is_ok();
         let rule_ok = check_rule_pattern(pattern).is_ok();
-        assert!(!scope_ok || rule_ok, "{pattern:?} is a valid token scope but not a valid rule pattern");
+        assert!(
+            !scope_ok || rule_ok,
+            "{pattern:?} is a valid token scope but not a valid rule pattern"
+        );
     }
     for (x, y) in [(&a, &b), (&b, &c), (&a, &c)] {
-        assert_eq!(overlaps(x, y), overlaps(y, x), "overlaps is not symmetric on {x:?}, {y:?}");
+        assert_eq!(
+            overlaps(x, y),
+            overlaps(y, x),
+            "overlaps is not symmetric on {x:?}, {y:?}"
+        );
     }
     if contains(&a, &b) && contains(&b, &c) {
         assert!(contains(&a, &c), "contains is not transitive: {a:?} ⊇ {b:?} ⊇ {c:?}");
     }
     for (x, y) in [(&a, &b), (&b, &c), (&a, &c), (&b, &a)] {
         if contains(x, y) && check_rule_pattern(y).is_ok() {
-            assert!(overlaps(x, y), "{x:?} contains the valid pattern {y:?} but does not overlap it");
+            assert!(
+                overlaps(x, y),
+                "{x:?} contains the valid pattern {y:?} but does not overlap it"
+            );
         }
     }
     for x in [&a, &b, &c] {
@@ -69,7 +81,9 @@ fn model_agrees(a: &str, b: &str) {
     let mut literals: Vec<&str> = a.split('.').chain(b.split('.')).filter(|s| *s != "*").collect();
     literals.sort_unstable();
     literals.dedup();
-    let fresh = (0..).map(|n| format!("fresh{n}")).find(|f| !literals.contains(&f.as_str()));
+    let fresh = (0..)
+        .map(|n| format!("fresh{n}"))
+        .find(|f| !literals.contains(&f.as_str()));
     let fresh = fresh.unwrap_or_default();
     literals.push(&fresh);
     let count: usize = (1..=longest + 1).map(|n| literals.len().pow(n as u32)).sum();
@@ -83,7 +97,11 @@ fn model_agrees(a: &str, b: &str) {
         b_not_a |= in_b && !in_a;
         both |= in_a && in_b;
     }
-    assert_eq!(contains(a, b), !b_not_a, "contains({a:?}, {b:?}) disagrees with the model");
+    assert_eq!(
+        contains(a, b),
+        !b_not_a,
+        "contains({a:?}, {b:?}) disagrees with the model"
+    );
     assert_eq!(overlaps(a, b), both, "overlaps({a:?}, {b:?}) disagrees with the model");
 }
 

@@ -93,7 +93,11 @@ fn check_text(token: &str) -> Result<Claims, Invalid> {
         assert_eq!(parts.len(), 3, "an accepted token is not three parts: {token:?}");
         for part in parts {
             let bytes = URL_SAFE_NO_PAD.decode(part).expect("an accepted part decodes");
-            assert_eq!(URL_SAFE_NO_PAD.encode(bytes), part, "an accepted part is not canonical base64url");
+            assert_eq!(
+                URL_SAFE_NO_PAD.encode(bytes),
+                part,
+                "an accepted part is not canonical base64url"
+            );
         }
     }
     verdict
@@ -204,7 +208,11 @@ fn round_trip(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
             audience: Some(&claims.aud),
             scope: &valid,
         };
-        assert_eq!(verifier.verify(&token, &own, now), expected, "its own audience and scopes");
+        assert_eq!(
+            verifier.verify(&token, &own, now),
+            expected,
+            "its own audience and scopes"
+        );
     }
     Ok(())
 }

@@ -61,7 +61,11 @@ fuzz_target!(|case: Case| {
     let Delivery { id, timestamp, body } = &case.delivery;
     let header = signature_header(secrets.iter().map(String::as_str), id, *timestamp, body);
     let each: Vec<String> = secrets.iter().filter_map(|s| sign(s, id, *timestamp, body)).collect();
-    assert_eq!(header, each.join(" "), "the header is not one signature per usable secret, in order");
+    assert_eq!(
+        header,
+        each.join(" "),
+        "the header is not one signature per usable secret, in order"
+    );
     for signature in &each {
         let encoded = signature.strip_prefix("v1,").expect("a v1 signature");
         assert_eq!(STANDARD.decode(encoded).map(|mac| mac.len()), Ok(32), "{signature:?}");
@@ -69,19 +73,30 @@ fuzz_target!(|case: Case| {
     let replayed = case.other.signed_content() != case.delivery.signed_content();
     for secret in &secrets {
         let Some(key) = key_of(secret) else {
-            assert!(sign(secret, id, *timestamp, body).is_none(), "an unusable secret signed");
+            assert!(
+                sign(secret, id, *timestamp, body).is_none(),
+                "an unusable secret signed"
+            );
             continue;
         };
-        assert!(receiver_accepts(&key, &case.delivery, &header), "a receiver with {secret:?} refused");
+        assert!(
+            receiver_accepts(&key, &case.delivery, &header),
+            "a receiver with {secret:?} refused"
+        );
         if replayed {
-            assert!(!receiver_accepts(&key, &case.other, &header), "the header verified another delivery");
+            assert!(
+                !receiver_accepts(&key, &case.other, &header),
+                "the header verified another delivery"
+            );
         }
     }
 });
 
 /// The key a receiver derives from its copy of the secret.
 fn key_of(secret: &str) -> Option<Vec<u8>> {
-    STANDARD.decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret)).ok()
+    STANDARD
+        .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
+        .ok()
 }
 
 /// Standard Webhooks verification: any space-separated `v1,` signature equal to the expected one.

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::authentic_cache::{self, AuthenticCache};
 use super::jws::{Compact, Header, decode_part, decode_signature};
 use super::{
-    ALGORITHM, ANY_AUDIENCE, Claims, DEFAULT_LEEWAY_SECS, KeyRing, MAX_LEEWAY_SECS, MAX_TOKEN_LEN, RevocationSet, Revoked,
+    ALGORITHM, ANY_AUDIENCE, Claims, DEFAULT_LEEWAY_SECS, KeyRing, MAX_LEEWAY_SECS, MAX_TOKEN_LEN, RevocationSet,
+    Revoked,
 };
 use super::{TokenError, scope};
 

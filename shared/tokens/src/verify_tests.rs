@@ -196,7 +196,10 @@ fn a_signed_header_or_payload_that_is_not_utf8_json_is_malformed() {
     };
     let genuine = sign(&header, &payload);
     assert!(fixture.verifier.verify(&genuine, &no_requirements(), NOW).is_ok());
-    for token in [sign(&with_bad_member(&header), &payload), sign(&header, &with_bad_member(&payload))] {
+    for token in [
+        sign(&with_bad_member(&header), &payload),
+        sign(&header, &with_bad_member(&payload)),
+    ] {
         assert_eq!(
             fixture.verifier.verify(&token, &no_requirements(), NOW),
             Err(Invalid::Malformed)
