@@ -10,7 +10,7 @@ IMAGE ?= latchkey:dev
 # names are unique across the workspace).
 BENCHES ?= verify http_load delivery audit vault
 
-.PHONY: help run test peers lint fmt bench image schemathesis
+.PHONY: help run test peers lint fmt bench image schemathesis fuzz fuzz-smoke fuzz-install fuzz-build
 
 help:
 	@echo "make run    - latchkey dev: every service in one process (SQLite, in-process bus)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - benchmarks: $(BENCHES)"
 	@echo "make schemathesis - every API operation fuzzed from /openapi.json against a fresh latchkey dev"
 	@echo "make image  - build the $(IMAGE) container image from deploy/Dockerfile"
+	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS ($(FUZZ_SECONDS)) each; make fuzz-smoke: $(FUZZ_SMOKE_SECONDS) s each"
 
 run:
 	$(CARGO) run --release -- dev
@@ -51,3 +52,42 @@ bench:
 
 image:
 	$(DOCKER) build --file deploy/Dockerfile --tag $(IMAGE) .
+
+# Fuzzing (docs/fuzzing.md): cargo-fuzz on the nightly toolchain. fuzz/ is a workspace of its own and
+# builds into FUZZ_TARGET_DIR (CI points it outside the clone so a rerun starts warm). Coverage
+# instrumentation without a sanitizer: our crates forbid unsafe code, and a panic is what we hunt.
+FUZZ_TARGETS ?= token_verify policy_eval event_envelope audit_export webhook_signature scope_relations
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SANITIZER ?= none
+FUZZ_TARGET_DIR ?= fuzz/target
+CARGO_FUZZ_VERSION ?= 0.13.2
+FUZZ := $(CARGO) +nightly fuzz
+FUZZ_FLAGS = --sanitizer $(FUZZ_SANITIZER) --target-dir $(FUZZ_TARGET_DIR)
+
+fuzz: fuzz-build
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+# cargo-fuzz, pinned, installed when missing (a cold CI machine has none); built in a throwaway
+# target directory rather than the shared one.
+fuzz-install:
+	@$(FUZZ) --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' || \
+		env -u CARGO_TARGET_DIR $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
+
+fuzz-build: fuzz-install
+	$(FUZZ) build $(FUZZ_FLAGS)
+
+# Each target grows its corpus in fuzz/work/ (gitignored), reading the committed seeds in
+# fuzz/corpus/ as well, with fuzz/dicts/<target>.dict when there is one; a crash leaves its input in
+# fuzz/artifacts/<target>/ and fails the run.
+fuzz-run:
+	@set -e; for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/work/$$target fuzz/artifacts/$$target; \
+		dict=""; if [ -f fuzz/dicts/$$target.dict ]; then dict="-dict=fuzz/dicts/$$target.dict"; fi; \
+		echo "==> fuzz $$target ($(FUZZ_RUN_SECONDS) s)"; \
+		$(FUZZ) run $(FUZZ_FLAGS) $$target fuzz/work/$$target fuzz/corpus/$$target -- \
+			-max_total_time=$(FUZZ_RUN_SECONDS) -timeout=10 -print_final_stats=1 $$dict; \
+	done

@@ -13,6 +13,9 @@ pub enum TokenError {
     /// A JWKS document could not be used; the message names the problem, never key material.
     #[error("invalid JWKS: {0}")]
     InvalidJwks(String),
+    /// The token would be longer than any verifier reads ([`MAX_TOKEN_LEN`](super::MAX_TOKEN_LEN)).
+    #[error("the token would exceed {} bytes", super::MAX_TOKEN_LEN)]
+    TooLarge,
     /// The claims could not be serialised (not expected for [`Claims`](super::Claims)).
     #[error("could not encode the token claims")]
     Encode(#[from] serde_json::Error),

@@ -8,16 +8,25 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::Signer;
 use serde::Deserialize;
 
-use super::{Claims, KeyRing, TokenError};
+use super::{Claims, KeyRing, MAX_TOKEN_LEN, TokenError};
+
+/// An Ed25519 signature's 64 bytes in unpadded base64url.
+const SIGNATURE_CHARS: usize = 86;
 
 /// Signs `claims` with the key of `ring` that is active at `now`, as a compact JWS whose header is
 /// `{"alg":"EdDSA","typ":"JWT","kid":…}`. The claims are signed as given: the caller sets their times
-/// and a fresh [`jti`](super::new_jti).
+/// and a fresh [`jti`](super::new_jti). A token longer than a verifier reads is refused
+/// ([`TokenError::TooLarge`]), never signed.
 pub fn issue(ring: &KeyRing, claims: &Claims, now: i64) -> Result<String, TokenError> {
     let key = ring.active_signer(now).ok_or(TokenError::NoActiveKey)?;
     let payload = serde_json::to_vec(claims)?;
     let header = key.encoded_header();
-    let mut token = String::with_capacity(header.len() + payload.len().div_ceil(3) * 4 + 90);
+    // Unpadded base64url: 4 characters per 3 bytes, and 2 or 3 for a remainder of 1 or 2.
+    let length = header.len() + 1 + (payload.len() * 4).div_ceil(3) + 1 + SIGNATURE_CHARS;
+    if length > MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge);
+    }
+    let mut token = String::with_capacity(length);
     token.push_str(header);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
@@ -74,8 +83,8 @@ pub(super) fn decode_part(part: &str) -> Option<Vec<u8>> {
 
 /// Decodes the signature part into its 64 bytes.
 pub(super) fn decode_signature(part: &str) -> Option<ed25519_dalek::Signature> {
-    // 64 bytes are 86 base64 characters; anything else is not an Ed25519 signature.
-    if part.len() != 86 {
+    // Anything else is not an Ed25519 signature.
+    if part.len() != SIGNATURE_CHARS {
         return None;
     }
     let mut bytes = [0u8; 66];
@@ -108,6 +117,16 @@ mod tests {
     fn issuing_needs_an_active_key() {
         let ring = KeyRing::new();
         assert!(matches!(issue(&ring, &claims(), NOW), Err(TokenError::NoActiveKey)));
+    }
+
+    #[test]
+    fn claims_too_large_for_a_verifier_are_not_signed() {
+        let ring = KeyRing::with_new_key(NOW);
+        let claims = Claims {
+            intent: Some("x".repeat(MAX_TOKEN_LEN)),
+            ..claims()
+        };
+        assert!(matches!(issue(&ring, &claims, NOW), Err(TokenError::TooLarge)));
     }
 
     #[test]

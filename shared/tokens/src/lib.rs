@@ -50,6 +50,12 @@ pub use revocation::{RevocationSet, Revoked};
 pub use revocation_feed::{REVOCATION_HISTORY_SECS, follow_revocations};
 pub use verify::{Invalid, Requirements, Verifier};
 
+/// What the fuzz targets (`fuzz/`) call that is not otherwise public. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::revocation_feed::apply as apply_revocation_event;
+}
+
 /// The only JWS algorithm Latchkey signs or accepts (RFC 8037's name; RFC 9864's `Ed25519` is not
 /// yet understood by common libraries).
 pub const ALGORITHM: &str = "EdDSA";
@@ -61,6 +67,12 @@ pub const DEFAULT_LEEWAY_SECS: i64 = 30;
 /// the expiry of the tokens they concern, so no leeway can let a revoked token back in or turn an
 /// expired-but-tolerated token into an unknown-key one.
 pub const MAX_LEEWAY_SECS: i64 = 300;
+
+/// The longest token a verifier reads (longer ones are malformed before any decoding) and so the
+/// longest [`issue`] signs. Room for the largest claims the issue API accepts (50 scopes of 128 bytes,
+/// 500 characters of intent, a 128-byte audience: about 10 KiB of JSON, 14 KiB encoded) and for
+/// delegated claims of [`MAX_CLAIMS_BYTES`].
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// The longest lifetime of a token, seconds (the API's `ttl` maximum: one day).
 pub const MAX_TTL_SECS: i64 = 86_400;

@@ -58,8 +58,9 @@ pub async fn follow_revocations(
     let _ = prune.await;
 }
 
-/// Applies one revocation event to the set; other events are ignored.
-fn apply(revocations: &RevocationSet, envelope: &Envelope) {
+/// Applies one revocation event to the set; other events are ignored. Public for the fuzz targets
+/// only ([`crate::fuzzing`]).
+pub fn apply(revocations: &RevocationSet, envelope: &Envelope) {
     match EventType::parse(&envelope.event_type) {
         Some(EventType::TokenRevoked) => match serde_json::from_value::<TokenRevoked>(envelope.data.clone()) {
             Ok(event) => revocations.revoke_token(event.jti, event.expires_at),

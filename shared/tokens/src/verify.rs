@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::authentic_cache::{self, AuthenticCache};
 use super::jws::{Compact, Header, decode_part, decode_signature};
-use super::{ALGORITHM, ANY_AUDIENCE, Claims, DEFAULT_LEEWAY_SECS, KeyRing, MAX_LEEWAY_SECS, RevocationSet, Revoked};
+use super::{
+    ALGORITHM, ANY_AUDIENCE, Claims, DEFAULT_LEEWAY_SECS, KeyRing, MAX_LEEWAY_SECS, MAX_TOKEN_LEN, RevocationSet,
+    Revoked,
+};
 use super::{TokenError, scope};
-
-/// Tokens longer than this are refused before any decoding (ours are well under 2 KiB).
-const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Why a token is not valid: a machine-readable reason, serialised in snake_case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
@@ -230,7 +230,10 @@ impl Verifier {
         }
         let parts = Compact::split(token).ok_or(Invalid::Malformed)?;
         let header_json = decode_part(parts.header).ok_or(Invalid::Malformed)?;
-        let header: Header<'_> = serde_json::from_slice(&header_json).map_err(|_| Invalid::Malformed)?;
+        // From text, not bytes: serde_json skips members it ignores without checking their UTF-8,
+        // and a header or payload that is not UTF-8 JSON is no JWS (RFC 7515 §5.2).
+        let header_json = std::str::from_utf8(&header_json).map_err(|_| Invalid::Malformed)?;
+        let header: Header<'_> = serde_json::from_str(header_json).map_err(|_| Invalid::Malformed)?;
         if header.crit.is_some() {
             return Err(Invalid::Malformed);
         }
@@ -253,7 +256,8 @@ impl Verifier {
             .map_err(|_| Invalid::BadSignature)?;
 
         let payload = decode_part(parts.payload).ok_or(Invalid::Malformed)?;
-        serde_json::from_slice(&payload).map_err(|_| Invalid::Malformed)
+        let payload = std::str::from_utf8(&payload).map_err(|_| Invalid::Malformed)?;
+        serde_json::from_str(payload).map_err(|_| Invalid::Malformed)
     }
 
     /// The checks on authentic claims, in the order their reasons are reported.

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::testing::{Fixture, NOW, b64, claims, forge, no_requirements};
-use super::{Claims, Invalid, KeyRing, Requirements};
+use super::{Claims, Invalid, KeyRing, MAX_TOKEN_LEN, Requirements};
 
 #[test]
 fn an_issued_token_verifies_to_its_claims() {
@@ -122,7 +122,7 @@ fn garbage_and_unsupported_headers_are_malformed() {
         &claims(),
         &ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
     );
-    let oversized = format!("{token}{}", "A".repeat(9_000));
+    let oversized = format!("{token}{}", "A".repeat(MAX_TOKEN_LEN));
     let cases = [
         String::new(),
         "not a token".to_owned(),
@@ -155,4 +155,54 @@ fn reasons_serialise_in_snake_case() {
         assert_eq!(serde_json::to_value(reason).expect("json"), json!(reason.as_str()));
     }
     assert_eq!(Invalid::InsufficientScope.as_str(), "insufficient_scope");
+}
+
+/// Found by the `token_verify` fuzz target: issue signed claims of any size, while the verifier
+/// refused every token over 8 KiB as malformed, so a token with the scopes and intent the issue API
+/// accepts (50 scopes of 128 bytes, 500 characters of intent) could never be used.
+#[test]
+fn the_largest_token_the_issue_api_accepts_verifies() {
+    let fixture = Fixture::new();
+    let claims = Claims {
+        aud: "\"".repeat(128),
+        scope: (0..50).map(|i| format!("{i:02}.{}", "s".repeat(125))).collect(),
+        intent: Some("\u{1}".repeat(500)),
+        ..claims()
+    };
+    assert!(claims.scope.iter().all(|scope| scope.len() == 128));
+    let token = fixture.sign(&claims);
+    assert_eq!(fixture.verifier.verify(&token, &no_requirements(), NOW), Ok(claims));
+}
+
+/// Found by the `token_verify` fuzz target: serde_json skips a member the header type ignores
+/// without checking its UTF-8, so a genuinely signed header that is not UTF-8 JSON was accepted.
+#[test]
+fn a_signed_header_or_payload_that_is_not_utf8_json_is_malformed() {
+    use ed25519_dalek::Signer;
+
+    let fixture = Fixture::new();
+    let signer = fixture.ring.active_signer(NOW).expect("signer");
+    let key = ed25519_dalek::SigningKey::from_bytes(&signer.to_secret_bytes());
+    let header = format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{}"}}"#, signer.kid()).into_bytes();
+    let payload = serde_json::to_vec(&claims()).expect("json");
+    let with_bad_member = |json: &[u8]| {
+        let mut json = json[..json.len() - 1].to_vec();
+        json.extend_from_slice(b",\"x\":\"\xff\"}");
+        json
+    };
+    let sign = |header: &[u8], payload: &[u8]| {
+        let signing_input = format!("{}.{}", b64(header), b64(payload));
+        format!("{signing_input}.{}", b64(key.sign(signing_input.as_bytes()).to_bytes()))
+    };
+    let genuine = sign(&header, &payload);
+    assert!(fixture.verifier.verify(&genuine, &no_requirements(), NOW).is_ok());
+    for token in [
+        sign(&with_bad_member(&header), &payload),
+        sign(&header, &with_bad_member(&payload)),
+    ] {
+        assert_eq!(
+            fixture.verifier.verify(&token, &no_requirements(), NOW),
+            Err(Invalid::Malformed)
+        );
+    }
 }
