@@ -39,6 +39,14 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// client reconnected (it finds a dead connection with its own pings), a request the server lost
 /// ends on the client's side within this plus five seconds, and the next one goes out anew.
 const IDLE_WAIT: Duration = Duration::from_secs(5);
+/// How long the client waits for each answer to a request for what is ready now (`no_wait`). The
+/// server answers one at once, unless the consumer's unacknowledged messages are at their limit
+/// (after a crash, until the ack wait redelivers them): then it holds the request until it can
+/// deliver. A request the broker died holding, or whose answer was lost with the connection, is
+/// never answered, and async-nats gives a request without an expiry no limit of its own: without
+/// this the consumer would wait for ever. Past it, what came so far is the batch, and the waiting
+/// request that follows (which ends by itself) takes over.
+const READY_ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// The JetStream bus under one subject prefix. Cheap to clone.
 #[derive(Clone)]
@@ -309,7 +317,15 @@ impl Durable {
             .await
             .map_err(BusError::Pull)?;
         let mut ready = Vec::new();
-        while let Some(message) = messages.next().await {
+        loop {
+            let message = match tokio::time::timeout(READY_ANSWER_WAIT, messages.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::debug!(consumer = %self.name, ready = ready.len(), "no answer to a request for ready events; asking anew");
+                    break;
+                }
+            };
             // On a failure the ones in hand are dropped, which naks them: they come again first.
             let message = message.map_err(BusError::PullMessage)?;
             ready.extend(self.delivery(message).await);
