@@ -1,6 +1,10 @@
 //! A TCP forwarder a test can cut: for giving one client its own path to a server (e.g. one
 //! instance's NATS connection) and breaking that path while everything else stays connected.
 
+// Test support: the proxy's tasks live as long as the proxy (aborted on drop, or ended by a cut).
+// This crate sits below latchkey-server, whose task set the services use.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::SocketAddr;
 
 use tokio::{
