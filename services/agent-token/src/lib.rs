@@ -124,30 +124,19 @@ impl AgentToken {
             self.verification.clone().follow(bus.clone(), shutdown.clone()),
         );
         run.relay_outbox(self.outbox.clone(), bus);
-        let loaded = latchkey_server::retry_while_unavailable(
+        let loaded = run.once_vault_answers(
             "agent-token signing keys",
-            &shutdown,
             AgentTokenError::is_vault_unavailable,
             || self.signing_keys.load(&self.db),
-        )
-        .await;
-        match loaded {
+        );
+        let Some(run) = loaded.await? else {
             // Stopped before the vault answered.
-            None => {
-                run.stop().await;
-                Ok(())
-            }
-            Some(Err(error)) => {
-                run.stop().await;
-                Err(error)
-            }
-            Some(Ok(())) => {
-                run.tasks()
-                    .spawn("signing-key-reload", self.clone().reload_keys_periodically(shutdown));
-                let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
-                Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
-            }
-        }
+            return Ok(());
+        };
+        run.tasks()
+            .spawn("signing-key-reload", self.clone().reload_keys_periodically(shutdown));
+        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 
     async fn reload_keys_periodically(self, shutdown: CancellationToken) {

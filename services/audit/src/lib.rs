@@ -133,30 +133,17 @@ impl Audit {
         let run = ServiceRun::start("audit", shutdown.clone());
         run.tasks()
             .spawn("consumer", self.clone().consume(bus, shutdown.clone()));
-        let opened = latchkey_server::retry_while_unavailable(
-            "audit checkpoint keys",
-            &shutdown,
-            AuditError::is_vault_unavailable,
-            || self.open_checkpoint_keys(),
-        )
-        .await;
-        match opened {
+        let opened = run.once_vault_answers("audit checkpoint keys", AuditError::is_vault_unavailable, || {
+            self.open_checkpoint_keys()
+        });
+        let Some(run) = opened.await? else {
             // Stopped before the vault answered.
-            None => {
-                run.stop().await;
-                Ok(())
-            }
-            Some(Err(error)) => {
-                run.stop().await;
-                Err(error)
-            }
-            Some(Ok(())) => {
-                run.tasks()
-                    .spawn("checkpoints", self.clone().sign_checkpoints_periodically(shutdown));
-                let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
-                Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
-            }
-        }
+            return Ok(());
+        };
+        run.tasks()
+            .spawn("checkpoints", self.clone().sign_checkpoints_periodically(shutdown));
+        let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 
     /// Runs only the consumer (no gRPC) until `shutdown` is cancelled: the events come in batches

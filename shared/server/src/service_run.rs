@@ -3,6 +3,8 @@
 //! [`serve_grpc`](crate::serve_grpc)), and one shutdown that stops them all. A service's own
 //! `run` adds only what is its own: consumers, sweepers, keys to open before it serves.
 
+use std::future::Future;
+
 use latchkey_events::{EventBus, Outbox};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +42,36 @@ impl ServiceRun {
         let stopped = self.shutdown_token().clone().cancelled_owned();
         self.tasks
             .spawn("outbox-relay", latchkey_events::run_relay(outbox, bus, stopped));
+    }
+
+    /// Runs `attempt` (opening the service's keys from the vault, say) before the service serves,
+    /// retried while it fails as `unavailable` says the vault does: the vault may start after this
+    /// service ([`retry_while_unavailable`](crate::retry_while_unavailable)). Answers the run once
+    /// it succeeded; `None` when stopped first, and its error when it failed; the run is stopped
+    /// then.
+    pub async fn once_vault_answers<T, E, F, Fut>(
+        self,
+        what: &'static str,
+        unavailable: impl Fn(&E) -> bool,
+        attempt: F,
+    ) -> Result<Option<Self>, E>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let outcome = crate::retry_while_unavailable(what, self.shutdown_token(), unavailable, attempt).await;
+        match outcome {
+            Some(Ok(_)) => Ok(Some(self)),
+            None => {
+                self.stop().await;
+                Ok(None)
+            }
+            Some(Err(error)) => {
+                self.stop().await;
+                Err(error)
+            }
+        }
     }
 
     /// Serves `routes` on `listener` until shutdown (`grpc_services`: the names health reports as

@@ -91,7 +91,7 @@ impl Tasks {
     }
 
     /// Runs `future` as the task `name`, in a span `task` (fields `task`, `service`) inside the
-    /// current one. The future must end by itself once [`shutdown_token`](Self::shutdown_token) is
+    /// current one (in logs; not an exported trace span: see `latchkey_telemetry::TASK_SPAN_TARGET`). The future must end by itself once [`shutdown_token`](Self::shutdown_token) is
     /// cancelled (most take the token, or `token.cancelled_owned()`, as an argument), so it can
     /// finish what it holds; one that cannot see the token goes through
     /// [`spawn_until_shutdown`](Self::spawn_until_shutdown).
@@ -99,7 +99,14 @@ impl Tasks {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let span = tracing::info_span!("task", otel.name = name, task = name, service = self.inner.service);
+        // Left out of exported traces (`latchkey_telemetry::exported_as_trace`): it lasts as long as
+        // the task. Its fields still mark every log line of the task.
+        let span = tracing::info_span!(
+            target: latchkey_telemetry::TASK_SPAN_TARGET,
+            "task",
+            task = name,
+            service = self.inner.service
+        );
         let mut running = self.inner.running.lock().unwrap_or_else(PoisonError::into_inner);
         // Tasks that ended are forgotten as new ones start, so a long-lived set stays small.
         while let Some(ended) = running.set.try_join_next_with_id() {
@@ -212,15 +219,21 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn shutdown_stops_the_tasks_and_waits_for_them_to_finish() {
-        let tasks = Tasks::new("test");
+    /// Starts a task that finishes its work once told to stop; answers whether it has.
+    fn spawn_worker(tasks: &Tasks) -> Arc<AtomicBool> {
         let finished = Arc::new(AtomicBool::new(false));
         let (token, done) = (tasks.shutdown_token().clone(), finished.clone());
         tasks.spawn("worker", async move {
             token.cancelled().await;
             done.store(true, Ordering::SeqCst);
         });
+        finished
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_the_tasks_and_waits_for_them_to_finish() {
+        let tasks = Tasks::new("test");
+        let finished = spawn_worker(&tasks);
         tasks.shutdown().await;
         assert!(finished.load(Ordering::SeqCst));
     }
@@ -247,13 +260,8 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_task_does_not_stop_the_others() {
         let tasks = Tasks::new("test");
-        let finished = Arc::new(AtomicBool::new(false));
         tasks.spawn("panics", async { panic!("on purpose") });
-        let (token, done) = (tasks.shutdown_token().clone(), finished.clone());
-        tasks.spawn("worker", async move {
-            token.cancelled().await;
-            done.store(true, Ordering::SeqCst);
-        });
+        let finished = spawn_worker(&tasks);
         tasks.shutdown().await;
         assert!(finished.load(Ordering::SeqCst));
     }
