@@ -4,6 +4,7 @@
 
 pub mod audit_verify;
 pub mod cli;
+pub mod context;
 pub mod dead_letters;
 pub mod dev;
 pub mod mesh;
@@ -13,9 +14,10 @@ pub mod vault;
 
 /// A token cancelled on Ctrl-C or SIGTERM.
 pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
-    let token = tokio_util::sync::CancellationToken::new();
+    let signals = latchkey_server::Tasks::new("latchkey");
+    let token = signals.shutdown_token().clone();
     let cancel = token.clone();
-    tokio::spawn(async move {
+    signals.spawn_until_shutdown("signals", async move {
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

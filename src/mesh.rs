@@ -2,22 +2,23 @@
 //! (`latchkey dev`, and the end-to-end tests). Either way each service gets its own database and
 //! listener, and services reach each other over gRPC.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use latchkey_events::EventBus;
-use latchkey_gateway::{Gateway, GatewayConfig, GatewayDeps};
+use latchkey_gateway::{Gateway, GatewayDeps};
 use latchkey_proto::{
     agent_token::v1::{CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient},
     audit::v1::audit_service_client::AuditServiceClient,
     policy::v1::policy_service_client::PolicyServiceClient,
 };
-use latchkey_server::MeshAuth;
+use latchkey_server::{MeshAuth, Tasks};
 use latchkey_storage::Db;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::Service;
+pub use crate::context::{DatabasePlan, MeshUrls, ServiceContext, ServiceSettings};
+use crate::{cli::Service, context::mesh_urls};
 
 /// The gRPC services, in the order of their default ports (7101…).
 pub const GRPC_SERVICES: [Service; 6] = [
@@ -29,108 +30,39 @@ pub const GRPC_SERVICES: [Service; 6] = [
     Service::Webhook,
 ];
 
-/// Where services keep their tables.
-#[derive(Clone, Debug)]
-pub enum DatabasePlan {
-    /// One SQLite file per service in this directory (the embedded default).
-    SqliteDir(PathBuf),
-    /// One database URL for every service (each owns its own tables in it).
-    Url(String),
+/// How long the processes' sets wait for their services once told to stop: a little longer than
+/// each service waits for its own tasks, so a service names its own stragglers first.
+const SERVICE_GRACE: Duration = latchkey_server::DEFAULT_GRACE.saturating_add(Duration::from_secs(2));
+
+/// The task set a process runs its services in: it stops when `shutdown` is cancelled.
+pub fn service_tasks(shutdown: CancellationToken) -> Tasks {
+    Tasks::with_shutdown("latchkey", shutdown).with_grace(SERVICE_GRACE)
 }
 
-impl DatabasePlan {
-    pub fn url_for(&self, service: Service) -> String {
-        match self {
-            Self::SqliteDir(dir) => latchkey_storage::sqlite_url(&dir.join(format!("{}.db", service.name()))),
-            Self::Url(url) => url.clone(),
-        }
-    }
-}
-
-/// The gRPC address of every service, as the gateway and other callers reach them.
-#[derive(Clone, Debug, Default)]
-pub struct MeshUrls(pub BTreeMap<&'static str, String>);
-
-impl MeshUrls {
-    pub fn of(&self, service: Service) -> anyhow::Result<&str> {
-        self.0
-            .get(service.name())
-            .map(String::as_str)
-            .with_context(|| format!("no address configured for {}", service.name()))
-    }
-}
-
-/// What every service needs from its surroundings.
-#[derive(Clone, Debug)]
-pub struct ServiceContext {
-    pub database: DatabasePlan,
-    pub bus: EventBus,
-    pub mesh_auth: MeshAuth,
-    pub urls: MeshUrls,
-    /// Where the vault's root keys come from (required to run the vault).
-    pub vault_root_keys: Option<latchkey_vault::RootKeySource>,
-    pub settings: ServiceSettings,
-}
-
-/// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]`, `[policy]` and
-/// `[agent_token]` sections of the settings file.
-#[derive(Clone, Debug)]
-pub struct ServiceSettings {
-    pub gateway: GatewayConfig,
-    pub webhook: latchkey_webhook::WebhookConfig,
-    /// An empty `callback_url` means the gateway's own `/oauth/callback` in an in-process mesh.
-    pub oauth: latchkey_oauth::OauthConfig,
-    pub audit: latchkey_audit::AuditConfig,
-    pub policy: latchkey_policy::PolicyConfig,
-    pub agent_token: latchkey_agent_token::AgentTokenConfig,
-    /// Where the gateway serves `/metrics` instead of on its public port (`server.metrics_listen`,
-    /// set by `serve`); `None` keeps it on the public port.
-    pub gateway_metrics_listen: Option<SocketAddr>,
-}
-
-impl ServiceSettings {
-    /// The sections of `settings`.
-    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
-        Self {
-            gateway: settings.gateway.clone(),
-            webhook: settings.webhook.clone(),
-            oauth: settings.oauth.clone(),
-            audit: settings.audit.clone(),
-            policy: settings.policy.clone(),
-            agent_token: settings.agent_token.clone(),
-            gateway_metrics_listen: None,
-        }
-    }
-}
-
-impl Default for ServiceSettings {
-    /// Every section's defaults, with the oauth callback on the in-process gateway.
-    fn default() -> Self {
-        Self {
-            gateway: GatewayConfig::default(),
-            webhook: latchkey_webhook::WebhookConfig::default(),
-            oauth: latchkey_oauth::OauthConfig {
-                callback_url: String::new(),
-                ..latchkey_oauth::OauthConfig::default()
-            },
-            audit: latchkey_audit::AuditConfig::default(),
-            policy: latchkey_policy::PolicyConfig::default(),
-            agent_token: latchkey_agent_token::AgentTokenConfig::default(),
-            gateway_metrics_listen: None,
-        }
-    }
-}
-
-/// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) and returns its task.
-/// The task ends when `shutdown` is cancelled; a service that fails cancels `shutdown` too, so a
-/// process never keeps running half of its services.
+/// Starts `service` on `listener` in a task set of its own that stops with `shutdown` (see
+/// [`start_service`]); [`Tasks::join`] on it waits for the service to end.
 pub async fn spawn_service(
     service: Service,
     listener: TcpListener,
     context: &ServiceContext,
     shutdown: CancellationToken,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> anyhow::Result<Tasks> {
+    let tasks = service_tasks(shutdown);
+    start_service(service, listener, context, &tasks).await?;
+    Ok(tasks)
+}
+
+/// Starts `service` on `listener` (HTTP for the gateway, gRPC otherwise) as the task named after
+/// it in `tasks`. It ends when the set stops; a service that fails stops the set too, so a process
+/// never keeps running half of its services.
+pub async fn start_service(
+    service: Service,
+    listener: TcpListener,
+    context: &ServiceContext,
+    tasks: &Tasks,
+) -> anyhow::Result<()> {
     let name = service.name();
+    let shutdown = tasks.shutdown_token().clone();
     let db = || async {
         Db::connect(&context.database.url_for(service))
             .await
@@ -205,7 +137,7 @@ pub async fn spawn_service(
             Box::pin(async move { gateway.serve(listener, stop).await.map_err(anyhow::Error::from) })
         }
     };
-    Ok(tokio::spawn(async move {
+    tasks.spawn(name, async move {
         if let Err(error) = outcome.await {
             tracing::error!(
                 service = name,
@@ -214,7 +146,8 @@ pub async fn spawn_service(
             );
             shutdown.cancel();
         }
-    }))
+    });
+    Ok(())
 }
 
 /// The vault client through which agent-token and audit seal and open their own keys (the vault may
@@ -273,7 +206,7 @@ pub struct RunningMesh {
     /// What the services were started with; more instances can be started from it.
     pub context: ServiceContext,
     pub shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Tasks,
 }
 
 impl RunningMesh {
@@ -324,9 +257,9 @@ impl RunningMesh {
             vault_root_keys: Some(vault_root_keys),
             settings,
         };
-        let mut tasks = Vec::new();
+        let tasks = service_tasks(shutdown.clone());
         for (service, listener) in listeners {
-            tasks.push(spawn_service(service, listener, &context, shutdown.clone()).await?);
+            start_service(service, listener, &context, &tasks).await?;
         }
         Ok(Self {
             http_addr,
@@ -339,9 +272,7 @@ impl RunningMesh {
 
     /// Starts the gateway on `http`.
     pub async fn start_gateway(&mut self, http: TcpListener) -> anyhow::Result<()> {
-        let task = spawn_service(Service::Gateway, http, &self.context, self.shutdown.clone()).await?;
-        self.tasks.push(task);
-        Ok(())
+        start_service(Service::Gateway, http, &self.context, &self.tasks).await
     }
 
     /// Creates an account over the mesh; answers its id and first API key.
@@ -351,10 +282,7 @@ impl RunningMesh {
 
     /// Stops every service and waits for them to drain.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.tasks.shutdown().await;
     }
 }
 
@@ -383,7 +311,7 @@ pub async fn rotate_signing_key(
     publish_lead_secs: i64,
 ) -> anyhow::Result<String> {
     use latchkey_proto::agent_token::v1::RotateSigningKeyRequest;
-    let urls = crate::serve::mesh_urls(settings);
+    let urls = mesh_urls(settings);
     let auth = MeshAuth::new(settings.mesh.service_token.clone());
     let channel = latchkey_server::connect(urls.of(Service::AgentToken)?, &auth)?;
     let response = AgentTokenServiceClient::new(channel)

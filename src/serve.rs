@@ -8,9 +8,11 @@ use latchkey_server::MeshAuth;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::context::mesh_urls;
 use crate::{
     cli::Service,
-    mesh::{DatabasePlan, MeshUrls, ServiceContext, ServiceSettings, spawn_service},
+    context::{DatabasePlan, MeshUrls, ServiceContext, ServiceSettings},
+    mesh::{service_tasks, start_service},
     settings::Settings,
 };
 
@@ -68,14 +70,15 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(service = service.name(), %address, "serving");
+    let tasks = service_tasks(shutdown.clone());
     if let Some(address) = metrics_address.filter(|_| service != Service::Gateway) {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        tokio::spawn(serve_metrics(listener, shutdown.clone()));
+        tasks.spawn("metrics-endpoint", serve_metrics(listener, shutdown));
     }
-    let task = spawn_service(service, listener, &context, shutdown).await?;
-    task.await?;
+    start_service(service, listener, &context, &tasks).await?;
+    tasks.join().await;
     Ok(())
 }
 
@@ -87,23 +90,6 @@ async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
     if let Err(error) = served {
         tracing::error!(%error, "the metrics endpoint stopped");
     }
-}
-
-pub fn mesh_urls(settings: &Settings) -> MeshUrls {
-    let mesh = &settings.mesh;
-    MeshUrls(
-        [
-            (Service::AgentToken, &mesh.agent_token_url),
-            (Service::Audit, &mesh.audit_url),
-            (Service::Policy, &mesh.policy_url),
-            (Service::Vault, &mesh.vault_url),
-            (Service::Oauth, &mesh.oauth_url),
-            (Service::Webhook, &mesh.webhook_url),
-        ]
-        .into_iter()
-        .map(|(service, url)| (service.name(), url.clone()))
-        .collect(),
-    )
 }
 
 /// `--listen`, else `server.listen`, else 0.0.0.0 on the gateway's 8080 or the port of the

@@ -50,7 +50,13 @@ fn captured() -> &'static Captured {
                     .with_target("latchkey", tracing::Level::TRACE),
             );
         let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer("test"))
+                    .with_filter(tracing_subscriber::filter::filter_fn(
+                        latchkey_telemetry::exported_as_trace,
+                    )),
+            )
             .with(log_layer);
         tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in the test binary");
         latchkey_telemetry::install_propagator();

@@ -11,6 +11,7 @@
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenDelegated};
+use latchkey_server::InfraError;
 
 use crate::{
     AgentStatus, AgentToken, AgentTokenError, DEFAULT_TTL_SECS, EVENT_SOURCE, HeldForApproval, IssueOutcome,
@@ -41,7 +42,7 @@ impl AgentToken {
     /// sub-agent; or holds it for approval.
     pub async fn delegate_token(&self, request: Delegation) -> Result<IssueOutcome, AgentTokenError> {
         let parent = match self.verify_token(&request.token, &Requirements::default()) {
-            None => return Err(AgentTokenError::Invalid(ApiError::unavailable())),
+            None => return Err(InfraError::Unavailable("token verification").into()),
             Some(Err(reason)) => {
                 let message = format!("the delegating token is not valid ({})", reason.as_str());
                 return Err(AgentTokenError::Invalid(ApiError::new(
@@ -125,7 +126,7 @@ impl AgentToken {
             .read(|ring| tokens::issue(ring, &claims, now))
             .map_err(|error| {
                 tracing::error!(%error, "cannot sign a delegated token");
-                AgentTokenError::Invalid(ApiError::internal())
+                AgentTokenError::Infra(InfraError::Internal("cannot sign a delegated token"))
             })?;
         let event = TokenDelegated {
             jti: claims.jti.clone(),

@@ -1,8 +1,9 @@
-//! The service's one error type, mapped once to a gRPC status. Storage failures are logged here
-//! and reach the caller only as a generic internal error.
+//! The service's one error type, mapped once to a gRPC status. The failures every service shares
+//! are the kit's [`InfraError`]; storage failures are logged and reach the caller only as a generic
+//! internal error.
 
 use latchkey_errors::ApiError;
-use latchkey_storage::StorageError;
+use latchkey_server::InfraError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentTokenError {
@@ -16,12 +17,10 @@ pub enum AgentTokenError {
     TokenNotFound,
     #[error("missing or invalid credentials")]
     Unauthenticated,
-    #[error("storage: {0}")]
-    Storage(#[from] StorageError),
-    #[error("database: {0}")]
-    Database(#[from] latchkey_storage::sqlx::Error),
-    #[error("gRPC server: {0}")]
-    Server(#[from] latchkey_server::ServerError),
+    /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
+    /// too often, or what must not happen (the kit's one mapping to gRPC).
+    #[error(transparent)]
+    Infra(InfraError),
     /// Sealing or opening a signing key in the vault failed.
     #[error("vault: {0}")]
     Vault(#[from] latchkey_server::SystemSecretError),
@@ -38,9 +37,11 @@ impl AgentTokenError {
     /// True when loading the signing keys must stop (and keep the keys held) rather than skip the
     /// one key that failed: the database or the vault did not answer.
     pub(crate) fn aborts_key_load(&self) -> bool {
-        matches!(self, Self::Storage(_) | Self::Database(_)) || self.is_vault_unavailable()
+        matches!(self, Self::Infra(infra) if infra.is_storage()) || self.is_vault_unavailable()
     }
 }
+
+latchkey_server::wraps_infra_error!(AgentTokenError);
 
 impl From<AgentTokenError> for tonic::Status {
     fn from(error: AgentTokenError) -> Self {
@@ -54,11 +55,8 @@ impl From<AgentTokenError> for tonic::Status {
                 tracing::warn!(error = %error, "agent-token request failed: the vault cannot be reached");
                 ApiError::unavailable()
             }
-            AgentTokenError::Storage(_)
-            | AgentTokenError::Database(_)
-            | AgentTokenError::Server(_)
-            | AgentTokenError::Vault(_)
-            | AgentTokenError::UnreadableKey(_) => {
+            AgentTokenError::Infra(ref infra) => infra.to_api_error("agent-token"),
+            AgentTokenError::Vault(_) | AgentTokenError::UnreadableKey(_) => {
                 tracing::error!(error = %error, "agent-token request failed");
                 ApiError::internal()
             }

@@ -3,6 +3,7 @@
 //! an account API key (`authorization: Bearer lk_live_…`).
 
 use latchkey_proto::agent_token::v1::{self as pb, agent_token_service_server::AgentTokenService};
+use latchkey_server::{Caller, InfraError};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -28,10 +29,11 @@ impl GrpcApi {
     }
 
     /// The account the call acts in, and who acts.
-    async fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
+    /// Mesh callers name it in metadata ([`MeshAuth::caller`](latchkey_server::MeshAuth::caller));
+    /// other callers present an account API key, which then is the actor.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
         if self.service.mesh.is_mesh_call(request) {
-            let account = self.service.mesh.mesh_account(request)?;
-            return Ok((account, latchkey_server::actor_of(request)));
+            return self.service.mesh.caller(request);
         }
         let secret = request
             .metadata()
@@ -40,7 +42,10 @@ impl GrpcApi {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(AgentTokenError::Unauthenticated)?;
         let principal = self.service.authenticate_api_key(secret.trim()).await?;
-        Ok((principal.account_id, Some(principal.api_key_id)))
+        Ok(Caller {
+            account: principal.account_id,
+            actor: Some(principal.api_key_id),
+        })
     }
 
     fn require_mesh<T>(&self, request: &Request<T>) -> Result<(), Status> {
@@ -131,7 +136,7 @@ impl AgentTokenService for GrpcApi {
         request: Request<pb::IssueTokenRequest>,
     ) -> Result<Response<pb::IssueTokenResponse>, Status> {
         let (account, requester) = if request.get_ref().agent_secret.is_empty() {
-            let (account, actor) = self.caller(&request).await?;
+            let Caller { account, actor } = self.caller(&request).await?;
             (account, Requester::Account { api_key_id: actor })
         } else {
             let (account, agent) = self.service.authenticate_agent(&request.get_ref().agent_secret).await?;
@@ -168,7 +173,7 @@ impl AgentTokenService for GrpcApi {
             let verdict = self
                 .service
                 .verify_token(&check.token, &requirements)
-                .ok_or_else(|| Status::from(AgentTokenError::Invalid(latchkey_errors::ApiError::unavailable())))?;
+                .ok_or_else(|| Status::from(AgentTokenError::Infra(InfraError::Unavailable("token verification"))))?;
             verdicts.push(match verdict {
                 Ok(claims) => pb::TokenVerdict {
                     valid: true,
@@ -190,7 +195,7 @@ impl AgentTokenService for GrpcApi {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::RevokeTokenResponse>, Status> {
-        let (account, actor) = self.caller(&request).await?;
+        let Caller { account, actor } = self.caller(&request).await?;
         let revoked = self
             .service
             .revoke_token(&account, actor.as_deref(), &request.into_inner().token)
@@ -247,7 +252,7 @@ impl AgentTokenService for GrpcApi {
         &self,
         request: Request<pb::CreateAgentRequest>,
     ) -> Result<Response<pb::CreateAgentResponse>, Status> {
-        let (account, actor) = self.caller(&request).await?;
+        let Caller { account, actor } = self.caller(&request).await?;
         let m = request.into_inner();
         let new = NewAgent {
             name: m.name,
@@ -269,7 +274,7 @@ impl AgentTokenService for GrpcApi {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
-        let (account, _) = self.caller(&request).await?;
+        let account = self.caller(&request).await?.account;
         let m = request.into_inner();
         let status = match m.status.as_str() {
             "" => None,
@@ -287,7 +292,7 @@ impl AgentTokenService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::Agent>, Status> {
-        let (account, _) = self.caller(&request).await?;
+        let account = self.caller(&request).await?.account;
         let agent = self.service.get_agent(&account, &request.into_inner().id).await?;
         Ok(Response::new(agent_to_pb(agent)))
     }
@@ -297,7 +302,7 @@ impl AgentTokenService for GrpcApi {
         &self,
         request: Request<pb::ChangeAgentStatusRequest>,
     ) -> Result<Response<pb::Agent>, Status> {
-        let (account, actor) = self.caller(&request).await?;
+        let Caller { account, actor } = self.caller(&request).await?;
         let m = request.into_inner();
         let action = match pb::AgentAction::try_from(m.action) {
             Ok(pb::AgentAction::Pause) => AgentAction::Pause,
@@ -342,7 +347,7 @@ impl AgentTokenService for GrpcApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        let (account, actor) = self.caller(&request).await?;
+        let Caller { account, actor } = self.caller(&request).await?;
         let created = self
             .service
             .create_api_key(&account, actor.as_deref(), &request.into_inner().name)
@@ -357,7 +362,7 @@ impl AgentTokenService for GrpcApi {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        let (account, _) = self.caller(&request).await?;
+        let account = self.caller(&request).await?.account;
         let keys = self.service.list_api_keys(&account).await?;
         Ok(Response::new(pb::ListApiKeysResponse {
             keys: keys.into_iter().map(api_key_to_pb).collect(),
@@ -369,7 +374,7 @@ impl AgentTokenService for GrpcApi {
         &self,
         request: Request<pb::DeleteApiKeyRequest>,
     ) -> Result<Response<pb::DeleteApiKeyResponse>, Status> {
-        let (account, actor) = self.caller(&request).await?;
+        let Caller { account, actor } = self.caller(&request).await?;
         self.service
             .delete_api_key(&account, actor.as_deref(), &request.into_inner().id)
             .await?;

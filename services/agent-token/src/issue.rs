@@ -6,6 +6,7 @@
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenIssued};
+use latchkey_server::InfraError;
 
 use crate::{
     AgentStatus, AgentToken, AgentTokenError, EVENT_SOURCE,
@@ -226,7 +227,7 @@ impl AgentToken {
         };
         if !(1..=MAX_TTL_SECS).contains(&ttl) {
             tracing::error!(ttl, "policy answered an approved ttl out of range; refusing");
-            return Err(AgentTokenError::Invalid(ApiError::unavailable()));
+            return Err(InfraError::Unavailable("policy").into());
         }
         let now = now_secs();
         let claims = Claims {
@@ -247,7 +248,7 @@ impl AgentToken {
             .read(|ring| tokens::issue(ring, &claims, now))
             .map_err(|error| {
                 tracing::error!(%error, "cannot sign a token");
-                AgentTokenError::Invalid(ApiError::internal())
+                AgentTokenError::Infra(InfraError::Internal("cannot sign a token"))
             })?;
         let event = TokenIssued {
             jti: claims.jti.clone(),

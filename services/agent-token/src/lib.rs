@@ -18,7 +18,7 @@ mod verification;
 
 use latchkey_events::{EventBus, Outbox};
 use latchkey_proto::agent_token::v1::agent_token_service_server::AgentTokenServiceServer;
-use latchkey_server::{MeshAuth, SystemSecrets};
+use latchkey_server::{MeshAuth, ServiceRun, SystemSecrets};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -118,38 +118,25 @@ impl AgentToken {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), AgentTokenError> {
-        let revocations = tokio::spawn(self.verification.clone().follow(bus.clone(), shutdown.clone()));
-        let relay = tokio::spawn(latchkey_events::run_relay(
-            self.outbox.clone(),
-            bus,
-            shutdown.clone().cancelled_owned(),
-        ));
-        let loaded = latchkey_server::retry_while_unavailable(
+        let run = ServiceRun::start("agent-token", shutdown.clone());
+        run.tasks().spawn(
+            "revocations",
+            self.verification.clone().follow(bus.clone(), shutdown.clone()),
+        );
+        run.relay_outbox(self.outbox.clone(), bus);
+        let loaded = run.once_vault_answers(
             "agent-token signing keys",
-            &shutdown,
             AgentTokenError::is_vault_unavailable,
             || self.signing_keys.load(&self.db),
-        )
-        .await;
-        let outcome = match loaded {
+        );
+        let Some(run) = loaded.await? else {
             // Stopped before the vault answered.
-            None => Ok(()),
-            Some(Err(error)) => Err(error),
-            Some(Ok(())) => {
-                let keys = tokio::spawn(self.clone().reload_keys_periodically(shutdown.clone()));
-                let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
-                let served =
-                    latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned())
-                        .await;
-                shutdown.cancel();
-                let _ = keys.await;
-                served.map_err(AgentTokenError::from)
-            }
+            return Ok(());
         };
-        shutdown.cancel();
-        let _ = relay.await;
-        let _ = revocations.await;
-        outcome
+        run.tasks()
+            .spawn("signing-key-reload", self.clone().reload_keys_periodically(shutdown));
+        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 
     async fn reload_keys_periodically(self, shutdown: CancellationToken) {

@@ -14,7 +14,7 @@ use governor::{
     clock::{Clock, DefaultClock},
     state::keyed::DefaultKeyedStateStore,
 };
-use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_server::InfraError;
 use serde::Deserialize;
 
 use crate::AgentTokenError;
@@ -111,18 +111,17 @@ fn take(limiter: &Keyed, key: String, whose: &str) -> Result<(), AgentTokenError
     limiter.check_key(&key).map_err(|not_until| {
         let wait = not_until.wait_time_from(limiter.clock().now());
         let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-        AgentTokenError::Invalid(ApiError {
+        AgentTokenError::Infra(InfraError::Throttled {
+            message: format!("too many token requests for {whose}; retry after {seconds} s"),
             retry_after_secs: Some(seconds),
-            ..ApiError::new(
-                ErrorCode::RateLimited,
-                format!("too many token requests for {whose}; retry after {seconds} s"),
-            )
         })
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use latchkey_errors::{ApiError, ErrorCode};
+
     use super::*;
 
     fn limits(agent_burst: u32, account_burst: u32, delegation_burst: u32) -> RequestLimits {
@@ -138,7 +137,7 @@ mod tests {
 
     fn refused(result: Result<(), AgentTokenError>) -> Option<ApiError> {
         match result {
-            Err(AgentTokenError::Invalid(error)) => Some(error),
+            Err(error) => Some(ApiError::from_status(&tonic::Status::from(error))),
             _ => None,
         }
     }

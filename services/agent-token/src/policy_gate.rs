@@ -11,7 +11,7 @@ use std::time::Duration;
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_events::{Envelope, catalogue::TokenDenied};
 use latchkey_proto::policy::v1::{self as policy_pb, policy_service_client::PolicyServiceClient};
-use latchkey_server::MeshChannel;
+use latchkey_server::{InfraError, MeshChannel};
 
 use crate::{Agent, AgentToken, AgentTokenError, EVENT_SOURCE};
 
@@ -48,14 +48,16 @@ pub(crate) struct Asked<'a> {
 fn policy_failure(status: &tonic::Status) -> AgentTokenError {
     let error = ApiError::from_status(status);
     match error.code {
-        ErrorCode::NotFound
-        | ErrorCode::Unprocessable
-        | ErrorCode::ValidationError
-        | ErrorCode::Forbidden
-        | ErrorCode::RateLimited => AgentTokenError::Invalid(error),
+        ErrorCode::NotFound | ErrorCode::Unprocessable | ErrorCode::ValidationError | ErrorCode::Forbidden => {
+            AgentTokenError::Invalid(error)
+        }
+        ErrorCode::RateLimited => AgentTokenError::Infra(InfraError::Throttled {
+            message: error.message,
+            retry_after_secs: error.retry_after_secs,
+        }),
         _ => {
             tracing::warn!(grpc.code = ?status.code(), grpc.message = status.message(), "policy service failed; refusing the token");
-            AgentTokenError::Invalid(ApiError::unavailable())
+            AgentTokenError::Infra(InfraError::Unavailable("policy"))
         }
     }
 }
@@ -65,7 +67,7 @@ impl AgentToken {
     pub(crate) async fn gate(&self, account_id: &str, asked: Asked<'_>) -> Result<Gate, AgentTokenError> {
         let Some(client) = self.policy.clone() else {
             tracing::error!("no policy service is configured; refusing the token");
-            return Err(AgentTokenError::Invalid(ApiError::unavailable()));
+            return Err(InfraError::Unavailable("policy").into());
         };
         let agent = asked.agent;
         let message = policy_pb::EvaluateRequest {
@@ -91,7 +93,7 @@ impl AgentToken {
             Ok(Err(status)) => return Err(policy_failure(&status)),
             Err(_) => {
                 tracing::warn!("policy service did not answer in time; refusing the token");
-                return Err(AgentTokenError::Invalid(ApiError::unavailable()));
+                return Err(InfraError::Unavailable("policy").into());
             }
         };
         match answer.effect.as_str() {
@@ -101,17 +103,14 @@ impl AgentToken {
             }),
             "allow" => Ok(Gate::Issue),
             "throttle" if !answer.throttled => Ok(Gate::Issue),
-            "throttle" => {
-                let mut error = ApiError::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "{}; retry in {} s (decision {})",
-                        answer.reason, answer.retry_after_secs, asked.decision_id
-                    ),
-                );
-                error.retry_after_secs = Some(u64::from(answer.retry_after_secs.max(1)));
-                Err(AgentTokenError::Invalid(error))
+            "throttle" => Err(InfraError::Throttled {
+                message: format!(
+                    "{}; retry in {} s (decision {})",
+                    answer.reason, answer.retry_after_secs, asked.decision_id
+                ),
+                retry_after_secs: Some(u64::from(answer.retry_after_secs.max(1))),
             }
+            .into()),
             "require_approval" if !answer.approval_id.is_empty() => Ok(Gate::Held {
                 approval_id: answer.approval_id,
                 expires_at_ms: answer.approval_expires_at_ms,
@@ -122,7 +121,7 @@ impl AgentToken {
                     effect = other,
                     "policy answered an effect this service does not know; refusing"
                 );
-                Err(AgentTokenError::Invalid(ApiError::unavailable()))
+                Err(InfraError::Unavailable("policy").into())
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenRevoked};
+use latchkey_server::InfraError;
 
 use crate::{
     AgentToken, AgentTokenError, EVENT_SOURCE,
@@ -44,7 +45,7 @@ impl AgentToken {
                 let error = FieldError::new("token", format!("is not a valid Latchkey token ({})", reason.as_str()));
                 return Err(AgentTokenError::Invalid(ApiError::validation(vec![error])));
             }
-            None => return Err(AgentTokenError::Invalid(ApiError::unavailable())),
+            None => return Err(InfraError::Unavailable("token verification").into()),
         };
         if claims.account != account_id {
             return Err(AgentTokenError::TokenNotFound);

@@ -6,7 +6,7 @@
 use std::sync::{Arc, PoisonError};
 
 use latchkey_errors::{ApiError, ErrorCode};
-use latchkey_server::SystemSecrets;
+use latchkey_server::{InfraError, SystemSecrets};
 use latchkey_storage::{Db, is_unique_violation, now_ms, sqlx};
 use zeroize::Zeroizing;
 
@@ -178,7 +178,9 @@ impl Audit {
             self.store_checkpoint(account_id, seq, &hash).await?;
         }
         let latest = self.checkpoints(account_id, 1, None).await?.0.into_iter().next();
-        latest.ok_or_else(|| AuditError::Invalid(ApiError::internal()))
+        latest.ok_or(AuditError::Infra(InfraError::Internal(
+            "a checkpoint just stored does not read back",
+        )))
     }
 
     /// Stores a signed checkpoint of `(seq, hash)`; false when one already exists at that seq.

@@ -1,17 +1,16 @@
 //! The service's one error type, mapped once to a gRPC status.
 
 use latchkey_errors::ApiError;
+use latchkey_server::InfraError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error(transparent)]
     Invalid(ApiError),
-    #[error("storage: {0}")]
-    Storage(#[from] latchkey_storage::StorageError),
-    #[error("database: {0}")]
-    Database(#[from] latchkey_storage::sqlx::Error),
-    #[error("gRPC server: {0}")]
-    Server(#[from] latchkey_server::ServerError),
+    /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
+    /// too often, or what must not happen (the kit's one mapping to gRPC).
+    #[error(transparent)]
+    Infra(InfraError),
     #[error("an appender kept losing the race for the chain head")]
     Contended,
     #[error("no checkpoint signing key could be loaded")]
@@ -35,18 +34,18 @@ impl AuditError {
     /// True when opening the checkpoint keys must stop rather than skip the one key that failed:
     /// the database or the vault did not answer.
     pub(crate) fn aborts_key_load(&self) -> bool {
-        matches!(self, Self::Storage(_) | Self::Database(_)) || self.is_vault_unavailable()
+        matches!(self, Self::Infra(infra) if infra.is_storage()) || self.is_vault_unavailable()
     }
 }
+
+latchkey_server::wraps_infra_error!(AuditError);
 
 impl From<AuditError> for tonic::Status {
     fn from(error: AuditError) -> Self {
         let api_error = match error {
             AuditError::Invalid(api_error) => api_error,
-            AuditError::Storage(_)
-            | AuditError::Database(_)
-            | AuditError::Server(_)
-            | AuditError::Contended
+            AuditError::Infra(ref infra) => infra.to_api_error("audit"),
+            AuditError::Contended
             | AuditError::NoSigningKey
             | AuditError::NoVault
             | AuditError::Vault(_)

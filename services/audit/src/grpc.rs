@@ -71,7 +71,7 @@ impl AuditService for GrpcApi {
         &self,
         request: Request<pb::ListEntriesRequest>,
     ) -> Result<Response<pb::ListEntriesResponse>, Status> {
-        let account = self.audit.mesh.mesh_account(&request)?;
+        let account = self.audit.mesh.caller(&request)?.account;
         let message = request.into_inner();
         if message.limit > 1000 {
             return Err(invalid("limit", "must be at most 1000"));
@@ -103,7 +103,7 @@ impl AuditService for GrpcApi {
         &self,
         request: Request<pb::VerifyChainRequest>,
     ) -> Result<Response<pb::VerifyChainResponse>, Status> {
-        let account = self.audit.mesh.mesh_account(&request)?;
+        let account = self.audit.mesh.caller(&request)?.account;
         let (verification, checkpoints_checked) = self.audit.verify_chain(&account).await?;
         Ok(Response::new(pb::VerifyChainResponse {
             valid: verification.is_valid(),
@@ -121,7 +121,7 @@ impl AuditService for GrpcApi {
         &self,
         request: Request<pb::ExportEntriesRequest>,
     ) -> Result<Response<Self::ExportEntriesStream>, Status> {
-        let account = self.audit.mesh.mesh_account(&request)?;
+        let account = self.audit.mesh.caller(&request)?.account;
         let entries = self.audit.export(&account).map_ok(entry_to_pb).map_err(Status::from);
         Ok(Response::new(Box::pin(entries)))
     }
@@ -131,7 +131,7 @@ impl AuditService for GrpcApi {
         &self,
         request: Request<pb::SignCheckpointRequest>,
     ) -> Result<Response<pb::Checkpoint>, Status> {
-        let account = self.audit.mesh.mesh_account(&request)?;
+        let account = self.audit.mesh.caller(&request)?.account;
         let checkpoint = self.audit.sign_checkpoint(&account).await?;
         Ok(Response::new(checkpoint_to_pb(checkpoint)))
     }
@@ -141,7 +141,7 @@ impl AuditService for GrpcApi {
         &self,
         request: Request<pb::ListCheckpointsRequest>,
     ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
-        let account = self.audit.mesh.mesh_account(&request)?;
+        let account = self.audit.mesh.caller(&request)?.account;
         let message = request.into_inner();
         if message.limit > 1000 {
             return Err(invalid("limit", "must be at most 1000"));
@@ -170,7 +170,7 @@ impl AuditService for GrpcApi {
         &self,
         request: Request<pb::GetAnalyticsRequest>,
     ) -> Result<Response<pb::GetAnalyticsResponse>, Status> {
-        let account = self.audit.mesh.mesh_account(&request)?;
+        let account = self.audit.mesh.caller(&request)?.account;
         let message = request.into_inner();
         let counts = self
             .audit

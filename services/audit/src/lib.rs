@@ -25,7 +25,7 @@ use std::{
 
 use latchkey_events::{EventBus, EventFilter};
 use latchkey_proto::audit::v1::audit_service_server::AuditServiceServer;
-use latchkey_server::{MeshAuth, SystemSecrets};
+use latchkey_server::{MeshAuth, ServiceRun, SystemSecrets};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -130,32 +130,20 @@ impl Audit {
         if self.vault.is_none() {
             return Err(AuditError::NoVault);
         }
-        let consumer = tokio::spawn(self.clone().consume(bus, shutdown.clone()));
-        let opened = latchkey_server::retry_while_unavailable(
-            "audit checkpoint keys",
-            &shutdown,
-            AuditError::is_vault_unavailable,
-            || self.open_checkpoint_keys(),
-        )
-        .await;
-        let outcome = match opened {
+        let run = ServiceRun::start("audit", shutdown.clone());
+        run.tasks()
+            .spawn("consumer", self.clone().consume(bus, shutdown.clone()));
+        let opened = run.once_vault_answers("audit checkpoint keys", AuditError::is_vault_unavailable, || {
+            self.open_checkpoint_keys()
+        });
+        let Some(run) = opened.await? else {
             // Stopped before the vault answered.
-            None => Ok(()),
-            Some(Err(error)) => Err(error),
-            Some(Ok(())) => {
-                let checkpoints = tokio::spawn(self.clone().sign_checkpoints_periodically(shutdown.clone()));
-                let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
-                let served =
-                    latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned())
-                        .await;
-                shutdown.cancel();
-                let _ = checkpoints.await;
-                served.map_err(AuditError::from)
-            }
+            return Ok(());
         };
-        shutdown.cancel();
-        let _ = consumer.await;
-        outcome
+        run.tasks()
+            .spawn("checkpoints", self.clone().sign_checkpoints_periodically(shutdown));
+        let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 
     /// Runs only the consumer (no gRPC) until `shutdown` is cancelled: the events come in batches

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{Stream, TryStreamExt, stream};
 use latchkey_events::Envelope;
+use latchkey_server::InfraError;
 use latchkey_storage::{is_unique_violation, sqlx};
 use serde_json::Value;
 
@@ -236,7 +237,7 @@ impl Audit {
             match self.try_append_batch(events).await {
                 Ok(appended) => return Ok(appended),
                 // Another appender took a position (or an event) first: look again.
-                Err(AuditError::Database(err)) if is_unique_violation(&err) => continue,
+                Err(AuditError::Infra(InfraError::Database(err))) if is_unique_violation(&err) => continue,
                 Err(err) => return Err(err),
             }
         }

@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use latchkey_events::{Envelope, EventFilter, EventType, LiveCache, LiveFeed, catalogue::ApiKeyDeleted};
-use tracing::Instrument;
+use latchkey_server::Tasks;
 
 use crate::{
     key_cache::{KeyCache, SecretHash},
@@ -60,7 +60,7 @@ impl LiveCache for ApiKeyCaches {
     }
 }
 
-/// Drops expired cache entries and idle rate-limit buckets every [`SWEEP_EVERY`]. Runs until aborted.
+/// Drops expired cache entries and idle rate-limit buckets every [`SWEEP_EVERY`]. Runs until stopped.
 pub(crate) async fn sweep(keys: Arc<KeyCache>, lists: Arc<ListCache>, rate_limiter: Arc<KeyRateLimiter>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
@@ -71,27 +71,15 @@ pub(crate) async fn sweep(keys: Arc<KeyCache>, lists: Arc<ListCache>, rate_limit
     }
 }
 
-/// Background tasks that end when the gateway is dropped.
-pub(crate) struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
-
-impl BackgroundTasks {
-    pub(crate) fn start(
-        feed: LiveFeed<ApiKeyCaches>,
-        keys: Arc<KeyCache>,
-        lists: Arc<ListCache>,
-        rate_limiter: Arc<KeyRateLimiter>,
-    ) -> Self {
-        let follow = tokio::spawn(feed.run().instrument(tracing::info_span!("gateway.key_events")));
-        let sweep =
-            tokio::spawn(sweep(keys, lists, rate_limiter).instrument(tracing::info_span!("gateway.cache_sweep")));
-        Self(vec![follow, sweep])
-    }
-}
-
-impl Drop for BackgroundTasks {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
+/// Starts following `feed` (task `key-events`) and sweeping the caches (task `cache-sweep`) in
+/// `tasks`, until it stops.
+pub(crate) fn start(
+    tasks: &Tasks,
+    feed: LiveFeed<ApiKeyCaches>,
+    keys: Arc<KeyCache>,
+    lists: Arc<ListCache>,
+    rate_limiter: Arc<KeyRateLimiter>,
+) {
+    tasks.spawn_until_shutdown("key-events", feed.run());
+    tasks.spawn_until_shutdown("cache-sweep", sweep(keys, lists, rate_limiter));
 }

@@ -33,8 +33,9 @@ use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
     audit::v1::audit_service_client::AuditServiceClient, policy::v1::policy_service_client::PolicyServiceClient,
 };
-use latchkey_server::MeshChannel;
+use latchkey_server::{MeshChannel, Tasks};
 use tokio::net::TcpListener;
+use tokio_util::sync::DropGuard;
 
 pub use auth::{API_KEY_HEADER, Principal};
 pub use config::GatewayConfig;
@@ -44,7 +45,7 @@ pub use request_id::REQUEST_ID_HEADER;
 pub use routes::openapi;
 
 use crate::{
-    invalidation::{ApiKeyCaches, BackgroundTasks, api_key_events},
+    invalidation::{ApiKeyCaches, api_key_events},
     key_cache::KeyCache,
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
@@ -83,7 +84,8 @@ pub struct Gateway {
     config: GatewayConfig,
     /// Where `/metrics` is served instead of on the public listener, when it is.
     metrics_listener: Option<TcpListener>,
-    _tasks: BackgroundTasks,
+    /// Stops the background tasks when the gateway is dropped.
+    _tasks: DropGuard,
 }
 
 impl Gateway {
@@ -106,7 +108,8 @@ impl Gateway {
         });
         // Subscribed before serving, so the first requests are already cached.
         let feed = LiveFeed::subscribe(deps.bus, api_key_events(), caches).await;
-        let tasks = BackgroundTasks::start(feed, keys.clone(), lists.clone(), rate_limiter.clone());
+        let tasks = Tasks::new("gateway");
+        invalidation::start(&tasks, feed, keys.clone(), lists.clone(), rate_limiter.clone());
 
         let state = AppState::new(SharedState {
             agent_token: deps.agent_token,
@@ -126,7 +129,7 @@ impl Gateway {
             state,
             config,
             metrics_listener: None,
-            _tasks: tasks,
+            _tasks: tasks.shutdown_token().clone().drop_guard(),
         })
     }
 

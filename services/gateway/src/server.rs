@@ -41,7 +41,7 @@ pub(crate) async fn serve(
         };
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
         let connection = connections.watch(connection);
-        tokio::spawn(async move {
+        latchkey_server::spawn_connection(async move {
             // A client that went away or was too slow with its headers: nothing to do but close.
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection closed with an error");

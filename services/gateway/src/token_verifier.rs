@@ -19,11 +19,10 @@ use std::{
 
 use latchkey_events::EventBus;
 use latchkey_proto::agent_token::v1::{GetJwksRequest, agent_token_service_client::AgentTokenServiceClient};
-use latchkey_server::MeshChannel;
+use latchkey_server::{MeshChannel, Tasks};
 use latchkey_tokens::{Claims, Invalid, Requirements, RevocationSet, Verifier};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 /// How often the published keys are fetched again.
 const KEY_REFRESH_EVERY: Duration = Duration::from_secs(30);
@@ -68,6 +67,7 @@ impl TokenVerifier {
     ) -> Self {
         let (caught_up_tx, caught_up) = watch::channel(false);
         let stop = CancellationToken::new();
+        let tasks = Tasks::with_shutdown("gateway", stop.clone());
         let revocations = Arc::new(RevocationSet::new());
         let inner = Arc::new(Inner {
             agent_token,
@@ -78,32 +78,29 @@ impl TokenVerifier {
             caught_up,
             stop: stop.clone(),
         });
-        tokio::spawn(
-            latchkey_tokens::follow_revocations(revocations, bus, caught_up_tx, stop.clone())
-                .instrument(tracing::info_span!("gateway.revocations")),
+        tasks.spawn(
+            "revocations",
+            latchkey_tokens::follow_revocations(revocations, bus, caught_up_tx, stop.clone()),
         );
         // The refresher holds only a weak reference, so dropping the gateway ends it.
         let weak = Arc::downgrade(&inner);
-        tokio::spawn(
-            async move {
-                let mut delay = Duration::ZERO;
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    let Some(inner) = weak.upgrade() else { return };
-                    let fetched = inner.fetch_keys().await;
-                    let has_keys = inner.current().is_some();
-                    delay = if fetched || has_keys {
-                        KEY_REFRESH_EVERY
-                    } else {
-                        FIRST_FETCH_RETRY
-                    };
+        tasks.spawn("jwks-refresh", async move {
+            let mut delay = Duration::ZERO;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
                 }
+                let Some(inner) = weak.upgrade() else { return };
+                let fetched = inner.fetch_keys().await;
+                let has_keys = inner.current().is_some();
+                delay = if fetched || has_keys {
+                    KEY_REFRESH_EVERY
+                } else {
+                    FIRST_FETCH_RETRY
+                };
             }
-            .instrument(tracing::info_span!("gateway.jwks_refresh")),
-        );
+        });
         Self { inner }
     }
 

@@ -3,6 +3,7 @@
 //! token or a client secret.
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
+use latchkey_server::InfraError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OauthError {
@@ -34,12 +35,10 @@ pub enum OauthError {
     /// A stored value no longer reads back.
     #[error("stored {what} is unreadable: {reason}")]
     Corrupt { what: String, reason: String },
-    #[error("storage: {0}")]
-    Storage(#[from] latchkey_storage::StorageError),
-    #[error("database: {0}")]
-    Database(#[from] latchkey_storage::sqlx::Error),
-    #[error("gRPC server: {0}")]
-    Server(#[from] latchkey_server::ServerError),
+    /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
+    /// too often, or what must not happen (the kit's one mapping to gRPC).
+    #[error(transparent)]
+    Infra(InfraError),
 }
 
 impl OauthError {
@@ -48,6 +47,8 @@ impl OauthError {
         Self::Invalid(ApiError::validation(vec![FieldError::new(field, message)]))
     }
 }
+
+latchkey_server::wraps_infra_error!(OauthError);
 
 impl From<OauthError> for tonic::Status {
     fn from(error: OauthError) -> Self {
@@ -92,7 +93,8 @@ impl From<OauthError> for tonic::Status {
                     ApiError::internal()
                 }
             },
-            OauthError::Corrupt { .. } | OauthError::Storage(_) | OauthError::Database(_) | OauthError::Server(_) => {
+            OauthError::Infra(ref infra) => infra.to_api_error("oauth"),
+            OauthError::Corrupt { .. } => {
                 tracing::error!(error = %error, "oauth request failed");
                 ApiError::internal()
             }

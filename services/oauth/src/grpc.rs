@@ -3,6 +3,7 @@
 //! `CompleteCallback` act without one (the latter's state names its session and account).
 
 use latchkey_proto::oauth::v1::{self as pb, oauth_service_server::OauthService};
+use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -15,19 +16,6 @@ pub(crate) struct GrpcApi {
 impl GrpcApi {
     pub(crate) fn new(service: Oauth) -> Self {
         Self { service }
-    }
-
-    fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
-        let account = self.service.mesh.mesh_account(request)?;
-        Ok((account, latchkey_server::actor_of(request)))
-    }
-
-    fn mesh_only<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        if self.service.mesh.is_mesh_call(request) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated("missing or invalid service credential"))
-        }
     }
 }
 
@@ -67,7 +55,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
-        self.mesh_only(&request)?;
+        self.service.mesh.require_mesh_call(&request)?;
         let providers = self
             .service
             .enabled_providers()
@@ -99,7 +87,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::CreateSessionRequest>,
     ) -> Result<Response<pb::CreateSessionResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let flow = match m.flow() {
             pb::SessionFlow::Callback => SessionFlow::Callback,
@@ -131,7 +119,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::CompleteCallbackRequest>,
     ) -> Result<Response<pb::CompleteCallbackResponse>, Status> {
-        self.mesh_only(&request)?;
+        self.service.mesh.require_mesh_call(&request)?;
         let m = request.into_inner();
         let outcome = self
             .service
@@ -151,7 +139,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::FetchTokenRequest>,
     ) -> Result<Response<pb::FetchTokenResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let token = self.service.fetch_token(&account, &m.provider, &m.end_user_id).await?;
         Ok(Response::new(pb::FetchTokenResponse {
@@ -171,7 +159,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::DisconnectRequest>,
     ) -> Result<Response<pb::DisconnectResponse>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let (connection_id, revoked_at_provider) = self
             .service
@@ -188,7 +176,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::ListConnectionsRequest>,
     ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let connections = self
             .service
@@ -205,7 +193,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::SetRedirectUrisRequest>,
     ) -> Result<Response<pb::RedirectUris>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let redirect_uris = self
             .service
             .set_redirect_uris(&account, request.into_inner().redirect_uris)
@@ -218,7 +206,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::GetRedirectUrisRequest>,
     ) -> Result<Response<pb::RedirectUris>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let redirect_uris = self.service.redirect_uris(&account).await?;
         Ok(Response::new(pb::RedirectUris { redirect_uris }))
     }
@@ -229,7 +217,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::ExchangeCodeRequest>,
     ) -> Result<Response<pb::ExchangeCodeResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let exchanged = self
             .service
@@ -254,7 +242,7 @@ impl OauthService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn set_oauth_app(&self, request: Request<pb::SetOauthAppRequest>) -> Result<Response<pb::OauthApp>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let app = self
             .service
@@ -268,7 +256,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::ListOauthAppsRequest>,
     ) -> Result<Response<pb::ListOauthAppsResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let apps = self
             .service
             .list_apps(&account)
@@ -284,7 +272,7 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::DeleteOauthAppRequest>,
     ) -> Result<Response<pb::DeleteOauthAppResponse>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let provider = request.into_inner().provider;
         self.service.delete_app(&account, actor.as_deref(), &provider).await?;
         Ok(Response::new(pb::DeleteOauthAppResponse {}))

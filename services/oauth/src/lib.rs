@@ -26,7 +26,7 @@ use latchkey_events::{EventBus, Outbox};
 use latchkey_proto::{
     oauth::v1::oauth_service_server::OauthServiceServer, vault::v1::vault_service_client::VaultServiceClient,
 };
-use latchkey_server::{MeshAuth, MeshChannel};
+use latchkey_server::{MeshAuth, MeshChannel, ServiceRun};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -117,16 +117,9 @@ impl Oauth {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), OauthError> {
-        let relay = tokio::spawn(latchkey_events::run_relay(
-            self.outbox.clone(),
-            bus,
-            shutdown.clone().cancelled_owned(),
-        ));
+        let run = ServiceRun::start("oauth", shutdown);
+        run.relay_outbox(self.outbox.clone(), bus);
         let routes = tonic::service::Routes::new(OauthServiceServer::new(grpc::GrpcApi::new(self)));
-        let served =
-            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
-        shutdown.cancel();
-        let _ = relay.await;
-        served.map_err(OauthError::from)
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 }

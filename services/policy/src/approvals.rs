@@ -12,6 +12,7 @@ use latchkey_events::{
     Envelope,
     catalogue::{ApprovalApproved, ApprovalDenied, ApprovalRequested},
 };
+use latchkey_server::InfraError;
 use latchkey_storage::{
     Backend, now_ms,
     sqlx::{self, Row, any::AnyRow},
@@ -227,15 +228,14 @@ impl Policy {
         .await?;
         if pending >= MAX_PENDING_APPROVALS_PER_AGENT {
             let wait_ms = soonest.map_or(0, |soonest| soonest - now).max(1000);
-            let mut error = ApiError::new(
-                ErrorCode::RateLimited,
-                format!(
+            return Err(InfraError::Throttled {
+                message: format!(
                     "agent {} already has {pending} requests waiting for approval; decide them or let them expire",
                     approval.agent_id
                 ),
-            );
-            error.retry_after_secs = Some(u64::try_from(wait_ms).unwrap_or(1000).div_ceil(1000));
-            return Err(PolicyError::Invalid(error));
+                retry_after_secs: Some(u64::try_from(wait_ms).unwrap_or(1000).div_ceil(1000)),
+            }
+            .into());
         }
         sqlx::query(
             "INSERT INTO approvals (id, account_id, status, agent_id, scope_json, target_service, ttl, intent, \

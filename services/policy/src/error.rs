@@ -2,6 +2,7 @@
 //! internal are logged here and reach the caller only as a generic error.
 
 use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_server::InfraError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -20,12 +21,10 @@ pub enum PolicyError {
     /// A stored policy no longer reads back; evaluation refuses rather than skip it.
     #[error("stored policy {policy_id} is unreadable: {reason}")]
     Corrupt { policy_id: String, reason: String },
-    #[error("storage: {0}")]
-    Storage(#[from] latchkey_storage::StorageError),
-    #[error("database: {0}")]
-    Database(#[from] latchkey_storage::sqlx::Error),
-    #[error("gRPC server: {0}")]
-    Server(#[from] latchkey_server::ServerError),
+    /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
+    /// too often, or what must not happen (the kit's one mapping to gRPC).
+    #[error(transparent)]
+    Infra(InfraError),
 }
 
 impl PolicyError {
@@ -36,6 +35,8 @@ impl PolicyError {
         )]))
     }
 }
+
+latchkey_server::wraps_infra_error!(PolicyError);
 
 impl From<PolicyError> for tonic::Status {
     fn from(error: PolicyError) -> Self {
@@ -55,10 +56,8 @@ impl From<PolicyError> for tonic::Status {
                     ApiError::internal()
                 }
             },
-            PolicyError::Corrupt { .. }
-            | PolicyError::Storage(_)
-            | PolicyError::Database(_)
-            | PolicyError::Server(_) => {
+            PolicyError::Infra(ref infra) => infra.to_api_error("policy"),
+            PolicyError::Corrupt { .. } => {
                 tracing::error!(error = %error, "policy request failed");
                 ApiError::internal()
             }

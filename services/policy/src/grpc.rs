@@ -3,6 +3,7 @@
 //! the mesh metadata, never a field of the message.
 
 use latchkey_proto::policy::v1::{self as pb, policy_service_server::PolicyService};
+use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -19,12 +20,6 @@ pub(crate) struct GrpcApi {
 impl GrpcApi {
     pub(crate) fn new(service: Policy) -> Self {
         Self { service }
-    }
-
-    /// The account the call acts in, and who acts.
-    fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
-        let account = self.service.mesh.mesh_account(request)?;
-        Ok((account, latchkey_server::actor_of(request)))
     }
 }
 
@@ -91,7 +86,7 @@ impl PolicyService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn create_policy(&self, request: Request<pb::CreatePolicyRequest>) -> Result<Response<pb::Policy>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let input = PolicyInput {
             name: m.name,
@@ -109,7 +104,7 @@ impl PolicyService for GrpcApi {
         &self,
         request: Request<pb::ListPoliciesRequest>,
     ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let policies = self.service.list_policies(&account).await?;
         Ok(Response::new(pb::ListPoliciesResponse {
             policies: policies.into_iter().map(policy_to_pb).collect(),
@@ -118,14 +113,14 @@ impl PolicyService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::Policy>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let policy = self.service.get_policy(&account, &request.get_ref().id).await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
 
     #[instrument(skip_all, err)]
     async fn update_policy(&self, request: Request<pb::UpdatePolicyRequest>) -> Result<Response<pb::Policy>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let description = if m.clear_description {
             Some(None)
@@ -148,7 +143,7 @@ impl PolicyService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let present = |value: String| (!value.is_empty()).then_some(value);
         let evaluation_request = EvaluationRequest {
@@ -224,7 +219,7 @@ impl PolicyService for GrpcApi {
         &self,
         request: Request<pb::GetSettingsRequest>,
     ) -> Result<Response<pb::PolicySettings>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let settings = self.service.settings(&account).await?;
         Ok(Response::new(settings_to_pb(settings)))
     }
@@ -234,7 +229,7 @@ impl PolicyService for GrpcApi {
         &self,
         request: Request<pb::UpdateSettingsRequest>,
     ) -> Result<Response<pb::PolicySettings>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let settings = self
             .service
             .update_settings(&account, actor.as_deref(), &request.get_ref().default_effect)
@@ -247,7 +242,7 @@ impl PolicyService for GrpcApi {
         &self,
         request: Request<pb::ListApprovalsRequest>,
     ) -> Result<Response<pb::ListApprovalsResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let page = self
             .service
@@ -261,7 +256,7 @@ impl PolicyService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn get_approval(&self, request: Request<pb::GetApprovalRequest>) -> Result<Response<pb::Approval>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let approval = self.service.get_approval(&account, &request.get_ref().id).await?;
         Ok(Response::new(approval_to_pb(approval)))
     }
@@ -271,7 +266,7 @@ impl PolicyService for GrpcApi {
         &self,
         request: Request<pb::DecideApprovalRequest>,
     ) -> Result<Response<pb::Approval>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let note = Some(m.note).filter(|n| !n.is_empty());
         let approval = self

@@ -22,7 +22,7 @@ use latchkey_proto::{
     agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
     policy::v1::policy_service_server::PolicyServiceServer,
 };
-use latchkey_server::{MeshAuth, MeshChannel};
+use latchkey_server::{MeshAuth, MeshChannel, ServiceRun};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -113,27 +113,19 @@ impl Policy {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), PolicyError> {
+        let run = ServiceRun::start("policy", shutdown.clone());
         // Until it has subscribed, the cache is off and evaluations read the database.
         let (feed_bus, compiled) = (bus.clone(), self.cache.clone());
-        let policy_feed = tokio::spawn(async move {
+        run.tasks().spawn_until_shutdown("policy-events", async move {
             LiveFeed::subscribe(feed_bus, cache::policy_events(), compiled)
                 .await
                 .run()
                 .await;
         });
-        let sweeper = tokio::spawn(self.clone().sweep_counters(shutdown.clone()));
-        let relay = tokio::spawn(latchkey_events::run_relay(
-            self.outbox.clone(),
-            bus,
-            shutdown.clone().cancelled_owned(),
-        ));
+        run.tasks()
+            .spawn("counter-sweep", self.clone().sweep_counters(shutdown));
+        run.relay_outbox(self.outbox.clone(), bus);
         let routes = tonic::service::Routes::new(PolicyServiceServer::new(grpc::GrpcApi::new(self)));
-        let served =
-            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
-        shutdown.cancel();
-        policy_feed.abort();
-        let _ = sweeper.await;
-        let _ = relay.await;
-        served.map_err(PolicyError::from)
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 }

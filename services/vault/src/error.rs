@@ -3,6 +3,7 @@
 //! as a generic error.
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
+use latchkey_server::InfraError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -29,12 +30,10 @@ pub enum VaultError {
     /// Stored bytes failed authentication: tampering, a row copied elsewhere, or the wrong key.
     #[error("{what} of account {account_id} does not open")]
     Tampered { account_id: String, what: String },
-    #[error("storage: {0}")]
-    Storage(#[from] latchkey_storage::StorageError),
-    #[error("database: {0}")]
-    Database(#[from] latchkey_storage::sqlx::Error),
-    #[error("gRPC server: {0}")]
-    Server(#[from] latchkey_server::ServerError),
+    /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
+    /// too often, or what must not happen (the kit's one mapping to gRPC).
+    #[error(transparent)]
+    Infra(InfraError),
 }
 
 impl VaultError {
@@ -43,6 +42,8 @@ impl VaultError {
         Self::Invalid(ApiError::validation(vec![FieldError::new(field, message)]))
     }
 }
+
+latchkey_server::wraps_infra_error!(VaultError);
 
 impl From<VaultError> for tonic::Status {
     fn from(error: VaultError) -> Self {
@@ -65,12 +66,8 @@ impl From<VaultError> for tonic::Status {
                 let details = serde_json::to_vec(&api_error).unwrap_or_default();
                 return tonic::Status::with_details(tonic::Code::FailedPrecondition, api_error.message, details.into());
             }
-            VaultError::RootKeys(_)
-            | VaultError::UnknownRootVersion { .. }
-            | VaultError::Tampered { .. }
-            | VaultError::Storage(_)
-            | VaultError::Database(_)
-            | VaultError::Server(_) => {
+            VaultError::Infra(ref infra) => infra.to_api_error("vault"),
+            VaultError::RootKeys(_) | VaultError::UnknownRootVersion { .. } | VaultError::Tampered { .. } => {
                 tracing::error!(error = %error, "vault request failed");
                 ApiError::internal()
             }

@@ -3,6 +3,7 @@
 //! metadata, never a field of the message. Spans skip every argument: messages carry plaintext.
 
 use latchkey_proto::vault::v1::{self as pb, vault_service_server::VaultService};
+use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 use zeroize::Zeroizing;
@@ -16,12 +17,6 @@ pub(crate) struct GrpcApi {
 impl GrpcApi {
     pub(crate) fn new(service: Vault) -> Self {
         Self { service }
-    }
-
-    /// The account the call acts in, and who acts.
-    fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
-        let account = self.service.mesh.mesh_account(request)?;
-        Ok((account, latchkey_server::actor_of(request)))
     }
 }
 
@@ -61,7 +56,7 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::PutSecretRequest>,
     ) -> Result<Response<pb::PutSecretResponse>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let written = self
             .service
             .put_secrets(&account, actor.as_deref(), vec![new_secret(request.into_inner())])
@@ -76,7 +71,7 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::PutSecretsRequest>,
     ) -> Result<Response<pb::PutSecretsResponse>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let secrets = request.into_inner().secrets.into_iter().map(new_secret).collect();
         let written = self.service.put_secrets(&account, actor.as_deref(), secrets).await?;
         Ok(Response::new(pb::PutSecretsResponse {
@@ -89,7 +84,7 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::GetSecretRequest>,
     ) -> Result<Response<pb::GetSecretResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let message = request.get_ref();
         let mut opened = self
             .service
@@ -108,7 +103,7 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::DeleteSecretRequest>,
     ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         self.service
             .delete_secret(&account, actor.as_deref(), &request.get_ref().secret_id)
             .await?;
@@ -120,7 +115,7 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::ListSecretsRequest>,
     ) -> Result<Response<pb::ListSecretsResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let secrets = self.service.list_secrets(&account, &request.get_ref().prefix).await?;
         Ok(Response::new(pb::ListSecretsResponse {
             secrets: secrets.into_iter().map(metadata_to_pb).collect(),

@@ -21,7 +21,7 @@ use std::{
 
 use latchkey_events::{EventBus, Outbox};
 use latchkey_proto::vault::v1::vault_service_server::VaultServiceServer;
-use latchkey_server::MeshAuth;
+use latchkey_server::{MeshAuth, ServiceRun};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -85,17 +85,10 @@ impl Vault {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), VaultError> {
-        let relay = tokio::spawn(latchkey_events::run_relay(
-            self.outbox.clone(),
-            bus,
-            shutdown.clone().cancelled_owned(),
-        ));
+        let run = ServiceRun::start("vault", shutdown);
+        run.relay_outbox(self.outbox.clone(), bus);
         let routes = tonic::service::Routes::new(VaultServiceServer::new(grpc::GrpcApi::new(self)));
-        let served =
-            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
-        shutdown.cancel();
-        let _ = relay.await;
-        served.map_err(VaultError::from)
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 
     /// The root key versions this instance holds.

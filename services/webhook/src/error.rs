@@ -2,6 +2,7 @@
 //! internal are logged here and reach the caller only as a generic error.
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
+use latchkey_server::InfraError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -15,12 +16,10 @@ pub enum WebhookError {
     /// The request is well formed but the endpoint's state refuses it (e.g. it is disabled).
     #[error("{0}")]
     Unprocessable(String),
-    #[error("storage: {0}")]
-    Storage(#[from] latchkey_storage::StorageError),
-    #[error("database: {0}")]
-    Database(#[from] latchkey_storage::sqlx::Error),
-    #[error("gRPC server: {0}")]
-    Server(#[from] latchkey_server::ServerError),
+    /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
+    /// too often, or what must not happen (the kit's one mapping to gRPC).
+    #[error(transparent)]
+    Infra(InfraError),
     #[error("HTTP client: {0}")]
     Client(String),
     /// The vault could not seal or open an endpoint's secrets (the message never holds a secret).
@@ -35,6 +34,8 @@ impl WebhookError {
     }
 }
 
+latchkey_server::wraps_infra_error!(WebhookError);
+
 impl From<WebhookError> for tonic::Status {
     fn from(error: WebhookError) -> Self {
         let api_error = match error {
@@ -42,11 +43,8 @@ impl From<WebhookError> for tonic::Status {
             WebhookError::EndpointNotFound => ApiError::not_found("webhook endpoint"),
             WebhookError::MessageNotFound => ApiError::not_found("webhook message"),
             WebhookError::Unprocessable(message) => ApiError::new(ErrorCode::Unprocessable, message),
-            WebhookError::Storage(_)
-            | WebhookError::Database(_)
-            | WebhookError::Server(_)
-            | WebhookError::Client(_)
-            | WebhookError::Vault(_) => {
+            WebhookError::Infra(ref infra) => infra.to_api_error("webhook"),
+            WebhookError::Client(_) | WebhookError::Vault(_) => {
                 tracing::error!(error = %error, "webhook request failed");
                 ApiError::internal()
             }

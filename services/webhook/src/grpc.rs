@@ -3,6 +3,7 @@
 //! metadata, never a field of the message.
 
 use latchkey_proto::webhook::v1::{self as pb, webhook_service_server::WebhookService};
+use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -15,12 +16,6 @@ pub(crate) struct GrpcApi {
 impl GrpcApi {
     pub(crate) fn new(service: Webhook) -> Self {
         Self { service }
-    }
-
-    /// The account the call acts in, and who acts.
-    fn caller<T>(&self, request: &Request<T>) -> Result<(String, Option<String>), Status> {
-        let account = self.service.mesh.mesh_account(request)?;
-        Ok((account, latchkey_server::actor_of(request)))
     }
 }
 
@@ -87,7 +82,7 @@ impl WebhookService for GrpcApi {
         &self,
         request: Request<pb::CreateEndpointRequest>,
     ) -> Result<Response<pb::EndpointWithSecret>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let input = EndpointInput {
             url: m.url,
@@ -103,7 +98,7 @@ impl WebhookService for GrpcApi {
         &self,
         request: Request<pb::ListEndpointsRequest>,
     ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let endpoints = self.service.list_endpoints(&account).await?;
         Ok(Response::new(pb::ListEndpointsResponse {
             endpoints: endpoints.into_iter().map(endpoint_to_pb).collect(),
@@ -112,7 +107,7 @@ impl WebhookService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn get_endpoint(&self, request: Request<pb::GetEndpointRequest>) -> Result<Response<pb::Endpoint>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let endpoint = self.service.get_endpoint(&account, &request.get_ref().id).await?;
         Ok(Response::new(endpoint_to_pb(endpoint)))
     }
@@ -122,7 +117,7 @@ impl WebhookService for GrpcApi {
         &self,
         request: Request<pb::DeleteEndpointRequest>,
     ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         self.service
             .delete_endpoint(&account, actor.as_deref(), &request.get_ref().id)
             .await?;
@@ -134,7 +129,7 @@ impl WebhookService for GrpcApi {
         &self,
         request: Request<pb::RotateSecretRequest>,
     ) -> Result<Response<pb::EndpointWithSecret>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let rotated = self
             .service
@@ -148,7 +143,7 @@ impl WebhookService for GrpcApi {
         &self,
         request: Request<pb::EnableEndpointRequest>,
     ) -> Result<Response<pb::Endpoint>, Status> {
-        let (account, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let endpoint = self
             .service
             .enable_endpoint(&account, actor.as_deref(), &request.get_ref().id)
@@ -161,7 +156,7 @@ impl WebhookService for GrpcApi {
         &self,
         request: Request<pb::ListAttemptsRequest>,
     ) -> Result<Response<pb::ListAttemptsResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let before = Some(m.before.as_str()).filter(|before| !before.is_empty());
         let page = self
@@ -176,7 +171,7 @@ impl WebhookService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn retry_message(&self, request: Request<pb::RetryMessageRequest>) -> Result<Response<pb::Message>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let message = self
             .service
@@ -187,7 +182,7 @@ impl WebhookService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn replay(&self, request: Request<pb::ReplayRequest>) -> Result<Response<pb::ReplayResponse>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let queued = self
             .service
@@ -200,7 +195,7 @@ impl WebhookService for GrpcApi {
 
     #[instrument(skip_all, err)]
     async fn send_test(&self, request: Request<pb::SendTestRequest>) -> Result<Response<pb::Message>, Status> {
-        let (account, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let message = self.service.send_test(&account, &request.get_ref().endpoint_id).await?;
         Ok(Response::new(message_to_pb(message)))
     }

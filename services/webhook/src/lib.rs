@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use latchkey_events::{EventBus, EventFilter, Outbox};
 use latchkey_proto::webhook::v1::webhook_service_server::WebhookServiceServer;
-use latchkey_server::MeshAuth;
+use latchkey_server::{MeshAuth, ServiceRun};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
@@ -93,19 +93,13 @@ impl Webhook {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), WebhookError> {
-        let relay = tokio::spawn(latchkey_events::run_relay(
-            self.outbox.clone(),
-            bus.clone(),
-            shutdown.clone().cancelled_owned(),
-        ));
-        let consumer = tokio::spawn(self.clone().consume(bus, shutdown.clone()));
-        let worker = tokio::spawn(self.clone().deliver(shutdown.clone()));
+        let run = ServiceRun::start("webhook", shutdown.clone());
+        run.relay_outbox(self.outbox.clone(), bus.clone());
+        run.tasks()
+            .spawn("consumer", self.clone().consume(bus, shutdown.clone()));
+        run.tasks().spawn("delivery", self.clone().deliver(shutdown));
         let routes = tonic::service::Routes::new(WebhookServiceServer::new(grpc::GrpcApi::new(self)));
-        let served =
-            latchkey_server::serve_grpc(listener, routes, &[GRPC_SERVICE], shutdown.clone().cancelled_owned()).await;
-        shutdown.cancel();
-        let _ = tokio::join!(relay, consumer, worker);
-        served.map_err(WebhookError::from)
+        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
 
     /// Runs only the consumer until `shutdown` is cancelled: every event becomes a message for each

@@ -1,10 +1,21 @@
-//! Every Latchkey gRPC server is built here, the same way: the gRPC health service, reflection
-//! (v1 and v1alpha), a span per call that continues the caller's trace, and graceful shutdown.
-//! Mesh clients are built here too, so every call carries the caller's trace and credential.
+//! The kit every Latchkey service is built from (docs/architecture.md, "The service kit"):
+//!
+//! - [`serve_grpc`]: every gRPC server built the same way: the gRPC health service, reflection
+//!   (v1 and v1alpha), a span per call that continues the caller's trace, metrics, graceful shutdown;
+//! - [`ServiceRun`]: a service's run: its [`Tasks`], its outbox relay, its server, one shutdown;
+//! - [`Tasks`]: named background tasks in spans, stopped and awaited together (bare `tokio::spawn`
+//!   is refused by clippy);
+//! - [`MeshAuth::caller`]: the [`Caller`] of a mesh call; mesh clients ([`connect`]) that carry the
+//!   caller's trace and credential;
+//! - [`InfraError`]: the failures every service shares, mapped to gRPC once;
+//! - [`SystemSecrets`]: a service's own keys, sealed in the vault.
 
+pub mod infra_error;
 mod mesh;
 mod metrics_layer;
+mod service_run;
 mod system_secrets;
+mod tasks;
 
 use std::future::Future;
 
@@ -15,12 +26,15 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
+pub use infra_error::InfraError;
 pub use mesh::{
-    ACCOUNT_HEADER, ACTOR_HEADER, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, actor_of, connect,
-    with_account,
+    ACCOUNT_HEADER, ACTOR_HEADER, Caller, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, actor_of,
+    connect, with_account,
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
+pub use service_run::ServiceRun;
 pub use system_secrets::{OpenedSecret, SYSTEM_ACCOUNT, SystemSecretError, SystemSecrets, retry_while_unavailable};
+pub use tasks::{DEFAULT_GRACE, Tasks, spawn_connection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

@@ -45,11 +45,29 @@ impl MeshAuth {
             .unwrap_or(false)
     }
 
+    /// Refuses a call without this mesh's service token (`UNAUTHENTICATED`), for methods only other
+    /// services may call.
+    pub fn require_mesh_call<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        if self.is_mesh_call(request) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("missing or invalid service credential"))
+        }
+    }
+
+    /// Who a mesh call comes from, once the service token checks out: the account it acts for
+    /// (present and non-empty, else `UNAUTHENTICATED`) and who acts, when it says. Every service's
+    /// handlers take their caller from here.
+    pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        Ok(Caller {
+            account: self.mesh_account(request)?,
+            actor: actor_of(request),
+        })
+    }
+
     /// The account a mesh call acts for, once the service token checks out.
     pub fn mesh_account<T>(&self, request: &Request<T>) -> Result<String, Status> {
-        if !self.is_mesh_call(request) {
-            return Err(Status::unauthenticated("missing or invalid service credential"));
-        }
+        self.require_mesh_call(request)?;
         request
             .metadata()
             .get(ACCOUNT_HEADER)
@@ -62,6 +80,14 @@ impl MeshAuth {
     pub fn token(&self) -> &str {
         &self.token
     }
+}
+
+/// Who a call comes from: the account it acts in, and who acts (an API key id, an agent id), the
+/// latter recorded as the actor of the events the call causes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub actor: Option<String>,
 }
 
 /// Adds the service token and the current trace context to every outgoing call.

@@ -8,7 +8,7 @@ mod propagation;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use serde::Deserialize;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 pub use metrics_registry::{metrics_handle, render_metrics};
 pub use propagation::{current_traceparent, follow_traceparent, install_propagator, link_traceparent};
@@ -62,6 +62,19 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// The target of the span a background task runs in (`latchkey_server::Tasks`). Such a span lives
+/// as long as its task, often as long as the process, so it is left out of the exported traces
+/// ([`exported_as_trace`]): as a trace it would last the process's life, take in as children the
+/// calls that arrive without a `traceparent`, and collect every event of its loop. Log lines still
+/// carry its fields (task, service).
+pub const TASK_SPAN_TARGET: &str = "latchkey::task";
+
+/// Whether a span or event goes to the OpenTelemetry layer: all but the task spans
+/// ([`TASK_SPAN_TARGET`]). What happens inside a task span is then traced as it was without it.
+pub fn exported_as_trace(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.target() != TASK_SPAN_TARGET
+}
+
 /// Installs the process-wide subscriber. Call once, from `main`.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     install_propagator();
@@ -72,9 +85,11 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         Some(endpoint) if !endpoint.is_empty() => Some(otlp_provider(endpoint, &config.service_name)?),
         _ => None,
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("latchkey")));
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("latchkey"))
+            .with_filter(tracing_subscriber::filter::filter_fn(exported_as_trace))
+    });
     let (text, json) = if config.json_logs {
         (
             None,

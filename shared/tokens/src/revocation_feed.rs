@@ -33,10 +33,11 @@ pub async fn follow_revocations(
         EventFilter::event_type(EventType::TokenRevoked.as_str()),
         EventFilter::event_type(EventType::AgentRevoked.as_str()),
     ];
+    // Pruning runs beside the projection, in the same task: both end on `shutdown`.
     let prune = {
         let revocations = revocations.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        async move {
             let mut every = tokio::time::interval(PRUNE_EVERY);
             loop {
                 tokio::select! {
@@ -44,18 +45,17 @@ pub async fn follow_revocations(
                     _ = every.tick() => { revocations.prune(chrono::Utc::now().timestamp()); }
                 }
             }
-        })
+        }
     };
-    latchkey_events::run_projection(
+    let project = latchkey_events::run_projection(
         bus,
         filters,
         since,
         move |envelope: &Envelope| apply(&revocations, envelope),
         caught_up,
         shutdown.cancelled_owned(),
-    )
-    .await;
-    let _ = prune.await;
+    );
+    tokio::join!(project, prune);
 }
 
 /// Applies one revocation event to the set; other events are ignored. Public for the fuzz targets

@@ -1,0 +1,120 @@
+//! The failures every service shares, under its own rules: storage, the database, the event bus,
+//! the gRPC server, a peer that does not answer, a caller asking too often, and what must not
+//! happen. Each service's error type wraps [`InfraError`] in one variant (`Infra`) and gets its
+//! conversions from [`wraps_infra_error!`], so `?` works on all of them; the gRPC answer to each
+//! is decided here, once.
+
+use latchkey_errors::{ApiError, ErrorCode};
+
+pub use latchkey_events::BusError;
+pub use latchkey_storage::{StorageError, sqlx::Error as SqlxError};
+
+use crate::ServerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("database: {0}")]
+    Database(#[from] SqlxError),
+    #[error("event bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("gRPC server: {0}")]
+    Server(#[from] ServerError),
+    /// A service this one needs did not answer, or not in time (`what` names it, for the log): the
+    /// caller may retry shortly. Where it happened logs why.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
+    /// The caller asks too often: `RATE_LIMITED`, with the message and the wait it is shown.
+    #[error("throttled: {message}")]
+    Throttled {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// Something that must not happen did (`what` says what, for the log); the caller sees only a
+    /// generic internal error.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl InfraError {
+    /// True for a failure of the service's own database (storage or a query).
+    pub fn is_storage(&self) -> bool {
+        matches!(self, Self::Storage(_) | Self::Database(_))
+    }
+
+    /// The error the caller sees. Failures the caller cannot act on are logged here (as failures
+    /// of `service`'s request) and answered with a generic internal error.
+    pub fn to_api_error(&self, service: &'static str) -> ApiError {
+        match self {
+            Self::Unavailable(_) => ApiError::unavailable(),
+            Self::Throttled {
+                message,
+                retry_after_secs,
+            } => ApiError {
+                retry_after_secs: *retry_after_secs,
+                ..ApiError::new(ErrorCode::RateLimited, message.clone())
+            },
+            Self::Storage(_) | Self::Database(_) | Self::Bus(_) | Self::Server(_) | Self::Internal(_) => {
+                tracing::error!(service, error = %self, "request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// Implements `From` each infrastructure failure for the service error `$error`, which must have a
+/// variant `Infra(InfraError)`: so `?` on a storage, database, bus or server result works in the
+/// service's code as it does on an [`InfraError`].
+#[macro_export]
+macro_rules! wraps_infra_error {
+    ($error:ty) => {
+        impl From<$crate::InfraError> for $error {
+            fn from(error: $crate::InfraError) -> Self {
+                Self::Infra(error)
+            }
+        }
+        $crate::wraps_infra_error!(@via $error, $crate::infra_error::StorageError);
+        $crate::wraps_infra_error!(@via $error, $crate::infra_error::SqlxError);
+        $crate::wraps_infra_error!(@via $error, $crate::infra_error::BusError);
+        $crate::wraps_infra_error!(@via $error, $crate::ServerError);
+    };
+    (@via $error:ty, $cause:ty) => {
+        impl From<$cause> for $error {
+            fn from(error: $cause) -> Self {
+                Self::Infra($crate::InfraError::from(error))
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_caller_sees_rate_limited_with_its_wait() {
+        let error = InfraError::Throttled {
+            message: "too many token requests; retry after 3 s".to_owned(),
+            retry_after_secs: Some(3),
+        };
+        let status = tonic::Status::from(error.to_api_error("test"));
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        let seen = ApiError::from_status(&status);
+        assert_eq!(seen.code, ErrorCode::RateLimited);
+        assert_eq!(seen.retry_after_secs, Some(3));
+        assert_eq!(seen.message, "too many token requests; retry after 3 s");
+    }
+
+    #[test]
+    fn an_unavailable_peer_is_unavailable_and_an_internal_failure_says_nothing_of_its_cause() {
+        let unavailable = tonic::Status::from(InfraError::Unavailable("policy").to_api_error("test"));
+        assert_eq!(unavailable.code(), tonic::Code::Unavailable);
+        assert_eq!(ApiError::from_status(&unavailable), ApiError::unavailable());
+
+        let internal = tonic::Status::from(InfraError::Internal("no key signs").to_api_error("test"));
+        assert_eq!(internal.code(), tonic::Code::Internal);
+        assert!(!internal.message().contains("no key signs"));
+        assert_eq!(ApiError::from_status(&internal), ApiError::internal());
+    }
+}

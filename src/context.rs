@@ -1,0 +1,122 @@
+//! What services are started with, in one process or one per process: where their tables are,
+//! the mesh's addresses, the event bus, the mesh credential, and their settings sections. `mesh`
+//! (starting services) and `serve` (one service per process) both build on it.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use latchkey_events::EventBus;
+use latchkey_gateway::GatewayConfig;
+use latchkey_server::MeshAuth;
+
+use crate::{cli::Service, settings::Settings};
+
+/// Where services keep their tables.
+#[derive(Clone, Debug)]
+pub enum DatabasePlan {
+    /// One SQLite file per service in this directory (the embedded default).
+    SqliteDir(PathBuf),
+    /// One database URL for every service (each owns its own tables in it).
+    Url(String),
+}
+
+impl DatabasePlan {
+    pub fn url_for(&self, service: Service) -> String {
+        match self {
+            Self::SqliteDir(dir) => latchkey_storage::sqlite_url(&dir.join(format!("{}.db", service.name()))),
+            Self::Url(url) => url.clone(),
+        }
+    }
+}
+
+/// The gRPC address of every service, as the gateway and other callers reach them.
+#[derive(Clone, Debug, Default)]
+pub struct MeshUrls(pub BTreeMap<&'static str, String>);
+
+impl MeshUrls {
+    pub fn of(&self, service: Service) -> anyhow::Result<&str> {
+        self.0
+            .get(service.name())
+            .map(String::as_str)
+            .with_context(|| format!("no address configured for {}", service.name()))
+    }
+}
+
+/// What every service needs from its surroundings.
+#[derive(Clone, Debug)]
+pub struct ServiceContext {
+    pub database: DatabasePlan,
+    pub bus: EventBus,
+    pub mesh_auth: MeshAuth,
+    pub urls: MeshUrls,
+    /// Where the vault's root keys come from (required to run the vault).
+    pub vault_root_keys: Option<latchkey_vault::RootKeySource>,
+    pub settings: ServiceSettings,
+}
+
+/// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]`, `[policy]` and
+/// `[agent_token]` sections of the settings file.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    pub gateway: GatewayConfig,
+    pub webhook: latchkey_webhook::WebhookConfig,
+    /// An empty `callback_url` means the gateway's own `/oauth/callback` in an in-process mesh.
+    pub oauth: latchkey_oauth::OauthConfig,
+    pub audit: latchkey_audit::AuditConfig,
+    pub policy: latchkey_policy::PolicyConfig,
+    pub agent_token: latchkey_agent_token::AgentTokenConfig,
+    /// Where the gateway serves `/metrics` instead of on its public port (`server.metrics_listen`,
+    /// set by `serve`); `None` keeps it on the public port.
+    pub gateway_metrics_listen: Option<SocketAddr>,
+}
+
+impl ServiceSettings {
+    /// The sections of `settings`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            gateway: settings.gateway.clone(),
+            webhook: settings.webhook.clone(),
+            oauth: settings.oauth.clone(),
+            audit: settings.audit.clone(),
+            policy: settings.policy.clone(),
+            agent_token: settings.agent_token.clone(),
+            gateway_metrics_listen: None,
+        }
+    }
+}
+
+impl Default for ServiceSettings {
+    /// Every section's defaults, with the oauth callback on the in-process gateway.
+    fn default() -> Self {
+        Self {
+            gateway: GatewayConfig::default(),
+            webhook: latchkey_webhook::WebhookConfig::default(),
+            oauth: latchkey_oauth::OauthConfig {
+                callback_url: String::new(),
+                ..latchkey_oauth::OauthConfig::default()
+            },
+            audit: latchkey_audit::AuditConfig::default(),
+            policy: latchkey_policy::PolicyConfig::default(),
+            agent_token: latchkey_agent_token::AgentTokenConfig::default(),
+            gateway_metrics_listen: None,
+        }
+    }
+}
+
+/// The mesh addresses `settings` names (`[mesh]`).
+pub fn mesh_urls(settings: &Settings) -> MeshUrls {
+    let mesh = &settings.mesh;
+    MeshUrls(
+        [
+            (Service::AgentToken, &mesh.agent_token_url),
+            (Service::Audit, &mesh.audit_url),
+            (Service::Policy, &mesh.policy_url),
+            (Service::Vault, &mesh.vault_url),
+            (Service::Oauth, &mesh.oauth_url),
+            (Service::Webhook, &mesh.webhook_url),
+        ]
+        .into_iter()
+        .map(|(service, url)| (service.name(), url.clone()))
+        .collect(),
+    )
+}
