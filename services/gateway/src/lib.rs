@@ -67,12 +67,12 @@ pub struct GatewayDeps {
     pub readiness: Vec<(String, MeshChannel)>,
 }
 
+/// Why the gateway could not be built. Serving itself does not fail: accept errors are retried and
+/// a connection's error ends that connection only (see `server`).
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("invalid gateway configuration: {0}")]
     Config(String),
-    #[error("serving HTTP: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 /// A built gateway: its router and the background tasks that keep its caches current (they stop
