@@ -15,6 +15,7 @@ mod key_cache;
 mod list_cache;
 mod metrics;
 mod openapi;
+mod principal;
 mod problem;
 mod query;
 mod rate_limit;
@@ -24,6 +25,7 @@ mod server;
 mod state;
 mod token_verifier;
 mod trace;
+mod ttl_cache;
 
 use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -36,9 +38,10 @@ use latchkey_proto::{
 use latchkey_server::MeshChannel;
 use tokio::net::TcpListener;
 
-pub use auth::{API_KEY_HEADER, Principal};
+pub use auth::API_KEY_HEADER;
 pub use config::GatewayConfig;
 pub use metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL};
+pub use principal::Principal;
 pub use problem::{PROBLEM_CONTENT_TYPE, ProblemDocument, ProblemFieldError, problem_type_uri};
 pub use request_id::REQUEST_ID_HEADER;
 pub use routes::openapi;

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, routes::time_from_ms, state::AppState,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, routes::time_from_ms,
+    state::AppState,
 };
 
 const DEFAULT_NAME: &str = "default";
@@ -141,7 +142,7 @@ pub(crate) async fn list_api_keys(State(state): State<AppState>, principal: Prin
             let page = Bytes::from(serde_json::to_vec(&list).map_err(|error| Problem::internal(&error))?);
             state
                 .lists
-                .remember(&principal.account_id, page.clone(), seen_generation);
+                .remember(principal.account_id.clone(), page.clone(), seen_generation);
             page
         }
     };

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, routes::time_from_ms,
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, routes::time_from_ms,
     state::AppState,
 };
 

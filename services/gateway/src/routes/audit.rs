@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery,
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
     routes::constraints::EventTypeFilter, routes::time_from_ms, state::AppState,
 };
 

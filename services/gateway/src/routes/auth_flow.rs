@@ -18,7 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{constraints::OauthProviderCode, oauth::iso_ms};
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
+    state::AppState,
 };
 
 /// Where the provider sends the end user back, and for whom.

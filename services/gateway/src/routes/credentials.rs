@@ -19,7 +19,7 @@ use utoipa::{
 };
 use zeroize::Zeroizing;
 
-use crate::{auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, state::AppState};
+use crate::{json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, state::AppState};
 
 /// Providers whose API key an account can store: AGNT's documented three (openai, anthropic,
 /// google) and every `api_key` provider of the catalogue (services/oauth/providers.toml).

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{constraints::OauthProviderCode, oauth::iso_ms};
-use crate::{auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, state::AppState};
+use crate::{json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, state::AppState};
 
 /// An OAuth app registered with the provider.
 #[derive(Deserialize, ToSchema)]

@@ -20,7 +20,8 @@ use bodies::{
 };
 
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, routes::time_from_ms, state::AppState,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, routes::time_from_ms,
+    state::AppState,
 };
 
 /// The rules as JSON text for the policy service.

@@ -14,12 +14,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    auth::{Principal, presented_secret},
-    json::ValidJson,
-    openapi::responses as r,
-    problem::Problem,
-    state::AppState,
-    token_verifier::Verdict,
+    auth::presented_secret, json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem,
+    state::AppState, token_verifier::Verdict,
 };
 
 /// The prefix of an agent's own secret key.

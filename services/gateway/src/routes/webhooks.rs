@@ -18,7 +18,7 @@ use bodies::{
 };
 
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
     routes::time_from_ms, state::AppState,
 };
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{invalid, time_param};
-use crate::{auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState};
+use crate::{openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, state::AppState};
 
 /// The range counted when none is given.
 const DEFAULT_DAYS: i64 = 30;

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::invalid;
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, routes::time_from_ms,
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, routes::time_from_ms,
     state::AppState,
 };
 

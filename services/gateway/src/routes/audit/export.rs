@@ -13,7 +13,7 @@ use latchkey_proto::audit::v1 as pb;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState};
+use crate::{openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, state::AppState};
 
 /// The CSV header: the columns of every exported row.
 pub const CSV_COLUMNS: &str = "account_id,seq,event_id,type,time,time_ms,actor,subject,decision_id,data,prev_hash,hash";

@@ -13,8 +13,8 @@ use super::{
     iso_ms, success,
 };
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, routes::constraints::ProviderCode,
-    state::AppState,
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
+    routes::constraints::ProviderCode, state::AppState,
 };
 
 /// Disconnect a provider

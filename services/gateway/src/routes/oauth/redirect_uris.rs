@@ -4,7 +4,7 @@ use axum::{Json, extract::State};
 use latchkey_proto::oauth::v1 as pb;
 
 use super::bodies::RedirectUrisBody;
-use crate::{auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, state::AppState};
+use crate::{json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, state::AppState};
 
 /// Replace the allowed redirect URIs
 ///

@@ -14,7 +14,8 @@ use super::{
     iso_ms, required, success,
 };
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
+    state::AppState,
 };
 
 /// Create an OAuth session

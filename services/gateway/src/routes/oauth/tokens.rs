@@ -9,7 +9,7 @@ use super::{
     bodies::{Envelope, FetchTokenBody, ProviderAccountBody, ProviderTokenBody, ProviderTokenRequestBody, TokenBody},
     iso_ms, required, success,
 };
-use crate::{auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, state::AppState};
+use crate::{json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, state::AppState};
 
 /// Fetch a provider token
 ///
