@@ -219,12 +219,8 @@ fn summarise(summary: &mut Map<String, Value>, code: &str, last4: Option<&str>) 
     tag = "credentials",
     responses(
         (status = 200, description = "The masked summary", body = CredentialSummary),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn get_credentials(
     State(state): State<AppState>,
@@ -255,16 +251,10 @@ pub(crate) async fn get_credentials(
     request_body(content = CredentialUpdate, content_type = "application/json"),
     responses(
         (status = 200, description = "The masked summary of the keys written", body = CredentialSummary),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
         (status = 422, response = r::Unprocessable),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn put_credentials(
     State(state): State<AppState>,

@@ -154,12 +154,8 @@ fn csv_row(entry: &pb::AuditEntry) -> Bytes {
             (String = "text/csv"),
         )),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn export_audit_log(
     State(state): State<AppState>,

@@ -28,13 +28,9 @@ use crate::{
     responses(
         (status = 200, description = "Disconnected", body = Envelope<DisconnectedBody>),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::IntegrationNotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn disconnect(
     State(state): State<AppState>,
@@ -65,12 +61,8 @@ pub(crate) async fn disconnect(
     responses(
         (status = 200, description = "The matching connections", body = OauthTokenList),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn oauth_tokens(
     State(state): State<AppState>,

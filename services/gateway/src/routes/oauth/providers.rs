@@ -13,8 +13,7 @@ use crate::{openapi::responses as r, problem::Problem, state::AppState};
     tag = "oauth",
     responses(
         (status = 200, description = "The providers this deployment enables", body = ProviderList),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
+        r::ServiceCall,
     )
 )]
 pub(crate) async fn list_providers(State(state): State<AppState>) -> Result<Json<ProviderList>, Problem> {

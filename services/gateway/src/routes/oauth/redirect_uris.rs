@@ -26,15 +26,9 @@ use crate::{json::ValidJson, openapi::responses as r, principal::Principal, prob
                     request_body = json!({"redirect_uri": "$response.body#/redirectUris/0"}),
                     description = "A provider token whose re-authorization returns to an allowed redirect URI")),
             )),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn set_redirect_uris(
     State(state): State<AppState>,
@@ -57,12 +51,8 @@ pub(crate) async fn set_redirect_uris(
     tag = "oauth",
     responses(
         (status = 200, description = "The account's allowed redirect URIs", body = RedirectUrisBody),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn get_redirect_uris(
     State(state): State<AppState>,

@@ -28,16 +28,10 @@ use crate::{
     request_body(content = CreateSessionBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The session", body = Envelope<SessionBody>),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
         (status = 502, response = r::UpstreamError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn create_session(
     State(state): State<AppState>,
@@ -79,8 +73,7 @@ pub(crate) async fn create_session(
         (status = 303, description = "To the session's redirect URI, with the outcome in the query",
             headers(("Location" = String, description = "redirectUri?status=connected&provider=…&connection_id=… or ?status=error&error=…"))),
         (status = 400, response = r::BadRequest),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
+        r::ServiceCall,
     )
 )]
 pub(crate) async fn callback(

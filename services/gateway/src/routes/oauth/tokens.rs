@@ -22,18 +22,12 @@ use crate::{json::ValidJson, openapi::responses as r, principal::Principal, prob
     request_body(content = FetchTokenBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The credential", body = Envelope<TokenBody>),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
         (status = 404, response = r::IntegrationNotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
         (status = 502, response = r::UpstreamError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn fetch_token(
     State(state): State<AppState>,
@@ -69,17 +63,11 @@ pub(crate) async fn fetch_token(
     request_body(content = ProviderTokenRequestBody, content_type = "application/json"),
     responses(
         (status = 200, description = "`ok` or `action_required`", body = ProviderTokenBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
         (status = 502, response = r::UpstreamError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn provider_token(
     State(state): State<AppState>,
