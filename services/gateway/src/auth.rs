@@ -3,35 +3,19 @@
 //! [`Principal`] also spends one request of the key's rate limit, so every authenticated route is
 //! limited and unauthenticated ones are not.
 
-use std::sync::Arc;
-
 use axum::extract::FromRequestParts;
 use http::{HeaderMap, header, request::Parts};
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_proto::agent_token::v1::AuthenticateApiKeyRequest;
 use tonic::Code;
 
-use crate::{key_cache::SecretHash, problem::Problem, state::AppState};
+use crate::{key_cache::SecretHash, principal::Principal, problem::Problem, state::AppState};
 
 /// The header carrying a key for clients that cannot send `Authorization`.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Longer credentials are refused without asking agent-token; real keys are far shorter.
 const MAX_SECRET_LEN: usize = 256;
-
-/// The authenticated caller: an account, acting through one of its API keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    pub account_id: Arc<str>,
-    pub api_key_id: Arc<str>,
-}
-
-impl Principal {
-    /// A mesh request acting for this account, with this key as the actor recorded in events.
-    pub(crate) fn grpc_request<T>(&self, message: T) -> tonic::Request<T> {
-        latchkey_server::with_account(message, &self.account_id, Some(&self.api_key_id))
-    }
-}
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Problem;

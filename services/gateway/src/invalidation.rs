@@ -37,14 +37,14 @@ impl LiveCache for ApiKeyCaches {
 
     fn apply(&self, envelope: &Envelope) {
         // Any change to an account's keys changes its list; the account comes from the envelope.
-        self.lists.forget(&envelope.account);
+        self.lists.forget(envelope.account.as_str());
         if envelope.event_type != EventType::ApiKeyDeleted.as_str() {
             return;
         }
         match serde_json::from_value::<ApiKeyDeleted>(envelope.data.clone()) {
             Ok(deleted) => {
                 if let Some(hash) = SecretHash::from_hex(&deleted.secret_hash) {
-                    self.keys.forget_secret(&hash);
+                    self.keys.forget(&hash);
                 }
                 // By id too: this drops the key even if its hash was malformed.
                 self.keys.forget_key(&deleted.key_id);

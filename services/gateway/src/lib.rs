@@ -15,6 +15,7 @@ mod key_cache;
 mod list_cache;
 mod metrics;
 mod openapi;
+mod principal;
 mod problem;
 mod query;
 mod rate_limit;
@@ -24,6 +25,7 @@ mod server;
 mod state;
 mod token_verifier;
 mod trace;
+mod ttl_cache;
 
 use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -37,9 +39,10 @@ use latchkey_server::{MeshChannel, Tasks};
 use tokio::net::TcpListener;
 use tokio_util::sync::DropGuard;
 
-pub use auth::{API_KEY_HEADER, Principal};
+pub use auth::API_KEY_HEADER;
 pub use config::GatewayConfig;
 pub use metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS_TOTAL};
+pub use principal::Principal;
 pub use problem::{PROBLEM_CONTENT_TYPE, ProblemDocument, ProblemFieldError, problem_type_uri};
 pub use request_id::REQUEST_ID_HEADER;
 pub use routes::openapi;
@@ -68,12 +71,12 @@ pub struct GatewayDeps {
     pub readiness: Vec<(String, MeshChannel)>,
 }
 
+/// Why the gateway could not be built. Serving itself does not fail: accept errors are retried and
+/// a connection's error ends that connection only (see `server`).
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("invalid gateway configuration: {0}")]
     Config(String),
-    #[error("serving HTTP: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 /// A built gateway: its router and the background tasks that keep its caches current (they stop

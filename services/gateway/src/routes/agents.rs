@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
     routes::time_from_ms, state::AppState,
 };
 
@@ -156,15 +156,9 @@ fn agent_body(agent: pb::Agent) -> Result<AgentBody, Problem> {
                     request_body = json!({"agent_id": "$response.body#/id"}),
                     description = "What the policies would decide for the new agent")),
             )),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn create_agent(
     State(state): State<AppState>,
@@ -199,12 +193,8 @@ pub(crate) async fn create_agent(
     responses(
         (status = 200, description = "A page of agents, oldest first", body = AgentPage),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_agents(
     State(state): State<AppState>,
@@ -240,13 +230,9 @@ pub(crate) async fn list_agents(
     params(("id" = String, Path, description = "The agent's id, `agent_…`")),
     responses(
         (status = 200, description = "The agent", body = AgentBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn get_agent(
     State(state): State<AppState>,
@@ -287,14 +273,10 @@ macro_rules! status_route {
             params(("id" = String, Path, description = "The agent's id, `agent_…`")),
             responses(
                 (status = 200, description = "The agent as it now stands", body = AgentBody),
-                (status = 401, response = r::Unauthorized),
                 (status = 404, response = r::NotFound),
                 (status = 422, response = r::Unprocessable),
-                (status = 429, response = r::RateLimited),
-                (status = 500, response = r::InternalError),
-                (status = 503, response = r::Unavailable),
-            ),
-            security(("bearer" = []), ("api_key" = []))
+                r::Authenticated,
+            )
         )]
         pub(crate) async fn $name(
             State(state): State<AppState>,

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, routes::time_from_ms, state::AppState,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, routes::time_from_ms,
+    state::AppState,
 };
 
 const DEFAULT_NAME: &str = "default";
@@ -81,15 +82,9 @@ pub struct ApiKeyList {
         description = "Optional: without a body the key is named `default`"),
     responses(
         (status = 201, description = "The key; its secret is shown only now", body = CreatedApiKeyBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn create_api_key(
     State(state): State<AppState>,
@@ -125,12 +120,8 @@ pub(crate) async fn create_api_key(
     tag = "api-keys",
     responses(
         (status = 200, description = "The account's keys", body = ApiKeyList),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_api_keys(State(state): State<AppState>, principal: Principal) -> Result<Response, Problem> {
     let page = match state.lists.lookup(&principal.account_id) {
@@ -141,7 +132,7 @@ pub(crate) async fn list_api_keys(State(state): State<AppState>, principal: Prin
             let page = Bytes::from(serde_json::to_vec(&list).map_err(|error| Problem::internal(&error))?);
             state
                 .lists
-                .remember(&principal.account_id, page.clone(), seen_generation);
+                .remember(principal.account_id.clone(), page.clone(), seen_generation);
             page
         }
     };
@@ -184,13 +175,9 @@ async fn fetch_api_keys(state: &AppState, principal: &Principal) -> Result<ApiKe
     params(("id" = String, Path, description = "The key's id, e.g. `key_…`")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn delete_api_key(
     State(state): State<AppState>,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, routes::time_from_ms,
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, routes::time_from_ms,
     state::AppState,
 };
 
@@ -134,12 +134,8 @@ fn approval_body(approval: pb::Approval) -> Result<ApprovalBody, Problem> {
     responses(
         (status = 200, description = "A page of approvals, newest first", body = ApprovalPage),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_approvals(
     State(state): State<AppState>,
@@ -179,13 +175,9 @@ pub(crate) async fn list_approvals(
     params(("id" = String, Path, description = "The approval's id, `apr_…`")),
     responses(
         (status = 200, description = "The approval", body = ApprovalBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn get_approval(
     State(state): State<AppState>,
@@ -223,14 +215,10 @@ async fn decide(
     params(("id" = String, Path, description = "The approval's id, `apr_…`")),
     responses(
         (status = 200, description = "The approved approval", body = ApprovalBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
         (status = 422, response = r::Unprocessable),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn approve_approval(
     State(state): State<AppState>,
@@ -250,14 +238,10 @@ pub(crate) async fn approve_approval(
     params(("id" = String, Path, description = "The approval's id, `apr_…`")),
     responses(
         (status = 200, description = "The denied approval", body = ApprovalBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
         (status = 422, response = r::Unprocessable),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn deny_approval(
     State(state): State<AppState>,

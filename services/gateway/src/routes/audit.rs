@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery,
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
     routes::constraints::EventTypeFilter, routes::time_from_ms, state::AppState,
 };
 
@@ -118,12 +118,8 @@ pub struct AuditPage {
     responses(
         (status = 200, description = "A page of entries", body = AuditPage),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_audit_entries(
     State(state): State<AppState>,

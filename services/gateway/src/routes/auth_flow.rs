@@ -18,7 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{constraints::OauthProviderCode, oauth::iso_ms};
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
+    state::AppState,
 };
 
 /// Where the provider sends the end user back, and for whom.
@@ -80,13 +81,9 @@ fn scopes_of(text: &str) -> Vec<String> {
         (status = 302, description = "To the provider's authorization page", body = AuthorizeBody,
             headers(("Location" = String, description = "The provider's authorization URL"))),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
         (status = 502, response = r::UpstreamError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn authorize(
     State(state): State<AppState>,
@@ -171,16 +168,10 @@ pub struct ExchangedBody {
     request_body(content = ExchangeBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Connected", body = ExchangedBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
         (status = 502, response = r::UpstreamError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn exchange(
     State(state): State<AppState>,

@@ -5,9 +5,12 @@
 //! utoipa takes a field's `pattern` only as a string literal, so the request bodies repeat the
 //! patterns below in their `#[schema(pattern = …)]` attributes; the tests here hold each pattern to
 //! the Rust check it restates, and the OpenAPI test holds every pattern of the document to this list.
-//! Closed sets (providers, event types) are components built here.
+//! Closed sets (providers, event types) are components built here, from their catalogues.
+
+use std::sync::LazyLock;
 
 use latchkey_events::catalogue::EventType;
+use latchkey_oauth::{Catalogue, ProviderKind};
 use utoipa::{
     PartialSchema, ToSchema,
     openapi::{
@@ -82,35 +85,24 @@ pub(crate) mod pattern {
     ];
 }
 
-/// Every provider of the catalogue (services/oauth/providers.toml), in its order.
-pub(crate) const PROVIDERS: &[&str] = &[
-    "google",
-    "microsoft",
-    "github",
-    "slack",
-    "oidc",
-    "telegram",
-    "mongodb",
-    "supabase",
-    "railway",
-    "elevenlabs",
-    "typefully",
-    "openai",
-    "twilio",
-    "stripe",
-    "sendgrid",
-    "anthropic",
-    "replicate",
-    "cloudflare",
-    "cohere",
-    "postmark",
-    "mailgun",
-    "pagerduty",
-    "vercel",
-];
+/// The provider catalogue the oauth service serves (services/oauth/providers.toml), parsed once:
+/// the one list of providers the document and `/credentials` name.
+pub(crate) fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(Catalogue::builtin);
+    &CATALOGUE
+}
 
-/// The catalogue's OAuth (`oauth2`) providers: the ones sessions, exchanges and apps take.
-pub(crate) const OAUTH_PROVIDERS: &[&str] = &["google", "microsoft", "github", "slack", "oidc"];
+/// The codes of the catalogue's providers of `kinds`, in code order (as `GET /docs/providers`).
+pub(crate) fn provider_codes(kinds: &[ProviderKind]) -> Vec<&'static str> {
+    catalogue()
+        .all()
+        .filter(|provider| kinds.contains(&provider.kind))
+        .map(|provider| provider.code.as_str())
+        .collect()
+}
+
+/// Every kind of provider.
+const ANY_KIND: &[ProviderKind] = &[ProviderKind::Oauth2, ProviderKind::ApiKey, ProviderKind::Mtproto];
 
 fn string_enum(description: &str, values: impl IntoIterator<Item = String>) -> RefOr<Schema> {
     RefOr::T(Schema::Object(
@@ -130,7 +122,7 @@ impl PartialSchema for ProviderCode {
         string_enum(
             "A provider of the catalogue. `GET /docs/providers` lists those this deployment enables: \
              `oidc` only when `oauth.oidc_discovery_url` is set (otherwise it is refused as unknown).",
-            PROVIDERS.iter().map(|code| (*code).to_owned()),
+            provider_codes(ANY_KIND).into_iter().map(str::to_owned),
         )
     }
 }
@@ -146,7 +138,7 @@ impl PartialSchema for OauthProviderCode {
             "An OAuth provider of the catalogue (`type: oauth2` in `GET /docs/providers`): `oidc` only \
              when the deployment sets `oauth.oidc_discovery_url`. Starting a session also needs an OAuth \
              app: the deployment's (`oauth.clients.<code>`) or the account's own (`PUT /v1/oauth-apps/{provider}`).",
-            OAUTH_PROVIDERS.iter().map(|code| (*code).to_owned()),
+            provider_codes(&[ProviderKind::Oauth2]).into_iter().map(str::to_owned),
         )
     }
 }

@@ -21,7 +21,12 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{GatewayConfig, edge, openapi::ApiDoc, problem, state::AppState};
+use crate::{
+    GatewayConfig, edge,
+    openapi::{self, ApiDoc},
+    problem,
+    state::AppState,
+};
 
 /// Where `/metrics` is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,13 +99,16 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route the gateway can serve (`/metrics` included).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api(MetricsRoute::Public).into_openapi()
+    let mut document = api(MetricsRoute::Public).into_openapi();
+    openapi::complete(&mut document);
+    document
 }
 
 /// The whole application: routes, `/openapi.json` (the routes this router serves), `/docs`, and
 /// the middleware stack.
 pub(crate) fn router(state: AppState, config: &GatewayConfig, metrics: MetricsRoute) -> Router {
-    let (routes, document) = api(metrics).split_for_parts();
+    let (routes, mut document) = api(metrics).split_for_parts();
+    openapi::complete(&mut document);
     routes
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))

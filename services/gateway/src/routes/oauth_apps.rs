@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{constraints::OauthProviderCode, oauth::iso_ms};
-use crate::{auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, state::AppState};
+use crate::{json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, state::AppState};
 
 /// An OAuth app registered with the provider.
 #[derive(Deserialize, ToSchema)]
@@ -67,15 +67,9 @@ fn body_of(app: pb::OauthApp) -> OauthAppBody {
     request_body(content = OauthAppInput, content_type = "application/json"),
     responses(
         (status = 200, description = "The app, without its secret", body = OauthAppBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn put_oauth_app(
     State(state): State<AppState>,
@@ -99,12 +93,8 @@ pub(crate) async fn put_oauth_app(
     tag = "oauth",
     responses(
         (status = 200, description = "The account's own apps, by provider, without secrets", body = OauthAppList),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_oauth_apps(
     State(state): State<AppState>,
@@ -133,13 +123,9 @@ pub(crate) async fn list_oauth_apps(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn delete_oauth_app(
     State(state): State<AppState>,

@@ -20,7 +20,8 @@ use bodies::{
 };
 
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, routes::time_from_ms, state::AppState,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, routes::time_from_ms,
+    state::AppState,
 };
 
 /// The rules as JSON text for the policy service.
@@ -69,15 +70,9 @@ fn settings_body(settings: pb::PolicySettings) -> Result<PolicySettingsBody, Pro
     request_body(content = CreatePolicyBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The policy", body = PolicyBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn create_policy(
     State(state): State<AppState>,
@@ -104,12 +99,8 @@ pub(crate) async fn create_policy(
     tag = "policies",
     responses(
         (status = 200, description = "The account's policies", body = PolicyList),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_policies(
     State(state): State<AppState>,
@@ -129,13 +120,9 @@ pub(crate) async fn list_policies(
     params(("id" = String, Path, description = "The policy's id, `pol_…`")),
     responses(
         (status = 200, description = "The policy", body = PolicyBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn get_policy(
     State(state): State<AppState>,
@@ -160,16 +147,10 @@ pub(crate) async fn get_policy(
         description = "Optional: an empty body changes no field"),
     responses(
         (status = 200, description = "The policy as it now stands", body = PolicyBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn update_policy(
     State(state): State<AppState>,
@@ -202,16 +183,10 @@ pub(crate) async fn update_policy(
     request_body(content = EvaluateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The decision", body = EvaluationBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn evaluate_policies(
     State(state): State<AppState>,
@@ -253,12 +228,8 @@ pub(crate) async fn evaluate_policies(
     tag = "policies",
     responses(
         (status = 200, description = "The settings", body = PolicySettingsBody),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn get_policy_settings(
     State(state): State<AppState>,
@@ -279,15 +250,9 @@ pub(crate) async fn get_policy_settings(
     request_body(content = UpdatePolicySettingsBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The settings as they now stand", body = PolicySettingsBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn update_policy_settings(
     State(state): State<AppState>,

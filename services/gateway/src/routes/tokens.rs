@@ -14,12 +14,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    auth::{Principal, presented_secret},
-    json::ValidJson,
-    openapi::responses as r,
-    problem::Problem,
-    state::AppState,
-    token_verifier::Verdict,
+    auth::presented_secret, json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem,
+    state::AppState, token_verifier::Verdict,
 };
 
 /// The prefix of an agent's own secret key.
@@ -148,18 +144,12 @@ pub struct HeldTokenBody {
                 ("DenyApproval" = (operation_id = "deny_approval", parameters(("id" = "$response.body#/approval_id")),
                     description = "Deny the held request")),
             )),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
         (status = 404, response = r::NotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
         (status = 422, response = r::Unprocessable),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn issue_token(
     State(state): State<AppState>,
@@ -217,8 +207,7 @@ fn issued_or_held(issued: pb::IssueTokenResponse) -> Result<axum::response::Resp
     responses(
         (status = 200, description = "The JWKS", content_type = "application/json", body = Object,
             headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
+        r::ServiceCall,
     )
 )]
 pub(crate) async fn jwks(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
@@ -345,11 +334,8 @@ async fn verify_here(state: &AppState, check: &VerifyTokenBody) -> Result<Verdic
     request_body(content = VerifyTokenBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The verdict: `valid`, or not with a `reason`", body = VerdictBody),
-        (status = 400, response = r::BadRequest),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
+        r::JsonBody,
+        r::ServiceCall,
     )
 )]
 pub(crate) async fn verify_token(
@@ -367,11 +353,8 @@ pub(crate) async fn verify_token(
     request_body(content = VerifyBatchBody, content_type = "application/json"),
     responses(
         (status = 200, description = "One verdict per token, in order", body = VerdictList),
-        (status = 400, response = r::BadRequest),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
+        r::JsonBody,
+        r::ServiceCall,
     )
 )]
 pub(crate) async fn verify_batch(
@@ -423,16 +406,10 @@ pub struct RevokedTokenBody {
     request_body(content = RevokeTokenBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Revoked", body = RevokedTokenBody),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
@@ -494,15 +471,12 @@ pub struct DelegateTokenBody {
     responses(
         (status = 201, description = "The delegated token", body = IssuedTokenBody),
         (status = 202, description = "Held for approval by a policy: no token yet", body = HeldTokenBody),
-        (status = 400, response = r::BadRequest),
         (status = 401, response = r::Unauthorized),
         (status = 403, response = r::Forbidden),
         (status = 404, response = r::NotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
         (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
+        r::JsonBody,
+        r::ServiceCall,
     )
 )]
 pub(crate) async fn delegate_token(

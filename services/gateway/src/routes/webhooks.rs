@@ -18,7 +18,7 @@ use bodies::{
 };
 
 use crate::{
-    auth::Principal, json::ValidJson, openapi::responses as r, problem::Problem, query::ValidQuery,
+    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
     routes::time_from_ms, state::AppState,
 };
 
@@ -73,15 +73,9 @@ fn message_body(message: pb::Message) -> Result<MessageBody, Problem> {
     request_body(content = CreateWebhookBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The endpoint and its signing secret", body = WebhookWithSecret),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn create_webhook(
     State(state): State<AppState>,
@@ -106,12 +100,8 @@ pub(crate) async fn create_webhook(
     tag = "webhooks",
     responses(
         (status = 200, description = "The account's endpoints", body = WebhookList),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_webhooks(
     State(state): State<AppState>,
@@ -135,13 +125,9 @@ pub(crate) async fn list_webhooks(
     params(("id" = String, Path, description = "The endpoint's id, `whe_…`")),
     responses(
         (status = 200, description = "The endpoint", body = WebhookBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn get_webhook(
     State(state): State<AppState>,
@@ -163,13 +149,9 @@ pub(crate) async fn get_webhook(
     params(("id" = String, Path, description = "The endpoint's id, `whe_…`")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn delete_webhook(
     State(state): State<AppState>,
@@ -194,16 +176,10 @@ pub(crate) async fn delete_webhook(
         description = "Optional: without a body the current secret keeps signing for the default overlap"),
     responses(
         (status = 200, description = "The endpoint and its new signing secret", body = WebhookWithSecret),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn rotate_webhook_secret(
     State(state): State<AppState>,
@@ -232,13 +208,9 @@ pub(crate) async fn rotate_webhook_secret(
     params(("id" = String, Path, description = "The endpoint's id, `whe_…`")),
     responses(
         (status = 200, description = "The endpoint, active", body = WebhookBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn enable_webhook(
     State(state): State<AppState>,
@@ -261,13 +233,9 @@ pub(crate) async fn enable_webhook(
     responses(
         (status = 200, description = "A page of attempts", body = DeliveryList),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
@@ -318,14 +286,10 @@ pub(crate) async fn list_deliveries(
     ),
     responses(
         (status = 202, description = "Queued", body = MessageBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
         (status = 422, response = r::Unprocessable),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn retry_delivery(
     State(state): State<AppState>,
@@ -352,17 +316,11 @@ pub(crate) async fn retry_delivery(
     request_body(content = ReplayBody, content_type = "application/json"),
     responses(
         (status = 202, description = "Queued", body = ReplayResult),
-        (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 413, response = r::PayloadTooLarge),
-        (status = 415, response = r::UnsupportedMediaType),
         (status = 422, response = r::Unprocessable),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+        r::JsonBody,
+    )
 )]
 pub(crate) async fn replay_webhook(
     State(state): State<AppState>,
@@ -394,14 +352,10 @@ pub(crate) async fn replay_webhook(
     params(("id" = String, Path, description = "The endpoint's id, `whe_…`")),
     responses(
         (status = 202, description = "Queued", body = MessageBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
         (status = 422, response = r::Unprocessable),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn test_webhook(
     State(state): State<AppState>,

@@ -51,6 +51,44 @@ async fn missing_malformed_and_unknown_keys_answer_401() {
     assert_eq!(gw.agent_token.keys.lock().unwrap().len(), 1);
 }
 
+/// The document is the contract clients and schemathesis read: an operation it says needs a key
+/// refuses a request without one, and one it says is public does not ask for a key.
+#[tokio::test]
+async fn the_document_says_which_operations_need_a_key() {
+    let gw = TestGateway::start().await;
+    let document = latchkey_gateway::openapi();
+    let mut secured = 0;
+    for (path, item) in &document.paths.paths {
+        // A placeholder for every path parameter: authentication comes before the id is read.
+        let path = path.replace(['{', '}'], "");
+        let operations = [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let answer = gw.send(method.clone(), &path, &[], Body::empty()).await;
+            let refused_for_no_key = answer.status == 401 && answer.header("www-authenticate") == Some("Bearer");
+            if operation.security.is_some() {
+                secured += 1;
+                assert!(
+                    refused_for_no_key,
+                    "{method} {path} answered {} without a key",
+                    answer.status
+                );
+            } else {
+                assert!(
+                    !refused_for_no_key,
+                    "{method} {path} is documented public but wants a key"
+                );
+            }
+        }
+    }
+    assert!(secured > 40, "{secured} operations need a key");
+}
+
 #[tokio::test]
 async fn a_known_key_is_asked_about_once_then_served_from_the_cache() {
     let gw = TestGateway::start().await;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{invalid, time_param};
-use crate::{auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState};
+use crate::{openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, state::AppState};
 
 /// The range counted when none is given.
 const DEFAULT_DAYS: i64 = 30;
@@ -63,12 +63,8 @@ pub struct AnalyticsBody {
     responses(
         (status = 200, description = "Event counts", body = AnalyticsBody),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn service_analytics(
     State(state): State<AppState>,

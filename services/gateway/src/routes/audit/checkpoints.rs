@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::invalid;
 use crate::{
-    auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, routes::time_from_ms,
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, routes::time_from_ms,
     state::AppState,
 };
 
@@ -56,12 +56,8 @@ pub struct VerificationBody {
     tag = "audit",
     responses(
         (status = 200, description = "The verification", body = VerificationBody),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn verify_audit_chain(
     State(state): State<AppState>,
@@ -143,12 +139,8 @@ pub struct CheckpointPage {
     responses(
         (status = 200, description = "A page of checkpoints, newest first", body = CheckpointPage),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn list_checkpoints(
     State(state): State<AppState>,
@@ -185,13 +177,9 @@ pub(crate) async fn list_checkpoints(
     tag = "audit",
     responses(
         (status = 200, description = "The newest checkpoint", body = CheckpointBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn latest_checkpoint(
     State(state): State<AppState>,
@@ -218,13 +206,9 @@ pub(crate) async fn latest_checkpoint(
     tag = "audit",
     responses(
         (status = 201, description = "The latest checkpoint, covering the current head", body = CheckpointBody),
-        (status = 401, response = r::Unauthorized),
         (status = 404, response = r::NotFound),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn sign_checkpoint(
     State(state): State<AppState>,
@@ -249,8 +233,7 @@ pub(crate) async fn sign_checkpoint(
     responses(
         (status = 200, description = "The checkpoint keys", content_type = "application/json", body = Object,
             headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
+        r::ServiceCall,
     )
 )]
 pub(crate) async fn checkpoint_jwks(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {

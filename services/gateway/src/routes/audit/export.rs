@@ -13,7 +13,7 @@ use latchkey_proto::audit::v1 as pb;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{auth::Principal, openapi::responses as r, problem::Problem, query::ValidQuery, state::AppState};
+use crate::{openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, state::AppState};
 
 /// The CSV header: the columns of every exported row.
 pub const CSV_COLUMNS: &str = "account_id,seq,event_id,type,time,time_ms,actor,subject,decision_id,data,prev_hash,hash";
@@ -154,12 +154,8 @@ fn csv_row(entry: &pb::AuditEntry) -> Bytes {
             (String = "text/csv"),
         )),
         (status = 400, response = r::BadRequest),
-        (status = 401, response = r::Unauthorized),
-        (status = 429, response = r::RateLimited),
-        (status = 500, response = r::InternalError),
-        (status = 503, response = r::Unavailable),
-    ),
-    security(("bearer" = []), ("api_key" = []))
+        r::Authenticated,
+    )
 )]
 pub(crate) async fn export_audit_log(
     State(state): State<AppState>,

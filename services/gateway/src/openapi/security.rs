@@ -1,0 +1,120 @@
+//! How callers authenticate, in the document: the two ways to send an account API key, and the
+//! requirement of one on every operation except the public ones listed here.
+
+use utoipa::{
+    Modify,
+    openapi::{
+        OpenApi,
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
+    },
+};
+
+/// The operations callable without an account API key, as (method, path). The agent-token routes
+/// check the token they are given; the JWKS documents, the provider list and the OAuth callback
+/// (reached by the end user's browser) are public; probes and metrics are for the platform.
+pub(crate) const PUBLIC: &[(&str, &str)] = &[
+    ("get", "/.well-known/jwks.json"),
+    ("post", "/v1/tokens/verify"),
+    ("post", "/v1/tokens/verify/batch"),
+    ("post", "/v1/tokens/delegate"),
+    ("get", "/v1/audit/checkpoints/jwks.json"),
+    ("get", "/docs/providers"),
+    ("get", "/oauth/callback"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+/// Registers the two ways to send an API key.
+pub(crate) struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An account API key: `Authorization: Bearer lk_live_…`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "An account API key: `X-Api-Key: lk_live_…`",
+            ))),
+        );
+    }
+}
+
+/// Requires an account API key, sent either way, on every operation not in [`PUBLIC`]. Applied to
+/// the finished document, once the routes have added their operations.
+pub(crate) struct RequireApiKey;
+
+impl Modify for RequireApiKey {
+    fn modify(&self, openapi: &mut OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("options", &mut item.options),
+                ("head", &mut item.head),
+                ("patch", &mut item.patch),
+                ("trace", &mut item.trace),
+            ];
+            for (method, operation) in operations {
+                if let Some(operation) = operation
+                    && !PUBLIC.contains(&(method, path.as_str()))
+                {
+                    operation.security = Some(api_key_requirement());
+                }
+            }
+        }
+    }
+}
+
+/// An account API key, as a bearer token or in `X-Api-Key` (either one), with no scopes.
+fn api_key_requirement() -> Vec<SecurityRequirement> {
+    let no_scopes: [&str; 0] = [];
+    vec![
+        SecurityRequirement::new("bearer", no_scopes),
+        SecurityRequirement::new("api_key", no_scopes),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_public_operation_is_served_and_no_other_goes_without_a_key() {
+        let document = crate::routes::openapi();
+        let mut public = Vec::new();
+        for (path, item) in &document.paths.paths {
+            for (method, operation) in [
+                ("get", &item.get),
+                ("put", &item.put),
+                ("post", &item.post),
+                ("delete", &item.delete),
+            ] {
+                match operation {
+                    Some(operation) if operation.security.is_none() => public.push((method, path.as_str())),
+                    Some(operation) => assert!(operation.security == Some(api_key_requirement()), "{method} {path}"),
+                    None => {}
+                }
+            }
+        }
+        public.sort_unstable();
+        let mut listed = PUBLIC.to_vec();
+        listed.sort_unstable();
+        assert_eq!(
+            public, listed,
+            "a public operation that is not served, or one not listed"
+        );
+    }
+}

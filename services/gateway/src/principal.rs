@@ -1,0 +1,19 @@
+//! The authenticated caller, as handlers and the key cache hold it. How a request becomes one is
+//! `auth`'s business; this type is apart from it so the cache can hold principals without
+//! depending on the extractor that fills it.
+
+use std::sync::Arc;
+
+/// The authenticated caller: an account, acting through one of its API keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: Arc<str>,
+    pub api_key_id: Arc<str>,
+}
+
+impl Principal {
+    /// A mesh request acting for this account, with this key as the actor recorded in events.
+    pub(crate) fn grpc_request<T>(&self, message: T) -> tonic::Request<T> {
+        latchkey_server::with_account(message, &self.account_id, Some(&self.api_key_id))
+    }
+}

@@ -1,0 +1,103 @@
+//! The account's connections: disconnecting a provider, and the stored tokens' metadata
+//! (`GET /oauth-tokens`, AGNT).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use latchkey_errors::{ApiError, FieldError};
+use latchkey_proto::oauth::v1 as pb;
+
+use super::{
+    bodies::{DisconnectedBody, EndUserParams, Envelope, OauthTokenBody, OauthTokenList, OauthTokensParams},
+    iso_ms, success,
+};
+use crate::{
+    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
+    routes::constraints::ProviderCode, state::AppState,
+};
+
+/// Disconnect a provider
+///
+/// Revokes the grant at the provider where it supports revocation, and deletes the stored tokens.
+#[utoipa::path(
+    delete,
+    path = "/oauth/connections/{provider}",
+    tag = "oauth",
+    params(("provider" = ProviderCode, Path, description = "The provider code"), EndUserParams),
+    responses(
+        (status = 200, description = "Disconnected", body = Envelope<DisconnectedBody>),
+        (status = 400, response = r::BadRequest),
+        (status = 404, response = r::IntegrationNotFound),
+        r::Authenticated,
+    )
+)]
+pub(crate) async fn disconnect(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(provider): Path<String>,
+    ValidQuery(params): ValidQuery<EndUserParams>,
+) -> Result<Json<Envelope<DisconnectedBody>>, Problem> {
+    let request = principal.grpc_request(pb::DisconnectRequest {
+        provider: provider.clone(),
+        end_user_id: params.end_user_id.unwrap_or_default(),
+    });
+    let done = state.oauth.clone().disconnect(request).await?.into_inner();
+    Ok(Json(success(DisconnectedBody {
+        connection_id: done.connection_id,
+        provider,
+        revoked_at_provider: done.revoked_at_provider,
+    })))
+}
+
+/// Get OAuth tokens
+///
+/// The stored tokens' metadata for one identifier and resource (AGNT Connect).
+#[utoipa::path(
+    get,
+    path = "/oauth-tokens",
+    tag = "oauth",
+    params(OauthTokensParams),
+    responses(
+        (status = 200, description = "The matching connections", body = OauthTokenList),
+        (status = 400, response = r::BadRequest),
+        r::Authenticated,
+    )
+)]
+pub(crate) async fn oauth_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+    ValidQuery(params): ValidQuery<OauthTokensParams>,
+) -> Result<Json<OauthTokenList>, Problem> {
+    let identifier_id = params.identifier_id.unwrap_or_default();
+    let resource = params.resource.unwrap_or_default();
+    let mut missing = Vec::new();
+    if identifier_id.is_empty() {
+        missing.push(FieldError::new("identifierId", "required"));
+    }
+    if resource.is_empty() {
+        missing.push(FieldError::new("resource", "required"));
+    }
+    if !missing.is_empty() {
+        return Err(Problem(ApiError::validation(missing)));
+    }
+    let request = principal.grpc_request(pb::ListConnectionsRequest {
+        provider: resource,
+        end_user_id: identifier_id,
+    });
+    let listed = state.oauth.clone().list_connections(request).await?.into_inner();
+    let data = listed
+        .connections
+        .into_iter()
+        .map(|connection| OauthTokenBody {
+            id: connection.id,
+            identifier_id: connection.end_user_id,
+            resource: connection.provider,
+            scopes: connection.scopes,
+            status: connection.status,
+            expires_at: iso_ms(connection.expires_at_ms),
+            created_at: iso_ms(connection.created_at_ms),
+        })
+        .collect();
+    Ok(Json(OauthTokenList { data }))
+}
