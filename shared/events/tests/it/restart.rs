@@ -3,10 +3,11 @@
 
 use std::collections::HashSet;
 
-use latchkey_events::{EventFilter, testing::NatsServer};
+use latchkey_events::EventFilter;
 use latchkey_storage::Backend;
+use latchkey_test_support::{NatsServer, TestBus};
 
-use crate::support::{DEADLINE, Recorded, TestBus, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
+use crate::support::{DEADLINE, Recorded, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
 
 /// How the broker goes away.
 #[derive(Clone, Copy)]
