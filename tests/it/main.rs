@@ -7,7 +7,6 @@ mod approvals;
 mod audit;
 mod bad_input;
 mod binary;
-mod captured;
 mod compose;
 mod credentials;
 mod isolation;
