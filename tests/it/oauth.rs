@@ -215,7 +215,7 @@ async fn the_connection_events_reach_the_audit_log() {
         .expect("disconnect");
     assert_eq!(gone.status(), 200);
     let wanted = ["connection.created", "connection.refreshed", "connection.revoked"];
-    let found = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+    let found = latchkey_test_support::eventually(std::time::Duration::from_secs(30), || async {
         let types: Vec<String> = mesh
             .audit_entries(&mesh.key)
             .await
@@ -385,7 +385,7 @@ async fn concurrent_fetches_refresh_once(backend: Backend, bus: Bus) {
         .await
         .expect("second gateway");
     assert!(
-        crate::support::eventually(std::time::Duration::from_secs(20), || {
+        latchkey_test_support::eventually(std::time::Duration::from_secs(20), || {
             let http = mesh.http.clone();
             let url = format!("{second_base}/readyz");
             async move { http.get(url).send().await.is_ok_and(|r| r.status() == 200) }

@@ -385,7 +385,7 @@ async fn an_endpoint_a_receiver_disabled_with_410_is_enabled_again_over_rest() {
     let path = format!("/v1/webhooks/{id}");
 
     create_agent(&t, &key, "first").await;
-    let disabled = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+    let disabled = latchkey_test_support::eventually(std::time::Duration::from_secs(30), || async {
         call(&t, Method::GET, &path, &key, None).await.1["status"] == "disabled"
     })
     .await;
@@ -405,7 +405,7 @@ async fn an_endpoint_a_receiver_disabled_with_410_is_enabled_again_over_rest() {
 
     // New events reach it again; the one that got the 410 is not resent by enabling.
     create_agent(&t, &key, "second").await;
-    let delivered = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+    let delivered = latchkey_test_support::eventually(std::time::Duration::from_secs(30), || async {
         let (_, page) = call(&t, Method::GET, &format!("{path}/deliveries"), &key, None).await;
         page["data"]
             .as_array()
