@@ -34,7 +34,7 @@ fn lookups(c: &mut Criterion) {
     sqlx::any::install_default_drivers();
     let dir = tempfile::tempdir().unwrap();
     let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
-    let database = runtime.block_on(latchkey_storage::testing::TestDatabase::postgres());
+    let database = runtime.block_on(latchkey_test_support::TestDatabase::postgres());
 
     let (any_sqlite, native_sqlite, any_pg, native_pg) = runtime.block_on(async {
         let any_sqlite = AnyPool::connect(&sqlite_url).await.unwrap();

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::http::header::CONTENT_TYPE;
-use latchkey_events::testing::NatsServer;
-use latchkey_storage::testing::TestDatabase;
+use latchkey_test_support::NatsServer;
+use latchkey_test_support::TestDatabase;
 use tokio::time::Instant;
 
 use crate::children::{self, ChildGuard};

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use latchkey_gateway::GatewayConfig;
 use latchkey_storage::Backend;
+use latchkey_test_support::eventually;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::support::{Bus, TestMesh, eventually, first_broken_entry, gateway_config};
+use crate::support::{Bus, TestMesh, first_broken_entry, gateway_config};
 
 async fn create_use_delete_and_audit(backend: Backend, bus: Bus) {
     let t = TestMesh::start(backend, bus).await;

@@ -9,12 +9,13 @@ use latchkey::cli::Service;
 use latchkey_audit::{Audit, ChainEntry, Checkpoint, entry_hash};
 use latchkey_events::{Envelope, catalogue::ApiKeyCreated};
 use latchkey_server::MeshAuth;
-use latchkey_storage::{Backend, Db, sqlx, testing::TestDatabase};
+use latchkey_storage::{Backend, Db, sqlx};
+use latchkey_test_support::{TestDatabase, eventually, mesh::TestVault};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::support::{Bus, TestMesh, eventually, start_vault};
+use crate::support::{Bus, TestMesh};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
 const BOTH: [(Backend, Bus); 2] = [(Backend::Sqlite, Bus::Local), (Backend::Postgres, Bus::Nats)];
@@ -508,7 +509,8 @@ async fn moved_chains_get_a_signed_checkpoint_each_interval_and_still_ones_do_no
         let db = TestDatabase::new(backend).await;
         let mesh = MeshAuth::new("t-0123456789abcdef");
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let (vault, _vault_db) = start_vault(&mesh, &shutdown).await;
+        let test_vault = TestVault::start(&mesh, &shutdown).await;
+        let vault = test_vault.system_secrets(&mesh);
         let audit = Audit::open(Db::connect(db.url()).await.unwrap(), mesh)
             .await
             .unwrap()

@@ -10,10 +10,8 @@ use std::{
 };
 
 use latchkey_proto::policy::v1::{DescribeRequest, policy_service_client::PolicyServiceClient};
-use latchkey_storage::testing::TestDatabase;
+use latchkey_test_support::{NatsServer, TestDatabase, eventually};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
-
-use crate::support::eventually;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
 
@@ -110,7 +108,7 @@ async fn latchkey_dev_bootstraps_once_and_keeps_its_data_across_restarts() {
 #[tokio::test]
 async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
     let database = TestDatabase::postgres().await;
-    let nats = latchkey_events::testing::NatsServer::spawn().await;
+    let nats = NatsServer::spawn().await;
     let services = ["agent-token", "audit", "policy", "vault", "oauth", "webhook"];
     let ports: BTreeMap<&str, u16> = services.iter().map(|s| (*s, free_port())).collect();
     let gateway_port = free_port();

@@ -12,7 +12,6 @@ mod approvals;
 mod audit;
 mod bad_input;
 mod binary;
-mod captured;
 mod compose;
 mod credentials;
 mod dead_letters;

@@ -5,12 +5,13 @@ use std::{collections::HashSet, time::Duration};
 
 use latchkey_agent_token::AgentToken;
 use latchkey_audit::{Audit, verify_entries};
-use latchkey_events::{EventBus, testing::NatsServer};
+use latchkey_events::EventBus;
 use latchkey_server::MeshAuth;
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{NatsServer, TestDatabase, eventually, mesh::TestVault, nats_bus};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Bus, TestMesh, eventually, first_broken_entry, nats_bus, start_vault};
+use crate::support::{Bus, TestMesh, first_broken_entry};
 
 #[tokio::test]
 async fn events_written_while_nats_is_down_reach_the_audit_chain_exactly_once() {
@@ -58,7 +59,8 @@ async fn audit_consumer_killed_mid_stream(bus_kind: Bus) {
     let mesh = MeshAuth::new("test-service-token-0123456789");
     let shutdown = CancellationToken::new();
 
-    let (vault, _vault_db) = start_vault(&mesh, &shutdown).await;
+    let test_vault = TestVault::start(&mesh, &shutdown).await;
+    let vault = test_vault.system_secrets(&mesh);
     let agent_token = AgentToken::open(Db::connect(agent_db.url()).await.unwrap(), mesh.clone(), vault)
         .await
         .unwrap();

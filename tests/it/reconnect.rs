@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use latchkey::{cli::Service, mesh::ServiceSettings};
-use latchkey_events::testing::TcpProxy;
 use latchkey_gateway::GatewayConfig;
 use latchkey_policy::PolicyConfig;
 use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{TcpProxy, eventually, nats_bus};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     approvals::create_agent,
     policies::{create_policy, patch_policy},
-    support::{Bus, TestMesh, eventually, gateway_config, nats_bus},
+    support::{Bus, TestMesh, gateway_config},
 };
 
 /// How long the second instance may take to show a change, in each check.

@@ -19,13 +19,17 @@ use latchkey_proto::{
     audit::v1::{GetCheckpointKeysRequest, audit_service_client::AuditServiceClient},
 };
 use latchkey_server::{MeshAuth, SystemSecrets};
-use latchkey_storage::{Backend, Db, sqlx, testing::TestDatabase};
+use latchkey_storage::{Backend, Db, sqlx};
+use latchkey_test_support::{
+    TestDatabase, captured, eventually,
+    mesh::{vault_client, vault_root_keys},
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Bus, MESH_TOKEN, TestMesh, eventually, vault_client, vault_root_keys};
+use crate::support::{Bus, MESH_TOKEN, TestMesh};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -226,7 +230,7 @@ async fn sign_checkpoint(t: &TestMesh) -> Checkpoint {
 }
 
 async fn keys_at_rest_are_sealed(backend: Backend) {
-    crate::captured::install();
+    captured::install();
     let t = TestMesh::start(backend, Bus::Local).await;
     let agent = create_agent(&t).await;
     let first_checkpoint = sign_checkpoint(&t).await;
@@ -298,10 +302,7 @@ async fn keys_at_rest_are_sealed(backend: Backend) {
     first_checkpoint.verify_signature(&keys).unwrap();
     t.stop().await;
     // Nor in any log line or span, at any level.
-    let logged = [
-        crate::captured::logs().into_bytes(),
-        crate::captured::all_span_text().into_bytes(),
-    ];
+    let logged = [captured::logs().into_bytes(), captured::all_span_text().into_bytes()];
     for seed in &seeds {
         assert_nowhere(&logged, seed, "a private key");
     }
@@ -498,7 +499,7 @@ impl NotYetAVault {
 
 #[tokio::test]
 async fn agent_token_and_audit_wait_for_a_vault_that_starts_after_them() {
-    crate::captured::install();
+    captured::install();
     let mesh = MeshAuth::new(MESH_TOKEN);
     let shutdown = CancellationToken::new();
     let (agent_db, audit_db, vault_db) = (TestDatabase::sqlite(), TestDatabase::sqlite(), TestDatabase::sqlite());
@@ -529,7 +530,7 @@ async fn agent_token_and_audit_wait_for_a_vault_that_starts_after_them() {
     for_agent_token.refuse(2).await;
     for_audit.refuse(2).await;
     assert!(!agent_token_task.is_finished() && !audit_task.is_finished());
-    assert!(crate::captured::logs().contains("waiting for the vault"));
+    assert!(captured::logs().contains("waiting for the vault"));
 
     // The vault comes up (two listeners of one vault database): both open their keys and serve.
     let root_keys = vault_root_keys();

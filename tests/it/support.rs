@@ -1,13 +1,18 @@
 //! The test harness: a whole Latchkey mesh in this process, on a storage backend and an event bus
 //! of the test's choosing, each test with its own database and its own NATS server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use latchkey::mesh::{DatabasePlan, RunningMesh, ServiceSettings};
-use latchkey_events::{EventBus, NatsConnection, testing::NatsServer};
+use latchkey_events::EventBus;
 use latchkey_gateway::GatewayConfig;
 use latchkey_server::MeshAuth;
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{
+    NatsServer, TestDatabase,
+    mesh::{vault_client, vault_root_keys},
+    nats_bus, read_until,
+};
 use serde_json::Value;
 
 /// The service token of every test mesh.
@@ -33,15 +38,6 @@ pub struct TestMesh {
     pub nats: Option<NatsServer>,
     _database: TestDatabase,
     _bus_database: Option<TestDatabase>,
-}
-
-/// A fresh random vault root key (version 1) for one test mesh.
-pub fn vault_root_keys() -> latchkey_vault::RootKeySource {
-    use base64::Engine;
-    let mut key = [0u8; 32];
-    rand::RngExt::fill(&mut rand::rng(), &mut key);
-    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
-    latchkey_vault::RootKeySource::Inline(format!("1:{encoded}").into())
 }
 
 pub fn gateway_config() -> GatewayConfig {
@@ -183,19 +179,18 @@ impl TestMesh {
 
     /// Waits until the account's audit chain holds at least `count` entries.
     pub async fn audit_entries_at_least(&self, key: &str, count: usize) -> Vec<Value> {
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            let entries = self.audit_entries(key).await;
-            if entries.len() >= count {
-                return entries;
-            }
-            assert!(
-                Instant::now() < until,
-                "expected {count} audit entries, found {}",
-                entries.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let entries = read_until(
+            Duration::from_secs(30),
+            || self.audit_entries(key),
+            |entries| entries.len() >= count,
+        )
+        .await;
+        assert!(
+            entries.len() >= count,
+            "expected {count} audit entries, found {}",
+            entries.len()
+        );
+        entries
     }
 
     pub async fn stop(self) {
@@ -261,61 +256,6 @@ impl TestMesh {
             .of(latchkey::cli::Service::Vault)
             .expect("the vault's address");
         vault_client(url, &self.mesh.context.mesh_auth)
-    }
-}
-
-/// A vault client at `url`, for the system account's secrets.
-pub fn vault_client(url: &str, mesh: &MeshAuth) -> latchkey_server::SystemSecrets {
-    let channel = latchkey_server::connect(url, mesh).expect("a vault address");
-    latchkey_server::SystemSecrets::new(
-        latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel),
-    )
-}
-
-/// A vault of the test's own on loopback (SQLite, a fresh root key), served until `shutdown`, for
-/// services a test builds alone; answers a client of it and its database (keep it alive).
-pub async fn start_vault(
-    mesh: &MeshAuth,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> (latchkey_server::SystemSecrets, TestDatabase) {
-    let database = TestDatabase::sqlite();
-    let db = Db::connect(database.url()).await.expect("open the vault database");
-    let vault = latchkey_vault::Vault::open(db, vault_root_keys(), mesh.clone())
-        .await
-        .expect("open the vault");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    // Its events (none, for the system account's secrets) go to a bus in the same file.
-    let bus = EventBus::local(Db::connect(database.url()).await.expect("bus database"))
-        .await
-        .expect("local bus");
-    tokio::spawn(vault.run(listener, bus, shutdown.clone()));
-    (vault_client(&url, mesh), database)
-}
-
-/// An event bus on the NATS server at `url`, under `prefix`.
-pub async fn nats_bus(url: &str, prefix: &str) -> EventBus {
-    let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new().retry_on_initial_connect())
-        .await
-        .expect("connect to NATS");
-    EventBus::nats(connection, prefix).await.expect("NATS bus")
-}
-
-/// Polls `check` until it holds or `deadline` passes; answers whether it held.
-pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() > until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

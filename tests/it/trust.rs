@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use latchkey_agent_token::AgentTokenConfig;
 use latchkey_storage::Backend;
+use latchkey_test_support::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
     approvals::create_agent,
     policies::{call, create_policy},
-    support::{Bus, TestMesh, eventually, gateway_config},
+    support::{Bus, TestMesh, gateway_config},
 };
 
 /// `POST` with an optional API key (`None`: the body is the credential, or `bearer` is).

@@ -8,11 +8,12 @@ use latchkey_proto::agent_token::v1::{
     TokenCheck, VerifyTokensRequest, agent_token_service_client::AgentTokenServiceClient,
 };
 use latchkey_storage::{Backend, Db};
+use latchkey_test_support::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Bus, TestMesh, eventually};
+use crate::support::{Bus, TestMesh};
 
 async fn post(t: &TestMesh, path: &str, key: Option<&str>, body: Value) -> (StatusCode, Value) {
     let request = match key {

@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use latchkey_audit::EntryQuery;
 use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
-use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::TokenIssued, testing};
+use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::TokenIssued};
 use latchkey_server::MeshAuth;
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{NatsServer, TestDatabase, unique_prefix};
 
 const BATCH: usize = 500;
 const BURST: usize = 50_000;
@@ -161,7 +162,7 @@ fn consume(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BURST as u64));
     for backend in backends() {
         let (nats, database, audit, bus) = runtime.block_on(async {
-            let nats = testing::NatsServer::spawn().await;
+            let nats = NatsServer::spawn().await;
             let database = TestDatabase::new(backend).await;
             let db = Db::connect(database.url()).await.expect("database");
             let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
@@ -170,9 +171,7 @@ fn consume(c: &mut Criterion) {
             let connection = NatsConnection::connect(nats.url(), async_nats::ConnectOptions::new())
                 .await
                 .expect("connect to NATS");
-            let bus = EventBus::nats(connection, &testing::unique_prefix())
-                .await
-                .expect("bus");
+            let bus = EventBus::nats(connection, &unique_prefix()).await.expect("bus");
             (nats, database, audit, bus)
         });
         let mut accounts = 0_usize;

@@ -16,7 +16,8 @@ use aes_gcm::{
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latchkey_server::MeshAuth;
-use latchkey_storage::{Db, testing::TestDatabase};
+use latchkey_storage::Db;
+use latchkey_test_support::TestDatabase;
 use latchkey_vault::{Keyring, NewSecret, RootKeySource, Vault, envelope::DataKey};
 use zeroize::Zeroizing;
 

@@ -21,7 +21,8 @@ use std::{
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latchkey_events::{Envelope, catalogue::TokenIssued};
 use latchkey_server::MeshAuth;
-use latchkey_storage::{Db, testing::TestDatabase};
+use latchkey_storage::Db;
+use latchkey_test_support::TestDatabase;
 use latchkey_webhook::{EndpointInput, Webhook, WebhookConfig};
 use tokio_util::sync::CancellationToken;
 

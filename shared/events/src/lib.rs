@@ -22,7 +22,6 @@ mod nats;
 pub mod outbox;
 mod projection;
 mod relay;
-pub mod testing;
 
 pub use bus::{Batch, Delivery, EventBus, LocalBus, NatsBus, NatsConnection, Step, Subscription};
 pub use catalogue::{DomainEvent, EventType};

@@ -7,7 +7,6 @@
 //! native pool is a value conversion per column, measured in `docs/storage.md`.
 
 mod migrate;
-pub mod testing;
 
 use std::{str::FromStr, time::Duration};
 

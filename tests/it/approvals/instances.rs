@@ -14,6 +14,7 @@ use latchkey_proto::{
 };
 use latchkey_server::MeshChannel;
 use latchkey_storage::{Backend, Db};
+use latchkey_test_support::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ask_token, create_agent};
 use crate::{
     policies::{call, create_policy, patch_policy},
-    support::{Bus, TestMesh, eventually, gateway_config},
+    support::{Bus, TestMesh, gateway_config},
 };
 
 /// Another policy instance on the mesh's policy database and bus, on its own port.

@@ -143,7 +143,7 @@ async fn an_account_registers_lists_and_removes_its_own_app_without_the_secret_s
     assert_eq!(response.status(), 400, "without an app Microsoft cannot start again");
 
     // Every change is announced, without the secret.
-    let announced = crate::support::eventually(std::time::Duration::from_secs(30), || async {
+    let announced = latchkey_test_support::eventually(std::time::Duration::from_secs(30), || async {
         let entries = mesh.audit_entries(&mesh.key).await;
         entries
             .iter()

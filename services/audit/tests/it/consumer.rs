@@ -4,13 +4,12 @@
 
 use async_nats::jetstream::consumer::PullConsumer;
 use latchkey_audit::{ChainEntry, verify_entries};
-use latchkey_events::{Envelope, EventBus, testing::NatsServer};
-use latchkey_storage::{Backend, Db, sqlx, testing::TestDatabase};
+use latchkey_events::{Envelope, EventBus};
+use latchkey_storage::{Backend, Db, sqlx};
+use latchkey_test_support::{NatsServer, RunningConsumer, TestDatabase, nats_bus, unique_prefix};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{
-    DEADLINE, RunningConsumer, chain_once, ids, nats_bus, on_insert_of, open_audit, prefix, token_events, tries,
-};
+use crate::support::{DEADLINE, chain_once, ids, on_insert_of, open_audit, start_consumer, token_events, tries};
 
 /// The advisory lock a test holds to stop the consumer in the middle of a batch's transaction.
 const MID_BATCH_LOCK: i64 = 4242;
@@ -77,7 +76,7 @@ async fn a_failing_batch_comes_again_and_every_event_lands_once_in_publish_order
     let sent = token_events("acct_retry", 1200);
     // Event 700 is in the second batch of 500: appending that batch fails twice.
     on_insert_of(&db, &sent[700].id, 2, "RAISE EXCEPTION 'simulated append failure'").await;
-    let bus = nats_bus(&nats.url(), &prefix()).await;
+    let bus = nats_bus(&nats.url(), &unique_prefix()).await;
     bus.publish(&sent).await.expect("publish");
 
     let shutdown = CancellationToken::new();
@@ -120,13 +119,13 @@ impl StuckMidBatch {
         )
         .await;
         let lock = hold_mid_batch_lock(&db).await;
-        let prefix = prefix();
+        let prefix = unique_prefix();
         nats_bus(&nats.url(), &prefix)
             .await
             .publish(&sent)
             .await
             .expect("publish");
-        let consumer = RunningConsumer::start(database.url(), &nats.url(), &prefix);
+        let consumer = start_consumer(database.url(), &nats.url(), &prefix);
         let stuck = consumer_waiting_mid_batch(&db).await;
         Self {
             nats,
@@ -161,7 +160,7 @@ async fn a_consumer_killed_mid_batch_leaves_every_event_once_in_the_chain_after_
     release_mid_batch_lock(setup.lock).await;
 
     // The unacknowledged batch comes again once JetStream's ack wait has passed.
-    let _restarted = RunningConsumer::start(setup.database.url(), &setup.nats.url(), &setup.prefix);
+    let _restarted = start_consumer(setup.database.url(), &setup.nats.url(), &setup.prefix);
     let chain = chain_once(&setup.audit, "acct_killed", setup.sent.len()).await;
     assert_exactly_once_in_order(&chain, &setup.sent);
     assert_eq!(tries(&setup.db).await, 2, "event 700 was appended on the second try");
@@ -178,7 +177,7 @@ async fn a_batch_appended_but_never_acknowledged_comes_again_and_is_not_appended
     setup.consumer.kill();
     setup.nats.start().await;
 
-    let _restarted = RunningConsumer::start(setup.database.url(), &setup.nats.url(), &setup.prefix);
+    let _restarted = start_consumer(setup.database.url(), &setup.nats.url(), &setup.prefix);
     let chain = chain_once(&setup.audit, "acct_unacked", setup.sent.len()).await;
     assert_exactly_once_in_order(&chain, &setup.sent);
     let (deliveries, events) = consumer_deliveries(&setup.nats.url(), &setup.prefix).await;

@@ -3,7 +3,8 @@
 
 use latchkey_audit::AuditError;
 use latchkey_events::EventBus;
-use latchkey_storage::{Backend, Db, sqlx, testing::TestDatabase};
+use latchkey_storage::{Backend, Db, sqlx};
+use latchkey_test_support::TestDatabase;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::open_audit;

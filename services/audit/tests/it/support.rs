@@ -1,13 +1,13 @@
-//! Fixtures: token events, a JetStream bus on a server of the test's own, failures injected into
-//! the audit database, and the audit consumer on a runtime of its own that can be killed.
+//! Fixtures: token events, failures injected into the audit database, and the audit consumer on a
+//! runtime of its own that can be killed.
 
 use std::time::Duration;
 
 use latchkey_audit::{Audit, ChainEntry};
-use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::TokenIssued, testing::unique_prefix};
+use latchkey_events::{Envelope, catalogue::TokenIssued};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Db, sqlx};
-use tokio_util::sync::CancellationToken;
+use latchkey_test_support::{RunningConsumer, nats_bus, read_until};
 
 /// How long any awaited condition may take. A batch whose consumer crashed comes back after
 /// JetStream's 30 s ack wait, so this leaves room for that.
@@ -37,19 +37,6 @@ pub fn ids(events: &[Envelope]) -> Vec<String> {
     events.iter().map(|event| event.id.clone()).collect()
 }
 
-/// A JetStream bus under `prefix` on the server at `url`.
-pub async fn nats_bus(url: &str, prefix: &str) -> EventBus {
-    let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new().retry_on_initial_connect())
-        .await
-        .expect("connect to NATS");
-    EventBus::nats(connection, prefix).await.expect("NATS bus")
-}
-
-/// A fresh subject prefix.
-pub fn prefix() -> String {
-    unique_prefix()
-}
-
 pub async fn open_audit(url: &str) -> Audit {
     Audit::open(
         Db::connect(url).await.expect("open the audit database"),
@@ -59,16 +46,14 @@ pub async fn open_audit(url: &str) -> Audit {
     .expect("open the audit service")
 }
 
-/// Polls `account`'s chain until it holds `count` entries or the deadline passes; answers it.
+/// Reads `account`'s chain until it holds `count` entries or the deadline passes; answers it.
 pub async fn chain_once(audit: &Audit, account: &str, count: usize) -> Vec<ChainEntry> {
-    let until = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let chain = audit.chain_of(account).await.expect("read the chain");
-        if chain.len() >= count || tokio::time::Instant::now() > until {
-            return chain;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    read_until(
+        DEADLINE,
+        || async { audit.chain_of(account).await.expect("read the chain") },
+        |chain| chain.len() >= count,
+    )
+    .await
 }
 
 /// Makes the insert of `event_id` into the chain run `action` (PL/pgSQL) the first `times` times it
@@ -104,52 +89,13 @@ pub async fn tries(db: &Db) -> i64 {
     if called { last } else { 0 }
 }
 
-/// The audit consumer on a runtime of its own.
-pub struct RunningConsumer {
-    runtime: Option<tokio::runtime::Runtime>,
-    shutdown: CancellationToken,
-}
-
-impl RunningConsumer {
-    /// Starts `Audit::consume` on a new runtime, with its own database pool and NATS connection.
-    pub fn start(database_url: &str, nats_url: &str, prefix: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let shutdown = CancellationToken::new();
-        let (database_url, nats_url, prefix, stop) = (
-            database_url.to_owned(),
-            nats_url.to_owned(),
-            prefix.to_owned(),
-            shutdown.clone(),
-        );
-        runtime.spawn(async move {
-            let audit = open_audit(&database_url).await;
-            let bus = nats_bus(&nats_url, &prefix).await;
-            audit.consume(bus, stop).await;
-        });
-        Self {
-            runtime: Some(runtime),
-            shutdown,
-        }
-    }
-
-    /// Kills the consumer: its runtime is dropped with every task wherever it stands (mid-batch,
-    /// mid-transaction), as a crash would. Nothing is settled with the bus.
-    pub fn kill(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-impl Drop for RunningConsumer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
+/// The audit consumer on a runtime of its own, with its own database pool and NATS connection,
+/// consuming under `prefix`.
+pub fn start_consumer(database_url: &str, nats_url: &str, prefix: &str) -> RunningConsumer {
+    let (database_url, nats_url, prefix) = (database_url.to_owned(), nats_url.to_owned(), prefix.to_owned());
+    RunningConsumer::start(|stop| async move {
+        let audit = open_audit(&database_url).await;
+        let bus = nats_bus(&nats_url, &prefix).await;
+        audit.consume(bus, stop).await;
+    })
 }

@@ -8,8 +8,9 @@ use std::{
 
 use axum::body::Body;
 use http::Method;
-use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::ApiKeyDeleted, testing};
+use latchkey_events::{Envelope, catalogue::ApiKeyDeleted};
 use latchkey_gateway::GatewayConfig;
+use latchkey_test_support::{BusKind, TestBus};
 use sha2::{Digest, Sha256};
 
 use crate::{fakes::StoredKey, harness::TestGateway};
@@ -157,12 +158,7 @@ async fn a_deletion_event_on_the_in_process_bus_drops_the_key() {
 
 #[tokio::test]
 async fn a_deletion_event_on_jetstream_drops_the_key() {
-    let connection = NatsConnection::connect(testing::nats_url(), async_nats::ConnectOptions::new())
-        .await
-        .expect("NATS must run on 127.0.0.1:4222 for tests (see .ci/run)");
-    let bus = EventBus::nats(connection, &testing::unique_prefix())
-        .await
-        .expect("JetStream bus");
+    let bus = TestBus::new(BusKind::Nats).await.bus;
     let gw = TestGateway::build(GatewayConfig::default(), Vec::new(), Some(bus)).await;
     a_key_deleted_elsewhere_stops_within_a_second(gw).await;
 }

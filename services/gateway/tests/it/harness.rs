@@ -16,7 +16,8 @@ use latchkey_proto::{
     vault::v1::{vault_service_client::VaultServiceClient, vault_service_server::VaultServiceServer},
 };
 use latchkey_server::{MeshAuth, MeshChannel};
-use latchkey_storage::{Db, testing::TestDatabase};
+use latchkey_storage::Db;
+use latchkey_test_support::TestDatabase;
 use serde_json::Value;
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::service::Routes;

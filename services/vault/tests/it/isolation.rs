@@ -1,8 +1,9 @@
 //! One account never reads, lists, overwrites or removes another's secrets, over gRPC.
 
 use latchkey_proto::vault::v1 as pb;
+use latchkey_test_support::{BACKENDS, mesh::as_account};
 
-use crate::support::{BACKENDS, TestVault, as_account};
+use crate::support::TestVault;
 
 #[tokio::test]
 async fn one_account_never_sees_or_touches_another_s_secrets() {

@@ -8,8 +8,9 @@ use std::sync::{
 
 use latchkey_proto::vault::v1 as pb;
 use latchkey_storage::sqlx;
+use latchkey_test_support::{BACKENDS, mesh::as_account};
 
-use crate::support::{BACKENDS, TestVault, as_account, secret};
+use crate::support::{TestVault, secret};
 
 const ACCOUNTS: usize = 30;
 

@@ -2,9 +2,10 @@
 
 use latchkey_proto::vault::v1 as pb;
 use latchkey_storage::sqlx;
+use latchkey_test_support::{BACKENDS, mesh::as_account};
 use latchkey_vault::VaultError;
 
-use crate::support::{BACKENDS, TestVault, as_account, secret};
+use crate::support::{TestVault, secret};
 
 #[tokio::test]
 async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {

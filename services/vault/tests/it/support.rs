@@ -5,14 +5,16 @@ use std::path::PathBuf;
 use latchkey_events::EventBus;
 use latchkey_proto::vault::v1::vault_service_client::VaultServiceClient;
 use latchkey_server::{MeshAuth, MeshChannel};
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{
+    TestDatabase,
+    mesh::{channel, loopback_listener},
+};
 use latchkey_vault::{NewSecret, RootKeySource, Vault};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 pub const MESH_TOKEN: &str = "vault-test-service-token";
-
-pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
 /// A vault on its own database with a key file in its own directory.
 pub struct TestVault {
@@ -60,13 +62,11 @@ impl TestVault {
 
     /// Serves this vault over gRPC on a free port; answers a client and the token that stops it.
     pub async fn serve(&self) -> (VaultServiceClient<MeshChannel>, CancellationToken) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (listener, url) = loopback_listener().await;
         let bus = EventBus::local(self.db.clone()).await.expect("local bus");
         let stop = CancellationToken::new();
         tokio::spawn(self.vault.clone().run(listener, bus, stop.clone()));
-        let channel = latchkey_server::connect(&url, &MeshAuth::new(MESH_TOKEN)).expect("channel");
-        (VaultServiceClient::new(channel), stop)
+        (VaultServiceClient::new(channel(&url, &MeshAuth::new(MESH_TOKEN))), stop)
     }
 }
 
@@ -77,9 +77,4 @@ pub fn secret(secret_id: &str, plaintext: &str) -> NewSecret {
         write_only: false,
         expected_version: None,
     }
-}
-
-/// A mesh request acting in `account`.
-pub fn as_account<T>(account: &str, message: T) -> tonic::Request<T> {
-    latchkey_server::with_account(message, account, Some("test"))
 }

@@ -1,9 +1,10 @@
 //! A ciphertext copied to another row, account or version does not open: the AAD binds it.
 
 use latchkey_storage::sqlx;
+use latchkey_test_support::BACKENDS;
 use latchkey_vault::VaultError;
 
-use crate::support::{BACKENDS, TestVault, secret};
+use crate::support::{TestVault, secret};
 
 /// Copies the sealed bytes (nonce and ciphertext) of one row over another's.
 async fn copy_sealed(t: &TestVault, from: (&str, &str), to: (&str, &str)) {

@@ -3,9 +3,10 @@
 use std::{collections::HashSet, time::Duration};
 
 use latchkey_storage::Backend;
+use latchkey_test_support::eventually;
 use latchkey_webhook::EndpointInput;
 
-use crate::support::{Receiver, World, eventually, fast_config};
+use crate::support::{Receiver, World, fast_config};
 
 const BURST: usize = 10_000;
 
@@ -39,7 +40,7 @@ async fn burst(backend: Backend) {
             .len()
     };
     assert!(
-        eventually(Duration::from_secs(300), || delivered() == BURST).await,
+        eventually(Duration::from_secs(300), || async { delivered() == BURST }).await,
         "delivered {} of {BURST}",
         delivered()
     );

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use latchkey_storage::Backend;
+use latchkey_test_support::eventually;
 use latchkey_webhook::{EndpointInput, WebhookConfig, WebhookError};
 use serde_json::Value;
 
-use crate::support::{Receiver, Reply, World, eventually, fast_config, verify};
+use crate::support::{Receiver, Reply, World, fast_config, verify};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -39,7 +40,7 @@ async fn retried_until_the_receiver_answers(backend: Backend) {
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
 
-    assert!(eventually(WAIT, || receiver.received().iter().any(|r| r.status == 200)).await);
+    assert!(eventually(WAIT, || async { receiver.received().iter().any(|r| r.status == 200) }).await);
     let received = receiver.received();
     assert_eq!(received.len(), 4, "three failures, then the delivery");
     for delivery in &received {
@@ -123,7 +124,7 @@ async fn receiver_down_then_up(backend: Backend) {
     );
 
     let receiver = receiver.come_back().await;
-    assert!(eventually(WAIT, || receiver.received().len() >= 3).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() >= 3 }).await);
     let mut ids: Vec<String> = receiver.received().iter().map(|r| r.id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -179,7 +180,7 @@ async fn gone_disables_the_endpoint_at_once() {
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || control.received().len() == 1).await);
+    assert!(eventually(WAIT, || async { control.received().len() == 1 }).await);
     assert_eq!(gone.received().len(), 1);
 
     let announced = world.emitted("endpoint.disabled").await;
@@ -245,7 +246,7 @@ async fn an_endpoint_that_heals_is_announced_recovered() {
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || receiver.received().iter().any(|r| r.status == 200)).await);
+    assert!(eventually(WAIT, || async { receiver.received().iter().any(|r| r.status == 200) }).await);
     let mut recovered = Vec::new();
     for _ in 0..250 {
         recovered = world.emitted("endpoint.recovered").await;
@@ -276,7 +277,7 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
     assert_ne!(rotated.secret, created.secret);
     assert!(rotated.endpoint.previous_secret_expires_at_ms > 0);
     world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || receiver.received().len() == 1).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() == 1 }).await);
     let first = &receiver.received()[0];
     assert_eq!(first.signature.split(' ').count(), 2);
     assert!(verify(&created.secret, first), "the old secret still verifies");
@@ -288,7 +289,7 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || receiver.received().len() == 2).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() == 2 }).await);
     let second = &receiver.received()[1];
     assert!(verify(&again.secret, second));
     assert!(
@@ -310,7 +311,7 @@ async fn a_failed_message_can_be_retried_and_a_range_replayed_with_the_same_id_a
         .await
         .unwrap();
     let published = world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || receiver.received().len() == 1).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() == 1 }).await);
     let failed_id = receiver.received()[0].id.clone();
     let mut status = String::new();
     for _ in 0..500 {
@@ -328,7 +329,7 @@ async fn a_failed_message_can_be_retried_and_a_range_replayed_with_the_same_id_a
         .await
         .unwrap();
     assert_eq!(retried.id, failed_id);
-    assert!(eventually(WAIT, || receiver.received().len() == 2).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() == 2 }).await);
     let received = receiver.received();
     assert_eq!(received[1].id, failed_id);
     assert_eq!(received[1].body, received[0].body);
@@ -340,14 +341,14 @@ async fn a_failed_message_can_be_retried_and_a_range_replayed_with_the_same_id_a
         .await
         .unwrap();
     assert_eq!(queued, 1);
-    assert!(eventually(WAIT, || receiver.received().len() == 3).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() == 3 }).await);
     assert_eq!(receiver.received()[2].body, received[0].body);
 
     let bad = world.api.replay("acc_a", &created.endpoint.id, time, time - 1).await;
     assert!(matches!(bad, Err(WebhookError::Invalid(_))));
 
     let test = world.api.send_test("acc_a", &created.endpoint.id).await.unwrap();
-    assert!(eventually(WAIT, || receiver.received().len() == 4).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() == 4 }).await);
     let body: Value = serde_json::from_str(&receiver.received()[3].body).unwrap();
     assert_eq!(body["type"], "webhook.test");
     assert_eq!(receiver.received()[3].id, test.id);
@@ -372,8 +373,9 @@ async fn one_account_never_sees_nor_touches_another_accounts_endpoints() {
     world.publish_tokens("acc_b", 2).await;
     world.publish_tokens("acc_a", 1).await;
     assert!(
-        eventually(WAIT, || receiver_a.received().len() == 1
-            && receiver_b.received().len() == 2)
+        eventually(WAIT, || async {
+            receiver_a.received().len() == 1 && receiver_b.received().len() == 2
+        })
         .await
     );
     let id = &a.endpoint.id;
@@ -427,7 +429,7 @@ async fn retry_after_is_honoured() {
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || receiver.received().len() == 2).await);
+    assert!(eventually(WAIT, || async { receiver.received().len() == 2 }).await);
     let received = receiver.received();
     // The backoff alone would retry within 400 ms; the receiver asked for a second.
     assert!(

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use latchkey_storage::Backend;
+use latchkey_test_support::eventually;
 use latchkey_webhook::{Endpoint, EndpointInput, WebhookConfig, WebhookError};
 
-use crate::support::{Receiver, Reply, World, eventually, fast_config};
+use crate::support::{Receiver, Reply, World, fast_config};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -93,7 +94,7 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
 
     // A new event reaches it; the one that failed while it was failing is not sent again.
     let later = world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(WAIT, || receiver.received().iter().any(|r| r.status == 204)).await);
+    assert!(eventually(WAIT, || async { receiver.received().iter().any(|r| r.status == 204) }).await);
     let delivered: Vec<_> = receiver.received().into_iter().filter(|r| r.status == 204).collect();
     assert_eq!(delivered.len(), 1);
     assert!(

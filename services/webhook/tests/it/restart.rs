@@ -3,9 +3,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use latchkey_storage::Backend;
+use latchkey_test_support::eventually;
 use latchkey_webhook::{EndpointInput, WebhookConfig};
 
-use crate::support::{Receiver, Reply, World, eventually, fast_config, verify};
+use crate::support::{Receiver, Reply, World, fast_config, verify};
 
 async fn killed_mid_retry(backend: Backend) {
     let config = WebhookConfig {
@@ -31,7 +32,7 @@ async fn killed_mid_retry(backend: Backend) {
         .await
         .unwrap();
     world.publish_tokens("acc_a", 1).await;
-    assert!(eventually(Duration::from_secs(30), || !receiver.received().is_empty()).await);
+    assert!(eventually(Duration::from_secs(30), || async { !receiver.received().is_empty() }).await);
 
     service.kill();
     // Events keep coming while the service is down: the durable consumer keeps them.
@@ -39,7 +40,7 @@ async fn killed_mid_retry(backend: Backend) {
     let _restarted = world.start_service();
 
     assert!(
-        eventually(Duration::from_secs(60), || {
+        eventually(Duration::from_secs(60), || async {
             let delivered: std::collections::HashSet<String> = receiver
                 .received()
                 .iter()

@@ -11,13 +11,12 @@ use std::{
 use axum::{Router, extract::State, http::HeaderMap, response::IntoResponse, routing::post};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
-use latchkey_events::{
-    Envelope, EventBus, NatsConnection,
-    catalogue::TokenIssued,
-    testing::{NatsServer, unique_prefix},
-};
+use latchkey_events::{Envelope, EventBus, catalogue::TokenIssued};
 use latchkey_server::MeshAuth;
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{
+    NatsServer, RunningConsumer, TestDatabase, eventually, nats_bus, read_until, unique_prefix,
+};
 use latchkey_webhook::{Attempt, Webhook, WebhookConfig};
 use sha2::Sha256;
 use tokio::net::TcpListener;
@@ -167,11 +166,11 @@ impl Receiver {
     pub async fn go_down(&self) {
         self.stop.cancel();
         // The port must refuse before the test goes on.
-        let until = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(self.addr).await.is_ok() {
-            assert!(Instant::now() < until, "the receiver would not go down");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let refused = eventually(Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(self.addr).await.is_err()
+        })
+        .await;
+        assert!(refused, "the receiver would not go down");
     }
 
     /// Listens again on the same port, keeping what it received.
@@ -190,45 +189,6 @@ pub fn verify(secret: &str, received: &Received) -> bool {
     received.signature.split(' ').any(|signature| signature == expected)
 }
 
-/// Polls `check` every 20 ms until it holds or `deadline` passes; answers whether it held.
-pub async fn eventually(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + deadline;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A webhook service on a runtime of its own.
-pub struct RunningService {
-    runtime: Option<tokio::runtime::Runtime>,
-    shutdown: CancellationToken,
-}
-
-impl RunningService {
-    /// Kills the service: its runtime is dropped with every task wherever it stands (mid-request,
-    /// mid-transaction), as a crash would.
-    pub fn kill(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-impl Drop for RunningService {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 /// Everything a webhook test stands on: a database, NATS, and a handle on the service's domain.
 pub struct World {
     pub database: TestDatabase,
@@ -241,13 +201,6 @@ pub struct World {
 }
 
 pub const MESH_TOKEN: &str = "webhook-test-service-token";
-
-async fn nats_bus(url: &str, prefix: &str) -> EventBus {
-    let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new().retry_on_initial_connect())
-        .await
-        .expect("connect to NATS");
-    EventBus::nats(connection, prefix).await.expect("NATS bus")
-}
 
 impl World {
     pub async fn new(backend: Backend, config: WebhookConfig) -> Self {
@@ -279,37 +232,30 @@ impl World {
         deadline: Duration,
         settled: impl Fn(&[Attempt]) -> bool,
     ) -> Vec<Attempt> {
-        let until = Instant::now() + deadline;
-        loop {
-            let attempts = self
-                .api
-                .list_attempts(account, endpoint_id, 0, None)
-                .await
-                .expect("list attempts")
-                .attempts;
-            if settled(&attempts) || Instant::now() > until {
-                return attempts;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        read_until(
+            deadline,
+            || async {
+                self.api
+                    .list_attempts(account, endpoint_id, 0, None)
+                    .await
+                    .expect("list attempts")
+                    .attempts
+            },
+            |attempts| settled(attempts),
+        )
+        .await
     }
 
-    /// Starts an instance of the service (consumer, worker, relay, gRPC) on a runtime of its own.
-    pub fn start_service(&self) -> RunningService {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let shutdown = CancellationToken::new();
+    /// Starts an instance of the service (consumer, worker, relay, gRPC) on a runtime of its own,
+    /// which the test can kill as a crash would.
+    pub fn start_service(&self) -> RunningConsumer {
         let (url, nats_url, prefix, config) = (
             self.database.url().to_owned(),
             self.nats.url(),
             self.prefix.clone(),
             self.config.clone(),
         );
-        let stop = shutdown.clone();
-        runtime.spawn(async move {
+        RunningConsumer::start(|stop| async move {
             let db = Db::connect(&url).await.expect("open the database");
             let bus = nats_bus(&nats_url, &prefix).await;
             let service = Webhook::open(db, MeshAuth::new(MESH_TOKEN), config)
@@ -317,11 +263,7 @@ impl World {
                 .expect("open");
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             service.run(listener, bus, stop).await.expect("run the webhook service");
-        });
-        RunningService {
-            runtime: Some(runtime),
-            shutdown,
-        }
+        })
     }
 
     /// Publishes `count` token.issued events of `account`; answers their envelopes.

@@ -7,8 +7,9 @@ use std::{
 };
 
 use latchkey_events::{Envelope, EventBus, EventFilter, run_batch_consumer};
+use latchkey_test_support::{BusKind, TestBus};
 
-use crate::support::{BusKind, DEADLINE, Running, TestBus, event, events, ids, stop_signal};
+use crate::support::{DEADLINE, Running, event, events, ids, stop_signal};
 
 /// Every batch a consumer was handed, in order, whether its handler then succeeded or not.
 #[derive(Clone, Default)]

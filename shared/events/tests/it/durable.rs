@@ -11,9 +11,10 @@ use latchkey_events::{
     catalogue::{ApiKeyCreated, ApiKeyDeleted},
     run_consumer,
 };
+use latchkey_test_support::{BusKind, TestBus};
 use tokio::sync::Notify;
 
-use crate::support::{BusKind, DEADLINE, Recorded, TestBus, event, events, ids, spawn_recorder};
+use crate::support::{DEADLINE, Recorded, event, events, ids, spawn_recorder};
 
 async fn duplicates_are_delivered_once(kind: BusKind) {
     let test = TestBus::new(kind).await;

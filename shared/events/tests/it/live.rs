@@ -9,10 +9,10 @@ use std::{
 
 use latchkey_events::{
     BusError, Envelope, EventBus, EventFilter, LiveCache, LiveFeed, NatsConnection, Step, Subscription,
-    testing::{NatsServer, TcpProxy},
 };
+use latchkey_test_support::{BusKind, NatsServer, TcpProxy, TestBus};
 
-use crate::support::{BusKind, DEADLINE, TestBus, deleted_key, event, events};
+use crate::support::{DEADLINE, deleted_key, event, events};
 
 async fn next_event(subscription: &mut Subscription) -> Envelope {
     let delivery = tokio::time::timeout(DEADLINE, subscription.next())

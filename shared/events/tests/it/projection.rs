@@ -7,10 +7,11 @@ use std::{
 };
 
 use chrono::DateTime;
-use latchkey_events::{Envelope, EventBus, EventFilter, catalogue::ApiKeyCreated, run_projection, testing::NatsServer};
+use latchkey_events::{Envelope, EventBus, EventFilter, catalogue::ApiKeyCreated, run_projection};
+use latchkey_test_support::{BusKind, NatsServer, TestBus};
 use tokio::sync::{oneshot, watch};
 
-use crate::support::{BusKind, DEADLINE, TestBus, deleted_key, event, events, ids};
+use crate::support::{DEADLINE, deleted_key, event, events, ids};
 
 /// A projection running on a task: the set of event ids it applied, and whether it caught up.
 struct Projection {

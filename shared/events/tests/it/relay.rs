@@ -1,9 +1,10 @@
 //! Outbox → relay → bus → durable consumer, on every combination of outbox backend and bus.
 
 use latchkey_events::{EventBus, EventFilter};
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{BusKind, TestBus, TestDatabase};
 
-use crate::support::{BusKind, Recorded, TestBus, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
+use crate::support::{Recorded, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
 
 /// Enqueues two transactions' worth of events and checks the consumer gets exactly those, in
 /// order, and that the relay emptied the outbox.

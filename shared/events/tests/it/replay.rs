@@ -8,8 +8,9 @@ use std::sync::{
 
 use chrono::{DateTime, Utc};
 use latchkey_events::{Delivery, Envelope, EventFilter, Step, Subscription};
+use latchkey_test_support::{BusKind, TestBus};
 
-use crate::support::{BusKind, DEADLINE, TestBus, deleted_key, event, events, ids};
+use crate::support::{DEADLINE, deleted_key, event, events, ids};
 
 async fn next_step(replay: &mut Subscription) -> Step {
     tokio::time::timeout(DEADLINE, replay.next_step())

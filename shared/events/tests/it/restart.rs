@@ -3,13 +3,11 @@
 
 use std::collections::HashSet;
 
-use latchkey_events::{
-    EventBus, EventFilter, NatsConnection,
-    testing::{NatsServer, TcpProxy},
-};
+use latchkey_events::{EventBus, EventFilter, NatsConnection};
 use latchkey_storage::Backend;
+use latchkey_test_support::{NatsServer, TcpProxy, TestBus};
 
-use crate::support::{DEADLINE, Recorded, TestBus, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
+use crate::support::{DEADLINE, Recorded, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
 
 /// How the broker goes away.
 #[derive(Clone, Copy)]

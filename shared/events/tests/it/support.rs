@@ -1,5 +1,5 @@
-//! Fixtures shared by the tests: events, buses on every backend, and a consumer that records what
-//! it handled.
+//! Fixtures shared by the tests: events, an outbox, and a consumer that records what it handled
+//! (the buses themselves are `latchkey_test_support::TestBus`).
 
 use std::{
     sync::{Arc, Mutex},
@@ -7,11 +7,12 @@ use std::{
 };
 
 use latchkey_events::{
-    Envelope, EventBus, EventFilter, NatsConnection, Outbox,
+    Envelope, EventBus, EventFilter, Outbox,
     catalogue::{AccountCreated, ApiKeyDeleted},
-    run_consumer, run_relay, testing,
+    run_consumer, run_relay,
 };
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{TestDatabase, read_until};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// How long any awaited condition may take before the test fails.
@@ -41,65 +42,6 @@ pub fn events(count: usize) -> Vec<Envelope> {
 
 pub fn ids(events: &[Envelope]) -> Vec<String> {
     events.iter().map(|event| event.id.clone()).collect()
-}
-
-/// Which bus a test runs on.
-#[derive(Clone, Copy, Debug)]
-pub enum BusKind {
-    /// The in-process bus on SQLite.
-    Local,
-    /// The in-process bus on PostgreSQL.
-    LocalPostgres,
-    Nats,
-}
-
-/// A bus and what it needs to live: its database, or its stream (deleted by `cleanup`).
-pub struct TestBus {
-    pub bus: EventBus,
-    _db: Option<TestDatabase>,
-}
-
-impl TestBus {
-    pub async fn new(kind: BusKind) -> Self {
-        match kind {
-            BusKind::Local => {
-                let db = TestDatabase::sqlite();
-                let bus = EventBus::local(Db::connect(db.url()).await.expect("connect"))
-                    .await
-                    .expect("local bus");
-                Self { bus, _db: Some(db) }
-            }
-            BusKind::LocalPostgres => {
-                let db = TestDatabase::postgres().await;
-                let bus = EventBus::local(Db::connect(db.url()).await.expect("connect"))
-                    .await
-                    .expect("local bus");
-                Self { bus, _db: Some(db) }
-            }
-            BusKind::Nats => Self::nats(&testing::nats_url()).await,
-        }
-    }
-
-    /// A JetStream bus under a fresh prefix on the server at `url`.
-    pub async fn nats(url: &str) -> Self {
-        let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new())
-            .await
-            .expect("connect to NATS");
-        let bus = EventBus::nats(connection, &testing::unique_prefix())
-            .await
-            .expect("nats bus");
-        Self { bus, _db: None }
-    }
-
-    /// Deletes the test's stream from the shared server.
-    pub async fn cleanup(self) {
-        if let EventBus::Nats(bus) = &self.bus {
-            bus.jetstream()
-                .delete_stream(bus.stream_name())
-                .await
-                .expect("delete stream");
-        }
-    }
 }
 
 /// An outbox in a fresh database of `backend`.
@@ -178,15 +120,11 @@ impl Recorded {
 
     /// Waits until at least `count` events were recorded.
     pub async fn wait_for(&self, count: usize) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while self.len() < count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {count} events, have {}",
-                self.len()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let recorded = read_until(DEADLINE, || async { self.len() }, |len| *len >= count).await;
+        assert!(
+            recorded >= count,
+            "timed out waiting for {count} events, have {recorded}"
+        );
     }
 }
 

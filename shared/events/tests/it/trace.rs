@@ -2,45 +2,23 @@
 //! that caused the event, carried in the envelope's `traceparent`; a batch of several events runs
 //! in one `event.consume_batch` span linked to each of their traces.
 
-use std::sync::OnceLock;
-
 use latchkey_events::{Envelope, EventFilter, run_batch_consumer};
-use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use tracing_subscriber::layer::SubscriberExt;
+use latchkey_test_support::{BusKind, TestBus, captured};
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry_sdk::trace::SpanData;
 
-use crate::support::{BusKind, DEADLINE, Recorded, Running, TestBus, event, spawn_recorder, stop_signal};
-
-/// The test binary's span recorder, installed once as the process's subscriber.
-fn recorder() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
-    static RECORDER: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
-    RECORDER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in the test binary");
-        latchkey_telemetry::install_propagator();
-        (exporter, provider)
-    })
-}
+use crate::support::{DEADLINE, Recorded, Running, event, spawn_recorder, stop_signal};
 
 fn consume_spans_of(trace_id: TraceId) -> Vec<SpanData> {
-    let (exporter, provider) = recorder();
-    let _ = provider.force_flush();
-    exporter
-        .get_finished_spans()
-        .unwrap_or_default()
+    captured::spans_of(trace_id)
         .into_iter()
-        .filter(|span| span.span_context.trace_id() == trace_id && span.name == "event.consume")
+        .filter(|span| span.name == "event.consume")
         .collect()
 }
 
 #[tokio::test]
 async fn the_consumer_span_continues_the_envelope_trace() {
-    recorder();
+    captured::install();
     let test = TestBus::new(BusKind::Local).await;
     let mut traced = event(0);
     traced.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned());
@@ -79,7 +57,7 @@ async fn the_consumer_span_continues_the_envelope_trace() {
 
 #[tokio::test]
 async fn a_batch_span_links_each_trace_of_its_events_once() {
-    recorder();
+    captured::install();
     let test = TestBus::new(BusKind::Local).await;
     let first_trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let second_trace = "00-5b8aa5a2d2c872e8321cf37308d69df2-051581bf3cb55c13-01";
@@ -124,16 +102,10 @@ async fn a_batch_span_links_each_trace_of_its_events_once() {
     };
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let span = loop {
-        let (exporter, provider) = recorder();
-        let _ = provider.force_flush();
-        let found = exporter
-            .get_finished_spans()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|span| {
-                span.name == "event.consume_batch"
-                    && linked_to(span).contains(&"0af7651916cd43dd8448eb211c80319c".to_owned())
-            });
+        let found = captured::finished_spans().into_iter().find(|span| {
+            span.name == "event.consume_batch"
+                && linked_to(span).contains(&"0af7651916cd43dd8448eb211c80319c".to_owned())
+        });
         if let Some(span) = found {
             break span;
         }

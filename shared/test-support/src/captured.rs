@@ -1,6 +1,7 @@
-//! The test binary's one global subscriber: every span goes to an in-memory OpenTelemetry exporter
+//! A test binary's one global subscriber: every span goes to an in-memory OpenTelemetry exporter
 //! (for trace propagation tests) and every log line, down to TRACE for Latchkey's own crates and
-//! DEBUG for the libraries under them, to an in-memory buffer (for tests that no secret is logged).
+//! DEBUG for the libraries under them, to an in-memory buffer; [`assert_not_captured`] fails a test
+//! when a secret stands in either (the log canary).
 
 use std::{
     io::Write,
@@ -8,7 +9,7 @@ use std::{
 };
 
 use opentelemetry::trace::{TraceId, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing_subscriber::{Layer, filter::Targets, layer::SubscriberExt};
 
 struct Captured {
@@ -69,18 +70,27 @@ pub fn install() {
     captured();
 }
 
-/// The names of the finished spans of `trace_id`.
-pub fn span_names_of(trace_id: TraceId) -> Vec<String> {
-    let captured = captured();
-    let _ = captured.provider.force_flush();
-    captured
-        .spans
-        .get_finished_spans()
-        .unwrap_or_default()
+/// The finished spans of `trace_id`.
+pub fn spans_of(trace_id: TraceId) -> Vec<SpanData> {
+    finished_spans()
         .into_iter()
         .filter(|span| span.span_context.trace_id() == trace_id)
+        .collect()
+}
+
+/// The names of the finished spans of `trace_id`.
+pub fn span_names_of(trace_id: TraceId) -> Vec<String> {
+    spans_of(trace_id)
+        .into_iter()
         .map(|span| span.name.into_owned())
         .collect()
+}
+
+/// Every finished span of every test so far.
+pub fn finished_spans() -> Vec<SpanData> {
+    let captured = captured();
+    let _ = captured.provider.force_flush();
+    captured.spans.get_finished_spans().unwrap_or_default()
 }
 
 /// Everything logged so far, by every test of the binary.
@@ -92,14 +102,23 @@ pub fn logs() -> String {
 
 /// Every finished span of every test so far, as text: names, attributes and events.
 pub fn all_span_text() -> String {
-    let captured = captured();
-    let _ = captured.provider.force_flush();
-    captured
-        .spans
-        .get_finished_spans()
-        .unwrap_or_default()
+    finished_spans()
         .into_iter()
         .map(|span| format!("{} {:?} {:?}", span.name, span.attributes, span.events))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The log canary: fails the test when `secret` (the `what` of the message) stands in any log line
+/// or span captured so far. Call it after the flow that handled the secret, with the capture
+/// [`install`]ed before it; an empty capture fails too, for a check that saw nothing proves nothing.
+pub fn assert_not_captured(what: &str, secret: &str) {
+    assert!(!secret.is_empty(), "the {what} to look for is empty");
+    let logs = logs();
+    assert!(
+        !logs.is_empty(),
+        "the capture saw nothing: was it installed before the flow?"
+    );
+    assert!(!logs.contains(secret), "the {what} was logged");
+    assert!(!all_span_text().contains(secret), "the {what} reached a span");
 }

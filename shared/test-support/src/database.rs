@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::{Backend, sqlite_url};
+use latchkey_storage::{Backend, sqlite_url, sqlx};
+
+/// Both storage backends, for tests that run their story on each.
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
 /// Where tests find PostgreSQL; `LATCHKEY_TEST_POSTGRES` overrides the machine's default.
 pub fn postgres_admin_url() -> String {

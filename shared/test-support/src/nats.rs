@@ -1,6 +1,6 @@
-//! Test support for every crate that talks to NATS: a unique subject prefix per test, a
-//! nats-server of the test's own that can be stopped and started again on the same port and
-//! store, for tests about broker outages, and a TCP proxy that cuts one client off.
+//! NATS for tests: a unique subject prefix per test, a bus under it, and a nats-server of the
+//! test's own that can be stopped and started again on the same port and store, for tests about
+//! broker outages.
 
 use std::{
     path::PathBuf,
@@ -8,9 +8,7 @@ use std::{
     time::Duration,
 };
 
-mod proxy;
-
-pub use proxy::TcpProxy;
+use latchkey_events::{EventBus, NatsConnection};
 
 /// The binary Debian's `nats-server` package installs.
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
@@ -25,6 +23,15 @@ pub fn unique_prefix() -> String {
 /// Where tests find the shared NATS server; `LATCHKEY_TEST_NATS` overrides the machine's default.
 pub fn nats_url() -> String {
     std::env::var("LATCHKEY_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A JetStream bus under `prefix` on the server at `url` (its stream is the prefix's own). The
+/// client keeps trying while the server is not up yet.
+pub async fn nats_bus(url: &str, prefix: &str) -> EventBus {
+    let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new().retry_on_initial_connect())
+        .await
+        .expect("connect to NATS");
+    EventBus::nats(connection, prefix).await.expect("NATS bus")
 }
 
 /// A nats-server with JetStream on a free port and a store directory of its own, killed and

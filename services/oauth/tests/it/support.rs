@@ -1,0 +1,68 @@
+//! The oauth service on loopback, configured with GitHub's client credentials only.
+
+use latchkey_oauth::{ClientCredentials, Oauth, OauthConfig};
+use latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient;
+use latchkey_server::{MeshAuth, MeshChannel};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{
+    BusKind, TestBus, TestDatabase,
+    mesh::{TestVault, channel, loopback_listener},
+};
+use tokio_util::sync::CancellationToken;
+
+pub const MESH_TOKEN: &str = "oauth-test-service-token";
+pub const GITHUB_CLIENT_ID: &str = "github-test-client";
+
+/// A running oauth service; it stops on drop.
+pub struct TestOauth {
+    pub client: OauthServiceClient<MeshChannel>,
+    shutdown: CancellationToken,
+    _database: TestDatabase,
+    _bus: TestBus,
+    _vault: TestVault,
+}
+
+impl TestOauth {
+    pub async fn start(backend: Backend) -> Self {
+        let mesh = MeshAuth::new(MESH_TOKEN);
+        let shutdown = CancellationToken::new();
+        let vault = TestVault::start(&mesh, &shutdown).await;
+        let database = TestDatabase::new(backend).await;
+        let bus = TestBus::new(BusKind::Local).await;
+        let config = OauthConfig {
+            callback_url: "https://latchkey.example/oauth/callback".to_owned(),
+            clients: [(
+                "github".to_owned(),
+                ClientCredentials {
+                    client_id: GITHUB_CLIENT_ID.to_owned(),
+                    client_secret: "github-test-secret-9d1e".to_owned(),
+                },
+            )]
+            .into(),
+            ..OauthConfig::default()
+        };
+        let oauth = Oauth::open(
+            Db::connect(database.url()).await.expect("open the oauth database"),
+            mesh.clone(),
+            vault.client(&mesh),
+            config,
+        )
+        .await
+        .expect("open the oauth service");
+        let (listener, url) = loopback_listener().await;
+        tokio::spawn(oauth.run(listener, bus.bus.clone(), shutdown.clone()));
+        Self {
+            client: OauthServiceClient::new(channel(&url, &mesh)),
+            shutdown,
+            _database: database,
+            _bus: bus,
+            _vault: vault,
+        }
+    }
+}
+
+impl Drop for TestOauth {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

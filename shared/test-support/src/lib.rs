@@ -1,0 +1,23 @@
+//! What every test suite of the workspace stands on, in one place (a dev-dependency only): a fresh
+//! database per test on either backend, an event bus of the test's own (a stream or subject prefix
+//! no other test uses, or a nats-server of its own), waiting on a condition with a deadline instead
+//! of a fixed sleep, a service on a runtime a test can kill as a crash would, and the capture of
+//! every log line and span that fails a test when a secret shows up in them. With the `mesh`
+//! feature: a vault on loopback and the mesh clients a service's suite calls it with.
+
+mod bus;
+pub mod captured;
+mod database;
+#[cfg(feature = "mesh")]
+pub mod mesh;
+mod nats;
+mod own_runtime;
+mod proxy;
+mod wait;
+
+pub use bus::{BusKind, TestBus};
+pub use database::{BACKENDS, TestDatabase, postgres_admin_url};
+pub use nats::{NatsServer, nats_bus, nats_url, unique_prefix};
+pub use own_runtime::RunningConsumer;
+pub use proxy::TcpProxy;
+pub use wait::{eventually, read_until};
