@@ -15,9 +15,8 @@ use latchkey_events::{
     DeadLetters, Envelope, EventBus, EventFilter, EventsConfig, Outbox, catalogue::AccountCreated, run_consumer,
     run_relay,
 };
-use latchkey_storage::{Db, sqlite_url, sqlx, testing::TestDatabase};
-
-use crate::support::eventually;
+use latchkey_storage::{Db, sqlite_url, sqlx};
+use latchkey_test_support::{TestDatabase, eventually};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
 

@@ -3,10 +3,6 @@
 //! can also swallow what the client sends, so a request is lost as it is when the broker dies
 //! with it unanswered.
 
-// Test support: the proxy's tasks live as long as the proxy (aborted on drop, or ended by a cut).
-// This crate sits below latchkey-server, whose task set the services use.
-#![allow(clippy::disallowed_methods)]
-
 use std::{
     net::SocketAddr,
     sync::{

@@ -14,11 +14,12 @@ use std::{
 use latchkey_events::{
     DeadLetters, Envelope, EventBus, EventFilter, dead_letter::Retried, run_batch_consumer, run_consumer,
 };
-use latchkey_storage::{Backend, Db, testing::TestDatabase};
+use latchkey_storage::{Backend, Db};
+use latchkey_test_support::{BusKind, TestBus, TestDatabase};
 
 use crate::{
     dead_relay::{announcements, limits},
-    support::{BusKind, DEADLINE, Recorded, Running, TestBus, deleted_key, event, events, ids, stop_signal},
+    support::{DEADLINE, Recorded, Running, deleted_key, event, events, ids, stop_signal},
 };
 
 /// A bus with the test budgets, and the dead letters its consumers write: the in-process bus's own

@@ -8,9 +8,9 @@ use latchkey_events::{
     catalogue::{EventDeadLettered, TokenRevoked},
     dead_letter::Retried,
     run_relay,
-    testing::{self, NatsServer},
 };
 use latchkey_storage::Backend;
+use latchkey_test_support::{NatsServer, nats_url, unique_prefix};
 
 use crate::support::{DEADLINE, Recorded, enqueue, event, ids, outbox, spawn_recorder, spawn_relay};
 
@@ -52,7 +52,7 @@ async fn nats_bus(url: &str) -> (EventBus, NatsConnection) {
     let connection = NatsConnection::connect(url, async_nats::ConnectOptions::new())
         .await
         .expect("connect to NATS");
-    let bus = EventBus::nats(connection.clone(), &testing::unique_prefix())
+    let bus = EventBus::nats(connection.clone(), &unique_prefix())
         .await
         .expect("nats bus")
         .with_config(limits());
@@ -72,7 +72,7 @@ async fn delete_stream(bus: &EventBus) {
 /// overtakes the held rows; the oversized row dies after 3 tries, the oversized revocation after 5;
 /// then the ordinary row goes out, and both deaths are announced.
 async fn refused_rows_are_dead_lettered(backend: Backend) {
-    let (bus, client) = nats_bus(&testing::nats_url()).await;
+    let (bus, client) = nats_bus(&nats_url()).await;
     let too_big = client.client().server_info().max_payload;
     let (outbox, _db) = outbox(backend).await;
     let big = oversized(event(1), too_big);
@@ -161,7 +161,7 @@ async fn postgres_relay_dead_letters_refused_rows_and_lets_revocations_go_first(
 /// the revocation: that one is published while the refused row is still held.
 #[tokio::test]
 async fn revocations_overtake_a_held_row() {
-    let (bus, client) = nats_bus(&testing::nats_url()).await;
+    let (bus, client) = nats_bus(&nats_url()).await;
     let bus = bus.with_config(EventsConfig {
         relay_max_attempts: 1000,
         ..limits()
@@ -190,7 +190,7 @@ async fn revocations_overtake_a_held_row() {
 /// that has already happened makes exactly two rounds (one, then the drain), so no waiting.
 #[tokio::test]
 async fn an_outage_counts_against_no_row() {
-    let (bus, client) = nats_bus(&testing::nats_url()).await;
+    let (bus, client) = nats_bus(&nats_url()).await;
     let bus = bus.with_config(EventsConfig {
         relay_max_attempts: 1,
         ..limits()
