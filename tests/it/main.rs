@@ -15,6 +15,7 @@ mod binary;
 mod captured;
 mod compose;
 mod credentials;
+mod dead_letters;
 mod isolation;
 mod nothing_lost;
 mod oauth;

@@ -1,5 +1,6 @@
 //! Integration tests of the outbox, relay, both buses and the consumer loop, against real SQLite,
-//! PostgreSQL and NATS JetStream, and the replays and projections built on the buses.
+//! PostgreSQL and NATS JetStream, the replays and projections built on the buses, and the dead
+//! letters of the relay and the consumers.
 
 // Tests and benchmarks start their own helpers (receivers, fake peers, a service under test) with
 // `tokio::spawn` and await or abort the handles themselves; `latchkey_server::Tasks` (which
@@ -7,6 +8,8 @@
 #![allow(clippy::disallowed_methods)]
 
 mod batches;
+mod dead_consumer;
+mod dead_relay;
 mod durable;
 mod live;
 mod projection;
