@@ -47,6 +47,40 @@ pub enum Command {
     /// Works with an account's hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Works with the event pipeline's dead letters.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// The events a relay or a consumer gave up on after its tries (docs/events.md).
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Lists every dead letter: id, event id, type, account, where it died, tries, when, last error.
+    List {
+        /// A `latchkey dev` data directory (every service's database and events.db); without it,
+        /// `database.url`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Puts dead letters back: a relay's onto its outbox (its relay publishes it within a second), a
+    /// consumer's up for that consumer (it handles it within seconds, then it leaves the list).
+    Retry {
+        /// The dead letter's id (`dl_…`, from `list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+        /// As for `list`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

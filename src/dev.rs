@@ -39,7 +39,8 @@ pub struct DevMesh {
 pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> anyhow::Result<DevMesh> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let bus_db = Db::connect(&sqlite_url(&data_dir.join("events.db"))).await?;
-    let bus = EventBus::local(bus_db).await?;
+    // Consumers' dead letters stay in events.db, beside their cursors.
+    let bus = EventBus::local(bus_db).await?.with_config(settings.events);
     let vault_root_keys = vault_key_file(data_dir)?;
     // Services in one process still authenticate each other; a fresh token each start.
     // The bootstrap account exists before the REST API opens, so a client that waits for

@@ -4,6 +4,7 @@
 
 pub mod audit_verify;
 pub mod cli;
+pub mod dead_letters;
 pub mod dev;
 pub mod mesh;
 pub mod serve;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use latchkey::{
-    cli::{AccountCommand, AuditCommand, Cli, Command, KeysCommand, VaultCommand},
+    cli::{AccountCommand, AuditCommand, Cli, Command, EventsCommand, KeysCommand, VaultCommand},
     settings::{DEFAULTS, Settings},
 };
 
@@ -77,6 +77,9 @@ async fn main() -> anyhow::Result<()> {
             if !report.valid {
                 std::process::exit(1);
             }
+        }
+        Command::Events(EventsCommand::DeadLetters(command)) => {
+            print!("{}", latchkey::dead_letters::run(&settings, command).await?);
         }
         Command::Config => {}
     }

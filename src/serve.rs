@@ -44,7 +44,14 @@ pub async fn run(
                 .context("server.metrics_listen is not HOST:PORT")?,
         ),
     };
-    let bus = connect_bus(&settings, &shutdown).await?;
+    let mut bus = connect_bus(&settings, &shutdown).await?.with_config(settings.events);
+    if !settings.database.url.is_empty() && service != Service::Gateway {
+        // The service's consumers dead-letter into its own database (docs/events.md).
+        let db = latchkey_storage::Db::connect(&settings.database.url)
+            .await
+            .context("cannot open the database for dead letters")?;
+        bus = bus.with_dead_letters(db).await?;
+    }
     let context = ServiceContext {
         database: DatabasePlan::Url(settings.database.url.clone()),
         bus,

@@ -21,6 +21,7 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub mesh: MeshSettings,
     pub server: ServerSettings,
+    pub events: latchkey_events::EventsConfig,
     pub gateway: GatewayConfig,
     pub telemetry: TelemetryConfig,
     pub webhook: latchkey_webhook::WebhookConfig,
@@ -242,6 +243,14 @@ mod tests {
             !format!("{:?}", settings.oauth).contains("0012secret"),
             "Debug hides the secret"
         );
+    }
+
+    #[test]
+    fn dead_letter_budgets_default_to_the_events_crate_and_come_from_the_environment() {
+        let defaults = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(defaults.events, latchkey_events::EventsConfig::default());
+        let settings = Settings::load(None, env(&[("LATCHKEY__EVENTS__RELAY_MAX_ATTEMPTS", "3")])).unwrap();
+        assert_eq!(settings.events.relay_max_attempts, 3);
     }
 
     #[test]

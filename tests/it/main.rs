@@ -9,6 +9,7 @@ mod bad_input;
 mod binary;
 mod compose;
 mod credentials;
+mod dead_letters;
 mod isolation;
 mod nothing_lost;
 mod oauth;

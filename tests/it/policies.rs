@@ -160,6 +160,12 @@ async fn policy_lifecycle(backend: Backend, bus: Bus) {
             json!({"name": "p", "rules": [{"match": {"scopes": ["sec*"]}, "effect": "deny"}]}),
             "rules[0].match.scopes[0]",
         ),
+        // An object written as an array would otherwise read field by field: a rule matching all.
+        (
+            json!({"name": "p", "rules": [{"match": [null, null], "effect": "deny"}]}),
+            "rules[0].match",
+        ),
+        (json!({"name": "p", "rules": [[null, "deny"]]}), "rules[0]"),
     ] {
         assert_eq!(
             refused_field(&t, Method::POST, "/v1/policies", &key, body.clone()).await,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::{BusError, Envelope, EventFilter, local, nats};
+use crate::{BusError, DeadLetters, Envelope, EventFilter, EventsConfig, dead_letter::DeadLetterSetup, local, nats};
 
 pub use crate::local::LocalBus;
 pub use crate::nats::{NatsBus, NatsConnection};
@@ -15,7 +15,9 @@ pub use crate::nats::{NatsBus, NatsConnection};
 /// Both implementations give the same contract: `publish` returns once every event is durably
 /// stored; a second event with the same id is dropped; every durable consumer gets every matching
 /// event at least once, in publish order per publisher, and an event counts as consumed only once
-/// its handler succeeded and acknowledged it.
+/// its handler succeeded and acknowledged it. Two exceptions keep one bad event from blocking the
+/// rest (docs/events.md): an event that keeps failing is dead-lettered, and revocations overtake
+/// an outbox row the bus refuses.
 #[derive(Clone, Debug)]
 pub enum EventBus {
     Nats(NatsBus),
@@ -36,12 +38,54 @@ impl EventBus {
         Ok(Self::Local(LocalBus::open(db).await?))
     }
 
+    /// Sets how many tries the relays and durable consumers on this bus give an event before they
+    /// dead-letter it (`[events]` in the settings file; docs/events.md).
+    #[must_use]
+    pub fn with_config(mut self, config: EventsConfig) -> Self {
+        self.dead_letters_mut().config = config;
+        self
+    }
+
+    /// Where this bus's durable consumers put the events they give up on: `db`'s
+    /// `latchkey_dead_letters`, created if needed (a service's own database). The in-process bus
+    /// uses its own database until told otherwise; a JetStream consumer without one retries an
+    /// event for ever, as it has nowhere to put it.
+    pub async fn with_dead_letters(mut self, db: latchkey_storage::Db) -> Result<Self, BusError> {
+        self.dead_letters_mut().store = Some(DeadLetters::open(db).await?);
+        Ok(self)
+    }
+
+    pub(crate) fn dead_letters(&self) -> &DeadLetterSetup {
+        match self {
+            Self::Nats(bus) => &bus.dead_letters,
+            Self::Local(bus) => &bus.dead_letters,
+        }
+    }
+
+    fn dead_letters_mut(&mut self) -> &mut DeadLetterSetup {
+        match self {
+            Self::Nats(bus) => &mut bus.dead_letters,
+            Self::Local(bus) => &mut bus.dead_letters,
+        }
+    }
+
     /// Publishes `events` in order, sending all of them before awaiting the acknowledgements.
     /// Ok only when every event is stored (a duplicate counts as stored).
     pub async fn publish(&self, events: &[Envelope]) -> Result<(), BusError> {
+        self.publish_in_order(events).await.map_err(|failure| failure.error)
+    }
+
+    /// [`publish`](Self::publish), saying on a failure how far it got and whether the bus refused
+    /// an event for good.
+    pub(crate) async fn publish_in_order(&self, events: &[Envelope]) -> Result<(), PublishFailure> {
         match self {
             Self::Nats(bus) => bus.publish(events).await,
-            Self::Local(bus) => bus.publish(events).await,
+            Self::Local(bus) => bus.publish(events).await.map_err(|error| PublishFailure {
+                // One transaction: all or nothing. The in-process bus refuses no event.
+                stored: 0,
+                refused: false,
+                error,
+            }),
         }
     }
 
@@ -111,6 +155,16 @@ impl EventBus {
         };
         Ok(Subscription { inner, max_batch: 1 })
     }
+}
+
+/// Why a publish stopped short.
+pub(crate) struct PublishFailure {
+    /// How many of the events, from the first, are stored.
+    pub(crate) stored: usize,
+    /// Whether the bus refused event `stored` for good (it will never take it as it is), rather
+    /// than failing for a reason of its own (an outage).
+    pub(crate) refused: bool,
+    pub(crate) error: BusError,
 }
 
 /// A consumer name must be a single NATS token and a sensible durable name.
@@ -200,6 +254,20 @@ impl Subscription {
                 .map(|delivery| delivery.map(|delivery| vec![delivery])),
         };
         deliveries.map(|deliveries| deliveries.map(Batch::new))
+    }
+
+    /// Up to `max` events (at most the subscription's batch size) as [`next_batch`](Self::next_batch)
+    /// hands them over, or `Some(Ok(None))` when a durable consumer waited a while (a second
+    /// in-process, five on JetStream) with nothing: a moment for the consumer loop's other work.
+    pub(crate) async fn poll_batch(&mut self, max: usize) -> Option<Result<Option<Batch>, BusError>> {
+        let max = max.clamp(1, self.max_batch);
+        let deliveries = match &mut self.inner {
+            SubscriptionInner::NatsDurable(sub) => sub.next_batch_or_idle(max).await,
+            SubscriptionInner::LocalDurable(sub) => sub.next_batch_or_idle(max).await,
+            _ => return self.next_batch().await.map(|batch| batch.map(Some)),
+        };
+        deliveries
+            .map(|deliveries| deliveries.map(|deliveries| (!deliveries.is_empty()).then(|| Batch::new(deliveries))))
     }
 
     /// Like [`next`](Self::next), but a replay also reports, in order, when it has caught up with

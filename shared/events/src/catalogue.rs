@@ -56,6 +56,7 @@ catalogue! {
     EndpointDisabled => "endpoint.disabled",
     EndpointRecovered => "endpoint.recovered",
     EndpointEnabled => "endpoint.enabled",
+    EventDeadLettered => "event.dead_lettered",
 }
 
 impl std::fmt::Display for EventType {
@@ -526,6 +527,27 @@ impl DomainEvent for ConnectionRevoked {
     const TYPE: EventType = EventType::ConnectionRevoked;
     fn subject(&self) -> Option<String> {
         Some(self.connection_id.clone())
+    }
+}
+
+/// An event that kept failing was moved to a dead-letter table (docs/events.md): the relay could not
+/// publish it, or a consumer could not handle it. Names the dead event, never its data. Emitted under
+/// the dead event's account; never emitted for a dead `event.dead_lettered`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDeadLettered {
+    pub event_id: String,
+    pub event_type: String,
+    pub account: String,
+    /// Where it died: `relay:<source>` or `consumer:<name>`.
+    pub location: String,
+    /// How many times it was tried.
+    pub tries: u32,
+}
+
+impl DomainEvent for EventDeadLettered {
+    const TYPE: EventType = EventType::EventDeadLettered;
+    fn subject(&self) -> Option<String> {
+        Some(self.event_id.clone())
     }
 }
 

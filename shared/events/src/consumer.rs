@@ -1,13 +1,19 @@
 //! The consumer loop every service runs: hand each event (or each batch of events) to the handler
 //! in order, ack on success, ask for it again after a growing delay on failure, and reopen the
 //! subscription whenever the bus goes away. One loop serves both: a one-at-a-time consumer is a
-//! batch consumer whose batches hold one event.
+//! batch consumer whose batches hold one event. An event that keeps failing is dead-lettered
+//! (`dead`), and a batch that keeps failing is taken apart to find it (`attempts`).
+
+mod attempts;
+mod dead;
 
 use std::{collections::HashSet, fmt::Display, pin::Pin, pin::pin, time::Duration};
 
 use tracing::Instrument;
 
 use crate::{Envelope, EventBus, EventFilter, backoff::Backoff, bus::Batch};
+use attempts::Attempts;
+use dead::DeadEnd;
 
 /// First and longest wait before reopening a subscription that failed.
 const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
@@ -23,9 +29,11 @@ const MAX_LINKED_TRACES: usize = 128;
 /// Each event is handled in order by `handler`, inside a span `event.consume` (fields
 /// `event_type`, `event_id`) that continues the envelope's `traceparent`. `Ok` acks the event;
 /// `Err` is logged and the event comes again after 100 ms, then doubling up to 30 s while it keeps
-/// failing, before any later event. An event being handled when `shutdown` resolves is finished
-/// and settled first. Delivery is at least once: handlers must be idempotent, deduplicating by
-/// event id.
+/// failing, before any later event. After `consumer_max_attempts` failures in a row
+/// (`revocation_max_attempts` for a revocation) it is dead-lettered, if the bus has a dead-letter
+/// database, and the next event comes. Dead letters put back for retry are handed to the handler
+/// too, out of order. An event being handled when `shutdown` resolves is finished and settled
+/// first. Delivery is at least once: handlers must be idempotent, deduplicating by event id.
 pub async fn run_consumer<H, Fut, E>(
     bus: EventBus,
     name: String,
@@ -50,7 +58,9 @@ pub async fn run_consumer<H, Fut, E>(
 ///
 /// `Ok` acks every event of the batch. `Err` is logged and the whole batch comes again (with
 /// whatever else is ready by then, up to `max_batch`) after 100 ms, then doubling up to 30 s while
-/// the batch starting with the same event keeps failing, before any later event. A batch being
+/// the batch starting with the same event keeps failing, before any later event. Should it fail
+/// twice, its events come one at a time until its last one is settled, so an event that keeps
+/// failing is found, counted and dead-lettered alone, as in [`run_consumer`]. A batch being
 /// handled when `shutdown` resolves is finished and settled first. Delivery is at least once, so an
 /// event may come twice, in one batch or in two: handlers must deduplicate by event id.
 ///
@@ -88,7 +98,8 @@ async fn consume<H, Fut, E>(
 {
     let mut shutdown = pin!(shutdown);
     let mut reconnect = Backoff::new(RECONNECT_INITIAL, RECONNECT_MAX);
-    let mut retries = Retries::default();
+    let mut attempts = Attempts::default();
+    let mut dead_end = DeadEnd::new(&bus, &name);
     loop {
         let opened = tokio::select! {
             biased;
@@ -108,14 +119,17 @@ async fn consume<H, Fut, E>(
             }
         };
         loop {
+            dead_end.redeliver_requested(&mut handler).await;
             let next = tokio::select! {
                 biased;
                 _ = shutdown.as_mut() => return,
-                next = subscription.next_batch() => next,
+                next = subscription.poll_batch(attempts.batch_size(max_batch)) => next,
             };
             match next {
                 // The subscription ended for good: open it again.
                 None => break,
+                // Nothing came for a while: time to look for dead letters put back.
+                Some(Ok(None)) => attempts.idle(),
                 Some(Err(err)) => {
                     let delay = reconnect.next_delay();
                     tracing::warn!(consumer = %name, error = %err, retry_in_ms = delay.as_millis() as u64, "event consumer lost the bus");
@@ -125,9 +139,14 @@ async fn consume<H, Fut, E>(
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
-                Some(Ok(batch)) => {
+                Some(Ok(Some(batch))) => {
                     reconnect.reset();
-                    if let Flow::Stop = handle(&name, batch, &mut handler, &mut retries, shutdown.as_mut()).await {
+                    let settle = Settle {
+                        consumer: &name,
+                        attempts: &mut attempts,
+                        dead_end: &dead_end,
+                    };
+                    if let Flow::Stop = handle(settle, batch, &mut handler, shutdown.as_mut()).await {
                         return;
                     }
                 }
@@ -142,12 +161,18 @@ enum Flow {
     Stop,
 }
 
-/// Runs the handler on one batch and settles it.
+/// What settling a batch needs of the consumer loop.
+struct Settle<'a> {
+    consumer: &'a str,
+    attempts: &'a mut Attempts,
+    dead_end: &'a DeadEnd,
+}
+
+/// Runs the handler on one batch and settles it: ack, dead-letter, or ask for it again.
 async fn handle<H, Fut, E>(
-    consumer: &str,
+    settle: Settle<'_>,
     mut batch: Batch,
     handler: &mut H,
-    retries: &mut Retries,
     shutdown: Pin<&mut impl Future<Output = ()>>,
 ) -> Flow
 where
@@ -155,11 +180,19 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Display,
 {
+    let Settle {
+        consumer,
+        attempts,
+        dead_end,
+    } = settle;
     let span = batch_span(consumer, batch.envelopes());
-    let Some(first_id) = batch.envelopes().first().map(|event| event.id.clone()) else {
+    let (Some(first), Some(last)) = (batch.envelopes().first(), batch.envelopes().last()) else {
         return Flow::Continue;
     };
+    let (first_id, last_id) = (first.id.clone(), last.id.clone());
     let events = batch.len() as u64;
+    // Only an event handled alone can be dead-lettered, and the handler takes it: keep a copy.
+    let alone = (batch.len() == 1).then(|| first.clone());
     // Only the message of a failure is kept, so a handler's error type need not be `Send`.
     let failure = handler(batch.take_envelopes())
         .instrument(span.clone())
@@ -167,7 +200,7 @@ where
         .err()
         .map(|err| err.to_string());
     let Some(failure) = failure else {
-        retries.succeeded();
+        attempts.settled(&last_id);
         metrics::counter!(crate::metric_names::EVENTS_CONSUMED, "consumer" => consumer.to_owned()).increment(events);
         if let Err(err) = batch.ack().instrument(span.clone()).await {
             // Not consumed after all: the bus redelivers, and the handler is idempotent.
@@ -176,8 +209,34 @@ where
         return Flow::Continue;
     };
     metrics::counter!(crate::metric_names::EVENTS_FAILED, "consumer" => consumer.to_owned()).increment(events);
-    let delay = retries.failed(&first_id);
-    tracing::warn!(parent: &span, error = %failure, events, retry_in_ms = delay.as_millis() as u64, "event handler failed");
+    let failed = attempts.failed(&first_id, &last_id, batch.len());
+    if let Some(event) = alone {
+        let limit = dead_end.config.consumer_limit(&event.event_type);
+        if failed.tries >= limit {
+            match dead_end
+                .bury(&event, &failure, failed.tries)
+                .instrument(span.clone())
+                .await
+            {
+                Ok(true) => {
+                    attempts.settled(&last_id);
+                    if let Err(err) = batch.ack().instrument(span.clone()).await {
+                        // It comes again, and is dead-lettered again in its turn (the same row).
+                        tracing::warn!(parent: &span, error = %err, "could not acknowledge a dead-lettered event");
+                    }
+                    return Flow::Continue;
+                }
+                Ok(false) => {
+                    tracing::error!(parent: &span, tries = failed.tries, limit, "event keeps failing and this bus has no dead-letter database: retrying it");
+                }
+                Err(err) => {
+                    tracing::warn!(parent: &span, error = %err, "could not dead-letter an event that keeps failing: retrying it");
+                }
+            }
+        }
+    }
+    let delay = failed.delay;
+    tracing::warn!(parent: &span, error = %failure, events, tries = failed.tries, retry_in_ms = delay.as_millis() as u64, "event handler failed");
     // The batch is held through the delay and asked for again only then, rather than nak'ed with a
     // delay: JetStream would meanwhile deliver the events after it to a consumer allowed more than
     // one unacknowledged event. Nothing is asked for while it is held, so the redelivered batch
@@ -227,28 +286,4 @@ fn batch_span(consumer: &str, events: &[Envelope]) -> tracing::Span {
         }
     }
     span
-}
-
-/// The growing retry delay of the event (the batch, by its first event) that keeps failing.
-#[derive(Default)]
-struct Retries {
-    failing: Option<(String, Backoff)>,
-}
-
-impl Retries {
-    fn failed(&mut self, event_id: &str) -> Duration {
-        match &mut self.failing {
-            Some((id, backoff)) if id == event_id => backoff.next_delay(),
-            _ => {
-                let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
-                let delay = backoff.next_delay();
-                self.failing = Some((event_id.to_owned(), backoff));
-                delay
-            }
-        }
-    }
-
-    fn succeeded(&mut self) {
-        self.failing = None;
-    }
 }

@@ -4,12 +4,15 @@
 //! returns, deduplicated by id, and delivered at least once to every durable consumer, which
 //! acknowledges only after handling it. Replays rebuild in-memory projections from the stored
 //! events and keep them current ([`EventBus::replay`], [`run_projection`]); live subscriptions
-//! keep caches honest, saying when they may have missed events ([`EventBus::live`], [`LiveFeed`]).
+//! keep caches honest, saying when they may have missed events ([`EventBus::live`], [`LiveFeed`]). An
+//! event that keeps failing, in the relay or a consumer, is moved to a dead-letter table
+//! ([`dead_letter`]).
 
 mod backoff;
 mod bus;
 pub mod catalogue;
 mod consumer;
+pub mod dead_letter;
 mod envelope;
 mod error;
 mod filter;
@@ -23,6 +26,7 @@ mod relay;
 pub use bus::{Batch, Delivery, EventBus, LocalBus, NatsBus, NatsConnection, Step, Subscription};
 pub use catalogue::{DomainEvent, EventType};
 pub use consumer::{run_batch_consumer, run_consumer};
+pub use dead_letter::{DeadLetter, DeadLetters, EventsConfig};
 pub use envelope::Envelope;
 pub use error::BusError;
 pub use filter::EventFilter;
@@ -39,4 +43,7 @@ pub mod metric_names {
     pub const EVENTS_CONSUMED: &str = "latchkey_events_consumed_total";
     /// Handler failures (the event comes again), by `consumer`.
     pub const EVENTS_FAILED: &str = "latchkey_events_failed_total";
+    /// Events moved to a dead-letter table, by `location` (`relay:<source>`, `consumer:<name>`)
+    /// and `revocation` (`true` for the revocation class).
+    pub const EVENTS_DEAD_LETTERED: &str = "latchkey_events_dead_lettered_total";
 }

@@ -9,7 +9,11 @@ use std::{sync::Arc, time::Duration};
 use latchkey_storage::{Backend, Db, Migration, migrations, now_ms, sqlx};
 use tokio::sync::{broadcast, watch};
 
-use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery, bus::Step};
+use crate::{
+    BusError, DeadLetters, Envelope, EventFilter,
+    bus::{Acker as DeliveryAcker, Delivery, Step},
+    dead_letter::DeadLetterSetup,
+};
 
 mod durable;
 mod replay;
@@ -35,6 +39,7 @@ const PUBLISH_LOCK: i64 = 7_436_102;
 #[derive(Clone)]
 pub struct LocalBus {
     inner: Arc<Inner>,
+    pub(crate) dead_letters: DeadLetterSetup,
 }
 
 struct Inner {
@@ -55,10 +60,16 @@ impl std::fmt::Debug for LocalBus {
 impl LocalBus {
     pub(crate) async fn open(db: Db) -> Result<Self, BusError> {
         db.migrate("bus", MIGRATIONS).await?;
+        // Its consumers' dead letters stay beside their cursors unless the bus is told otherwise.
+        let dead_letters = DeadLetterSetup {
+            store: Some(DeadLetters::open(db.clone()).await?),
+            ..DeadLetterSetup::default()
+        };
         let (published, _) = watch::channel(0);
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         Ok(Self {
             inner: Arc::new(Inner { db, published, live }),
+            dead_letters,
         })
     }
 

@@ -8,14 +8,19 @@ use std::{sync::Arc, time::Duration};
 use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    context,
     message::PublishMessage,
     stream::{self, StorageType},
 };
-use futures::{StreamExt, future::try_join_all};
+use futures::{StreamExt, future::join_all};
 
 use tokio::sync::watch;
 
-use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery};
+use crate::{
+    BusError, Envelope, EventFilter,
+    bus::{Acker as DeliveryAcker, Delivery, PublishFailure},
+    dead_letter::DeadLetterSetup,
+};
 
 mod connection;
 mod live;
@@ -34,11 +39,20 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// client reconnected (it finds a dead connection with its own pings), a request the server lost
 /// ends on the client's side within this plus five seconds, and the next one goes out anew.
 const IDLE_WAIT: Duration = Duration::from_secs(5);
+/// How long the client waits for each answer to a request for what is ready now (`no_wait`). The
+/// server answers one at once, unless the consumer's unacknowledged messages are at their limit
+/// (after a crash, until the ack wait redelivers them): then it holds the request until it can
+/// deliver. A request the broker died holding, or whose answer was lost with the connection, is
+/// never answered, and async-nats gives a request without an expiry no limit of its own: without
+/// this the consumer would wait for ever. Past it, what came so far is the batch, and the waiting
+/// request that follows (which ends by itself) takes over.
+const READY_ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// The JetStream bus under one subject prefix. Cheap to clone.
 #[derive(Clone)]
 pub struct NatsBus {
     inner: Arc<Inner>,
+    pub(crate) dead_letters: DeadLetterSetup,
 }
 
 struct Inner {
@@ -83,6 +97,7 @@ impl NatsBus {
                 prefix: prefix.to_owned(),
                 stream_name,
             }),
+            dead_letters: DeadLetterSetup::default(),
         })
     }
 
@@ -101,23 +116,41 @@ impl NatsBus {
         &self.inner.jetstream
     }
 
-    pub(crate) async fn publish(&self, events: &[Envelope]) -> Result<(), BusError> {
+    /// Publishes `events` in order. On a failure, says how many leading events are stored and
+    /// whether JetStream refused the next one for good (see [`refuses_the_message`]); events after a
+    /// refused one are not sent.
+    pub(crate) async fn publish(&self, events: &[Envelope]) -> Result<(), PublishFailure> {
         // Send every event first and await the acks together: one round trip per batch, not per
         // event. The server keeps the order of one connection's publishes.
         let mut acks = Vec::with_capacity(events.len());
+        let mut unsent = None;
         for event in events {
             let message = PublishMessage::build()
                 .payload(event.to_json().into())
                 .message_id(&event.id);
-            let ack = self
+            match self
                 .inner
                 .jetstream
                 .send_publish(event.subject_under(&self.inner.prefix), message)
-                .await?;
-            acks.push(std::future::IntoFuture::into_future(ack));
+                .await
+            {
+                Ok(ack) => acks.push(std::future::IntoFuture::into_future(ack)),
+                Err(err) => {
+                    unsent = Some(err);
+                    break;
+                }
+            }
         }
-        try_join_all(acks).await?;
-        Ok(())
+        let sent = acks.len();
+        for (stored, ack) in join_all(acks).await.into_iter().enumerate() {
+            if let Err(err) = ack {
+                return Err(PublishFailure::new(stored, err));
+            }
+        }
+        match unsent {
+            Some(err) => Err(PublishFailure::new(sent, err)),
+            None => Ok(()),
+        }
     }
 
     pub(crate) async fn durable(&self, name: &str, filter: EventFilter, max_batch: usize) -> Result<Durable, BusError> {
@@ -131,6 +164,36 @@ impl NatsBus {
         // Create the consumer now, so its position exists from this moment on.
         durable.consumer = Some(durable.open().await?);
         Ok(durable)
+    }
+}
+
+impl PublishFailure {
+    fn new(stored: usize, err: context::PublishError) -> Self {
+        Self {
+            stored,
+            refused: refuses_the_message(&err),
+            error: err.into(),
+        }
+    }
+}
+
+/// Whether JetStream will never store this message, whatever the broker's state: larger than the
+/// server's `max_payload` or the stream's largest message, or on a subject that is not valid. Every
+/// other failure (timeouts, a lost connection, no stream, a full store) is the broker's, not the
+/// message's: the relay waits those out rather than count them against a row.
+fn refuses_the_message(err: &context::PublishError) -> bool {
+    match err.kind() {
+        context::PublishErrorKind::MaxPayloadExceeded => true,
+        context::PublishErrorKind::Other => {
+            let source = std::error::Error::source(err);
+            source.is_some_and(|source| {
+                source.is::<async_nats::subject::SubjectError>()
+                    || source
+                        .downcast_ref::<jetstream::Error>()
+                        .is_some_and(|api| api.error_code() == jetstream::ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM)
+            })
+        }
+        _ => false,
     }
 }
 
@@ -194,6 +257,18 @@ impl Durable {
     /// Waits for the next message and adds those JetStream has ready after it, up to `max`.
     /// Never empty.
     pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Result<Vec<Delivery>, BusError>> {
+        loop {
+            match self.next_batch_or_idle(max).await {
+                // The request expired with nothing: ask again.
+                Some(Ok(batch)) if batch.is_empty() => {}
+                next => return next,
+            }
+        }
+    }
+
+    /// Like [`next_batch`](Self::next_batch), but empty when a wait for a message expired with
+    /// nothing (after [`IDLE_WAIT`]): a moment for the caller to do other work.
+    pub(crate) async fn next_batch_or_idle(&mut self, max: usize) -> Option<Result<Vec<Delivery>, BusError>> {
         let result = self.try_next_batch(max).await;
         if result.is_err() {
             // Rebuilt on the next call.
@@ -208,31 +283,29 @@ impl Durable {
         if !ready.is_empty() {
             return Ok(ready);
         }
-        loop {
-            let mut waiting = consumer
-                .batch()
-                .max_messages(1)
-                .expires(IDLE_WAIT)
-                .messages()
-                .await
-                .map_err(BusError::Pull)?;
-            while let Some(message) = waiting.next().await {
-                let message = message.map_err(BusError::PullMessage)?;
-                let Some(first) = self.delivery(message).await else {
-                    continue;
-                };
-                let mut batch = vec![first];
-                if max > 1 {
-                    match self.fetch_ready(&consumer, max - 1).await {
-                        Ok(more) => batch.extend(more),
-                        // The one in hand goes alone; the next call meets the failure again.
-                        Err(err) => tracing::debug!(error = %err, "could not fetch more of a batch"),
-                    }
+        let mut waiting = consumer
+            .batch()
+            .max_messages(1)
+            .expires(IDLE_WAIT)
+            .messages()
+            .await
+            .map_err(BusError::Pull)?;
+        while let Some(message) = waiting.next().await {
+            let message = message.map_err(BusError::PullMessage)?;
+            let Some(first) = self.delivery(message).await else {
+                continue;
+            };
+            let mut batch = vec![first];
+            if max > 1 {
+                match self.fetch_ready(&consumer, max - 1).await {
+                    Ok(more) => batch.extend(more),
+                    // The one in hand goes alone; the next call meets the failure again.
+                    Err(err) => tracing::debug!(error = %err, "could not fetch more of a batch"),
                 }
-                return Ok(batch);
             }
-            // The request expired with nothing: ask again.
+            return Ok(batch);
         }
+        Ok(Vec::new())
     }
 
     /// Up to `max` messages JetStream has ready now, without waiting for more.
@@ -244,7 +317,15 @@ impl Durable {
             .await
             .map_err(BusError::Pull)?;
         let mut ready = Vec::new();
-        while let Some(message) = messages.next().await {
+        loop {
+            let message = match tokio::time::timeout(READY_ANSWER_WAIT, messages.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::debug!(consumer = %self.name, ready = ready.len(), "no answer to a request for ready events; asking anew");
+                    break;
+                }
+            };
             // On a failure the ones in hand are dropped, which naks them: they come again first.
             let message = message.map_err(BusError::PullMessage)?;
             ready.extend(self.delivery(message).await);
@@ -351,5 +432,37 @@ fn nak_in_background(message: jetstream::Message) {
         runtime.spawn(async move {
             let _ = message.ack_with(AckKind::Nak(None)).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn only_what_the_message_itself_causes_counts_as_a_refusal() {
+        let refused = [
+            PublishError::new(PublishErrorKind::MaxPayloadExceeded),
+            PublishError::with_source(
+                PublishErrorKind::Other,
+                async_nats::subject::SubjectError::InvalidFormat,
+            ),
+        ];
+        for err in &refused {
+            assert!(refuses_the_message(err), "{err}");
+        }
+        let outages = [
+            PublishError::new(PublishErrorKind::TimedOut),
+            PublishError::new(PublishErrorKind::BrokenPipe),
+            PublishError::new(PublishErrorKind::StreamNotFound),
+            PublishError::new(PublishErrorKind::MaxAckPending),
+            PublishError::new(PublishErrorKind::Other),
+            PublishError::with_source(PublishErrorKind::Other, std::io::Error::other("connection reset")),
+        ];
+        for err in &outages {
+            assert!(!refuses_the_message(err), "{err}");
+        }
     }
 }

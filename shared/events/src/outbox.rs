@@ -1,6 +1,7 @@
 //! The transactional outbox: a service writes its state change and the event describing it in one
 //! database transaction, so an event exists if and only if its change was committed. The relay
-//! ([`crate::relay`]) publishes the rows and deletes them once the bus has acknowledged them.
+//! ([`crate::relay`]) publishes the rows and deletes them once the bus has acknowledged them, or
+//! moves a row the bus keeps refusing to the dead letters in the same database.
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use latchkey_storage::{Db, Migration, StorageError, migrations, now_ms, sqlx};
 use sqlx::{Any, Transaction};
 use tokio::sync::Notify;
 
-use crate::Envelope;
+use crate::{
+    DeadLetters, Envelope,
+    dead_letter::{self, Location, NewDeadLetter},
+};
 
 /// The outbox's own migrations; every service sharing a database shares the one table, each
 /// reading only the rows of its own `source`.
@@ -26,6 +30,7 @@ impl Outbox {
     /// Opens the outbox of `source` (e.g. `/latchkey/agent-token`), creating its table if needed.
     pub async fn open(db: Db, source: &str) -> Result<Self, StorageError> {
         db.migrate("outbox", MIGRATIONS).await?;
+        DeadLetters::open(db.clone()).await?;
         Ok(Self {
             db,
             source: source.into(),
@@ -75,16 +80,57 @@ impl Outbox {
 
     /// This source's oldest `limit` rows, oldest first.
     pub(crate) async fn oldest(&self, limit: i64) -> Result<Vec<PendingRow>, sqlx::Error> {
-        let rows: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, payload FROM latchkey_outbox WHERE source = $1 ORDER BY seq LIMIT $2")
-                .bind(&*self.source)
-                .bind(limit)
-                .fetch_all(self.db.pool())
-                .await?;
+        let rows: Vec<(i64, String, String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, event_id, account, event_type, payload FROM latchkey_outbox WHERE source = $1 \
+             ORDER BY seq LIMIT $2",
+        )
+        .bind(&*self.source)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(seq, payload)| PendingRow { seq, payload })
+            .map(|(seq, event_id, account, event_type, payload)| PendingRow {
+                seq,
+                event_id,
+                account,
+                event_type,
+                payload,
+            })
             .collect())
+    }
+
+    /// Moves `row` to the dead letters, with `event.dead_lettered` enqueued in the same transaction
+    /// (none for a dead `event.dead_lettered`). False when the row was gone already (another
+    /// instance of the relay moved or published it).
+    pub(crate) async fn dead_letter(&self, row: &PendingRow, error: &str, tries: u32) -> Result<bool, StorageError> {
+        let location = Location::Relay(self.source.to_string());
+        let letter = NewDeadLetter {
+            location: &location,
+            event_id: &row.event_id,
+            account: &row.account,
+            event_type: &row.event_type,
+            payload: &row.payload,
+            error,
+            tries,
+        };
+        let mut tx = self.db.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM latchkey_outbox WHERE source = $1 AND seq = $2")
+            .bind(&*self.source)
+            .bind(row.seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        letter.insert(&mut tx).await?;
+        if let Some(announcement) = dead_letter::announcement(&self.source, &letter) {
+            self.enqueue(&mut tx, &announcement).await?;
+        }
+        self.commit(tx).await?;
+        dead_letter::report(&letter);
+        Ok(true)
     }
 
     /// Deletes exactly the rows `seqs`: never a range, since on PostgreSQL a row with a smaller
@@ -113,7 +159,11 @@ impl Outbox {
 }
 
 /// One enqueued event as the relay reads it.
+#[derive(Clone)]
 pub(crate) struct PendingRow {
     pub(crate) seq: i64,
+    pub(crate) event_id: String,
+    pub(crate) account: String,
+    pub(crate) event_type: String,
     pub(crate) payload: Vec<u8>,
 }

@@ -1,11 +1,16 @@
 //! The relay: moves committed outbox rows onto the bus, oldest first, and deletes them only once
-//! the bus has acknowledged them. A broker outage delays events; it never loses one.
+//! the bus has acknowledged them. A broker outage delays events; it never loses one. A row the bus
+//! refuses for good is held (the rows behind it wait, so order holds) for the bus's budget of tries,
+//! then moved to the dead letters, and the queue moves on; revocations behind it do not wait.
 
 use std::{pin::pin, time::Duration};
 
 use futures::FutureExt;
 
-use crate::{BusError, Envelope, EventBus, Outbox, backoff::Backoff};
+use crate::{
+    BusError, Envelope, EventBus, Outbox, backoff::Backoff, bus::PublishFailure, dead_letter,
+    dead_letter::sanitize_error, outbox::PendingRow,
+};
 
 /// Rows published per round trip to the bus.
 const BATCH: i64 = 256;
@@ -20,22 +25,31 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// Publishes `outbox`'s rows to `bus` until `shutdown` resolves, then makes one bounded attempt
 /// to publish what is left. Woken by [`Outbox::commit`]; polls every 250 ms as well. On a bus or
 /// database error the rows stay, and it retries after a backoff of 100 ms doubling to 5 s.
+///
+/// A row the bus refuses for good (larger than NATS' `max_payload` or the stream's largest
+/// message, an invalid subject) is tried again on that backoff, holding the rows behind it, until
+/// it was refused `relay_max_attempts` times (`revocation_max_attempts` for a revocation): then it
+/// moves to the dead letters and the rows behind it go out. Revocation-class rows behind a held row
+/// are published at once, ahead of it. Only refusals count: an outage counts against no row.
 pub async fn run_relay(outbox: Outbox, bus: EventBus, shutdown: impl Future<Output = ()>) {
     let mut shutdown = pin!(shutdown);
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+    let mut refused = Refused::default();
     loop {
-        let wait = match relay_batch(&outbox, &bus).await {
-            Ok(relayed) => {
+        let wait = match relay_batch(&outbox, &bus, &mut refused).await {
+            Ok(Round::Again) => {
                 backoff.reset();
-                if relayed == BATCH as usize {
-                    // More may be waiting: go again at once, unless we are asked to stop.
-                    if shutdown.as_mut().now_or_never().is_some() {
-                        break;
-                    }
-                    continue;
+                // More may be waiting: go again at once, unless we are asked to stop.
+                if shutdown.as_mut().now_or_never().is_some() {
+                    break;
                 }
+                continue;
+            }
+            Ok(Round::Done) => {
+                backoff.reset();
                 None
             }
+            Ok(Round::Held) => Some(backoff.next_delay()),
             Err(err) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(
@@ -61,16 +75,16 @@ pub async fn run_relay(outbox: Outbox, bus: EventBus, shutdown: impl Future<Outp
             },
         }
     }
-    drain(&outbox, &bus).await;
+    drain(&outbox, &bus, &mut refused).await;
 }
 
 /// Publishes what is left in the outbox, once, within [`DRAIN_LIMIT`].
-async fn drain(outbox: &Outbox, bus: &EventBus) {
+async fn drain(outbox: &Outbox, bus: &EventBus, refused: &mut Refused) {
     let drained = tokio::time::timeout(DRAIN_LIMIT, async {
         loop {
-            match relay_batch(outbox, bus).await {
-                Ok(relayed) if relayed == BATCH as usize => {}
-                Ok(_) => return,
+            match relay_batch(outbox, bus, refused).await {
+                Ok(Round::Again) => {}
+                Ok(Round::Done | Round::Held) => return,
                 Err(err) => {
                     tracing::warn!(source = outbox.source(), error = %err, "relay left rows in the outbox at shutdown");
                     return;
@@ -87,25 +101,150 @@ async fn drain(outbox: &Outbox, bus: &EventBus) {
     }
 }
 
-/// Publishes the oldest rows and deletes them; returns how many rows it handled.
-async fn relay_batch(outbox: &Outbox, bus: &EventBus) -> Result<usize, BusError> {
+/// What a round of the relay left.
+enum Round {
+    /// It made progress and more may be waiting.
+    Again,
+    /// The outbox is empty (as far as this round saw).
+    Done,
+    /// The oldest row was refused and is held: try again after a backoff.
+    Held,
+}
+
+/// How many times the bus refused the row at the head of the outbox, by its `seq`.
+#[derive(Default)]
+struct Refused {
+    head: Option<(i64, u32)>,
+}
+
+impl Refused {
+    /// Counts one more refusal of `seq`; answers how many there were in a row.
+    fn count(&mut self, seq: i64) -> u32 {
+        let tries = match self.head {
+            Some((head, tries)) if head == seq => tries + 1,
+            _ => 1,
+        };
+        self.head = Some((seq, tries));
+        tries
+    }
+}
+
+/// Publishes the oldest rows and deletes them, holding or dead-lettering a refused one.
+async fn relay_batch(outbox: &Outbox, bus: &EventBus, refused: &mut Refused) -> Result<Round, BusError> {
     let rows = outbox.oldest(BATCH).await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Round::Done);
     }
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
         match Envelope::from_json(&row.payload) {
             Ok(event) => events.push(event),
             // Only a row not written by `Outbox::enqueue` can fail here, and no consumer could
-            // read it either: dropping it beats blocking every event behind it forever.
-            Err(err) => tracing::error!(seq = row.seq, error = %err, "dropping an undecodable outbox row"),
+            // read it either: it could only block every event behind it.
+            Err(err) => {
+                let error = sanitize_error(&format!("undecodable outbox row: {err}"));
+                outbox.dead_letter(row, &error, 1).await?;
+            }
         }
     }
-    bus.publish(&events).await?;
-    metrics::counter!(crate::metric_names::EVENTS_PUBLISHED, "source" => outbox.source().to_owned())
-        .increment(events.len() as u64);
-    let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
-    outbox.remove(&seqs).await?;
-    Ok(rows.len())
+    if events.len() < rows.len() {
+        return Ok(Round::Again);
+    }
+    let Err(failure) = publish(outbox, bus, &rows, &events).await else {
+        return Ok(if rows.len() == BATCH as usize {
+            Round::Again
+        } else {
+            Round::Done
+        });
+    };
+    if !failure.refused {
+        return Err(failure.error);
+    }
+    let row = &rows[failure.stored];
+    let tries = refused.count(row.seq);
+    let limit = bus.dead_letters().config.relay_limit(&row.event_type);
+    let error = sanitize_error(&failure.error.to_string());
+    if tries >= limit {
+        outbox.dead_letter(row, &error, tries).await?;
+        return Ok(Round::Again);
+    }
+    let (source, event_id, event_type) = (outbox.source(), &row.event_id, &row.event_type);
+    if dead_letter::is_revocation(event_type) {
+        // A revocation refused: alert now, not only once it is dead-lettered.
+        tracing::error!(source, event_id, event_type, tries, limit, %error, "the bus refused a revocation event; holding it");
+    } else {
+        tracing::warn!(source, event_id, event_type, tries, limit, %error, "the bus refused an outbox row; holding it and the rows behind it");
+    }
+    let behind = failure.stored + 1;
+    overtake(outbox, bus, &rows[behind..], &events[behind..]).await?;
+    Ok(Round::Held)
+}
+
+/// Publishes `events` (of `rows`) in order and deletes the rows the bus stored.
+async fn publish(
+    outbox: &Outbox,
+    bus: &EventBus,
+    rows: &[PendingRow],
+    events: &[Envelope],
+) -> Result<(), PublishFailure> {
+    let published = bus.publish_in_order(events).await;
+    let stored = match &published {
+        Ok(()) => events.len(),
+        Err(failure) => failure.stored,
+    };
+    if stored > 0 {
+        metrics::counter!(crate::metric_names::EVENTS_PUBLISHED, "source" => outbox.source().to_owned())
+            .increment(stored as u64);
+        let seqs: Vec<i64> = rows[..stored].iter().map(|row| row.seq).collect();
+        if let Err(err) = outbox.remove(&seqs).await {
+            // Published but not deleted: published again next round, and dropped as duplicates.
+            return Err(PublishFailure {
+                stored: 0,
+                refused: false,
+                error: err.into(),
+            });
+        }
+    }
+    published
+}
+
+/// Publishes the revocation-class rows among `rows` (those behind a held one) ahead of it: a
+/// refused row must not keep a revocation from the verifiers and caches it is for.
+async fn overtake(outbox: &Outbox, bus: &EventBus, rows: &[PendingRow], events: &[Envelope]) -> Result<(), BusError> {
+    let (rows, events): (Vec<PendingRow>, Vec<Envelope>) = rows
+        .iter()
+        .zip(events)
+        .filter(|(row, _)| dead_letter::is_revocation(&row.event_type))
+        .map(|(row, event)| (row.clone(), event.clone()))
+        .unzip();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match publish(outbox, bus, &rows, &events).await {
+        Ok(()) => {
+            let source = outbox.source();
+            tracing::info!(
+                source,
+                revocations = rows.len(),
+                "revocations overtook a held outbox row"
+            );
+            Ok(())
+        }
+        // A refused revocation waits for its turn at the head, where it is counted.
+        Err(failure) if failure.refused => Ok(()),
+        Err(failure) => Err(failure.error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_counted_for_the_head_row_only() {
+        let mut refused = Refused::default();
+        assert_eq!(refused.count(7), 1);
+        assert_eq!(refused.count(7), 2);
+        assert_eq!(refused.count(9), 1);
+    }
 }

@@ -41,18 +41,39 @@ pub struct NatsServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// The server's `max_payload` in bytes; `None`: its default (1 MiB).
+    max_payload: Option<usize>,
 }
 
 impl NatsServer {
     /// Starts a server and waits until it accepts connections.
     pub async fn spawn() -> Self {
+        Self::spawn_with(None).await
+    }
+
+    /// Starts a server that refuses messages larger than `bytes` (`max_payload`).
+    pub async fn spawn_with_max_payload(bytes: usize) -> Self {
+        Self::spawn_with(Some(bytes)).await
+    }
+
+    /// Sets the `max_payload` the server has from its next [`start`](Self::start) on.
+    pub fn set_max_payload(&mut self, bytes: usize) {
+        self.max_payload = Some(bytes);
+    }
+
+    async fn spawn_with(max_payload: Option<usize>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("find a free port")
             .port();
         let dir = std::env::temp_dir().join(format!("latchkey-nats-{}", unique_prefix()));
         std::fs::create_dir_all(dir.join("store")).expect("create the nats-server store directory");
-        let mut server = Self { port, dir, child: None };
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+            max_payload,
+        };
         server.start().await;
         server
     }
@@ -97,7 +118,13 @@ impl NatsServer {
         if self.child.is_some() {
             return;
         }
-        let child = Command::new(NATS_SERVER)
+        let mut command = Command::new(NATS_SERVER);
+        if let Some(bytes) = self.max_payload {
+            let config = self.dir.join("server.conf");
+            std::fs::write(&config, format!("max_payload: {bytes}\n")).expect("write the nats-server config");
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(self.dir.join("store"))
             .arg("-l")

@@ -60,14 +60,16 @@
 mod effect;
 mod evaluate;
 mod model;
+mod request;
 mod rule;
 mod time_window;
 mod validate;
 
 pub use effect::{Effect, ThrottlePer};
-pub use evaluate::{ANY_TARGET, Decision, Policy, TokenRequest, evaluate};
+pub use evaluate::{Decision, Policy, evaluate};
 pub use latchkey_tokens::scope::{MAX_PATTERN_LEN, ScopeError, ScopePattern};
 pub use model::{DEFAULT_PRIORITY, Match, PolicyInput, PolicyPatch, Rule, TimeWindowInput};
+pub use request::{ANY_TARGET, TokenRequest};
 pub use time_window::{TimeWindow, TimeWindowError};
 pub use validate::{
     MAX_DESCRIPTION_CHARS, MAX_LIST_ENTRIES, MAX_NAME_CHARS, MAX_PRIORITY, MAX_RULES, MAX_VALUE_LEN, ValidPolicy,

@@ -5,6 +5,9 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::effect::Effect;
+use object_only::object_only;
+
+mod object_only;
 
 /// The priority a policy gets when the request does not say.
 pub const DEFAULT_PRIORITY: i64 = 100;
@@ -12,7 +15,7 @@ pub const DEFAULT_PRIORITY: i64 = 100;
 /// A policy to create, or the whole of one after a [`PolicyPatch`]. See the [module
 /// documentation](super) for a complete JSON example.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct PolicyInput {
     /// 1 to 200 characters. Missing reads as empty, so validation names the field.
     #[serde(default)]
@@ -37,7 +40,7 @@ pub struct PolicyInput {
 /// ```
 /// A rule without `match` matches every request (a catch-all at the end of a policy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Rule {
     #[serde(rename = "match", default, skip_serializing_if = "Match::is_any")]
     pub conditions: Match,
@@ -47,7 +50,7 @@ pub struct Rule {
 /// The conditions of a rule. Each is optional (absent = any request); a present list must not be
 /// empty. Each list matches when the request's value is one of its entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Match {
     /// Agent ids, exactly (`agent_…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,7 +80,7 @@ pub struct Match {
 /// A weekly window, as written: `{"days": ["mon", "fri"], "start": "09:00", "end": "17:00",
 /// "timezone": "+02:00"}`. See `time_window` for the exact meaning.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct TimeWindowInput {
     /// `mon`..`sun` (or full names, any case); absent = every day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,7 +98,7 @@ pub struct TimeWindowInput {
 /// description. Apply it with [`PolicyPatch::apply`] and validate the result like a new policy, so
 /// errors name fields the same way.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct PolicyPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -110,6 +113,8 @@ pub struct PolicyPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,
 }
+
+object_only!(PolicyInput, Rule, Match, TimeWindowInput, PolicyPatch);
 
 impl Match {
     /// Whether no condition is given, so the rule matches every request.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use latchkey_tokens::scope::ScopePattern;
 
 use super::effect::Effect;
-use super::evaluate::{ANY_TARGET, TokenRequest};
+use super::request::{ANY_TARGET, TokenRequest};
 use super::time_window::TimeWindow;
 
 /// A rule ready to evaluate.

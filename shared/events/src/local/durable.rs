@@ -56,6 +56,15 @@ struct Rewind {
 impl Durable {
     pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
         loop {
+            if let Some(next) = self.next_or_idle().await {
+                return Some(next);
+            }
+        }
+    }
+
+    /// The next event, or `None` when a poll interval went by with nothing.
+    async fn next_or_idle(&mut self) -> Option<Result<Delivery, BusError>> {
+        loop {
             let rewind = self.rewind.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(rewind) = rewind {
                 self.buffer.clear();
@@ -74,7 +83,7 @@ impl Durable {
             if self.buffer.is_empty() {
                 tokio::select! {
                     _ = self.published.changed() => {}
-                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = tokio::time::sleep(POLL_INTERVAL) => return None,
                 }
             }
         }
@@ -82,9 +91,21 @@ impl Durable {
 
     /// The next event and those after it that are stored already, up to `max` in all.
     pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Result<Vec<Delivery>, BusError>> {
-        let first = match self.next().await? {
-            Ok(first) => first,
-            Err(err) => return Some(Err(err)),
+        loop {
+            match self.next_batch_or_idle(max).await {
+                Some(Ok(batch)) if batch.is_empty() => {}
+                next => return next,
+            }
+        }
+    }
+
+    /// Like [`next_batch`](Self::next_batch), but empty when a poll interval went by with nothing:
+    /// a moment for the caller to do other work.
+    pub(crate) async fn next_batch_or_idle(&mut self, max: usize) -> Option<Result<Vec<Delivery>, BusError>> {
+        let first = match self.next_or_idle().await {
+            None => return Some(Ok(Vec::new())),
+            Some(Ok(first)) => first,
+            Some(Err(err)) => return Some(Err(err)),
         };
         let mut batch = vec![first];
         while batch.len() < max && !self.rewind_pending() {

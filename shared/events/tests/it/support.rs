@@ -114,6 +114,10 @@ impl Recorded {
         self.0.lock().expect("lock").len()
     }
 
+    pub fn events(&self) -> Vec<Envelope> {
+        self.0.lock().expect("lock").clone()
+    }
+
     /// Waits until at least `count` events were recorded.
     pub async fn wait_for(&self, count: usize) {
         let recorded = read_until(DEADLINE, || async { self.len() }, |len| *len >= count).await;

@@ -154,3 +154,28 @@ fn a_patch_tells_a_cleared_description_from_an_absent_one() -> Result<(), String
     assert_eq!(replaced.apply(current).description.as_deref(), Some("new"));
     Ok(())
 }
+
+#[test]
+fn a_struct_written_as_an_array_is_refused_at_every_level() {
+    let arrays = [
+        ("a policy", json!(["p", null, 100, [], true])),
+        ("a rule", json!({"name": "p", "rules": [[null, "deny"]]})),
+        (
+            "a match",
+            json!({"name": "p", "rules": [{"match": [null, null], "effect": "deny"}]}),
+        ),
+        (
+            "a time window",
+            json!({"name": "p", "rules": [{"match": {"time_windows": [[null, "09:00", "17:00"]]}, "effect": "deny"}]}),
+        ),
+    ];
+    for (what, written) in arrays {
+        let error = parse::<PolicyInput>(written.clone()).expect_err(what);
+        assert!(error.contains("expected struct"), "{what}: {error}");
+        let text = written.to_string();
+        let error = serde_json::from_str::<PolicyInput>(&text).expect_err(what).to_string();
+        assert!(error.contains("expected struct"), "{what} from text: {error}");
+    }
+    let patch = parse::<PolicyPatch>(json!([null, null, 5])).expect_err("a patch");
+    assert!(patch.contains("expected struct PolicyPatch"), "{patch}");
+}

@@ -1,0 +1,72 @@
+//! Error text fit to keep beside a dead letter and show an operator. It comes from the broker or a
+//! handler, so it should hold no secret; this makes sure of the shapes a secret could take there
+//! (credentials in a URL, a Latchkey API key, a JWT), and keeps it to one bounded line.
+
+/// The most characters kept of an error.
+const MAX_CHARS: usize = 500;
+
+/// `text` on one line, at most 500 characters, with URL credentials, `lk_live_` keys and JWTs
+/// replaced by `***`.
+pub fn sanitize_error(text: &str) -> String {
+    let mut words = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+        if !word.is_empty() {
+            words.push(redact_word(word));
+        }
+    }
+    let line = words.join(" ");
+    match line.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+fn redact_word(word: &str) -> String {
+    if let Some(start) = word.find("lk_live_") {
+        return format!("{}lk_live_***", &word[..start]);
+    }
+    if let Some(start) = word.find("eyJ")
+        && word[start..].matches('.').count() >= 2
+    {
+        return format!("{}***", &word[..start]);
+    }
+    // scheme://user:password@host → scheme://***@host
+    if let Some(scheme_end) = word.find("://") {
+        let authority = &word[scheme_end + 3..];
+        let authority_end = authority.find('/').unwrap_or(authority.len());
+        if let Some(at) = authority[..authority_end].rfind('@') {
+            return format!("{}://***{}", &word[..scheme_end], &authority[at..]);
+        }
+    }
+    word.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_replaced_and_the_rest_kept() {
+        let text = "connect postgres://latchkey:s3cret@db:5432/latchkey failed;\n\
+                    key lk_live_AbCdEfGhIjKlMnOpQrStUvWxYz012345 token eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl";
+        let clean = sanitize_error(text);
+        assert_eq!(
+            clean,
+            "connect postgres://***@db:5432/latchkey failed; key lk_live_*** token ***"
+        );
+        for secret in ["s3cret", "AbCdEf", "eyJzdWIi"] {
+            assert!(!clean.contains(secret), "{secret} in {clean}");
+        }
+    }
+
+    #[test]
+    fn long_errors_are_cut_on_a_character_boundary() {
+        let clean = sanitize_error(&"é".repeat(2000));
+        assert_eq!(clean.chars().count(), MAX_CHARS + 1);
+        assert!(clean.ends_with('…'));
+        assert_eq!(
+            sanitize_error("Payload size limit of 1024 exceeded"),
+            "Payload size limit of 1024 exceeded"
+        );
+    }
+}
