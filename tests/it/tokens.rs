@@ -2,8 +2,9 @@
 //! own secret, verified offline by an independent JWT library from the JWKS alone, refused for bad
 //! input, paused, revoked, unknown and other accounts' agents, and recorded in the audit chain.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use jsonwebtoken::jwk::JwkSet;
 use latchkey_storage::Backend;
+use latchkey_test_support::mesh::verify_offline;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -13,20 +14,6 @@ async fn post(t: &TestMesh, path: &str, key: &str, body: Value) -> (StatusCode, 
     let response = t.as_key(Method::POST, path, key).json(&body).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Verifies `token` as any relying service would: keys from the JWKS only, EdDSA pinned.
-fn verify_independently(jwks: &JwkSet, token: &str, audience: &str) -> Value {
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.alg, Algorithm::EdDSA);
-    let kid = header.kid.expect("tokens name their key");
-    let jwk = jwks.find(&kid).expect("the key is published");
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&["latchkey"]);
-    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
-        .unwrap()
-        .claims
 }
 
 async fn tokens_are_issued_and_verify_offline(backend: Backend, bus: Bus) {
@@ -67,7 +54,7 @@ async fn tokens_are_issued_and_verify_offline(backend: Backend, bus: Bus) {
     assert_eq!(status, StatusCode::CREATED, "{issued}");
     assert_eq!(issued["agent_id"], agent_id.as_str());
     assert_eq!(issued["scope"], json!(["secrets.read", "db.write"]));
-    let claims = verify_independently(&jwks, issued["token"].as_str().unwrap(), "billing");
+    let claims = verify_offline(&jwks, issued["token"].as_str().unwrap(), "billing");
     assert_eq!(claims["sub"], agent_id.as_str());
     assert_eq!(claims["account"], t.account_id.as_str());
     assert_eq!(claims["intent"], "nightly export");
@@ -83,7 +70,7 @@ async fn tokens_are_issued_and_verify_offline(backend: Backend, bus: Bus) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{own}");
-    let claims = verify_independently(&jwks, own["token"].as_str().unwrap(), "any");
+    let claims = verify_offline(&jwks, own["token"].as_str().unwrap(), "any");
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
     assert_eq!(claims["aud"], "any");
     let (_, other_agent) = post(&t, "/v1/agents", &key, json!({"name": "other", "owner": "eng"})).await;

@@ -77,3 +77,21 @@ impl TestVault {
         VaultServiceClient::new(channel(&self.url, mesh))
     }
 }
+
+/// Verifies an agent token as any relying service would: with an independent JWT library, keys
+/// from the JWKS alone, EdDSA pinned, Latchkey's issuer and `audience` required. Answers its
+/// claims; panics when it does not verify.
+pub fn verify_offline(jwks: &jsonwebtoken::jwk::JwkSet, token: &str, audience: &str) -> serde_json::Value {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let header = jsonwebtoken::decode_header(token).expect("a JWS header");
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    let kid = header.kid.expect("tokens name their key");
+    let jwk = jwks.find(&kid).expect("the key is published");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&["latchkey"]);
+    let key = DecodingKey::from_jwk(jwk).expect("an Ed25519 JWK");
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .expect("the token verifies")
+        .claims
+}

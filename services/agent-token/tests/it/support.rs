@@ -13,7 +13,7 @@ use latchkey_test_support::{
     BusKind, TestBus, TestDatabase,
     mesh::{TestVault, channel, loopback_listener},
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub const MESH_TOKEN: &str = "agent-token-test-service-token";
 
@@ -21,7 +21,8 @@ pub const MESH_TOKEN: &str = "agent-token-test-service-token";
 pub struct TestAgentToken {
     pub client: AgentTokenServiceClient<MeshChannel>,
     pub account_id: String,
-    shutdown: CancellationToken,
+    /// Stops every task of the test on drop.
+    _shutdown: DropGuard,
     _databases: [TestDatabase; 2],
     _bus: TestBus,
     _vault: TestVault,
@@ -71,16 +72,10 @@ impl TestAgentToken {
         Self {
             client,
             account_id: account.account_id,
-            shutdown,
+            _shutdown: shutdown.drop_guard(),
             _databases: [agent_token_db, policy_db],
             _bus: bus,
             _vault: vault,
         }
-    }
-}
-
-impl Drop for TestAgentToken {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }

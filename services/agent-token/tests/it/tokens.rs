@@ -4,31 +4,36 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use jsonwebtoken::jwk::JwkSet;
 use latchkey_proto::agent_token::v1::{
     AgentAction, ChangeAgentStatusRequest, CreateAgentRequest, GetAgentRequest, GetJwksRequest, IssueTokenRequest,
     TokenCheck, VerifyTokensRequest, agent_token_service_client::AgentTokenServiceClient,
 };
 use latchkey_server::MeshChannel;
 use latchkey_storage::Backend;
-use latchkey_test_support::{BACKENDS, eventually, mesh::as_account};
-use serde_json::Value;
+use latchkey_test_support::{
+    BACKENDS, eventually,
+    mesh::{as_account, verify_offline},
+};
 use tonic::Code;
 
 use crate::support::TestAgentToken;
 
-/// Verifies `token` as any relying service would: keys from the JWKS only, EdDSA pinned.
-fn verify_offline(jwks: &JwkSet, token: &str, audience: &str) -> Value {
-    let header = jsonwebtoken::decode_header(token).expect("a JWS header");
-    assert_eq!(header.alg, Algorithm::EdDSA);
-    let kid = header.kid.expect("tokens name their key");
-    let jwk = jwks.find(&kid).expect("the key is published");
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&["latchkey"]);
-    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).expect("an Ed25519 JWK"), &validation)
-        .expect("the token verifies")
-        .claims
+/// A new agent of `account`; answers its id.
+async fn create_agent(service: &TestAgentToken, account: &str) -> String {
+    let request = CreateAgentRequest {
+        name: "invoicer".to_owned(),
+        owner: "finance".to_owned(),
+        ..CreateAgentRequest::default()
+    };
+    let created = service
+        .client
+        .clone()
+        .create_agent(as_account(account, request))
+        .await
+        .expect("create the agent")
+        .into_inner();
+    created.agent.expect("the created agent").id
 }
 
 fn token_request(agent_id: &str) -> IssueTokenRequest {
@@ -62,20 +67,7 @@ async fn refusal(mut client: AgentTokenServiceClient<MeshChannel>, token: &str) 
 async fn an_agent_gets_a_token_until_it_is_revoked(backend: Backend) {
     let mut service = TestAgentToken::start(backend).await;
     let account = service.account_id.clone();
-    let created = service
-        .client
-        .create_agent(as_account(
-            &account,
-            CreateAgentRequest {
-                name: "invoicer".to_owned(),
-                owner: "finance".to_owned(),
-                ..CreateAgentRequest::default()
-            },
-        ))
-        .await
-        .expect("create the agent")
-        .into_inner();
-    let agent_id = created.agent.expect("the created agent").id;
+    let agent_id = create_agent(&service, &account).await;
 
     let issued = service
         .client
@@ -133,22 +125,7 @@ async fn an_agent_gets_a_token_until_it_is_revoked_on_each_backend() {
 #[tokio::test]
 async fn another_accounts_agent_is_not_found() {
     let mut service = TestAgentToken::start(Backend::Sqlite).await;
-    let agent_id = service
-        .client
-        .create_agent(as_account(
-            &service.account_id.clone(),
-            CreateAgentRequest {
-                name: "invoicer".to_owned(),
-                owner: "finance".to_owned(),
-                ..CreateAgentRequest::default()
-            },
-        ))
-        .await
-        .expect("create the agent")
-        .into_inner()
-        .agent
-        .expect("the created agent")
-        .id;
+    let agent_id = create_agent(&service, &service.account_id).await;
     let other_account = "acct_someone_else";
     let looked_up = service
         .client

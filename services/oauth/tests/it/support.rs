@@ -8,7 +8,7 @@ use latchkey_test_support::{
     BusKind, TestBus, TestDatabase,
     mesh::{TestVault, channel, loopback_listener},
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub const MESH_TOKEN: &str = "oauth-test-service-token";
 pub const GITHUB_CLIENT_ID: &str = "github-test-client";
@@ -16,7 +16,8 @@ pub const GITHUB_CLIENT_ID: &str = "github-test-client";
 /// A running oauth service; it stops on drop.
 pub struct TestOauth {
     pub client: OauthServiceClient<MeshChannel>,
-    shutdown: CancellationToken,
+    /// Stops every task of the test on drop.
+    _shutdown: DropGuard,
     _database: TestDatabase,
     _bus: TestBus,
     _vault: TestVault,
@@ -53,16 +54,10 @@ impl TestOauth {
         tokio::spawn(oauth.run(listener, bus.bus.clone(), shutdown.clone()));
         Self {
             client: OauthServiceClient::new(channel(&url, &mesh)),
-            shutdown,
+            _shutdown: shutdown.drop_guard(),
             _database: database,
             _bus: bus,
             _vault: vault,
         }
-    }
-}
-
-impl Drop for TestOauth {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }

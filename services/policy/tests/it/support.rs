@@ -11,7 +11,7 @@ use latchkey_test_support::{
     BusKind, TestBus, TestDatabase,
     mesh::{channel, loopback_listener},
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub const MESH_TOKEN: &str = "policy-test-service-token";
 
@@ -22,7 +22,8 @@ const NO_AGENT_TOKEN: &str = "http://127.0.0.1:9";
 /// A running policy service; it stops on drop.
 pub struct TestPolicy {
     pub client: PolicyServiceClient<MeshChannel>,
-    shutdown: CancellationToken,
+    /// Stops every task of the test on drop.
+    _shutdown: DropGuard,
     _database: TestDatabase,
     _bus: TestBus,
 }
@@ -44,16 +45,10 @@ impl TestPolicy {
         tokio::spawn(policy.run(listener, bus.bus.clone(), shutdown.clone()));
         Self {
             client: PolicyServiceClient::new(channel(&url, &mesh)),
-            shutdown,
+            _shutdown: shutdown.drop_guard(),
             _database: database,
             _bus: bus,
         }
-    }
-}
-
-impl Drop for TestPolicy {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
