@@ -2,6 +2,7 @@
 //! Callers are either mesh services (service token + the account they act for) or clients holding
 //! an account API key (`authorization: Bearer lk_live_…`).
 
+use latchkey_ids::AccountId;
 use latchkey_proto::agent_token::v1::{self as pb, agent_token_service_server::AgentTokenService};
 use latchkey_server::{Caller, InfraError};
 use tonic::{Request, Response, Status};
@@ -43,7 +44,7 @@ impl GrpcApi {
             .ok_or(AgentTokenError::Unauthenticated)?;
         let principal = self.service.authenticate_api_key(secret.trim()).await?;
         Ok(Caller {
-            account: principal.account_id,
+            account: stored_account(principal.account_id)?,
             actor: Some(principal.api_key_id),
         })
     }
@@ -55,6 +56,11 @@ impl GrpcApi {
             Err(AgentTokenError::Unauthenticated.into())
         }
     }
+}
+
+/// An account id read back from this service's own rows.
+fn stored_account(account: String) -> Result<AccountId, Status> {
+    AccountId::try_from(account).map_err(|error| Status::internal(format!("stored account id: {error}")))
 }
 
 fn api_key_to_pb(key: ApiKey) -> pb::ApiKey {
@@ -140,7 +146,7 @@ impl AgentTokenService for GrpcApi {
             (account, Requester::Account { api_key_id: actor })
         } else {
             let (account, agent) = self.service.authenticate_agent(&request.get_ref().agent_secret).await?;
-            (account, Requester::Agent { agent_id: agent.id })
+            (stored_account(account)?, Requester::Agent { agent_id: agent.id })
         };
         let m = request.into_inner();
         let token_request = TokenRequest {
@@ -151,7 +157,10 @@ impl AgentTokenService for GrpcApi {
             intent: Some(m.intent),
             approval_id: Some(m.approval_id),
         };
-        let outcome = self.service.issue_token(&account, &requester, token_request).await?;
+        let outcome = self
+            .service
+            .issue_token(account.as_str(), &requester, token_request)
+            .await?;
         Ok(Response::new(outcome_to_pb(outcome)))
     }
 
@@ -198,7 +207,7 @@ impl AgentTokenService for GrpcApi {
         let Caller { account, actor } = self.caller(&request).await?;
         let revoked = self
             .service
-            .revoke_token(&account, actor.as_deref(), &request.into_inner().token)
+            .revoke_token(account.as_str(), actor.as_deref(), &request.into_inner().token)
             .await?;
         Ok(Response::new(pb::RevokeTokenResponse {
             jti: revoked.jti,
@@ -262,7 +271,10 @@ impl AgentTokenService for GrpcApi {
             model_name: m.model_name,
             framework: m.framework,
         };
-        let created = self.service.create_agent(&account, actor.as_deref(), new).await?;
+        let created = self
+            .service
+            .create_agent(account.as_str(), actor.as_deref(), new)
+            .await?;
         Ok(Response::new(pb::CreateAgentResponse {
             agent: Some(agent_to_pb(created.agent)),
             secret_key: created.secret_key,
@@ -283,7 +295,10 @@ impl AgentTokenService for GrpcApi {
                     .ok_or_else(|| invalid_field("status", "must be active, paused or revoked"))?,
             ),
         };
-        let (agents, total) = self.service.list_agents(&account, status, m.limit, m.offset).await?;
+        let (agents, total) = self
+            .service
+            .list_agents(account.as_str(), status, m.limit, m.offset)
+            .await?;
         Ok(Response::new(pb::ListAgentsResponse {
             agents: agents.into_iter().map(agent_to_pb).collect(),
             total,
@@ -293,7 +308,10 @@ impl AgentTokenService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::Agent>, Status> {
         let account = self.caller(&request).await?.account;
-        let agent = self.service.get_agent(&account, &request.into_inner().id).await?;
+        let agent = self
+            .service
+            .get_agent(account.as_str(), &request.into_inner().id)
+            .await?;
         Ok(Response::new(agent_to_pb(agent)))
     }
 
@@ -312,7 +330,7 @@ impl AgentTokenService for GrpcApi {
         };
         let agent = self
             .service
-            .change_agent_status(&account, actor.as_deref(), &m.id, action)
+            .change_agent_status(account.as_str(), actor.as_deref(), &m.id, action)
             .await?;
         Ok(Response::new(agent_to_pb(agent)))
     }
@@ -350,7 +368,7 @@ impl AgentTokenService for GrpcApi {
         let Caller { account, actor } = self.caller(&request).await?;
         let created = self
             .service
-            .create_api_key(&account, actor.as_deref(), &request.into_inner().name)
+            .create_api_key(account.as_str(), actor.as_deref(), &request.into_inner().name)
             .await?;
         Ok(Response::new(pb::CreateApiKeyResponse {
             created: Some(created_to_pb(created)),
@@ -363,7 +381,7 @@ impl AgentTokenService for GrpcApi {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         let account = self.caller(&request).await?.account;
-        let keys = self.service.list_api_keys(&account).await?;
+        let keys = self.service.list_api_keys(account.as_str()).await?;
         Ok(Response::new(pb::ListApiKeysResponse {
             keys: keys.into_iter().map(api_key_to_pb).collect(),
         }))
@@ -376,7 +394,7 @@ impl AgentTokenService for GrpcApi {
     ) -> Result<Response<pb::DeleteApiKeyResponse>, Status> {
         let Caller { account, actor } = self.caller(&request).await?;
         self.service
-            .delete_api_key(&account, actor.as_deref(), &request.into_inner().id)
+            .delete_api_key(account.as_str(), actor.as_deref(), &request.into_inner().id)
             .await?;
         Ok(Response::new(pb::DeleteApiKeyResponse {}))
     }

@@ -96,7 +96,7 @@ impl OauthService for GrpcApi {
         let session = self
             .service
             .create_session(
-                &account,
+                account.as_str(),
                 SessionRequest {
                     provider: m.provider,
                     redirect_uri: m.redirect_uri,
@@ -141,7 +141,10 @@ impl OauthService for GrpcApi {
     ) -> Result<Response<pb::FetchTokenResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
-        let token = self.service.fetch_token(&account, &m.provider, &m.end_user_id).await?;
+        let token = self
+            .service
+            .fetch_token(account.as_str(), &m.provider, &m.end_user_id)
+            .await?;
         Ok(Response::new(pb::FetchTokenResponse {
             access_token: token.access_token,
             expires_at_ms: token.expires_at_ms,
@@ -163,7 +166,7 @@ impl OauthService for GrpcApi {
         let m = request.into_inner();
         let (connection_id, revoked_at_provider) = self
             .service
-            .disconnect(&account, actor.as_deref(), &m.provider, &m.end_user_id)
+            .disconnect(account.as_str(), actor.as_deref(), &m.provider, &m.end_user_id)
             .await?;
         Ok(Response::new(pb::DisconnectResponse {
             connection_id,
@@ -180,7 +183,7 @@ impl OauthService for GrpcApi {
         let m = request.into_inner();
         let connections = self
             .service
-            .list_connections(&account, &m.provider, &m.end_user_id)
+            .list_connections(account.as_str(), &m.provider, &m.end_user_id)
             .await?
             .into_iter()
             .map(connection_to_pb)
@@ -196,7 +199,7 @@ impl OauthService for GrpcApi {
         let account = self.service.mesh.caller(&request)?.account;
         let redirect_uris = self
             .service
-            .set_redirect_uris(&account, request.into_inner().redirect_uris)
+            .set_redirect_uris(account.as_str(), request.into_inner().redirect_uris)
             .await?;
         Ok(Response::new(pb::RedirectUris { redirect_uris }))
     }
@@ -207,7 +210,7 @@ impl OauthService for GrpcApi {
         request: Request<pb::GetRedirectUrisRequest>,
     ) -> Result<Response<pb::RedirectUris>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let redirect_uris = self.service.redirect_uris(&account).await?;
+        let redirect_uris = self.service.redirect_uris(account.as_str()).await?;
         Ok(Response::new(pb::RedirectUris { redirect_uris }))
     }
 
@@ -222,7 +225,7 @@ impl OauthService for GrpcApi {
         let exchanged = self
             .service
             .exchange_code(
-                &account,
+                account.as_str(),
                 ExchangeRequest {
                     code: m.code,
                     provider: m.provider,
@@ -246,7 +249,13 @@ impl OauthService for GrpcApi {
         let m = request.into_inner();
         let app = self
             .service
-            .set_app(&account, actor.as_deref(), &m.provider, &m.client_id, &m.client_secret)
+            .set_app(
+                account.as_str(),
+                actor.as_deref(),
+                &m.provider,
+                &m.client_id,
+                &m.client_secret,
+            )
             .await?;
         Ok(Response::new(app_to_pb(app)))
     }
@@ -259,7 +268,7 @@ impl OauthService for GrpcApi {
         let account = self.service.mesh.caller(&request)?.account;
         let apps = self
             .service
-            .list_apps(&account)
+            .list_apps(account.as_str())
             .await?
             .into_iter()
             .map(app_to_pb)
@@ -274,7 +283,9 @@ impl OauthService for GrpcApi {
     ) -> Result<Response<pb::DeleteOauthAppResponse>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let provider = request.into_inner().provider;
-        self.service.delete_app(&account, actor.as_deref(), &provider).await?;
+        self.service
+            .delete_app(account.as_str(), actor.as_deref(), &provider)
+            .await?;
         Ok(Response::new(pb::DeleteOauthAppResponse {}))
     }
 }

@@ -95,7 +95,10 @@ impl PolicyService for GrpcApi {
             rules: rules_of(&m.rules_json)?,
             is_active: m.is_active.unwrap_or(true),
         };
-        let policy = self.service.create_policy(&account, actor.as_deref(), input).await?;
+        let policy = self
+            .service
+            .create_policy(account.as_str(), actor.as_deref(), input)
+            .await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
 
@@ -105,7 +108,7 @@ impl PolicyService for GrpcApi {
         request: Request<pb::ListPoliciesRequest>,
     ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let policies = self.service.list_policies(&account).await?;
+        let policies = self.service.list_policies(account.as_str()).await?;
         Ok(Response::new(pb::ListPoliciesResponse {
             policies: policies.into_iter().map(policy_to_pb).collect(),
         }))
@@ -114,7 +117,7 @@ impl PolicyService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::Policy>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let policy = self.service.get_policy(&account, &request.get_ref().id).await?;
+        let policy = self.service.get_policy(account.as_str(), &request.get_ref().id).await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
 
@@ -136,7 +139,7 @@ impl PolicyService for GrpcApi {
         };
         let policy = self
             .service
-            .update_policy(&account, actor.as_deref(), &m.id, patch)
+            .update_policy(account.as_str(), actor.as_deref(), &m.id, patch)
             .await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
@@ -164,7 +167,7 @@ impl PolicyService for GrpcApi {
                 requested_by: present(m.requested_by),
             }),
         };
-        let evaluation = self.service.evaluate(&account, evaluation_request).await?;
+        let evaluation = self.service.evaluate(account.as_str(), evaluation_request).await?;
         let decision = evaluation.decision;
         let mut response = pb::EvaluateResponse {
             effect: decision.effect.name().to_owned(),
@@ -220,7 +223,7 @@ impl PolicyService for GrpcApi {
         request: Request<pb::GetSettingsRequest>,
     ) -> Result<Response<pb::PolicySettings>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let settings = self.service.settings(&account).await?;
+        let settings = self.service.settings(account.as_str()).await?;
         Ok(Response::new(settings_to_pb(settings)))
     }
 
@@ -232,7 +235,7 @@ impl PolicyService for GrpcApi {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let settings = self
             .service
-            .update_settings(&account, actor.as_deref(), &request.get_ref().default_effect)
+            .update_settings(account.as_str(), actor.as_deref(), &request.get_ref().default_effect)
             .await?;
         Ok(Response::new(settings_to_pb(settings)))
     }
@@ -246,7 +249,7 @@ impl PolicyService for GrpcApi {
         let m = request.into_inner();
         let page = self
             .service
-            .list_approvals(&account, Some(m.status.as_str()), m.limit, m.offset)
+            .list_approvals(account.as_str(), Some(m.status.as_str()), m.limit, m.offset)
             .await?;
         Ok(Response::new(pb::ListApprovalsResponse {
             approvals: page.approvals.into_iter().map(approval_to_pb).collect(),
@@ -257,7 +260,10 @@ impl PolicyService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_approval(&self, request: Request<pb::GetApprovalRequest>) -> Result<Response<pb::Approval>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let approval = self.service.get_approval(&account, &request.get_ref().id).await?;
+        let approval = self
+            .service
+            .get_approval(account.as_str(), &request.get_ref().id)
+            .await?;
         Ok(Response::new(approval_to_pb(approval)))
     }
 
@@ -271,7 +277,7 @@ impl PolicyService for GrpcApi {
         let note = Some(m.note).filter(|n| !n.is_empty());
         let approval = self
             .service
-            .decide_approval(&account, actor.as_deref(), &m.id, m.approve, note)
+            .decide_approval(account.as_str(), actor.as_deref(), &m.id, m.approve, note)
             .await?;
         Ok(Response::new(approval_to_pb(approval)))
     }

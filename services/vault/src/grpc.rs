@@ -59,7 +59,11 @@ impl VaultService for GrpcApi {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let written = self
             .service
-            .put_secrets(&account, actor.as_deref(), vec![new_secret(request.into_inner())])
+            .put_secrets(
+                account.as_str(),
+                actor.as_deref(),
+                vec![new_secret(request.into_inner())],
+            )
             .await?;
         Ok(Response::new(pb::PutSecretResponse {
             secret: written.into_iter().next().map(metadata_to_pb),
@@ -73,7 +77,10 @@ impl VaultService for GrpcApi {
     ) -> Result<Response<pb::PutSecretsResponse>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let secrets = request.into_inner().secrets.into_iter().map(new_secret).collect();
-        let written = self.service.put_secrets(&account, actor.as_deref(), secrets).await?;
+        let written = self
+            .service
+            .put_secrets(account.as_str(), actor.as_deref(), secrets)
+            .await?;
         Ok(Response::new(pb::PutSecretsResponse {
             secrets: written.into_iter().map(metadata_to_pb).collect(),
         }))
@@ -88,7 +95,7 @@ impl VaultService for GrpcApi {
         let message = request.get_ref();
         let mut opened = self
             .service
-            .get_secret(&account, &message.secret_id, message.internal_use)
+            .get_secret(account.as_str(), &message.secret_id, message.internal_use)
             .await?;
         // The response needs an owned buffer; the zeroizing one is left empty behind it. Once
         // encoded, tonic drops the message: the copy on the wire is the caller's to protect.
@@ -105,7 +112,7 @@ impl VaultService for GrpcApi {
     ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         self.service
-            .delete_secret(&account, actor.as_deref(), &request.get_ref().secret_id)
+            .delete_secret(account.as_str(), actor.as_deref(), &request.get_ref().secret_id)
             .await?;
         Ok(Response::new(pb::DeleteSecretResponse {}))
     }
@@ -116,7 +123,10 @@ impl VaultService for GrpcApi {
         request: Request<pb::ListSecretsRequest>,
     ) -> Result<Response<pb::ListSecretsResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let secrets = self.service.list_secrets(&account, &request.get_ref().prefix).await?;
+        let secrets = self
+            .service
+            .list_secrets(account.as_str(), &request.get_ref().prefix)
+            .await?;
         Ok(Response::new(pb::ListSecretsResponse {
             secrets: secrets.into_iter().map(metadata_to_pb).collect(),
         }))

@@ -89,7 +89,10 @@ impl WebhookService for GrpcApi {
             events: m.events,
             description: m.description,
         };
-        let created = self.service.create_endpoint(&account, actor.as_deref(), input).await?;
+        let created = self
+            .service
+            .create_endpoint(account.as_str(), actor.as_deref(), input)
+            .await?;
         Ok(Response::new(with_secret(created)))
     }
 
@@ -99,7 +102,7 @@ impl WebhookService for GrpcApi {
         request: Request<pb::ListEndpointsRequest>,
     ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let endpoints = self.service.list_endpoints(&account).await?;
+        let endpoints = self.service.list_endpoints(account.as_str()).await?;
         Ok(Response::new(pb::ListEndpointsResponse {
             endpoints: endpoints.into_iter().map(endpoint_to_pb).collect(),
         }))
@@ -108,7 +111,10 @@ impl WebhookService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_endpoint(&self, request: Request<pb::GetEndpointRequest>) -> Result<Response<pb::Endpoint>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let endpoint = self.service.get_endpoint(&account, &request.get_ref().id).await?;
+        let endpoint = self
+            .service
+            .get_endpoint(account.as_str(), &request.get_ref().id)
+            .await?;
         Ok(Response::new(endpoint_to_pb(endpoint)))
     }
 
@@ -119,7 +125,7 @@ impl WebhookService for GrpcApi {
     ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         self.service
-            .delete_endpoint(&account, actor.as_deref(), &request.get_ref().id)
+            .delete_endpoint(account.as_str(), actor.as_deref(), &request.get_ref().id)
             .await?;
         Ok(Response::new(pb::DeleteEndpointResponse {}))
     }
@@ -133,7 +139,7 @@ impl WebhookService for GrpcApi {
         let m = request.into_inner();
         let rotated = self
             .service
-            .rotate_secret(&account, actor.as_deref(), &m.id, m.overlap_secs)
+            .rotate_secret(account.as_str(), actor.as_deref(), &m.id, m.overlap_secs)
             .await?;
         Ok(Response::new(with_secret(rotated)))
     }
@@ -146,7 +152,7 @@ impl WebhookService for GrpcApi {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let endpoint = self
             .service
-            .enable_endpoint(&account, actor.as_deref(), &request.get_ref().id)
+            .enable_endpoint(account.as_str(), actor.as_deref(), &request.get_ref().id)
             .await?;
         Ok(Response::new(endpoint_to_pb(endpoint)))
     }
@@ -161,7 +167,7 @@ impl WebhookService for GrpcApi {
         let before = Some(m.before.as_str()).filter(|before| !before.is_empty());
         let page = self
             .service
-            .list_attempts(&account, &m.endpoint_id, m.limit, before)
+            .list_attempts(account.as_str(), &m.endpoint_id, m.limit, before)
             .await?;
         Ok(Response::new(pb::ListAttemptsResponse {
             attempts: page.attempts.into_iter().map(attempt_to_pb).collect(),
@@ -175,7 +181,7 @@ impl WebhookService for GrpcApi {
         let m = request.into_inner();
         let message = self
             .service
-            .retry_message(&account, &m.endpoint_id, &m.message_id)
+            .retry_message(account.as_str(), &m.endpoint_id, &m.message_id)
             .await?;
         Ok(Response::new(message_to_pb(message)))
     }
@@ -186,7 +192,7 @@ impl WebhookService for GrpcApi {
         let m = request.into_inner();
         let queued = self
             .service
-            .replay(&account, &m.endpoint_id, m.since_ms, m.until_ms)
+            .replay(account.as_str(), &m.endpoint_id, m.since_ms, m.until_ms)
             .await?;
         Ok(Response::new(pb::ReplayResponse {
             queued: u32::try_from(queued).unwrap_or(u32::MAX),
@@ -196,7 +202,10 @@ impl WebhookService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn send_test(&self, request: Request<pb::SendTestRequest>) -> Result<Response<pb::Message>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let message = self.service.send_test(&account, &request.get_ref().endpoint_id).await?;
+        let message = self
+            .service
+            .send_test(account.as_str(), &request.get_ref().endpoint_id)
+            .await?;
         Ok(Response::new(message_to_pb(message)))
     }
 }

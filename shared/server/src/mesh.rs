@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use latchkey_ids::AccountId;
 use subtle::ConstantTimeEq;
 use tonic::{
     Request, Status,
@@ -66,15 +67,15 @@ impl MeshAuth {
     }
 
     /// The account a mesh call acts for, once the service token checks out.
-    pub fn mesh_account<T>(&self, request: &Request<T>) -> Result<String, Status> {
+    pub fn mesh_account<T>(&self, request: &Request<T>) -> Result<AccountId, Status> {
         self.require_mesh_call(request)?;
-        request
+        let named = request
             .metadata()
             .get(ACCOUNT_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|account| !account.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| Status::unauthenticated("mesh call names no account"))
+            .ok_or_else(|| Status::unauthenticated("mesh call names no account"))?;
+        AccountId::parse(named).map_err(|error| Status::unauthenticated(format!("mesh call's account: {error}")))
     }
 
     pub fn token(&self) -> &str {
@@ -86,7 +87,7 @@ impl MeshAuth {
 /// latter recorded as the actor of the events the call causes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
-    pub account: String,
+    pub account: AccountId,
     pub actor: Option<String>,
 }
 

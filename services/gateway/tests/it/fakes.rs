@@ -187,7 +187,7 @@ impl AgentTokenService for FakeAgentToken {
         &self,
         request: Request<at::CreateApiKeyRequest>,
     ) -> Result<Response<at::CreateApiKeyResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         if request.get_ref().name == "explode" {
             return Err(Status::internal("connection to db at 10.0.0.3 refused"));
         }
@@ -197,7 +197,7 @@ impl AgentTokenService for FakeAgentToken {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         *self.last_traceparent.lock().unwrap() = traceparent;
-        let key = self.add_key(&account, &request.get_ref().name);
+        let key = self.add_key(account.as_str(), &request.get_ref().name);
         Ok(Response::new(at::CreateApiKeyResponse {
             created: Some(at::CreatedApiKey {
                 key: Some(Self::to_proto(&key)),
@@ -210,7 +210,7 @@ impl AgentTokenService for FakeAgentToken {
         &self,
         request: Request<at::ListApiKeysRequest>,
     ) -> Result<Response<at::ListApiKeysResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         let keys = self.keys.lock().unwrap();
         let mut listed: Vec<_> = keys
             .iter()
@@ -225,7 +225,7 @@ impl AgentTokenService for FakeAgentToken {
         &self,
         request: Request<at::DeleteApiKeyRequest>,
     ) -> Result<Response<at::DeleteApiKeyResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         let id = &request.get_ref().id;
         let mut keys = self.keys.lock().unwrap();
         let before = keys.len();
@@ -293,7 +293,7 @@ impl AuditService for FakeAudit {
         &self,
         request: Request<au::ListEntriesRequest>,
     ) -> Result<Response<au::ListEntriesResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         if self.stall_listing.load(Ordering::Relaxed) {
             std::future::pending::<()>().await;
         }
@@ -330,7 +330,7 @@ impl AuditService for FakeAudit {
         &self,
         request: Request<au::ExportEntriesRequest>,
     ) -> Result<Response<Self::ExportEntriesStream>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         let chain: Vec<au::AuditEntry> = self.entries.lock().unwrap().get(&account).cloned().unwrap_or_default();
         let mut chain = chain.into_iter().map(move |mut entry| {
             entry.account_id = account.clone();
@@ -436,8 +436,8 @@ impl VaultService for FakeVault {
         &self,
         request: Request<vault::PutSecretRequest>,
     ) -> Result<Response<vault::PutSecretResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
-        let secret = Some(self.store(&account, request.into_inner()));
+        let account = self.auth.mesh_account(&request)?.into_string();
+        let secret = Some(self.store(account.as_str(), request.into_inner()));
         Ok(Response::new(vault::PutSecretResponse { secret }))
     }
 
@@ -445,12 +445,12 @@ impl VaultService for FakeVault {
         &self,
         request: Request<vault::PutSecretsRequest>,
     ) -> Result<Response<vault::PutSecretsResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         let secrets = request
             .into_inner()
             .secrets
             .into_iter()
-            .map(|put| self.store(&account, put))
+            .map(|put| self.store(account.as_str(), put))
             .collect();
         Ok(Response::new(vault::PutSecretsResponse { secrets }))
     }
@@ -459,7 +459,7 @@ impl VaultService for FakeVault {
         &self,
         request: Request<vault::GetSecretRequest>,
     ) -> Result<Response<vault::GetSecretResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         let message = request.into_inner();
         let secrets = self.secrets.lock().expect("lock");
         let (plaintext, metadata) = secrets
@@ -478,7 +478,7 @@ impl VaultService for FakeVault {
         &self,
         request: Request<vault::DeleteSecretRequest>,
     ) -> Result<Response<vault::DeleteSecretResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         let id = request.into_inner().secret_id;
         self.secrets
             .lock()
@@ -492,7 +492,7 @@ impl VaultService for FakeVault {
         &self,
         request: Request<vault::ListSecretsRequest>,
     ) -> Result<Response<vault::ListSecretsResponse>, Status> {
-        let account = self.auth.mesh_account(&request)?;
+        let account = self.auth.mesh_account(&request)?.into_string();
         let prefix = request.into_inner().prefix;
         let mut secrets: Vec<_> = self
             .secrets

@@ -1,0 +1,57 @@
+//! Every kind of id Latchkey mints, with its prefix. Adding a kind here is the only way to get a new
+//! prefix, so two kinds cannot share one.
+
+use crate::define_id;
+
+define_id!(
+    /// An account: the tenant every other record belongs to.
+    AccountId, "acct", "account"
+);
+define_id!(
+    /// An account API key (`key_…`); its secret is `lk_live_…` and never an id.
+    ApiKeyId, "key", "API key"
+);
+define_id!(
+    /// An agent identity.
+    AgentId, "agent", "agent"
+);
+define_id!(
+    /// A policy.
+    PolicyId, "pol", "policy"
+);
+define_id!(
+    /// A request held for a person's approval.
+    ApprovalId, "apr", "approval"
+);
+define_id!(
+    /// A policy decision, as recorded.
+    DecisionId, "dec", "decision"
+);
+define_id!(
+    /// An OAuth connection.
+    ConnectionId, "conn", "connection"
+);
+define_id!(
+    /// An OAuth app registered by an account.
+    OAuthAppId, "oas", "OAuth app"
+);
+define_id!(
+    /// A vault lease on a secret.
+    LeaseId, "lease", "lease"
+);
+define_id!(
+    /// A webhook endpoint.
+    EndpointId, "whe", "webhook endpoint"
+);
+define_id!(
+    /// A webhook message (one event for one endpoint).
+    MessageId, "msg", "webhook message"
+);
+define_id!(
+    /// A webhook delivery attempt.
+    AttemptId, "wha", "delivery attempt"
+);
+define_id!(
+    /// An event that could not be delivered, parked for an operator.
+    DeadLetterId, "dl", "dead letter"
+);
