@@ -32,8 +32,9 @@ define_id!(
     ConnectionId, "conn", "connection"
 );
 define_id!(
-    /// An OAuth app registered by an account.
-    OAuthAppId, "oas", "OAuth app"
+    /// An OAuth authorization session (`POST /oauth/sessions`, `GET /auth/{provider}`). An
+    /// account's own OAuth apps have no id: they are named by their provider.
+    OAuthSessionId, "oas", "OAuth session"
 );
 define_id!(
     /// A vault lease on a secret.
