@@ -18,7 +18,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use latchkey_server::MeshAuth;
 use latchkey_storage::Db;
 use latchkey_test_support::TestDatabase;
-use latchkey_vault::{Keyring, NewSecret, RootKeySource, Vault, envelope::DataKey};
+use latchkey_vault::{Keyring, NewSecret, RootKeySource, SecretOwner, Vault, envelope::DataKey};
 use zeroize::Zeroizing;
 
 const SECRET_BYTES: usize = 4096;
@@ -81,6 +81,7 @@ fn store(c: &mut Criterion) {
             .expect("vault")
     });
     let plaintext = secret();
+    let owner = SecretOwner::parse("acct_bench").expect("an account id");
     let put = || NewSecret {
         secret_id: "connection/con_bench".to_owned(),
         plaintext: Zeroizing::new(plaintext.clone()),
@@ -88,21 +89,21 @@ fn store(c: &mut Criterion) {
         expected_version: None,
     };
     runtime
-        .block_on(vault.put_secrets("acct_bench", None, vec![put()]))
+        .block_on(vault.put_secrets(&owner, None, vec![put()]))
         .expect("first put");
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(1));
     group.bench_function("put", |b| {
         b.iter(|| {
             runtime
-                .block_on(vault.put_secrets("acct_bench", None, vec![put()]))
+                .block_on(vault.put_secrets(&owner, None, vec![put()]))
                 .expect("put")
         })
     });
     group.bench_function("get", |b| {
         b.iter(|| {
             runtime
-                .block_on(vault.get_secret("acct_bench", "connection/con_bench", true))
+                .block_on(vault.get_secret(&owner, "connection/con_bench", true))
                 .expect("get")
         })
     });

@@ -10,6 +10,7 @@ pub mod envelope;
 mod error;
 mod grpc;
 pub mod keys;
+mod owner;
 mod rotate;
 mod secrets;
 
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::VaultError;
 pub use keys::{Keyring, RootKeySource, add_key_version, create_key_file};
+pub use owner::SecretOwner;
 pub use rotate::{RotationReport, rotate};
 pub use secrets::{MAX_SECRET_BYTES, NewSecret, SecretMetadata, SecretValue};
 
@@ -54,7 +56,7 @@ struct KeyState {
     source: RootKeySource,
     keyring: RwLock<Arc<Keyring>>,
     loaded_from: Mutex<Option<SystemTime>>,
-    data_keys: Mutex<HashMap<String, Arc<envelope::DataKey>>>,
+    data_keys: Mutex<HashMap<SecretOwner, Arc<envelope::DataKey>>>,
 }
 
 impl Vault {

@@ -10,7 +10,7 @@ use latchkey_proto::vault::v1 as pb;
 use latchkey_storage::sqlx;
 use latchkey_test_support::{BACKENDS, mesh::as_account};
 
-use crate::support::{TestVault, secret};
+use crate::support::{TestVault, owner, secret};
 
 const ACCOUNTS: usize = 30;
 
@@ -25,7 +25,7 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
         for account in 0..ACCOUNTS {
             t.vault
                 .put_secrets(
-                    &format!("acc_{account}"),
+                    &owner(&format!("acct_{account}")),
                     None,
                     vec![secret("credential/openai", &value(account))],
                 )
@@ -46,7 +46,7 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
                 while rotating.load(Ordering::Relaxed) || n < worker + ACCOUNTS {
                     let account = n % ACCOUNTS;
                     let request = as_account(
-                        &format!("acc_{account}"),
+                        &format!("acct_{account}"),
                         pb::GetSecretRequest {
                             secret_id: "credential/openai".to_owned(),
                             internal_use: true,
@@ -70,7 +70,7 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
                 let mut n = 0;
                 while rotating.load(Ordering::Relaxed) || n < 3 {
                     let request = as_account(
-                        &format!("acc_new_{n}"),
+                        &format!("acct_new_{n}"),
                         pb::PutSecretRequest {
                             secret_id: "credential/anthropic".to_owned(),
                             plaintext: format!("sk-ant-new-account-{n:04}").into_bytes(),
@@ -124,14 +124,14 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
         assert_eq!(fresh.root_versions(), vec![2]);
         for account in 0..ACCOUNTS {
             let opened = fresh
-                .get_secret(&format!("acc_{account}"), "credential/openai", true)
+                .get_secret(&owner(&format!("acct_{account}")), "credential/openai", true)
                 .await
                 .unwrap();
             assert_eq!(opened.plaintext.as_slice(), value(account).as_bytes());
         }
         for n in 0..new_accounts {
             let opened = fresh
-                .get_secret(&format!("acc_new_{n}"), "credential/anthropic", true)
+                .get_secret(&owner(&format!("acct_new_{n}")), "credential/anthropic", true)
                 .await
                 .unwrap();
             assert_eq!(
@@ -149,7 +149,7 @@ async fn a_vault_that_never_saw_the_new_version_reloads_the_key_file_when_it_mee
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                "acc",
+                &owner("acct_test"),
                 None,
                 vec![secret("credential/openai", "sk-before-rotation-0001")],
             )
@@ -160,7 +160,10 @@ async fn a_vault_that_never_saw_the_new_version_reloads_the_key_file_when_it_mee
         assert_eq!(other.root_versions(), vec![1]);
         latchkey_vault::add_key_version(&t.key_file).unwrap();
         latchkey_vault::rotate(&t.db, &t.source()).await.unwrap();
-        let opened = other.get_secret("acc", "credential/openai", true).await.unwrap();
+        let opened = other
+            .get_secret(&owner("acct_test"), "credential/openai", true)
+            .await
+            .unwrap();
         assert_eq!(opened.plaintext.as_slice(), b"sk-before-rotation-0001");
         assert_eq!(other.root_versions(), vec![1, 2]);
     }

@@ -5,7 +5,7 @@ use latchkey_storage::sqlx;
 use latchkey_test_support::{BACKENDS, mesh::as_account};
 use latchkey_vault::VaultError;
 
-use crate::support::{TestVault, secret};
+use crate::support::{TestVault, owner, secret};
 
 #[tokio::test]
 async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
@@ -13,38 +13,53 @@ async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
         let t = TestVault::open(backend).await;
         let first = t
             .vault
-            .put_secrets("acc_1", None, vec![secret("credential/openai", "sk-first-key-0001")])
+            .put_secrets(
+                &owner("acct_1"),
+                None,
+                vec![secret("credential/openai", "sk-first-key-0001")],
+            )
             .await
             .unwrap();
         assert_eq!((first[0].version, first[0].last4.as_str()), (1, "0001"));
         let second = t
             .vault
-            .put_secrets("acc_1", None, vec![secret("credential/openai", "sk-second-key-0002")])
+            .put_secrets(
+                &owner("acct_1"),
+                None,
+                vec![secret("credential/openai", "sk-second-key-0002")],
+            )
             .await
             .unwrap();
         assert_eq!(second[0].version, 2);
         assert_eq!(second[0].created_at_ms, first[0].created_at_ms);
 
-        let opened = t.vault.get_secret("acc_1", "credential/openai", false).await.unwrap();
+        let opened = t
+            .vault
+            .get_secret(&owner("acct_1"), "credential/openai", false)
+            .await
+            .unwrap();
         assert_eq!(opened.plaintext.as_slice(), b"sk-second-key-0002");
         assert_eq!(opened.metadata.version, 2);
         assert!(!format!("{opened:?}").contains("sk-second"), "Debug shows no plaintext");
 
         // What is stored is ciphertext: the plaintext is nowhere in the row.
         let (ciphertext,): (Vec<u8>,) =
-            sqlx::query_as("SELECT ciphertext FROM vault_secrets WHERE account_id = 'acc_1'")
+            sqlx::query_as("SELECT ciphertext FROM vault_secrets WHERE account_id = 'acct_1'")
                 .fetch_one(t.db.pool())
                 .await
                 .unwrap();
         assert!(!ciphertext.windows(6).any(|w| w == b"second"));
 
-        t.vault.delete_secret("acc_1", None, "credential/openai").await.unwrap();
+        t.vault
+            .delete_secret(&owner("acct_1"), None, "credential/openai")
+            .await
+            .unwrap();
         assert!(matches!(
-            t.vault.get_secret("acc_1", "credential/openai", false).await,
+            t.vault.get_secret(&owner("acct_1"), "credential/openai", false).await,
             Err(VaultError::NotFound)
         ));
         assert!(matches!(
-            t.vault.delete_secret("acc_1", None, "credential/openai").await,
+            t.vault.delete_secret(&owner("acct_1"), None, "credential/openai").await,
             Err(VaultError::NotFound)
         ));
     }
@@ -62,22 +77,22 @@ async fn compare_and_swap_writes_only_over_the_expected_version() {
             expected_version: expected,
         };
         let created = client
-            .put_secret(as_account("acc", put(Some(0), "{\"v\":1}")))
+            .put_secret(as_account("acct_test", put(Some(0), "{\"v\":1}")))
             .await
             .unwrap();
         assert_eq!(created.into_inner().secret.unwrap().version, 1);
         let again = client
-            .put_secret(as_account("acc", put(Some(0), "{\"v\":9}")))
+            .put_secret(as_account("acct_test", put(Some(0), "{\"v\":9}")))
             .await
             .unwrap_err();
         assert_eq!(again.code(), tonic::Code::FailedPrecondition);
         let stale = client
-            .put_secret(as_account("acc", put(Some(5), "{\"v\":9}")))
+            .put_secret(as_account("acct_test", put(Some(5), "{\"v\":9}")))
             .await
             .unwrap_err();
         assert_eq!(stale.code(), tonic::Code::FailedPrecondition);
         client
-            .put_secret(as_account("acc", put(Some(1), "{\"v\":2}")))
+            .put_secret(as_account("acct_test", put(Some(1), "{\"v\":2}")))
             .await
             .unwrap();
 
@@ -87,7 +102,7 @@ async fn compare_and_swap_writes_only_over_the_expected_version() {
             let mut client = client.clone();
             let request = put(Some(2), &format!("{{\"v\":\"racer{n}\"}}"));
             racers.push(tokio::spawn(async move {
-                client.put_secret(as_account("acc", request)).await
+                client.put_secret(as_account("acct_test", request)).await
             }));
         }
         let mut won = 0;
@@ -100,7 +115,7 @@ async fn compare_and_swap_writes_only_over_the_expected_version() {
         assert_eq!(won, 1, "{backend:?}");
         let current = client
             .get_secret(as_account(
-                "acc",
+                "acct_test",
                 pb::GetSecretRequest {
                     secret_id: "connection/con_1".to_owned(),
                     internal_use: true,
@@ -122,10 +137,13 @@ async fn a_write_only_secret_opens_only_for_an_internal_use_and_stays_write_only
         let (mut client, stop) = t.serve().await;
         let mut write = secret("credential/stripe", "sk_live_write_only_9876");
         write.write_only = true;
-        t.vault.put_secrets("acc", None, vec![write]).await.unwrap();
+        t.vault
+            .put_secrets(&owner("acct_test"), None, vec![write])
+            .await
+            .unwrap();
         let get = |internal_use| {
             as_account(
-                "acc",
+                "acct_test",
                 pb::GetSecretRequest {
                     secret_id: "credential/stripe".to_owned(),
                     internal_use,
@@ -140,7 +158,11 @@ async fn a_write_only_secret_opens_only_for_an_internal_use_and_stays_write_only
 
         // A later write without the flag does not make it readable again.
         t.vault
-            .put_secrets("acc", None, vec![secret("credential/stripe", "sk_live_replaced_5432")])
+            .put_secrets(
+                &owner("acct_test"),
+                None,
+                vec![secret("credential/stripe", "sk_live_replaced_5432")],
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -149,7 +171,7 @@ async fn a_write_only_secret_opens_only_for_an_internal_use_and_stays_write_only
         );
         let listed = client
             .list_secrets(as_account(
-                "acc",
+                "acct_test",
                 pb::ListSecretsRequest {
                     prefix: "credential/".to_owned(),
                 },
@@ -188,18 +210,18 @@ async fn bad_input_names_the_field_and_writes_nothing() {
                 },
             ],
         };
-        let status = client.put_secrets(as_account("acc", request)).await.unwrap_err();
+        let status = client.put_secrets(as_account("acct_test", request)).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         let error = latchkey_errors::ApiError::from_status(&status);
         let fields: Vec<_> = error.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["secrets[1].secret_id", "secrets[2].plaintext"]);
         assert!(!status.message().contains("sk-valid"));
-        let listed = t.vault.list_secrets("acc", "").await.unwrap();
+        let listed = t.vault.list_secrets(&owner("acct_test"), "").await.unwrap();
         assert!(listed.is_empty(), "nothing written: {listed:?}");
 
         let bad_get = client
             .get_secret(as_account(
-                "acc",
+                "acct_test",
                 pb::GetSecretRequest {
                     secret_id: "no-namespace".to_owned(),
                     internal_use: false,
@@ -218,7 +240,7 @@ async fn credential_writes_announce_credential_updated_without_the_secret() {
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                "acc",
+                &owner("acct_test"),
                 Some("key_1"),
                 vec![
                     secret("credential/openai", "sk-announce-me-not-QZXW"),
@@ -228,7 +250,7 @@ async fn credential_writes_announce_credential_updated_without_the_secret() {
             .await
             .unwrap();
         t.vault
-            .delete_secret("acc", Some("key_1"), "credential/openai")
+            .delete_secret(&owner("acct_test"), Some("key_1"), "credential/openai")
             .await
             .unwrap();
         let rows: Vec<(String, Vec<u8>)> =

@@ -10,7 +10,7 @@ use latchkey_test_support::{
     TestDatabase,
     mesh::{channel, loopback_listener},
 };
-use latchkey_vault::{NewSecret, RootKeySource, Vault};
+use latchkey_vault::{NewSecret, RootKeySource, SecretOwner, Vault};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
@@ -77,4 +77,9 @@ pub fn secret(secret_id: &str, plaintext: &str) -> NewSecret {
         write_only: false,
         expected_version: None,
     }
+}
+
+/// The account `text` names, as the vault's own functions take it.
+pub fn owner(text: &str) -> SecretOwner {
+    SecretOwner::parse(text).expect("an account id")
 }

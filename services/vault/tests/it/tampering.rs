@@ -4,7 +4,7 @@ use latchkey_storage::sqlx;
 use latchkey_test_support::BACKENDS;
 use latchkey_vault::VaultError;
 
-use crate::support::{TestVault, secret};
+use crate::support::{TestVault, owner, secret};
 
 /// Copies the sealed bytes (nonce and ciphertext) of one row over another's.
 async fn copy_sealed(t: &TestVault, from: (&str, &str), to: (&str, &str)) {
@@ -40,7 +40,7 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                "acc_alice",
+                &owner("acct_alice"),
                 None,
                 vec![secret("credential/openai", "sk-alice-secret-AAAA")],
             )
@@ -48,7 +48,7 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
             .unwrap();
         t.vault
             .put_secrets(
-                "acc_mallory",
+                &owner("acct_mallory"),
                 None,
                 vec![secret("credential/openai", "sk-mallory-own-MMMM")],
             )
@@ -56,18 +56,22 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
             .unwrap();
         copy_sealed(
             &t,
-            ("acc_alice", "credential/openai"),
-            ("acc_mallory", "credential/openai"),
+            ("acct_alice", "credential/openai"),
+            ("acct_mallory", "credential/openai"),
         )
         .await;
-        assert_does_not_open(t.vault.get_secret("acc_mallory", "credential/openai", true).await);
+        assert_does_not_open(
+            t.vault
+                .get_secret(&owner("acct_mallory"), "credential/openai", true)
+                .await,
+        );
         // Even with Alice's data key copied along, Mallory's account id is in both AADs.
         let (root_version, wrapped): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT root_version, wrapped_key FROM vault_data_keys WHERE account_id = 'acc_alice'")
+            sqlx::query_as("SELECT root_version, wrapped_key FROM vault_data_keys WHERE account_id = 'acct_alice'")
                 .fetch_one(t.db.pool())
                 .await
                 .unwrap();
-        sqlx::query("UPDATE vault_data_keys SET root_version = $1, wrapped_key = $2 WHERE account_id = 'acc_mallory'")
+        sqlx::query("UPDATE vault_data_keys SET root_version = $1, wrapped_key = $2 WHERE account_id = 'acct_mallory'")
             .bind(root_version)
             .bind(wrapped)
             .execute(t.db.pool())
@@ -75,13 +79,15 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
             .unwrap();
         let fresh = t.another_instance().await;
         assert!(matches!(
-            fresh.get_secret("acc_mallory", "credential/openai", true).await,
+            fresh
+                .get_secret(&owner("acct_mallory"), "credential/openai", true)
+                .await,
             Err(VaultError::Tampered { .. })
         ));
         // Alice's own secret is untouched.
         let alice = t
             .vault
-            .get_secret("acc_alice", "credential/openai", true)
+            .get_secret(&owner("acct_alice"), "credential/openai", true)
             .await
             .unwrap();
         assert_eq!(alice.plaintext.as_slice(), b"sk-alice-secret-AAAA");
@@ -94,7 +100,7 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                "acc",
+                &owner("acct_test"),
                 None,
                 vec![
                     secret("credential/openai", "sk-openai-value-1111"),
@@ -103,8 +109,13 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
             )
             .await
             .unwrap();
-        copy_sealed(&t, ("acc", "credential/openai"), ("acc", "credential/stripe")).await;
-        assert_does_not_open(t.vault.get_secret("acc", "credential/stripe", true).await);
+        copy_sealed(
+            &t,
+            ("acct_test", "credential/openai"),
+            ("acct_test", "credential/stripe"),
+        )
+        .await;
+        assert_does_not_open(t.vault.get_secret(&owner("acct_test"), "credential/stripe", true).await);
 
         // An old version replayed over a newer one (a restored backup row) does not open either.
         let (old_nonce, old_ciphertext): (Vec<u8>, Vec<u8>) =
@@ -113,7 +124,11 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
                 .await
                 .unwrap();
         t.vault
-            .put_secrets("acc", None, vec![secret("credential/openai", "sk-openai-rotated-3333")])
+            .put_secrets(
+                &owner("acct_test"),
+                None,
+                vec![secret("credential/openai", "sk-openai-rotated-3333")],
+            )
             .await
             .unwrap();
         sqlx::query("UPDATE vault_secrets SET nonce = $1, ciphertext = $2 WHERE secret_id = 'credential/openai'")
@@ -122,6 +137,6 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
             .execute(t.db.pool())
             .await
             .unwrap();
-        assert_does_not_open(t.vault.get_secret("acc", "credential/openai", true).await);
+        assert_does_not_open(t.vault.get_secret(&owner("acct_test"), "credential/openai", true).await);
     }
 }
