@@ -12,13 +12,14 @@ use latchkey_events::{
     Envelope,
     catalogue::{ApprovalApproved, ApprovalDenied, ApprovalRequested},
 };
+use latchkey_ids::{AccountId, AgentId, ApprovalId, DecisionId, PolicyId};
 use latchkey_server::InfraError;
 use latchkey_storage::{
     Backend, now_ms,
     sqlx::{self, Row, any::AnyRow},
 };
 
-use crate::{EVENT_SOURCE, Policy, PolicyError, policies::new_id};
+use crate::{EVENT_SOURCE, Policy, PolicyError, error::stored_id};
 
 /// Default lifetime of a pending approval, and of an approved one's chance to be redeemed.
 pub const DEFAULT_APPROVAL_TTL_SECS: u64 = 3600;
@@ -64,17 +65,18 @@ impl ApprovalStatus {
 /// A held token request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
-    pub id: String,
+    pub id: ApprovalId,
     pub status: ApprovalStatus,
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub scope: Vec<String>,
     pub target_service: String,
     pub ttl: i64,
     pub intent: Option<String>,
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub policy_name: String,
     pub rule_index: u32,
-    pub decision_id: String,
+    pub decision_id: DecisionId,
+    /// Who asked: an API key id or an agent id, as the caller recorded it.
     pub requested_by: Option<String>,
     pub requested_at_ms: i64,
     pub expires_at_ms: i64,
@@ -87,15 +89,15 @@ pub struct Approval {
 /// The request an approval holds, as evaluation saw it.
 #[derive(Clone, Debug)]
 pub(crate) struct HeldRequest<'a> {
-    pub agent_id: &'a str,
+    pub agent_id: &'a AgentId,
     pub scope: &'a [String],
     pub target_service: &'a str,
     pub ttl: i64,
     pub intent: Option<&'a str>,
-    pub policy_id: &'a str,
+    pub policy_id: &'a PolicyId,
     pub policy_name: &'a str,
     pub rule_index: u32,
-    pub decision_id: &'a str,
+    pub decision_id: &'a DecisionId,
     pub requested_by: Option<&'a str>,
 }
 
@@ -129,8 +131,9 @@ fn approval_from_row(row: &AnyRow, now_ms: i64) -> Result<Approval, PolicyError>
     let decided_by: Option<String> = row.try_get(15)?;
     let note: Option<String> = row.try_get(16)?;
     let redeemed_at_ms: Option<i64> = row.try_get(17)?;
+    let record = format!("approval {id}");
     let corrupt = |reason: String| PolicyError::Corrupt {
-        policy_id: format!("approval {id}"),
+        policy_id: record.clone(),
         reason,
     };
     let scope: Vec<String> = serde_json::from_str(&scope_json).map_err(|error| corrupt(error.to_string()))?;
@@ -141,16 +144,16 @@ fn approval_from_row(row: &AnyRow, now_ms: i64) -> Result<Approval, PolicyError>
     };
     Ok(Approval {
         rule_index: u32::try_from(rule_index).unwrap_or_default(),
-        id,
+        id: stored_id(&record, &id)?,
         status,
-        agent_id,
+        agent_id: stored_id(&record, &agent_id)?,
         scope,
         target_service,
         ttl,
         intent,
-        policy_id,
+        policy_id: stored_id(&record, &policy_id)?,
         policy_name,
-        decision_id,
+        decision_id: stored_id(&record, &decision_id)?,
         requested_by,
         requested_at_ms,
         expires_at_ms,
@@ -182,7 +185,7 @@ fn refusal(approval: &Approval) -> PolicyError {
 /// What a redemption asks for: it must be what was approved. `None` ttl or intent takes the
 /// approved one.
 pub(crate) struct Redemption<'a> {
-    pub agent_id: &'a str,
+    pub agent_id: &'a AgentId,
     pub scope: &'a [String],
     pub target_service: &'a str,
     pub ttl: Option<i64>,
@@ -191,20 +194,20 @@ pub(crate) struct Redemption<'a> {
 
 impl Policy {
     /// Holds a request: a pending approval and its `approval.requested` event, in one transaction.
-    pub(crate) async fn hold(&self, account_id: &str, held: HeldRequest<'_>) -> Result<Approval, PolicyError> {
+    pub(crate) async fn hold(&self, account: &AccountId, held: HeldRequest<'_>) -> Result<Approval, PolicyError> {
         let now = now_ms();
         let approval = Approval {
-            id: new_id("apr"),
+            id: ApprovalId::new(),
             status: ApprovalStatus::Pending,
-            agent_id: held.agent_id.to_owned(),
+            agent_id: held.agent_id.clone(),
             scope: held.scope.to_vec(),
             target_service: held.target_service.to_owned(),
             ttl: held.ttl,
             intent: held.intent.map(str::to_owned),
-            policy_id: held.policy_id.to_owned(),
+            policy_id: held.policy_id.clone(),
             policy_name: held.policy_name.to_owned(),
             rule_index: held.rule_index,
-            decision_id: held.decision_id.to_owned(),
+            decision_id: held.decision_id.clone(),
             requested_by: held.requested_by.map(str::to_owned),
             requested_at_ms: now,
             expires_at_ms: now + self.approval_ttl_ms(),
@@ -221,8 +224,8 @@ impl Policy {
             "SELECT COUNT(*), MIN(expires_at) FROM approvals \
              WHERE account_id = $1 AND agent_id = $2 AND status = 'pending' AND expires_at > $3",
         )
-        .bind(account_id)
-        .bind(&approval.agent_id)
+        .bind(account.as_str())
+        .bind(approval.agent_id.as_str())
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -242,45 +245,45 @@ impl Policy {
              policy_id, policy_name, rule_index, decision_id, requested_by, requested_at, expires_at) \
              VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
-        .bind(&approval.id)
-        .bind(account_id)
-        .bind(&approval.agent_id)
+        .bind(approval.id.as_str())
+        .bind(account.as_str())
+        .bind(approval.agent_id.as_str())
         .bind(scope_json)
         .bind(&approval.target_service)
         .bind(approval.ttl)
         .bind(approval.intent.clone())
-        .bind(&approval.policy_id)
+        .bind(approval.policy_id.as_str())
         .bind(&approval.policy_name)
         .bind(i64::from(approval.rule_index))
-        .bind(&approval.decision_id)
+        .bind(approval.decision_id.as_str())
         .bind(approval.requested_by.clone())
         .bind(approval.requested_at_ms)
         .bind(approval.expires_at_ms)
         .execute(&mut *tx)
         .await?;
         let event = ApprovalRequested {
-            approval_id: approval.id.clone(),
-            agent_id: approval.agent_id.clone(),
+            approval_id: approval.id.to_string(),
+            agent_id: approval.agent_id.to_string(),
             scope: approval.scope.clone(),
             audience: approval.target_service.clone(),
-            policy_id: approval.policy_id.clone(),
+            policy_id: approval.policy_id.to_string(),
             rule_index: approval.rule_index,
             expires_at_ms: approval.expires_at_ms,
         };
-        let mut envelope = Envelope::new(EVENT_SOURCE, account_id, held.requested_by, &event);
-        envelope.decisionid = Some(approval.decision_id.clone());
+        let mut envelope = Envelope::new(EVENT_SOURCE, account.as_str(), held.requested_by, &event);
+        envelope.decisionid = Some(approval.decision_id.to_string());
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;
         Ok(approval)
     }
 
     /// One of the account's approvals; another account's is not found, exactly like a missing one.
-    pub async fn get_approval(&self, account_id: &str, approval_id: &str) -> Result<Approval, PolicyError> {
+    pub async fn get_approval(&self, account: &AccountId, approval: &ApprovalId) -> Result<Approval, PolicyError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE account_id = $1 AND id = $2"
         )))
-        .bind(account_id)
-        .bind(approval_id)
+        .bind(account.as_str())
+        .bind(approval.as_str())
         .fetch_optional(self.db.pool())
         .await?;
         let row = row.ok_or(PolicyError::ApprovalNotFound)?;
@@ -290,7 +293,7 @@ impl Policy {
     /// The account's approvals, newest first, optionally of one status; `limit` 1 to 100.
     pub async fn list_approvals(
         &self,
-        account_id: &str,
+        account: &AccountId,
         status: Option<&str>,
         limit: u32,
         offset: u32,
@@ -323,12 +326,12 @@ impl Policy {
         let mut count = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM approvals {where_clause}"
         )))
-        .bind(account_id);
+        .bind(account.as_str());
         let mut page = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals {where_clause} ORDER BY requested_at DESC, id DESC \
              LIMIT {limit_at} OFFSET {offset_at}"
         )))
-        .bind(account_id);
+        .bind(account.as_str());
         if bind_now {
             count = count.bind(now);
             page = page.bind(now);
@@ -353,9 +356,9 @@ impl Policy {
     /// expired) is `UNPROCESSABLE` and changes nothing.
     pub async fn decide_approval(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
-        approval_id: &str,
+        approval_id: &ApprovalId,
         approve: bool,
         note: Option<String>,
     ) -> Result<Approval, PolicyError> {
@@ -374,8 +377,8 @@ impl Policy {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE account_id = $1 AND id = $2 {lock}"
         )))
-        .bind(account_id)
-        .bind(approval_id)
+        .bind(account.as_str())
+        .bind(approval_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let now = now_ms();
@@ -408,28 +411,28 @@ impl Policy {
         .bind(actor.map(str::to_owned))
         .bind(note.clone())
         .bind(expires_at_ms)
-        .bind(account_id)
-        .bind(approval_id)
+        .bind(account.as_str())
+        .bind(approval_id.as_str())
         .execute(&mut *tx)
         .await?;
         let mut envelope = if approve {
             let event = ApprovalApproved {
-                approval_id: approval.id.clone(),
-                agent_id: approval.agent_id.clone(),
+                approval_id: approval.id.to_string(),
+                agent_id: approval.agent_id.to_string(),
                 scope: approval.scope.clone(),
                 note: note.clone(),
             };
-            Envelope::new(EVENT_SOURCE, account_id, actor, &event)
+            Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event)
         } else {
             let event = ApprovalDenied {
-                approval_id: approval.id.clone(),
-                agent_id: approval.agent_id.clone(),
+                approval_id: approval.id.to_string(),
+                agent_id: approval.agent_id.to_string(),
                 scope: approval.scope.clone(),
                 note: note.clone(),
             };
-            Envelope::new(EVENT_SOURCE, account_id, actor, &event)
+            Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event)
         };
-        envelope.decisionid = Some(approval.decision_id.clone());
+        envelope.decisionid = Some(approval.decision_id.to_string());
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;
         approval.status = status;
@@ -446,18 +449,18 @@ impl Policy {
     /// (the returned approval's scope, target, ttl and intent), never more.
     pub(crate) async fn redeem(
         &self,
-        account_id: &str,
-        approval_id: &str,
+        account: &AccountId,
+        approval_id: &ApprovalId,
         asked: Redemption<'_>,
     ) -> Result<Approval, PolicyError> {
-        let mut approval = self.get_approval(account_id, approval_id).await?;
+        let mut approval = self.get_approval(account, approval_id).await?;
         let sorted = |scopes: &[String]| {
             let mut scopes = scopes.to_vec();
             scopes.sort();
             scopes.dedup();
             scopes
         };
-        if approval.agent_id != asked.agent_id
+        if approval.agent_id != *asked.agent_id
             || sorted(&approval.scope) != sorted(asked.scope)
             || approval.target_service != asked.target_service
         {
@@ -488,15 +491,15 @@ impl Policy {
              AND redeemed_at IS NULL AND expires_at > $1",
         )
         .bind(now)
-        .bind(account_id)
-        .bind(approval_id)
+        .bind(account.as_str())
+        .bind(approval_id.as_str())
         .execute(self.db.pool())
         .await?
         .rows_affected()
             == 1;
         if !won {
             // Someone redeemed it meanwhile, or the window just closed: explain from the row as it is.
-            return Err(refusal(&self.get_approval(account_id, approval_id).await?));
+            return Err(refusal(&self.get_approval(account, approval_id).await?));
         }
         approval.redeemed_at_ms = Some(now);
         Ok(approval)

@@ -28,6 +28,7 @@ use std::{
 };
 
 use latchkey_events::{Envelope, EventFilter, LiveCache};
+use latchkey_ids::AccountId;
 
 use crate::engine::{self, Effect};
 
@@ -49,7 +50,7 @@ struct Entry {
 pub(crate) struct PolicyCache {
     /// How long an entry is used after it was loaded; zero turns the cache off.
     ttl: Duration,
-    accounts: RwLock<HashMap<String, Entry>>,
+    accounts: RwLock<HashMap<AccountId, Entry>>,
     generation: AtomicU64,
     live: AtomicBool,
 }
@@ -74,16 +75,16 @@ impl PolicyCache {
     }
 
     /// The account's compiled policies, if cached, not expired, and the cache is live.
-    pub(crate) fn get(&self, account_id: &str) -> Option<Arc<CompiledAccount>> {
-        self.get_at(account_id, Instant::now())
+    pub(crate) fn get(&self, account: &AccountId) -> Option<Arc<CompiledAccount>> {
+        self.get_at(account, Instant::now())
     }
 
-    fn get_at(&self, account_id: &str, now: Instant) -> Option<Arc<CompiledAccount>> {
+    fn get_at(&self, account: &AccountId, now: Instant) -> Option<Arc<CompiledAccount>> {
         if !self.usable() {
             return None;
         }
         let accounts = self.accounts.read().ok()?;
-        let entry = accounts.get(account_id)?;
+        let entry = accounts.get(account)?;
         entry
             .expires_at
             .is_none_or(|expires_at| expires_at > now)
@@ -96,7 +97,7 @@ impl PolicyCache {
     }
 
     /// Keeps `compiled` unless something was invalidated since `generation` was read.
-    pub(crate) fn store(&self, account_id: &str, generation: u64, compiled: Arc<CompiledAccount>) {
+    pub(crate) fn store(&self, account: &AccountId, generation: u64, compiled: Arc<CompiledAccount>) {
         if !self.usable() {
             return;
         }
@@ -104,15 +105,16 @@ impl PolicyCache {
             && self.generation.load(Ordering::Acquire) == generation
         {
             let expires_at = Instant::now().checked_add(self.ttl);
-            accounts.insert(account_id.to_owned(), Entry { compiled, expires_at });
+            accounts.insert(account.clone(), Entry { compiled, expires_at });
         }
     }
 
-    /// Drops the account's entry (its policies or settings changed).
-    pub(crate) fn invalidate(&self, account_id: &str) {
+    /// Drops the account's entry (its policies or settings changed). Takes the account as text:
+    /// an event names it so, and whatever it names, the generation moves on.
+    pub(crate) fn invalidate(&self, account: &str) {
         if let Ok(mut accounts) = self.accounts.write() {
             self.generation.fetch_add(1, Ordering::AcqRel);
-            accounts.remove(account_id);
+            accounts.remove(account);
         }
     }
 }
@@ -143,6 +145,10 @@ mod tests {
         })
     }
 
+    fn account(text: &str) -> AccountId {
+        AccountId::parse(text).unwrap()
+    }
+
     fn live_cache() -> PolicyCache {
         let cache = PolicyCache::new(Duration::from_secs(60));
         cache.set_live(true);
@@ -152,61 +158,61 @@ mod tests {
     #[test]
     fn a_cache_that_is_not_following_the_feed_keeps_nothing() {
         let cache = PolicyCache::new(Duration::from_secs(60));
-        cache.store("acc_1", cache.generation(), compiled());
-        assert!(cache.get("acc_1").is_none());
+        cache.store(&account("acct_1"), cache.generation(), compiled());
+        assert!(cache.get(&account("acct_1")).is_none());
     }
 
     #[test]
     fn a_load_that_raced_an_invalidation_is_not_kept() {
         let cache = live_cache();
         let before = cache.generation();
-        cache.invalidate("acc_1");
-        cache.store("acc_1", before, compiled());
-        assert!(cache.get("acc_1").is_none());
-        cache.store("acc_1", cache.generation(), compiled());
-        assert!(cache.get("acc_1").is_some());
-        cache.invalidate("acc_1");
-        assert!(cache.get("acc_1").is_none());
+        cache.invalidate("acct_1");
+        cache.store(&account("acct_1"), before, compiled());
+        assert!(cache.get(&account("acct_1")).is_none());
+        cache.store(&account("acct_1"), cache.generation(), compiled());
+        assert!(cache.get(&account("acct_1")).is_some());
+        cache.invalidate("acct_1");
+        assert!(cache.get(&account("acct_1")).is_none());
     }
 
     #[test]
     fn an_entry_expires_its_ttl_after_it_was_loaded() {
         let cache = live_cache();
-        cache.store("acc_1", cache.generation(), compiled());
-        assert!(cache.get("acc_1").is_some());
+        cache.store(&account("acct_1"), cache.generation(), compiled());
+        assert!(cache.get(&account("acct_1")).is_some());
         let later = Instant::now() + Duration::from_secs(61);
-        assert!(cache.get_at("acc_1", later).is_none());
+        assert!(cache.get_at(&account("acct_1"), later).is_none());
     }
 
     #[test]
     fn a_zero_ttl_turns_the_cache_off() {
         let cache = PolicyCache::new(Duration::ZERO);
         cache.set_live(true);
-        cache.store("acc_1", cache.generation(), compiled());
-        assert!(cache.get("acc_1").is_none());
+        cache.store(&account("acct_1"), cache.generation(), compiled());
+        assert!(cache.get(&account("acct_1")).is_none());
     }
 
     #[test]
     fn coming_back_live_drops_everything_and_keeps_no_load_begun_before() {
         let cache = live_cache();
-        cache.store("acc_1", cache.generation(), compiled());
+        cache.store(&account("acct_1"), cache.generation(), compiled());
         cache.set_live(false);
-        assert!(cache.get("acc_1").is_none());
+        assert!(cache.get(&account("acct_1")).is_none());
         let loaded_while_down = cache.generation();
         cache.set_live(true);
-        cache.store("acc_2", loaded_while_down, compiled());
-        assert!(cache.get("acc_1").is_none());
-        assert!(cache.get("acc_2").is_none());
+        cache.store(&account("acct_2"), loaded_while_down, compiled());
+        assert!(cache.get(&account("acct_1")).is_none());
+        assert!(cache.get(&account("acct_2")).is_none());
     }
 
     #[test]
     fn an_event_drops_its_account_only() {
         let cache = live_cache();
-        cache.store("acc_1", cache.generation(), compiled());
-        cache.store("acc_2", cache.generation(), compiled());
+        cache.store(&account("acct_1"), cache.generation(), compiled());
+        cache.store(&account("acct_2"), cache.generation(), compiled());
         let event = Envelope::new(
             crate::EVENT_SOURCE,
-            "acc_1",
+            "acct_1",
             None,
             &latchkey_events::catalogue::PolicyDeactivated {
                 policy_id: "pol_1".to_owned(),
@@ -215,7 +221,7 @@ mod tests {
             },
         );
         cache.apply(&event);
-        assert!(cache.get("acc_1").is_none());
-        assert!(cache.get("acc_2").is_some());
+        assert!(cache.get(&account("acct_1")).is_none());
+        assert!(cache.get(&account("acct_2")).is_some());
     }
 }

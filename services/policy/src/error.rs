@@ -36,6 +36,19 @@ impl PolicyError {
     }
 }
 
+/// An id read back from the database. One that no longer parses is stored data gone bad: an
+/// internal error naming `record` in the log, never a panic and never shown to the caller.
+pub(crate) fn stored_id<I>(record: &str, text: &str) -> Result<I, PolicyError>
+where
+    I: std::str::FromStr<Err = latchkey_ids::IdError>,
+{
+    text.parse()
+        .map_err(|error: latchkey_ids::IdError| PolicyError::Corrupt {
+            policy_id: record.to_owned(),
+            reason: error.to_string(),
+        })
+}
+
 latchkey_server::wraps_infra_error!(PolicyError);
 
 impl From<PolicyError> for tonic::Status {

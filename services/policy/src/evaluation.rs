@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use latchkey_errors::{ApiError, FieldError};
+use latchkey_ids::{AccountId, AgentId, ApprovalId, DecisionId, PolicyId};
 use latchkey_proto::agent_token::v1::GetAgentRequest;
 use latchkey_tokens::scope::{self, MAX_SCOPES};
 
@@ -19,6 +20,7 @@ use crate::{
     approvals::{HeldRequest, Redemption},
     cache::CompiledAccount,
     engine::{self, ANY_TARGET, Decision, Effect, TokenRequest},
+    error::stored_id,
     throttle::Charge,
 };
 
@@ -38,6 +40,8 @@ pub struct AgentFacts {
 /// A token request to decide.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EvaluationRequest {
+    /// Checked with the other fields first (empty is a validation error), then parsed: text that
+    /// is no agent id names no agent, and is answered as agent-token answers an unknown one.
     pub agent_id: String,
     pub scope: Vec<String>,
     /// `None` or empty for "any".
@@ -49,12 +53,12 @@ pub struct EvaluationRequest {
 }
 
 /// What the issuing path adds to a request, so that the decision can be carried out.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enforcement {
-    /// The issue's decision id (`dec_…`), kept with an approval and its events.
-    pub decision_id: String,
+    /// The issue's decision id, kept with an approval and its events.
+    pub decision_id: DecisionId,
     /// Redeem this approved approval instead of evaluating.
-    pub approval_id: Option<String>,
+    pub approval_id: Option<ApprovalId>,
     /// The rest of the request, kept with an approval so a person can judge it.
     pub ttl: i64,
     pub intent: Option<String>,
@@ -71,11 +75,14 @@ pub enum Outcome {
     /// A throttle whose window is full.
     Throttled { retry_after_secs: u32 },
     /// Held for approval.
-    Held { approval_id: String, expires_at_ms: i64 },
+    Held {
+        approval_id: ApprovalId,
+        expires_at_ms: i64,
+    },
     /// An approved approval was redeemed (once); the decision is an allow, for exactly the ttl and
     /// intent that were approved.
     Redeemed {
-        approval_id: String,
+        approval_id: ApprovalId,
         ttl: i64,
         intent: Option<String>,
     },
@@ -126,28 +133,34 @@ impl EvaluationRequest {
 }
 
 impl Policy {
-    /// Decides `request` against `account_id`'s active policies, now. Another account's policies
+    /// Decides `request` against `account`'s active policies, now. Another account's policies
     /// are never read: the query names the account.
-    pub async fn evaluate(&self, account_id: &str, request: EvaluationRequest) -> Result<Evaluation, PolicyError> {
+    pub async fn evaluate(&self, account: &AccountId, request: EvaluationRequest) -> Result<Evaluation, PolicyError> {
         let request = request.validated()?;
+        let agent_id = AgentId::parse(&request.agent_id).map_err(|_| PolicyError::AgentNotFound)?;
         let target_service = request
             .target_service
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| ANY_TARGET.to_owned());
         if let Some(enforcement) = request.enforce.as_ref()
-            && let Some(approval_id) = enforcement.approval_id.as_deref()
+            && let Some(approval_id) = enforcement.approval_id.as_ref()
         {
             let redemption = Redemption {
-                agent_id: &request.agent_id,
+                agent_id: &agent_id,
                 scope: &request.scope,
                 target_service: &target_service,
                 ttl: (enforcement.ttl != 0).then_some(enforcement.ttl),
                 intent: enforcement.intent.as_deref(),
             };
-            let approval = self.redeem(account_id, approval_id, redemption).await?;
+            let approval = self.redeem(account, approval_id, redemption).await?;
             let rule_index = usize::try_from(approval.rule_index).unwrap_or_default();
             return Ok(Evaluation {
-                decision: Decision::approved(approval.policy_id, approval.policy_name, rule_index, &approval.id),
+                decision: Decision::approved(
+                    approval.policy_id.into_string(),
+                    approval.policy_name,
+                    rule_index,
+                    approval.id.as_str(),
+                ),
                 would_issue: true,
                 outcome: Outcome::Redeemed {
                     approval_id: approval.id,
@@ -158,11 +171,11 @@ impl Policy {
         }
         let agent = match request.agent {
             Some(agent) => agent,
-            None => self.agent_facts(account_id, &request.agent_id).await?,
+            None => self.agent_facts(account, &agent_id).await?,
         };
-        let compiled = self.compiled(account_id).await?;
+        let compiled = self.compiled(account).await?;
         let token_request = TokenRequest {
-            agent_id: request.agent_id,
+            agent_id: agent_id.to_string(),
             owner: agent.owner,
             model_provider: agent.model_provider,
             framework: agent.framework,
@@ -173,7 +186,10 @@ impl Policy {
         let lets_through = matches!(decision.effect, Effect::Allow | Effect::Throttle { .. });
         let would_issue = lets_through && agent.status == "active";
         let outcome = match &request.enforce {
-            Some(enforcement) => self.enforce(account_id, &decision, &token_request, enforcement).await?,
+            Some(enforcement) => {
+                self.enforce(account, &decision, &agent_id, &token_request, enforcement)
+                    .await?
+            }
             None => Outcome::Decided,
         };
         Ok(Evaluation {
@@ -186,8 +202,9 @@ impl Policy {
     /// Carries out a decision at token issue: charges a throttle, holds a request for approval.
     async fn enforce(
         &self,
-        account_id: &str,
+        account: &AccountId,
         decision: &Decision,
+        agent_id: &AgentId,
         request: &TokenRequest,
         enforcement: &Enforcement,
     ) -> Result<Outcome, PolicyError> {
@@ -197,19 +214,23 @@ impl Policy {
                 let Some((key, limit, window_secs)) = decision.throttle_key() else {
                     return Ok(Outcome::Decided);
                 };
-                Ok(match self.charge(account_id, &key, limit, window_secs).await? {
+                Ok(match self.charge(account, &key, limit, window_secs).await? {
                     Charge::Taken => Outcome::Charged,
                     Charge::Full { retry_after_secs } => Outcome::Throttled { retry_after_secs },
                 })
             }
             Effect::RequireApproval => {
+                // Only a policy's rule holds a request (the account default allows or denies), and
+                // its id is one this service minted.
+                let policy_id: PolicyId =
+                    stored_id("the deciding policy", decision.policy_id.as_deref().unwrap_or_default())?;
                 let held = HeldRequest {
-                    agent_id: &request.agent_id,
+                    agent_id,
                     scope: &request.scopes,
                     target_service: &request.target_service,
                     ttl: enforcement.ttl,
                     intent: enforcement.intent.as_deref(),
-                    policy_id: decision.policy_id.as_deref().unwrap_or_default(),
+                    policy_id: &policy_id,
                     policy_name: decision.policy_name.as_deref().unwrap_or_default(),
                     rule_index: decision
                         .rule_index
@@ -218,7 +239,7 @@ impl Policy {
                     decision_id: &enforcement.decision_id,
                     requested_by: enforcement.requested_by.as_deref(),
                 };
-                let approval = self.hold(account_id, held).await?;
+                let approval = self.hold(account, held).await?;
                 Ok(Outcome::Held {
                     approval_id: approval.id,
                     expires_at_ms: approval.expires_at_ms,
@@ -229,35 +250,29 @@ impl Policy {
 
     /// The account's active policies and default effect, compiled: from the cache when it holds them,
     /// else from the database (and then kept, unless a change raced the load).
-    async fn compiled(&self, account_id: &str) -> Result<Arc<CompiledAccount>, PolicyError> {
-        if let Some(compiled) = self.cache.get(account_id) {
+    async fn compiled(&self, account: &AccountId) -> Result<Arc<CompiledAccount>, PolicyError> {
+        if let Some(compiled) = self.cache.get(account) {
             return Ok(compiled);
         }
         let generation = self.cache.generation();
         let mut policies = Vec::new();
-        for stored in self.active_policies(account_id).await? {
+        for stored in self.active_policies(account).await? {
             let valid = stored.definition.validate().map_err(|errors| PolicyError::Corrupt {
-                policy_id: stored.id.clone(),
+                policy_id: stored.id.to_string(),
                 reason: format!("{} validation errors, first {:?}", errors.len(), errors.first()),
             })?;
             policies.push(engine::Policy::new(stored.id, valid));
         }
-        let default = self.settings(account_id).await?.default_effect.effect();
+        let default = self.settings(account).await?.default_effect.effect();
         let compiled = Arc::new(CompiledAccount { policies, default });
-        self.cache.store(account_id, generation, compiled.clone());
+        self.cache.store(account, generation, compiled.clone());
         Ok(compiled)
     }
 
-    /// The agent's attributes from agent-token, acting for `account_id`: another account's agent is
+    /// The agent's attributes from agent-token, acting for `account`: another account's agent is
     /// not found, exactly like a missing one.
-    async fn agent_facts(&self, account_id: &str, agent_id: &str) -> Result<AgentFacts, PolicyError> {
-        let request = latchkey_server::with_account(
-            GetAgentRequest {
-                id: agent_id.to_owned(),
-            },
-            account_id,
-            None,
-        );
+    async fn agent_facts(&self, account: &AccountId, agent: &AgentId) -> Result<AgentFacts, PolicyError> {
+        let request = latchkey_server::with_account(GetAgentRequest { id: agent.to_string() }, account.as_str(), None);
         let agent = self
             .agents
             .clone()

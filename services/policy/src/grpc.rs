@@ -2,6 +2,8 @@
 //! Only mesh callers (the gateway, agent-token) reach it; the account is always the caller's, from
 //! the mesh metadata, never a field of the message.
 
+use latchkey_errors::{ApiError, FieldError};
+use latchkey_ids::{ApprovalId, DecisionId, IdError, PolicyId};
 use latchkey_proto::policy::v1::{self as pb, policy_service_server::PolicyService};
 use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
@@ -28,13 +30,35 @@ fn rules_of(json: &str) -> Result<Vec<Rule>, Status> {
     if json.trim().is_empty() {
         return Ok(Vec::new());
     }
-    parse_rules(json).map_err(|error| PolicyError::Invalid(latchkey_errors::ApiError::validation(vec![error])).into())
+    parse_rules(json).map_err(|error| PolicyError::Invalid(ApiError::validation(vec![error])).into())
+}
+
+/// The id of the record a message looks up. Text that is no id of its kind (another kind's id, a
+/// wildcard, a dot, an overlong string) names no record: it is answered with `missing`, exactly as
+/// an unknown id is, so callers cannot tell a malformed id from an absent one.
+fn id_to_look_up<I>(text: &str, missing: PolicyError) -> Result<I, Status>
+where
+    I: std::str::FromStr<Err = IdError>,
+{
+    text.parse().map_err(|_| missing.into())
+}
+
+/// The decision id, which a held request is filed under. Not looked up, so a bad one is the
+/// caller's validation error.
+fn decision_id_of(text: &str) -> Result<DecisionId, Status> {
+    text.parse().map_err(|error: IdError| {
+        PolicyError::Invalid(ApiError::validation(vec![FieldError::new(
+            "decision_id",
+            error.to_string(),
+        )]))
+        .into()
+    })
 }
 
 fn policy_to_pb(policy: StoredPolicy) -> pb::Policy {
     let d = policy.definition;
     pb::Policy {
-        id: policy.id,
+        id: policy.id.into_string(),
         rules_json: rules_to_json(&d.rules),
         name: d.name,
         description: d.description.unwrap_or_default(),
@@ -47,17 +71,17 @@ fn policy_to_pb(policy: StoredPolicy) -> pb::Policy {
 
 fn approval_to_pb(approval: Approval) -> pb::Approval {
     pb::Approval {
-        id: approval.id,
+        id: approval.id.into_string(),
         status: approval.status.as_str().to_owned(),
-        agent_id: approval.agent_id,
+        agent_id: approval.agent_id.into_string(),
         scope: approval.scope,
         target_service: approval.target_service,
         ttl: approval.ttl,
         intent: approval.intent.unwrap_or_default(),
-        policy_id: approval.policy_id,
+        policy_id: approval.policy_id.into_string(),
         policy_name: approval.policy_name,
         rule_index: approval.rule_index,
-        decision_id: approval.decision_id,
+        decision_id: approval.decision_id.into_string(),
         requested_by: approval.requested_by.unwrap_or_default(),
         requested_at_ms: approval.requested_at_ms,
         expires_at_ms: approval.expires_at_ms,
@@ -95,10 +119,7 @@ impl PolicyService for GrpcApi {
             rules: rules_of(&m.rules_json)?,
             is_active: m.is_active.unwrap_or(true),
         };
-        let policy = self
-            .service
-            .create_policy(account.as_str(), actor.as_deref(), input)
-            .await?;
+        let policy = self.service.create_policy(&account, actor.as_deref(), input).await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
 
@@ -108,7 +129,7 @@ impl PolicyService for GrpcApi {
         request: Request<pb::ListPoliciesRequest>,
     ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let policies = self.service.list_policies(account.as_str()).await?;
+        let policies = self.service.list_policies(&account).await?;
         Ok(Response::new(pb::ListPoliciesResponse {
             policies: policies.into_iter().map(policy_to_pb).collect(),
         }))
@@ -117,7 +138,8 @@ impl PolicyService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::Policy>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let policy = self.service.get_policy(account.as_str(), &request.get_ref().id).await?;
+        let id: PolicyId = id_to_look_up(&request.get_ref().id, PolicyError::PolicyNotFound)?;
+        let policy = self.service.get_policy(&account, &id).await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
 
@@ -137,9 +159,11 @@ impl PolicyService for GrpcApi {
             rules: m.rules_json.as_deref().map(rules_of).transpose()?,
             is_active: m.is_active,
         };
+        // After the rules: unreadable rules were always answered before a missing policy.
+        let id: PolicyId = id_to_look_up(&m.id, PolicyError::PolicyNotFound)?;
         let policy = self
             .service
-            .update_policy(account.as_str(), actor.as_deref(), &m.id, patch)
+            .update_policy(&account, actor.as_deref(), &id, patch)
             .await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
@@ -149,6 +173,19 @@ impl PolicyService for GrpcApi {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
         let present = |value: String| (!value.is_empty()).then_some(value);
+        let enforce = if m.enforce {
+            Some(Enforcement {
+                decision_id: decision_id_of(&m.decision_id)?,
+                approval_id: present(m.approval_id)
+                    .map(|id| id_to_look_up::<ApprovalId>(&id, PolicyError::ApprovalNotFound))
+                    .transpose()?,
+                ttl: m.ttl,
+                intent: present(m.intent),
+                requested_by: present(m.requested_by),
+            })
+        } else {
+            None
+        };
         let evaluation_request = EvaluationRequest {
             agent_id: m.agent_id,
             scope: m.scope,
@@ -159,15 +196,9 @@ impl PolicyService for GrpcApi {
                 framework: present(agent.framework),
                 status: agent.status,
             }),
-            enforce: m.enforce.then(|| Enforcement {
-                decision_id: m.decision_id,
-                approval_id: present(m.approval_id),
-                ttl: m.ttl,
-                intent: present(m.intent),
-                requested_by: present(m.requested_by),
-            }),
+            enforce,
         };
-        let evaluation = self.service.evaluate(account.as_str(), evaluation_request).await?;
+        let evaluation = self.service.evaluate(&account, evaluation_request).await?;
         let decision = evaluation.decision;
         let mut response = pb::EvaluateResponse {
             effect: decision.effect.name().to_owned(),
@@ -200,7 +231,7 @@ impl PolicyService for GrpcApi {
                 approval_id,
                 expires_at_ms,
             } => {
-                response.approval_id = approval_id;
+                response.approval_id = approval_id.into_string();
                 response.approval_expires_at_ms = expires_at_ms;
             }
             Outcome::Redeemed {
@@ -208,7 +239,7 @@ impl PolicyService for GrpcApi {
                 ttl,
                 intent,
             } => {
-                response.approval_id = approval_id;
+                response.approval_id = approval_id.into_string();
                 response.redeemed = true;
                 response.redeemed_ttl = ttl;
                 response.redeemed_intent = intent.unwrap_or_default();
@@ -223,7 +254,7 @@ impl PolicyService for GrpcApi {
         request: Request<pb::GetSettingsRequest>,
     ) -> Result<Response<pb::PolicySettings>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let settings = self.service.settings(account.as_str()).await?;
+        let settings = self.service.settings(&account).await?;
         Ok(Response::new(settings_to_pb(settings)))
     }
 
@@ -235,7 +266,7 @@ impl PolicyService for GrpcApi {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let settings = self
             .service
-            .update_settings(account.as_str(), actor.as_deref(), &request.get_ref().default_effect)
+            .update_settings(&account, actor.as_deref(), &request.get_ref().default_effect)
             .await?;
         Ok(Response::new(settings_to_pb(settings)))
     }
@@ -249,7 +280,7 @@ impl PolicyService for GrpcApi {
         let m = request.into_inner();
         let page = self
             .service
-            .list_approvals(account.as_str(), Some(m.status.as_str()), m.limit, m.offset)
+            .list_approvals(&account, Some(m.status.as_str()), m.limit, m.offset)
             .await?;
         Ok(Response::new(pb::ListApprovalsResponse {
             approvals: page.approvals.into_iter().map(approval_to_pb).collect(),
@@ -260,10 +291,8 @@ impl PolicyService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_approval(&self, request: Request<pb::GetApprovalRequest>) -> Result<Response<pb::Approval>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let approval = self
-            .service
-            .get_approval(account.as_str(), &request.get_ref().id)
-            .await?;
+        let id: ApprovalId = id_to_look_up(&request.get_ref().id, PolicyError::ApprovalNotFound)?;
+        let approval = self.service.get_approval(&account, &id).await?;
         Ok(Response::new(approval_to_pb(approval)))
     }
 
@@ -275,9 +304,10 @@ impl PolicyService for GrpcApi {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
         let note = Some(m.note).filter(|n| !n.is_empty());
+        let id: ApprovalId = id_to_look_up(&m.id, PolicyError::ApprovalNotFound)?;
         let approval = self
             .service
-            .decide_approval(account.as_str(), actor.as_deref(), &m.id, m.approve, note)
+            .decide_approval(&account, actor.as_deref(), &id, m.approve, note)
             .await?;
         Ok(Response::new(approval_to_pb(approval)))
     }

@@ -6,19 +6,20 @@ use latchkey_events::{
     Envelope,
     catalogue::{PolicyCreated, PolicyDeactivated, PolicyUpdated},
 };
+use latchkey_ids::{AccountId, PolicyId};
 use latchkey_storage::{Backend, now_ms, sqlx};
-use rand::RngExt;
 
 use crate::{
     EVENT_SOURCE, Policy, PolicyError,
     engine::{PolicyInput, PolicyPatch, ValidPolicy},
+    error::stored_id,
     rules_json::{parse_rules, rules_to_json},
 };
 
 /// A policy as stored: its definition as the API shows it, with its id and times.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredPolicy {
-    pub id: String,
+    pub id: PolicyId,
     pub definition: PolicyInput,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -37,6 +38,7 @@ fn policy_from_row(row: PolicyRow) -> Result<StoredPolicy, PolicyError> {
         policy_id: id.clone(),
         reason: format!("{}: {}", error.field, error.message),
     })?;
+    let id = stored_id(&id, &id)?;
     Ok(StoredPolicy {
         definition: PolicyInput {
             name,
@@ -49,16 +51,6 @@ fn policy_from_row(row: PolicyRow) -> Result<StoredPolicy, PolicyError> {
         created_at_ms,
         updated_at_ms,
     })
-}
-
-/// A new id, `prefix_` and 16 characters of a lowercase base32 alphabet (as every Latchkey id).
-pub(crate) fn new_id(prefix: &str) -> String {
-    const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let mut rng = rand::rng();
-    let suffix: String = (0..16)
-        .map(|_| BASE32[rng.random_range(0..BASE32.len())] as char)
-        .collect();
-    format!("{prefix}_{suffix}")
 }
 
 /// Trims the name (so `" "` is empty, and names compare as people read them) and the description (a
@@ -91,17 +83,17 @@ fn changed_fields(before: &PolicyInput, after: &PolicyInput) -> Vec<String> {
 }
 
 impl Policy {
-    /// Creates a policy in `account_id`; validation errors name each field at fault.
+    /// Creates a policy in `account`; validation errors name each field at fault.
     pub async fn create_policy(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
         input: PolicyInput,
     ) -> Result<StoredPolicy, PolicyError> {
         let definition = validated(input)?.definition().clone();
         let now = now_ms();
         let policy = StoredPolicy {
-            id: new_id("pol"),
+            id: PolicyId::new(),
             definition,
             created_at_ms: now,
             updated_at_ms: now,
@@ -112,8 +104,8 @@ impl Policy {
             "INSERT INTO policies (id, account_id, name, description, priority, rules_json, is_active, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(&policy.id)
-        .bind(account_id)
+        .bind(policy.id.as_str())
+        .bind(account.as_str())
         .bind(&d.name)
         .bind(d.description.clone())
         .bind(d.priority)
@@ -124,49 +116,49 @@ impl Policy {
         .execute(&mut *tx)
         .await?;
         let event = PolicyCreated {
-            policy_id: policy.id.clone(),
+            policy_id: policy.id.to_string(),
             name: d.name.clone(),
             priority: d.priority,
             is_active: d.is_active,
             rule_count: d.rules.len(),
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
-        self.cache.invalidate(account_id);
+        self.cache.invalidate(account.as_str());
         Ok(policy)
     }
 
     /// Every policy of the account, highest priority first (ties: oldest first).
-    pub async fn list_policies(&self, account_id: &str) -> Result<Vec<StoredPolicy>, PolicyError> {
+    pub async fn list_policies(&self, account: &AccountId) -> Result<Vec<StoredPolicy>, PolicyError> {
         let rows: Vec<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE account_id = $1 {LISTING_ORDER}"
         )))
-        .bind(account_id)
+        .bind(account.as_str())
         .fetch_all(self.db.pool())
         .await?;
         rows.into_iter().map(policy_from_row).collect()
     }
 
     /// The account's active policies, as evaluation reads them.
-    pub(crate) async fn active_policies(&self, account_id: &str) -> Result<Vec<StoredPolicy>, PolicyError> {
+    pub(crate) async fn active_policies(&self, account: &AccountId) -> Result<Vec<StoredPolicy>, PolicyError> {
         let rows: Vec<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE account_id = $1 AND is_active = 1 {LISTING_ORDER}"
         )))
-        .bind(account_id)
+        .bind(account.as_str())
         .fetch_all(self.db.pool())
         .await?;
         rows.into_iter().map(policy_from_row).collect()
     }
 
     /// One of the account's policies; another account's is not found, exactly like a missing one.
-    pub async fn get_policy(&self, account_id: &str, policy_id: &str) -> Result<StoredPolicy, PolicyError> {
+    pub async fn get_policy(&self, account: &AccountId, policy: &PolicyId) -> Result<StoredPolicy, PolicyError> {
         let row: Option<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE account_id = $1 AND id = $2"
         )))
-        .bind(account_id)
-        .bind(policy_id)
+        .bind(account.as_str())
+        .bind(policy.as_str())
         .fetch_optional(self.db.pool())
         .await?;
         row.map(policy_from_row).ok_or(PolicyError::PolicyNotFound)?
@@ -177,9 +169,9 @@ impl Policy {
     /// (switching it back on included) emits `policy.updated` naming the changed fields.
     pub async fn update_policy(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
-        policy_id: &str,
+        policy: &PolicyId,
         patch: PolicyPatch,
     ) -> Result<StoredPolicy, PolicyError> {
         let mut tx = self.db.begin_write().await?;
@@ -192,8 +184,8 @@ impl Policy {
         let row: Option<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE account_id = $1 AND id = $2 {lock}"
         )))
-        .bind(account_id)
-        .bind(policy_id)
+        .bind(account.as_str())
+        .bind(policy.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let current = row.map(policy_from_row).ok_or(PolicyError::PolicyNotFound)??;
@@ -214,8 +206,8 @@ impl Policy {
         .bind(rules_to_json(&after.rules))
         .bind(i64::from(after.is_active))
         .bind(now)
-        .bind(account_id)
-        .bind(policy_id)
+        .bind(account.as_str())
+        .bind(policy.as_str())
         .execute(&mut *tx)
         .await?;
         let deactivated = current.definition.is_active && !after.is_active;
@@ -225,28 +217,28 @@ impl Policy {
             .collect();
         if deactivated {
             let event = PolicyDeactivated {
-                policy_id: policy_id.to_owned(),
+                policy_id: policy.to_string(),
                 name: after.name.clone(),
                 priority: after.priority,
             };
             self.outbox
-                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
                 .await?;
         }
         if !others.is_empty() {
             let event = PolicyUpdated {
-                policy_id: policy_id.to_owned(),
+                policy_id: policy.to_string(),
                 name: after.name.clone(),
                 priority: after.priority,
                 is_active: after.is_active,
                 changed: others,
             };
             self.outbox
-                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
                 .await?;
         }
         self.outbox.commit(tx).await?;
-        self.cache.invalidate(account_id);
+        self.cache.invalidate(account.as_str());
         Ok(StoredPolicy {
             id: current.id,
             definition: after,

@@ -7,6 +7,7 @@
 //! it) sets `deny`, and writes allow rules for what its agents may do.
 
 use latchkey_events::{Envelope, catalogue::PolicySettingsUpdated};
+use latchkey_ids::AccountId;
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{EVENT_SOURCE, Policy, PolicyError, engine::Effect};
@@ -54,10 +55,10 @@ pub struct PolicySettings {
 
 impl Policy {
     /// The account's settings, or the defaults if it never changed them.
-    pub async fn settings(&self, account_id: &str) -> Result<PolicySettings, PolicyError> {
+    pub async fn settings(&self, account: &AccountId) -> Result<PolicySettings, PolicyError> {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT default_effect, updated_at FROM policy_settings WHERE account_id = $1")
-                .bind(account_id)
+                .bind(account.as_str())
                 .fetch_optional(self.db.pool())
                 .await?;
         let Some((effect, updated_at_ms)) = row else {
@@ -76,13 +77,13 @@ impl Policy {
     /// when it changes.
     pub async fn update_settings(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
         default_effect: &str,
     ) -> Result<PolicySettings, PolicyError> {
         let default_effect = DefaultEffect::parse(default_effect)
             .ok_or_else(|| PolicyError::field("default_effect", "must be \"allow\" or \"deny\""))?;
-        let before = self.settings(account_id).await?;
+        let before = self.settings(account).await?;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
@@ -90,7 +91,7 @@ impl Policy {
              ON CONFLICT (account_id) DO UPDATE SET default_effect = excluded.default_effect, \
              updated_at = excluded.updated_at",
         )
-        .bind(account_id)
+        .bind(account.as_str())
         .bind(default_effect.as_str())
         .bind(now)
         .execute(&mut *tx)
@@ -100,11 +101,11 @@ impl Policy {
                 default_effect: default_effect.as_str().to_owned(),
             };
             self.outbox
-                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
                 .await?;
         }
         self.outbox.commit(tx).await?;
-        self.cache.invalidate(account_id);
+        self.cache.invalidate(account.as_str());
         Ok(PolicySettings {
             default_effect,
             updated_at_ms: now,

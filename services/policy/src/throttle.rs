@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use latchkey_ids::AccountId;
 use latchkey_storage::sqlx;
 use tokio_util::sync::CancellationToken;
 
@@ -34,10 +35,10 @@ fn window(now_secs: i64, window_secs: u32) -> (i64, u32) {
 }
 
 impl Policy {
-    /// Charges one request to `counter_key` of `account_id`, at most `limit` per `window_secs`.
+    /// Charges one request to `counter_key` of `account`, at most `limit` per `window_secs`.
     pub(crate) async fn charge(
         &self,
-        account_id: &str,
+        account: &AccountId,
         counter_key: &str,
         limit: u32,
         window_secs: u32,
@@ -51,7 +52,7 @@ impl Policy {
              DO UPDATE SET count = throttle_counters.count + 1 WHERE throttle_counters.count < $5 \
              RETURNING count",
         )
-        .bind(account_id)
+        .bind(account.as_str())
         .bind(counter_key)
         .bind(start)
         .bind(start + i64::from(window_secs.max(1)))

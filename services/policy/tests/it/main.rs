@@ -7,4 +7,5 @@
 #![allow(clippy::disallowed_methods)]
 
 mod decisions;
+mod ids;
 mod support;
