@@ -5,6 +5,7 @@
 //! service's own use and answers the client id and the secret's last four characters, never more.
 
 use latchkey_events::{Envelope, catalogue::OauthAppUpdated};
+use latchkey_ids::AccountId;
 use serde::Serialize;
 
 use crate::{
@@ -80,7 +81,7 @@ impl Oauth {
     /// Registers (or replaces) the account's own app for `provider`.
     pub async fn set_app(
         &self,
-        account: &str,
+        account: &AccountId,
         actor: Option<&str>,
         provider: &str,
         client_id: &str,
@@ -117,7 +118,7 @@ impl Oauth {
     }
 
     /// The account's own apps, by provider.
-    pub async fn list_apps(&self, account: &str) -> Result<Vec<OauthApp>, OauthError> {
+    pub async fn list_apps(&self, account: &AccountId) -> Result<Vec<OauthApp>, OauthError> {
         let mut apps = Vec::new();
         for id in self.vault.list(account, SECRET_PREFIX).await? {
             let Some(provider) = id.strip_prefix(SECRET_PREFIX) else {
@@ -133,7 +134,7 @@ impl Oauth {
     }
 
     /// Removes the account's own app for `provider`; the deployment's is used again.
-    pub async fn delete_app(&self, account: &str, actor: Option<&str>, provider: &str) -> Result<(), OauthError> {
+    pub async fn delete_app(&self, account: &AccountId, actor: Option<&str>, provider: &str) -> Result<(), OauthError> {
         let provider = self.oauth2_provider(provider)?.code.clone();
         if !self.vault.delete(account, &secret_id(&provider)).await? {
             return Err(OauthError::AppNotFound(provider));
@@ -143,7 +144,7 @@ impl Oauth {
 
     async fn announce_app(
         &self,
-        account: &str,
+        account: &AccountId,
         actor: Option<&str>,
         provider: &str,
         client_id: &str,
@@ -156,7 +157,7 @@ impl Oauth {
         };
         let mut tx = self.db.begin_write().await?;
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account, actor, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
         Ok(())

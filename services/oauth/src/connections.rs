@@ -5,11 +5,11 @@ use latchkey_events::{
     Envelope,
     catalogue::{ConnectionCreated, ConnectionRevoked},
 };
+use latchkey_ids::{AccountId, ConnectionId};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
     EVENT_SOURCE, Oauth, OauthError, ProviderKind,
-    ids::new_id,
     token_set::{TokenSet, secret_id},
     vault::Written,
 };
@@ -17,7 +17,7 @@ use crate::{
 /// A connection as listed: never a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
-    pub id: String,
+    pub id: ConnectionId,
     pub provider: String,
     pub end_user_id: String,
     /// `active` or `needs_reauthorization`.
@@ -40,7 +40,8 @@ pub struct FetchedToken {
     pub kind: &'static str,
     pub api_id: String,
     pub api_hash: String,
-    pub connection_id: String,
+    /// The connection an OAuth token comes from; `None` for an API key or a Telegram session.
+    pub connection_id: Option<ConnectionId>,
 }
 
 impl std::fmt::Debug for FetchedToken {
@@ -66,10 +67,16 @@ pub(crate) type ConnectionRow = (String, String, String, String, String, String,
 pub(crate) const CONNECTION_COLUMNS: &str =
     "id, provider, end_user_id, status, provider_email, scopes, expires_at, token_version, created_at, updated_at";
 
-pub(crate) fn connection_of(row: &ConnectionRow) -> Connection {
+/// The connection a row holds. An id that no longer parses is stored data gone bad: an internal
+/// error, never a panic.
+pub(crate) fn connection_of(row: &ConnectionRow) -> Result<Connection, OauthError> {
     let (id, provider, end_user_id, status, provider_email, scopes, expires_at_ms, _, created_at_ms, updated_at_ms) =
         row.clone();
-    Connection {
+    let id = ConnectionId::try_from(id).map_err(|error| OauthError::Corrupt {
+        what: "a connection's id".to_owned(),
+        reason: error.to_string(),
+    })?;
+    Ok(Connection {
         id,
         provider,
         end_user_id,
@@ -79,13 +86,13 @@ pub(crate) fn connection_of(row: &ConnectionRow) -> Connection {
         expires_at_ms,
         created_at_ms,
         updated_at_ms,
-    }
+    })
 }
 
 impl Oauth {
     pub(crate) async fn connection_row(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &str,
         end_user_id: &str,
     ) -> Result<Option<ConnectionRow>, OauthError> {
@@ -93,7 +100,7 @@ impl Oauth {
             "SELECT {CONNECTION_COLUMNS} FROM oauth_connections WHERE account_id = $1 AND provider = $2 AND \
              end_user_id = $3"
         )))
-        .bind(account)
+        .bind(account.as_str())
         .bind(provider)
         .bind(end_user_id)
         .fetch_optional(self.db.pool())
@@ -102,14 +109,19 @@ impl Oauth {
 
     /// Stores a fresh token set: a new connection, or the existing one of the same provider and end
     /// user made again (re-authorization replaces its tokens and makes it active).
-    pub(crate) async fn store_connection(&self, account: &str, stored: StoredTokens<'_>) -> Result<String, OauthError> {
+    pub(crate) async fn store_connection(
+        &self,
+        account: &AccountId,
+        stored: StoredTokens<'_>,
+    ) -> Result<ConnectionId, OauthError> {
         let existing = self
             .connection_row(account, stored.provider, stored.end_user_id)
-            .await?;
+            .await?
+            .map(|row| connection_of(&row))
+            .transpose()?;
         let id = existing
             .as_ref()
-            .map(|row| row.0.clone())
-            .unwrap_or_else(|| new_id("conn"));
+            .map_or_else(ConnectionId::new, |connection| connection.id.clone());
         let version = match self
             .vault
             .put(account, &secret_id(&id), stored.tokens.to_json().to_vec(), None)
@@ -130,14 +142,16 @@ impl Oauth {
         if existing.is_some() {
             sqlx::query(
                 "UPDATE oauth_connections SET status = 'active', provider_email = $1, scopes = $2, expires_at = $3, \
-                 token_version = $4, lease_holder = '', lease_until = 0, updated_at = $5 WHERE id = $6",
+                 token_version = $4, lease_holder = '', lease_until = 0, updated_at = $5 WHERE account_id = $6 \
+                 AND id = $7",
             )
             .bind(stored.email)
             .bind(&scopes)
             .bind(stored.tokens.expires_at_ms)
             .bind(i64::try_from(version).unwrap_or(i64::MAX))
             .bind(now)
-            .bind(&id)
+            .bind(account.as_str())
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         } else {
@@ -146,8 +160,8 @@ impl Oauth {
                  expires_at, token_version, lease_holder, lease_until, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, '', 0, $9, $9)",
             )
-            .bind(&id)
-            .bind(account)
+            .bind(id.as_str())
+            .bind(account.as_str())
             .bind(stored.provider)
             .bind(stored.end_user_id)
             .bind(stored.email)
@@ -159,14 +173,14 @@ impl Oauth {
             .await?;
         }
         let event = ConnectionCreated {
-            connection_id: id.clone(),
+            connection_id: id.to_string(),
             provider: stored.provider.to_owned(),
             end_user_id: stored.end_user_id.to_owned(),
             scopes: stored.tokens.scopes.clone(),
             provider_email: stored.email.to_owned(),
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account, None, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), None, &event))
             .await?;
         self.outbox.commit(tx).await?;
         Ok(id)
@@ -176,7 +190,7 @@ impl Oauth {
     /// the account's API key, or Telegram's session.
     pub async fn fetch_token(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &str,
         end_user_id: &str,
     ) -> Result<FetchedToken, OauthError> {
@@ -214,7 +228,7 @@ impl Oauth {
                     .connection_row(account, &provider.code, end_user_id)
                     .await?
                     .ok_or_else(|| OauthError::IntegrationNotFound(provider.code.clone()))?;
-                let connection = connection_of(&row);
+                let connection = connection_of(&row)?;
                 if connection.status != "active" {
                     return Err(OauthError::TokenExpired(provider.code.clone()));
                 }
@@ -225,7 +239,7 @@ impl Oauth {
                     scopes: tokens.scopes.clone(),
                     provider_email: connection.provider_email,
                     kind: "oauth2",
-                    connection_id: connection.id,
+                    connection_id: Some(connection.id),
                     ..FetchedToken::default()
                 })
             }
@@ -235,17 +249,17 @@ impl Oauth {
     /// Revokes the grant at the provider where it can, deletes the tokens and the connection.
     pub async fn disconnect(
         &self,
-        account: &str,
+        account: &AccountId,
         actor: Option<&str>,
         provider: &str,
         end_user_id: &str,
-    ) -> Result<(String, bool), OauthError> {
+    ) -> Result<(ConnectionId, bool), OauthError> {
         let provider = self.provider(provider)?;
         let row = self
             .connection_row(account, &provider.code, end_user_id)
             .await?
             .ok_or_else(|| OauthError::IntegrationNotFound(provider.code.clone()))?;
-        let id = row.0.clone();
+        let id = connection_of(&row)?.id;
         let mut revoked = false;
         if let Some(opened) = self.vault.get(account, &secret_id(&id), true).await?
             && let Ok(tokens) = TokenSet::from_json(&opened.plaintext, &id)
@@ -259,19 +273,19 @@ impl Oauth {
         // Tokens first: a connection row without tokens reads as not connected, never the reverse.
         self.vault.delete(account, &secret_id(&id)).await?;
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM oauth_connections WHERE id = $1 AND account_id = $2")
-            .bind(&id)
-            .bind(account)
+        sqlx::query("DELETE FROM oauth_connections WHERE account_id = $1 AND id = $2")
+            .bind(account.as_str())
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         let event = ConnectionRevoked {
-            connection_id: id.clone(),
+            connection_id: id.to_string(),
             provider: provider.code.clone(),
             end_user_id: end_user_id.to_owned(),
             revoked_at_provider: revoked,
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account, actor, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
         Ok((id, revoked))
@@ -280,7 +294,7 @@ impl Oauth {
     /// The account's connections, optionally of one provider and/or end user.
     pub async fn list_connections(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &str,
         end_user_id: &str,
     ) -> Result<Vec<Connection>, OauthError> {
@@ -288,11 +302,11 @@ impl Oauth {
             "SELECT {CONNECTION_COLUMNS} FROM oauth_connections WHERE account_id = $1 AND ($2 = '' OR provider = $2) \
              AND ($3 = '' OR end_user_id = $3) ORDER BY created_at, id"
         )))
-        .bind(account)
+        .bind(account.as_str())
         .bind(provider)
         .bind(end_user_id)
         .fetch_all(self.db.pool())
         .await?;
-        Ok(rows.iter().map(connection_of).collect())
+        rows.iter().map(connection_of).collect()
     }
 }

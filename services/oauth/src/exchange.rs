@@ -5,13 +5,13 @@
 //! could belong to any of them: the exchange is refused and none is touched, never a guess. The
 //! session is consumed before the code is exchanged, so it is single-use even when the exchange fails.
 
+use latchkey_ids::{AccountId, ConnectionId};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
     Oauth, OauthError,
-    ids::digest,
     provider::TokenFailure,
-    sessions::{ClaimedSession, SessionFlow},
+    sessions::{ClaimedSession, SessionFlow, digest},
 };
 
 /// The longest authorization code accepted (providers' codes are well under 1 KiB).
@@ -45,13 +45,13 @@ pub struct Exchanged {
     pub scopes: Vec<String>,
     /// 0 when the token does not expire.
     pub expires_at_ms: i64,
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     pub end_user_id: String,
 }
 
 impl Oauth {
     /// Exchanges `request.code` for `account` and stores the connection.
-    pub async fn exchange_code(&self, account: &str, request: ExchangeRequest) -> Result<Exchanged, OauthError> {
+    pub async fn exchange_code(&self, account: &AccountId, request: ExchangeRequest) -> Result<Exchanged, OauthError> {
         for (field, value) in [
             ("code", &request.code),
             ("provider", &request.provider),
@@ -117,7 +117,7 @@ impl Oauth {
     /// never taken in its place; a concurrent exchange that claimed it first leaves `None`.
     async fn claim_only_pending_session(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &str,
         redirect_uri: &str,
         now: i64,
@@ -126,7 +126,7 @@ impl Oauth {
             "SELECT state_hash FROM oauth_sessions WHERE account_id = $1 AND provider = $2 AND redirect_uri = $3 \
              AND flow = $4 AND used_at = 0 AND expires_at > $5 LIMIT 2",
         )
-        .bind(account)
+        .bind(account.as_str())
         .bind(provider)
         .bind(redirect_uri)
         .bind(SessionFlow::Exchange.as_str())

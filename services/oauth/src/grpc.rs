@@ -30,7 +30,7 @@ fn app_to_pb(app: OauthApp) -> pb::OauthApp {
 
 fn connection_to_pb(connection: Connection) -> pb::Connection {
     pb::Connection {
-        id: connection.id,
+        id: connection.id.into_string(),
         provider: connection.provider,
         end_user_id: connection.end_user_id,
         status: connection.status,
@@ -96,7 +96,7 @@ impl OauthService for GrpcApi {
         let session = self
             .service
             .create_session(
-                account.as_str(),
+                &account,
                 SessionRequest {
                     provider: m.provider,
                     redirect_uri: m.redirect_uri,
@@ -108,7 +108,7 @@ impl OauthService for GrpcApi {
             .await?;
         Ok(Response::new(pb::CreateSessionResponse {
             url: session.url,
-            session_id: session.id,
+            session_id: session.id.into_string(),
             expires_at_ms: session.expires_at_ms,
         }))
     }
@@ -129,7 +129,7 @@ impl OauthService for GrpcApi {
             redirect_to: outcome.redirect_to.unwrap_or_default(),
             outcome: outcome.outcome,
             provider: outcome.provider,
-            connection_id: outcome.connection_id,
+            connection_id: outcome.connection_id.map(String::from).unwrap_or_default(),
             message: outcome.message,
         }))
     }
@@ -141,10 +141,7 @@ impl OauthService for GrpcApi {
     ) -> Result<Response<pb::FetchTokenResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
-        let token = self
-            .service
-            .fetch_token(account.as_str(), &m.provider, &m.end_user_id)
-            .await?;
+        let token = self.service.fetch_token(&account, &m.provider, &m.end_user_id).await?;
         Ok(Response::new(pb::FetchTokenResponse {
             access_token: token.access_token,
             expires_at_ms: token.expires_at_ms,
@@ -153,7 +150,7 @@ impl OauthService for GrpcApi {
             r#type: token.kind.to_owned(),
             api_id: token.api_id,
             api_hash: token.api_hash,
-            connection_id: token.connection_id,
+            connection_id: token.connection_id.map(String::from).unwrap_or_default(),
         }))
     }
 
@@ -166,10 +163,10 @@ impl OauthService for GrpcApi {
         let m = request.into_inner();
         let (connection_id, revoked_at_provider) = self
             .service
-            .disconnect(account.as_str(), actor.as_deref(), &m.provider, &m.end_user_id)
+            .disconnect(&account, actor.as_deref(), &m.provider, &m.end_user_id)
             .await?;
         Ok(Response::new(pb::DisconnectResponse {
-            connection_id,
+            connection_id: connection_id.into_string(),
             revoked_at_provider,
         }))
     }
@@ -183,7 +180,7 @@ impl OauthService for GrpcApi {
         let m = request.into_inner();
         let connections = self
             .service
-            .list_connections(account.as_str(), &m.provider, &m.end_user_id)
+            .list_connections(&account, &m.provider, &m.end_user_id)
             .await?
             .into_iter()
             .map(connection_to_pb)
@@ -199,7 +196,7 @@ impl OauthService for GrpcApi {
         let account = self.service.mesh.caller(&request)?.account;
         let redirect_uris = self
             .service
-            .set_redirect_uris(account.as_str(), request.into_inner().redirect_uris)
+            .set_redirect_uris(&account, request.into_inner().redirect_uris)
             .await?;
         Ok(Response::new(pb::RedirectUris { redirect_uris }))
     }
@@ -210,7 +207,7 @@ impl OauthService for GrpcApi {
         request: Request<pb::GetRedirectUrisRequest>,
     ) -> Result<Response<pb::RedirectUris>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let redirect_uris = self.service.redirect_uris(account.as_str()).await?;
+        let redirect_uris = self.service.redirect_uris(&account).await?;
         Ok(Response::new(pb::RedirectUris { redirect_uris }))
     }
 
@@ -225,7 +222,7 @@ impl OauthService for GrpcApi {
         let exchanged = self
             .service
             .exchange_code(
-                account.as_str(),
+                &account,
                 ExchangeRequest {
                     code: m.code,
                     provider: m.provider,
@@ -238,7 +235,7 @@ impl OauthService for GrpcApi {
             provider: exchanged.provider,
             scopes: exchanged.scopes,
             expires_at_ms: exchanged.expires_at_ms,
-            connection_id: exchanged.connection_id,
+            connection_id: exchanged.connection_id.into_string(),
             end_user_id: exchanged.end_user_id,
         }))
     }
@@ -249,13 +246,7 @@ impl OauthService for GrpcApi {
         let m = request.into_inner();
         let app = self
             .service
-            .set_app(
-                account.as_str(),
-                actor.as_deref(),
-                &m.provider,
-                &m.client_id,
-                &m.client_secret,
-            )
+            .set_app(&account, actor.as_deref(), &m.provider, &m.client_id, &m.client_secret)
             .await?;
         Ok(Response::new(app_to_pb(app)))
     }
@@ -268,7 +259,7 @@ impl OauthService for GrpcApi {
         let account = self.service.mesh.caller(&request)?.account;
         let apps = self
             .service
-            .list_apps(account.as_str())
+            .list_apps(&account)
             .await?
             .into_iter()
             .map(app_to_pb)
@@ -283,9 +274,7 @@ impl OauthService for GrpcApi {
     ) -> Result<Response<pb::DeleteOauthAppResponse>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let provider = request.into_inner().provider;
-        self.service
-            .delete_app(account.as_str(), actor.as_deref(), &provider)
-            .await?;
+        self.service.delete_app(&account, actor.as_deref(), &provider).await?;
         Ok(Response::new(pb::DeleteOauthAppResponse {}))
     }
 }

@@ -12,7 +12,6 @@ mod connections;
 mod error;
 mod exchange;
 mod grpc;
-mod ids;
 mod provider;
 mod redirect_uris;
 mod refresh;

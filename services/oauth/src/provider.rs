@@ -4,6 +4,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use latchkey_ids::AccountId;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
@@ -181,7 +182,7 @@ impl Providers {
     pub(crate) async fn app(
         &self,
         vault: &Vault,
-        account: &str,
+        account: &AccountId,
         provider: &str,
     ) -> Result<ClientCredentials, OauthError> {
         if let Some(opened) = vault.get(account, &format!("oauth-app/{provider}"), true).await? {

@@ -2,6 +2,7 @@
 //! /oauth/redirect-uris` replaces the list) and matched exactly, character for character: no
 //! prefix, wildcard or normalisation, so an open redirect cannot be built from an allowed one.
 
+use latchkey_ids::AccountId;
 use latchkey_storage::{now_ms, sqlx};
 use oauth2::url::Url;
 
@@ -25,10 +26,10 @@ fn check(index: usize, uri: &str) -> Result<(), OauthError> {
 }
 
 impl Oauth {
-    pub(crate) async fn redirect_uri_allowed(&self, account: &str, uri: &str) -> Result<bool, OauthError> {
+    pub(crate) async fn redirect_uri_allowed(&self, account: &AccountId, uri: &str) -> Result<bool, OauthError> {
         let found: Option<(String,)> =
             sqlx::query_as("SELECT uri FROM oauth_redirect_uris WHERE account_id = $1 AND uri = $2")
-                .bind(account)
+                .bind(account.as_str())
                 .bind(uri)
                 .fetch_optional(self.db.pool())
                 .await?;
@@ -36,7 +37,7 @@ impl Oauth {
     }
 
     /// Replaces the account's allowed redirect URIs.
-    pub async fn set_redirect_uris(&self, account: &str, uris: Vec<String>) -> Result<Vec<String>, OauthError> {
+    pub async fn set_redirect_uris(&self, account: &AccountId, uris: Vec<String>) -> Result<Vec<String>, OauthError> {
         if uris.len() > MAX_URIS {
             return Err(OauthError::field("redirectUris", format!("at most {MAX_URIS}")));
         }
@@ -48,13 +49,13 @@ impl Oauth {
         unique.dedup();
         let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM oauth_redirect_uris WHERE account_id = $1")
-            .bind(account)
+            .bind(account.as_str())
             .execute(&mut *tx)
             .await?;
         let now = now_ms();
         for uri in &unique {
             sqlx::query("INSERT INTO oauth_redirect_uris (account_id, uri, created_at) VALUES ($1, $2, $3)")
-                .bind(account)
+                .bind(account.as_str())
                 .bind(uri)
                 .bind(now)
                 .execute(&mut *tx)
@@ -64,10 +65,10 @@ impl Oauth {
         Ok(unique)
     }
 
-    pub async fn redirect_uris(&self, account: &str) -> Result<Vec<String>, OauthError> {
+    pub async fn redirect_uris(&self, account: &AccountId) -> Result<Vec<String>, OauthError> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT uri FROM oauth_redirect_uris WHERE account_id = $1 ORDER BY uri")
-                .bind(account)
+                .bind(account.as_str())
                 .fetch_all(self.db.pool())
                 .await?;
         Ok(rows.into_iter().map(|(uri,)| uri).collect())

@@ -21,11 +21,11 @@ use latchkey_events::{
     Envelope,
     catalogue::{ConnectionRefreshFailed, ConnectionRefreshed},
 };
+use latchkey_ids::{AccountId, ConnectionId, LeaseId};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
     Connection, EVENT_SOURCE, Oauth, OauthError, Provider,
-    ids::new_id,
     provider::TokenFailure,
     token_set::{TokenSet, secret_id},
     vault::Written,
@@ -38,7 +38,7 @@ impl Oauth {
     /// The connection's token set, refreshed first when it is within the margin of expiry.
     pub(crate) async fn usable_tokens(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &Provider,
         connection: &Connection,
     ) -> Result<TokenSet, OauthError> {
@@ -65,8 +65,8 @@ impl Oauth {
                     Ok(tokens)
                 };
             }
-            let holder = new_id("lease");
-            if self.take_lease(&connection.id, &holder, now, lease_ms).await? {
+            let holder = LeaseId::new();
+            if self.take_lease(account, &connection.id, &holder, now, lease_ms).await? {
                 let current = self.vault.get(account, &secret, true).await?;
                 match current {
                     Some(current) if current.version == opened.version => {
@@ -75,28 +75,36 @@ impl Oauth {
                             .await;
                     }
                     _ => {
-                        self.release_lease(&connection.id, &holder).await?;
+                        self.release_lease(account, &connection.id, &holder).await?;
                         continue;
                     }
                 }
             }
             if now > deadline {
-                return Err(OauthError::RefreshTimedOut(connection.id.clone()));
+                return Err(OauthError::RefreshTimedOut(connection.id.to_string()));
             }
-            self.wait_for_refresh(&connection.id, opened.version, &provider.code, deadline)
+            self.wait_for_refresh(account, &connection.id, opened.version, &provider.code, deadline)
                 .await?;
         }
     }
 
     /// Takes the lease when nobody holds it (or the holder's ran out). Exactly one caller wins.
-    async fn take_lease(&self, connection_id: &str, holder: &str, now: i64, lease_ms: i64) -> Result<bool, OauthError> {
+    async fn take_lease(
+        &self,
+        account: &AccountId,
+        connection_id: &ConnectionId,
+        holder: &LeaseId,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<bool, OauthError> {
         let taken = sqlx::query(
-            "UPDATE oauth_connections SET lease_holder = $1, lease_until = $2 WHERE id = $3 AND lease_until < $4 \
-             AND status = 'active'",
+            "UPDATE oauth_connections SET lease_holder = $1, lease_until = $2 WHERE account_id = $3 AND id = $4 \
+             AND lease_until < $5 AND status = 'active'",
         )
-        .bind(holder)
+        .bind(holder.as_str())
         .bind(now + lease_ms)
-        .bind(connection_id)
+        .bind(account.as_str())
+        .bind(connection_id.as_str())
         .bind(now)
         .execute(self.db.pool())
         .await?
@@ -104,12 +112,19 @@ impl Oauth {
         Ok(taken == 1)
     }
 
-    async fn release_lease(&self, connection_id: &str, holder: &str) -> Result<(), OauthError> {
+    async fn release_lease(
+        &self,
+        account: &AccountId,
+        connection_id: &ConnectionId,
+        holder: &LeaseId,
+    ) -> Result<(), OauthError> {
         sqlx::query(
-            "UPDATE oauth_connections SET lease_holder = '', lease_until = 0 WHERE id = $1 AND lease_holder = $2",
+            "UPDATE oauth_connections SET lease_holder = '', lease_until = 0 WHERE account_id = $1 AND id = $2 \
+             AND lease_holder = $3",
         )
-        .bind(connection_id)
-        .bind(holder)
+        .bind(account.as_str())
+        .bind(connection_id.as_str())
+        .bind(holder.as_str())
         .execute(self.db.pool())
         .await?;
         Ok(())
@@ -119,7 +134,8 @@ impl Oauth {
     /// free again, or the connection gone.
     async fn wait_for_refresh(
         &self,
-        connection_id: &str,
+        account: &AccountId,
+        connection_id: &ConnectionId,
         seen_version: u64,
         provider: &str,
         deadline: i64,
@@ -127,11 +143,13 @@ impl Oauth {
         let seen = i64::try_from(seen_version).unwrap_or(i64::MAX);
         loop {
             tokio::time::sleep(POLL).await;
-            let row: Option<(String, i64, i64)> =
-                sqlx::query_as("SELECT status, token_version, lease_until FROM oauth_connections WHERE id = $1")
-                    .bind(connection_id)
-                    .fetch_optional(self.db.pool())
-                    .await?;
+            let row: Option<(String, i64, i64)> = sqlx::query_as(
+                "SELECT status, token_version, lease_until FROM oauth_connections WHERE account_id = $1 AND id = $2",
+            )
+            .bind(account.as_str())
+            .bind(connection_id.as_str())
+            .fetch_optional(self.db.pool())
+            .await?;
             let Some((status, version, lease_until)) = row else {
                 return Err(OauthError::IntegrationNotFound(provider.to_owned()));
             };
@@ -143,26 +161,26 @@ impl Oauth {
                 return Ok(());
             }
             if now > deadline {
-                return Err(OauthError::RefreshTimedOut(connection_id.to_owned()));
+                return Err(OauthError::RefreshTimedOut(connection_id.to_string()));
             }
         }
     }
 
     async fn refresh_holding_lease(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &Provider,
         connection: &Connection,
         tokens: TokenSet,
         version: u64,
-        holder: &str,
+        holder: &LeaseId,
     ) -> Result<TokenSet, OauthError> {
         let app = self.providers.app(&self.vault, account, &provider.code).await;
         let endpoints = self.providers.endpoints(provider).await;
         let (app, endpoints) = match (app, endpoints) {
             (Ok(app), Ok(endpoints)) => (app, endpoints),
             (Err(error), _) | (_, Err(error)) => {
-                self.release_lease(&connection.id, holder).await?;
+                self.release_lease(account, &connection.id, holder).await?;
                 return Err(error);
             }
         };
@@ -187,7 +205,7 @@ impl Oauth {
                         // Only a holder whose lease ran out during the provider call gets here: the
                         // newer set stays; this caller serves it.
                         tracing::warn!(connection = %connection.id, "refresh lost its lease; keeping the newer token set");
-                        self.release_lease(&connection.id, holder).await?;
+                        self.release_lease(account, &connection.id, holder).await?;
                         let current = self
                             .vault
                             .get(account, &secret_id(&connection.id), true)
@@ -196,7 +214,7 @@ impl Oauth {
                         TokenSet::from_json(&current.plaintext, &connection.id)
                     }
                     Err(error) => {
-                        self.release_lease(&connection.id, holder).await?;
+                        self.release_lease(account, &connection.id, holder).await?;
                         Err(error)
                     }
                 }
@@ -207,7 +225,7 @@ impl Oauth {
                 Err(OauthError::TokenExpired(provider.code.clone()))
             }
             Err(TokenFailure::Unreachable { reason }) => {
-                self.release_lease(&connection.id, holder).await?;
+                self.release_lease(account, &connection.id, holder).await?;
                 if tokens.is_expired(now_ms()) {
                     Err(OauthError::Upstream {
                         provider: provider.code.clone(),
@@ -228,13 +246,13 @@ impl Oauth {
     )]
     async fn record_refresh(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &Provider,
         connection: &Connection,
         before: &TokenSet,
         after: &TokenSet,
         new_version: u64,
-        holder: &str,
+        holder: &LeaseId,
     ) -> Result<(), OauthError> {
         let mut tx = self.db.begin_write().await?;
         // The CASEs read the old lease_holder: the lease is released only if it is still ours.
@@ -242,24 +260,25 @@ impl Oauth {
             "UPDATE oauth_connections SET token_version = $1, expires_at = $2, scopes = $3, updated_at = $4, \
              lease_until = CASE WHEN lease_holder = $5 THEN 0 ELSE lease_until END, \
              lease_holder = CASE WHEN lease_holder = $5 THEN '' ELSE lease_holder END \
-             WHERE id = $6 AND token_version < $1",
+             WHERE account_id = $6 AND id = $7 AND token_version < $1",
         )
         .bind(i64::try_from(new_version).unwrap_or(i64::MAX))
         .bind(after.expires_at_ms)
         .bind(after.scopes.join(" "))
         .bind(now_ms())
-        .bind(holder)
-        .bind(&connection.id)
+        .bind(holder.as_str())
+        .bind(account.as_str())
+        .bind(connection.id.as_str())
         .execute(&mut *tx)
         .await?;
         let event = ConnectionRefreshed {
-            connection_id: connection.id.clone(),
+            connection_id: connection.id.to_string(),
             provider: provider.code.clone(),
             expires_at_ms: after.expires_at_ms,
             refresh_token_rotated: after.refresh_token != before.refresh_token,
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account, None, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), None, &event))
             .await?;
         self.outbox.commit(tx).await?;
         Ok(())
@@ -267,29 +286,30 @@ impl Oauth {
 
     async fn record_refresh_failure(
         &self,
-        account: &str,
+        account: &AccountId,
         provider: &Provider,
         connection: &Connection,
         reason: &str,
-        holder: &str,
+        holder: &LeaseId,
     ) -> Result<(), OauthError> {
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "UPDATE oauth_connections SET status = 'needs_reauthorization', lease_holder = '', lease_until = 0, \
-             updated_at = $1 WHERE id = $2 AND lease_holder = $3",
+             updated_at = $1 WHERE account_id = $2 AND id = $3 AND lease_holder = $4",
         )
         .bind(now_ms())
-        .bind(&connection.id)
-        .bind(holder)
+        .bind(account.as_str())
+        .bind(connection.id.as_str())
+        .bind(holder.as_str())
         .execute(&mut *tx)
         .await?;
         let event = ConnectionRefreshFailed {
-            connection_id: connection.id.clone(),
+            connection_id: connection.id.to_string(),
             provider: provider.code.clone(),
             reason: reason.to_owned(),
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account, None, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), None, &event))
             .await?;
         self.outbox.commit(tx).await?;
         Ok(())

@@ -4,16 +4,22 @@
 //! provider becomes an outcome the end user is sent back with. An exchange-flow session is consumed
 //! by `/auth/exchange` instead (exchange.rs); both turn the code into a connection here.
 
+use latchkey_ids::{AccountId, ConnectionId, OAuthSessionId};
 use latchkey_storage::{now_ms, sqlx};
 use oauth2::url::Url;
+use sha2::{Digest, Sha256};
 
 use crate::{
     Oauth, OauthError, ProviderKind,
     catalogue::Provider,
     connections::StoredTokens,
-    ids::{digest, new_id},
     provider::{CodeGrant, TokenFailure},
 };
+
+/// The SHA-256 of `text`, hex: how a session's state is looked up without being stored.
+pub(crate) fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
 
 /// How a session's authorization comes back (the `flow` column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,7 +55,7 @@ pub struct SessionRequest {
 
 /// A session taken for a code exchange (already marked used).
 pub(crate) struct ClaimedSession {
-    pub(crate) account: String,
+    pub(crate) account: AccountId,
     pub(crate) provider: String,
     pub(crate) redirect_uri: String,
     pub(crate) end_user_id: String,
@@ -60,7 +66,7 @@ pub(crate) struct ClaimedSession {
 
 /// A code turned into a stored connection.
 pub(crate) struct Connected {
-    pub(crate) connection_id: String,
+    pub(crate) connection_id: ConnectionId,
     pub(crate) scopes: Vec<String>,
     pub(crate) expires_at_ms: i64,
 }
@@ -68,7 +74,7 @@ pub(crate) struct Connected {
 /// A session made: where the end user goes.
 #[derive(Clone, Debug)]
 pub struct NewSession {
-    pub id: String,
+    pub id: OAuthSessionId,
     pub url: String,
     pub expires_at_ms: i64,
 }
@@ -83,7 +89,8 @@ pub struct CallbackOutcome {
     /// (`invalid_state`, `session_expired`, `temporarily_unavailable`).
     pub outcome: String,
     pub provider: String,
-    pub connection_id: String,
+    /// The connection made, when `outcome` is `connected`.
+    pub connection_id: Option<ConnectionId>,
     pub message: String,
 }
 
@@ -114,7 +121,7 @@ impl Oauth {
     }
 
     /// Fails unless `uri` is one of the account's allowed redirect URIs (exact match).
-    pub(crate) async fn require_allowed_redirect_uri(&self, account: &str, uri: &str) -> Result<(), OauthError> {
+    pub(crate) async fn require_allowed_redirect_uri(&self, account: &AccountId, uri: &str) -> Result<(), OauthError> {
         if self.redirect_uri_allowed(account, uri).await? {
             Ok(())
         } else {
@@ -126,7 +133,7 @@ impl Oauth {
     }
 
     /// An exchange-flow session's redirect URI: the one asked for, or the account's only one.
-    async fn exchange_redirect_uri(&self, account: &str, asked: &str) -> Result<String, OauthError> {
+    async fn exchange_redirect_uri(&self, account: &AccountId, asked: &str) -> Result<String, OauthError> {
         if !asked.is_empty() {
             return Ok(asked.to_owned());
         }
@@ -141,7 +148,7 @@ impl Oauth {
     }
 
     /// Starts an authorization for `account`.
-    pub async fn create_session(&self, account: &str, request: SessionRequest) -> Result<NewSession, OauthError> {
+    pub async fn create_session(&self, account: &AccountId, request: SessionRequest) -> Result<NewSession, OauthError> {
         let provider = self.oauth2_provider(&request.provider)?;
         let redirect_uri = match request.flow {
             SessionFlow::Callback => request.redirect_uri.clone(),
@@ -179,15 +186,15 @@ impl Oauth {
             .authorization(provider, &endpoints, &app, &scopes, provider_redirect_uri)?;
         let now = now_ms();
         let expires_at_ms = now + i64::try_from(self.config.session_ttl_secs).unwrap_or(600) * 1000;
-        let id = new_id("oas");
+        let id = OAuthSessionId::new();
         sqlx::query(
             "INSERT INTO oauth_sessions (state_hash, id, account_id, provider, redirect_uri, end_user_id, scopes, \
              pkce_verifier, created_at, expires_at, used_at, flow) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, \
              $11)",
         )
         .bind(digest(&authorization.state))
-        .bind(&id)
-        .bind(account)
+        .bind(id.as_str())
+        .bind(account.as_str())
         .bind(&provider.code)
         .bind(&redirect_uri)
         .bind(&request.end_user_id)
@@ -217,7 +224,7 @@ impl Oauth {
             redirect_to: None,
             outcome: outcome.to_owned(),
             provider: String::new(),
-            connection_id: String::new(),
+            connection_id: None,
             message: message.to_owned(),
         };
         if state.is_empty() {
@@ -234,15 +241,15 @@ impl Oauth {
             ));
         };
         let provider_code = session.provider.clone();
-        let finish = |outcome: &str, message: String, connection_id: String| {
+        let finish = |outcome: &str, message: String, connection_id: Option<ConnectionId>| {
             let mut redirect_to = None;
             if let Ok(mut url) = Url::parse(&session.redirect_uri) {
                 {
                     let mut query = url.query_pairs_mut();
                     query.append_pair("provider", &provider_code);
-                    if outcome == "connected" {
+                    if let Some(connection_id) = &connection_id {
                         query.append_pair("status", "connected");
-                        query.append_pair("connection_id", &connection_id);
+                        query.append_pair("connection_id", connection_id.as_str());
                     } else {
                         query.append_pair("status", "error");
                         query.append_pair("error", outcome);
@@ -263,7 +270,7 @@ impl Oauth {
             return Ok(finish(
                 "session_expired",
                 "the authorization took longer than the session allows; start again".to_owned(),
-                String::new(),
+                None,
             ));
         }
         if !error.is_empty() {
@@ -277,13 +284,13 @@ impl Oauth {
             } else {
                 "provider_error"
             };
-            return Ok(finish(outcome, message, String::new()));
+            return Ok(finish(outcome, message, None));
         }
         if code.is_empty() {
             return Ok(finish(
                 "invalid_request",
                 "the callback carries no code".to_owned(),
-                String::new(),
+                None,
             ));
         }
         let callback_url = self.providers.callback_url().to_owned();
@@ -291,19 +298,19 @@ impl Oauth {
             Ok(connected) => Ok(finish(
                 "connected",
                 format!("{provider_code} is connected"),
-                connected.connection_id,
+                Some(connected.connection_id),
             )),
             Err(TokenFailure::Refused { error }) => Ok(finish(
                 &error,
                 format!("{provider_code} refused the authorization code"),
-                String::new(),
+                None,
             )),
             Err(TokenFailure::Unreachable { reason }) => {
                 tracing::warn!(provider = %provider_code, reason = %reason, "code exchange failed");
                 Ok(finish(
                     "temporarily_unavailable",
                     format!("{provider_code} could not be reached; try again"),
-                    String::new(),
+                    None,
                 ))
             }
         }
@@ -316,7 +323,7 @@ impl Oauth {
         &self,
         state_hash: &str,
         flow: SessionFlow,
-        account: Option<&str>,
+        account: Option<&AccountId>,
         now: i64,
     ) -> Result<Option<ClaimedSession>, OauthError> {
         let claimed = sqlx::query(
@@ -326,7 +333,7 @@ impl Oauth {
         .bind(now)
         .bind(state_hash)
         .bind(flow.as_str())
-        .bind(account.unwrap_or_default())
+        .bind(account.map(AccountId::as_str).unwrap_or_default())
         .execute(self.db.pool())
         .await?
         .rows_affected();
@@ -340,6 +347,11 @@ impl Oauth {
             .bind(state_hash)
             .fetch_one(self.db.pool())
             .await?;
+        // The row's account was a mesh caller's; one that no longer parses is stored data gone bad.
+        let account = AccountId::try_from(account).map_err(|error| OauthError::Corrupt {
+            what: "an OAuth session's account".to_owned(),
+            reason: error.to_string(),
+        })?;
         Ok(Some(ClaimedSession {
             account,
             provider,

@@ -1,6 +1,7 @@
 //! The token set of one connection, as the vault stores it (JSON under `connection/<id>`). Its
 //! `Debug` never shows a token; its memory is wiped when dropped.
 
+use latchkey_ids::ConnectionId;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -34,7 +35,7 @@ impl TokenSet {
         Zeroizing::new(serde_json::to_vec(self).unwrap_or_default())
     }
 
-    pub(crate) fn from_json(bytes: &[u8], connection_id: &str) -> Result<Self, OauthError> {
+    pub(crate) fn from_json(bytes: &[u8], connection_id: &ConnectionId) -> Result<Self, OauthError> {
         // serde_json's error names a position, never the content.
         serde_json::from_slice(bytes).map_err(|error| OauthError::Corrupt {
             what: format!("token set of {connection_id}"),
@@ -54,7 +55,7 @@ impl TokenSet {
 }
 
 /// The vault secret id of a connection's token set.
-pub(crate) fn secret_id(connection_id: &str) -> String {
+pub(crate) fn secret_id(connection_id: &ConnectionId) -> String {
     format!("connection/{connection_id}")
 }
 
@@ -72,7 +73,7 @@ mod tests {
         };
         let shown = format!("{set:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
-        let back = TokenSet::from_json(&set.to_json(), "c").unwrap();
+        let back = TokenSet::from_json(&set.to_json(), &ConnectionId::new()).unwrap();
         assert_eq!(back.refresh_token.as_deref(), Some("rt-very-secret"));
     }
 

@@ -1,6 +1,7 @@
 //! The vault as this service uses it: every call acts for one account (mesh metadata). Tokens and
 //! client secrets cross only this mesh-internal API.
 
+use latchkey_ids::AccountId;
 use latchkey_proto::vault::v1::{
     DeleteSecretRequest, GetSecretRequest, ListSecretsRequest, PutSecretRequest,
     vault_service_client::VaultServiceClient,
@@ -40,7 +41,7 @@ impl Vault {
     /// secret for the service's own use (an OAuth app's secret), never for a client.
     pub(crate) async fn get(
         &self,
-        account: &str,
+        account: &AccountId,
         secret_id: &str,
         internal_use: bool,
     ) -> Result<Option<Opened>, OauthError> {
@@ -49,7 +50,7 @@ impl Vault {
                 secret_id: secret_id.to_owned(),
                 internal_use,
             },
-            account,
+            account.as_str(),
             None,
         );
         match self.client.clone().get_secret(request).await {
@@ -70,7 +71,7 @@ impl Vault {
     /// Writes `plaintext`; with `expected_version`, only over that version (0: only if absent).
     pub(crate) async fn put(
         &self,
-        account: &str,
+        account: &AccountId,
         secret_id: &str,
         plaintext: Vec<u8>,
         expected_version: Option<u64>,
@@ -81,7 +82,7 @@ impl Vault {
     /// Writes `plaintext` as a write-only secret: no client endpoint ever returns it again.
     pub(crate) async fn put_write_only(
         &self,
-        account: &str,
+        account: &AccountId,
         secret_id: &str,
         plaintext: Vec<u8>,
     ) -> Result<Written, OauthError> {
@@ -90,7 +91,7 @@ impl Vault {
 
     async fn write(
         &self,
-        account: &str,
+        account: &AccountId,
         secret_id: &str,
         plaintext: Vec<u8>,
         expected_version: Option<u64>,
@@ -103,7 +104,7 @@ impl Vault {
                 write_only,
                 expected_version,
             },
-            account,
+            account.as_str(),
             None,
         );
         match self.client.clone().put_secret(request).await {
@@ -122,12 +123,12 @@ impl Vault {
     }
 
     /// The ids of the account's secrets starting with `prefix` (metadata only, nothing opened).
-    pub(crate) async fn list(&self, account: &str, prefix: &str) -> Result<Vec<String>, OauthError> {
+    pub(crate) async fn list(&self, account: &AccountId, prefix: &str) -> Result<Vec<String>, OauthError> {
         let request = with_account(
             ListSecretsRequest {
                 prefix: prefix.to_owned(),
             },
-            account,
+            account.as_str(),
             None,
         );
         let listed = self
@@ -145,12 +146,12 @@ impl Vault {
     }
 
     /// Removes `secret_id`; answers whether it existed (an absent secret is not an error).
-    pub(crate) async fn delete(&self, account: &str, secret_id: &str) -> Result<bool, OauthError> {
+    pub(crate) async fn delete(&self, account: &AccountId, secret_id: &str) -> Result<bool, OauthError> {
         let request = with_account(
             DeleteSecretRequest {
                 secret_id: secret_id.to_owned(),
             },
-            account,
+            account.as_str(),
             None,
         );
         match self.client.clone().delete_secret(request).await {

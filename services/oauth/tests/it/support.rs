@@ -16,11 +16,13 @@ pub const GITHUB_CLIENT_ID: &str = "github-test-client";
 /// A running oauth service; it stops on drop.
 pub struct TestOauth {
     pub client: OauthServiceClient<MeshChannel>,
+    /// The service's own database, for tests that check what was (not) written.
+    pub database: TestDatabase,
+    /// The vault the service keeps tokens and app secrets in.
+    pub vault: TestVault,
     /// Stops every task of the test on drop.
     _shutdown: DropGuard,
-    _database: TestDatabase,
     _bus: TestBus,
-    _vault: TestVault,
 }
 
 impl TestOauth {
@@ -54,10 +56,10 @@ impl TestOauth {
         tokio::spawn(oauth.run(listener, bus.bus.clone(), shutdown.clone()));
         Self {
             client: OauthServiceClient::new(channel(&url, &mesh)),
+            database,
+            vault,
             _shutdown: shutdown.drop_guard(),
-            _database: database,
             _bus: bus,
-            _vault: vault,
         }
     }
 }
