@@ -20,7 +20,7 @@ use crate::{MeshChannel, with_account};
 /// a lowercase base32 alphabet (agent-token makes every one of them), and mesh calls for an account
 /// carry an id that agent-token issued, so this id can never be a real account's. It is safe in gRPC
 /// metadata and in a NATS subject token, and the vault keeps only the system namespaces under it.
-pub const SYSTEM_ACCOUNT: &str = "_system";
+pub use latchkey_ids::SYSTEM_ACCOUNT;
 
 /// The first wait after an unreachable vault; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
