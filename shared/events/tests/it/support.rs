@@ -7,12 +7,12 @@ use std::{
 };
 
 use latchkey_events::{
-    Envelope, EventBus, EventFilter, Outbox,
+    Envelope, EventBus, EventFilter, NatsBus, NatsConnection, Outbox,
     catalogue::{AccountCreated, ApiKeyDeleted},
     run_consumer, run_relay,
 };
 use latchkey_storage::{Backend, Db};
-use latchkey_test_support::{TestDatabase, read_until};
+use latchkey_test_support::{NatsServer, TcpProxy, TestBus, TestDatabase, read_until};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// How long any awaited condition may take before the test fails.
@@ -141,4 +141,44 @@ pub fn spawn_recorder(bus: &EventBus, name: &str, filter: EventFilter, recorded:
     let (stop, stopped) = stop_signal();
     let task = tokio::spawn(run_consumer(bus.clone(), name.to_owned(), filter, handler, stopped));
     Running { stop: Some(stop), task }
+}
+
+/// A test's own broker, a bus on it, and a second bus under the same prefix whose connection goes
+/// through a proxy the test cuts.
+pub struct CutOff {
+    _server: NatsServer,
+    pub direct: TestBus,
+    pub proxy: TcpProxy,
+    pub behind_proxy: EventBus,
+}
+
+impl CutOff {
+    pub async fn new() -> Self {
+        let server = NatsServer::spawn().await;
+        let direct = TestBus::nats(&server.url()).await;
+        let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).await;
+        let connection = NatsConnection::connect(proxy.nats_url(), async_nats::ConnectOptions::new())
+            .await
+            .expect("connect through the proxy");
+        let prefix = Self::nats_of(&direct).prefix().to_owned();
+        let behind_proxy = EventBus::nats(connection, &prefix).await.expect("bus behind the proxy");
+        Self {
+            _server: server,
+            direct,
+            proxy,
+            behind_proxy,
+        }
+    }
+
+    /// The direct bus's NATS side, for what only JetStream can tell.
+    pub fn direct_nats(&self) -> &NatsBus {
+        Self::nats_of(&self.direct)
+    }
+
+    fn nats_of(bus: &TestBus) -> &NatsBus {
+        let EventBus::Nats(nats) = &bus.bus else {
+            unreachable!("a NATS test bus")
+        };
+        nats
+    }
 }
