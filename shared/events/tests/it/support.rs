@@ -2,6 +2,7 @@
 //! (the buses themselves are `latchkey_test_support::TestBus`).
 
 use std::{
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -9,7 +10,7 @@ use std::{
 use latchkey_events::{
     Envelope, EventBus, EventFilter, NatsBus, NatsConnection, Outbox,
     catalogue::{AccountCreated, ApiKeyDeleted},
-    run_consumer, run_relay,
+    run_batch_consumer, run_consumer, run_relay,
 };
 use latchkey_storage::{Backend, Db};
 use latchkey_test_support::{NatsServer, TcpProxy, TestBus, TestDatabase, read_until};
@@ -181,4 +182,86 @@ impl CutOff {
         };
         nats
     }
+}
+
+/// Every batch a consumer was handed, in order, whether its handler then succeeded or not.
+#[derive(Clone, Default)]
+pub struct Batches(Arc<Mutex<Vec<HandedBatch>>>);
+
+/// One batch's event ids, and whether its handler failed.
+type HandedBatch = (Vec<String>, bool);
+
+impl Batches {
+    fn push(&self, events: &[Envelope], failed: bool) {
+        self.0.lock().expect("lock").push((ids(events), failed));
+    }
+
+    /// Every batch handed over, as event ids.
+    pub fn all(&self) -> Vec<Vec<String>> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(ids, _)| ids.clone())
+            .collect()
+    }
+
+    /// The ids of every event in a batch whose handler succeeded.
+    pub fn handled(&self) -> HashSet<String> {
+        let batches = self.0.lock().expect("lock");
+        batches
+            .iter()
+            .filter(|(_, failed)| !failed)
+            .flat_map(|(ids, _)| ids.iter().cloned())
+            .collect()
+    }
+
+    fn events(&self) -> usize {
+        self.0.lock().expect("lock").iter().map(|(ids, _)| ids.len()).sum()
+    }
+
+    /// Waits until the batches hold at least `count` events in all.
+    pub async fn wait_for_events(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.events() < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {count} events, have {}",
+                self.events()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Runs the batch consumer `name`; the handler records each batch and fails when `fail` says so.
+pub fn spawn_batch_recorder(
+    bus: &EventBus,
+    name: &str,
+    max_batch: usize,
+    handed: &Batches,
+    fail: impl Fn(&[Envelope]) -> bool + Send + 'static,
+) -> Running {
+    let handed = handed.clone();
+    let handler = move |events: Vec<Envelope>| {
+        let failed = fail(&events);
+        handed.push(&events, failed);
+        async move {
+            if failed {
+                Err("simulated handler failure")
+            } else {
+                Ok(())
+            }
+        }
+    };
+    let (stop, stopped) = stop_signal();
+    let task = tokio::spawn(run_batch_consumer(
+        bus.clone(),
+        name.to_owned(),
+        EventFilter::all(),
+        max_batch,
+        handler,
+        stopped,
+    ));
+    Running::new(stop, task)
 }
