@@ -62,6 +62,21 @@ fn callback_query(back: &str) -> CompleteCallbackRequest {
     }
 }
 
+/// A session for the account's connection to `oidc`: the URL the end user is sent to.
+async fn start_session(oauth: &mut TestOauth) -> String {
+    let request = CreateSessionRequest {
+        provider: "oidc".to_owned(),
+        ..CreateSessionRequest::default()
+    };
+    oauth
+        .client
+        .create_session(as_account(ACCOUNT, request))
+        .await
+        .expect("a session")
+        .into_inner()
+        .url
+}
+
 async fn complete(oauth: &mut TestOauth, callback: CompleteCallbackRequest) -> CompleteCallbackResponse {
     // The callback carries no account: the session's state says whose it is.
     oauth
@@ -89,19 +104,8 @@ async fn an_end_user_connects_and_the_service_keeps_the_token(backend: Backend) 
     let (peer, mut oauth) = start(backend).await;
     // The first token is already within the refresh margin (60 s); the refreshed one lasts an hour.
     peer.set_access_token_ttl(30).await;
-    let session = oauth
-        .client
-        .create_session(as_account(
-            ACCOUNT,
-            CreateSessionRequest {
-                provider: "oidc".to_owned(),
-                ..CreateSessionRequest::default()
-            },
-        ))
-        .await
-        .expect("a session")
-        .into_inner();
-    let back = peer.authorize(&session.url, "alice", true).await;
+    let authorization_url = start_session(&mut oauth).await;
+    let back = peer.authorize(&authorization_url, "alice", true).await;
     let callback = callback_query(&back);
     let outcome = complete(&mut oauth, callback.clone()).await;
     assert_eq!(outcome.outcome, "connected", "{}", outcome.message);
@@ -167,19 +171,8 @@ async fn an_end_user_connects_and_the_service_keeps_the_token_on_each_backend() 
 #[tokio::test]
 async fn an_end_user_who_refuses_connects_nothing() {
     let (peer, mut oauth) = start(Backend::Sqlite).await;
-    let session = oauth
-        .client
-        .create_session(as_account(
-            ACCOUNT,
-            CreateSessionRequest {
-                provider: "oidc".to_owned(),
-                ..CreateSessionRequest::default()
-            },
-        ))
-        .await
-        .expect("a session")
-        .into_inner();
-    let back = peer.authorize(&session.url, "alice", false).await;
+    let authorization_url = start_session(&mut oauth).await;
+    let back = peer.authorize(&authorization_url, "alice", false).await;
     let outcome = complete(&mut oauth, callback_query(&back)).await;
     assert_eq!(outcome.outcome, "access_denied", "{}", outcome.message);
     assert_eq!(peer.stats().await["codeExchanges"], 0);
