@@ -15,10 +15,11 @@ use aes_gcm::{
     aead::{Aead, Generate, Key, Nonce},
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use latchkey_ids::AccountId;
 use latchkey_server::MeshAuth;
 use latchkey_storage::Db;
 use latchkey_test_support::TestDatabase;
-use latchkey_vault::{Keyring, NewSecret, RootKeySource, SecretOwner, Vault, envelope::DataKey};
+use latchkey_vault::{Keyring, NewSecret, RootKeySource, Vault, envelope::DataKey};
 use zeroize::Zeroizing;
 
 const SECRET_BYTES: usize = 4096;
@@ -81,7 +82,7 @@ fn store(c: &mut Criterion) {
             .expect("vault")
     });
     let plaintext = secret();
-    let owner = SecretOwner::parse("acct_bench").expect("an account id");
+    let account = AccountId::parse("acct_bench").expect("an account id");
     let put = || NewSecret {
         secret_id: "connection/con_bench".to_owned(),
         plaintext: Zeroizing::new(plaintext.clone()),
@@ -89,21 +90,21 @@ fn store(c: &mut Criterion) {
         expected_version: None,
     };
     runtime
-        .block_on(vault.put_secrets(&owner, None, vec![put()]))
+        .block_on(vault.put_secrets(&account, None, vec![put()]))
         .expect("first put");
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(1));
     group.bench_function("put", |b| {
         b.iter(|| {
             runtime
-                .block_on(vault.put_secrets(&owner, None, vec![put()]))
+                .block_on(vault.put_secrets(&account, None, vec![put()]))
                 .expect("put")
         })
     });
     group.bench_function("get", |b| {
         b.iter(|| {
             runtime
-                .block_on(vault.get_secret(&owner, "connection/con_bench", true))
+                .block_on(vault.get_secret(&account, "connection/con_bench", true))
                 .expect("get")
         })
     });

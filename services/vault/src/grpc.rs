@@ -1,16 +1,16 @@
-//! The gRPC face of the service: unpack, find out whose secrets a call acts on, call the domain,
-//! convert back. Only mesh callers (the gateway, oauth, webhook; agent-token and audit for the
-//! deployment's own keys) reach it; the owner is always the caller's, from the mesh metadata, never a
-//! field of the message. Secret ids are names (`credential/openai`), not ids: the domain checks them.
+//! The gRPC face of the service: unpack, find out which account calls, call the domain, convert back.
+//! Only mesh callers (the gateway, oauth, webhook; agent-token and audit for the system account's
+//! keys) reach it; the account is always the caller's, from the mesh metadata, never a field of the
+//! message. Secret ids are names (`credential/openai`), not ids: the domain checks them.
 //! Spans skip every argument: messages carry plaintext.
 
 use latchkey_proto::vault::v1::{self as pb, vault_service_server::VaultService};
-use latchkey_server::{ACCOUNT_HEADER, Caller, SYSTEM_ACCOUNT, actor_of};
+use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 use zeroize::Zeroizing;
 
-use crate::{NewSecret, SecretMetadata, SecretOwner, Vault};
+use crate::{NewSecret, SecretMetadata, Vault};
 
 pub(crate) struct GrpcApi {
     service: Vault,
@@ -19,19 +19,6 @@ pub(crate) struct GrpcApi {
 impl GrpcApi {
     pub(crate) fn new(service: Vault) -> Self {
         Self { service }
-    }
-
-    /// Whose secrets a call acts on, and who acts. As every service's `MeshAuth::caller`, except
-    /// that the deployment's own account ([`SYSTEM_ACCOUNT`]), which is no account id, is accepted
-    /// here: the vault keeps agent-token's signing keys and the audit checkpoint keys under it.
-    fn caller<T>(&self, request: &Request<T>) -> Result<(SecretOwner, Option<String>), Status> {
-        self.service.mesh.require_mesh_call(request)?;
-        let named = request.metadata().get(ACCOUNT_HEADER).and_then(|v| v.to_str().ok());
-        if named == Some(SYSTEM_ACCOUNT) {
-            return Ok((SecretOwner::System, actor_of(request)));
-        }
-        let Caller { account, actor } = self.service.mesh.caller(request)?;
-        Ok((SecretOwner::Account(account), actor))
     }
 }
 
@@ -71,10 +58,10 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::PutSecretRequest>,
     ) -> Result<Response<pb::PutSecretResponse>, Status> {
-        let (owner, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let written = self
             .service
-            .put_secrets(&owner, actor.as_deref(), vec![new_secret(request.into_inner())])
+            .put_secrets(&account, actor.as_deref(), vec![new_secret(request.into_inner())])
             .await?;
         Ok(Response::new(pb::PutSecretResponse {
             secret: written.into_iter().next().map(metadata_to_pb),
@@ -86,9 +73,9 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::PutSecretsRequest>,
     ) -> Result<Response<pb::PutSecretsResponse>, Status> {
-        let (owner, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let secrets = request.into_inner().secrets.into_iter().map(new_secret).collect();
-        let written = self.service.put_secrets(&owner, actor.as_deref(), secrets).await?;
+        let written = self.service.put_secrets(&account, actor.as_deref(), secrets).await?;
         Ok(Response::new(pb::PutSecretsResponse {
             secrets: written.into_iter().map(metadata_to_pb).collect(),
         }))
@@ -99,11 +86,11 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::GetSecretRequest>,
     ) -> Result<Response<pb::GetSecretResponse>, Status> {
-        let (owner, _) = self.caller(&request)?;
+        let account = self.service.mesh.caller(&request)?.account;
         let message = request.get_ref();
         let mut opened = self
             .service
-            .get_secret(&owner, &message.secret_id, message.internal_use)
+            .get_secret(&account, &message.secret_id, message.internal_use)
             .await?;
         // The response needs an owned buffer; the zeroizing one is left empty behind it. Once
         // encoded, tonic drops the message: the copy on the wire is the caller's to protect.
@@ -118,9 +105,9 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::DeleteSecretRequest>,
     ) -> Result<Response<pb::DeleteSecretResponse>, Status> {
-        let (owner, actor) = self.caller(&request)?;
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
         self.service
-            .delete_secret(&owner, actor.as_deref(), &request.get_ref().secret_id)
+            .delete_secret(&account, actor.as_deref(), &request.get_ref().secret_id)
             .await?;
         Ok(Response::new(pb::DeleteSecretResponse {}))
     }
@@ -130,8 +117,8 @@ impl VaultService for GrpcApi {
         &self,
         request: Request<pb::ListSecretsRequest>,
     ) -> Result<Response<pb::ListSecretsResponse>, Status> {
-        let (owner, _) = self.caller(&request)?;
-        let secrets = self.service.list_secrets(&owner, &request.get_ref().prefix).await?;
+        let account = self.service.mesh.caller(&request)?.account;
+        let secrets = self.service.list_secrets(&account, &request.get_ref().prefix).await?;
         Ok(Response::new(pb::ListSecretsResponse {
             secrets: secrets.into_iter().map(metadata_to_pb).collect(),
         }))

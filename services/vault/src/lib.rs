@@ -10,7 +10,6 @@ pub mod envelope;
 mod error;
 mod grpc;
 pub mod keys;
-mod owner;
 mod rotate;
 mod secrets;
 
@@ -21,6 +20,7 @@ use std::{
 };
 
 use latchkey_events::{EventBus, Outbox};
+use latchkey_ids::AccountId;
 use latchkey_proto::vault::v1::vault_service_server::VaultServiceServer;
 use latchkey_server::{MeshAuth, ServiceRun};
 use latchkey_storage::{Db, Migration, migrations};
@@ -29,7 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::VaultError;
 pub use keys::{Keyring, RootKeySource, add_key_version, create_key_file};
-pub use owner::SecretOwner;
 pub use rotate::{RotationReport, rotate};
 pub use secrets::{MAX_SECRET_BYTES, NewSecret, SecretMetadata, SecretValue};
 
@@ -56,7 +55,7 @@ struct KeyState {
     source: RootKeySource,
     keyring: RwLock<Arc<Keyring>>,
     loaded_from: Mutex<Option<SystemTime>>,
-    data_keys: Mutex<HashMap<SecretOwner, Arc<envelope::DataKey>>>,
+    data_keys: Mutex<HashMap<AccountId, Arc<envelope::DataKey>>>,
 }
 
 impl Vault {

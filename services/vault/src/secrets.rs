@@ -6,10 +6,11 @@ use std::collections::HashSet;
 
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_events::{Envelope, catalogue::CredentialUpdated};
+use latchkey_ids::AccountId;
 use latchkey_storage::{Db, now_ms, sqlx};
 use zeroize::Zeroizing;
 
-use crate::{EVENT_SOURCE, SecretOwner, Vault, VaultError, envelope::Sealed};
+use crate::{EVENT_SOURCE, Vault, VaultError, envelope::Sealed};
 
 /// The largest secret the vault stores.
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
@@ -18,7 +19,7 @@ pub const MAX_SECRET_BYTES: usize = 64 * 1024;
 const NAMESPACES: [&str; 4] = ["credential", "oauth-app", "connection", "webhook"];
 
 /// The namespaces of the deployment's own keys (agent-token's signing keys, the audit service's
-/// checkpoint keys), accepted for [`SecretOwner::System`] alone, which accepts nothing else.
+/// checkpoint keys), accepted for the system account ([`AccountId::system`]) alone, which accepts nothing else.
 const SYSTEM_NAMESPACES: [&str; 2] = ["signing-key", "audit-checkpoint-key"];
 
 /// The namespace of provider credentials (API keys): writes there emit `credential.updated`.
@@ -81,14 +82,14 @@ impl std::fmt::Debug for SecretValue {
     }
 }
 
-/// Checks a secret id of `owner`: `<namespace>/<name>` with a namespace of the account's kind
-/// (the system namespaces for [`SecretOwner::System`], the others for real accounts) and a name of
+/// Checks a secret id of `account`: `<namespace>/<name>` with a namespace of the account's kind
+/// (the system namespaces for the system account, the others for real accounts) and a name of
 /// letters, digits and `._:@-`. `field` is the name the caller knows the id by.
-pub(crate) fn validate_secret_id(owner: &SecretOwner, secret_id: &str, field: &str) -> Result<(), FieldError> {
+pub(crate) fn validate_secret_id(account: &AccountId, secret_id: &str, field: &str) -> Result<(), FieldError> {
     let Some((namespace, name)) = secret_id.split_once('/') else {
         return Err(FieldError::new(field, "must be <namespace>/<name>"));
     };
-    let namespaces: &[&str] = if owner.is_system() {
+    let namespaces: &[&str] = if account.is_system() {
         &SYSTEM_NAMESPACES
     } else {
         &NAMESPACES
@@ -130,7 +131,7 @@ fn credential_provider(secret_id: &str) -> Option<&str> {
     secret_id.strip_prefix(CREDENTIAL_NAMESPACE)
 }
 
-fn validate_writes(owner: &SecretOwner, secrets: &[NewSecret]) -> Result<(), VaultError> {
+fn validate_writes(account: &AccountId, secrets: &[NewSecret]) -> Result<(), VaultError> {
     let mut errors = Vec::new();
     let mut seen = HashSet::new();
     let single = secrets.len() == 1;
@@ -140,7 +141,7 @@ fn validate_writes(owner: &SecretOwner, secrets: &[NewSecret]) -> Result<(), Vau
         } else {
             format!("secrets[{index}].")
         };
-        if let Err(error) = validate_secret_id(owner, &secret.secret_id, &format!("{prefix}secret_id")) {
+        if let Err(error) = validate_secret_id(account, &secret.secret_id, &format!("{prefix}secret_id")) {
             errors.push(error);
         } else if !seen.insert(secret.secret_id.as_str()) {
             errors.push(FieldError::new(
@@ -181,13 +182,13 @@ impl Vault {
     /// secret whose current version differs fails the whole write with a version conflict.
     pub async fn put_secrets(
         &self,
-        owner: &SecretOwner,
+        account: &AccountId,
         actor: Option<&str>,
         secrets: Vec<NewSecret>,
     ) -> Result<Vec<SecretMetadata>, VaultError> {
-        validate_writes(owner, &secrets)?;
+        validate_writes(account, &secrets)?;
         for _ in 0..WRITE_ATTEMPTS {
-            if let Attempt::Written(written) = self.try_put(owner, actor, &secrets).await? {
+            if let Attempt::Written(written) = self.try_put(account, actor, &secrets).await? {
                 return Ok(written);
             }
         }
@@ -197,12 +198,12 @@ impl Vault {
     /// One transaction writing every secret, each with a compare-and-swap on the version it read.
     async fn try_put(
         &self,
-        owner: &SecretOwner,
+        account: &AccountId,
         actor: Option<&str>,
         secrets: &[NewSecret],
     ) -> Result<Attempt, VaultError> {
         let data_key = self
-            .data_key(owner, true)
+            .data_key(account, true)
             .await?
             .ok_or_else(|| VaultError::RootKeys("the account's data key could not be created".to_owned()))?;
         let mut tx = self.db.begin_write().await?;
@@ -212,7 +213,7 @@ impl Vault {
             let current: Option<(i64, i64, i64)> = sqlx::query_as(
                 "SELECT version, write_only, created_at FROM vault_secrets WHERE account_id = $1 AND secret_id = $2",
             )
-            .bind(owner.as_str())
+            .bind(account.as_str())
             .bind(&secret.secret_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -229,13 +230,13 @@ impl Vault {
             let write_only = secret.write_only || current.is_some_and(|(_, write_only, _)| write_only != 0);
             let created_at = current.map_or(now, |(_, _, created_at)| created_at);
             let last4 = last4_of(&secret.plaintext);
-            let sealed = data_key.seal(owner.as_str(), &secret.secret_id, version, &secret.plaintext);
+            let sealed = data_key.seal(account.as_str(), &secret.secret_id, version, &secret.plaintext);
             let stored = if current.is_some() {
                 sqlx::query(
                     "UPDATE vault_secrets SET version = $3, write_only = $4, last4 = $5, nonce = $6, \
                      ciphertext = $7, updated_at = $8 WHERE account_id = $1 AND secret_id = $2 AND version = $9",
                 )
-                .bind(owner.as_str())
+                .bind(account.as_str())
                 .bind(&secret.secret_id)
                 .bind(version as i64)
                 .bind(i64::from(write_only))
@@ -252,7 +253,7 @@ impl Vault {
                      ciphertext, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
                      ON CONFLICT (account_id, secret_id) DO NOTHING",
                 )
-                .bind(owner.as_str())
+                .bind(account.as_str())
                 .bind(&secret.secret_id)
                 .bind(version as i64)
                 .bind(i64::from(write_only))
@@ -283,7 +284,7 @@ impl Vault {
                     removed: false,
                 };
                 self.outbox
-                    .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, owner.as_str(), actor, &event))
+                    .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
                     .await?;
             }
             written.push(SecretMetadata {
@@ -302,17 +303,17 @@ impl Vault {
     /// Opens the current version of a secret. A write-only secret opens only for an `internal_use`.
     pub async fn get_secret(
         &self,
-        owner: &SecretOwner,
+        account: &AccountId,
         secret_id: &str,
         internal_use: bool,
     ) -> Result<SecretValue, VaultError> {
-        validate_secret_id(owner, secret_id, "secret_id")
+        validate_secret_id(account, secret_id, "secret_id")
             .map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
         let row: Option<SecretRow> = sqlx::query_as(
             "SELECT version, write_only, last4, nonce, ciphertext, created_at, updated_at FROM vault_secrets \
              WHERE account_id = $1 AND secret_id = $2",
         )
-        .bind(owner.as_str())
+        .bind(account.as_str())
         .bind(secret_id)
         .fetch_optional(self.db.pool())
         .await?;
@@ -322,13 +323,13 @@ impl Vault {
             return Err(VaultError::WriteOnly);
         }
         let tampered = || VaultError::Tampered {
-            account_id: owner.to_string(),
+            account_id: account.to_string(),
             what: format!("secret {secret_id}"),
         };
-        let data_key = self.data_key(owner, false).await?.ok_or_else(tampered)?;
+        let data_key = self.data_key(account, false).await?.ok_or_else(tampered)?;
         let version = u64::try_from(version).map_err(|_| tampered())?;
         let plaintext = data_key
-            .open(owner.as_str(), secret_id, version, &Sealed { nonce, ciphertext })
+            .open(account.as_str(), secret_id, version, &Sealed { nonce, ciphertext })
             .map_err(|_| tampered())?;
         Ok(SecretValue {
             plaintext,
@@ -346,16 +347,16 @@ impl Vault {
     /// Removes a secret (every version of it).
     pub async fn delete_secret(
         &self,
-        owner: &SecretOwner,
+        account: &AccountId,
         actor: Option<&str>,
         secret_id: &str,
     ) -> Result<(), VaultError> {
-        validate_secret_id(owner, secret_id, "secret_id")
+        validate_secret_id(account, secret_id, "secret_id")
             .map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
         let mut tx = self.db.begin_write().await?;
         let removed: Option<(i64,)> =
             sqlx::query_as("DELETE FROM vault_secrets WHERE account_id = $1 AND secret_id = $2 RETURNING write_only")
-                .bind(owner.as_str())
+                .bind(account.as_str())
                 .bind(secret_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -368,7 +369,7 @@ impl Vault {
                 removed: true,
             };
             self.outbox
-                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, owner.as_str(), actor, &event))
+                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
                 .await?;
         }
         self.outbox.commit(tx).await?;
@@ -376,22 +377,22 @@ impl Vault {
     }
 
     /// Metadata (never plaintext) of the account's secrets whose id starts with `prefix`, by id.
-    pub async fn list_secrets(&self, owner: &SecretOwner, prefix: &str) -> Result<Vec<SecretMetadata>, VaultError> {
+    pub async fn list_secrets(&self, account: &AccountId, prefix: &str) -> Result<Vec<SecretMetadata>, VaultError> {
         if prefix.len() > 256 {
             return Err(VaultError::field("prefix", "must be at most 256 characters"));
         }
-        list_secrets(&self.db, owner, prefix).await
+        list_secrets(&self.db, account, prefix).await
     }
 }
 
-async fn list_secrets(db: &Db, owner: &SecretOwner, prefix: &str) -> Result<Vec<SecretMetadata>, VaultError> {
+async fn list_secrets(db: &Db, account: &AccountId, prefix: &str) -> Result<Vec<SecretMetadata>, VaultError> {
     // An account holds few secrets: filtering the prefix here keeps the SQL portable (no LIKE
     // escaping, no collation differences between the backends).
     let rows: Vec<(String, i64, i64, String, i64, i64)> = sqlx::query_as(
         "SELECT secret_id, version, write_only, last4, created_at, updated_at FROM vault_secrets \
          WHERE account_id = $1 ORDER BY secret_id",
     )
-    .bind(owner.as_str())
+    .bind(account.as_str())
     .fetch_all(db.pool())
     .await?;
     Ok(rows
@@ -414,8 +415,8 @@ async fn list_secrets(db: &Db, owner: &SecretOwner, prefix: &str) -> Result<Vec<
 mod tests {
     use super::*;
 
-    fn account() -> SecretOwner {
-        SecretOwner::parse("acct_0123456789abcdef").unwrap()
+    fn account() -> AccountId {
+        AccountId::parse("acct_0123456789abcdef").unwrap()
     }
 
     #[test]
@@ -438,7 +439,7 @@ mod tests {
 
     #[test]
     fn system_namespaces_belong_to_the_system_account_alone() {
-        let system = &SecretOwner::System;
+        let system = &AccountId::system();
         for id in ["signing-key/abc", "audit-checkpoint-key/audit-abc"] {
             assert!(validate_secret_id(system, id, "secret_id").is_ok(), "{id}");
             assert!(validate_secret_id(&account(), id, "secret_id").is_err(), "{id}");

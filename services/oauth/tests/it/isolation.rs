@@ -1,8 +1,7 @@
 //! What an account keeps here (its allowed redirect URIs, its own OAuth apps, its API-key
 //! credentials and connections) is reached in that account only. The account is the mesh
 //! caller's, parsed from the call's metadata: text that is no account id (a wildcard, a dot,
-//! another kind's id, an overlong string, the vault's system account) is refused before anything
-//! is read or written.
+//! another kind's id, an overlong string) is refused before anything is read or written.
 
 use latchkey_ids::OAuthSessionId;
 use latchkey_proto::{
@@ -163,7 +162,7 @@ async fn a_caller_naming_no_account_is_refused_and_writes_nothing(backend: Backe
         "acct_a.b",
         "ACCT_A",
         "agent_0123456789abcdef",
-        "_system",
+        "_system_",
         overlong.as_str(),
     ];
     for account in named {

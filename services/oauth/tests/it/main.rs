@@ -7,5 +7,6 @@
 #![allow(clippy::disallowed_methods)]
 
 mod catalogue;
+mod connections;
 mod isolation;
 mod support;

@@ -10,7 +10,7 @@ use latchkey_proto::vault::v1 as pb;
 use latchkey_storage::sqlx;
 use latchkey_test_support::{BACKENDS, mesh::as_account};
 
-use crate::support::{TestVault, owner, secret};
+use crate::support::{TestVault, account_id, secret};
 
 const ACCOUNTS: usize = 30;
 
@@ -25,7 +25,7 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
         for account in 0..ACCOUNTS {
             t.vault
                 .put_secrets(
-                    &owner(&format!("acct_{account}")),
+                    &account_id(&format!("acct_{account}")),
                     None,
                     vec![secret("credential/openai", &value(account))],
                 )
@@ -124,14 +124,14 @@ async fn rotation_keeps_every_secret_readable_while_the_vault_serves() {
         assert_eq!(fresh.root_versions(), vec![2]);
         for account in 0..ACCOUNTS {
             let opened = fresh
-                .get_secret(&owner(&format!("acct_{account}")), "credential/openai", true)
+                .get_secret(&account_id(&format!("acct_{account}")), "credential/openai", true)
                 .await
                 .unwrap();
             assert_eq!(opened.plaintext.as_slice(), value(account).as_bytes());
         }
         for n in 0..new_accounts {
             let opened = fresh
-                .get_secret(&owner(&format!("acct_new_{n}")), "credential/anthropic", true)
+                .get_secret(&account_id(&format!("acct_new_{n}")), "credential/anthropic", true)
                 .await
                 .unwrap();
             assert_eq!(
@@ -149,7 +149,7 @@ async fn a_vault_that_never_saw_the_new_version_reloads_the_key_file_when_it_mee
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                &owner("acct_test"),
+                &account_id("acct_test"),
                 None,
                 vec![secret("credential/openai", "sk-before-rotation-0001")],
             )
@@ -161,7 +161,7 @@ async fn a_vault_that_never_saw_the_new_version_reloads_the_key_file_when_it_mee
         latchkey_vault::add_key_version(&t.key_file).unwrap();
         latchkey_vault::rotate(&t.db, &t.source()).await.unwrap();
         let opened = other
-            .get_secret(&owner("acct_test"), "credential/openai", true)
+            .get_secret(&account_id("acct_test"), "credential/openai", true)
             .await
             .unwrap();
         assert_eq!(opened.plaintext.as_slice(), b"sk-before-rotation-0001");

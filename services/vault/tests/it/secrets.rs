@@ -5,7 +5,7 @@ use latchkey_storage::sqlx;
 use latchkey_test_support::{BACKENDS, mesh::as_account};
 use latchkey_vault::VaultError;
 
-use crate::support::{TestVault, owner, secret};
+use crate::support::{TestVault, account_id, secret};
 
 #[tokio::test]
 async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
@@ -14,7 +14,7 @@ async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
         let first = t
             .vault
             .put_secrets(
-                &owner("acct_1"),
+                &account_id("acct_1"),
                 None,
                 vec![secret("credential/openai", "sk-first-key-0001")],
             )
@@ -24,7 +24,7 @@ async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
         let second = t
             .vault
             .put_secrets(
-                &owner("acct_1"),
+                &account_id("acct_1"),
                 None,
                 vec![secret("credential/openai", "sk-second-key-0002")],
             )
@@ -35,7 +35,7 @@ async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
 
         let opened = t
             .vault
-            .get_secret(&owner("acct_1"), "credential/openai", false)
+            .get_secret(&account_id("acct_1"), "credential/openai", false)
             .await
             .unwrap();
         assert_eq!(opened.plaintext.as_slice(), b"sk-second-key-0002");
@@ -51,15 +51,19 @@ async fn a_secret_is_stored_sealed_and_opens_at_its_latest_version() {
         assert!(!ciphertext.windows(6).any(|w| w == b"second"));
 
         t.vault
-            .delete_secret(&owner("acct_1"), None, "credential/openai")
+            .delete_secret(&account_id("acct_1"), None, "credential/openai")
             .await
             .unwrap();
         assert!(matches!(
-            t.vault.get_secret(&owner("acct_1"), "credential/openai", false).await,
+            t.vault
+                .get_secret(&account_id("acct_1"), "credential/openai", false)
+                .await,
             Err(VaultError::NotFound)
         ));
         assert!(matches!(
-            t.vault.delete_secret(&owner("acct_1"), None, "credential/openai").await,
+            t.vault
+                .delete_secret(&account_id("acct_1"), None, "credential/openai")
+                .await,
             Err(VaultError::NotFound)
         ));
     }
@@ -138,7 +142,7 @@ async fn a_write_only_secret_opens_only_for_an_internal_use_and_stays_write_only
         let mut write = secret("credential/stripe", "sk_live_write_only_9876");
         write.write_only = true;
         t.vault
-            .put_secrets(&owner("acct_test"), None, vec![write])
+            .put_secrets(&account_id("acct_test"), None, vec![write])
             .await
             .unwrap();
         let get = |internal_use| {
@@ -159,7 +163,7 @@ async fn a_write_only_secret_opens_only_for_an_internal_use_and_stays_write_only
         // A later write without the flag does not make it readable again.
         t.vault
             .put_secrets(
-                &owner("acct_test"),
+                &account_id("acct_test"),
                 None,
                 vec![secret("credential/stripe", "sk_live_replaced_5432")],
             )
@@ -216,7 +220,7 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         let fields: Vec<_> = error.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["secrets[1].secret_id", "secrets[2].plaintext"]);
         assert!(!status.message().contains("sk-valid"));
-        let listed = t.vault.list_secrets(&owner("acct_test"), "").await.unwrap();
+        let listed = t.vault.list_secrets(&account_id("acct_test"), "").await.unwrap();
         assert!(listed.is_empty(), "nothing written: {listed:?}");
 
         let bad_get = client
@@ -240,7 +244,7 @@ async fn credential_writes_announce_credential_updated_without_the_secret() {
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                &owner("acct_test"),
+                &account_id("acct_test"),
                 Some("key_1"),
                 vec![
                     secret("credential/openai", "sk-announce-me-not-QZXW"),
@@ -250,7 +254,7 @@ async fn credential_writes_announce_credential_updated_without_the_secret() {
             .await
             .unwrap();
         t.vault
-            .delete_secret(&owner("acct_test"), Some("key_1"), "credential/openai")
+            .delete_secret(&account_id("acct_test"), Some("key_1"), "credential/openai")
             .await
             .unwrap();
         let rows: Vec<(String, Vec<u8>)> =

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use latchkey_events::EventBus;
+use latchkey_ids::AccountId;
 use latchkey_proto::vault::v1::vault_service_client::VaultServiceClient;
 use latchkey_server::{MeshAuth, MeshChannel};
 use latchkey_storage::{Backend, Db};
@@ -10,7 +11,7 @@ use latchkey_test_support::{
     TestDatabase,
     mesh::{channel, loopback_listener},
 };
-use latchkey_vault::{NewSecret, RootKeySource, SecretOwner, Vault};
+use latchkey_vault::{NewSecret, RootKeySource, Vault};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
@@ -80,6 +81,6 @@ pub fn secret(secret_id: &str, plaintext: &str) -> NewSecret {
 }
 
 /// The account `text` names, as the vault's own functions take it.
-pub fn owner(text: &str) -> SecretOwner {
-    SecretOwner::parse(text).expect("an account id")
+pub fn account_id(text: &str) -> AccountId {
+    AccountId::parse(text).expect("an account id")
 }

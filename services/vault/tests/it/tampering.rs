@@ -4,7 +4,7 @@ use latchkey_storage::sqlx;
 use latchkey_test_support::BACKENDS;
 use latchkey_vault::VaultError;
 
-use crate::support::{TestVault, owner, secret};
+use crate::support::{TestVault, account_id, secret};
 
 /// Copies the sealed bytes (nonce and ciphertext) of one row over another's.
 async fn copy_sealed(t: &TestVault, from: (&str, &str), to: (&str, &str)) {
@@ -40,7 +40,7 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                &owner("acct_alice"),
+                &account_id("acct_alice"),
                 None,
                 vec![secret("credential/openai", "sk-alice-secret-AAAA")],
             )
@@ -48,7 +48,7 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
             .unwrap();
         t.vault
             .put_secrets(
-                &owner("acct_mallory"),
+                &account_id("acct_mallory"),
                 None,
                 vec![secret("credential/openai", "sk-mallory-own-MMMM")],
             )
@@ -62,7 +62,7 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
         .await;
         assert_does_not_open(
             t.vault
-                .get_secret(&owner("acct_mallory"), "credential/openai", true)
+                .get_secret(&account_id("acct_mallory"), "credential/openai", true)
                 .await,
         );
         // Even with Alice's data key copied along, Mallory's account id is in both AADs.
@@ -80,14 +80,14 @@ async fn a_ciphertext_moved_to_another_account_does_not_open() {
         let fresh = t.another_instance().await;
         assert!(matches!(
             fresh
-                .get_secret(&owner("acct_mallory"), "credential/openai", true)
+                .get_secret(&account_id("acct_mallory"), "credential/openai", true)
                 .await,
             Err(VaultError::Tampered { .. })
         ));
         // Alice's own secret is untouched.
         let alice = t
             .vault
-            .get_secret(&owner("acct_alice"), "credential/openai", true)
+            .get_secret(&account_id("acct_alice"), "credential/openai", true)
             .await
             .unwrap();
         assert_eq!(alice.plaintext.as_slice(), b"sk-alice-secret-AAAA");
@@ -100,7 +100,7 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
         let t = TestVault::open(backend).await;
         t.vault
             .put_secrets(
-                &owner("acct_test"),
+                &account_id("acct_test"),
                 None,
                 vec![
                     secret("credential/openai", "sk-openai-value-1111"),
@@ -115,7 +115,11 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
             ("acct_test", "credential/stripe"),
         )
         .await;
-        assert_does_not_open(t.vault.get_secret(&owner("acct_test"), "credential/stripe", true).await);
+        assert_does_not_open(
+            t.vault
+                .get_secret(&account_id("acct_test"), "credential/stripe", true)
+                .await,
+        );
 
         // An old version replayed over a newer one (a restored backup row) does not open either.
         let (old_nonce, old_ciphertext): (Vec<u8>, Vec<u8>) =
@@ -125,7 +129,7 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
                 .unwrap();
         t.vault
             .put_secrets(
-                &owner("acct_test"),
+                &account_id("acct_test"),
                 None,
                 vec![secret("credential/openai", "sk-openai-rotated-3333")],
             )
@@ -137,6 +141,10 @@ async fn a_ciphertext_moved_to_another_row_or_version_does_not_open() {
             .execute(t.db.pool())
             .await
             .unwrap();
-        assert_does_not_open(t.vault.get_secret(&owner("acct_test"), "credential/openai", true).await);
+        assert_does_not_open(
+            t.vault
+                .get_secret(&account_id("acct_test"), "credential/openai", true)
+                .await,
+        );
     }
 }
