@@ -6,6 +6,7 @@ use latchkey_events::{
     Envelope,
     catalogue::{EndpointCreated, EndpointDeleted, EndpointEnabled, EndpointSecretRotated},
 };
+use latchkey_ids::EndpointId;
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
@@ -100,11 +101,6 @@ fn endpoint_from_row(row: EndpointRow) -> Endpoint {
     }
 }
 
-/// A new id: a prefix and a UUIDv7, so ids sort by creation time.
-pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-}
-
 /// An absolute http(s) URL without credentials; a literal address must pass the address policy.
 fn validated_url(url: &str, policy: AddressPolicy) -> Result<String, WebhookError> {
     let url = url.trim();
@@ -168,7 +164,7 @@ impl Webhook {
         let description = validated_description(input.description)?;
         let now = now_ms();
         let endpoint = Endpoint {
-            id: new_id("whe"),
+            id: EndpointId::new().into_string(),
             url,
             events,
             description,
@@ -240,10 +236,10 @@ impl Webhook {
         Ok(())
     }
 
-    /// Every endpoint of the account, oldest first.
+    /// Every endpoint of the account, oldest first (ids are random: the id only breaks ties).
     pub async fn list_endpoints(&self, account_id: &str) -> Result<Vec<Endpoint>, WebhookError> {
         let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY id"
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY created_at, id"
         )))
         .bind(account_id)
         .fetch_all(self.db.pool())

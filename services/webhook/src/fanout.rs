@@ -5,10 +5,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use latchkey_events::Envelope;
+use latchkey_ids::MessageId;
 use latchkey_storage::{now_ms, sqlx};
 use serde_json::{Value, json};
 
-use crate::{Webhook, WebhookError, endpoints::new_id, patterns};
+use crate::{Webhook, WebhookError, patterns};
 
 /// The Standard Webhooks body of an event: `{type, timestamp, data}`. `data` is the event's payload
 /// with the event id, and the decision id when the event records a decision (the same id as its
@@ -94,7 +95,7 @@ impl Webhook {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, 0, $9) \
                  ON CONFLICT (endpoint_id, event_id) DO NOTHING",
             )
-            .bind(new_id("msg"))
+            .bind(MessageId::new().into_string())
             .bind(account_id)
             .bind(endpoint_id)
             .bind(event_id)

@@ -42,7 +42,11 @@ pub const CONSUMER: &str = "webhook";
 /// The type of the message `SendTest` queues. Not a domain event: it never travels on the bus.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_webhooks"), (2, "0002_sealed_secrets")];
+const MIGRATIONS: &[Migration] = migrations![
+    (1, "0001_webhooks"),
+    (2, "0002_sealed_secrets"),
+    (3, "0003_time_ordered_lists"),
+];
 
 /// The service's state. Cheap to clone.
 #[derive(Clone, Debug)]

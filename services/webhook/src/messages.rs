@@ -98,7 +98,8 @@ impl Webhook {
         }
     }
 
-    /// The endpoint's attempts, newest first, `limit` at a time (0 for 50), older than `before`.
+    /// The endpoint's attempts, newest first, `limit` at a time (0 for 50), older than the attempt
+    /// `before` (the `next_before` of the previous page).
     pub async fn list_attempts(
         &self,
         account_id: &str,
@@ -111,21 +112,32 @@ impl Webhook {
         }
         let limit = if limit == 0 { DEFAULT_PAGE } else { limit };
         self.endpoint_status(account_id, endpoint_id).await?;
-        // The cursor condition only when there is a cursor: no sentinel id, whose order against real
-        // ids would depend on the database's collation.
-        let cursor = if before.is_some() { "AND a.id < $4" } else { "" };
+        let after = match before {
+            Some(before) => Some(self.attempt_position(account_id, endpoint_id, before).await?),
+            None => None,
+        };
+        // Ids are random, so time leads the order and the id only breaks ties: a page goes on from
+        // the previous page's last (attempted_at, id), whatever the ids look like. The cursor
+        // condition only when there is a cursor: no sentinel, whose order against real ids would
+        // depend on the database's collation.
+        let cursor = if after.is_some() {
+            "AND (a.attempted_at, a.id) < ($4, $5)"
+        } else {
+            ""
+        };
         let query = sqlx::query_as::<_, AttemptRow>(sqlx::AssertSqlSafe(format!(
             "SELECT a.id, a.message_id, m.event_type, m.status, a.attempted_at, a.status_code, a.outcome, a.error, \
              a.latency_ms, a.response_snippet FROM webhook_attempts a \
              LEFT JOIN webhook_messages m ON m.id = a.message_id \
-             WHERE a.account_id = $1 AND a.endpoint_id = $2 {cursor} ORDER BY a.id DESC LIMIT $3"
+             WHERE a.account_id = $1 AND a.endpoint_id = $2 {cursor} \
+             ORDER BY a.attempted_at DESC, a.id DESC LIMIT $3"
         )))
         .bind(account_id)
         .bind(endpoint_id)
         .bind(i64::from(limit) + 1);
-        let rows: Vec<AttemptRow> = match before {
-            Some(before) => query.bind(before),
-            None => query,
+        let rows: Vec<AttemptRow> = match (after, before) {
+            (Some(attempted_at), Some(before)) => query.bind(attempted_at).bind(before),
+            _ => query,
         }
         .fetch_all(self.db.pool())
         .await?;
@@ -165,6 +177,30 @@ impl Webhook {
             .then(|| attempts.last().map(|attempt| attempt.id.clone()))
             .flatten();
         Ok(AttemptPage { attempts, next_before })
+    }
+
+    /// When the endpoint's attempt `attempt_id` was made: where a page that starts after it starts.
+    /// A cursor that names no attempt of the endpoint is refused rather than read as a position.
+    async fn attempt_position(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        attempt_id: &str,
+    ) -> Result<i64, WebhookError> {
+        let attempted_at: Option<i64> = sqlx::query_scalar(
+            "SELECT attempted_at FROM webhook_attempts WHERE account_id = $1 AND endpoint_id = $2 AND id = $3",
+        )
+        .bind(account_id)
+        .bind(endpoint_id)
+        .bind(attempt_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        attempted_at.ok_or_else(|| {
+            WebhookError::field(
+                "before",
+                "not a delivery of this endpoint: pass the `next_cursor` of the previous page",
+            )
+        })
     }
 
     async fn message(&self, account_id: &str, endpoint_id: &str, message_id: &str) -> Result<Message, WebhookError> {

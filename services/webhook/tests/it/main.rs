@@ -10,6 +10,7 @@
 mod burst;
 mod delivery;
 mod enable;
+mod paging;
 mod restart;
 mod ssrf;
 mod support;
