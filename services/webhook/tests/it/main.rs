@@ -9,6 +9,7 @@
 
 mod burst;
 mod delivery;
+mod edge;
 mod enable;
 mod paging;
 mod restart;

@@ -1,10 +1,13 @@
 //! Lists are ordered by time, not by id: ids are random (and rows minted before carry a UUIDv7), so
 //! a page must go on from the previous page's last (time, id) whatever order the ids sort in.
 
+use latchkey_ids::{AccountId, EndpointId};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, sqlx};
 use latchkey_test_support::TestDatabase;
 use latchkey_webhook::{EndpointInput, Webhook, WebhookConfig, WebhookError};
+
+use crate::support::account;
 
 const ACCOUNT: &str = "acct_paging";
 
@@ -39,24 +42,28 @@ async fn setup(backend: Backend) -> Setup {
     }
 }
 
-async fn endpoint(setup: &Setup) -> String {
+async fn endpoint(setup: &Setup) -> EndpointId {
     let input = EndpointInput {
         url: "https://hooks.example.com/in".to_owned(),
         events: vec!["token.issued".to_owned()],
         description: None,
     };
-    let created = setup.api.create_endpoint(ACCOUNT, None, input).await.expect("create");
+    let created = setup
+        .api
+        .create_endpoint(&account(ACCOUNT), None, input)
+        .await
+        .expect("create");
     created.endpoint.id
 }
 
-async fn insert_attempt(db: &Db, endpoint_id: &str, attempted_at: i64, id: &str) {
+async fn insert_attempt(db: &Db, endpoint_id: &EndpointId, attempted_at: i64, id: &str) {
     sqlx::query(
         "INSERT INTO webhook_attempts (id, account_id, endpoint_id, message_id, attempted_at, status_code, outcome, \
          error, latency_ms, response_snippet) VALUES ($1, $2, $3, 'msg_gone', $4, 200, 'succeeded', '', 1, '')",
     )
     .bind(id)
     .bind(ACCOUNT)
-    .bind(endpoint_id)
+    .bind(endpoint_id.as_str())
     .bind(attempted_at)
     .execute(db.pool())
     .await
@@ -73,22 +80,23 @@ async fn attempts_page_through_in_time_order(backend: Backend) {
         insert_attempt(&setup.db, &other, *attempted_at, &format!("wha_other{n}")).await;
     }
 
+    let owner: AccountId = account(ACCOUNT);
     let mut seen = Vec::new();
     let mut before: Option<String> = None;
     loop {
         let page = setup
             .api
-            .list_attempts(ACCOUNT, &listed, 2, before.as_deref())
+            .list_attempts(&owner, &listed, 2, before.as_deref())
             .await
             .expect("list a page");
         assert!(page.attempts.len() <= 2);
         seen.extend(
             page.attempts
                 .iter()
-                .map(|attempt| (attempt.attempted_at_ms, attempt.id.clone())),
+                .map(|attempt| (attempt.attempted_at_ms, attempt.id.to_string())),
         );
         match page.next_before {
-            Some(next) => before = Some(next),
+            Some(next) => before = Some(next.into_string()),
             None => break,
         }
         assert!(seen.len() <= ATTEMPTS.len(), "paging does not end: {seen:?}");
@@ -99,7 +107,7 @@ async fn attempts_page_through_in_time_order(backend: Backend) {
 
     // The cursor must be one of the endpoint's attempts: another's, or none, is refused.
     for cursor in ["wha_other3", "wha_unknown", "*"] {
-        let refused = setup.api.list_attempts(ACCOUNT, &listed, 2, Some(cursor)).await;
+        let refused = setup.api.list_attempts(&owner, &listed, 2, Some(cursor)).await;
         assert!(
             matches!(refused, Err(WebhookError::Invalid(_))),
             "{cursor}: {refused:?}"
@@ -118,14 +126,14 @@ async fn endpoints_list_oldest_first_whatever_their_ids(backend: Backend) {
     for (n, id) in ids.iter().enumerate() {
         sqlx::query("UPDATE webhook_endpoints SET created_at = $1 WHERE id = $2")
             .bind(1_000 * (i64::try_from(n).unwrap() + 1))
-            .bind(id)
+            .bind(id.as_str())
             .execute(setup.db.pool())
             .await
             .expect("date the endpoint");
     }
-    let listed: Vec<String> = setup
+    let listed: Vec<EndpointId> = setup
         .api
-        .list_endpoints(ACCOUNT)
+        .list_endpoints(&account(ACCOUNT))
         .await
         .expect("list endpoints")
         .into_iter()
