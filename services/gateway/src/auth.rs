@@ -6,6 +6,7 @@
 use axum::extract::FromRequestParts;
 use http::{HeaderMap, header, request::Parts};
 use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_ids::AccountId;
 use latchkey_proto::agent_token::v1::AuthenticateApiKeyRequest;
 use tonic::Code;
 
@@ -27,7 +28,7 @@ impl FromRequestParts<AppState> for Principal {
         let secret = presented_secret(&parts.headers)?;
         let principal = authenticate(state, secret).await?;
         state.rate_limiter.check(&principal.api_key_id)?;
-        tracing::Span::current().record("account_id", &*principal.account_id);
+        tracing::Span::current().record("account_id", principal.account_id.as_str());
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
@@ -94,13 +95,17 @@ async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Probl
         }
         Err(status) => return Err(status.into()),
     };
-    if found.account_id.is_empty() || found.api_key_id.is_empty() {
-        return Err(Problem::internal(
-            &"agent-token authenticated a key without naming its account",
-        ));
-    }
+    // agent-token names the key's account and the key; anything else is its fault, not the caller's.
+    let account_id = match AccountId::try_from(found.account_id) {
+        Ok(account_id) if !found.api_key_id.is_empty() => account_id,
+        _ => {
+            return Err(Problem::internal(
+                &"agent-token authenticated a key without naming its account and key ids",
+            ));
+        }
+    };
     let principal = Principal {
-        account_id: found.account_id.into(),
+        account_id,
         api_key_id: found.api_key_id.into(),
     };
     state.keys.remember(hash, principal.clone(), generation);

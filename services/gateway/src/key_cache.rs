@@ -43,7 +43,7 @@ mod tests {
 
     fn principal(key: &str) -> Principal {
         Principal {
-            account_id: "acct_1".into(),
+            account_id: latchkey_ids::AccountId::parse("acct_1").unwrap(),
             api_key_id: key.into(),
         }
     }

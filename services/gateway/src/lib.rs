@@ -9,6 +9,7 @@
 mod auth;
 mod config;
 mod edge;
+mod id_path;
 mod invalidation;
 mod json;
 mod key_cache;

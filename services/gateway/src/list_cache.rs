@@ -9,11 +9,10 @@
 //! back); and an entry lives at most the configured TTL, which bounds how stale `last_used_at`
 //! (written by agent-token when it authenticates a key) can be.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
+use latchkey_ids::AccountId;
 
 use crate::ttl_cache::TtlCache;
 
 /// Rendered key lists by account id.
-pub(crate) type ListCache = TtlCache<Arc<str>, Bytes>;
+pub(crate) type ListCache = TtlCache<AccountId, Bytes>;

@@ -4,16 +4,19 @@
 
 use std::sync::Arc;
 
-/// The authenticated caller: an account, acting through one of its API keys.
+use latchkey_ids::AccountId;
+
+/// The authenticated caller: an account, acting through one of its API keys. A clone copies the
+/// account id (a short string) and shares the key id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub account_id: Arc<str>,
+    pub account_id: AccountId,
     pub api_key_id: Arc<str>,
 }
 
 impl Principal {
     /// A mesh request acting for this account, with this key as the actor recorded in events.
     pub(crate) fn grpc_request<T>(&self, message: T) -> tonic::Request<T> {
-        latchkey_server::with_account(message, &self.account_id, Some(&self.api_key_id))
+        latchkey_server::with_account(message, self.account_id.as_str(), Some(&self.api_key_id))
     }
 }

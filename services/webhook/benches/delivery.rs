@@ -27,7 +27,7 @@ use latchkey_webhook::{EndpointInput, Webhook, WebhookConfig};
 use tokio_util::sync::CancellationToken;
 
 const MESSAGES: usize = 2_000;
-const ACCOUNT: &str = "acc_bench";
+const ACCOUNT: &str = "acct_bench";
 
 /// A receiver that counts deliveries and answers 204.
 async fn start_receiver() -> (String, Arc<AtomicUsize>) {
@@ -82,7 +82,7 @@ fn delivery(c: &mut Criterion) {
             .unwrap();
         service
             .create_endpoint(
-                ACCOUNT,
+                &latchkey_ids::AccountId::parse(ACCOUNT).unwrap(),
                 None,
                 EndpointInput {
                     url,

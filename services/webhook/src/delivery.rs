@@ -16,6 +16,7 @@ use latchkey_events::{
     Envelope,
     catalogue::{EndpointDisabled, EndpointFailing, EndpointRecovered},
 };
+use latchkey_ids::AttemptId;
 use latchkey_storage::{Backend, now_ms, sqlx};
 use rand::RngExt;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
@@ -25,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     EVENT_SOURCE, Webhook, WebhookError,
-    endpoints::new_id,
     guard::{self, AddressPolicy},
     signing,
 };
@@ -356,7 +356,7 @@ impl Webhook {
                     "INSERT INTO webhook_attempts (id, account_id, endpoint_id, message_id, attempted_at, status_code, \
                      outcome, error, latency_ms, response_snippet) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
-                .bind(new_id("wha"))
+                .bind(AttemptId::new().into_string())
                 .bind(&message.account_id)
                 .bind(&message.endpoint_id)
                 .bind(&message.id)

@@ -6,6 +6,7 @@ use latchkey_events::{
     Envelope,
     catalogue::{EndpointCreated, EndpointDeleted, EndpointEnabled, EndpointSecretRotated},
 };
+use latchkey_ids::{AccountId, EndpointId};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
@@ -13,7 +14,7 @@ use crate::{
     guard::{self, AddressPolicy, Refusal},
     patterns,
     secrets::SecretDoc,
-    signing,
+    signing, stored_id,
 };
 
 /// The longest URL accepted.
@@ -34,7 +35,7 @@ pub struct EndpointInput {
 /// An endpoint as the API shows it: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    pub id: String,
+    pub id: EndpointId,
     pub url: String,
     pub events: Vec<String>,
     pub description: Option<String>,
@@ -82,11 +83,11 @@ type EndpointRow = (
 const COLUMNS: &str = "id, url, events_json, description, status, disabled_reason, created_at, updated_at, \
                        previous_expires_at, failing_since";
 
-fn endpoint_from_row(row: EndpointRow) -> Endpoint {
+fn endpoint_from_row(row: EndpointRow) -> Result<Endpoint, WebhookError> {
     let (id, url, events_json, description, status, disabled_reason, created_at_ms, updated_at_ms, previous, failing) =
         row;
-    Endpoint {
-        id,
+    Ok(Endpoint {
+        id: stored_id(id)?,
         url,
         events: serde_json::from_str(&events_json).unwrap_or_default(),
         description,
@@ -97,12 +98,7 @@ fn endpoint_from_row(row: EndpointRow) -> Endpoint {
         // A rotated-out secret that no longer signs is not worth showing.
         previous_secret_expires_at_ms: if previous > now_ms() { previous } else { 0 },
         failing_since_ms: failing,
-    }
-}
-
-/// A new id: a prefix and a UUIDv7, so ids sort by creation time.
-pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+    })
 }
 
 /// An absolute http(s) URL without credentials; a literal address must pass the address policy.
@@ -159,7 +155,7 @@ impl Webhook {
     /// Registers an endpoint in `account_id`; validation errors name each field at fault.
     pub async fn create_endpoint(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         actor: Option<&str>,
         input: EndpointInput,
     ) -> Result<CreatedEndpoint, WebhookError> {
@@ -168,7 +164,7 @@ impl Webhook {
         let description = validated_description(input.description)?;
         let now = now_ms();
         let endpoint = Endpoint {
-            id: new_id("whe"),
+            id: EndpointId::new(),
             url,
             events,
             description,
@@ -187,7 +183,10 @@ impl Webhook {
                 current: secret.clone(),
                 previous: None,
             };
-            let version = self.secrets.seal(account_id, &endpoint.id, &doc, 0).await?;
+            let version = self
+                .secrets
+                .seal(account_id.as_str(), endpoint.id.as_str(), &doc, 0)
+                .await?;
             (String::new(), i64::try_from(version).unwrap_or(i64::MAX))
         } else {
             (secret.clone(), 0)
@@ -196,7 +195,7 @@ impl Webhook {
             .insert_endpoint(account_id, actor, &endpoint, &stored_secret, secret_version)
             .await;
         if inserted.is_err() && secret_version > 0 {
-            self.secrets.forget(account_id, &endpoint.id).await;
+            self.secrets.forget(account_id.as_str(), endpoint.id.as_str()).await;
         }
         inserted?;
         Ok(CreatedEndpoint { endpoint, secret })
@@ -204,7 +203,7 @@ impl Webhook {
 
     async fn insert_endpoint(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         actor: Option<&str>,
         endpoint: &Endpoint,
         stored_secret: &str,
@@ -217,8 +216,8 @@ impl Webhook {
              previous_expires_at, status, disabled_reason, failing_since, failing_announced, created_at, updated_at, \
              secret_version) VALUES ($1, $2, $3, $4, $5, $6, NULL, 0, 'active', '', 0, 0, $7, $8, $9)",
         )
-        .bind(&endpoint.id)
-        .bind(account_id)
+        .bind(endpoint.id.as_str())
+        .bind(account_id.as_str())
         .bind(&endpoint.url)
         .bind(serde_json::to_string(&endpoint.events).unwrap_or_default())
         .bind(endpoint.description.clone())
@@ -229,52 +228,59 @@ impl Webhook {
         .execute(&mut *tx)
         .await?;
         let event = EndpointCreated {
-            endpoint_id: endpoint.id.clone(),
+            endpoint_id: endpoint.id.to_string(),
             url: endpoint.url.clone(),
             events: endpoint.events.clone(),
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .enqueue(
+                &mut tx,
+                &Envelope::new(EVENT_SOURCE, account_id.as_str(), actor, &event),
+            )
             .await?;
         self.outbox.commit(tx).await?;
         Ok(())
     }
 
-    /// Every endpoint of the account, oldest first.
-    pub async fn list_endpoints(&self, account_id: &str) -> Result<Vec<Endpoint>, WebhookError> {
+    /// Every endpoint of the account, oldest first (ids are random: the id only breaks ties).
+    pub async fn list_endpoints(&self, account_id: &AccountId) -> Result<Vec<Endpoint>, WebhookError> {
         let rows: Vec<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY id"
+            "SELECT {COLUMNS} FROM webhook_endpoints WHERE account_id = $1 ORDER BY created_at, id"
         )))
-        .bind(account_id)
+        .bind(account_id.as_str())
         .fetch_all(self.db.pool())
         .await?;
-        Ok(rows.into_iter().map(endpoint_from_row).collect())
+        rows.into_iter().map(endpoint_from_row).collect()
     }
 
     /// One of the account's endpoints; another account's is not found, exactly like a missing one.
-    pub async fn get_endpoint(&self, account_id: &str, endpoint_id: &str) -> Result<Endpoint, WebhookError> {
+    pub async fn get_endpoint(
+        &self,
+        account_id: &AccountId,
+        endpoint_id: &EndpointId,
+    ) -> Result<Endpoint, WebhookError> {
         let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM webhook_endpoints WHERE account_id = $1 AND id = $2"
         )))
-        .bind(account_id)
-        .bind(endpoint_id)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
         .fetch_optional(self.db.pool())
         .await?;
-        row.map(endpoint_from_row).ok_or(WebhookError::EndpointNotFound)
+        row.map(endpoint_from_row).ok_or(WebhookError::EndpointNotFound)?
     }
 
     /// Removes the endpoint, its waiting messages and its attempts.
     pub async fn delete_endpoint(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         actor: Option<&str>,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
     ) -> Result<(), WebhookError> {
         let mut tx = self.db.begin_write().await?;
         let found: Option<(String, i64)> =
             sqlx::query_as("SELECT url, secret_version FROM webhook_endpoints WHERE account_id = $1 AND id = $2")
-                .bind(account_id)
-                .bind(endpoint_id)
+                .bind(account_id.as_str())
+                .bind(endpoint_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         let (url, secret_version) = found.ok_or(WebhookError::EndpointNotFound)?;
@@ -287,21 +293,24 @@ impl Webhook {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE account_id = $1 AND {column} = $2"
             )))
-            .bind(account_id)
-            .bind(endpoint_id)
+            .bind(account_id.as_str())
+            .bind(endpoint_id.as_str())
             .execute(&mut *tx)
             .await?;
         }
         let event = EndpointDeleted {
-            endpoint_id: endpoint_id.to_owned(),
+            endpoint_id: endpoint_id.to_string(),
             url,
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .enqueue(
+                &mut tx,
+                &Envelope::new(EVENT_SOURCE, account_id.as_str(), actor, &event),
+            )
             .await?;
         self.outbox.commit(tx).await?;
         if secret_version > 0 {
-            self.secrets.forget(account_id, endpoint_id).await;
+            self.secrets.forget(account_id.as_str(), endpoint_id.as_str()).await;
         }
         Ok(())
     }
@@ -312,16 +321,16 @@ impl Webhook {
     /// failed: retry or replay them to send them again.
     pub async fn enable_endpoint(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         actor: Option<&str>,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
     ) -> Result<Endpoint, WebhookError> {
         let mut tx = self.db.begin_write().await?;
         let found: Option<(String, String)> = sqlx::query_as(
             "SELECT url, disabled_reason FROM webhook_endpoints WHERE account_id = $1 AND id = $2 AND status = 'disabled'",
         )
-        .bind(account_id)
-        .bind(endpoint_id)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some((url, previous_reason)) = found else {
@@ -335,21 +344,24 @@ impl Webhook {
              failing_announced = 0, updated_at = $1 WHERE account_id = $2 AND id = $3 AND status = 'disabled'",
         )
         .bind(now_ms())
-        .bind(account_id)
-        .bind(endpoint_id)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if flipped == 1 {
             let event = EndpointEnabled {
-                endpoint_id: endpoint_id.to_owned(),
+                endpoint_id: endpoint_id.to_string(),
                 url,
                 previous_reason,
             };
             self.outbox
-                .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+                .enqueue(
+                    &mut tx,
+                    &Envelope::new(EVENT_SOURCE, account_id.as_str(), actor, &event),
+                )
                 .await?;
-            tracing::info!(endpoint_id, "webhook endpoint enabled");
+            tracing::info!(endpoint_id = %endpoint_id, "webhook endpoint enabled");
         }
         self.outbox.commit(tx).await?;
         self.get_endpoint(account_id, endpoint_id).await
@@ -359,9 +371,9 @@ impl Webhook {
     /// `overlap_secs` (the configured default when `None`; 0 ends it at once).
     pub async fn rotate_secret(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         actor: Option<&str>,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         overlap_secs: Option<i64>,
     ) -> Result<CreatedEndpoint, WebhookError> {
         let overlap_secs = overlap_secs.unwrap_or(i64::try_from(self.config.secret_overlap_secs).unwrap_or(0));
@@ -374,8 +386,8 @@ impl Webhook {
         let current: Option<(String, String, i64)> = sqlx::query_as(
             "SELECT secret, url, secret_version FROM webhook_endpoints WHERE account_id = $1 AND id = $2",
         )
-        .bind(account_id)
-        .bind(endpoint_id)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
         .fetch_optional(self.db.pool())
         .await?;
         let (stored, url, version) = current.ok_or(WebhookError::EndpointNotFound)?;
@@ -388,7 +400,11 @@ impl Webhook {
         let (new_stored, new_previous, new_version) = if self.secrets.sealed() {
             let previous = if version > 0 {
                 self.secrets
-                    .open(account_id, endpoint_id, u64::try_from(version).unwrap_or_default())
+                    .open(
+                        account_id.as_str(),
+                        endpoint_id.as_str(),
+                        u64::try_from(version).unwrap_or_default(),
+                    )
                     .await?
                     .current
             } else {
@@ -401,8 +417,8 @@ impl Webhook {
             let sealed = self
                 .secrets
                 .seal(
-                    account_id,
-                    endpoint_id,
+                    account_id.as_str(),
+                    endpoint_id.as_str(),
                     &doc,
                     u64::try_from(version).unwrap_or_default(),
                 )
@@ -426,8 +442,8 @@ impl Webhook {
         .bind(previous_expires_at)
         .bind(now)
         .bind(new_version)
-        .bind(account_id)
-        .bind(endpoint_id)
+        .bind(account_id.as_str())
+        .bind(endpoint_id.as_str())
         .bind(&stored)
         .bind(version)
         .execute(&mut *tx)
@@ -440,12 +456,15 @@ impl Webhook {
             ));
         }
         let event = EndpointSecretRotated {
-            endpoint_id: endpoint_id.to_owned(),
+            endpoint_id: endpoint_id.to_string(),
             url,
             previous_expires_at_ms: previous_expires_at,
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .enqueue(
+                &mut tx,
+                &Envelope::new(EVENT_SOURCE, account_id.as_str(), actor, &event),
+            )
             .await?;
         self.outbox.commit(tx).await?;
         let endpoint = self.get_endpoint(account_id, endpoint_id).await?;

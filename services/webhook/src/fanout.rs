@@ -5,10 +5,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use latchkey_events::Envelope;
+use latchkey_ids::{AccountId, MessageId};
 use latchkey_storage::{now_ms, sqlx};
 use serde_json::{Value, json};
 
-use crate::{Webhook, WebhookError, endpoints::new_id, patterns};
+use crate::{Webhook, WebhookError, patterns};
 
 /// The Standard Webhooks body of an event: `{type, timestamp, data}`. `data` is the event's payload
 /// with the event id, and the decision id when the event records a decision (the same id as its
@@ -41,11 +42,15 @@ pub(crate) fn body(event_type: &str, time: DateTime<Utc>, data: Value) -> String
 
 impl Webhook {
     /// Queues `event` for every active endpoint of its account subscribed to its type; answers how
-    /// many messages were new.
+    /// many messages were new. An event whose account is not an account id (a system event, or a
+    /// malformed one) has no endpoints: endpoints belong to accounts.
     pub async fn accept(&self, event: &Envelope) -> Result<u64, WebhookError> {
+        let Ok(account_id) = AccountId::parse(&event.account) else {
+            return Ok(0);
+        };
         let endpoints: Vec<(String, String)> =
             sqlx::query_as("SELECT id, events_json FROM webhook_endpoints WHERE account_id = $1 AND status = 'active'")
-                .bind(&event.account)
+                .bind(account_id.as_str())
                 .fetch_all(self.db.pool())
                 .await?;
         let subscribed: Vec<String> = endpoints
@@ -62,7 +67,7 @@ impl Webhook {
         let body = body_of(event);
         let queued = self
             .queue(
-                &event.account,
+                &account_id,
                 &subscribed,
                 &event.id,
                 &event.event_type,
@@ -77,7 +82,7 @@ impl Webhook {
     /// left as it is.
     pub(crate) async fn queue(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         endpoint_ids: &[String],
         event_id: &str,
         event_type: &str,
@@ -94,8 +99,8 @@ impl Webhook {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, 0, $9) \
                  ON CONFLICT (endpoint_id, event_id) DO NOTHING",
             )
-            .bind(new_id("msg"))
-            .bind(account_id)
+            .bind(MessageId::new().into_string())
+            .bind(account_id.as_str())
             .bind(endpoint_id)
             .bind(event_id)
             .bind(event_type)

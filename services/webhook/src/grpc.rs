@@ -1,13 +1,16 @@
 //! The gRPC face of the service: unpack, find out which account calls, call the domain, convert back.
 //! Only mesh callers (the gateway) reach it; the account is always the caller's, from the mesh
-//! metadata, never a field of the message.
+//! metadata, never a field of the message. Ids are parsed here, before anything else of the request
+//! is looked at: one that is not an id of its kind names nothing, and is answered NOT_FOUND as an
+//! unknown one is.
 
+use latchkey_ids::{EndpointId, MessageId};
 use latchkey_proto::webhook::v1::{self as pb, webhook_service_server::WebhookService};
 use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::{Attempt, CreatedEndpoint, Endpoint, EndpointInput, Message, Webhook};
+use crate::{Attempt, CreatedEndpoint, Endpoint, EndpointInput, Message, Webhook, WebhookError};
 
 pub(crate) struct GrpcApi {
     service: Webhook,
@@ -19,9 +22,14 @@ impl GrpcApi {
     }
 }
 
+/// The endpoint a request names; a malformed id names none.
+fn endpoint_id(text: String) -> Result<EndpointId, WebhookError> {
+    EndpointId::try_from(text).map_err(|_| WebhookError::EndpointNotFound)
+}
+
 fn endpoint_to_pb(endpoint: Endpoint) -> pb::Endpoint {
     pb::Endpoint {
-        id: endpoint.id,
+        id: endpoint.id.into_string(),
         url: endpoint.url,
         events: endpoint.events,
         description: endpoint.description.unwrap_or_default(),
@@ -43,8 +51,8 @@ fn with_secret(created: CreatedEndpoint) -> pb::EndpointWithSecret {
 
 fn attempt_to_pb(attempt: Attempt) -> pb::Attempt {
     pb::Attempt {
-        id: attempt.id,
-        message_id: attempt.message_id,
+        id: attempt.id.into_string(),
+        message_id: attempt.message_id.into_string(),
         event_type: attempt.event_type,
         message_status: attempt.message_status,
         attempted_at_ms: attempt.attempted_at_ms,
@@ -58,8 +66,8 @@ fn attempt_to_pb(attempt: Attempt) -> pb::Attempt {
 
 fn message_to_pb(message: Message) -> pb::Message {
     pb::Message {
-        id: message.id,
-        endpoint_id: message.endpoint_id,
+        id: message.id.into_string(),
+        endpoint_id: message.endpoint_id.into_string(),
         event_type: message.event_type,
         status: message.status,
         attempts: u32::try_from(message.attempts).unwrap_or(u32::MAX),
@@ -89,10 +97,7 @@ impl WebhookService for GrpcApi {
             events: m.events,
             description: m.description,
         };
-        let created = self
-            .service
-            .create_endpoint(account.as_str(), actor.as_deref(), input)
-            .await?;
+        let created = self.service.create_endpoint(&account, actor.as_deref(), input).await?;
         Ok(Response::new(with_secret(created)))
     }
 
@@ -102,7 +107,7 @@ impl WebhookService for GrpcApi {
         request: Request<pb::ListEndpointsRequest>,
     ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let endpoints = self.service.list_endpoints(account.as_str()).await?;
+        let endpoints = self.service.list_endpoints(&account).await?;
         Ok(Response::new(pb::ListEndpointsResponse {
             endpoints: endpoints.into_iter().map(endpoint_to_pb).collect(),
         }))
@@ -111,10 +116,8 @@ impl WebhookService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_endpoint(&self, request: Request<pb::GetEndpointRequest>) -> Result<Response<pb::Endpoint>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let endpoint = self
-            .service
-            .get_endpoint(account.as_str(), &request.get_ref().id)
-            .await?;
+        let id = endpoint_id(request.into_inner().id)?;
+        let endpoint = self.service.get_endpoint(&account, &id).await?;
         Ok(Response::new(endpoint_to_pb(endpoint)))
     }
 
@@ -124,9 +127,8 @@ impl WebhookService for GrpcApi {
         request: Request<pb::DeleteEndpointRequest>,
     ) -> Result<Response<pb::DeleteEndpointResponse>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
-        self.service
-            .delete_endpoint(account.as_str(), actor.as_deref(), &request.get_ref().id)
-            .await?;
+        let id = endpoint_id(request.into_inner().id)?;
+        self.service.delete_endpoint(&account, actor.as_deref(), &id).await?;
         Ok(Response::new(pb::DeleteEndpointResponse {}))
     }
 
@@ -137,9 +139,10 @@ impl WebhookService for GrpcApi {
     ) -> Result<Response<pb::EndpointWithSecret>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
+        let id = endpoint_id(m.id)?;
         let rotated = self
             .service
-            .rotate_secret(account.as_str(), actor.as_deref(), &m.id, m.overlap_secs)
+            .rotate_secret(&account, actor.as_deref(), &id, m.overlap_secs)
             .await?;
         Ok(Response::new(with_secret(rotated)))
     }
@@ -150,10 +153,8 @@ impl WebhookService for GrpcApi {
         request: Request<pb::EnableEndpointRequest>,
     ) -> Result<Response<pb::Endpoint>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
-        let endpoint = self
-            .service
-            .enable_endpoint(account.as_str(), actor.as_deref(), &request.get_ref().id)
-            .await?;
+        let id = endpoint_id(request.into_inner().id)?;
+        let endpoint = self.service.enable_endpoint(&account, actor.as_deref(), &id).await?;
         Ok(Response::new(endpoint_to_pb(endpoint)))
     }
 
@@ -164,14 +165,13 @@ impl WebhookService for GrpcApi {
     ) -> Result<Response<pb::ListAttemptsResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
+        let id = endpoint_id(m.endpoint_id)?;
+        // The cursor is the domain's to read: it is checked after the endpoint, as before.
         let before = Some(m.before.as_str()).filter(|before| !before.is_empty());
-        let page = self
-            .service
-            .list_attempts(account.as_str(), &m.endpoint_id, m.limit, before)
-            .await?;
+        let page = self.service.list_attempts(&account, &id, m.limit, before).await?;
         Ok(Response::new(pb::ListAttemptsResponse {
             attempts: page.attempts.into_iter().map(attempt_to_pb).collect(),
-            next_before: page.next_before.unwrap_or_default(),
+            next_before: page.next_before.map(String::from).unwrap_or_default(),
         }))
     }
 
@@ -179,10 +179,9 @@ impl WebhookService for GrpcApi {
     async fn retry_message(&self, request: Request<pb::RetryMessageRequest>) -> Result<Response<pb::Message>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
-        let message = self
-            .service
-            .retry_message(account.as_str(), &m.endpoint_id, &m.message_id)
-            .await?;
+        let id = endpoint_id(m.endpoint_id)?;
+        let message_id = MessageId::try_from(m.message_id).map_err(|_| WebhookError::MessageNotFound)?;
+        let message = self.service.retry_message(&account, &id, &message_id).await?;
         Ok(Response::new(message_to_pb(message)))
     }
 
@@ -190,10 +189,8 @@ impl WebhookService for GrpcApi {
     async fn replay(&self, request: Request<pb::ReplayRequest>) -> Result<Response<pb::ReplayResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
-        let queued = self
-            .service
-            .replay(account.as_str(), &m.endpoint_id, m.since_ms, m.until_ms)
-            .await?;
+        let id = endpoint_id(m.endpoint_id)?;
+        let queued = self.service.replay(&account, &id, m.since_ms, m.until_ms).await?;
         Ok(Response::new(pb::ReplayResponse {
             queued: u32::try_from(queued).unwrap_or(u32::MAX),
         }))
@@ -202,10 +199,8 @@ impl WebhookService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn send_test(&self, request: Request<pb::SendTestRequest>) -> Result<Response<pb::Message>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
-        let message = self
-            .service
-            .send_test(account.as_str(), &request.get_ref().endpoint_id)
-            .await?;
+        let id = endpoint_id(request.into_inner().endpoint_id)?;
+        let message = self.service.send_test(&account, &id).await?;
         Ok(Response::new(message_to_pb(message)))
     }
 }

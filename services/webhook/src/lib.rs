@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::WebhookConfig;
 pub use endpoints::{CreatedEndpoint, Endpoint, EndpointInput};
 pub use error::WebhookError;
+use error::stored_id;
 pub use messages::{Attempt, AttemptPage, Message};
 
 /// The `source` of every event this service emits.
@@ -42,7 +43,11 @@ pub const CONSUMER: &str = "webhook";
 /// The type of the message `SendTest` queues. Not a domain event: it never travels on the bus.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_webhooks"), (2, "0002_sealed_secrets")];
+const MIGRATIONS: &[Migration] = migrations![
+    (1, "0001_webhooks"),
+    (2, "0002_sealed_secrets"),
+    (3, "0003_time_ordered_lists"),
+];
 
 /// The service's state. Cheap to clone.
 #[derive(Clone, Debug)]

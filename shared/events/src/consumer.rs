@@ -11,7 +11,7 @@ use std::{collections::HashSet, fmt::Display, pin::Pin, pin::pin, time::Duration
 
 use tracing::Instrument;
 
-use crate::{Envelope, EventBus, EventFilter, backoff::Backoff, bus::Batch};
+use crate::{Batch, Envelope, EventBus, EventFilter, backoff::Backoff};
 use attempts::Attempts;
 use dead::DeadEnd;
 

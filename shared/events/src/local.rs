@@ -11,15 +11,15 @@ use tokio::sync::{broadcast, watch};
 
 use crate::{
     BusError, DeadLetters, Envelope, EventFilter,
-    bus::{Acker as DeliveryAcker, Delivery, Step},
     dead_letter::DeadLetterSetup,
+    delivery::{Acker as DeliveryAcker, Delivery, Step},
 };
 
 mod durable;
 mod replay;
 mod rows;
 
-pub(crate) use durable::{Acker, Durable, ack_all};
+pub(crate) use durable::Durable;
 pub(crate) use replay::Replay;
 
 /// The bus's own tables, migrated under the service name `bus`.

@@ -18,8 +18,8 @@ use tokio::sync::watch;
 
 use crate::{
     BusError, Envelope, EventFilter,
-    bus::{Acker as DeliveryAcker, Delivery, PublishFailure},
     dead_letter::DeadLetterSetup,
+    delivery::{Acker as DeliveryAcker, Delivery, PublishFailure, nats_acker::Acker},
 };
 
 mod connection;
@@ -338,9 +338,7 @@ impl Durable {
         match Envelope::from_json(&message.payload) {
             Ok(envelope) if self.filter.matches(&envelope) => {
                 let published_ms = message.info().ok().map(|info| published_ms(&info));
-                let acker = DeliveryAcker::Nats(Acker {
-                    message: Some(Box::new(message)),
-                });
+                let acker = DeliveryAcker::Nats(Acker::new(message));
                 Some(Delivery {
                     envelope,
                     published_ms,
@@ -368,71 +366,6 @@ fn published_ms(info: &jetstream::message::Info<'_>) -> i64 {
     // feature; this stops compiling then, rather than misreading the time.
     let nanos = info.published.unix_timestamp_nanos();
     i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX)
-}
-
-/// Settles one JetStream message.
-pub(crate) struct Acker {
-    message: Option<Box<jetstream::Message>>,
-}
-
-impl Acker {
-    pub(crate) async fn ack(mut self) -> Result<(), BusError> {
-        let Some(message) = self.message.take() else {
-            return Ok(());
-        };
-        // Wait for the server to confirm: only then is the event consumed for sure.
-        message.double_ack().await.map_err(BusError::Ack)
-    }
-
-    /// Sends the ack without waiting for the server to confirm it: for every message of a batch
-    /// but the last, whose confirmed ack follows them on the same connection (see `ack_all`).
-    async fn ack_unconfirmed(mut self) -> Result<(), BusError> {
-        let Some(message) = self.message.take() else {
-            return Ok(());
-        };
-        message.ack().await.map_err(BusError::Ack)
-    }
-
-    pub(crate) async fn nak(mut self, delay: Duration) -> Result<(), BusError> {
-        let Some(message) = self.message.take() else {
-            return Ok(());
-        };
-        let delay = (!delay.is_zero()).then_some(delay);
-        message.ack_with(AckKind::Nak(delay)).await.map_err(BusError::Ack)
-    }
-}
-
-/// Acknowledges the messages of a batch, in order, with one round trip: every ack but the last is
-/// sent without waiting, the last one waits for the server's confirmation. JetStream handles one
-/// connection's acks to a consumer in the order they were sent, so the confirmation of the last
-/// comes after the others were handled. Should one be lost all the same, its event comes again after
-/// the ack wait, and handlers are idempotent. (A confirmed ack per message would cost a reply
-/// subscription and a round trip each.)
-pub(crate) async fn ack_all(mut ackers: Vec<Acker>) -> Result<(), BusError> {
-    let Some(last) = ackers.pop() else {
-        return Ok(());
-    };
-    for acker in ackers {
-        acker.ack_unconfirmed().await?;
-    }
-    last.ack().await
-}
-
-impl Drop for Acker {
-    fn drop(&mut self) {
-        if let Some(message) = self.message.take() {
-            nak_in_background(*message);
-        }
-    }
-}
-
-/// Naks `message` without blocking: used from `Drop`, where nothing can be awaited.
-fn nak_in_background(message: jetstream::Message) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = message.ack_with(AckKind::Nak(None)).await;
-        });
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use futures::{
 };
 use tokio::sync::watch;
 
-use crate::{BusError, Envelope, EventBus, EventFilter, Subscription, backoff::Backoff, bus::Step};
+use crate::{BusError, Envelope, EventBus, EventFilter, Step, Subscription, backoff::Backoff};
 
 /// First and longest wait before retrying a replay that failed.
 const RECONNECT_INITIAL: Duration = Duration::from_millis(100);

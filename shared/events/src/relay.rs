@@ -8,8 +8,8 @@ use std::{pin::pin, time::Duration};
 use futures::FutureExt;
 
 use crate::{
-    BusError, Envelope, EventBus, Outbox, backoff::Backoff, bus::PublishFailure, dead_letter,
-    dead_letter::sanitize_error, outbox::PendingRow,
+    BusError, Envelope, EventBus, Outbox, backoff::Backoff, dead_letter, dead_letter::sanitize_error,
+    delivery::PublishFailure, outbox::PendingRow,
 };
 
 /// Rows published per round trip to the bus.

@@ -1,19 +1,16 @@
 //! `/v1/agents`: agent identities, through agent-token. Shapes follow the AuthRAI documentation
 //! (seed 002): `id` and `secret_key` come back once at creation; lists page with limit/offset.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
+use latchkey_ids::AgentId;
 use latchkey_proto::agent_token::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
-    routes::time_from_ms, state::AppState,
+    id_path::IdPath, json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem,
+    query::ValidQuery, routes::time_from_ms, state::AppState,
 };
 
 /// A new agent. Every field is trimmed; the short ones may not contain control characters.
@@ -237,9 +234,9 @@ pub(crate) async fn list_agents(
 pub(crate) async fn get_agent(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<AgentId>,
 ) -> Result<Json<AgentBody>, Problem> {
-    let request = principal.grpc_request(pb::GetAgentRequest { id });
+    let request = principal.grpc_request(pb::GetAgentRequest { id: id.into_string() });
     let agent = state.agent_token.clone().get_agent(request).await?.into_inner();
     Ok(Json(agent_body(agent)?))
 }
@@ -247,11 +244,11 @@ pub(crate) async fn get_agent(
 async fn change_status(
     state: AppState,
     principal: Principal,
-    id: String,
+    id: AgentId,
     action: pb::AgentAction,
 ) -> Result<Json<AgentBody>, Problem> {
     let request = principal.grpc_request(pb::ChangeAgentStatusRequest {
-        id,
+        id: id.into_string(),
         action: action as i32,
     });
     let agent = state
@@ -281,7 +278,7 @@ macro_rules! status_route {
         pub(crate) async fn $name(
             State(state): State<AppState>,
             principal: Principal,
-            Path(id): Path<String>,
+            IdPath(id): IdPath<AgentId>,
         ) -> Result<Json<AgentBody>, Problem> {
             change_status(state, principal, id, $action).await
         }

@@ -2,20 +2,21 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderValue, StatusCode, header::CONTENT_TYPE},
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use latchkey_errors::{ApiError, FieldError};
+use latchkey_ids::ApiKeyId;
 use latchkey_proto::agent_token::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, routes::time_from_ms,
-    state::AppState,
+    id_path::IdPath, json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem,
+    routes::time_from_ms, state::AppState,
 };
 
 const DEFAULT_NAME: &str = "default";
@@ -182,13 +183,13 @@ async fn fetch_api_keys(state: &AppState, principal: &Principal) -> Result<ApiKe
 pub(crate) async fn delete_api_key(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ApiKeyId>,
 ) -> Result<StatusCode, Problem> {
-    let request = principal.grpc_request(pb::DeleteApiKeyRequest { id: id.clone() });
+    let request = principal.grpc_request(pb::DeleteApiKeyRequest { id: id.to_string() });
     state.agent_token.clone().delete_api_key(request).await?;
     // The deletion event reaches every gateway shortly; this one forgets the key now, so the
     // caller's next request already sees it gone.
-    state.keys.forget_key(&id);
+    state.keys.forget_key(id.as_str());
     state.lists.forget(&principal.account_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,19 +2,17 @@
 //! person lists and reads them, approves or denies each once; the approved request then yields its
 //! token once, when the client repeats `POST /v1/tokens` with the `approval_id`.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use latchkey_errors::{ApiError, FieldError};
+use latchkey_ids::ApprovalId;
 use latchkey_proto::policy::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, routes::time_from_ms,
-    state::AppState,
+    id_path::IdPath, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
+    routes::time_from_ms, state::AppState,
 };
 
 /// A held token request.
@@ -182,9 +180,9 @@ pub(crate) async fn list_approvals(
 pub(crate) async fn get_approval(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ApprovalId>,
 ) -> Result<Json<ApprovalBody>, Problem> {
-    let request = principal.grpc_request(pb::GetApprovalRequest { id });
+    let request = principal.grpc_request(pb::GetApprovalRequest { id: id.into_string() });
     let approval = state.policy.clone().get_approval(request).await?.into_inner();
     Ok(Json(approval_body(approval)?))
 }
@@ -192,11 +190,11 @@ pub(crate) async fn get_approval(
 async fn decide(
     state: AppState,
     principal: Principal,
-    id: String,
+    id: ApprovalId,
     approve: bool,
 ) -> Result<Json<ApprovalBody>, Problem> {
     let request = principal.grpc_request(pb::DecideApprovalRequest {
-        id,
+        id: id.into_string(),
         approve,
         note: String::new(),
     });
@@ -223,7 +221,7 @@ async fn decide(
 pub(crate) async fn approve_approval(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ApprovalId>,
 ) -> Result<Json<ApprovalBody>, Problem> {
     decide(state, principal, id, true).await
 }
@@ -246,7 +244,7 @@ pub(crate) async fn approve_approval(
 pub(crate) async fn deny_approval(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ApprovalId>,
 ) -> Result<Json<ApprovalBody>, Problem> {
     decide(state, principal, id, false).await
 }

@@ -6,11 +6,8 @@
 mod bodies;
 mod schema;
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
+use latchkey_ids::PolicyId;
 use latchkey_proto::policy::v1 as pb;
 use serde_json::Value;
 
@@ -20,8 +17,8 @@ use bodies::{
 };
 
 use crate::{
-    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, routes::time_from_ms,
-    state::AppState,
+    id_path::IdPath, json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem,
+    routes::time_from_ms, state::AppState,
 };
 
 /// The rules as JSON text for the policy service.
@@ -127,9 +124,9 @@ pub(crate) async fn list_policies(
 pub(crate) async fn get_policy(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PolicyId>,
 ) -> Result<Json<PolicyBody>, Problem> {
-    let request = principal.grpc_request(pb::GetPolicyRequest { id });
+    let request = principal.grpc_request(pb::GetPolicyRequest { id: id.into_string() });
     let policy = state.policy.clone().get_policy(request).await?.into_inner();
     Ok(Json(policy_body(policy)?))
 }
@@ -155,12 +152,12 @@ pub(crate) async fn get_policy(
 pub(crate) async fn update_policy(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PolicyId>,
     ValidJson(body): ValidJson<UpdatePolicyBody>,
 ) -> Result<Json<PolicyBody>, Problem> {
     let rules_json = body.rules.as_deref().map(rules_json).transpose()?;
     let request = principal.grpc_request(pb::UpdatePolicyRequest {
-        id,
+        id: id.into_string(),
         name: body.name,
         clear_description: matches!(body.description, Some(None)),
         description: body.description.flatten(),

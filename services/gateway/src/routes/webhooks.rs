@@ -4,12 +4,9 @@
 
 mod bodies;
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::Utc;
+use latchkey_ids::{EndpointId, MessageId};
 use latchkey_proto::webhook::v1 as pb;
 
 use bodies::{
@@ -18,8 +15,8 @@ use bodies::{
 };
 
 use crate::{
-    json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
-    routes::time_from_ms, state::AppState,
+    id_path::IdPath, json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem,
+    query::ValidQuery, routes::time_from_ms, state::AppState,
 };
 
 fn time(ms: i64, what: &str) -> Result<chrono::DateTime<Utc>, Problem> {
@@ -132,9 +129,9 @@ pub(crate) async fn list_webhooks(
 pub(crate) async fn get_webhook(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EndpointId>,
 ) -> Result<Json<WebhookBody>, Problem> {
-    let request = principal.grpc_request(pb::GetEndpointRequest { id });
+    let request = principal.grpc_request(pb::GetEndpointRequest { id: id.into_string() });
     let endpoint = state.webhook.clone().get_endpoint(request).await?.into_inner();
     Ok(Json(webhook_body(endpoint)?))
 }
@@ -156,9 +153,9 @@ pub(crate) async fn get_webhook(
 pub(crate) async fn delete_webhook(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EndpointId>,
 ) -> Result<StatusCode, Problem> {
-    let request = principal.grpc_request(pb::DeleteEndpointRequest { id });
+    let request = principal.grpc_request(pb::DeleteEndpointRequest { id: id.into_string() });
     state.webhook.clone().delete_endpoint(request).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -184,11 +181,11 @@ pub(crate) async fn delete_webhook(
 pub(crate) async fn rotate_webhook_secret(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EndpointId>,
     ValidJson(body): ValidJson<RotateSecretBody>,
 ) -> Result<Json<WebhookWithSecret>, Problem> {
     let request = principal.grpc_request(pb::RotateSecretRequest {
-        id,
+        id: id.into_string(),
         overlap_secs: body.overlap_seconds,
     });
     let rotated = state.webhook.clone().rotate_secret(request).await?.into_inner();
@@ -215,9 +212,9 @@ pub(crate) async fn rotate_webhook_secret(
 pub(crate) async fn enable_webhook(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EndpointId>,
 ) -> Result<Json<WebhookBody>, Problem> {
-    let request = principal.grpc_request(pb::EnableEndpointRequest { id });
+    let request = principal.grpc_request(pb::EnableEndpointRequest { id: id.into_string() });
     let endpoint = state.webhook.clone().enable_endpoint(request).await?.into_inner();
     Ok(Json(webhook_body(endpoint)?))
 }
@@ -240,11 +237,11 @@ pub(crate) async fn enable_webhook(
 pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EndpointId>,
     ValidQuery(query): ValidQuery<DeliveriesQuery>,
 ) -> Result<Json<DeliveryList>, Problem> {
     let request = principal.grpc_request(pb::ListAttemptsRequest {
-        endpoint_id: id,
+        endpoint_id: id.into_string(),
         limit: query.limit.unwrap_or(0),
         before: query.before.unwrap_or_default(),
     });
@@ -294,11 +291,11 @@ pub(crate) async fn list_deliveries(
 pub(crate) async fn retry_delivery(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, message_id)): Path<(String, String)>,
+    IdPath((id, message_id)): IdPath<(EndpointId, MessageId)>,
 ) -> Result<(StatusCode, Json<MessageBody>), Problem> {
     let request = principal.grpc_request(pb::RetryMessageRequest {
-        endpoint_id: id,
-        message_id,
+        endpoint_id: id.into_string(),
+        message_id: message_id.into_string(),
     });
     let message = state.webhook.clone().retry_message(request).await?.into_inner();
     Ok((StatusCode::ACCEPTED, Json(message_body(message)?)))
@@ -325,11 +322,11 @@ pub(crate) async fn retry_delivery(
 pub(crate) async fn replay_webhook(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EndpointId>,
     ValidJson(body): ValidJson<ReplayBody>,
 ) -> Result<(StatusCode, Json<ReplayResult>), Problem> {
     let request = principal.grpc_request(pb::ReplayRequest {
-        endpoint_id: id,
+        endpoint_id: id.into_string(),
         since_ms: body.since.timestamp_millis(),
         until_ms: body.until.unwrap_or_else(Utc::now).timestamp_millis(),
     });
@@ -360,9 +357,11 @@ pub(crate) async fn replay_webhook(
 pub(crate) async fn test_webhook(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EndpointId>,
 ) -> Result<(StatusCode, Json<MessageBody>), Problem> {
-    let request = principal.grpc_request(pb::SendTestRequest { endpoint_id: id });
+    let request = principal.grpc_request(pb::SendTestRequest {
+        endpoint_id: id.into_string(),
+    });
     let message = state.webhook.clone().send_test(request).await?.into_inner();
     Ok((StatusCode::ACCEPTED, Json(message_body(message)?)))
 }

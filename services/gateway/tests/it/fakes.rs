@@ -1,5 +1,6 @@
 //! In-memory stand-ins for agent-token and audit that behave per their protos, served over real
-//! gRPC by `latchkey_server::serve_grpc`. The real services are tested in their own crates.
+//! gRPC by `latchkey_server::serve_grpc`, a policy and a webhook service that hold nothing, and a
+//! record of every call that reached them. The real services are tested in their own crates.
 
 use std::{
     collections::HashMap,
@@ -9,6 +10,12 @@ use std::{
     },
 };
 
+use axum::{
+    extract::{Path, Request as HttpRequest},
+    middleware::{self, Next},
+    response::Response as HttpResponse,
+    routing::post,
+};
 use futures::StreamExt;
 use latchkey_errors::ApiError;
 use latchkey_proto::{
@@ -18,7 +25,7 @@ use latchkey_proto::{
 };
 use latchkey_server::MeshAuth;
 use tokio::sync::oneshot;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, service::Routes};
 
 #[derive(Clone, Debug)]
 pub struct StoredKey {
@@ -103,15 +110,16 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    // This agent-token holds no agents: every one asked about is unknown.
     async fn get_agent(&self, _request: Request<at::GetAgentRequest>) -> Result<Response<at::Agent>, Status> {
-        Err(Status::unimplemented("not needed by the gateway's own tests"))
+        Err(ApiError::not_found("agent").into())
     }
 
     async fn change_agent_status(
         &self,
         _request: Request<at::ChangeAgentStatusRequest>,
     ) -> Result<Response<at::Agent>, Status> {
-        Err(Status::unimplemented("not needed by the gateway's own tests"))
+        Err(ApiError::not_found("agent").into())
     }
 
     async fn issue_token(
@@ -505,4 +513,61 @@ impl VaultService for FakeVault {
         secrets.sort_by(|a, b| a.secret_id.cmp(&b.secret_id));
         Ok(Response::new(vault::ListSecretsResponse { secrets }))
     }
+}
+
+/// Every gRPC call made for an account that reached the fake services, by method
+/// (`/latchkey.….Service/Method`), in order: tells a test whether the gateway called a service on
+/// a caller's behalf. Calls for no account (resolving an API key, fetching signing keys in the
+/// background) are not recorded.
+#[derive(Clone, Default)]
+pub struct GrpcCalls(Arc<Mutex<Vec<String>>>);
+
+impl GrpcCalls {
+    /// `routes`, recording every call they get for an account.
+    pub fn record(&self, routes: Routes) -> Routes {
+        let calls = self.clone();
+        let router = routes
+            .into_axum_router()
+            .layer(middleware::from_fn(move |request: HttpRequest, next: Next| {
+                if request.headers().contains_key(latchkey_server::ACCOUNT_HEADER) {
+                    calls.0.lock().unwrap().push(request.uri().path().to_owned());
+                }
+                next.run(request)
+            }));
+        Routes::from(router)
+    }
+
+    /// How many calls were made for an account so far.
+    pub fn for_accounts(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// `routes` with a policy and a webhook service that hold nothing: every call answers as the real
+/// service answers for an unknown id (the webhook service looks up the endpoint first).
+pub fn with_empty_policy_and_webhook(mut routes: Routes) -> Routes {
+    let router = routes.axum_router_mut();
+    *router = std::mem::take(router)
+        .route(
+            "/latchkey.policy.v1.PolicyService/{method}",
+            post(unknown_policy_or_approval),
+        )
+        .route(
+            "/latchkey.webhook.v1.WebhookService/{method}",
+            post(|| async { not_found("webhook endpoint") }),
+        );
+    routes
+}
+
+async fn unknown_policy_or_approval(Path(method): Path<String>) -> HttpResponse {
+    let what = if method.contains("Approval") {
+        "approval"
+    } else {
+        "policy"
+    };
+    not_found(what)
+}
+
+fn not_found(what: &str) -> HttpResponse {
+    Status::from(ApiError::not_found(what)).into_http()
 }

@@ -23,7 +23,7 @@ use tokio::{net::TcpListener, sync::oneshot};
 use tonic::service::Routes;
 use tower::ServiceExt;
 
-use crate::fakes::{FakeAgentToken, FakeAudit, FakeVault};
+use crate::fakes::{FakeAgentToken, FakeAudit, FakeVault, GrpcCalls, with_empty_policy_and_webhook};
 
 pub const AGENT_TOKEN_SERVICE: &str = "latchkey.agent_token.v1.AgentTokenService";
 pub const AUDIT_SERVICE: &str = "latchkey.audit.v1.AuditService";
@@ -33,6 +33,8 @@ pub struct TestGateway {
     pub agent_token: FakeAgentToken,
     pub audit: FakeAudit,
     pub vault: FakeVault,
+    /// Every call that reached the services behind the gateway.
+    pub calls: GrpcCalls,
     pub bus: EventBus,
     _db: TestDatabase,
     stop_grpc: Option<oneshot::Sender<()>>,
@@ -57,9 +59,12 @@ impl TestGateway {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC listener");
         let grpc_url = format!("http://{}", listener.local_addr().expect("gRPC address"));
-        let routes = Routes::new(AgentTokenServiceServer::new(agent_token.clone()))
-            .add_service(AuditServiceServer::new(audit.clone()))
-            .add_service(VaultServiceServer::new(vault.clone()));
+        let calls = GrpcCalls::default();
+        let routes = calls.record(with_empty_policy_and_webhook(
+            Routes::new(AgentTokenServiceServer::new(agent_token.clone()))
+                .add_service(AuditServiceServer::new(audit.clone()))
+                .add_service(VaultServiceServer::new(vault.clone())),
+        ));
         let (stop_grpc, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
@@ -91,8 +96,8 @@ impl TestGateway {
         let deps = GatewayDeps {
             agent_token: AgentTokenServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone()),
-            // No fake policy service: the gateway's own tests do not call it (calls answer UNIMPLEMENTED).
-            // No fake webhook service either: its routes are tested end to end (tests/it/webhooks).
+            // Policy and webhook services that hold nothing (every id is unknown): their routes are
+            // tested end to end (tests/it at the root); these tests cover the edge in front of them.
             webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel.clone()),
             // No fake oauth service: its routes are tested end to end against a real provider (tests/it/oauth).
             oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient::new(channel.clone()),
@@ -107,6 +112,7 @@ impl TestGateway {
             agent_token,
             audit,
             vault,
+            calls,
             bus,
             _db: db,
             stop_grpc: Some(stop_grpc),
@@ -142,12 +148,12 @@ impl TestGateway {
         }
     }
 
-    /// GET with `Authorization: Bearer <secret>`.
     /// GET without a credential, as anyone may for public documents.
     pub async fn get_public(&self, path: &str) -> TestResponse {
         self.send(Method::GET, path, &[], Body::empty()).await
     }
 
+    /// GET with `Authorization: Bearer <secret>`.
     pub async fn get(&self, path: &str, secret: &str) -> TestResponse {
         let bearer = format!("Bearer {secret}");
         self.send(Method::GET, path, &[("authorization", &bearer)], Body::empty())

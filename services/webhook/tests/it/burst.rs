@@ -6,7 +6,7 @@ use latchkey_storage::Backend;
 use latchkey_test_support::eventually;
 use latchkey_webhook::EndpointInput;
 
-use crate::support::{Receiver, World, fast_config};
+use crate::support::{Receiver, World, account, fast_config};
 
 const BURST: usize = 10_000;
 
@@ -17,7 +17,7 @@ async fn burst(backend: Backend) {
     world
         .api
         .create_endpoint(
-            "acc_a",
+            &account("acct_a"),
             None,
             EndpointInput {
                 url: receiver.url(),
@@ -27,7 +27,7 @@ async fn burst(backend: Backend) {
         )
         .await
         .unwrap();
-    let published = world.publish_tokens("acc_a", BURST).await;
+    let published = world.publish_tokens("acct_a", BURST).await;
     assert_eq!(published.len(), BURST);
 
     let delivered = || {

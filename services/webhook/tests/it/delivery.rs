@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use latchkey_ids::MessageId;
 use latchkey_storage::Backend;
 use latchkey_test_support::eventually;
 use latchkey_webhook::{EndpointInput, WebhookConfig, WebhookError};
 use serde_json::Value;
 
-use crate::support::{Receiver, Reply, World, fast_config, verify};
+use crate::support::{Receiver, Reply, World, account, fast_config, verify};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -35,10 +36,10 @@ async fn retried_until_the_receiver_answers(backend: Backend) {
     ]);
     let created = world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.*"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["token.*"]))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
 
     assert!(eventually(WAIT, || async { receiver.received().iter().any(|r| r.status == 200) }).await);
     let received = receiver.received();
@@ -58,7 +59,7 @@ async fn retried_until_the_receiver_answers(backend: Backend) {
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
 
     let attempts = world
-        .attempts_once("acc_a", &created.endpoint.id, WAIT, |attempts| {
+        .attempts_once(&account("acct_a"), &created.endpoint.id, WAIT, |attempts| {
             attempts.first().is_some_and(|a| a.status_code == 200)
         })
         .await;
@@ -67,19 +68,19 @@ async fn retried_until_the_receiver_answers(backend: Backend) {
     assert_eq!(attempts[0].outcome, "succeeded");
     assert_eq!(attempts[0].message_status, "delivered");
     assert_eq!(attempts[1].response_snippet, "slow down");
-    assert_eq!(attempts[0].message_id, received[0].id);
+    assert_eq!(attempts[0].message_id.as_str(), received[0].id);
 
     // Pages follow the cursor.
     let first = world
         .api
-        .list_attempts("acc_a", &created.endpoint.id, 3, None)
+        .list_attempts(&account("acct_a"), &created.endpoint.id, 3, None)
         .await
         .unwrap();
     assert_eq!(first.attempts.len(), 3);
     let cursor = first.next_before.expect("a next page");
     let second = world
         .api
-        .list_attempts("acc_a", &created.endpoint.id, 3, Some(&cursor))
+        .list_attempts(&account("acct_a"), &created.endpoint.id, 3, Some(cursor.as_str()))
         .await
         .unwrap();
     assert_eq!(second.attempts.len(), 1);
@@ -103,15 +104,17 @@ async fn receiver_down_then_up(backend: Backend) {
     let receiver = Receiver::start().await;
     let created = world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.*"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["token.*"]))
         .await
         .unwrap();
     receiver.go_down().await;
-    world.publish_tokens("acc_a", 3).await;
+    world.publish_tokens("acct_a", 3).await;
 
     // Connection errors are recorded and retried.
     let attempts = world
-        .attempts_once("acc_a", &created.endpoint.id, WAIT, |attempts| attempts.len() >= 6)
+        .attempts_once(&account("acct_a"), &created.endpoint.id, WAIT, |attempts| {
+            attempts.len() >= 6
+        })
         .await;
     assert!(
         attempts.len() >= 6,
@@ -151,16 +154,16 @@ async fn gone_disables_the_endpoint_at_once() {
     let control = Receiver::start().await;
     let gone_endpoint = world
         .api
-        .create_endpoint("acc_a", None, subscribe(&gone.url(), &["token.issued"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&gone.url(), &["token.issued"]))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
 
     let mut disabled = None;
     for _ in 0..1500 {
         let endpoint = world
             .api
-            .get_endpoint("acc_a", &gone_endpoint.endpoint.id)
+            .get_endpoint(&account("acct_a"), &gone_endpoint.endpoint.id)
             .await
             .unwrap();
         if endpoint.status == "disabled" {
@@ -176,21 +179,24 @@ async fn gone_disables_the_endpoint_at_once() {
     // Later events reach other endpoints, not the disabled one.
     world
         .api
-        .create_endpoint("acc_a", None, subscribe(&control.url(), &["token.issued"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&control.url(), &["token.issued"]))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { control.received().len() == 1 }).await);
     assert_eq!(gone.received().len(), 1);
 
     let announced = world.emitted("endpoint.disabled").await;
     assert_eq!(announced.len(), 1);
-    assert_eq!(announced[0].data["endpoint_id"], gone_endpoint.endpoint.id);
+    assert_eq!(announced[0].data["endpoint_id"], gone_endpoint.endpoint.id.as_str());
     assert_eq!(announced[0].data["reason"], "gone");
-    assert_eq!(announced[0].account, "acc_a");
+    assert_eq!(announced[0].account, "acct_a");
 
     // A disabled endpoint takes no retries or tests.
-    let refused = world.api.send_test("acc_a", &gone_endpoint.endpoint.id).await;
+    let refused = world
+        .api
+        .send_test(&account("acct_a"), &gone_endpoint.endpoint.id)
+        .await;
     assert!(matches!(refused, Err(WebhookError::Unprocessable(_))));
 }
 
@@ -207,14 +213,18 @@ async fn an_endpoint_failing_for_too_long_is_announced_then_disabled() {
     receiver.otherwise(Reply::status(500));
     let created = world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["*"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["*"]))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
 
     let mut status = String::new();
     for _ in 0..1500 {
-        let endpoint = world.api.get_endpoint("acc_a", &created.endpoint.id).await.unwrap();
+        let endpoint = world
+            .api
+            .get_endpoint(&account("acct_a"), &created.endpoint.id)
+            .await
+            .unwrap();
         if endpoint.status == "disabled" {
             status = endpoint.disabled_reason;
             break;
@@ -242,10 +252,10 @@ async fn an_endpoint_that_heals_is_announced_recovered() {
     receiver.script([Reply::status(502), Reply::status(502)]);
     world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.*"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["token.*"]))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().iter().any(|r| r.status == 200) }).await);
     let mut recovered = Vec::new();
     for _ in 0..250 {
@@ -266,17 +276,17 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
     let receiver = Receiver::start().await;
     let created = world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.issued"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["token.issued"]))
         .await
         .unwrap();
     let rotated = world
         .api
-        .rotate_secret("acc_a", None, &created.endpoint.id, Some(3600))
+        .rotate_secret(&account("acct_a"), None, &created.endpoint.id, Some(3600))
         .await
         .unwrap();
     assert_ne!(rotated.secret, created.secret);
     assert!(rotated.endpoint.previous_secret_expires_at_ms > 0);
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().len() == 1 }).await);
     let first = &receiver.received()[0];
     assert_eq!(first.signature.split(' ').count(), 2);
@@ -285,10 +295,10 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
 
     let again = world
         .api
-        .rotate_secret("acc_a", None, &created.endpoint.id, Some(0))
+        .rotate_secret(&account("acct_a"), None, &created.endpoint.id, Some(0))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().len() == 2 }).await);
     let second = &receiver.received()[1];
     assert!(verify(&again.secret, second));
@@ -307,15 +317,20 @@ async fn a_failed_message_can_be_retried_and_a_range_replayed_with_the_same_id_a
     receiver.script([Reply::status(400)]);
     let created = world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.issued"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["token.issued"]))
         .await
         .unwrap();
-    let published = world.publish_tokens("acc_a", 1).await;
+    let published = world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().len() == 1 }).await);
-    let failed_id = receiver.received()[0].id.clone();
+    let failed_id = MessageId::parse(&receiver.received()[0].id).expect("a message id");
     let mut status = String::new();
     for _ in 0..500 {
-        status = world.api.find_message("acc_a", &failed_id).await.unwrap().status;
+        status = world
+            .api
+            .find_message(&account("acct_a"), &failed_id)
+            .await
+            .unwrap()
+            .status;
         if status == "failed" {
             break;
         }
@@ -325,33 +340,40 @@ async fn a_failed_message_can_be_retried_and_a_range_replayed_with_the_same_id_a
 
     let retried = world
         .api
-        .retry_message("acc_a", &created.endpoint.id, &failed_id)
+        .retry_message(&account("acct_a"), &created.endpoint.id, &failed_id)
         .await
         .unwrap();
     assert_eq!(retried.id, failed_id);
     assert!(eventually(WAIT, || async { receiver.received().len() == 2 }).await);
     let received = receiver.received();
-    assert_eq!(received[1].id, failed_id);
+    assert_eq!(failed_id, received[1].id.as_str());
     assert_eq!(received[1].body, received[0].body);
 
     let time = published[0].time.timestamp_millis();
     let queued = world
         .api
-        .replay("acc_a", &created.endpoint.id, time - 1000, time + 1000)
+        .replay(&account("acct_a"), &created.endpoint.id, time - 1000, time + 1000)
         .await
         .unwrap();
     assert_eq!(queued, 1);
     assert!(eventually(WAIT, || async { receiver.received().len() == 3 }).await);
     assert_eq!(receiver.received()[2].body, received[0].body);
 
-    let bad = world.api.replay("acc_a", &created.endpoint.id, time, time - 1).await;
+    let bad = world
+        .api
+        .replay(&account("acct_a"), &created.endpoint.id, time, time - 1)
+        .await;
     assert!(matches!(bad, Err(WebhookError::Invalid(_))));
 
-    let test = world.api.send_test("acc_a", &created.endpoint.id).await.unwrap();
+    let test = world
+        .api
+        .send_test(&account("acct_a"), &created.endpoint.id)
+        .await
+        .unwrap();
     assert!(eventually(WAIT, || async { receiver.received().len() == 4 }).await);
     let body: Value = serde_json::from_str(&receiver.received()[3].body).unwrap();
     assert_eq!(body["type"], "webhook.test");
-    assert_eq!(receiver.received()[3].id, test.id);
+    assert_eq!(test.id, receiver.received()[3].id.as_str());
 }
 
 #[tokio::test]
@@ -362,16 +384,16 @@ async fn one_account_never_sees_nor_touches_another_accounts_endpoints() {
     let receiver_b = Receiver::start().await;
     let a = world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver_a.url(), &["token.*"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver_a.url(), &["token.*"]))
         .await
         .unwrap();
     world
         .api
-        .create_endpoint("acc_b", None, subscribe(&receiver_b.url(), &["token.*"]))
+        .create_endpoint(&account("acct_b"), None, subscribe(&receiver_b.url(), &["token.*"]))
         .await
         .unwrap();
-    world.publish_tokens("acc_b", 2).await;
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_b", 2).await;
+    world.publish_tokens("acct_a", 1).await;
     assert!(
         eventually(WAIT, || async {
             receiver_a.received().len() == 1 && receiver_b.received().len() == 2
@@ -379,38 +401,41 @@ async fn one_account_never_sees_nor_touches_another_accounts_endpoints() {
         .await
     );
     let id = &a.endpoint.id;
-    let message_id = receiver_a.received()[0].id.clone();
+    let message_id = MessageId::parse(&receiver_a.received()[0].id).expect("a message id");
 
-    assert_eq!(world.api.list_endpoints("acc_b").await.unwrap().len(), 1);
+    assert_eq!(world.api.list_endpoints(&account("acct_b")).await.unwrap().len(), 1);
     assert!(matches!(
-        world.api.get_endpoint("acc_b", id).await,
+        world.api.get_endpoint(&account("acct_b"), id).await,
         Err(WebhookError::EndpointNotFound)
     ));
     assert!(matches!(
-        world.api.list_attempts("acc_b", id, 0, None).await,
+        world.api.list_attempts(&account("acct_b"), id, 0, None).await,
         Err(WebhookError::EndpointNotFound)
     ));
     assert!(matches!(
-        world.api.retry_message("acc_b", id, &message_id).await,
+        world.api.retry_message(&account("acct_b"), id, &message_id).await,
         Err(WebhookError::EndpointNotFound)
     ));
     assert!(matches!(
-        world.api.replay("acc_b", id, 1, 2).await,
+        world.api.replay(&account("acct_b"), id, 1, 2).await,
         Err(WebhookError::EndpointNotFound)
     ));
     assert!(matches!(
-        world.api.send_test("acc_b", id).await,
+        world.api.send_test(&account("acct_b"), id).await,
         Err(WebhookError::EndpointNotFound)
     ));
     assert!(matches!(
-        world.api.rotate_secret("acc_b", None, id, None).await,
+        world.api.rotate_secret(&account("acct_b"), None, id, None).await,
         Err(WebhookError::EndpointNotFound)
     ));
     assert!(matches!(
-        world.api.delete_endpoint("acc_b", None, id).await,
+        world.api.delete_endpoint(&account("acct_b"), None, id).await,
         Err(WebhookError::EndpointNotFound)
     ));
-    assert_eq!(world.api.get_endpoint("acc_a", id).await.unwrap().status, "active");
+    assert_eq!(
+        world.api.get_endpoint(&account("acct_a"), id).await.unwrap().status,
+        "active"
+    );
 }
 
 #[tokio::test]
@@ -425,10 +450,10 @@ async fn retry_after_is_honoured() {
     }]);
     world
         .api
-        .create_endpoint("acc_a", None, subscribe(&receiver.url(), &["token.issued"]))
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["token.issued"]))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().len() == 2 }).await);
     let received = receiver.received();
     // The backoff alone would retry within 400 ms; the receiver asked for a second.

@@ -4,16 +4,22 @@
 
 use std::time::Duration;
 
+use latchkey_ids::{AccountId, EndpointId};
 use latchkey_storage::Backend;
 use latchkey_test_support::eventually;
 use latchkey_webhook::{Endpoint, EndpointInput, WebhookConfig, WebhookError};
 
-use crate::support::{Receiver, Reply, World, fast_config};
+use crate::support::{Receiver, Reply, World, account, fast_config};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Polls the endpoint until `done` holds for it; answers it (or the last one read).
-async fn endpoint_once(world: &World, account: &str, id: &str, done: impl Fn(&Endpoint) -> bool) -> Endpoint {
+async fn endpoint_once(
+    world: &World,
+    account: &AccountId,
+    id: &EndpointId,
+    done: impl Fn(&Endpoint) -> bool,
+) -> Endpoint {
     let until = tokio::time::Instant::now() + WAIT;
     loop {
         let endpoint = world.api.get_endpoint(account, id).await.expect("get endpoint");
@@ -49,7 +55,7 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
     let created = world
         .api
         .create_endpoint(
-            "acc_a",
+            &account("acct_a"),
             None,
             EndpointInput {
                 url: receiver.url(),
@@ -60,8 +66,8 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
         .await
         .expect("create");
     let id = created.endpoint.id.clone();
-    world.publish_tokens("acc_a", 1).await;
-    let disabled = endpoint_once(&world, "acc_a", &id, |e| e.status == "disabled").await;
+    world.publish_tokens("acct_a", 1).await;
+    let disabled = endpoint_once(&world, &account("acct_a"), &id, |e| e.status == "disabled").await;
     assert_eq!(
         (disabled.status.as_str(), disabled.disabled_reason.as_str()),
         ("disabled", "failing")
@@ -70,14 +76,17 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
     let failed_attempts = receiver.received().len();
 
     // Another account cannot enable it, and learns nothing about it.
-    let theirs = world.api.enable_endpoint("acc_b", Some("key_b"), &id).await;
+    let theirs = world.api.enable_endpoint(&account("acct_b"), Some("key_b"), &id).await;
     assert!(matches!(theirs, Err(WebhookError::EndpointNotFound)), "{theirs:?}");
-    assert_eq!(world.api.get_endpoint("acc_a", &id).await.unwrap().status, "disabled");
+    assert_eq!(
+        world.api.get_endpoint(&account("acct_a"), &id).await.unwrap().status,
+        "disabled"
+    );
 
     receiver.otherwise(Reply::status(204));
     let enabled = world
         .api
-        .enable_endpoint("acc_a", Some("key_a"), &id)
+        .enable_endpoint(&account("acct_a"), Some("key_a"), &id)
         .await
         .expect("enable");
     assert_eq!(enabled.status, "active");
@@ -87,13 +96,13 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
     // Enabling an active endpoint is a no-op.
     let again = world
         .api
-        .enable_endpoint("acc_a", Some("key_a"), &id)
+        .enable_endpoint(&account("acct_a"), Some("key_a"), &id)
         .await
         .expect("enable again");
     assert_eq!(again, enabled);
 
     // A new event reaches it; the one that failed while it was failing is not sent again.
-    let later = world.publish_tokens("acc_a", 1).await;
+    let later = world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().iter().any(|r| r.status == 204) }).await);
     let delivered: Vec<_> = receiver.received().into_iter().filter(|r| r.status == 204).collect();
     assert_eq!(delivered.len(), 1);
@@ -107,15 +116,15 @@ async fn disabled_for_failing_then_enabled(backend: Backend) {
     // enable would be out too.
     world
         .api
-        .rotate_secret("acc_a", Some("key_a"), &id, Some(0))
+        .rotate_secret(&account("acct_a"), Some("key_a"), &id, Some(0))
         .await
         .expect("rotate");
     assert_eq!(emitted_once(&world, "endpoint.secret_rotated", 1).await.len(), 1);
     let announced = world.emitted("endpoint.enabled").await;
     assert_eq!(announced.len(), 1, "one event for the enable that changed something");
-    assert_eq!(announced[0].account, "acc_a");
+    assert_eq!(announced[0].account, "acct_a");
     assert_eq!(announced[0].actor.as_deref(), Some("key_a"));
-    assert_eq!(announced[0].data["endpoint_id"], id);
+    assert_eq!(announced[0].data["endpoint_id"], id.as_str());
     assert_eq!(announced[0].data["previous_reason"], "failing");
 }
 
@@ -132,6 +141,9 @@ async fn an_endpoint_disabled_for_failing_can_be_enabled_again_postgres() {
 #[tokio::test]
 async fn enabling_a_missing_endpoint_is_not_found() {
     let world = World::new(Backend::Sqlite, fast_config()).await;
-    let missing = world.api.enable_endpoint("acc_a", None, "whe_missing").await;
+    let missing = world
+        .api
+        .enable_endpoint(&account("acct_a"), None, &EndpointId::new())
+        .await;
     assert!(matches!(missing, Err(WebhookError::EndpointNotFound)), "{missing:?}");
 }

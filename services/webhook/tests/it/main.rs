@@ -9,7 +9,9 @@
 
 mod burst;
 mod delivery;
+mod edge;
 mod enable;
+mod paging;
 mod restart;
 mod ssrf;
 mod support;

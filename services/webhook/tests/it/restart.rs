@@ -6,7 +6,7 @@ use latchkey_storage::Backend;
 use latchkey_test_support::eventually;
 use latchkey_webhook::{EndpointInput, WebhookConfig};
 
-use crate::support::{Receiver, Reply, World, fast_config, verify};
+use crate::support::{Receiver, Reply, World, account, fast_config, verify};
 
 async fn killed_mid_retry(backend: Backend) {
     let config = WebhookConfig {
@@ -21,7 +21,7 @@ async fn killed_mid_retry(backend: Backend) {
     let created = world
         .api
         .create_endpoint(
-            "acc_a",
+            &account("acct_a"),
             None,
             EndpointInput {
                 url: receiver.url(),
@@ -31,12 +31,12 @@ async fn killed_mid_retry(backend: Backend) {
         )
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     assert!(eventually(Duration::from_secs(30), || async { !receiver.received().is_empty() }).await);
 
     service.kill();
     // Events keep coming while the service is down: the durable consumer keeps them.
-    world.publish_tokens("acc_a", 4).await;
+    world.publish_tokens("acct_a", 4).await;
     let _restarted = world.start_service();
 
     assert!(

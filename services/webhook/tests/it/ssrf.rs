@@ -8,7 +8,7 @@ const WAIT: Duration = Duration::from_secs(30);
 use latchkey_storage::Backend;
 use latchkey_webhook::{EndpointInput, WebhookConfig, WebhookError};
 
-use crate::support::{Receiver, Reply, World, fast_config};
+use crate::support::{Receiver, Reply, World, account, fast_config};
 
 fn endpoint(url: String) -> EndpointInput {
     EndpointInput {
@@ -45,7 +45,7 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
     ] {
         let refused = world
             .api
-            .create_endpoint("acc_a", None, endpoint(literal.clone()))
+            .create_endpoint(&account("acct_a"), None, endpoint(literal.clone()))
             .await;
         let Err(WebhookError::Invalid(error)) = refused else {
             panic!("{literal} must be refused");
@@ -57,15 +57,15 @@ async fn internal_addresses_are_refused_unless_configuration_allows_them() {
     let by_name = world
         .api
         .create_endpoint(
-            "acc_a",
+            &account("acct_a"),
             None,
             endpoint(format!("http://localhost:{}/hooks", receiver.addr.port())),
         )
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     let attempts = world
-        .attempts_once("acc_a", &by_name.endpoint.id, WAIT, |attempts| {
+        .attempts_once(&account("acct_a"), &by_name.endpoint.id, WAIT, |attempts| {
             attempts.first().is_some_and(|a| a.message_status == "failed")
         })
         .await;
@@ -87,7 +87,7 @@ async fn a_literal_address_refused_at_delivery_is_recorded_by_its_rule() {
     let created = world
         .api
         .create_endpoint(
-            "acc_a",
+            &account("acct_a"),
             None,
             endpoint(format!("http://[::ffff:127.0.0.1]:{}/hooks", receiver.addr.port())),
         )
@@ -95,9 +95,9 @@ async fn a_literal_address_refused_at_delivery_is_recorded_by_its_rule() {
         .unwrap();
     world.config.allow_loopback = false;
     let _service = world.start_service();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     let attempts = world
-        .attempts_once("acc_a", &created.endpoint.id, WAIT, |attempts| {
+        .attempts_once(&account("acct_a"), &created.endpoint.id, WAIT, |attempts| {
             attempts.first().is_some_and(|a| a.message_status == "failed")
         })
         .await;
@@ -123,12 +123,12 @@ async fn redirects_are_not_followed() {
     });
     let created = world
         .api
-        .create_endpoint("acc_a", None, endpoint(redirecting.url()))
+        .create_endpoint(&account("acct_a"), None, endpoint(redirecting.url()))
         .await
         .unwrap();
-    world.publish_tokens("acc_a", 1).await;
+    world.publish_tokens("acct_a", 1).await;
     let attempts = world
-        .attempts_once("acc_a", &created.endpoint.id, WAIT, |attempts| {
+        .attempts_once(&account("acct_a"), &created.endpoint.id, WAIT, |attempts| {
             attempts.first().is_some_and(|a| a.message_status == "failed")
         })
         .await;

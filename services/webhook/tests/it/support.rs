@@ -12,6 +12,7 @@ use axum::{Router, extract::State, http::HeaderMap, response::IntoResponse, rout
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use latchkey_events::{Envelope, EventBus, catalogue::TokenIssued};
+use latchkey_ids::{AccountId, EndpointId};
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db};
 use latchkey_test_support::{
@@ -21,6 +22,11 @@ use latchkey_webhook::{Attempt, Webhook, WebhookConfig};
 use sha2::Sha256;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The account `id` (`acct_…`), as the mesh hands it to the service.
+pub fn account(id: &str) -> AccountId {
+    AccountId::parse(id).expect("an account id")
+}
 
 /// Timings that run the whole retry story in well under a second.
 pub fn fast_config() -> WebhookConfig {
@@ -227,8 +233,8 @@ impl World {
     /// service records its outcome, so a test waits on the record, not on the receiver.
     pub async fn attempts_once(
         &self,
-        account: &str,
-        endpoint_id: &str,
+        account: &AccountId,
+        endpoint_id: &EndpointId,
         deadline: Duration,
         settled: impl Fn(&[Attempt]) -> bool,
     ) -> Vec<Attempt> {

@@ -2,6 +2,7 @@
 //! (onto its outbox, or up for its consumer to take again).
 
 use chrono::{DateTime, Utc};
+use latchkey_ids::DeadLetterId;
 use latchkey_storage::{Db, StorageError, now_ms, sqlx};
 use sqlx::{Any, Transaction};
 
@@ -28,7 +29,7 @@ type DeadLetterRow = (
 /// One dead letter. Its `Debug` leaves the envelope out: the event's data is not for logs.
 #[derive(Clone)]
 pub struct DeadLetter {
-    /// `dl_` and 16 characters of a lowercase base32 alphabet.
+    /// A [`DeadLetterId`]: `dl_` and 16 characters of the ids' alphabet.
     pub id: String,
     /// `relay:<source>` or `consumer:<name>`.
     pub location: String,
@@ -124,7 +125,7 @@ impl NewDeadLetter<'_> {
              last_error = excluded.last_error, tries = excluded.tries, dead_at = excluded.dead_at, \
              retry_requested_at = NULL",
         )
-        .bind(new_id())
+        .bind(DeadLetterId::new().into_string())
         .bind(self.location.to_string())
         .bind(self.event_id)
         .bind(self.account)
@@ -246,15 +247,4 @@ impl DeadLetters {
             .await?;
         Ok(())
     }
-}
-
-/// A new dead-letter id: `dl_` and 16 characters of a lowercase base32 alphabet (80 random bits).
-fn new_id() -> String {
-    use rand::RngExt;
-    const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let mut rng = rand::rng();
-    let random: String = (0..16)
-        .map(|_| BASE32[rng.random_range(0..BASE32.len())] as char)
-        .collect();
-    format!("dl_{random}")
 }

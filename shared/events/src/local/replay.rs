@@ -13,7 +13,7 @@ use super::{
     LocalBus, POLL_INTERVAL, READ_BATCH,
     rows::{Stored, read_after},
 };
-use crate::{BusError, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery, bus::Step};
+use crate::{BusError, EventFilter, delivery::Acker as DeliveryAcker, delivery::Delivery, delivery::Step};
 
 /// A replay of the event table from a publish time on.
 pub(crate) struct Replay {

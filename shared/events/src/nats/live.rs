@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tokio::{sync::watch, time::Instant};
 
 use super::{NatsBus, connection::Link};
-use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery, bus::Step};
+use crate::{BusError, Envelope, EventFilter, delivery::Acker as DeliveryAcker, delivery::Delivery, delivery::Step};
 
 /// How long the server has to confirm a subscription before the confirmation is tried again.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);

@@ -10,7 +10,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 
 use super::{NatsBus, published_ms};
-use crate::{BusError, Envelope, EventFilter, bus::Acker as DeliveryAcker, bus::Delivery, bus::Step};
+use crate::{BusError, Envelope, EventFilter, delivery::Acker as DeliveryAcker, delivery::Delivery, delivery::Step};
 
 /// The longest pull request the consumer accepts. It also sets the idle heartbeat (half of it), so
 /// a dead connection is noticed within seconds rather than the library's default half minute.
