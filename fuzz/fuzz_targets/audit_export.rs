@@ -218,6 +218,10 @@ fn verify(lines: &[String], checkpoint: Option<&Checkpoint>) -> Result<Verificat
     Ok(verification)
 }
 
+// The rows below are written from the format docs/audit.md documents, not with the service's own
+// writer (`latchkey_audit::export`): a model of the format, on purpose. A change to the writer that
+// strays from the documented rows then fails here instead of verifying against itself.
+
 /// RFC 3339 with milliseconds, as the export writes `time`.
 fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

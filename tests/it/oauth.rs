@@ -1,5 +1,5 @@
 //! OAuth connections end to end, against a real OpenID Connect provider (npm `oidc-provider`,
-//! see oauth/peer.rs) registered as Latchkey's generic `oidc` provider: an end user authorizes,
+//! see `latchkey_test_support::oidc_peer`) registered as Latchkey's generic `oidc` provider: an end user authorizes,
 //! the callback stores the connection, `/tokens/fetch` hands out (and refreshes) the token, and a
 //! disconnect revokes it at the provider. Also the ways a flow goes wrong, the refresh race across
 //! two oauth instances, tenant isolation and secrets kept out of the logs. AGNT's flow
@@ -8,7 +8,6 @@
 
 mod agnt_flow;
 mod own_apps;
-mod peer;
 
 use std::sync::Arc;
 
@@ -19,8 +18,8 @@ use latchkey_test_support::captured;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use self::peer::{CLIENT_ID, CLIENT_SECRET, OidcPeer};
 use crate::support::{Bus, TestMesh, gateway_config};
+use latchkey_test_support::oidc_peer::{CLIENT_ID, CLIENT_SECRET, OidcPeer};
 
 const APP_CALLBACK: &str = "https://app.example/oauth/done";
 

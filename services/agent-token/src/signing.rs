@@ -18,7 +18,7 @@ use std::{
     },
 };
 
-use latchkey_server::SystemSecrets;
+use latchkey_server::{SealedKeyTable, SystemSecrets};
 use latchkey_storage::{Db, sqlx};
 use zeroize::Zeroizing;
 
@@ -32,6 +32,12 @@ type KeyRow = (String, Vec<u8>, i64, i64, i64, Option<i64>, Option<i64>);
 type Seed = Zeroizing<[u8; 32]>;
 
 /// The vault secret holding `kid`'s seed.
+/// Where the signing keys' rows are.
+const SIGNING_KEYS: SealedKeyTable = SealedKeyTable {
+    table: "signing_keys",
+    what: "signing key",
+};
+
 fn secret_id(kid: &str) -> String {
     format!("signing-key/{kid}")
 }
@@ -227,20 +233,7 @@ impl SigningKeys {
             _ => return Err(AgentTokenError::UnreadableKey(kid.to_owned())),
         }
         let version = self.vault.seal_once(&secret_id(kid), &seed[..]).await?;
-        let cleared =
-            sqlx::query("UPDATE signing_keys SET seed = $1, vault_version = $2 WHERE kid = $3 AND vault_version = 0")
-                .bind(Vec::<u8>::new())
-                .bind(version as i64)
-                .bind(kid)
-                .execute(db.pool())
-                .await?;
-        if cleared.rows_affected() == 1 {
-            tracing::info!(
-                kid,
-                version,
-                "sealed a plaintext signing key in the vault and cleared it from the database"
-            );
-        }
+        SIGNING_KEYS.clear_plaintext(db, kid, version).await?;
         self.hold(kid, version, seed.clone());
         Ok((version, seed))
     }

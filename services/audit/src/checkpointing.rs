@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError};
 
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_ids::AccountId;
-use latchkey_server::{InfraError, SystemSecrets};
+use latchkey_server::{InfraError, SealedKeyTable, SystemSecrets};
 use latchkey_storage::{Db, is_unique_violation, now_ms, sqlx};
 use zeroize::Zeroizing;
 
@@ -31,6 +31,12 @@ fn checkpoint_from_row((account_id, seq, hash, time_ms, kid, signature): Checkpo
 }
 
 /// The vault secret holding checkpoint key `kid`'s seed.
+/// Where the checkpoint keys' rows are.
+const CHECKPOINT_KEYS: SealedKeyTable = SealedKeyTable {
+    table: "audit_signing_keys",
+    what: "checkpoint key",
+};
+
 fn secret_id(kid: &str) -> String {
     format!("audit-checkpoint-key/{kid}")
 }
@@ -82,20 +88,7 @@ async fn seal_plaintext_row(
 ) -> Result<CheckpointKey, AuditError> {
     let key = key_of(kid, seed)?;
     let version = vault.seal_once(&secret_id(kid), seed).await?;
-    let cleared =
-        sqlx::query("UPDATE audit_signing_keys SET seed = $1, vault_version = $2 WHERE kid = $3 AND vault_version = 0")
-            .bind(Vec::<u8>::new())
-            .bind(version as i64)
-            .bind(kid)
-            .execute(db.pool())
-            .await?;
-    if cleared.rows_affected() == 1 {
-        tracing::info!(
-            kid,
-            version,
-            "sealed a plaintext checkpoint key in the vault and cleared it from the database"
-        );
-    }
+    CHECKPOINT_KEYS.clear_plaintext(db, kid, version).await?;
     Ok(key)
 }
 

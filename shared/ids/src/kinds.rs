@@ -4,9 +4,21 @@
 use crate::define_id;
 
 define_id!(
-    /// An account: the tenant every other record belongs to.
-    AccountId, "acct", "account"
+    /// An account: the tenant every other record belongs to; also the deployment's own
+    /// [`SYSTEM_ACCOUNT`](crate::SYSTEM_ACCOUNT).
+    AccountId, "acct", "account", also [crate::SYSTEM_ACCOUNT]
 );
+
+impl AccountId {
+    /// The deployment's own account ([`SYSTEM_ACCOUNT`](crate::SYSTEM_ACCOUNT)).
+    pub fn system() -> Self {
+        Self(crate::SYSTEM_ACCOUNT.to_owned())
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.0 == crate::SYSTEM_ACCOUNT
+    }
+}
 define_id!(
     /// An account API key (`key_…`); its secret is `lk_live_…` and never an id.
     ApiKeyId, "key", "API key"

@@ -20,6 +20,11 @@ pub const RANDOM_LEN: usize = 16;
 /// The longest body (after `prefix_`) an id may have.
 pub const MAX_BODY_LEN: usize = 64;
 
+/// The account the deployment's own secrets live in (agent-token's signing keys, the audit
+/// checkpoint keys). It cannot be minted (no `acct_` prefix), so it is never a real account's, and it
+/// parses as an [`AccountId`] so the services that keep those secrets can name it.
+pub const SYSTEM_ACCOUNT: &str = "_system";
+
 /// Why a string is not an id of the kind asked for. It names the kind and never echoes the input,
 /// which may be anything a caller sent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +78,9 @@ pub fn check(text: &str, prefix: &'static str, kind: &'static str) -> Result<(),
 #[macro_export]
 macro_rules! define_id {
     ($(#[$meta:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $crate::define_id!($(#[$meta])* $name, $prefix, $kind, also []);
+    };
+    ($(#[$meta:meta])* $name:ident, $prefix:literal, $kind:literal, also [$($reserved:expr),*]) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
         #[serde(transparent)]
@@ -92,8 +100,15 @@ macro_rules! define_id {
 
             /// Parses `text`, refusing anything that is not an id of this kind.
             pub fn parse(text: &str) -> Result<Self, $crate::IdError> {
-                $crate::check(text, $prefix, $kind)?;
+                Self::check(text)?;
                 Ok(Self(text.to_owned()))
+            }
+
+            fn check(text: &str) -> Result<(), $crate::IdError> {
+                if [$($reserved),*].contains(&text) {
+                    return Ok(());
+                }
+                $crate::check(text, $prefix, $kind)
             }
 
             pub fn as_str(&self) -> &str {
@@ -122,7 +137,7 @@ macro_rules! define_id {
         impl TryFrom<String> for $name {
             type Error = $crate::IdError;
             fn try_from(text: String) -> Result<Self, Self::Error> {
-                $crate::check(&text, $prefix, $kind)?;
+                Self::check(&text)?;
                 Ok(Self(text))
             }
         }

@@ -66,3 +66,12 @@ fn untyped_kinds_share_the_generator() {
     let id = new_id("evt");
     assert!(check(&id, "evt", "event").is_ok(), "{id}");
 }
+
+#[test]
+fn the_system_account_is_an_account_but_no_other_kind() {
+    assert_eq!(AccountId::parse(SYSTEM_ACCOUNT), Ok(AccountId::system()));
+    assert!(AccountId::system().is_system());
+    assert!(!AccountId::new().is_system());
+    assert!(AgentId::parse(SYSTEM_ACCOUNT).is_err());
+    assert!(AccountId::parse("_system2").is_err());
+}

@@ -33,7 +33,9 @@ pub use mesh::{
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
 pub use service_run::ServiceRun;
-pub use system_secrets::{OpenedSecret, SYSTEM_ACCOUNT, SystemSecretError, SystemSecrets, retry_while_unavailable};
+pub use system_secrets::{
+    OpenedSecret, SYSTEM_ACCOUNT, SealedKeyTable, SystemSecretError, SystemSecrets, retry_while_unavailable,
+};
 pub use tasks::{DEFAULT_GRACE, Tasks, spawn_connection};
 
 #[derive(Debug, thiserror::Error)]

@@ -146,3 +146,6 @@ pub fn actor_of<T>(request: &Request<T>) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests;

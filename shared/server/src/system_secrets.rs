@@ -14,13 +14,15 @@ use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use zeroize::Zeroizing;
 
-use crate::{MeshChannel, with_account};
+use latchkey_storage::{Db, sqlx};
+
+use crate::{MeshChannel, infra_error::SqlxError, with_account};
 
 /// The account the services' own secrets live in. Real account ids are `acct_` + 16 characters of
 /// a lowercase base32 alphabet (agent-token makes every one of them), and mesh calls for an account
 /// carry an id that agent-token issued, so this id can never be a real account's. It is safe in gRPC
 /// metadata and in a NATS subject token, and the vault keeps only the system namespaces under it.
-pub const SYSTEM_ACCOUNT: &str = "_system";
+pub use latchkey_ids::SYSTEM_ACCOUNT;
 
 /// The first wait after an unreachable vault; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -163,6 +165,43 @@ impl SystemSecrets {
             });
         }
         Ok(opened)
+    }
+}
+
+/// A service's table of its own keys, each sealed in the vault: rows of `kid`, `seed` and
+/// `vault_version`. Rows written before keys were sealed hold the seed itself with version 0; a start
+/// seals such a seed ([`SystemSecrets::seal_once`]) and then clears it here.
+#[derive(Clone, Copy, Debug)]
+pub struct SealedKeyTable {
+    /// The table's name: a constant of the service, never input.
+    pub table: &'static str,
+    /// What its keys are, for the log ("signing key").
+    pub what: &'static str,
+}
+
+impl SealedKeyTable {
+    /// Empties row `kid`'s plaintext seed and records that the vault holds it as `version`, unless
+    /// another instance did so first: the row changes only while its version is still 0, so
+    /// instances racing on one row leave the first one's version.
+    pub async fn clear_plaintext(&self, db: &Db, kid: &str, version: u64) -> Result<(), SqlxError> {
+        let cleared = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET seed = $1, vault_version = $2 WHERE kid = $3 AND vault_version = 0",
+            self.table
+        )))
+        .bind(Vec::<u8>::new())
+        .bind(version as i64)
+        .bind(kid)
+        .execute(db.pool())
+        .await?;
+        if cleared.rows_affected() == 1 {
+            tracing::info!(
+                kid,
+                version,
+                "sealed a plaintext {} in the vault and cleared it from the database",
+                self.what
+            );
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,8 @@ mod database;
 #[cfg(feature = "mesh")]
 pub mod mesh;
 mod nats;
+#[cfg(feature = "oidc")]
+pub mod oidc_peer;
 mod own_runtime;
 mod proxy;
 mod wait;

@@ -9,11 +9,9 @@ use latchkey_storage::Backend;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{
-    APP_CALLBACK, arrive,
-    peer::{CLIENT_ID, OidcPeer},
-    problem_code, query_of, start, start_configured,
-};
+use latchkey_test_support::oidc_peer::{CLIENT_ID, OidcPeer};
+
+use super::{APP_CALLBACK, arrive, problem_code, query_of, start, start_configured};
 use crate::support::{Bus, TestMesh};
 
 /// `GET /auth/{path}` as a backend calls it: with its key, not following the redirect.

@@ -6,12 +6,12 @@ use latchkey_storage::Backend;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use latchkey_test_support::oidc_peer::CLIENT_ID;
+
 use super::{
     APP_CALLBACK,
     agnt_flow::{authorization_url, authorize_at_client, exchange_ok},
-    connect, fetch_ok,
-    peer::CLIENT_ID,
-    start,
+    connect, fetch_ok, start,
 };
 use crate::support::{Bus, TestMesh};
 

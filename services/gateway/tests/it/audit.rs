@@ -1,6 +1,8 @@
 //! GET /v1/audit (shapes, pagination, order, filters, scoping) and the export's formats. The
 //! checkpoint keys' own JWKS is tested end to end (tests/it/audit.rs, tests/it/sealed_keys.rs).
 
+use latchkey_test_support::read_until;
+
 use crate::harness::TestGateway;
 
 async fn gateway_with_entries(count: usize) -> (TestGateway, String) {
@@ -204,14 +206,7 @@ async fn the_export_streams_json_lines_and_csv_with_the_hashes() {
 #[tokio::test]
 async fn checkpoint_keys_are_published_apart_from_the_token_jwks() {
     let mut gw = TestGateway::start().await;
-    let tokens = gw
-        .send(
-            http::Method::GET,
-            "/.well-known/jwks.json",
-            &[],
-            axum::body::Body::empty(),
-        )
-        .await;
+    let tokens = gw.get_public("/.well-known/jwks.json").await;
     assert_eq!(tokens.status, 200);
     let token_kids: Vec<String> = tokens.json()["keys"]
         .as_array()
@@ -222,14 +217,7 @@ async fn checkpoint_keys_are_published_apart_from_the_token_jwks() {
     assert_eq!(token_kids, ["token-fake"], "agent-token's keys, and no checkpoint key");
 
     // No credential needed: the keys are public, the same for every account.
-    let checkpoints = gw
-        .send(
-            http::Method::GET,
-            "/v1/audit/checkpoints/jwks.json",
-            &[],
-            axum::body::Body::empty(),
-        )
-        .await;
+    let checkpoints = gw.get_public("/v1/audit/checkpoints/jwks.json").await;
     assert_eq!(checkpoints.status, 200);
     assert_eq!(checkpoints.header("content-type"), Some("application/json"));
     assert_eq!(checkpoints.header("cache-control"), Some("public, max-age=300"));
@@ -240,25 +228,11 @@ async fn checkpoint_keys_are_published_apart_from_the_token_jwks() {
     // Without the audit service there is no key set to serve, rather than an empty one. The
     // stopped server closes its connections on its own schedule: poll until calls fail.
     gw.stop_services();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let answer = gw
-            .send(
-                http::Method::GET,
-                "/v1/audit/checkpoints/jwks.json",
-                &[],
-                axum::body::Body::empty(),
-            )
-            .await;
-        if answer.status == 503 {
-            answer.assert_problem(503, "SERVICE_UNAVAILABLE");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {} after audit stopped",
-            answer.status
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let answer = read_until(
+        std::time::Duration::from_secs(10),
+        || gw.get_public("/v1/audit/checkpoints/jwks.json"),
+        |answer| answer.status == 503,
+    )
+    .await;
+    answer.assert_problem(503, "SERVICE_UNAVAILABLE");
 }

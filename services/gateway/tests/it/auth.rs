@@ -1,19 +1,20 @@
 //! Authentication: both header styles, every way a key can be wrong, and the key cache with its
 //! deletion feed on both bus implementations.
 
-use std::{
-    sync::atomic::Ordering,
-    time::{Duration, Instant},
-};
+use std::{sync::atomic::Ordering, time::Duration};
 
 use axum::body::Body;
 use http::Method;
 use latchkey_events::{Envelope, catalogue::ApiKeyDeleted};
 use latchkey_gateway::GatewayConfig;
-use latchkey_test_support::{BusKind, TestBus};
+use latchkey_test_support::{BusKind, TestBus, read_until};
 use sha2::{Digest, Sha256};
 
 use crate::{fakes::StoredKey, harness::TestGateway};
+
+/// How long a published deletion may take to arrive: well inside the key cache's 60 s, so a key
+/// that stops within it was stopped by its event.
+const EVENT_DEADLINE: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn both_header_styles_authenticate() {
@@ -123,9 +124,10 @@ fn deletion_event(key: &StoredKey) -> Envelope {
     Envelope::new("/latchkey/agent-token", &key.account_id, Some(&key.id), &deleted)
 }
 
-/// A key deleted elsewhere keeps working from the cache until its event arrives, then stops
-/// within a second.
-async fn a_key_deleted_elsewhere_stops_within_a_second(gw: TestGateway) {
+/// A key deleted elsewhere keeps working from the cache until its event arrives, then stops long
+/// before the cache would have let it go (60 s): the event, not the expiry, ends it. How soon is a
+/// benchmark's question, not this test's.
+async fn a_key_deleted_elsewhere_stops_when_its_event_arrives(gw: TestGateway) {
     let key = gw.agent_token.add_key("acct_a", "doomed");
     assert_eq!(gw.get("/v1/api-keys", &key.secret).await.status, 200);
     gw.agent_token.remove_silently(&key.id);
@@ -136,29 +138,23 @@ async fn a_key_deleted_elsewhere_stops_within_a_second(gw: TestGateway) {
         .publish(&[deletion_event(&key)])
         .await
         .expect("publish the deletion");
-    let published = Instant::now();
-    loop {
-        let answer = gw.get("/v1/api-keys", &key.secret).await;
-        if answer.status == 401 {
-            answer.assert_problem(401, "UNAUTHORIZED");
-            break;
-        }
-        assert!(
-            published.elapsed() < Duration::from_secs(1),
-            "the key still works 1 s after its deletion event"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let answer = read_until(
+        EVENT_DEADLINE,
+        || gw.get("/v1/api-keys", &key.secret),
+        |answer| answer.status == 401,
+    )
+    .await;
+    answer.assert_problem(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
 async fn a_deletion_event_on_the_in_process_bus_drops_the_key() {
-    a_key_deleted_elsewhere_stops_within_a_second(TestGateway::start().await).await;
+    a_key_deleted_elsewhere_stops_when_its_event_arrives(TestGateway::start().await).await;
 }
 
 #[tokio::test]
 async fn a_deletion_event_on_jetstream_drops_the_key() {
     let bus = TestBus::new(BusKind::Nats).await.bus;
     let gw = TestGateway::build(GatewayConfig::default(), Vec::new(), Some(bus)).await;
-    a_key_deleted_elsewhere_stops_within_a_second(gw).await;
+    a_key_deleted_elsewhere_stops_when_its_event_arrives(gw).await;
 }

@@ -143,6 +143,11 @@ impl TestGateway {
     }
 
     /// GET with `Authorization: Bearer <secret>`.
+    /// GET without a credential, as anyone may for public documents.
+    pub async fn get_public(&self, path: &str) -> TestResponse {
+        self.send(Method::GET, path, &[], Body::empty()).await
+    }
+
     pub async fn get(&self, path: &str, secret: &str) -> TestResponse {
         let bearer = format!("Bearer {secret}");
         self.send(Method::GET, path, &[("authorization", &bearer)], Body::empty())

@@ -7,4 +7,5 @@
 #![allow(clippy::disallowed_methods)]
 
 mod catalogue;
+mod connections;
 mod support;

@@ -1,4 +1,5 @@
-//! The oauth service on loopback, configured with GitHub's client credentials only.
+//! The oauth service on loopback: configured with GitHub's client credentials only, or as a suite
+//! asks (a real OpenID Connect provider's, say).
 
 use latchkey_oauth::{ClientCredentials, Oauth, OauthConfig};
 use latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient;
@@ -25,11 +26,6 @@ pub struct TestOauth {
 
 impl TestOauth {
     pub async fn start(backend: Backend) -> Self {
-        let mesh = MeshAuth::new(MESH_TOKEN);
-        let shutdown = CancellationToken::new();
-        let vault = TestVault::start(&mesh, &shutdown).await;
-        let database = TestDatabase::new(backend).await;
-        let bus = TestBus::new(BusKind::Local).await;
         let config = OauthConfig {
             callback_url: "https://latchkey.example/oauth/callback".to_owned(),
             clients: [(
@@ -42,6 +38,15 @@ impl TestOauth {
             .into(),
             ..OauthConfig::default()
         };
+        Self::start_with(backend, config).await
+    }
+
+    pub async fn start_with(backend: Backend, config: OauthConfig) -> Self {
+        let mesh = MeshAuth::new(MESH_TOKEN);
+        let shutdown = CancellationToken::new();
+        let vault = TestVault::start(&mesh, &shutdown).await;
+        let database = TestDatabase::new(backend).await;
+        let bus = TestBus::new(BusKind::Local).await;
         let oauth = Oauth::open(
             Db::connect(database.url()).await.expect("open the oauth database"),
             mesh.clone(),

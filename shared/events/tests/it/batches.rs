@@ -1,78 +1,12 @@
 //! Batch consumers on both buses: batches formed from a backlog keep publish order, a lone event
 //! is handed over at once, and a failing batch comes again whole before anything after it.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashSet, sync::Mutex};
 
-use latchkey_events::{Envelope, EventBus, EventFilter, run_batch_consumer};
+use latchkey_events::EventFilter;
 use latchkey_test_support::{BusKind, TestBus};
 
-use crate::support::{DEADLINE, Running, event, events, ids, stop_signal};
-
-/// Every batch a consumer was handed, in order, whether its handler then succeeded or not.
-#[derive(Clone, Default)]
-struct Batches(Arc<Mutex<Vec<Vec<String>>>>);
-
-impl Batches {
-    fn push(&self, events: &[Envelope]) {
-        self.0.lock().expect("lock").push(ids(events));
-    }
-
-    fn all(&self) -> Vec<Vec<String>> {
-        self.0.lock().expect("lock").clone()
-    }
-
-    fn events(&self) -> usize {
-        self.0.lock().expect("lock").iter().map(Vec::len).sum()
-    }
-
-    /// Waits until the batches hold at least `count` events in all.
-    async fn wait_for_events(&self, count: usize) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while self.events() < count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {count} events, have {}",
-                self.events()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-}
-
-/// Runs the batch consumer `name`; the handler records each batch and fails when `fail` says so.
-fn spawn_batch_recorder(
-    bus: &EventBus,
-    name: &str,
-    max_batch: usize,
-    handed: &Batches,
-    fail: impl Fn(&[Envelope]) -> bool + Send + 'static,
-) -> Running {
-    let handed = handed.clone();
-    let handler = move |events: Vec<Envelope>| {
-        handed.push(&events);
-        let failed = fail(&events);
-        async move {
-            if failed {
-                Err("simulated handler failure")
-            } else {
-                Ok(())
-            }
-        }
-    };
-    let (stop, stopped) = stop_signal();
-    let task = tokio::spawn(run_batch_consumer(
-        bus.clone(),
-        name.to_owned(),
-        EventFilter::all(),
-        max_batch,
-        handler,
-        stopped,
-    ));
-    Running::new(stop, task)
-}
+use crate::support::{Batches, event, events, ids, spawn_batch_recorder};
 
 /// 1,234 events wait; the consumer takes them 500 at a time, in order; then a lone event comes
 /// alone. On NATS the consumer existed already as a one-at-a-time consumer, as the audit

@@ -6,20 +6,20 @@
 use std::{
     collections::HashSet,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
 };
 
-use latchkey_events::{
-    DeadLetters, Envelope, EventBus, EventFilter, dead_letter::Retried, run_batch_consumer, run_consumer,
-};
+use latchkey_events::{DeadLetters, Envelope, EventBus, EventFilter, dead_letter::Retried, run_consumer};
 use latchkey_storage::{Backend, Db};
-use latchkey_test_support::{BusKind, TestBus, TestDatabase};
+use latchkey_test_support::{BusKind, TestBus, TestDatabase, eventually};
 
 use crate::{
     dead_relay::{announcements, limits},
-    support::{DEADLINE, Recorded, Running, deleted_key, event, events, ids, stop_signal},
+    support::{
+        Batches, DEADLINE, Recorded, Running, deleted_key, event, events, ids, spawn_batch_recorder, stop_signal,
+    },
 };
 
 /// A bus with the test budgets, and the dead letters its consumers write: the in-process bus's own
@@ -162,45 +162,16 @@ async fn batch_consumer_dead_letters_the_failing_event(kind: BusKind) {
     let sent = events(20);
     test.bus.publish(&sent).await.expect("publish");
     let poison = sent[10].id.clone();
-    let handled = Arc::new(Mutex::new(HashSet::new()));
-    let handler = {
-        let handled = handled.clone();
-        move |events: Vec<Envelope>| {
-            let failed = events.iter().any(|event| event.id == poison);
-            if !failed {
-                handled
-                    .lock()
-                    .expect("lock")
-                    .extend(events.into_iter().map(|event| event.id));
-            }
-            async move {
-                if failed {
-                    Err("simulated handler failure")
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    };
-    let (stop, stopped) = stop_signal();
-    let task = tokio::spawn(run_batch_consumer(
-        test.bus.clone(),
-        "dead-batch".into(),
-        EventFilter::all(),
-        8,
-        handler,
-        stopped,
-    ));
-    let consumer = Running::new(stop, task);
+    let handed = Batches::default();
+    let consumer = spawn_batch_recorder(&test.bus, "dead-batch", 8, &handed, move |events| {
+        events.iter().any(|event| event.id == poison)
+    });
     // Every event but the poison, and the announcement of its death.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while handled.lock().expect("lock").len() < sent.len() {
-        assert!(tokio::time::Instant::now() < deadline, "not every event was handled");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let all_handled = eventually(DEADLINE, || async { handed.handled().len() >= sent.len() }).await;
+    assert!(all_handled, "not every event was handled");
     consumer.stop().await;
 
-    let handled = handled.lock().expect("lock").clone();
+    let handled = handed.handled();
     let expected: HashSet<String> = ids(&sent).into_iter().filter(|id| *id != sent[10].id).collect();
     assert!(handled.is_superset(&expected) && !handled.contains(&sent[10].id));
     let dead = test.letters.list().await.expect("list");

@@ -7,12 +7,10 @@ use std::{
     time::Duration,
 };
 
-use latchkey_events::{
-    BusError, Envelope, EventBus, EventFilter, LiveCache, LiveFeed, NatsConnection, Step, Subscription,
-};
-use latchkey_test_support::{BusKind, NatsServer, TcpProxy, TestBus};
+use latchkey_events::{BusError, Envelope, EventFilter, LiveCache, LiveFeed, Step, Subscription};
+use latchkey_test_support::{BusKind, TestBus};
 
-use crate::support::{DEADLINE, deleted_key, event, events};
+use crate::support::{CutOff, DEADLINE, deleted_key, event, events};
 
 async fn next_event(subscription: &mut Subscription) -> Envelope {
     let delivery = tokio::time::timeout(DEADLINE, subscription.next())
@@ -70,38 +68,6 @@ async fn bad_consumer_names_and_patterns_are_refused() {
         test.bus.live(EventFilter::event_type("token..issued")).await,
         Err(BusError::InvalidPattern(_))
     ));
-}
-
-/// A test's own broker, a bus on it, and a second bus under the same prefix whose connection goes
-/// through a proxy the test cuts.
-struct CutOff {
-    _server: NatsServer,
-    direct: TestBus,
-    proxy: TcpProxy,
-    behind_proxy: EventBus,
-}
-
-impl CutOff {
-    async fn new() -> Self {
-        let server = NatsServer::spawn().await;
-        let direct = TestBus::nats(&server.url()).await;
-        let EventBus::Nats(nats) = &direct.bus else {
-            unreachable!("a NATS test bus")
-        };
-        let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).await;
-        let connection = NatsConnection::connect(proxy.nats_url(), async_nats::ConnectOptions::new())
-            .await
-            .expect("connect through the proxy");
-        let behind_proxy = EventBus::nats(connection, nats.prefix())
-            .await
-            .expect("bus behind the proxy");
-        Self {
-            _server: server,
-            direct,
-            proxy,
-            behind_proxy,
-        }
-    }
 }
 
 async fn next_step(subscription: &mut Subscription) -> Step {

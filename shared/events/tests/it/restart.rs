@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use latchkey_events::{EventBus, EventFilter, NatsConnection};
+use latchkey_events::EventFilter;
 use latchkey_storage::Backend;
-use latchkey_test_support::{NatsServer, TcpProxy, TestBus};
+use latchkey_test_support::{NatsServer, TestBus, eventually};
 
-use crate::support::{DEADLINE, Recorded, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
+use crate::support::{CutOff, DEADLINE, Recorded, enqueue, events, ids, outbox, spawn_recorder, spawn_relay};
 
 /// How the broker goes away.
 #[derive(Clone, Copy)]
@@ -79,52 +79,37 @@ async fn nothing_is_lost_across_a_nats_crash_and_restart() {
 /// the consumer asks again once connected, rather than wait for that answer for ever.
 #[tokio::test]
 async fn a_nats_consumer_whose_request_the_broker_lost_asks_again() {
-    let server = NatsServer::spawn().await;
-    let direct = TestBus::nats(&server.url()).await;
-    let EventBus::Nats(nats) = &direct.bus else {
-        unreachable!("a NATS test bus")
-    };
-    let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).await;
-    let connection = NatsConnection::connect(proxy.nats_url(), async_nats::ConnectOptions::new())
-        .await
-        .expect("connect through the proxy");
-    let behind_proxy = EventBus::nats(connection, nats.prefix())
-        .await
-        .expect("bus behind the proxy");
+    let test = CutOff::new().await;
+    let nats = test.direct_nats();
     let recorded = Recorded::default();
-    let consumer = spawn_recorder(&behind_proxy, "lost-request-test", EventFilter::all(), &recorded);
+    let consumer = spawn_recorder(&test.behind_proxy, "lost-request-test", EventFilter::all(), &recorded);
 
     // From the moment the consumer exists, nothing it sends reaches the broker, until one of its
     // requests for what is ready now (`no_wait`) is lost.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while nats
-        .jetstream()
-        .get_stream(nats.stream_name())
-        .await
-        .expect("the stream")
-        .consumer_info("lost-request-test")
-        .await
-        .is_err()
-    {
-        assert!(tokio::time::Instant::now() < deadline, "the consumer never started");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    proxy.swallow_what_clients_send();
-    let lost_request = b"\"no_wait\":true";
-    while !proxy
-        .swallowed()
-        .windows(lost_request.len())
-        .any(|sent| sent == lost_request)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "the consumer sent no request");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let started = eventually(DEADLINE, || async {
+        match nats.jetstream().get_stream(nats.stream_name()).await {
+            Ok(stream) => stream.consumer_info("lost-request-test").await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await;
+    assert!(started, "the consumer never started");
+    test.proxy.swallow_what_clients_send();
+    let lost_request: &[u8] = b"\"no_wait\":true";
+    let sent_request = eventually(DEADLINE, || async {
+        test.proxy
+            .swallowed()
+            .windows(lost_request.len())
+            .any(|sent| sent == lost_request)
+    })
+    .await;
+    assert!(sent_request, "the consumer sent no request");
     // The connection breaks, the client connects again; the lost request stays unanswered.
-    proxy.cut();
-    proxy.restore();
+    test.proxy.cut();
+    test.proxy.restore();
 
     let sent = events(1);
-    direct.bus.publish(&sent).await.expect("publish");
+    test.direct.bus.publish(&sent).await.expect("publish");
     recorded.wait_for(1).await;
     assert_eq!(recorded.ids(), ids(&sent));
     consumer.stop().await;

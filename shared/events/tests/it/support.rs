@@ -2,17 +2,18 @@
 //! (the buses themselves are `latchkey_test_support::TestBus`).
 
 use std::{
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use latchkey_events::{
-    Envelope, EventBus, EventFilter, Outbox,
+    Envelope, EventBus, EventFilter, NatsBus, NatsConnection, Outbox,
     catalogue::{AccountCreated, ApiKeyDeleted},
-    run_consumer, run_relay,
+    run_batch_consumer, run_consumer, run_relay,
 };
 use latchkey_storage::{Backend, Db};
-use latchkey_test_support::{TestDatabase, read_until};
+use latchkey_test_support::{NatsServer, TcpProxy, TestBus, TestDatabase, read_until};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// How long any awaited condition may take before the test fails.
@@ -141,4 +142,126 @@ pub fn spawn_recorder(bus: &EventBus, name: &str, filter: EventFilter, recorded:
     let (stop, stopped) = stop_signal();
     let task = tokio::spawn(run_consumer(bus.clone(), name.to_owned(), filter, handler, stopped));
     Running { stop: Some(stop), task }
+}
+
+/// A test's own broker, a bus on it, and a second bus under the same prefix whose connection goes
+/// through a proxy the test cuts.
+pub struct CutOff {
+    _server: NatsServer,
+    pub direct: TestBus,
+    pub proxy: TcpProxy,
+    pub behind_proxy: EventBus,
+}
+
+impl CutOff {
+    pub async fn new() -> Self {
+        let server = NatsServer::spawn().await;
+        let direct = TestBus::nats(&server.url()).await;
+        let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).await;
+        let connection = NatsConnection::connect(proxy.nats_url(), async_nats::ConnectOptions::new())
+            .await
+            .expect("connect through the proxy");
+        let prefix = Self::nats_of(&direct).prefix().to_owned();
+        let behind_proxy = EventBus::nats(connection, &prefix).await.expect("bus behind the proxy");
+        Self {
+            _server: server,
+            direct,
+            proxy,
+            behind_proxy,
+        }
+    }
+
+    /// The direct bus's NATS side, for what only JetStream can tell.
+    pub fn direct_nats(&self) -> &NatsBus {
+        Self::nats_of(&self.direct)
+    }
+
+    fn nats_of(bus: &TestBus) -> &NatsBus {
+        let EventBus::Nats(nats) = &bus.bus else {
+            unreachable!("a NATS test bus")
+        };
+        nats
+    }
+}
+
+/// Every batch a consumer was handed, in order, whether its handler then succeeded or not.
+#[derive(Clone, Default)]
+pub struct Batches(Arc<Mutex<Vec<HandedBatch>>>);
+
+/// One batch's event ids, and whether its handler failed.
+type HandedBatch = (Vec<String>, bool);
+
+impl Batches {
+    fn push(&self, events: &[Envelope], failed: bool) {
+        self.0.lock().expect("lock").push((ids(events), failed));
+    }
+
+    /// Every batch handed over, as event ids.
+    pub fn all(&self) -> Vec<Vec<String>> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(ids, _)| ids.clone())
+            .collect()
+    }
+
+    /// The ids of every event in a batch whose handler succeeded.
+    pub fn handled(&self) -> HashSet<String> {
+        let batches = self.0.lock().expect("lock");
+        batches
+            .iter()
+            .filter(|(_, failed)| !failed)
+            .flat_map(|(ids, _)| ids.iter().cloned())
+            .collect()
+    }
+
+    fn events(&self) -> usize {
+        self.0.lock().expect("lock").iter().map(|(ids, _)| ids.len()).sum()
+    }
+
+    /// Waits until the batches hold at least `count` events in all.
+    pub async fn wait_for_events(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.events() < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {count} events, have {}",
+                self.events()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Runs the batch consumer `name`; the handler records each batch and fails when `fail` says so.
+pub fn spawn_batch_recorder(
+    bus: &EventBus,
+    name: &str,
+    max_batch: usize,
+    handed: &Batches,
+    fail: impl Fn(&[Envelope]) -> bool + Send + 'static,
+) -> Running {
+    let handed = handed.clone();
+    let handler = move |events: Vec<Envelope>| {
+        let failed = fail(&events);
+        handed.push(&events, failed);
+        async move {
+            if failed {
+                Err("simulated handler failure")
+            } else {
+                Ok(())
+            }
+        }
+    };
+    let (stop, stopped) = stop_signal();
+    let task = tokio::spawn(run_batch_consumer(
+        bus.clone(),
+        name.to_owned(),
+        EventFilter::all(),
+        max_batch,
+        handler,
+        stopped,
+    ));
+    Running::new(stop, task)
 }

@@ -1,6 +1,6 @@
-//! The OAuth provider the tests authorize against: npm's `oidc-provider` (a certified OpenID
-//! Connect implementation, not ours), installed on first use by tests/oauth_peer/install.sh and
-//! started on a loopback port per test. Also an end user's browser: it follows the provider's
+//! The OAuth provider tests authorize against: npm's `oidc-provider` (a certified OpenID Connect
+//! implementation, not ours), installed on first use by the repository's tests/oauth_peer/install.sh
+//! and started on a loopback port per test (feature `oidc`). Also an end user's browser: it follows the provider's
 //! redirects, logs in and consents (or refuses) on its development pages, keeping its cookies.
 
 use std::{collections::BTreeMap, path::PathBuf, process::Stdio};
@@ -22,7 +22,8 @@ pub struct OidcPeer {
 }
 
 fn install() -> PathBuf {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oauth_peer/install.sh");
+    // This crate sits two folders below the repository's root, where the peer's files are.
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/oauth_peer/install.sh");
     let output = std::process::Command::new("bash")
         .arg(&script)
         .output()

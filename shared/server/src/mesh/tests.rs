@@ -1,0 +1,53 @@
+use super::*;
+use crate::SYSTEM_ACCOUNT;
+
+fn mesh_request(token: &str, account: Option<&str>) -> Request<()> {
+    let mut request = Request::new(());
+    request
+        .metadata_mut()
+        .insert(SERVICE_TOKEN_HEADER, token.parse().expect("token metadata"));
+    if let Some(account) = account {
+        request
+            .metadata_mut()
+            .insert(ACCOUNT_HEADER, account.parse().expect("account metadata"));
+    }
+    request
+}
+
+#[test]
+fn a_mesh_call_names_its_account_as_a_typed_id() {
+    let mesh = MeshAuth::new("mesh-token");
+    let caller = mesh
+        .caller(&mesh_request("mesh-token", Some("acct_h8w2m4k6p0z3y7d1")))
+        .expect("caller");
+    assert_eq!(caller.account, "acct_h8w2m4k6p0z3y7d1");
+    let system = mesh
+        .caller(&mesh_request("mesh-token", Some(SYSTEM_ACCOUNT)))
+        .expect("system caller");
+    assert!(system.account.is_system());
+}
+
+#[test]
+fn a_mesh_call_naming_no_account_or_a_pattern_is_unauthenticated() {
+    let mesh = MeshAuth::new("mesh-token");
+    for account in [
+        None,
+        Some(""),
+        Some("acct_*"),
+        Some("acct_a.>"),
+        Some("agent_1"),
+        Some("ACCT_A"),
+    ] {
+        let status = mesh.caller(&mesh_request("mesh-token", account)).expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{account:?}");
+    }
+}
+
+#[test]
+fn a_call_without_the_service_token_is_unauthenticated() {
+    let mesh = MeshAuth::new("mesh-token");
+    let status = mesh
+        .caller(&mesh_request("another-token", Some("acct_a")))
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+}
