@@ -8,6 +8,7 @@ use std::{path::Path, time::Duration};
 use latchkey::cli::Service;
 use latchkey_audit::{Audit, ChainEntry, Checkpoint, entry_hash};
 use latchkey_events::{Envelope, catalogue::ApiKeyCreated};
+use latchkey_ids::AccountId;
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db, sqlx};
 use latchkey_test_support::{TestDatabase, eventually, mesh::TestVault};
@@ -489,7 +490,7 @@ async fn an_export_reads_the_chain_a_page_at_a_time_as_it_is_consumed() {
         let events: Vec<Envelope> = (0..350).map(|i| envelope("acct_pages", i)).collect();
         assert_eq!(audit.append_batch(&events).await.unwrap(), 350);
 
-        let mut export = Box::pin(audit.export("acct_pages"));
+        let mut export = Box::pin(audit.export(&AccountId::parse("acct_pages").unwrap()));
         let first = export.next().await.unwrap().unwrap();
         assert_eq!(first.seq, 1);
         assert_eq!(audit.pages_read(), 1, "only the first page is read for the first entry");
@@ -517,34 +518,28 @@ async fn moved_chains_get_a_signed_checkpoint_each_interval_and_still_ones_do_no
             .with_vault(vault)
             .with_checkpoint_interval(Duration::from_millis(50));
         audit.open_checkpoint_keys().await.unwrap();
+        let (a, b) = (AccountId::parse("acct_a").unwrap(), AccountId::parse("acct_b").unwrap());
         audit.append(&envelope("acct_a", 1)).await.unwrap();
         audit.append(&envelope("acct_b", 2)).await.unwrap();
         let signer = tokio::spawn(audit.clone().sign_checkpoints_periodically(shutdown.clone()));
         let both = eventually(Duration::from_secs(10), || async {
-            !audit.checkpoints("acct_a", 10, None).await.unwrap().0.is_empty()
-                && !audit.checkpoints("acct_b", 10, None).await.unwrap().0.is_empty()
+            !audit.checkpoints(&a, 10, None).await.unwrap().0.is_empty()
+                && !audit.checkpoints(&b, 10, None).await.unwrap().0.is_empty()
         })
         .await;
         assert!(both, "both chains got a checkpoint");
 
         audit.append(&envelope("acct_a", 3)).await.unwrap();
         let moved = eventually(Duration::from_secs(10), || async {
-            audit
-                .checkpoints("acct_a", 10, None)
-                .await
-                .unwrap()
-                .0
-                .first()
-                .map(|c| c.seq)
-                == Some(2)
+            audit.checkpoints(&a, 10, None).await.unwrap().0.first().map(|c| c.seq) == Some(2)
         })
         .await;
         assert!(moved, "the moved chain got a new checkpoint");
         // A pass that finds nothing moved signs nothing.
         assert_eq!(audit.take_checkpoints().await.unwrap(), 0);
-        assert_eq!(audit.checkpoints("acct_b", 10, None).await.unwrap().0.len(), 1);
+        assert_eq!(audit.checkpoints(&b, 10, None).await.unwrap().0.len(), 1);
         let keys = audit.checkpoint_jwks();
-        for checkpoint in audit.checkpoints("acct_a", 10, None).await.unwrap().0 {
+        for checkpoint in audit.checkpoints(&a, 10, None).await.unwrap().0 {
             checkpoint.verify_signature(&keys).unwrap();
         }
         shutdown.cancel();

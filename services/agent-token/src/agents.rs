@@ -6,10 +6,12 @@ use latchkey_events::{
     DomainEvent, Envelope,
     catalogue::{AgentCreated, AgentPaused, AgentResumed, AgentRevoked},
 };
+use latchkey_ids::{AccountId, AgentId};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
     AgentToken, AgentTokenError, EVENT_SOURCE,
+    error::stored_id,
     secrets::{self, AGENT_SECRET_PREFIX},
 };
 
@@ -56,7 +58,7 @@ pub enum AgentAction {
 /// An agent as stored; never its secret. Optional text is empty when not given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
-    pub id: String,
+    pub id: AgentId,
     pub name: String,
     pub owner: String,
     pub description: String,
@@ -142,10 +144,10 @@ type AgentRow = (
 const AGENT_COLUMNS: &str = "id, name, owner, description, model_provider, model_name, framework, status, \
                              created_at, updated_at, revoked_at";
 
-fn agent_from_row(row: AgentRow) -> Agent {
+fn agent_from_row(row: AgentRow) -> Result<Agent, AgentTokenError> {
     let (id, name, owner, description, model_provider, model_name, framework, status, created, updated, revoked) = row;
-    Agent {
-        id,
+    Ok(Agent {
+        id: stored_id(id)?,
         name,
         owner,
         description,
@@ -157,7 +159,7 @@ fn agent_from_row(row: AgentRow) -> Agent {
         created_at_ms: created,
         updated_at_ms: updated,
         revoked_at_ms: revoked,
-    }
+    })
 }
 
 fn optional(value: &str) -> Option<String> {
@@ -165,10 +167,10 @@ fn optional(value: &str) -> Option<String> {
 }
 
 impl AgentToken {
-    /// Creates an agent in `account_id` with a fresh secret key.
+    /// Creates an agent in `account` with a fresh secret key.
     pub async fn create_agent(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
         new: NewAgent,
     ) -> Result<CreatedAgent, AgentTokenError> {
@@ -176,7 +178,7 @@ impl AgentToken {
         let secret_key = secrets::new_secret(AGENT_SECRET_PREFIX);
         let now = now_ms();
         let agent = Agent {
-            id: secrets::new_id("agent"),
+            id: AgentId::new(),
             name: new.name,
             owner: new.owner,
             description: new.description,
@@ -194,8 +196,8 @@ impl AgentToken {
              status, secret_hash, created_at, updated_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
-        .bind(&agent.id)
-        .bind(account_id)
+        .bind(agent.id.as_str())
+        .bind(account.as_str())
         .bind(&agent.name)
         .bind(&agent.owner)
         .bind(&agent.description)
@@ -210,16 +212,14 @@ impl AgentToken {
         .execute(&mut *tx)
         .await?;
         let event = AgentCreated {
-            agent_id: agent.id.clone(),
+            agent_id: agent.id.to_string(),
             name: agent.name.clone(),
             owner: agent.owner.clone(),
             model_provider: optional(&agent.model_provider),
             model_name: optional(&agent.model_name),
             framework: optional(&agent.framework),
         };
-        self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
-            .await?;
+        self.outbox.enqueue(&mut tx, &envelope(account, actor, &event)).await?;
         self.outbox.commit(tx).await?;
         Ok(CreatedAgent { agent, secret_key })
     }
@@ -227,7 +227,7 @@ impl AgentToken {
     /// A page of the account's agents, oldest first, and how many match in all.
     pub async fn list_agents(
         &self,
-        account_id: &str,
+        account: &AccountId,
         status: Option<AgentStatus>,
         limit: u32,
         offset: u32,
@@ -245,7 +245,7 @@ impl AgentToken {
             "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = $1 AND ($2 = '' OR status = $2) \
              ORDER BY created_at, id LIMIT $3 OFFSET $4"
         )))
-        .bind(account_id)
+        .bind(account.as_str())
         .bind(status)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
@@ -253,23 +253,24 @@ impl AgentToken {
         .await?;
         let total: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE account_id = $1 AND ($2 = '' OR status = $2)")
-                .bind(account_id)
+                .bind(account.as_str())
                 .bind(status)
                 .fetch_one(self.db.pool())
                 .await?;
-        Ok((rows.into_iter().map(agent_from_row).collect(), total.max(0) as u64))
+        let agents = rows.into_iter().map(agent_from_row).collect::<Result<_, _>>()?;
+        Ok((agents, total.max(0) as u64))
     }
 
     /// One of the account's agents; another account's is not found.
-    pub async fn get_agent(&self, account_id: &str, agent_id: &str) -> Result<Agent, AgentTokenError> {
+    pub async fn get_agent(&self, account: &AccountId, agent_id: &AgentId) -> Result<Agent, AgentTokenError> {
         let row: Option<AgentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = $1 AND id = $2"
         )))
-        .bind(account_id)
-        .bind(agent_id)
+        .bind(account.as_str())
+        .bind(agent_id.as_str())
         .fetch_optional(self.db.pool())
         .await?;
-        row.map(agent_from_row).ok_or(AgentTokenError::AgentNotFound)
+        row.ok_or(AgentTokenError::AgentNotFound).and_then(agent_from_row)
     }
 
     /// Pauses, resumes or revokes an agent. Asking for the state it is already in changes nothing
@@ -280,18 +281,18 @@ impl AgentToken {
     /// and decides again, and a revoked agent never comes back.
     pub async fn change_agent_status(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
-        agent_id: &str,
+        agent_id: &AgentId,
         action: AgentAction,
     ) -> Result<Agent, AgentTokenError> {
         const ATTEMPTS: usize = 8;
         for _ in 0..ATTEMPTS {
-            if self.try_change_status(account_id, actor, agent_id, action).await? {
-                return self.get_agent(account_id, agent_id).await;
+            if self.try_change_status(account, actor, agent_id, action).await? {
+                return self.get_agent(account, agent_id).await;
             }
         }
-        tracing::warn!(agent_id, "agent status kept changing under a status change; giving up");
+        tracing::warn!(%agent_id, "agent status kept changing under a status change; giving up");
         Err(AgentTokenError::Invalid(ApiError::new(
             ErrorCode::Unprocessable,
             "the agent's status is changing concurrently; try again",
@@ -301,15 +302,15 @@ impl AgentToken {
     /// One attempt: `false` when the status changed between the read and the conditional update.
     async fn try_change_status(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
-        agent_id: &str,
+        agent_id: &AgentId,
         action: AgentAction,
     ) -> Result<bool, AgentTokenError> {
         let mut tx = self.db.begin_write().await?;
         let current: Option<String> = sqlx::query_scalar("SELECT status FROM agents WHERE account_id = $1 AND id = $2")
-            .bind(account_id)
-            .bind(agent_id)
+            .bind(account.as_str())
+            .bind(agent_id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         let current = current
@@ -338,8 +339,8 @@ impl AgentToken {
             .bind(target.as_str())
             .bind(now)
             .bind(revoked_at)
-            .bind(account_id)
-            .bind(agent_id)
+            .bind(account.as_str())
+            .bind(agent_id.as_str())
             .bind(current.as_str())
             .execute(&mut *tx)
             .await?
@@ -348,11 +349,11 @@ impl AgentToken {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            let agent_id = agent_id.to_owned();
+            let agent_id = agent_id.to_string();
             let envelope = match target {
-                AgentStatus::Paused => envelope(account_id, actor, &AgentPaused { agent_id, at_ms: now }),
-                AgentStatus::Active => envelope(account_id, actor, &AgentResumed { agent_id, at_ms: now }),
-                AgentStatus::Revoked => envelope(account_id, actor, &AgentRevoked { agent_id, at_ms: now }),
+                AgentStatus::Paused => envelope(account, actor, &AgentPaused { agent_id, at_ms: now }),
+                AgentStatus::Active => envelope(account, actor, &AgentResumed { agent_id, at_ms: now }),
+                AgentStatus::Revoked => envelope(account, actor, &AgentRevoked { agent_id, at_ms: now }),
             };
             self.outbox.enqueue(&mut tx, &envelope).await?;
             self.outbox.commit(tx).await?;
@@ -363,7 +364,7 @@ impl AgentToken {
     }
 
     /// Resolves an agent's secret key to the agent (for agents requesting their own tokens).
-    pub async fn authenticate_agent(&self, secret_key: &str) -> Result<(String, Agent), AgentTokenError> {
+    pub async fn authenticate_agent(&self, secret_key: &str) -> Result<(AccountId, Agent), AgentTokenError> {
         if !secrets::looks_like_secret(secret_key, AGENT_SECRET_PREFIX) {
             return Err(AgentTokenError::Unauthenticated);
         }
@@ -381,14 +382,14 @@ impl AgentToken {
                 .bind(&presented)
                 .fetch_optional(self.db.pool())
                 .await?;
-                let agent = row.map(agent_from_row).ok_or(AgentTokenError::Unauthenticated)?;
-                Ok((account_id, agent))
+                let agent = row.ok_or(AgentTokenError::Unauthenticated).and_then(agent_from_row)?;
+                Ok((stored_id(account_id)?, agent))
             }
             _ => Err(AgentTokenError::Unauthenticated),
         }
     }
 }
 
-fn envelope<E: DomainEvent>(account_id: &str, actor: Option<&str>, event: &E) -> Envelope {
-    Envelope::new(EVENT_SOURCE, account_id, actor, event)
+fn envelope<E: DomainEvent>(account: &AccountId, actor: Option<&str>, event: &E) -> Envelope {
+    Envelope::new(EVENT_SOURCE, account.as_str(), actor, event)
 }

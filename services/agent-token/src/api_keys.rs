@@ -6,10 +6,12 @@ use latchkey_events::{
     Envelope,
     catalogue::{AccountCreated, ApiKeyCreated, ApiKeyDeleted},
 };
+use latchkey_ids::{AccountId, ApiKeyId};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
     AgentToken, AgentTokenError, EVENT_SOURCE,
+    error::stored_id,
     secrets::{self, API_KEY_PREFIX},
 };
 
@@ -18,7 +20,7 @@ const MAX_NAME_LEN: usize = 100;
 /// An API key as listed: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKey {
-    pub id: String,
+    pub id: ApiKeyId,
     pub name: String,
     pub prefix: String,
     pub last4: String,
@@ -43,8 +45,8 @@ impl std::fmt::Debug for CreatedApiKey {
 /// Who an API key belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub account_id: String,
-    pub api_key_id: String,
+    pub account_id: AccountId,
+    pub api_key_id: ApiKeyId,
 }
 
 fn validated_name(field: &str, name: &str) -> Result<String, AgentTokenError> {
@@ -62,7 +64,7 @@ fn new_key(name: String) -> CreatedApiKey {
     let secret = secrets::new_api_key_secret();
     CreatedApiKey {
         key: ApiKey {
-            id: secrets::new_id("key"),
+            id: ApiKeyId::new(),
             name,
             prefix: API_KEY_PREFIX.to_owned(),
             last4: secrets::last4(&secret),
@@ -75,99 +77,104 @@ fn new_key(name: String) -> CreatedApiKey {
 
 impl AgentToken {
     /// Creates an account with its first API key.
-    pub async fn create_account(&self, name: &str, key_name: &str) -> Result<(String, CreatedApiKey), AgentTokenError> {
+    pub async fn create_account(
+        &self,
+        name: &str,
+        key_name: &str,
+    ) -> Result<(AccountId, CreatedApiKey), AgentTokenError> {
         let name = validated_name("name", name)?;
         let created = new_key(validated_name("key_name", key_name)?);
-        let account_id = secrets::new_id("acct");
+        let account = AccountId::new();
         let mut tx = self.db.begin_write().await?;
         sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(&account_id)
+            .bind(account.as_str())
             .bind(&name)
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
         let account_event = AccountCreated {
-            account_id: account_id.clone(),
+            account_id: account.to_string(),
             name,
         };
         self.outbox
             .enqueue(
                 &mut tx,
-                &Envelope::new(EVENT_SOURCE, &account_id, Some("system"), &account_event),
+                &Envelope::new(EVENT_SOURCE, account.as_str(), Some("system"), &account_event),
             )
             .await?;
         insert_key(
+            &account,
             &mut tx,
             &self.outbox,
-            &account_id,
             Some("system"),
             &created,
             &created.secret,
         )
         .await?;
         self.outbox.commit(tx).await?;
-        Ok((account_id, created))
+        Ok((account, created))
     }
 
-    /// Creates an API key in `account_id`.
+    /// Creates an API key in `account`.
     pub async fn create_api_key(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
         name: &str,
     ) -> Result<CreatedApiKey, AgentTokenError> {
         let created = new_key(validated_name("name", name)?);
         let mut tx = self.db.begin_write().await?;
-        insert_key(&mut tx, &self.outbox, account_id, actor, &created, &created.secret).await?;
+        insert_key(account, &mut tx, &self.outbox, actor, &created, &created.secret).await?;
         self.outbox.commit(tx).await?;
         Ok(created)
     }
 
     /// The account's keys, oldest first.
-    pub async fn list_api_keys(&self, account_id: &str) -> Result<Vec<ApiKey>, AgentTokenError> {
+    pub async fn list_api_keys(&self, account: &AccountId) -> Result<Vec<ApiKey>, AgentTokenError> {
         let rows: Vec<(String, String, String, String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT id, name, prefix, last4, created_at, last_used_at FROM api_keys \
              WHERE account_id = $1 ORDER BY created_at, id",
         )
-        .bind(account_id)
+        .bind(account.as_str())
         .fetch_all(self.db.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, prefix, last4, created_at_ms, last_used_at_ms)| ApiKey {
-                id,
-                name,
-                prefix,
-                last4,
-                created_at_ms,
-                last_used_at_ms,
+        rows.into_iter()
+            .map(|(id, name, prefix, last4, created_at_ms, last_used_at_ms)| {
+                Ok(ApiKey {
+                    id: stored_id(id)?,
+                    name,
+                    prefix,
+                    last4,
+                    created_at_ms,
+                    last_used_at_ms,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Deletes one of the account's keys; another account's key id is simply not found.
     pub async fn delete_api_key(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
-        key_id: &str,
+        key_id: &ApiKeyId,
     ) -> Result<(), AgentTokenError> {
         let mut tx = self.db.begin_write().await?;
         let secret_hash: Option<String> =
             sqlx::query_scalar("DELETE FROM api_keys WHERE account_id = $1 AND id = $2 RETURNING secret_hash")
-                .bind(account_id)
-                .bind(key_id)
+                .bind(account.as_str())
+                .bind(key_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(secret_hash) = secret_hash else {
             return Err(AgentTokenError::ApiKeyNotFound);
         };
         let event = ApiKeyDeleted {
-            key_id: key_id.to_owned(),
+            key_id: key_id.to_string(),
             secret_hash,
         };
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
         Ok(())
@@ -193,7 +200,10 @@ impl AgentToken {
                     .bind(&api_key_id)
                     .execute(self.db.pool())
                     .await;
-                Ok(Principal { account_id, api_key_id })
+                Ok(Principal {
+                    account_id: stored_id(account_id)?,
+                    api_key_id: stored_id(api_key_id)?,
+                })
             }
             _ => Err(AgentTokenError::Unauthenticated),
         }
@@ -201,9 +211,9 @@ impl AgentToken {
 }
 
 async fn insert_key(
+    account: &AccountId,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     outbox: &latchkey_events::Outbox,
-    account_id: &str,
     actor: Option<&str>,
     created: &CreatedApiKey,
     secret: &str,
@@ -213,8 +223,8 @@ async fn insert_key(
         "INSERT INTO api_keys (id, account_id, name, prefix, last4, secret_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(&key.id)
-    .bind(account_id)
+    .bind(key.id.as_str())
+    .bind(account.as_str())
     .bind(&key.name)
     .bind(&key.prefix)
     .bind(&key.last4)
@@ -223,13 +233,13 @@ async fn insert_key(
     .execute(&mut **tx)
     .await?;
     let event = ApiKeyCreated {
-        key_id: key.id.clone(),
+        key_id: key.id.to_string(),
         name: key.name.clone(),
         prefix: key.prefix.clone(),
         last4: key.last4.clone(),
     };
     outbox
-        .enqueue(tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+        .enqueue(tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
         .await?;
     Ok(())
 }

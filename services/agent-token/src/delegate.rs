@@ -11,25 +11,26 @@
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenDelegated};
+use latchkey_ids::{AccountId, AgentId, DecisionId};
 use latchkey_server::InfraError;
 
 use crate::{
     AgentStatus, AgentToken, AgentTokenError, DEFAULT_TTL_SECS, EVENT_SOURCE, HeldForApproval, IssueOutcome,
     IssuedToken,
+    error::stored_id,
     issue::{check_scopes, target_problem},
     policy_gate::{Asked, Gate},
-    secrets,
     signing::now_secs,
     tokens::{self, DelegationRequest, Requirements},
 };
 
 /// What the holder asks for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Delegation {
     pub token: String,
     pub scope: Vec<String>,
     pub ttl: Option<i64>,
-    pub sub_agent: String,
+    pub sub_agent: AgentId,
     pub target_service: Option<String>,
 }
 
@@ -52,7 +53,8 @@ impl AgentToken {
             }
             Some(Ok(claims)) => claims,
         };
-        let account = parent.account.clone();
+        // The token verified with this service's keys: its account and agent are ids this service wrote.
+        let account: AccountId = stored_id(parent.account.clone())?;
         self.limits.delegation(&account, &parent.jti, &request.sub_agent)?;
         let mut errors = Vec::new();
         check_scopes(&request.scope, &mut errors);
@@ -66,8 +68,9 @@ impl AgentToken {
         let now = now_secs();
         let ttl = request.ttl.unwrap_or_else(|| DEFAULT_TTL_SECS.min(parent.exp - now));
         // Both ends of the delegation must be active agents of the token's account.
+        let parent_agent: AgentId = stored_id(parent.sub.clone())?;
         let mut sub_agent = None;
-        for (field, agent_id) in [("token", &parent.sub), ("sub_agent", &request.sub_agent)] {
+        for (field, agent_id) in [("token", &parent_agent), ("sub_agent", &request.sub_agent)] {
             match self.get_agent(&account, agent_id).await {
                 Ok(agent) if agent.status == AgentStatus::Active => sub_agent = Some(agent),
                 Ok(_) => {
@@ -86,7 +89,7 @@ impl AgentToken {
         let delegation = DelegationRequest {
             scope: request.scope,
             ttl,
-            sub_agent: request.sub_agent,
+            sub_agent: request.sub_agent.to_string(),
             audience: target,
         };
         let claims = tokens::delegate(&parent, delegation, now).map_err(|error| {
@@ -94,7 +97,7 @@ impl AgentToken {
             let message = message.split_once(": ").map_or(message.as_str(), |(_, m)| m).to_owned();
             invalid(error.field(), message)
         })?;
-        let decision_id = secrets::new_id("dec");
+        let decision_id = DecisionId::new();
         let asked = Asked {
             agent: &sub_agent,
             scope: &claims.scope,
@@ -113,7 +116,7 @@ impl AgentToken {
             } => {
                 return Ok(IssueOutcome::Held(HeldForApproval {
                     approval_id,
-                    agent_id: claims.sub,
+                    agent_id: sub_agent.id,
                     scope: claims.scope,
                     audience: claims.aud,
                     expires_at_ms,
@@ -139,8 +142,8 @@ impl AgentToken {
             intent: claims.intent.clone(),
             depth: u32::try_from(claims.delegation_depth()).unwrap_or(u32::MAX),
         };
-        let mut envelope = Envelope::new(EVENT_SOURCE, &account, Some(&parent.sub), &event);
-        envelope.decisionid = Some(decision_id.clone());
+        let mut envelope = Envelope::new(EVENT_SOURCE, account.as_str(), Some(&parent.sub), &event);
+        envelope.decisionid = Some(decision_id.to_string());
         let mut tx = self.db.begin_write().await?;
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;

@@ -2,7 +2,7 @@
 //! Callers are either mesh services (service token + the account they act for) or clients holding
 //! an account API key (`authorization: Bearer lk_live_…`).
 
-use latchkey_ids::AccountId;
+use latchkey_ids::IdError;
 use latchkey_proto::agent_token::v1::{self as pb, agent_token_service_server::AgentTokenService};
 use latchkey_server::{Caller, InfraError};
 use tonic::{Request, Response, Status};
@@ -44,8 +44,8 @@ impl GrpcApi {
             .ok_or(AgentTokenError::Unauthenticated)?;
         let principal = self.service.authenticate_api_key(secret.trim()).await?;
         Ok(Caller {
-            account: stored_account(principal.account_id)?,
-            actor: Some(principal.api_key_id),
+            account: principal.account_id,
+            actor: Some(principal.api_key_id.into_string()),
         })
     }
 
@@ -58,14 +58,19 @@ impl GrpcApi {
     }
 }
 
-/// An account id read back from this service's own rows.
-fn stored_account(account: String) -> Result<AccountId, Status> {
-    AccountId::try_from(account).map_err(|error| Status::internal(format!("stored account id: {error}")))
+/// The id in a request field that names something to look up. Text that is not an id of its kind
+/// names nothing this service holds, so it gets the very answer an unknown id gets (`unknown`, e.g.
+/// `NOT_FOUND`), and nothing malformed reaches a query.
+fn lookup_id<T>(text: String, unknown: AgentTokenError) -> Result<T, Status>
+where
+    T: TryFrom<String, Error = IdError>,
+{
+    T::try_from(text).map_err(|_| unknown.into())
 }
 
 fn api_key_to_pb(key: ApiKey) -> pb::ApiKey {
     pb::ApiKey {
-        id: key.id,
+        id: key.id.into_string(),
         name: key.name,
         prefix: key.prefix,
         last4: key.last4,
@@ -83,7 +88,7 @@ fn created_to_pb(created: CreatedApiKey) -> pb::CreatedApiKey {
 
 fn agent_to_pb(agent: Agent) -> pb::Agent {
     pb::Agent {
-        id: agent.id,
+        id: agent.id.into_string(),
         name: agent.name,
         owner: agent.owner,
         description: agent.description,
@@ -102,11 +107,11 @@ fn outcome_to_pb(outcome: IssueOutcome) -> pb::IssueTokenResponse {
     match outcome {
         IssueOutcome::Issued(issued) => issued_to_pb(issued),
         IssueOutcome::Held(held) => pb::IssueTokenResponse {
-            agent_id: held.agent_id,
+            agent_id: held.agent_id.into_string(),
             scope: held.scope,
             audience: held.audience,
-            decision_id: held.decision_id,
-            approval_id: held.approval_id,
+            decision_id: held.decision_id.into_string(),
+            approval_id: held.approval_id.into_string(),
             approval_expires_at_ms: held.expires_at_ms,
             ..Default::default()
         },
@@ -121,7 +126,7 @@ fn issued_to_pb(issued: IssuedToken) -> pb::IssueTokenResponse {
         expires_at: issued.claims.exp,
         jti: issued.claims.jti,
         audience: issued.claims.aud,
-        decision_id: issued.decision_id,
+        decision_id: issued.decision_id.into_string(),
         approval_id: String::new(),
         approval_expires_at_ms: 0,
     }
@@ -146,21 +151,23 @@ impl AgentTokenService for GrpcApi {
             (account, Requester::Account { api_key_id: actor })
         } else {
             let (account, agent) = self.service.authenticate_agent(&request.get_ref().agent_secret).await?;
-            (stored_account(account)?, Requester::Agent { agent_id: agent.id })
+            (account, Requester::Agent { agent_id: agent.id })
         };
         let m = request.into_inner();
+        // None given is a missing field, which the domain reports together with the other fields'.
+        let agent_id = match m.agent_id.trim() {
+            "" => None,
+            _ => Some(lookup_id(m.agent_id, AgentTokenError::AgentNotFound)?),
+        };
         let token_request = TokenRequest {
-            agent_id: m.agent_id,
+            agent_id,
             scope: m.scope,
             ttl: m.ttl,
             target_service: Some(m.target_service),
             intent: Some(m.intent),
             approval_id: Some(m.approval_id),
         };
-        let outcome = self
-            .service
-            .issue_token(account.as_str(), &requester, token_request)
-            .await?;
+        let outcome = self.service.issue_token(&account, &requester, token_request).await?;
         Ok(Response::new(outcome_to_pb(outcome)))
     }
 
@@ -207,7 +214,7 @@ impl AgentTokenService for GrpcApi {
         let Caller { account, actor } = self.caller(&request).await?;
         let revoked = self
             .service
-            .revoke_token(account.as_str(), actor.as_deref(), &request.into_inner().token)
+            .revoke_token(&account, actor.as_deref(), &request.into_inner().token)
             .await?;
         Ok(Response::new(pb::RevokeTokenResponse {
             jti: revoked.jti,
@@ -227,7 +234,7 @@ impl AgentTokenService for GrpcApi {
                 token: m.token,
                 scope: m.scope,
                 ttl: m.ttl,
-                sub_agent: m.sub_agent,
+                sub_agent: lookup_id(m.sub_agent, AgentTokenError::AgentNotFound)?,
                 target_service: Some(m.target_service),
             })
             .await?;
@@ -271,10 +278,7 @@ impl AgentTokenService for GrpcApi {
             model_name: m.model_name,
             framework: m.framework,
         };
-        let created = self
-            .service
-            .create_agent(account.as_str(), actor.as_deref(), new)
-            .await?;
+        let created = self.service.create_agent(&account, actor.as_deref(), new).await?;
         Ok(Response::new(pb::CreateAgentResponse {
             agent: Some(agent_to_pb(created.agent)),
             secret_key: created.secret_key,
@@ -295,10 +299,7 @@ impl AgentTokenService for GrpcApi {
                     .ok_or_else(|| invalid_field("status", "must be active, paused or revoked"))?,
             ),
         };
-        let (agents, total) = self
-            .service
-            .list_agents(account.as_str(), status, m.limit, m.offset)
-            .await?;
+        let (agents, total) = self.service.list_agents(&account, status, m.limit, m.offset).await?;
         Ok(Response::new(pb::ListAgentsResponse {
             agents: agents.into_iter().map(agent_to_pb).collect(),
             total,
@@ -308,10 +309,8 @@ impl AgentTokenService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::Agent>, Status> {
         let account = self.caller(&request).await?.account;
-        let agent = self
-            .service
-            .get_agent(account.as_str(), &request.into_inner().id)
-            .await?;
+        let agent_id = lookup_id(request.into_inner().id, AgentTokenError::AgentNotFound)?;
+        let agent = self.service.get_agent(&account, &agent_id).await?;
         Ok(Response::new(agent_to_pb(agent)))
     }
 
@@ -328,9 +327,10 @@ impl AgentTokenService for GrpcApi {
             Ok(pb::AgentAction::Revoke) => AgentAction::Revoke,
             _ => return Err(invalid_field("action", "must be pause, resume or revoke")),
         };
+        let agent_id = lookup_id(m.id, AgentTokenError::AgentNotFound)?;
         let agent = self
             .service
-            .change_agent_status(account.as_str(), actor.as_deref(), &m.id, action)
+            .change_agent_status(&account, actor.as_deref(), &agent_id, action)
             .await?;
         Ok(Response::new(agent_to_pb(agent)))
     }
@@ -344,7 +344,7 @@ impl AgentTokenService for GrpcApi {
         let message = request.into_inner();
         let (account_id, created) = self.service.create_account(&message.name, &message.key_name).await?;
         Ok(Response::new(pb::CreateAccountResponse {
-            account_id,
+            account_id: account_id.into_string(),
             api_key: Some(created_to_pb(created)),
         }))
     }
@@ -357,7 +357,10 @@ impl AgentTokenService for GrpcApi {
         self.require_mesh(&request)?;
         let Principal { account_id, api_key_id } =
             self.service.authenticate_api_key(&request.into_inner().secret).await?;
-        Ok(Response::new(pb::Principal { account_id, api_key_id }))
+        Ok(Response::new(pb::Principal {
+            account_id: account_id.into_string(),
+            api_key_id: api_key_id.into_string(),
+        }))
     }
 
     #[instrument(skip_all, err)]
@@ -368,7 +371,7 @@ impl AgentTokenService for GrpcApi {
         let Caller { account, actor } = self.caller(&request).await?;
         let created = self
             .service
-            .create_api_key(account.as_str(), actor.as_deref(), &request.into_inner().name)
+            .create_api_key(&account, actor.as_deref(), &request.into_inner().name)
             .await?;
         Ok(Response::new(pb::CreateApiKeyResponse {
             created: Some(created_to_pb(created)),
@@ -381,7 +384,7 @@ impl AgentTokenService for GrpcApi {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         let account = self.caller(&request).await?.account;
-        let keys = self.service.list_api_keys(account.as_str()).await?;
+        let keys = self.service.list_api_keys(&account).await?;
         Ok(Response::new(pb::ListApiKeysResponse {
             keys: keys.into_iter().map(api_key_to_pb).collect(),
         }))
@@ -393,9 +396,8 @@ impl AgentTokenService for GrpcApi {
         request: Request<pb::DeleteApiKeyRequest>,
     ) -> Result<Response<pb::DeleteApiKeyResponse>, Status> {
         let Caller { account, actor } = self.caller(&request).await?;
-        self.service
-            .delete_api_key(account.as_str(), actor.as_deref(), &request.into_inner().id)
-            .await?;
+        let key_id = lookup_id(request.into_inner().id, AgentTokenError::ApiKeyNotFound)?;
+        self.service.delete_api_key(&account, actor.as_deref(), &key_id).await?;
         Ok(Response::new(pb::DeleteApiKeyResponse {}))
     }
 }

@@ -6,12 +6,12 @@
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenIssued};
+use latchkey_ids::{AccountId, AgentId, ApprovalId, DecisionId};
 use latchkey_server::InfraError;
 
 use crate::{
     AgentStatus, AgentToken, AgentTokenError, EVENT_SOURCE,
     policy_gate::{Asked, Gate},
-    secrets,
     signing::now_secs,
     tokens::{self, ANY_AUDIENCE, Claims},
 };
@@ -26,7 +26,8 @@ const MAX_INTENT_CHARS: usize = 500;
 /// What a caller asks for.
 #[derive(Clone, Debug, Default)]
 pub struct TokenRequest {
-    pub agent_id: String,
+    /// `None` when the caller named none (a validation error, reported with the other fields').
+    pub agent_id: Option<AgentId>,
     pub scope: Vec<String>,
     /// Seconds; `None` for the default.
     pub ttl: Option<i64>,
@@ -34,6 +35,7 @@ pub struct TokenRequest {
     pub target_service: Option<String>,
     pub intent: Option<String>,
     /// `apr_…`: redeem this approved approval (for the same agent, scope and target service).
+    /// Checked with the other fields: one that is not an approval id is a validation error.
     pub approval_id: Option<String>,
 }
 
@@ -41,7 +43,7 @@ pub struct TokenRequest {
 #[derive(Clone, Debug)]
 pub enum Requester {
     Account { api_key_id: Option<String> },
-    Agent { agent_id: String },
+    Agent { agent_id: AgentId },
 }
 
 /// A signed token and what it grants.
@@ -49,19 +51,19 @@ pub enum Requester {
 pub struct IssuedToken {
     pub token: String,
     pub claims: Claims,
-    pub decision_id: String,
+    pub decision_id: DecisionId,
 }
 
 /// A request a policy holds for approval.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldForApproval {
-    pub approval_id: String,
-    pub agent_id: String,
+    pub approval_id: ApprovalId,
+    pub agent_id: AgentId,
     pub scope: Vec<String>,
     pub audience: String,
     /// Unix milliseconds.
     pub expires_at_ms: i64,
-    pub decision_id: String,
+    pub decision_id: DecisionId,
 }
 
 /// What an issue request gets.
@@ -95,19 +97,19 @@ pub(crate) fn target_problem(target: &str) -> Option<String> {
 
 /// A request whose every field checked out.
 struct ValidTokenRequest {
-    agent_id: String,
+    agent_id: AgentId,
     scope: Vec<String>,
     /// `None`: not given (the default, or what an approval approved).
     ttl: Option<i64>,
     audience: String,
     intent: Option<String>,
-    approval_id: Option<String>,
+    approval_id: Option<ApprovalId>,
 }
 
 impl TokenRequest {
     fn validated(self) -> Result<ValidTokenRequest, AgentTokenError> {
         let mut errors = Vec::new();
-        if self.agent_id.trim().is_empty() {
+        if self.agent_id.is_none() {
             errors.push(FieldError::new("agent_id", "is required"));
         }
         check_scopes(&self.scope, &mut errors);
@@ -131,20 +133,22 @@ impl TokenRequest {
                 format!("must be at most {MAX_INTENT_CHARS} characters"),
             ));
         }
-        let approval_id = self.approval_id.filter(|id| !id.is_empty());
-        if let Some(id) = &approval_id
-            && (!id.starts_with("apr_") || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        {
-            errors.push(FieldError::new("approval_id", "must be an approval id (apr_…)"));
-        }
-        if !errors.is_empty() {
+        let approval_id = match self.approval_id.filter(|id| !id.is_empty()).map(ApprovalId::try_from) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                errors.push(FieldError::new("approval_id", "must be an approval id (apr_…)"));
+                None
+            }
+        };
+        let (Some(agent_id), true) = (self.agent_id, errors.is_empty()) else {
             return Err(AgentTokenError::Invalid(ApiError::validation(errors)));
-        }
+        };
         // Duplicates add nothing; keep the first of each, in the caller's order.
         let mut seen = std::collections::HashSet::new();
         let scope: Vec<String> = self.scope.into_iter().filter(|s| seen.insert(s.clone())).collect();
         Ok(ValidTokenRequest {
-            agent_id: self.agent_id,
+            agent_id,
             scope,
             ttl: self.ttl,
             audience: target,
@@ -159,10 +163,10 @@ fn forbidden(message: &str) -> AgentTokenError {
 }
 
 impl AgentToken {
-    /// Issues a token to an active agent of `account_id`, if its policies allow it now.
+    /// Issues a token to an active agent of `account`, if its policies allow it now.
     pub async fn issue_token(
         &self,
-        account_id: &str,
+        account: &AccountId,
         requester: &Requester,
         request: TokenRequest,
     ) -> Result<IssueOutcome, AgentTokenError> {
@@ -180,17 +184,17 @@ impl AgentToken {
             return Err(forbidden("an agent can only request tokens for itself"));
         }
         // Counted before anything is looked up, so unknown agent ids cost the account too.
-        self.limits.issue(account_id, &agent_id)?;
-        let agent = self.get_agent(account_id, &agent_id).await?;
+        self.limits.issue(account, &agent_id)?;
+        let agent = self.get_agent(account, &agent_id).await?;
         match agent.status {
             AgentStatus::Active => {}
             AgentStatus::Paused => return Err(forbidden("the agent is paused")),
             AgentStatus::Revoked => return Err(forbidden("the agent is revoked")),
         }
-        let decision_id = secrets::new_id("dec");
+        let decision_id = DecisionId::new();
         let actor = match requester {
             Requester::Account { api_key_id } => api_key_id.clone(),
-            Requester::Agent { agent_id } => Some(agent_id.clone()),
+            Requester::Agent { agent_id } => Some(agent_id.to_string()),
         };
         // A redemption passes on only what the caller gave: policy refuses anything but what was
         // approved, and answers the approved lifetime and intent for an omitted one.
@@ -204,11 +208,11 @@ impl AgentToken {
             audience: &audience,
             ttl: asked_ttl,
             intent: intent.as_deref(),
-            approval_id: approval_id.as_deref(),
+            approval_id: approval_id.as_ref(),
             decision_id: &decision_id,
             actor: actor.as_deref(),
         };
-        let (ttl, intent) = match self.gate(account_id, asked).await? {
+        let (ttl, intent) = match self.gate(account, asked).await? {
             Gate::Issue => (asked_ttl, intent),
             Gate::IssueApproved { ttl, intent } => (ttl, intent),
             Gate::Held {
@@ -232,14 +236,14 @@ impl AgentToken {
         let now = now_secs();
         let claims = Claims {
             iss: self.issuer.to_string(),
-            sub: agent.id.clone(),
+            sub: agent.id.to_string(),
             aud: audience,
             scope,
             exp: now + ttl,
             iat: now,
             nbf: now,
             jti: tokens::new_jti(),
-            account: account_id.to_owned(),
+            account: account.to_string(),
             intent,
             act: None,
         };
@@ -259,8 +263,8 @@ impl AgentToken {
             intent: claims.intent.clone(),
             delegated_from: None,
         };
-        let mut envelope = Envelope::new(EVENT_SOURCE, account_id, actor.as_deref(), &event);
-        envelope.decisionid = Some(decision_id.clone());
+        let mut envelope = Envelope::new(EVENT_SOURCE, account.as_str(), actor.as_deref(), &event);
+        envelope.decisionid = Some(decision_id.to_string());
         let mut tx = self.db.begin_write().await?;
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;
@@ -301,7 +305,7 @@ mod tests {
     #[test]
     fn a_request_names_each_bad_field() {
         let request = TokenRequest {
-            agent_id: String::new(),
+            agent_id: None,
             scope: vec!["ok".into(), "*.bad".into()],
             ttl: Some(86_401),
             target_service: Some("has space".into()),

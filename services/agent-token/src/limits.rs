@@ -14,6 +14,7 @@ use governor::{
     clock::{Clock, DefaultClock},
     state::keyed::DefaultKeyedStateStore,
 };
+use latchkey_ids::{AccountId, AgentId};
 use latchkey_server::InfraError;
 use serde::Deserialize;
 
@@ -77,26 +78,26 @@ impl RequestLimits {
         }
     }
 
-    /// Takes one token request of `agent_id` in `account_id`.
-    pub(crate) fn issue(&self, account_id: &str, agent_id: &str) -> Result<(), AgentTokenError> {
-        take(&self.per_agent, format!("{account_id}/{agent_id}"), "this agent")?;
-        take(&self.per_account, account_id.to_owned(), "this account")
+    /// Takes one token request of `agent_id` in `account`.
+    pub(crate) fn issue(&self, account: &AccountId, agent_id: &AgentId) -> Result<(), AgentTokenError> {
+        take(&self.per_agent, format!("{account}/{agent_id}"), "this agent")?;
+        take(&self.per_account, account.to_string(), "this account")
     }
 
-    /// Takes one delegation from the token `parent_jti` of `account_id` to `sub_agent`, which counts
+    /// Takes one delegation from the token `parent_jti` of `account` to `sub_agent`, which counts
     /// as a token request of the sub-agent too.
     pub(crate) fn delegation(
         &self,
-        account_id: &str,
+        account: &AccountId,
         parent_jti: &str,
-        sub_agent: &str,
+        sub_agent: &AgentId,
     ) -> Result<(), AgentTokenError> {
         take(
             &self.per_delegating_token,
             parent_jti.to_owned(),
             "this delegating token",
         )?;
-        self.issue(account_id, sub_agent)
+        self.issue(account, sub_agent)
     }
 
     /// Forgets buckets that are full again, so memory follows the agents and tokens in recent use.
@@ -135,6 +136,14 @@ mod tests {
         })
     }
 
+    fn account(id: &str) -> AccountId {
+        AccountId::parse(id).expect("an account id")
+    }
+
+    fn agent(id: &str) -> AgentId {
+        AgentId::parse(id).expect("an agent id")
+    }
+
     fn refused(result: Result<(), AgentTokenError>) -> Option<ApiError> {
         match result {
             Err(error) => Some(ApiError::from_status(&tonic::Status::from(error))),
@@ -145,37 +154,47 @@ mod tests {
     #[test]
     fn an_agent_past_its_burst_is_refused_with_a_retry_after_and_another_agent_is_not() {
         let limits = limits(2, 100, 100);
-        assert!(limits.issue("acct_a", "agent_1").is_ok());
-        assert!(limits.issue("acct_a", "agent_1").is_ok());
-        let error = refused(limits.issue("acct_a", "agent_1")).expect("the third is refused");
+        assert!(limits.issue(&account("acct_a"), &agent("agent_1")).is_ok());
+        assert!(limits.issue(&account("acct_a"), &agent("agent_1")).is_ok());
+        let error = refused(limits.issue(&account("acct_a"), &agent("agent_1"))).expect("the third is refused");
         assert_eq!(error.code, ErrorCode::RateLimited);
         assert!(error.retry_after_secs.is_some_and(|s| s >= 1));
         assert!(error.message.contains("this agent"), "{}", error.message);
-        assert!(limits.issue("acct_a", "agent_2").is_ok());
+        assert!(limits.issue(&account("acct_a"), &agent("agent_2")).is_ok());
         // The same agent id in another account is another agent.
-        assert!(limits.issue("acct_b", "agent_1").is_ok());
+        assert!(limits.issue(&account("acct_b"), &agent("agent_1")).is_ok());
     }
 
     #[test]
     fn an_account_past_its_burst_is_refused_whichever_agent_asks() {
         let limits = limits(100, 3, 100);
-        for agent in ["agent_1", "agent_2", "agent_3"] {
-            assert!(limits.issue("acct_a", agent).is_ok());
+        for agent_id in ["agent_1", "agent_2", "agent_3"] {
+            assert!(limits.issue(&account("acct_a"), &agent(agent_id)).is_ok());
         }
-        let error = refused(limits.issue("acct_a", "agent_4")).expect("the account is spent");
+        let error = refused(limits.issue(&account("acct_a"), &agent("agent_4"))).expect("the account is spent");
         assert!(error.message.contains("this account"), "{}", error.message);
-        assert!(limits.issue("acct_b", "agent_4").is_ok());
+        assert!(limits.issue(&account("acct_b"), &agent("agent_4")).is_ok());
     }
 
     #[test]
     fn delegations_are_counted_per_delegating_token_and_per_account() {
         let limits = limits(2, 100, 1);
-        assert!(limits.delegation("acct_a", "tok_1", "agent_1").is_ok());
-        let error = refused(limits.delegation("acct_a", "tok_1", "agent_1")).expect("the token is spent");
+        assert!(
+            limits
+                .delegation(&account("acct_a"), "tok_1", &agent("agent_1"))
+                .is_ok()
+        );
+        let error =
+            refused(limits.delegation(&account("acct_a"), "tok_1", &agent("agent_1"))).expect("the token is spent");
         assert!(error.message.contains("delegating token"), "{}", error.message);
-        assert!(limits.delegation("acct_a", "tok_2", "agent_1").is_ok());
+        assert!(
+            limits
+                .delegation(&account("acct_a"), "tok_2", &agent("agent_1"))
+                .is_ok()
+        );
         // Delegations to an agent count as its requests.
-        let error = refused(limits.delegation("acct_a", "tok_3", "agent_1")).expect("the agent is spent");
+        let error =
+            refused(limits.delegation(&account("acct_a"), "tok_3", &agent("agent_1"))).expect("the agent is spent");
         assert!(error.message.contains("this agent"), "{}", error.message);
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_events::{Envelope, catalogue::TokenDenied};
+use latchkey_ids::{AccountId, ApprovalId, DecisionId};
 use latchkey_proto::policy::v1::{self as policy_pb, policy_service_client::PolicyServiceClient};
 use latchkey_server::{InfraError, MeshChannel};
 
@@ -29,7 +30,10 @@ pub(crate) enum Gate {
     /// Issue the token a person approved: with exactly the approved lifetime and intent.
     IssueApproved { ttl: i64, intent: Option<String> },
     /// Held for approval: no token now.
-    Held { approval_id: String, expires_at_ms: i64 },
+    Held {
+        approval_id: ApprovalId,
+        expires_at_ms: i64,
+    },
 }
 
 /// The request as policy decides it.
@@ -39,8 +43,8 @@ pub(crate) struct Asked<'a> {
     pub audience: &'a str,
     pub ttl: i64,
     pub intent: Option<&'a str>,
-    pub approval_id: Option<&'a str>,
-    pub decision_id: &'a str,
+    pub approval_id: Option<&'a ApprovalId>,
+    pub decision_id: &'a DecisionId,
     pub actor: Option<&'a str>,
 }
 
@@ -64,14 +68,14 @@ fn policy_failure(status: &tonic::Status) -> AgentTokenError {
 
 impl AgentToken {
     /// Asks the account's policies about `asked` and carries out the answer (see the module).
-    pub(crate) async fn gate(&self, account_id: &str, asked: Asked<'_>) -> Result<Gate, AgentTokenError> {
+    pub(crate) async fn gate(&self, account: &AccountId, asked: Asked<'_>) -> Result<Gate, AgentTokenError> {
         let Some(client) = self.policy.clone() else {
             tracing::error!("no policy service is configured; refusing the token");
             return Err(InfraError::Unavailable("policy").into());
         };
         let agent = asked.agent;
         let message = policy_pb::EvaluateRequest {
-            agent_id: agent.id.clone(),
+            agent_id: agent.id.to_string(),
             scope: asked.scope.to_vec(),
             target_service: asked.audience.to_owned(),
             agent: Some(policy_pb::AgentFacts {
@@ -81,13 +85,13 @@ impl AgentToken {
                 status: agent.status.as_str().to_owned(),
             }),
             enforce: true,
-            decision_id: asked.decision_id.to_owned(),
-            approval_id: asked.approval_id.unwrap_or_default().to_owned(),
+            decision_id: asked.decision_id.to_string(),
+            approval_id: asked.approval_id.map(ToString::to_string).unwrap_or_default(),
             ttl: asked.ttl,
             intent: asked.intent.unwrap_or_default().to_owned(),
             requested_by: asked.actor.unwrap_or_default().to_owned(),
         };
-        let request = latchkey_server::with_account(message, account_id, asked.actor);
+        let request = latchkey_server::with_account(message, account.as_str(), asked.actor);
         let answer = match tokio::time::timeout(POLICY_TIMEOUT, client.clone().evaluate(request)).await {
             Ok(Ok(answer)) => answer.into_inner(),
             Ok(Err(status)) => return Err(policy_failure(&status)),
@@ -111,11 +115,17 @@ impl AgentToken {
                 retry_after_secs: Some(u64::from(answer.retry_after_secs.max(1))),
             }
             .into()),
-            "require_approval" if !answer.approval_id.is_empty() => Ok(Gate::Held {
-                approval_id: answer.approval_id,
-                expires_at_ms: answer.approval_expires_at_ms,
-            }),
-            "deny" => Err(self.deny(account_id, &asked, &answer).await?),
+            "require_approval" if !answer.approval_id.is_empty() => match ApprovalId::try_from(answer.approval_id) {
+                Ok(approval_id) => Ok(Gate::Held {
+                    approval_id,
+                    expires_at_ms: answer.approval_expires_at_ms,
+                }),
+                Err(error) => {
+                    tracing::error!(%error, "policy answered an approval id that does not parse; refusing");
+                    Err(InfraError::Unavailable("policy").into())
+                }
+            },
+            "deny" => Err(self.deny(account, &asked, &answer).await?),
             other => {
                 tracing::error!(
                     effect = other,
@@ -130,21 +140,21 @@ impl AgentToken {
     /// naming the policy and rule. The event is the only thing written.
     async fn deny(
         &self,
-        account_id: &str,
+        account: &AccountId,
         asked: &Asked<'_>,
         answer: &policy_pb::EvaluateResponse,
     ) -> Result<AgentTokenError, AgentTokenError> {
         let policy_id = Some(answer.policy_id.clone()).filter(|id| !id.is_empty());
         let event = TokenDenied {
-            agent_id: asked.agent.id.clone(),
+            agent_id: asked.agent.id.to_string(),
             scope: asked.scope.to_vec(),
             audience: asked.audience.to_owned(),
             policy_id: policy_id.clone(),
             rule_index: answer.rule_index,
             reason: answer.reason.clone(),
         };
-        let mut envelope = Envelope::new(EVENT_SOURCE, account_id, asked.actor, &event);
-        envelope.decisionid = Some(asked.decision_id.to_owned());
+        let mut envelope = Envelope::new(EVENT_SOURCE, account.as_str(), asked.actor, &event);
+        envelope.decisionid = Some(asked.decision_id.to_string());
         let mut tx = self.db.begin_write().await?;
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;

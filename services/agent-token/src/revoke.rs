@@ -3,6 +3,7 @@
 
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenRevoked};
+use latchkey_ids::AccountId;
 use latchkey_server::InfraError;
 
 use crate::{
@@ -18,10 +19,10 @@ pub struct RevokedToken {
 }
 
 impl AgentToken {
-    /// Revokes `token`, one of `account_id`'s. Revoking a revoked token changes nothing.
+    /// Revokes `token`, one of `account`'s. Revoking a revoked token changes nothing.
     pub async fn revoke_token(
         &self,
-        account_id: &str,
+        account: &AccountId,
         actor: Option<&str>,
         token: &str,
     ) -> Result<RevokedToken, AgentTokenError> {
@@ -33,7 +34,7 @@ impl AgentToken {
                     .verification
                     .unverified_claims(token)
                     .ok_or(AgentTokenError::TokenNotFound)?;
-                if claims.account != account_id {
+                if claims.account != account.as_str() {
                     return Err(AgentTokenError::TokenNotFound);
                 }
                 return Ok(RevokedToken {
@@ -47,7 +48,7 @@ impl AgentToken {
             }
             None => return Err(InfraError::Unavailable("token verification").into()),
         };
-        if claims.account != account_id {
+        if claims.account != account.as_str() {
             return Err(AgentTokenError::TokenNotFound);
         }
         let event = TokenRevoked {
@@ -57,7 +58,7 @@ impl AgentToken {
         };
         let mut tx = self.db.begin_write().await?;
         self.outbox
-            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account_id, actor, &event))
+            .enqueue(&mut tx, &Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event))
             .await?;
         self.outbox.commit(tx).await?;
         self.verification.revoke_token_now(&claims.jti, claims.exp);

@@ -1,4 +1,4 @@
-//! Random identifiers and API key secrets. Secrets are 32 base62 characters (~190 bits) behind a
+//! API key and agent secrets (ids come from `latchkey_ids`). Secrets are 32 base62 characters (~190 bits) behind a
 //! recognisable prefix, so scanners can spot a leaked key; only their SHA-256 is stored, and a
 //! presented secret is compared with it in constant time.
 
@@ -11,20 +11,13 @@ pub const API_KEY_PREFIX: &str = "lk_live_";
 /// The prefix of every agent secret key.
 pub const AGENT_SECRET_PREFIX: &str = "sk_live_";
 const SECRET_LEN: usize = 32;
-const ID_LEN: usize = 16;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const BASE32: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::rng();
     (0..len)
         .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
         .collect()
-}
-
-/// A new id such as `key_7m2k…`: lowercase, no ambiguous letters, safe in NATS subjects.
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", random_from(BASE32, ID_LEN))
 }
 
 /// A new secret: `prefix` followed by 32 base62 characters.
@@ -96,11 +89,5 @@ mod tests {
         assert!(hashes_match(&h, &secret_hash("lk_live_x")));
         assert!(!hashes_match(&h, &secret_hash("lk_live_y")));
         assert!(!hashes_match(&h, "short"));
-    }
-
-    #[test]
-    fn ids_carry_their_prefix() {
-        let id = new_id("key");
-        assert!(id.starts_with("key_") && id.len() == 4 + ID_LEN);
     }
 }

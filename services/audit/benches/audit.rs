@@ -26,6 +26,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use latchkey_audit::EntryQuery;
 use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
 use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::TokenIssued};
+use latchkey_ids::AccountId;
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Backend, Db};
 use latchkey_test_support::{NatsServer, TestDatabase, unique_prefix};
@@ -118,7 +119,8 @@ fn backends() -> Vec<Backend> {
 async fn head_seq(audit: &Audit, account: &str) -> i64 {
     let mut newest = EntryQuery::all(1);
     newest.order = latchkey_audit::Order::NewestFirst;
-    let (page, _) = audit.list_entries(account, &newest).await.expect("read the head");
+    let account = AccountId::parse(account).expect("an account id");
+    let (page, _) = audit.list_entries(&account, &newest).await.expect("read the head");
     page.first().map_or(0, |entry| entry.seq)
 }
 
@@ -228,7 +230,7 @@ fn stored_chain(n: usize) -> Vec<StoredEntry> {
     (1..=n as i64)
         .map(|seq| {
             let mut entry = StoredEntry {
-                account_id: "acct_bench".to_owned(),
+                account_id: AccountId::parse("acct_bench").expect("an account id"),
                 seq,
                 event_id: uuid::Uuid::now_v7().to_string(),
                 event_type: "token.issued".to_owned(),

@@ -6,6 +6,7 @@
 use std::sync::{Arc, PoisonError};
 
 use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_ids::AccountId;
 use latchkey_server::{InfraError, SealedKeyTable, SystemSecrets};
 use latchkey_storage::{Db, is_unique_violation, now_ms, sqlx};
 use zeroize::Zeroizing;
@@ -146,18 +147,23 @@ impl Audit {
         .await?;
         let mut signed = 0;
         for (account_id, seq, hash) in moved {
-            if self.store_checkpoint(&account_id, seq, &hash).await? {
+            // Only parsed accounts are appended; a chain of any other (logged) is not signed, and
+            // does not keep every other chain from being signed.
+            let Ok(account) = crate::store::stored_account(account_id) else {
+                continue;
+            };
+            if self.store_checkpoint(&account, seq, &hash).await? {
                 signed += 1;
             }
         }
         Ok(signed)
     }
 
-    /// Signs `account_id`'s head now if it moved, and answers its latest checkpoint.
-    pub async fn sign_checkpoint(&self, account_id: &str) -> Result<Checkpoint, AuditError> {
+    /// Signs `account`'s head now if it moved, and answers its latest checkpoint.
+    pub async fn sign_checkpoint(&self, account: &AccountId) -> Result<Checkpoint, AuditError> {
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT 1")
-                .bind(account_id)
+                .bind(account.as_str())
                 .fetch_optional(self.db.pool())
                 .await?;
         let Some((seq, hash)) = head else {
@@ -166,21 +172,21 @@ impl Audit {
                 "the audit log has no entry yet, so there is no head to sign",
             )));
         };
-        let latest = self.checkpoints(account_id, 1, None).await?.0.into_iter().next();
+        let latest = self.checkpoints(account, 1, None).await?.0.into_iter().next();
         if latest.as_ref().is_none_or(|latest| latest.seq < seq) {
-            self.store_checkpoint(account_id, seq, &hash).await?;
+            self.store_checkpoint(account, seq, &hash).await?;
         }
-        let latest = self.checkpoints(account_id, 1, None).await?.0.into_iter().next();
+        let latest = self.checkpoints(account, 1, None).await?.0.into_iter().next();
         latest.ok_or(AuditError::Infra(InfraError::Internal(
             "a checkpoint just stored does not read back",
         )))
     }
 
     /// Stores a signed checkpoint of `(seq, hash)`; false when one already exists at that seq.
-    async fn store_checkpoint(&self, account_id: &str, seq: i64, hash: &str) -> Result<bool, AuditError> {
+    async fn store_checkpoint(&self, account: &AccountId, seq: i64, hash: &str) -> Result<bool, AuditError> {
         let keys = self.keys();
         let key = keys.first().ok_or(AuditError::NoSigningKey)?;
-        let checkpoint = key.sign(account_id, seq, hash, now_ms());
+        let checkpoint = key.sign(account.as_str(), seq, hash, now_ms());
         let stored = sqlx::query(
             "INSERT INTO audit_checkpoints (account_id, seq, hash, time_ms, kid, signature) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -200,10 +206,10 @@ impl Audit {
         }
     }
 
-    /// `account_id`'s checkpoints, newest first, below `cursor` (a seq), and the next page's cursor.
+    /// `account`'s checkpoints, newest first, below `cursor` (a seq), and the next page's cursor.
     pub async fn checkpoints(
         &self,
-        account_id: &str,
+        account: &AccountId,
         limit: u32,
         cursor: Option<i64>,
     ) -> Result<(Vec<Checkpoint>, Option<i64>), AuditError> {
@@ -212,7 +218,7 @@ impl Audit {
             "SELECT account_id, seq, hash, time_ms, kid, signature FROM audit_checkpoints \
              WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
         )
-        .bind(account_id)
+        .bind(account.as_str())
         .bind(cursor.unwrap_or(i64::MAX))
         .bind(limit + 1)
         .fetch_all(self.db.pool())
@@ -227,17 +233,17 @@ impl Audit {
         Ok((checkpoints, next))
     }
 
-    /// Recomputes `account_id`'s chain from storage, a page at a time, and compares it with every
+    /// Recomputes `account`'s chain from storage, a page at a time, and compares it with every
     /// checkpoint the service has kept for it.
-    pub async fn verify_chain(&self, account_id: &str) -> Result<(crate::Verification, i64), AuditError> {
+    pub async fn verify_chain(&self, account: &AccountId) -> Result<(crate::Verification, i64), AuditError> {
         let kept: Vec<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_checkpoints WHERE account_id = $1 ORDER BY seq")
-                .bind(account_id)
+                .bind(account.as_str())
                 .fetch_all(self.db.pool())
                 .await?;
         let kept_count = kept.len() as i64;
         let mut verifier = ChainVerifier::new().with_checkpoints(kept.iter().map(|(seq, hash)| (*seq, hash.as_str())));
-        let mut entries = std::pin::pin!(self.export(account_id));
+        let mut entries = std::pin::pin!(self.export(account));
         while let Some(entry) = futures::TryStreamExt::try_next(&mut entries).await? {
             if !verifier.check(&entry.fields(), &entry.prev_hash, &entry.hash) {
                 break;

@@ -33,7 +33,7 @@ fn entry_to_pb(entry: StoredEntry) -> pb::AuditEntry {
         data_json: entry.data_json,
         prev_hash: entry.prev_hash,
         hash: entry.hash,
-        account_id: entry.account_id,
+        account_id: entry.account_id.into_string(),
     }
 }
 
@@ -91,7 +91,7 @@ impl AuditService for GrpcApi {
                 Order::OldestFirst
             },
         };
-        let (entries, next) = self.audit.list_entries(account.as_str(), &query).await?;
+        let (entries, next) = self.audit.list_entries(&account, &query).await?;
         Ok(Response::new(pb::ListEntriesResponse {
             entries: entries.into_iter().map(entry_to_pb).collect(),
             next_cursor: next.unwrap_or_default(),
@@ -104,7 +104,7 @@ impl AuditService for GrpcApi {
         request: Request<pb::VerifyChainRequest>,
     ) -> Result<Response<pb::VerifyChainResponse>, Status> {
         let account = self.audit.mesh.caller(&request)?.account;
-        let (verification, checkpoints_checked) = self.audit.verify_chain(account.as_str()).await?;
+        let (verification, checkpoints_checked) = self.audit.verify_chain(&account).await?;
         Ok(Response::new(pb::VerifyChainResponse {
             valid: verification.is_valid(),
             entries_checked: verification.entries_checked,
@@ -122,11 +122,7 @@ impl AuditService for GrpcApi {
         request: Request<pb::ExportEntriesRequest>,
     ) -> Result<Response<Self::ExportEntriesStream>, Status> {
         let account = self.audit.mesh.caller(&request)?.account;
-        let entries = self
-            .audit
-            .export(account.as_str())
-            .map_ok(entry_to_pb)
-            .map_err(Status::from);
+        let entries = self.audit.export(&account).map_ok(entry_to_pb).map_err(Status::from);
         Ok(Response::new(Box::pin(entries)))
     }
 
@@ -136,7 +132,7 @@ impl AuditService for GrpcApi {
         request: Request<pb::SignCheckpointRequest>,
     ) -> Result<Response<pb::Checkpoint>, Status> {
         let account = self.audit.mesh.caller(&request)?.account;
-        let checkpoint = self.audit.sign_checkpoint(account.as_str()).await?;
+        let checkpoint = self.audit.sign_checkpoint(&account).await?;
         Ok(Response::new(checkpoint_to_pb(checkpoint)))
     }
 
@@ -152,7 +148,7 @@ impl AuditService for GrpcApi {
         }
         let limit = if message.limit == 0 { 50 } else { message.limit };
         let cursor = Some(message.cursor).filter(|c| *c > 0);
-        let (checkpoints, next) = self.audit.checkpoints(account.as_str(), limit, cursor).await?;
+        let (checkpoints, next) = self.audit.checkpoints(&account, limit, cursor).await?;
         Ok(Response::new(pb::ListCheckpointsResponse {
             checkpoints: checkpoints.into_iter().map(checkpoint_to_pb).collect(),
             next_cursor: next.unwrap_or_default(),
@@ -178,7 +174,7 @@ impl AuditService for GrpcApi {
         let message = request.into_inner();
         let counts = self
             .audit
-            .daily_counts(account.as_str(), bound(message.from_ms), bound(message.to_ms))
+            .daily_counts(&account, bound(message.from_ms), bound(message.to_ms))
             .await?;
         Ok(Response::new(pb::GetAnalyticsResponse {
             counts: counts

@@ -1,9 +1,11 @@
-//! Appending to and reading from the chains. Every query names the account.
+//! Appending to and reading from the chains. Every query names the account, and an event enters a
+//! chain only with an account id that parses.
 
 use std::collections::{HashMap, HashSet};
 
 use futures::{Stream, TryStreamExt, stream};
 use latchkey_events::Envelope;
+use latchkey_ids::AccountId;
 use latchkey_server::InfraError;
 use latchkey_storage::{is_unique_violation, sqlx};
 use serde_json::Value;
@@ -84,7 +86,7 @@ impl EntryQuery {
 /// An entry as stored: the data as its canonical JSON text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEntry {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub seq: i64,
     pub event_id: String,
     pub event_type: String,
@@ -101,7 +103,7 @@ impl StoredEntry {
     /// The hashed fields, borrowed.
     pub fn fields(&self) -> EntryFields<'_> {
         EntryFields {
-            account_id: &self.account_id,
+            account_id: self.account_id.as_str(),
             seq: self.seq,
             event_id: &self.event_id,
             event_type: &self.event_type,
@@ -116,7 +118,7 @@ impl StoredEntry {
     pub fn into_chain_entry(self) -> ChainEntry {
         ChainEntry {
             data: serde_json::from_str(&self.data_json).unwrap_or(Value::Null),
-            account_id: self.account_id,
+            account_id: self.account_id.into_string(),
             seq: self.seq,
             event_id: self.event_id,
             event_type: self.event_type,
@@ -153,10 +155,10 @@ type EntryRow = (
     String,
 );
 
-fn entry_from_row(row: EntryRow) -> StoredEntry {
+fn entry_from_row(row: EntryRow) -> Result<StoredEntry, AuditError> {
     let (account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data_json, prev_hash, hash) = row;
-    StoredEntry {
-        account_id,
+    Ok(StoredEntry {
+        account_id: stored_account(account_id)?,
         seq,
         event_id,
         event_type,
@@ -167,7 +169,43 @@ fn entry_from_row(row: EntryRow) -> StoredEntry {
         data_json,
         prev_hash,
         hash,
-    }
+    })
+}
+
+/// An account id read back from a chain. Only parsed accounts are appended, so one that does not
+/// parse is an internal error (logged), never a panic.
+pub(crate) fn stored_account(account_id: String) -> Result<AccountId, AuditError> {
+    AccountId::try_from(account_id).map_err(|error| {
+        tracing::error!(%error, "a stored account id does not parse");
+        AuditError::Infra(InfraError::Internal("a stored account id does not parse"))
+    })
+}
+
+/// An event on its way into its account's chain, its account parsed.
+struct Incoming<'a> {
+    account: AccountId,
+    event: &'a Envelope,
+}
+
+/// The events whose account is an account id, in order. Any other event could never be read or
+/// verified by an account, so it is logged and left out, as the bus drops an event that does not
+/// decode.
+fn with_accounts(events: &[Envelope]) -> Vec<Incoming<'_>> {
+    events
+        .iter()
+        .filter_map(|event| match AccountId::parse(&event.account) {
+            Ok(account) => Some(Incoming { account, event }),
+            Err(error) => {
+                tracing::error!(
+                    event_id = %event.id,
+                    event_type = %event.event_type,
+                    %error,
+                    "skipping an event whose account is not an account id"
+                );
+                None
+            }
+        })
+        .collect()
 }
 
 const COLUMNS: &str =
@@ -186,10 +224,10 @@ struct Conditions {
 }
 
 impl Conditions {
-    fn for_account(account_id: &str) -> Self {
+    fn for_account(account: &AccountId) -> Self {
         Self {
             sql: "account_id = $1".to_owned(),
-            args: vec![Arg::Text(account_id.to_owned())],
+            args: vec![Arg::Text(account.to_string())],
         }
     }
 
@@ -221,7 +259,8 @@ fn bind_all<'q, O>(
 
 impl Audit {
     /// Appends `event` to its account's chain. Idempotent: an event already in the chain is not
-    /// appended again (returns false), so redelivery never duplicates an entry.
+    /// appended again (returns false), so redelivery never duplicates an entry. An event whose
+    /// account is not an account id is logged and not appended (false).
     pub async fn append(&self, event: &Envelope) -> Result<bool, AuditError> {
         Ok(self.append_batch(std::slice::from_ref(event)).await? == 1)
     }
@@ -229,12 +268,14 @@ impl Audit {
     /// Appends `events`, in order, to their accounts' chains in one transaction, and answers how many
     /// were new. Events already in a chain (or repeated within the batch) are skipped. Losing a chain
     /// head to a concurrent appender rolls the whole batch back and retries it on the new heads.
+    /// Events whose account is not an account id are logged and left out.
     pub async fn append_batch(&self, events: &[Envelope]) -> Result<usize, AuditError> {
+        let events = with_accounts(events);
         if events.is_empty() {
             return Ok(0);
         }
         for _ in 0..APPEND_ATTEMPTS {
-            match self.try_append_batch(events).await {
+            match self.try_append_batch(&events).await {
                 Ok(appended) => return Ok(appended),
                 // Another appender took a position (or an event) first: look again.
                 Err(AuditError::Infra(InfraError::Database(err))) if is_unique_violation(&err) => continue,
@@ -244,7 +285,7 @@ impl Audit {
         Err(AuditError::Contended)
     }
 
-    async fn try_append_batch(&self, events: &[Envelope]) -> Result<usize, AuditError> {
+    async fn try_append_batch(&self, events: &[Incoming<'_>]) -> Result<usize, AuditError> {
         let mut tx = self.db.begin_write().await?;
         let mut seen: HashSet<String> = HashSet::new();
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
@@ -254,36 +295,36 @@ impl Audit {
                 placeholders.join(", ")
             ));
             let mut query = sqlx::query_scalar::<_, String>(sql);
-            for event in chunk {
-                query = query.bind(&event.id);
+            for incoming in chunk {
+                query = query.bind(&incoming.event.id);
             }
             seen.extend(query.fetch_all(&mut *tx).await?);
         }
-        let mut heads: HashMap<String, (i64, [u8; 32])> = HashMap::new();
+        let mut heads: HashMap<&AccountId, (i64, [u8; 32])> = HashMap::new();
         let mut rows: Vec<StoredEntry> = Vec::with_capacity(events.len());
         let mut buf = Vec::with_capacity(512);
-        for event in events {
+        for Incoming { account, event } in events {
             if !seen.insert(event.id.clone()) {
                 continue;
             }
-            if !heads.contains_key(&event.account) {
+            if !heads.contains_key(account) {
                 let head: Option<(i64, String)> = sqlx::query_as(
                     "SELECT seq, hash FROM audit_entries WHERE account_id = $1 ORDER BY seq DESC LIMIT 1",
                 )
-                .bind(&event.account)
+                .bind(account.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
                 let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
                 let mut bytes = [0u8; 32];
                 // A stored head that is not hex is a broken chain; verification names it.
                 let _ = hex::decode_to_slice(&hash, &mut bytes);
-                heads.insert(event.account.clone(), (seq, bytes));
+                heads.insert(account, (seq, bytes));
             }
-            let head = heads.get_mut(&event.account).expect("head read above");
+            let head = heads.get_mut(account).expect("head read above");
             let mut data = Vec::with_capacity(128);
             write_canonical(&event.data, &mut data);
             let mut row = StoredEntry {
-                account_id: event.account.clone(),
+                account_id: account.clone(),
                 seq: head.0 + 1,
                 event_id: event.id.clone(),
                 event_type: event.event_type.clone(),
@@ -327,7 +368,7 @@ impl Audit {
             let mut insert = sqlx::query(sql);
             for row in chunk {
                 insert = insert
-                    .bind(&row.account_id)
+                    .bind(row.account_id.as_str())
                     .bind(row.seq)
                     .bind(&row.event_id)
                     .bind(&row.event_type)
@@ -345,14 +386,14 @@ impl Audit {
         Ok(rows.len())
     }
 
-    /// One page of `account_id`'s chain, and the cursor of the next page if there is one.
+    /// One page of `account`'s chain, and the cursor of the next page if there is one.
     pub async fn list_entries(
         &self,
-        account_id: &str,
+        account: &AccountId,
         query: &EntryQuery,
     ) -> Result<(Vec<StoredEntry>, Option<i64>), AuditError> {
         let limit = i64::from(query.limit.clamp(1, 1000));
-        let mut conditions = Conditions::for_account(account_id);
+        let mut conditions = Conditions::for_account(account);
         match &query.event_type {
             Some(TypeFilter::Exact(event_type)) => {
                 conditions.and(|c| format!("event_type = {}", c.next(Arg::Text(event_type.clone()))));
@@ -410,7 +451,7 @@ impl Audit {
         let rows: Vec<EntryRow> = bind_all(sqlx::query_as(sql), conditions.args)
             .fetch_all(self.db.pool())
             .await?;
-        let mut entries: Vec<StoredEntry> = rows.into_iter().map(entry_from_row).collect();
+        let mut entries = rows.into_iter().map(entry_from_row).collect::<Result<Vec<_>, _>>()?;
         let next = if entries.len() as i64 > limit {
             entries.truncate(limit as usize);
             entries.last().map(|e| e.seq)
@@ -420,13 +461,13 @@ impl Audit {
         Ok((entries, next))
     }
 
-    /// `account_id`'s whole chain, oldest first, read a page at a time as the stream is polled: at
+    /// `account`'s whole chain, oldest first, read a page at a time as the stream is polled: at
     /// most one page is held, whatever the chain's length.
-    pub fn export(&self, account_id: &str) -> impl Stream<Item = Result<StoredEntry, AuditError>> + Send + 'static {
+    pub fn export(&self, account: &AccountId) -> impl Stream<Item = Result<StoredEntry, AuditError>> + Send + 'static {
         let audit = self.clone();
         let page_size = self.export_page_size;
-        let start = (account_id.to_owned(), Some(0_i64));
-        stream::try_unfold(start, move |(account_id, cursor)| {
+        let start = (account.clone(), Some(0_i64));
+        stream::try_unfold(start, move |(account, cursor)| {
             let audit = audit.clone();
             async move {
                 let Some(cursor) = cursor else {
@@ -434,30 +475,30 @@ impl Audit {
                 };
                 let mut query = EntryQuery::all(page_size);
                 query.cursor = Some(cursor);
-                let (page, next) = audit.list_entries(&account_id, &query).await?;
+                let (page, next) = audit.list_entries(&account, &query).await?;
                 audit.pages_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if page.is_empty() {
                     return Ok(None);
                 }
-                Ok(Some((page, (account_id, next))))
+                Ok(Some((page, (account, next))))
             }
         })
         .map_ok(|page| stream::iter(page.into_iter().map(Ok)))
         .try_flatten()
     }
 
-    /// The whole of `account_id`'s chain, oldest first, read in pages.
-    pub async fn chain_of(&self, account_id: &str) -> Result<Vec<ChainEntry>, AuditError> {
-        self.export(account_id)
+    /// The whole of `account`'s chain, oldest first, read in pages.
+    pub async fn chain_of(&self, account: &AccountId) -> Result<Vec<ChainEntry>, AuditError> {
+        self.export(account)
             .map_ok(StoredEntry::into_chain_entry)
             .try_collect()
             .await
     }
 
-    /// Counts of `account_id`'s events by UTC day and type, in `[from_ms, to_ms)`.
+    /// Counts of `account`'s events by UTC day and type, in `[from_ms, to_ms)`.
     pub async fn daily_counts(
         &self,
-        account_id: &str,
+        account: &AccountId,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Vec<DailyCount>, AuditError> {
@@ -466,7 +507,7 @@ impl Audit {
              WHERE account_id = $1 AND time_ms >= $2 AND time_ms < $3 \
              GROUP BY time_ms / 86400000, event_type ORDER BY day, event_type",
         )
-        .bind(account_id)
+        .bind(account.as_str())
         .bind(from_ms.unwrap_or(i64::MIN))
         .bind(to_ms.unwrap_or(i64::MAX))
         .fetch_all(self.db.pool())

@@ -7,5 +7,6 @@
 // what a service runs.
 #![allow(clippy::disallowed_methods)]
 
+mod ids;
 mod support;
 mod tokens;

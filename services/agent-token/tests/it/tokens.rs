@@ -20,7 +20,7 @@ use tonic::Code;
 use crate::support::TestAgentToken;
 
 /// A new agent of `account`; answers its id.
-async fn create_agent(service: &TestAgentToken, account: &str) -> String {
+pub(crate) async fn create_agent(service: &TestAgentToken, account: &str) -> String {
     let request = CreateAgentRequest {
         name: "invoicer".to_owned(),
         owner: "finance".to_owned(),
@@ -36,7 +36,7 @@ async fn create_agent(service: &TestAgentToken, account: &str) -> String {
     created.agent.expect("the created agent").id
 }
 
-fn token_request(agent_id: &str) -> IssueTokenRequest {
+pub(crate) fn token_request(agent_id: &str) -> IssueTokenRequest {
     IssueTokenRequest {
         agent_id: agent_id.to_owned(),
         scope: vec!["invoices.read".to_owned()],

@@ -9,7 +9,9 @@ use latchkey_storage::{Backend, Db, sqlx};
 use latchkey_test_support::{NatsServer, RunningConsumer, TestDatabase, nats_bus, unique_prefix};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{DEADLINE, chain_once, ids, on_insert_of, open_audit, start_consumer, token_events, tries};
+use crate::support::{
+    DEADLINE, account, chain_once, ids, on_insert_of, open_audit, start_consumer, token_events, tries,
+};
 
 /// The advisory lock a test holds to stop the consumer in the middle of a batch's transaction.
 const MID_BATCH_LOCK: i64 = 4242;
@@ -145,7 +147,12 @@ impl StuckMidBatch {
 async fn a_consumer_killed_mid_batch_leaves_every_event_once_in_the_chain_after_restart() {
     let setup = StuckMidBatch::start("acct_killed").await;
     assert_eq!(
-        setup.audit.chain_of("acct_killed").await.expect("chain").len(),
+        setup
+            .audit
+            .chain_of(&account("acct_killed"))
+            .await
+            .expect("chain")
+            .len(),
         500,
         "the first batch is in; the second is half-written"
     );
@@ -219,6 +226,36 @@ async fn an_event_twice_in_one_batch_or_in_two_is_appended_once() {
         2
     );
     assert_eq!(audit.append_batch(&[b.clone(), c.clone()]).await.expect("append"), 1);
-    let chain = audit.chain_of("acct_twice").await.expect("chain");
+    let chain = audit.chain_of(&account("acct_twice")).await.expect("chain");
     assert_exactly_once_in_order(&chain, &events);
+}
+
+#[tokio::test]
+async fn an_event_whose_account_is_not_an_account_id_is_left_out_and_the_rest_appended() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let audit = open_audit(database.url()).await;
+    let events = token_events("acct_kept", 2);
+    let strays: Vec<Envelope> = ["acct_*", "acct_a.b", "ACCT_A", "tenant-a", "agent_x", ""]
+        .into_iter()
+        .map(|bad| token_events(bad, 1).remove(0))
+        .collect();
+    let mut batch = vec![events[0].clone()];
+    batch.extend(strays.iter().cloned());
+    batch.push(events[1].clone());
+    assert_eq!(
+        audit.append_batch(&batch).await.expect("append"),
+        2,
+        "the account's two only"
+    );
+    for stray in &strays {
+        assert!(!audit.append(stray).await.expect("append"), "{:?}", stray.account);
+    }
+    let chain = audit.chain_of(&account("acct_kept")).await.expect("chain");
+    assert_exactly_once_in_order(&chain, &events);
+    let db = Db::connect(database.url()).await.expect("open the audit database");
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(stored, 2, "nothing chained under what is not an account");
 }

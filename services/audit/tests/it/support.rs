@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use latchkey_audit::{Audit, ChainEntry};
 use latchkey_events::{Envelope, catalogue::TokenIssued};
+use latchkey_ids::AccountId;
 use latchkey_server::MeshAuth;
 use latchkey_storage::{Db, sqlx};
 use latchkey_test_support::{RunningConsumer, nats_bus, read_until};
@@ -33,6 +34,11 @@ pub fn token_events(account: &str, count: usize) -> Vec<Envelope> {
         .collect()
 }
 
+/// `id` as an account id.
+pub fn account(id: &str) -> AccountId {
+    AccountId::parse(id).expect("an account id")
+}
+
 pub fn ids(events: &[Envelope]) -> Vec<String> {
     events.iter().map(|event| event.id.clone()).collect()
 }
@@ -50,7 +56,7 @@ pub async fn open_audit(url: &str) -> Audit {
 pub async fn chain_once(audit: &Audit, account: &str, count: usize) -> Vec<ChainEntry> {
     read_until(
         DEADLINE,
-        || async { audit.chain_of(account).await.expect("read the chain") },
+        || async { audit.chain_of(&self::account(account)).await.expect("read the chain") },
         |chain| chain.len() >= count,
     )
     .await
