@@ -58,36 +58,4 @@ pub fn last4(secret: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_secret_has_the_documented_shape_and_is_never_repeated() {
-        let a = new_api_key_secret();
-        let b = new_api_key_secret();
-        assert!(looks_like_api_key(&a), "{a}");
-        assert_ne!(a, b);
-        assert_eq!(a.len(), API_KEY_PREFIX.len() + SECRET_LEN);
-    }
-
-    #[test]
-    fn malformed_secrets_are_rejected_before_any_lookup() {
-        for bad in [
-            "",
-            "lk_live_",
-            "lk_live_short",
-            "sk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-            "lk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-A",
-        ] {
-            assert!(!looks_like_api_key(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn hashes_compare_equal_only_when_equal() {
-        let h = secret_hash("lk_live_x");
-        assert!(hashes_match(&h, &secret_hash("lk_live_x")));
-        assert!(!hashes_match(&h, &secret_hash("lk_live_y")));
-        assert!(!hashes_match(&h, "short"));
-    }
-}
+mod tests;

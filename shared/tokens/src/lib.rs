@@ -26,19 +26,9 @@ pub mod scope;
 mod verify;
 
 #[cfg(test)]
-mod authentic_cache_tests;
-#[cfg(test)]
-mod delegation_tests;
-#[cfg(test)]
-mod interop_tests;
-#[cfg(test)]
-mod scope_tests;
-#[cfg(test)]
 mod testing;
 #[cfg(test)]
-mod verify_claims_tests;
-#[cfg(test)]
-mod verify_tests;
+mod tests;
 
 pub use claims::{Actor, Claims};
 pub use delegation::{DelegationError, DelegationRequest, MAX_CLAIMS_BYTES, MAX_DELEGATION_DEPTH, delegate};

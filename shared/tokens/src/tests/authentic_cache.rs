@@ -6,8 +6,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::testing::{Fixture, NOW, TTL, b64, claims, no_requirements};
-use super::{Claims, Invalid, Requirements, Verifier};
+use crate::testing::{Fixture, NOW, TTL, b64, claims, no_requirements};
+use crate::{Claims, Invalid, Requirements, Verifier};
 
 fn cached(fixture: &Fixture, entries: usize) -> Verifier {
     fixture.verifier.clone().with_cache(entries)

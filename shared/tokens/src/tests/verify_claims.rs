@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::testing::{Fixture, NOW, b64, claims, no_requirements};
-use super::{Claims, Invalid, KeyRing, Requirements, RevocationSet, Verifier};
+use crate::testing::{Fixture, NOW, b64, claims, no_requirements};
+use crate::{Claims, Invalid, KeyRing, Requirements, RevocationSet, Verifier};
 
 #[test]
 fn a_token_for_any_audience_is_accepted_by_every_audience() {
@@ -28,7 +28,7 @@ fn an_expired_token_fails_once_past_the_leeway() {
     let claims = claims();
     let token = fixture.sign(&claims);
     let leeway = fixture.verifier.leeway();
-    assert_eq!(leeway, super::DEFAULT_LEEWAY_SECS);
+    assert_eq!(leeway, crate::DEFAULT_LEEWAY_SECS);
     assert!(
         fixture
             .verifier
@@ -111,7 +111,7 @@ fn a_revoked_token_or_agent_is_refused_as_such() {
         Err(Invalid::TokenRevoked)
     );
 
-    let other = super::testing::claims();
+    let other = crate::testing::claims();
     let other_token = fixture.sign(&other);
     assert!(fixture.verifier.verify(&other_token, &no_requirements(), NOW).is_ok());
     fixture.revocations.revoke_agent(&other.sub, NOW);
@@ -124,9 +124,9 @@ fn a_revoked_token_or_agent_is_refused_as_such() {
 #[test]
 fn a_verifier_from_the_jwks_alone_accepts_tokens_of_every_published_key() {
     let mut ring = KeyRing::with_new_key(NOW);
-    let old_token = super::issue(&ring, &claims(), NOW).expect("issue");
+    let old_token = crate::issue(&ring, &claims(), NOW).expect("issue");
     ring.rotate(NOW, 60, 86_400);
-    let new_token = super::issue(&ring, &claims(), NOW + 60).expect("issue");
+    let new_token = crate::issue(&ring, &claims(), NOW + 60).expect("issue");
     let mut jwks = ring.jwks(NOW + 60);
     // Keys a JWKS may also hold that cannot verify our tokens are skipped.
     jwks["keys"]

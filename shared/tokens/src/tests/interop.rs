@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, errors::ErrorKind};
 
-use super::testing::claims;
-use super::{Claims, KeyRing, issue};
+use crate::testing::claims;
+use crate::{Claims, KeyRing, issue};
 
 /// jsonwebtoken checks times against the real clock, so these tests issue for the real now.
 fn wall_clock() -> i64 {

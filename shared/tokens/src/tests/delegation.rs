@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::testing::{Fixture, NOW, TTL, claims};
-use super::{
+use crate::testing::{Fixture, NOW, TTL, claims};
+use crate::{
     DelegationError, DelegationRequest, Invalid, MAX_CLAIMS_BYTES, MAX_DELEGATION_DEPTH, Requirements, delegate,
     scope::MAX_SCOPES,
 };

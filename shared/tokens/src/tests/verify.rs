@@ -1,12 +1,12 @@
 //! Verification of a token's form and signature: a round trip, and every reason a forged, tampered or
-//! garbled token fails. (`verify_claims_tests` covers the checks on authentic tokens.)
+//! garbled token fails. (`verify_claims` covers the checks on authentic tokens.)
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
-use super::testing::{Fixture, NOW, b64, claims, forge, no_requirements};
-use super::{Claims, Invalid, KeyRing, MAX_TOKEN_LEN, Requirements};
+use crate::testing::{Fixture, NOW, b64, claims, forge, no_requirements};
+use crate::{Claims, Invalid, KeyRing, MAX_TOKEN_LEN, Requirements};
 
 #[test]
 fn an_issued_token_verifies_to_its_claims() {
@@ -69,7 +69,7 @@ fn another_key_claiming_a_known_kid_is_a_bad_signature() {
 fn an_unknown_or_missing_kid_is_an_unknown_key() {
     let fixture = Fixture::new();
     let other_ring = KeyRing::with_new_key(NOW);
-    let token = super::issue(&other_ring, &claims(), NOW).expect("issue");
+    let token = crate::issue(&other_ring, &claims(), NOW).expect("issue");
     assert_eq!(
         fixture.verifier.verify(&token, &no_requirements(), NOW),
         Err(Invalid::UnknownKey)

@@ -1,0 +1,96 @@
+use super::*;
+use crate::chain::{ChainEntry, GENESIS_HASH, entry_hash};
+
+fn chain(n: i64) -> Vec<ChainEntry> {
+    let mut prev = GENESIS_HASH.to_owned();
+    (1..=n)
+        .map(|seq| {
+            let mut entry = ChainEntry {
+                account_id: "acct_a".into(),
+                seq,
+                event_id: format!("ev{seq}"),
+                event_type: "api_key.created".into(),
+                time_ms: 1_767_225_600_000 + seq,
+                actor: "key_1".into(),
+                subject: String::new(),
+                decision_id: String::new(),
+                data: serde_json::json!({"name": "a, \"b\"", "n": seq}),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            entry.hash = entry_hash(&entry, &prev);
+            prev = entry.hash.clone();
+            entry
+        })
+        .collect()
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn json_line(e: &ChainEntry) -> String {
+    serde_json::json!({
+        "account_id": e.account_id, "seq": e.seq, "event_id": e.event_id, "type": e.event_type,
+        "time": time(e.time_ms), "time_ms": e.time_ms, "actor": e.actor, "subject": e.subject,
+        "decision_id": e.decision_id, "data": e.data, "prev_hash": e.prev_hash, "hash": e.hash,
+    })
+    .to_string()
+}
+
+fn csv_line(e: &ChainEntry) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},{},{}",
+        e.account_id,
+        e.seq,
+        e.event_id,
+        e.event_type,
+        time(e.time_ms),
+        e.time_ms,
+        e.actor,
+        e.subject,
+        e.decision_id,
+        quote(&e.data.to_string()),
+        e.prev_hash,
+        e.hash
+    )
+}
+
+fn verify(lines: &[String]) -> Verification {
+    let mut verifier = ExportVerifier::new(ChainVerifier::new());
+    for line in lines {
+        verifier.push_line(line).unwrap();
+    }
+    verifier.finish()
+}
+
+#[test]
+fn a_json_lines_export_verifies_and_an_edited_one_names_the_entry() {
+    let entries = chain(4);
+    let mut lines: Vec<String> = entries.iter().map(json_line).collect();
+    assert!(verify(&lines).is_valid());
+    lines[2] = lines[2].replace("\"n\":3", "\"n\":33");
+    assert_eq!(verify(&lines).first_broken_seq, Some(3));
+}
+
+#[test]
+fn a_csv_export_verifies_and_an_edited_time_is_caught() {
+    let entries = chain(3);
+    let mut lines = vec![CSV_HEADER.to_owned()];
+    lines.extend(entries.iter().map(csv_line));
+    assert!(verify(&lines).is_valid(), "{:?}", verify(&lines));
+    lines[2] = lines[2].replace("T00:00:00.002Z", "T00:00:01.002Z");
+    assert_eq!(verify(&lines).first_broken_seq, Some(2));
+}
+
+#[test]
+fn garbage_is_an_error_naming_the_line() {
+    let mut verifier = ExportVerifier::new(ChainVerifier::new());
+    assert!(matches!(
+        verifier.push_line("not json"),
+        Err(ExportError::Malformed { line: 1, .. })
+    ));
+}

@@ -1,0 +1,28 @@
+use super::*;
+
+#[test]
+fn every_public_operation_is_served_and_no_other_goes_without_a_key() {
+    let document = crate::routes::openapi();
+    let mut public = Vec::new();
+    for (path, item) in &document.paths.paths {
+        for (method, operation) in [
+            ("get", &item.get),
+            ("put", &item.put),
+            ("post", &item.post),
+            ("delete", &item.delete),
+        ] {
+            match operation {
+                Some(operation) if operation.security.is_none() => public.push((method, path.as_str())),
+                Some(operation) => assert!(operation.security == Some(api_key_requirement()), "{method} {path}"),
+                None => {}
+            }
+        }
+    }
+    public.sort_unstable();
+    let mut listed = PUBLIC.to_vec();
+    listed.sort_unstable();
+    assert_eq!(
+        public, listed,
+        "a public operation that is not served, or one not listed"
+    );
+}

@@ -1,0 +1,124 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn the_defaults_alone_are_complete() {
+    let settings = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(settings.nats.prefix, "latchkey");
+    assert_eq!(settings.gateway.body_limit_bytes, 1_048_576);
+    assert_eq!(settings.telemetry.otlp_endpoint, None);
+}
+
+#[test]
+fn the_environment_overrides_the_defaults() {
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__NATS__URL", "nats://nats:4222"),
+            ("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND", "7"),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.nats.url, "nats://nats:4222");
+    assert_eq!(settings.gateway.rate_limit_per_second, 7);
+}
+
+#[test]
+fn a_secret_that_looks_like_a_number_stays_a_string() {
+    let settings = Settings::load(None, env(&[("LATCHKEY__MESH__SERVICE_TOKEN", "0012e45")])).unwrap();
+    assert_eq!(settings.mesh.service_token, "0012e45");
+    let settings = Settings::load(None, env(&[("LATCHKEY__TELEMETRY__JSON_LOGS", "true")])).unwrap();
+    assert!(settings.telemetry.json_logs);
+}
+
+#[test]
+fn the_vault_root_keys_come_from_a_file_or_a_list_and_are_never_printed() {
+    let settings = Settings::load(None, env(&[])).unwrap();
+    assert!(settings.vault.root_key_source().is_none());
+    let inline = "1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let settings = Settings::load(None, env(&[("LATCHKEY__VAULT__ROOT_KEYS", inline)])).unwrap();
+    assert!(matches!(
+        settings.vault.root_key_source(),
+        Some(latchkey_vault::RootKeySource::Inline(_))
+    ));
+    assert!(!format!("{settings:?}").contains("AAECAwQF"));
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__VAULT__ROOT_KEYS", inline),
+            ("LATCHKEY__VAULT__ROOT_KEY_FILE", "/run/secrets/vault-root.key"),
+        ]),
+    )
+    .unwrap();
+    assert!(matches!(
+        settings.vault.root_key_source(),
+        Some(latchkey_vault::RootKeySource::File(path)) if path.ends_with("vault-root.key")
+    ));
+}
+
+#[test]
+fn webhook_settings_have_safe_defaults_and_come_from_the_environment() {
+    let defaults = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(defaults.webhook, latchkey_webhook::WebhookConfig::default());
+    assert!(!defaults.webhook.allow_loopback && !defaults.webhook.allow_private);
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__WEBHOOK__ALLOW_LOOPBACK", "true"),
+            ("LATCHKEY__WEBHOOK__RETRY_INITIAL_MS", "250"),
+        ]),
+    )
+    .unwrap();
+    assert!(settings.webhook.allow_loopback);
+    assert_eq!(settings.webhook.retry_initial_ms, 250);
+}
+
+#[test]
+fn oauth_apps_come_from_the_environment() {
+    let settings = Settings::load(
+        None,
+        env(&[
+            (
+                "LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_ID",
+                "1234.apps.googleusercontent.com",
+            ),
+            ("LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_SECRET", "0012secret"),
+        ]),
+    )
+    .unwrap();
+    let google = &settings.oauth.clients["google"];
+    assert_eq!(google.client_id, "1234.apps.googleusercontent.com");
+    assert_eq!(google.client_secret, "0012secret");
+    assert_eq!(settings.oauth.session_ttl_secs, 600);
+    assert!(
+        !format!("{:?}", settings.oauth).contains("0012secret"),
+        "Debug hides the secret"
+    );
+}
+
+#[test]
+fn dead_letter_budgets_default_to_the_events_crate_and_come_from_the_environment() {
+    let defaults = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(defaults.events, latchkey_events::EventsConfig::default());
+    let settings = Settings::load(None, env(&[("LATCHKEY__EVENTS__RELAY_MAX_ATTEMPTS", "3")])).unwrap();
+    assert_eq!(settings.events.relay_max_attempts, 3);
+}
+
+#[test]
+fn an_unknown_setting_is_an_error() {
+    assert!(Settings::load(None, env(&[("LATCHKEY__NATS__URLL", "x")])).is_err());
+}
+
+#[test]
+fn a_file_sits_between_defaults_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latchkey.toml");
+    std::fs::write(&path, "[nats]\nprefix = \"fromfile\"\nurl = \"nats://file:4222\"\n").unwrap();
+    let settings = Settings::load(Some(&path), env(&[("LATCHKEY__NATS__URL", "nats://env:4222")])).unwrap();
+    assert_eq!(settings.nats.prefix, "fromfile");
+    assert_eq!(settings.nats.url, "nats://env:4222");
+}
