@@ -9,9 +9,10 @@ use latchkey_events::{
 use latchkey_ids::{AccountId, AgentId};
 use latchkey_storage::{now_ms, sqlx};
 
+use latchkey_server::stored_id;
+
 use crate::{
     AgentToken, AgentTokenError, EVENT_SOURCE,
-    error::stored_id,
     secrets::{self, AGENT_SECRET_PREFIX},
 };
 

@@ -9,9 +9,10 @@ use latchkey_events::{
 use latchkey_ids::{AccountId, ApiKeyId};
 use latchkey_storage::{now_ms, sqlx};
 
+use latchkey_server::stored_id;
+
 use crate::{
     AgentToken, AgentTokenError, EVENT_SOURCE,
-    error::stored_id,
     secrets::{self, API_KEY_PREFIX},
 };
 

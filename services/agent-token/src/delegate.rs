@@ -12,12 +12,11 @@
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_events::{Envelope, catalogue::TokenDelegated};
 use latchkey_ids::{AccountId, AgentId, DecisionId};
-use latchkey_server::InfraError;
+use latchkey_server::{InfraError, stored_id};
 
 use crate::{
     AgentStatus, AgentToken, AgentTokenError, DEFAULT_TTL_SECS, EVENT_SOURCE, HeldForApproval, IssueOutcome,
     IssuedToken,
-    error::stored_id,
     issue::{check_scopes, target_problem},
     policy_gate::{Asked, Gate},
     signing::now_secs,

@@ -43,18 +43,6 @@ impl AgentTokenError {
 
 latchkey_server::wraps_infra_error!(AgentTokenError);
 
-/// An id read back from this service's own rows or tokens. Only this service writes them, always
-/// from a typed id, so one that does not parse is an internal error (logged), never a panic.
-pub(crate) fn stored_id<T>(text: String) -> Result<T, AgentTokenError>
-where
-    T: TryFrom<String, Error = latchkey_ids::IdError>,
-{
-    T::try_from(text).map_err(|error| {
-        tracing::error!(%error, "a stored id does not parse");
-        AgentTokenError::Infra(InfraError::Internal("a stored id does not parse"))
-    })
-}
-
 impl From<AgentTokenError> for tonic::Status {
     fn from(error: AgentTokenError) -> Self {
         let api_error = match error {

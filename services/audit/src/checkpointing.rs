@@ -149,7 +149,7 @@ impl Audit {
         for (account_id, seq, hash) in moved {
             // Only parsed accounts are appended; a chain of any other (logged) is not signed, and
             // does not keep every other chain from being signed.
-            let Ok(account) = crate::store::stored_account(account_id) else {
+            let Ok(account) = latchkey_server::stored_id::<AccountId>(account_id) else {
                 continue;
             };
             if self.store_checkpoint(&account, seq, &hash).await? {

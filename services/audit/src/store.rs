@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use futures::{Stream, TryStreamExt, stream};
 use latchkey_events::Envelope;
 use latchkey_ids::AccountId;
-use latchkey_server::InfraError;
+use latchkey_server::{InfraError, stored_id};
 use latchkey_storage::{is_unique_violation, sqlx};
 use serde_json::Value;
 
@@ -158,7 +158,7 @@ type EntryRow = (
 fn entry_from_row(row: EntryRow) -> Result<StoredEntry, AuditError> {
     let (account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data_json, prev_hash, hash) = row;
     Ok(StoredEntry {
-        account_id: stored_account(account_id)?,
+        account_id: stored_id(account_id)?,
         seq,
         event_id,
         event_type,
@@ -169,15 +169,6 @@ fn entry_from_row(row: EntryRow) -> Result<StoredEntry, AuditError> {
         data_json,
         prev_hash,
         hash,
-    })
-}
-
-/// An account id read back from a chain. Only parsed accounts are appended, so one that does not
-/// parse is an internal error (logged), never a panic.
-pub(crate) fn stored_account(account_id: String) -> Result<AccountId, AuditError> {
-    AccountId::try_from(account_id).map_err(|error| {
-        tracing::error!(%error, "a stored account id does not parse");
-        AuditError::Infra(InfraError::Internal("a stored account id does not parse"))
     })
 }
 

@@ -7,6 +7,7 @@ use latchkey_events::{
     catalogue::{EndpointCreated, EndpointDeleted, EndpointEnabled, EndpointSecretRotated},
 };
 use latchkey_ids::{AccountId, EndpointId};
+use latchkey_server::stored_id;
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
@@ -14,7 +15,7 @@ use crate::{
     guard::{self, AddressPolicy, Refusal},
     patterns,
     secrets::SecretDoc,
-    signing, stored_id,
+    signing,
 };
 
 /// The longest URL accepted.

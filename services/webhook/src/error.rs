@@ -2,7 +2,6 @@
 //! internal are logged here and reach the caller only as a generic error.
 
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
-use latchkey_ids::IdError;
 use latchkey_server::InfraError;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,15 +35,6 @@ impl WebhookError {
 }
 
 latchkey_server::wraps_infra_error!(WebhookError);
-
-/// An id read back from this service's tables. Every id there was minted here and parses, so one
-/// that does not is a damaged row: the caller sees an internal error.
-pub(crate) fn stored_id<T>(text: String) -> Result<T, WebhookError>
-where
-    T: TryFrom<String, Error = IdError>,
-{
-    T::try_from(text).map_err(|_| WebhookError::Infra(InfraError::Internal("a stored webhook id does not parse")))
-}
 
 impl From<WebhookError> for tonic::Status {
     fn from(error: WebhookError) -> Self {

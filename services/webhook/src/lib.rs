@@ -31,7 +31,6 @@ use tokio_util::sync::CancellationToken;
 pub use config::WebhookConfig;
 pub use endpoints::{CreatedEndpoint, Endpoint, EndpointInput};
 pub use error::WebhookError;
-use error::stored_id;
 pub use messages::{Attempt, AttemptPage, Message};
 
 /// The `source` of every event this service emits.

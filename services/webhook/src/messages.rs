@@ -7,7 +7,9 @@ use latchkey_ids::{AccountId, AttemptId, EndpointId, MessageId};
 use latchkey_storage::{now_ms, sqlx};
 use serde_json::json;
 
-use crate::{TEST_EVENT_TYPE, Webhook, WebhookError, fanout, stored_id};
+use latchkey_server::stored_id;
+
+use crate::{TEST_EVENT_TYPE, Webhook, WebhookError, fanout};
 
 /// The most attempts one page lists, and the default.
 const MAX_PAGE: u32 = 500;

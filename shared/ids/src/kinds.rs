@@ -49,7 +49,7 @@ define_id!(
     OAuthSessionId, "oas", "OAuth session"
 );
 define_id!(
-    /// A vault lease on a secret.
+    /// A lease: which oauth instance holds a connection's refresh for now.
     LeaseId, "lease", "lease"
 );
 define_id!(

@@ -63,6 +63,19 @@ impl InfraError {
     }
 }
 
+/// An id read back from a service's own rows (or its own tokens). The service wrote it from a typed
+/// id, so one that does not parse is damaged data: logged, and an internal error to the caller, never
+/// a panic. `?` turns it into the service's error.
+pub fn stored_id<T>(text: String) -> Result<T, InfraError>
+where
+    T: TryFrom<String, Error = latchkey_ids::IdError>,
+{
+    T::try_from(text).map_err(|error| {
+        tracing::error!(%error, "a stored id does not parse");
+        InfraError::Internal("a stored id does not parse")
+    })
+}
+
 /// Implements `From` each infrastructure failure for the service error `$error`, which must have a
 /// variant `Infra(InfraError)`: so `?` on a storage, database, bus or server result works in the
 /// service's code as it does on an [`InfraError`].

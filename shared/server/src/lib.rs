@@ -26,7 +26,7 @@ use tonic::{
 };
 use tonic_health::ServingStatus;
 
-pub use infra_error::InfraError;
+pub use infra_error::{InfraError, stored_id};
 pub use mesh::{
     ACCOUNT_HEADER, ACTOR_HEADER, Caller, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, actor_of,
     connect, with_account,
