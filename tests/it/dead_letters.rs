@@ -3,7 +3,7 @@
 //! and retry puts the relay's back on its outbox and hands the consumer's to its consumer again.
 
 use std::{
-    process::{Command, Output},
+    process::Output,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -43,9 +43,11 @@ impl Place {
         }
     }
 
-    /// Runs `latchkey events dead-letters <args>` against this place.
-    fn cli(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(BINARY);
+    /// Runs `latchkey events dead-letters <args>` against this place. Awaited, never waited on
+    /// blocking: the test's own tasks (its relay and consumer, their database connections) must
+    /// go on meanwhile, or one of them holding a lock the CLI needs (a migration's) stalls both.
+    async fn cli(&self, args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(BINARY);
         command
             .args(["events", "dead-letters"])
             .args(args)
@@ -54,7 +56,11 @@ impl Place {
             Self::DataDir(dir) => command.arg("--data-dir").arg(dir.path()),
             Self::Url(db) => command.env("LATCHKEY__DATABASE__URL", db.url()),
         };
-        command.output().expect("run latchkey events dead-letters")
+        command.kill_on_drop(true);
+        tokio::time::timeout(Duration::from_secs(120), command.output())
+            .await
+            .expect("latchkey events dead-letters ends within two minutes")
+            .expect("run latchkey events dead-letters")
     }
 }
 
@@ -149,7 +155,7 @@ async fn lists_and_retries(place: Place) {
         .into_iter()
         .find(|letter| letter.event_id == "evt_undecodable")
         .expect("the relay's dead letter");
-    let listed = stdout(&place.cli(&["list"]));
+    let listed = stdout(&place.cli(&["list"]).await);
     for expected in [
         consumer_letter.id.as_str(),
         poison.id.as_str(),
@@ -165,12 +171,12 @@ async fn lists_and_retries(place: Place) {
         assert!(listed.contains(expected), "{expected} not in\n{listed}");
     }
 
-    let missing = place.cli(&["retry", "dl_nosuchletter0000"]);
+    let missing = place.cli(&["retry", "dl_nosuchletter0000"]).await;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no dead letter dl_nosuchletter0000"));
 
     healed.store(true, Ordering::SeqCst);
-    let retried = stdout(&place.cli(&["retry", "--all"]));
+    let retried = stdout(&place.cli(&["retry", "--all"]).await);
     assert!(
         retried.contains(&format!(
             "{}: back on the outbox of /latchkey/agent-token",
