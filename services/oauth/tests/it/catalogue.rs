@@ -4,7 +4,7 @@
 //! by another account. (The whole flow against a real provider is the mesh suite's `oauth`.)
 
 use latchkey_proto::oauth::v1::{
-    CreateSessionRequest, GetRedirectUrisRequest, ListConnectionsRequest, ListProvidersRequest, SetRedirectUrisRequest,
+    CreateSessionRequest, GetRedirectUrisRequest, ListProvidersRequest, SetRedirectUrisRequest,
 };
 use latchkey_storage::Backend;
 use latchkey_test_support::{BACKENDS, mesh::as_account};
@@ -71,13 +71,7 @@ async fn an_account_starts_a_github_connection(backend: Backend) {
     assert!(query.get("state").is_some_and(|state| !state.is_empty()), "{url}");
 
     // No connection until the end user comes back; another account sees none of this.
-    let connections = oauth
-        .client
-        .list_connections(as_account(ACCOUNT, ListConnectionsRequest::default()))
-        .await
-        .expect("the account's connections")
-        .into_inner()
-        .connections;
+    let connections = oauth.connections_of(ACCOUNT).await;
     assert!(connections.is_empty(), "{connections:?}");
     let elsewhere = oauth
         .client

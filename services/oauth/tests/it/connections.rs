@@ -7,7 +7,6 @@
 use latchkey_oauth::{ClientCredentials, OauthConfig};
 use latchkey_proto::oauth::v1::{
     CompleteCallbackRequest, CompleteCallbackResponse, CreateSessionRequest, DisconnectRequest, FetchTokenRequest,
-    ListConnectionsRequest,
 };
 use latchkey_storage::Backend;
 use latchkey_test_support::{
@@ -133,13 +132,8 @@ async fn an_end_user_connects_and_the_service_keeps_the_token(backend: Backend) 
         .await
         .expect_err("another account's connection");
     assert_eq!(status.code(), Code::NotFound);
-    let others = oauth
-        .client
-        .list_connections(as_account(OTHER_ACCOUNT, ListConnectionsRequest::default()))
-        .await
-        .expect("the other account's list")
-        .into_inner();
-    assert!(others.connections.is_empty(), "{others:?}");
+    let others = oauth.connections_of(OTHER_ACCOUNT).await;
+    assert!(others.is_empty(), "{others:?}");
 
     let gone = oauth
         .client

@@ -6,8 +6,8 @@
 use latchkey_ids::OAuthSessionId;
 use latchkey_proto::{
     oauth::v1::{
-        CreateSessionRequest, DeleteOauthAppRequest, DisconnectRequest, FetchTokenRequest, ListConnectionsRequest,
-        ListOauthAppsRequest, SetOauthAppRequest, SetRedirectUrisRequest,
+        CreateSessionRequest, DeleteOauthAppRequest, DisconnectRequest, FetchTokenRequest, ListOauthAppsRequest,
+        SetOauthAppRequest, SetRedirectUrisRequest,
     },
     vault::v1::PutSecretRequest,
 };
@@ -136,13 +136,7 @@ async fn one_account_reaches_nothing_of_another(backend: Backend) {
         .await
         .expect_err("no connection of another account");
     assert_eq!(disconnected.code(), Code::NotFound);
-    let connections = oauth
-        .client
-        .list_connections(as_account(OTHER, ListConnectionsRequest::default()))
-        .await
-        .expect("another account's connections")
-        .into_inner()
-        .connections;
+    let connections = oauth.connections_of(OTHER).await;
     assert!(connections.is_empty(), "{connections:?}");
 }
 

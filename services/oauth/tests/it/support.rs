@@ -2,12 +2,12 @@
 //! asks (a real OpenID Connect provider's, say).
 
 use latchkey_oauth::{ClientCredentials, Oauth, OauthConfig};
-use latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient;
+use latchkey_proto::oauth::v1::{Connection, ListConnectionsRequest, oauth_service_client::OauthServiceClient};
 use latchkey_server::{MeshAuth, MeshChannel};
 use latchkey_storage::{Backend, Db};
 use latchkey_test_support::{
     BusKind, TestBus, TestDatabase,
-    mesh::{TestVault, channel, loopback_listener},
+    mesh::{TestVault, as_account, channel, loopback_listener},
 };
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -66,5 +66,15 @@ impl TestOauth {
             _shutdown: shutdown.drop_guard(),
             _bus: bus,
         }
+    }
+
+    /// Every connection `account` has, as `ListConnections` answers it.
+    pub async fn connections_of(&mut self, account: &str) -> Vec<Connection> {
+        self.client
+            .list_connections(as_account(account, ListConnectionsRequest::default()))
+            .await
+            .expect("the account's connections")
+            .into_inner()
+            .connections
     }
 }
