@@ -58,6 +58,9 @@ pub struct ServiceContext {
 /// `[agent_token]` sections of the settings file.
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
+    /// Where clients reach the REST API (`server.public_url`), without a trailing slash; empty
+    /// until [`resolve_public_url`](Self::resolve_public_url) fills in the gateway's address.
+    pub public_url: String,
     pub gateway: GatewayConfig,
     pub webhook: latchkey_webhook::WebhookConfig,
     /// An empty `callback_url` means the gateway's own `/oauth/callback` in an in-process mesh.
@@ -74,6 +77,7 @@ impl ServiceSettings {
     /// The sections of `settings`.
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
+            public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             gateway: settings.gateway.clone(),
             webhook: settings.webhook.clone(),
             oauth: settings.oauth.clone(),
@@ -89,6 +93,7 @@ impl Default for ServiceSettings {
     /// Every section's defaults, with the oauth callback on the in-process gateway.
     fn default() -> Self {
         Self {
+            public_url: String::new(),
             gateway: GatewayConfig::default(),
             webhook: latchkey_webhook::WebhookConfig::default(),
             oauth: latchkey_oauth::OauthConfig {
@@ -100,6 +105,25 @@ impl Default for ServiceSettings {
             agent_token: latchkey_agent_token::AgentTokenConfig::default(),
             gateway_metrics_listen: None,
         }
+    }
+}
+
+impl ServiceSettings {
+    /// Fills what derives from the public URL: the URL itself (`http://{gateway}` when unset) and
+    /// the OAuth callback (`{public_url}/oauth/callback` when unset). Refuses a URL that is not
+    /// http(s), since every link Latchkey hands out starts with it.
+    pub fn resolve_public_url(&mut self, gateway: SocketAddr) -> anyhow::Result<()> {
+        if self.public_url.is_empty() {
+            self.public_url = format!("http://{gateway}");
+        }
+        let scheme_ok = self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
+        if !scheme_ok || self.public_url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            anyhow::bail!("server.public_url must be an http:// or https:// URL such as https://latchkey.example.com");
+        }
+        if self.oauth.callback_url.is_empty() {
+            self.oauth.callback_url = format!("{}/oauth/callback", self.public_url);
+        }
+        Ok(())
     }
 }
 
@@ -120,3 +144,6 @@ pub fn mesh_urls(settings: &Settings) -> MeshUrls {
         .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -235,9 +235,7 @@ impl RunningMesh {
         mut settings: ServiceSettings,
         http_addr: SocketAddr,
     ) -> anyhow::Result<Self> {
-        if settings.oauth.callback_url.is_empty() {
-            settings.oauth.callback_url = format!("http://{http_addr}/oauth/callback");
-        }
+        settings.resolve_public_url(http_addr)?;
         // An in-process mesh (`latchkey dev`, the tests) delivers to receivers on this machine.
         settings.webhook.allow_loopback = true;
         let shutdown = CancellationToken::new();

@@ -16,6 +16,9 @@ use crate::{
     settings::Settings,
 };
 
+/// The gateway's port when neither `--listen` nor `server.listen` names one.
+const DEFAULT_GATEWAY_PORT: u16 = 8080;
+
 /// Runs `service` until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
@@ -54,17 +57,19 @@ pub async fn run(
             .context("cannot open the database for dead letters")?;
         bus = bus.with_dead_letters(db).await?;
     }
+    let mut service_settings = ServiceSettings {
+        // The gateway serves it itself, and then no longer on its public port.
+        gateway_metrics_listen: metrics_address.filter(|_| service == Service::Gateway),
+        ..ServiceSettings::from_settings(&settings)
+    };
+    service_settings.resolve_public_url(SocketAddr::from(([127, 0, 0, 1], DEFAULT_GATEWAY_PORT)))?;
     let context = ServiceContext {
         database: DatabasePlan::Url(settings.database.url.clone()),
         bus,
         mesh_auth: MeshAuth::new(settings.mesh.service_token.clone()),
         urls,
         vault_root_keys: settings.vault.root_key_source(),
-        settings: ServiceSettings {
-            // The gateway serves it itself, and then no longer on its public port.
-            gateway_metrics_listen: metrics_address.filter(|_| service == Service::Gateway),
-            ..ServiceSettings::from_settings(&settings)
-        },
+        settings: service_settings,
     };
     let listener = TcpListener::bind(address)
         .await
@@ -107,7 +112,7 @@ pub fn listen_address(
         return settings.server.listen.parse().context("server.listen is not HOST:PORT");
     }
     let port = match service {
-        Service::Gateway => 8080,
+        Service::Gateway => DEFAULT_GATEWAY_PORT,
         service => {
             let url = urls.of(service)?;
             url.rsplit(':')

@@ -72,6 +72,8 @@ impl std::fmt::Debug for MeshSettings {
 pub struct ServerSettings {
     pub listen: String,
     pub metrics_listen: String,
+    /// Where clients reach the REST API; empty means "derive it" (`ServiceSettings::public_url`).
+    pub public_url: String,
 }
 
 /// The vault's root keys: a key file (preferred; `latchkey vault rotate` adds versions to it) or

@@ -211,9 +211,13 @@ impl TestMesh {
             ..
         } = self;
         let mut context = mesh.context.clone();
-        let old_callback = format!("http://{}/oauth/callback", mesh.http_addr);
+        let old_public_url = format!("http://{}", mesh.http_addr);
         mesh.stop().await;
-        if context.settings.oauth.callback_url == old_callback {
+        // What was derived from the old address is derived again from the new one.
+        if context.settings.public_url == old_public_url {
+            context.settings.public_url = String::new();
+        }
+        if context.settings.oauth.callback_url == format!("{old_public_url}/oauth/callback") {
             context.settings.oauth.callback_url = String::new();
         }
         let bus = match (&nats, &_bus_database) {
