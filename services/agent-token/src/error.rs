@@ -15,6 +15,8 @@ pub enum AgentTokenError {
     AgentNotFound,
     #[error("token not found")]
     TokenNotFound,
+    #[error("domain not found")]
+    DomainNotFound,
     #[error("missing or invalid credentials")]
     Unauthenticated,
     /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
@@ -50,6 +52,7 @@ impl From<AgentTokenError> for tonic::Status {
             AgentTokenError::ApiKeyNotFound => ApiError::not_found("API key"),
             AgentTokenError::AgentNotFound => ApiError::not_found("agent"),
             AgentTokenError::TokenNotFound => ApiError::not_found("token"),
+            AgentTokenError::DomainNotFound => ApiError::not_found("domain"),
             AgentTokenError::Unauthenticated => ApiError::unauthorized(),
             AgentTokenError::Vault(ref vault) if vault.is_unavailable() => {
                 tracing::warn!(error = %error, "agent-token request failed: the vault cannot be reached");

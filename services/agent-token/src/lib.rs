@@ -6,6 +6,7 @@
 mod agents;
 mod api_keys;
 mod delegate;
+mod domains;
 mod error;
 mod grpc;
 mod issue;
@@ -30,6 +31,9 @@ pub use latchkey_tokens as tokens;
 pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use delegate::Delegation;
+pub use domains::{
+    DOMAIN_GRPC_SERVICE, Domain, DomainRound, DomainStatus, DomainsConfig, DomainsConfigError, Reason as DomainReason,
+};
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use limits::AgentTokenConfig;
@@ -48,6 +52,8 @@ const MIGRATIONS: &[Migration] = migrations![
     (2, "0002_agents"),
     (3, "0003_signing_keys"),
     (4, "0004_sealed_signing_keys"),
+    // 5 is the certificates' (another branch); the runner applies each missing version on its own.
+    (6, "0006_domains"),
 ];
 
 /// The service's state: its database and outbox. Cheap to clone.
@@ -64,6 +70,8 @@ pub struct AgentToken {
     policy: Option<PolicyClient>,
     /// How often tokens may be asked for (per agent, account and delegating token).
     limits: std::sync::Arc<limits::RequestLimits>,
+    /// The DNS checks of verified domains and their round's timing (`[domains]`).
+    domains: std::sync::Arc<domains::DomainChecks>,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -89,7 +97,15 @@ impl AgentToken {
             issuer: ISSUER.into(),
             policy: None,
             limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
+            domains: std::sync::Arc::new(domains::DomainChecks::defaults()),
         })
+    }
+
+    /// Applies the `[domains]` settings: the name servers domain checks ask, their timeout, the
+    /// re-check interval and how long a domain may stay pending.
+    pub fn with_domains(mut self, config: &DomainsConfig) -> Result<Self, DomainsConfigError> {
+        self.domains = std::sync::Arc::new(domains::DomainChecks::new(config)?);
+        Ok(self)
     }
 
     /// Applies the `[agent_token]` settings (request rate limits).
@@ -133,10 +149,17 @@ impl AgentToken {
             // Stopped before the vault answered.
             return Ok(());
         };
+        run.tasks().spawn(
+            "signing-key-reload",
+            self.clone().reload_keys_periodically(shutdown.clone()),
+        );
         run.tasks()
-            .spawn("signing-key-reload", self.clone().reload_keys_periodically(shutdown));
-        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
-        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
+            .spawn("domain-checks", self.clone().check_domains_periodically(shutdown));
+        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self.clone())))
+            .add_service(domains::grpc::domain_service(self));
+        Ok(run
+            .serve(listener, routes, &[GRPC_SERVICE, DOMAIN_GRPC_SERVICE])
+            .await?)
     }
 
     async fn reload_keys_periodically(self, shutdown: CancellationToken) {

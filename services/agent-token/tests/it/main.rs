@@ -7,6 +7,7 @@
 // what a service runs.
 #![allow(clippy::disallowed_methods)]
 
+mod domains;
 mod ids;
 mod support;
 mod tokens;
