@@ -81,7 +81,8 @@ pub async fn start_service(
             let service = latchkey_agent_token::AgentToken::open(db().await?, mesh, system_secrets(context)?)
                 .await?
                 .with_policy(policy)
-                .with_config(&context.settings.agent_token);
+                .with_config(&context.settings.agent_token)
+                .with_domains(&context.settings.domains)?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {
@@ -172,8 +173,11 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         .iter()
         .map(|service| Ok((grpc_name(*service).to_owned(), channel(*service)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let agent_token = channel(Service::AgentToken)?;
     Ok(GatewayDeps {
-        agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
+        // Both of agent-token's services on one connection.
+        agent_token: AgentTokenServiceClient::new(agent_token.clone()),
+        domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(agent_token),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
         webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(

@@ -30,6 +30,7 @@ pub struct Settings {
     pub audit: latchkey_audit::AuditConfig,
     pub policy: latchkey_policy::PolicyConfig,
     pub agent_token: latchkey_agent_token::AgentTokenConfig,
+    pub domains: latchkey_agent_token::DomainsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -122,3 +122,29 @@ fn a_file_sits_between_defaults_and_environment() {
     assert_eq!(settings.nats.prefix, "fromfile");
     assert_eq!(settings.nats.url, "nats://env:4222");
 }
+
+#[test]
+fn domain_settings_default_to_the_crate_and_come_from_the_environment() {
+    let defaults = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(defaults.domains, latchkey_agent_token::DomainsConfig::default());
+    assert!(
+        defaults.domains.nameserver_addresses().unwrap().is_empty(),
+        "the system's resolver"
+    );
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__DOMAINS__NAMESERVERS", "127.0.0.1:5353"),
+            ("LATCHKEY__DOMAINS__RECHECK_INTERVAL_SECS", "60"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        settings.domains.nameserver_addresses().unwrap(),
+        ["127.0.0.1:5353".parse().unwrap()]
+    );
+    assert_eq!(settings.domains.recheck_interval_secs, 60);
+    // A list of two in one variable, and a single address that would read as a number elsewhere.
+    let settings = Settings::load(None, env(&[("LATCHKEY__DOMAINS__NAMESERVERS", "192.0.2.1,[::1]:53")])).unwrap();
+    assert_eq!(settings.domains.nameserver_addresses().unwrap().len(), 2);
+}

@@ -61,6 +61,8 @@ use crate::{
 /// What the gateway talks to.
 pub struct GatewayDeps {
     pub agent_token: AgentTokenServiceClient<MeshChannel>,
+    /// Verified domains, served by agent-token beside it.
+    pub domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient<MeshChannel>,
     pub audit: AuditServiceClient<MeshChannel>,
     pub policy: PolicyServiceClient<MeshChannel>,
     pub webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
@@ -117,6 +119,7 @@ impl Gateway {
 
         let state = AppState::new(SharedState {
             agent_token: deps.agent_token,
+            domains: deps.domains,
             audit: deps.audit,
             policy: deps.policy,
             webhook: deps.webhook,

@@ -7,6 +7,7 @@ mod audit;
 mod auth_flow;
 pub(crate) mod constraints;
 mod credentials;
+mod domains;
 mod health;
 mod oauth;
 mod oauth_apps;
@@ -89,6 +90,9 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth_apps::list_oauth_apps))
         .routes(routes!(oauth_apps::put_oauth_app, oauth_apps::delete_oauth_app))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))
+        .routes(routes!(domains::create_domain, domains::list_domains))
+        .routes(routes!(domains::get_domain, domains::delete_domain))
+        .routes(routes!(domains::verify_domain))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     match metrics {

@@ -95,6 +95,8 @@ impl TestGateway {
         };
         let deps = GatewayDeps {
             agent_token: AgentTokenServiceClient::new(channel.clone()),
+            // No fake domain service: its routes are tested end to end (tests/it/domains.rs).
+            domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(channel.clone()),
             audit: AuditServiceClient::new(channel.clone()),
             // Policy and webhook services that hold nothing (every id is unknown): their routes are
             // tested end to end (tests/it at the root); these tests cover the edge in front of them.
