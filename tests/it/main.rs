@@ -15,6 +15,7 @@ mod binary;
 mod compose;
 mod credentials;
 mod dead_letters;
+mod domains;
 mod isolation;
 mod nothing_lost;
 mod oauth;

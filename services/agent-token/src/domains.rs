@@ -21,6 +21,7 @@ use latchkey_storage::{is_unique_violation, now_ms, sqlx};
 
 pub use dns::{CHALLENGE_LABEL, DomainsConfig, DomainsConfigError, Reason};
 pub use grpc::DOMAIN_GRPC_SERVICE;
+pub use name::normalize as normalize_domain;
 pub use rounds::DomainRound;
 
 pub(crate) use rounds::DomainChecks;

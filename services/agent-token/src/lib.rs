@@ -33,6 +33,7 @@ pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use delegate::Delegation;
 pub use domains::{
     DOMAIN_GRPC_SERVICE, Domain, DomainRound, DomainStatus, DomainsConfig, DomainsConfigError, Reason as DomainReason,
+    normalize_domain,
 };
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};

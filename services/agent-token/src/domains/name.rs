@@ -11,7 +11,7 @@ const MAX_LABEL_CHARS: usize = 63;
 
 /// The name in its one stored form (lowercase, no trailing dot), or why it cannot be claimed, as
 /// a message for the `domain` field.
-pub(crate) fn normalize(input: &str) -> Result<String, &'static str> {
+pub fn normalize(input: &str) -> Result<String, &'static str> {
     if input.is_empty() {
         return Err("is required");
     }

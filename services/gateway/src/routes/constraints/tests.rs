@@ -169,6 +169,45 @@ proptest! {
     }
 }
 
+/// What the domain pattern cannot say, and agent-token refuses besides: an all-numeric last label,
+/// `localhost`, more than 253 characters before the trailing dot.
+fn beyond_the_domain_pattern(text: &str) -> bool {
+    let name = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
+    let numeric_tld = name
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
+    numeric_tld || name == "localhost" || name.ends_with(".localhost") || name.len() > 253
+}
+
+proptest! {
+    /// The domain pattern and agent-token's check agree, but for what the pattern cannot say.
+    #[test]
+    fn the_domain_pattern_is_the_domain_check(text in "[a-zA-Z0-9.*_é -]{0,14}") {
+        let by_pattern = regex(DOMAIN).is_match(&text) && !beyond_the_domain_pattern(&text);
+        prop_assert_eq!(by_pattern, latchkey_agent_token::normalize_domain(&text).is_ok(), "{:?}", text);
+    }
+
+    #[test]
+    fn domains_drawn_from_the_pattern_are_accepted(text in unanchored(DOMAIN)) {
+        prop_assume!(!beyond_the_domain_pattern(&text));
+        prop_assert!(latchkey_agent_token::normalize_domain(&text).is_ok(), "{:?}", text);
+    }
+}
+
+#[test]
+fn the_domain_pattern_takes_the_longest_labels_and_names() {
+    let label63 = "a".repeat(63);
+    let domain = regex(DOMAIN);
+    assert!(domain.is_match(&format!("{label63}.com")));
+    assert!(!domain.is_match(&format!("{}.com", "a".repeat(64))));
+    let longest = format!("{label63}.{label63}.{label63}.{}.", "b".repeat(61));
+    assert!(domain.is_match(&longest) && latchkey_agent_token::normalize_domain(&longest).is_ok());
+    for localhost in ["localhost.localhost", "1.2.3.4", "example.123"] {
+        assert!(domain.is_match(localhost) && latchkey_agent_token::normalize_domain(localhost).is_err());
+    }
+}
+
 /// Every `pattern` in `value`, with where it is.
 fn patterns_in(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
     match value {
