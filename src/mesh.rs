@@ -121,9 +121,14 @@ pub async fn start_service(
             let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
                 latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
             );
+            // The `verified_domain` flag of endpoints: agent-token's verified domains.
+            let domains = latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(
+                latchkey_server::connect(context.urls.of(Service::AgentToken)?, &context.mesh_auth)?,
+            );
             let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.settings.webhook.clone())
                 .await?
-                .with_vault(vault);
+                .with_vault(vault)
+                .with_domains(domains);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Gateway => {

@@ -1,7 +1,7 @@
 //! Verified domains through the gateway, against a real DNS server (dnsmasq on loopback): claim a
 //! domain, check it before and after publishing its TXT record, list, read and delete it; the
-//! verified domain flags the agents owned on it; another account sees nothing of it; every step
-//! reaches the audit chain.
+//! verified domain flags the agents owned on it and the webhook endpoints on it; another account
+//! sees nothing of it; every step reaches the audit chain.
 
 use std::time::Duration;
 
@@ -126,6 +126,35 @@ async fn domains_through_the_gateway(backend: Backend, bus: Bus) {
     )
     .await;
     assert_eq!(other_agent["owner_verified"], false);
+
+    // ... and for webhook endpoints on it; the domain events can be subscribed to.
+    let mut hooks = Vec::new();
+    for (url, expected) in [
+        ("https://hooks.example.test/latchkey", true),
+        ("https://EXAMPLE.test./in", true),
+        ("https://example.test.evil.net/in", false),
+        ("https://badexample.test/in", false),
+    ] {
+        let (status, hook) = call(
+            &t,
+            Method::POST,
+            "/v1/webhooks",
+            &key,
+            Some(json!({"url": url, "events": ["domain.*", "domain.verified"]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{hook}");
+        assert_eq!(hook["verified_domain"], expected, "{url}: {hook}");
+        hooks.push((hook["id"].as_str().expect("id").to_owned(), expected));
+    }
+    let (_, listed_hooks) = call(&t, Method::GET, "/v1/webhooks", &key, None).await;
+    let flags: Vec<&Value> = listed_hooks["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|hook| &hook["verified_domain"])
+        .collect();
+    assert_eq!(flags, [&json!(true), &json!(true), &json!(false), &json!(false)]);
 
     // Another account: the claim is unknown to it, exactly as an unknown or malformed id is.
     let (_, other_key) = t.mesh.create_account("Other").await.expect("another account");
