@@ -286,10 +286,14 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::CountUsageRequest>,
     ) -> Result<Response<pb::CountUsageResponse>, Status> {
-        let account = self.service.mesh.caller(&request)?.account;
-        let count = latchkey_server::plans::usage(&self.service.db, &account, crate::plan_limit::COUNT_CONNECTIONS)
-            .await
-            .map_err(|error| Status::from(crate::OauthError::from(error)))?;
+        let count = latchkey_server::plans::count_for_caller(
+            &self.service.mesh,
+            &self.service.db,
+            &request,
+            crate::plan_limit::COUNT_CONNECTIONS,
+            "oauth",
+        )
+        .await?;
         Ok(Response::new(pb::CountUsageResponse { count }))
     }
 }

@@ -320,10 +320,14 @@ impl PolicyService for GrpcApi {
         &self,
         request: Request<pb::CountUsageRequest>,
     ) -> Result<Response<pb::CountUsageResponse>, Status> {
-        let account = self.service.mesh.caller(&request)?.account;
-        let count = latchkey_server::plans::usage(&self.service.db, &account, crate::policies::COUNT_POLICIES)
-            .await
-            .map_err(|error| Status::from(crate::PolicyError::from(error)))?;
+        let count = latchkey_server::plans::count_for_caller(
+            &self.service.mesh,
+            &self.service.db,
+            &request,
+            crate::policies::COUNT_POLICIES,
+            "policy",
+        )
+        .await?;
         Ok(Response::new(pb::CountUsageResponse { count }))
     }
 }

@@ -212,10 +212,14 @@ impl WebhookService for GrpcApi {
         &self,
         request: Request<pb::CountUsageRequest>,
     ) -> Result<Response<pb::CountUsageResponse>, Status> {
-        let account = self.service.mesh.caller(&request)?.account;
-        let count = latchkey_server::plans::usage(&self.service.db, &account, crate::endpoints::COUNT_ENDPOINTS)
-            .await
-            .map_err(|error| Status::from(crate::WebhookError::from(error)))?;
+        let count = latchkey_server::plans::count_for_caller(
+            &self.service.mesh,
+            &self.service.db,
+            &request,
+            crate::endpoints::COUNT_ENDPOINTS,
+            "webhook",
+        )
+        .await?;
         Ok(Response::new(pb::CountUsageResponse { count }))
     }
 }

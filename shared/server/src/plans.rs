@@ -228,6 +228,21 @@ pub async fn usage(db: &latchkey_storage::Db, account: &AccountId, count: &'stat
     Ok(u64::try_from(usage).unwrap_or(0))
 }
 
+/// The answer to a service's `CountUsage` call: how many `count` finds in the caller's account.
+/// `service` names the service for the log of a failure.
+pub async fn count_for_caller<T>(
+    mesh: &crate::MeshAuth,
+    db: &latchkey_storage::Db,
+    request: &Request<T>,
+    count: &'static str,
+    service: &'static str,
+) -> Result<u64, tonic::Status> {
+    let account = mesh.caller(request)?.account;
+    usage(db, &account, count)
+        .await
+        .map_err(|error| error.to_api_error(service).into())
+}
+
 static UNLIMITED: PlanLimits = PlanLimits {
     agents: None,
     api_keys: None,
