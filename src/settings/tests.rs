@@ -144,7 +144,38 @@ fn domain_settings_default_to_the_crate_and_come_from_the_environment() {
         ["127.0.0.1:5353".parse().unwrap()]
     );
     assert_eq!(settings.domains.recheck_interval_secs, 60);
-    // A list of two in one variable, and a single address that would read as a number elsewhere.
+    // Two in one variable, IPv4 and IPv6.
     let settings = Settings::load(None, env(&[("LATCHKEY__DOMAINS__NAMESERVERS", "192.0.2.1,[::1]:53")])).unwrap();
     assert_eq!(settings.domains.nameserver_addresses().unwrap().len(), 2);
+}
+
+#[test]
+fn the_shipped_plan_limits_nothing_and_plans_come_from_the_environment() {
+    let plans = Settings::load(None, env(&[])).unwrap().plans().expect("plans");
+    assert_eq!(plans.default_plan(), "self-hosted");
+    assert_eq!(plans.limits(None), &latchkey_server::PlanLimits::default());
+
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__ACCOUNTS__DEFAULT_PLAN", "free"),
+            ("LATCHKEY__PLANS__FREE__AGENTS", "2"),
+            ("LATCHKEY__PLANS__FREE__TOKENS_PER_MONTH", "1000"),
+        ]),
+    )
+    .unwrap();
+    let plans = settings.plans().expect("plans");
+    assert_eq!(plans.default_plan(), "free");
+    assert_eq!(plans.limits(None).agents, Some(2));
+    assert_eq!(plans.limits(None).tokens_per_month, Some(1000));
+    assert_eq!(plans.limits(None).api_keys, None);
+    assert!(plans.knows("self-hosted"), "the unlimited plan stays available");
+}
+
+#[test]
+fn a_default_plan_no_table_defines_is_refused() {
+    let settings = Settings::load(None, env(&[("LATCHKEY__ACCOUNTS__DEFAULT_PLAN", "gold")])).unwrap();
+    assert!(settings.plans().is_err());
+    let unknown_limit = Settings::load(None, env(&[("LATCHKEY__PLANS__FREE__SEATS", "2")]));
+    assert!(unknown_limit.is_err(), "an unknown limit is a settings error");
 }

@@ -11,6 +11,7 @@ mod error;
 mod grpc;
 mod issue;
 mod limits;
+mod plans;
 mod policy_gate;
 mod revoke;
 mod secrets;
@@ -38,6 +39,7 @@ pub use domains::{
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use limits::AgentTokenConfig;
+pub use plans::{AccountUsage, PlanMove};
 pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
 pub use signing::SigningKeys;
@@ -55,6 +57,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (4, "0004_sealed_signing_keys"),
     // 5 is the certificates' (another branch); the runner applies each missing version on its own.
     (6, "0006_domains"),
+    (7, "0007_account_plans"),
 ];
 
 /// The service's state: its database and outbox. Cheap to clone.
@@ -73,6 +76,8 @@ pub struct AgentToken {
     limits: std::sync::Arc<limits::RequestLimits>,
     /// The DNS checks of verified domains and their round's timing (`[domains]`).
     domains: std::sync::Arc<domains::DomainChecks>,
+    /// The deployment's plans: the limits on agents, API keys and tokens per month.
+    plans: latchkey_server::Plans,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -99,6 +104,7 @@ impl AgentToken {
             policy: None,
             limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
             domains: std::sync::Arc::new(domains::DomainChecks::defaults()),
+            plans: latchkey_server::Plans::default(),
         })
     }
 
@@ -113,6 +119,13 @@ impl AgentToken {
     #[must_use]
     pub fn with_config(mut self, config: &AgentTokenConfig) -> Self {
         self.limits = std::sync::Arc::new(limits::RequestLimits::new(config));
+        self
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
         self
     }
 

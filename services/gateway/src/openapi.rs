@@ -40,6 +40,7 @@ use security::{RequireApiKey, SecuritySchemes};
             responses::Forbidden,
             responses::NotFound,
             responses::Unprocessable,
+            responses::PlanLimit,
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
             responses::RateLimited,
@@ -61,6 +62,7 @@ use security::{RequireApiKey, SecuritySchemes};
         (name = "oauth", description = "OAuth connections, provider tokens (refreshed race-free) and the provider catalogue"),
         (name = "domains", description = "Domains the account proves it controls with a DNS TXT record; they vouch for agent owners and webhook endpoints on them"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),
+        (name = "usage", description = "The account's plan, its limits and its usage"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )
 )]

@@ -63,6 +63,8 @@ pub struct Webhook {
     queued: Arc<Notify>,
     /// Agent-token's verified domains, for the `verified_domain` flag of endpoints; none: unflagged.
     domains: Option<verified_domains::DomainClient>,
+    /// The deployment's plans: the limit on endpoints.
+    plans: latchkey_server::Plans,
 }
 
 impl Webhook {
@@ -80,7 +82,15 @@ impl Webhook {
             secrets: secrets::SecretStore::default(),
             queued: Arc::new(Notify::new()),
             domains: None,
+            plans: latchkey_server::Plans::default(),
         })
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// Flags the endpoints on a domain the account verified (`verified_domain`), asking

@@ -13,6 +13,7 @@ mod oauth;
 mod oauth_apps;
 mod policies;
 mod tokens;
+mod usage;
 mod webhooks;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
@@ -93,6 +94,7 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(domains::create_domain, domains::list_domains))
         .routes(routes!(domains::get_domain, domains::delete_domain))
         .routes(routes!(domains::verify_domain))
+        .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     match metrics {
