@@ -31,25 +31,26 @@ impl Webhook {
             .enumerate()
             .filter_map(|(index, url)| host_name(url).map(|host| (index, host)))
             .collect();
-        if named.is_empty() {
-            return flags;
-        }
-        let request = CheckHostsRequest {
-            hosts: named.iter().map(|(_, host)| host.clone()).collect(),
-        };
-        match client
-            .clone()
-            .check_hosts(latchkey_server::with_account(request, account.as_str(), None))
-            .await
-        {
-            Ok(answer) => {
-                for ((index, _), verified) in named.iter().zip(answer.into_inner().verified) {
-                    flags[*index] = verified;
+        // CheckHosts takes at most 1000 hosts a call.
+        for chunk in named.chunks(1000) {
+            let request = CheckHostsRequest {
+                hosts: chunk.iter().map(|(_, host)| host.clone()).collect(),
+            };
+            match client
+                .clone()
+                .check_hosts(latchkey_server::with_account(request, account.as_str(), None))
+                .await
+            {
+                Ok(answer) => {
+                    for ((index, _), verified) in chunk.iter().zip(answer.into_inner().verified) {
+                        flags[*index] = verified;
+                    }
                 }
-            }
-            Err(status) => {
-                tracing::warn!(code = ?status.code(), "cannot ask agent-token which endpoint hosts are on verified \
-                                                       domains; answering them unflagged");
+                Err(status) => {
+                    tracing::warn!(code = ?status.code(), "cannot ask agent-token which endpoint hosts are on verified \
+                                                           domains; answering them unflagged");
+                    break;
+                }
             }
         }
         flags

@@ -49,10 +49,14 @@ pub fn normalize(input: &str) -> Result<String, &'static str> {
     if labels.len() < 2 {
         return Err("must have at least two labels, e.g. example.com");
     }
-    // A top-level domain is never all digits (RFC 3696 §2): such a name is an IPv4 address in one of
-    // the forms resolvers accept (`1.2.3.4`, `127.1`, `0x7f.0.0.1`).
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
-        return Err("must be a domain name, not an IP address");
+    // Every top-level domain starts with a letter (alphabetic ones, and `xn--` for internationalized
+    // ones; RFC 1123 §2.1, RFC 3696 §2). This also keeps out IPv4 addresses in every form resolvers
+    // accept (`1.2.3.4`, `127.1`, `0x7f.0.0.1`).
+    if labels
+        .last()
+        .is_some_and(|tld| !tld.starts_with(|c: char| c.is_ascii_lowercase()))
+    {
+        return Err("must end in a top-level domain starting with a letter (an IP address is not a domain)");
     }
     if name == "localhost" || name.ends_with(".localhost") {
         return Err("must not be localhost (RFC 6761)");

@@ -61,11 +61,11 @@ pub(crate) mod pattern {
     /// OAuth scopes separated by commas or whitespace.
     pub(crate) const OAUTH_SCOPE_LIST: &str = r"^[!#-\[\]-~\s]*$";
     /// A domain name as `POST /v1/domains` takes it: LDH labels of 1 to 63 characters not starting or
-    /// ending with a hyphen, at least two, one trailing dot allowed. A superset of what agent-token
-    /// accepts: it also refuses an all-numeric last label (an IPv4 address), `localhost` and names
-    /// over 253 characters (the schema's `maxLength` says 254, the trailing dot included).
+    /// ending with a hyphen, at least two, the last starting with a letter, one trailing dot allowed.
+    /// Agent-token also refuses `localhost` and names over 253 characters (the schema's `maxLength`
+    /// says 254, the trailing dot included).
     pub(crate) const DOMAIN: &str =
-        r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\.?$";
+        r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$";
     /// A page cursor the audit log answered (a positive sequence number); empty is the first page.
     pub(crate) const SEQUENCE_CURSOR: &str = r"^(\+?0*[1-9][0-9]{0,17})?$";
 

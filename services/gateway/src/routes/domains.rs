@@ -19,13 +19,13 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreateDomainBody {
     /// A domain name: ASCII letters, digits and hyphens in dot-separated labels of 1 to 63
-    /// characters (not starting or ending with a hyphen), at least two labels, at most 253
-    /// characters, one trailing dot allowed. Lowercased. Not a wildcard, an IP address or
-    /// `localhost`; an internationalized name goes in its `xn--` (punycode) form.
+    /// characters (not starting or ending with a hyphen), at least two labels, the last starting
+    /// with a letter, at most 253 characters, one trailing dot allowed. Lowercased. Not a wildcard,
+    /// an IP address or `localhost`; an internationalized name goes in its `xn--` (punycode) form.
     #[schema(
         min_length = 1,
         max_length = 254,
-        pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\.?$",
+        pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$",
         example = "example.com"
     )]
     pub domain: String,

@@ -9,6 +9,7 @@ fn a_name_is_lowercased_and_loses_one_trailing_dot() {
         Ok("xn--bcher-kva.example")
     );
     assert_eq!(normalize("a-b.c0").as_deref(), Ok("a-b.c0"));
+    assert_eq!(normalize("example.xn--p1ai").as_deref(), Ok("example.xn--p1ai"));
     assert_eq!(normalize("1.example").as_deref(), Ok("1.example"));
 }
 
@@ -42,8 +43,22 @@ fn every_bad_form_is_refused_with_its_reason() {
         ),
         ("*.example.com", "must be a domain name, not a wildcard"),
         ("*", "must be a domain name, not a wildcard"),
-        ("1.2.3.4", "must be a domain name, not an IP address"),
-        ("127.1", "must be a domain name, not an IP address"),
+        (
+            "1.2.3.4",
+            "must end in a top-level domain starting with a letter (an IP address is not a domain)",
+        ),
+        (
+            "127.1",
+            "must end in a top-level domain starting with a letter (an IP address is not a domain)",
+        ),
+        (
+            "0x7f.0.0.1",
+            "must end in a top-level domain starting with a letter (an IP address is not a domain)",
+        ),
+        (
+            "example.1a",
+            "must end in a top-level domain starting with a letter (an IP address is not a domain)",
+        ),
         ("::1", "must be a domain name, not an IP address"),
         ("[2001:db8::1]", "must be a domain name, not an IP address"),
         ("example", "must have at least two labels, e.g. example.com"),

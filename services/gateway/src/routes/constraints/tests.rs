@@ -169,21 +169,24 @@ proptest! {
     }
 }
 
-/// What the domain pattern cannot say, and agent-token refuses besides: an all-numeric last label,
-/// `localhost`, more than 253 characters before the trailing dot.
+/// What the domain pattern cannot say, and agent-token refuses besides: `localhost`, more than 253
+/// characters before the trailing dot.
 fn beyond_the_domain_pattern(text: &str) -> bool {
     let name = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
-    let numeric_tld = name
-        .rsplit('.')
-        .next()
-        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
-    numeric_tld || name == "localhost" || name.ends_with(".localhost") || name.len() > 253
+    name == "localhost" || name.ends_with(".localhost") || name.len() > 253
 }
 
 proptest! {
     /// The domain pattern and agent-token's check agree, but for what the pattern cannot say.
     #[test]
     fn the_domain_pattern_is_the_domain_check(text in "[a-zA-Z0-9.*_é -]{0,14}") {
+        let by_pattern = regex(DOMAIN).is_match(&text) && !beyond_the_domain_pattern(&text);
+        prop_assert_eq!(by_pattern, latchkey_agent_token::normalize_domain(&text).is_ok(), "{:?}", text);
+    }
+
+    /// The same over the characters a name is made of, where the label rules decide.
+    #[test]
+    fn the_domain_pattern_is_the_domain_check_for_names(text in "[a-zA-Z0-9.-]{0,12}") {
         let by_pattern = regex(DOMAIN).is_match(&text) && !beyond_the_domain_pattern(&text);
         prop_assert_eq!(by_pattern, latchkey_agent_token::normalize_domain(&text).is_ok(), "{:?}", text);
     }
@@ -203,8 +206,11 @@ fn the_domain_pattern_takes_the_longest_labels_and_names() {
     assert!(!domain.is_match(&format!("{}.com", "a".repeat(64))));
     let longest = format!("{label63}.{label63}.{label63}.{}.", "b".repeat(61));
     assert!(domain.is_match(&longest) && latchkey_agent_token::normalize_domain(&longest).is_ok());
-    for localhost in ["localhost.localhost", "1.2.3.4", "example.123"] {
+    for localhost in ["localhost.localhost", "app.localhost."] {
         assert!(domain.is_match(localhost) && latchkey_agent_token::normalize_domain(localhost).is_err());
+    }
+    for address in ["1.2.3.4", "example.123", "example.1a", "0x7f.0.0.1"] {
+        assert!(!domain.is_match(address) && latchkey_agent_token::normalize_domain(address).is_err());
     }
 }
 
