@@ -81,7 +81,8 @@ pub async fn start_service(
             let service = latchkey_agent_token::AgentToken::open(db().await?, mesh, system_secrets(context)?)
                 .await?
                 .with_policy(policy)
-                .with_config(&context.settings.agent_token);
+                .with_config(&context.settings.agent_token)
+                .with_public_url(&context.settings.public_url);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {
@@ -174,6 +175,9 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(GatewayDeps {
         agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
+        certificates: latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient::new(
+            channel(Service::AgentToken)?,
+        ),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
         webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(
