@@ -8,8 +8,10 @@
 
 mod pyjwt;
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
+use latchkey::mesh::ServiceSettings;
+use latchkey_server::{PlanLimits, Plans};
 use latchkey_storage::Backend;
 use latchkey_test_support::{captured, eventually};
 use reqwest::{Method, StatusCode};
@@ -690,5 +692,81 @@ async fn no_private_key_or_jwt_reaches_the_logs_or_traces() {
         captured::assert_not_captured(what, secret);
         assert!(!logs.contains(secret) && !spans.contains(secret), "{what} was logged");
     }
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn certificates_count_against_the_plan_and_a_jwt_carries_the_plan() {
+    // `free`: one certificate, no webhooks; `pro`: no limits.
+    let free = PlanLimits {
+        certificates: Some(1),
+        webhooks: Some(0),
+        ..PlanLimits::default()
+    };
+    let plans = Plans::new(
+        "free",
+        BTreeMap::from([
+            ("free".to_owned(), free),
+            ("pro".to_owned(), PlanLimits::default()),
+            ("self-hosted".to_owned(), PlanLimits::default()),
+        ]),
+    )
+    .expect("plans");
+    let settings = ServiceSettings {
+        plans,
+        gateway: crate::support::gateway_config(),
+        ..ServiceSettings::default()
+    };
+    let mesh = TestMesh::start_with_settings(Backend::Sqlite, Bus::Local, settings).await;
+    let (account, key) = (mesh.account_id.clone(), mesh.key.clone());
+
+    let first = create_ok(&mesh, &key, "EdDSA").await;
+    let (status, problem) = create(&mesh, &key, json!({"name": "second", "algorithm": "EdDSA"})).await;
+    assert_eq!(status, 402, "{problem}");
+    assert_eq!(
+        (
+            &problem["code"],
+            &problem["resource"],
+            &problem["limit"],
+            &problem["usage"]
+        ),
+        (&json!("PLAN_LIMIT"), &json!("certificates"), &json!(1), &json!(1))
+    );
+    let (_, usage) = send(&mesh, Method::GET, "/v1/usage", &key).await;
+    assert_eq!(
+        (&usage["limits"]["certificates"], &usage["usage"]["certificates"]),
+        (&json!(1), &json!(1))
+    );
+
+    // A JWT's principal is on the account's plan: the webhook service refuses by it...
+    let webhook = json!({"url": "https://hooks.example.com/latchkey", "events": ["certificate.created"]});
+    let post_webhook = |credential: String| {
+        let request = mesh.as_key(Method::POST, "/v1/webhooks", &credential).json(&webhook);
+        async move {
+            let response = request.send().await.expect("POST /v1/webhooks");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+    let jwt = |mesh: &TestMesh| pyjwt::run_one(signed_by(&first, claims(mesh, &account)));
+    let (status, refused) = post_webhook(jwt(&mesh).await).await;
+    assert_eq!(status, 402, "{refused}");
+    assert_eq!(refused["plan"], "free");
+
+    // ...and a revoked certificate no longer counts.
+    let id = first["id"].as_str().expect("id");
+    assert_eq!(
+        send(&mesh, Method::POST, &format!("/certificates/{id}/revoke"), &key)
+            .await
+            .0,
+        200
+    );
+    let second = create_ok(&mesh, &key, "ES256").await;
+
+    // Moved to `pro`: the very next JWT carries it (nothing is cached for JWTs).
+    mesh.mesh.set_account_plan(&account, "pro").await.expect("move to pro");
+    let token = pyjwt::run_one(signed_by(&second, claims(&mesh, &account))).await;
+    let (status, created) = post_webhook(token).await;
+    assert_eq!(status, 201, "{created}");
     mesh.stop().await;
 }

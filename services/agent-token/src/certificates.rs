@@ -17,11 +17,11 @@ use latchkey_events::{
     catalogue::{CertificateCreated, CertificateDeleted, CertificateRevoked},
 };
 use latchkey_ids::{AccountId, CertificateId, CertificateKid};
-use latchkey_server::{InfraError, stored_id};
+use latchkey_server::{InfraError, Limited, stored_id};
 use latchkey_storage::{now_ms, sqlx};
 use zeroize::Zeroizing;
 
-use crate::{AgentToken, AgentTokenError, EVENT_SOURCE};
+use crate::{AgentToken, AgentTokenError, EVENT_SOURCE, plans::COUNT_CERTIFICATES};
 
 pub(crate) use grpc::CertificateApi;
 pub use jwt::{
@@ -211,6 +211,8 @@ impl AgentToken {
                 })?
         };
         let mut tx = self.db.begin_write().await?;
+        self.check_plan(&mut tx, account, Limited::Certificates, COUNT_CERTIFICATES)
+            .await?;
         let last_created = self.check_certificate_room(account, &mut tx).await?;
         // Strictly after the account's newest, so "newest first" and "the most recently created"
         // are exact even for two creations within a millisecond.

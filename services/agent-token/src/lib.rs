@@ -11,6 +11,7 @@ mod error;
 mod grpc;
 mod issue;
 mod limits;
+mod plans;
 mod policy_gate;
 mod revoke;
 mod secrets;
@@ -36,6 +37,7 @@ pub use delegate::Delegation;
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use limits::AgentTokenConfig;
+pub use plans::{AccountUsage, PlanMove};
 pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
 pub use signing::SigningKeys;
@@ -52,6 +54,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (3, "0003_signing_keys"),
     (4, "0004_sealed_signing_keys"),
     (5, "0005_certificates"),
+    (7, "0007_account_plans"),
 ];
 
 /// The service's state: its database and outbox. Cheap to clone.
@@ -70,6 +73,8 @@ pub struct AgentToken {
     limits: std::sync::Arc<limits::RequestLimits>,
     /// The audience of certificate JWTs and the gate of key generation.
     certificates: certificates::CertificateSettings,
+    /// The deployment's plans: the limits on agents, API keys and tokens per month.
+    plans: latchkey_server::Plans,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -96,6 +101,7 @@ impl AgentToken {
             policy: None,
             limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
             certificates: certificates::CertificateSettings::default(),
+            plans: latchkey_server::Plans::default(),
         })
     }
 
@@ -111,6 +117,13 @@ impl AgentToken {
     #[must_use]
     pub fn with_config(mut self, config: &AgentTokenConfig) -> Self {
         self.limits = std::sync::Arc::new(limits::RequestLimits::new(config));
+        self
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
         self
     }
 

@@ -110,6 +110,7 @@ async fn authenticate_jwt(state: &AppState, token: &str) -> Result<Principal, Pr
         Ok(account_id) if !found.certificate_id.is_empty() => Ok(Principal {
             account_id,
             api_key_id: found.certificate_id.into(),
+            plan: found.plan.into(),
         }),
         _ => Err(Problem::internal(
             &"agent-token authenticated a certificate JWT without naming its account and certificate",
@@ -159,6 +160,7 @@ async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Probl
     let principal = Principal {
         account_id,
         api_key_id: found.api_key_id.into(),
+        plan: found.plan.into(),
     };
     state.keys.remember(hash, principal.clone(), generation);
     Ok(principal)

@@ -41,6 +41,7 @@ use security::{RequireApiKey, SecuritySchemes};
             responses::Forbidden,
             responses::NotFound,
             responses::Unprocessable,
+            responses::PlanLimit,
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
             responses::RateLimited,
@@ -62,6 +63,7 @@ use security::{RequireApiKey, SecuritySchemes};
         (name = "oauth", description = "OAuth connections, provider tokens (refreshed race-free) and the provider catalogue"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),
         (name = "certificates", description = "Signing certificates: key pairs whose JWTs authenticate like API keys; public keys and JWKS for third parties"),
+        (name = "usage", description = "The account's plan, its limits and its usage"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )
 )]

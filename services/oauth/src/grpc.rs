@@ -88,7 +88,11 @@ impl OauthService for GrpcApi {
         request: Request<pb::CreateSessionRequest>,
     ) -> Result<Response<pb::CreateSessionResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
+        let plan = latchkey_server::plan_of(&request);
         let m = request.into_inner();
+        self.service
+            .check_connection_limit(&account, plan.as_deref(), &m.provider, &m.end_user_id)
+            .await?;
         let flow = match m.flow() {
             pb::SessionFlow::Callback => SessionFlow::Callback,
             pb::SessionFlow::Exchange => SessionFlow::Exchange,
@@ -276,5 +280,20 @@ impl OauthService for GrpcApi {
         let provider = request.into_inner().provider;
         self.service.delete_app(&account, actor.as_deref(), &provider).await?;
         Ok(Response::new(pb::DeleteOauthAppResponse {}))
+    }
+    #[instrument(skip_all, err)]
+    async fn count_usage(
+        &self,
+        request: Request<pb::CountUsageRequest>,
+    ) -> Result<Response<pb::CountUsageResponse>, Status> {
+        let count = latchkey_server::plans::count_for_caller(
+            &self.service.mesh,
+            &self.service.db,
+            &request,
+            crate::plan_limit::COUNT_CONNECTIONS,
+            "oauth",
+        )
+        .await?;
+        Ok(Response::new(pb::CountUsageResponse { count }))
     }
 }

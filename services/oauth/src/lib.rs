@@ -12,6 +12,7 @@ mod connections;
 mod error;
 mod exchange;
 mod grpc;
+mod plan_limit;
 mod provider;
 mod redirect_uris;
 mod refresh;
@@ -55,6 +56,8 @@ pub struct Oauth {
     providers: provider::Providers,
     catalogue: Arc<Catalogue>,
     config: Arc<OauthConfig>,
+    /// The deployment's plans: the limit on connections.
+    plans: latchkey_server::Plans,
 }
 
 impl Oauth {
@@ -76,7 +79,15 @@ impl Oauth {
             providers: provider::Providers::new(config.clone()),
             catalogue: Arc::new(Catalogue::builtin()),
             config,
+            plans: latchkey_server::Plans::default(),
         })
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// The providers this deployment enables, with whether OAuth sessions can start for them.

@@ -49,6 +49,11 @@ pub async fn run(requests: &[Value]) -> Vec<Value> {
     serde_json::from_slice(&output.stdout).expect("sign.py answers JSON")
 }
 
+/// The one token PyJWT makes for `request` (a `sign` or `hs256` request).
+pub async fn run_one(request: Value) -> String {
+    token(&run(&[request]).await[0])
+}
+
 /// A JWT PyJWT signs with `private_key` as `algorithm`, with `headers` and `claims`.
 pub fn sign(private_key: &str, algorithm: &str, headers: Value, claims: Value) -> Value {
     json!({"op": "sign", "key": private_key, "algorithm": algorithm, "headers": headers, "claims": claims})

@@ -175,6 +175,7 @@ impl CertificateService for CertificateApi {
         let CertificatePrincipal {
             account_id,
             certificate_id,
+            plan,
         } = self
             .service()
             .authenticate_certificate_jwt(&request.into_inner().token)
@@ -182,6 +183,7 @@ impl CertificateService for CertificateApi {
         Ok(Response::new(pb::CertificatePrincipal {
             account_id: account_id.into_string(),
             certificate_id: certificate_id.into_string(),
+            plan,
         }))
     }
 }

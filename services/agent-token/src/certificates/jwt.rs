@@ -36,11 +36,13 @@ pub const MAX_JTI_CHARS: usize = 256;
 /// How often used `jti`s whose JWT has expired are forgotten.
 const JTI_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Who a certificate JWT authenticates: the certificate's account, acting through it.
+/// Who a certificate JWT authenticates: the certificate's account, acting through it, on its plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertificatePrincipal {
     pub account_id: AccountId,
     pub certificate_id: CertificateId,
+    /// The account's plan, resolved against the deployment's plans.
+    pub plan: String,
 }
 
 /// Whether `text` has the shape of a compact JWS (three base64url parts), as opposed to an API key.
@@ -171,9 +173,11 @@ impl AgentToken {
         if recorded == 0 {
             return Err(Outcome::Refused(Refusal::Replayed));
         }
+        let plan = self.account_plan(&certificate.account_id).await?;
         Ok(CertificatePrincipal {
             account_id: certificate.account_id,
             certificate_id: certificate.id,
+            plan,
         })
     }
 

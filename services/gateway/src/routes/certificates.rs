@@ -66,7 +66,8 @@ fn summary(certificate: pb::Certificate) -> Result<CertificateSummary, Problem> 
 ///
 /// Generates a key pair (RS256: RSA 2048 by default; RS384: RSA 3072; RS512: RSA 4096; ES256:
 /// P-256; EdDSA: Ed25519) and answers its private key (PKCS#8 PEM) this once: Latchkey keeps only
-/// the public key. 422 when the account already holds 100 certificates.
+/// the public key. 402 when the account's plan allows no more certificates (revoked ones do not
+/// count); 422 when it holds 100, revoked ones included.
 #[utoipa::path(
     post,
     path = "/certificates",
@@ -74,6 +75,7 @@ fn summary(certificate: pb::Certificate) -> Result<CertificateSummary, Problem> 
     request_body(content = CreateCertificateBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The certificate, with its private key shown only now", body = CreatedCertificateBody),
+        (status = 402, response = r::PlanLimit),
         (status = 422, response = r::Unprocessable),
         r::Authenticated,
         r::JsonBody,

@@ -13,6 +13,7 @@ mod oauth;
 mod oauth_apps;
 mod policies;
 mod tokens;
+mod usage;
 mod webhooks;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
@@ -99,6 +100,7 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(certificates::public_key))
         .routes(routes!(certificates::get_certificate, certificates::delete_certificate))
         .routes(routes!(certificates::revoke_certificate))
+        .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     match metrics {
