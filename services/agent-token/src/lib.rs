@@ -165,8 +165,10 @@ impl AgentToken {
             "signing-key-reload",
             self.clone().reload_keys_periodically(shutdown.clone()),
         );
-        run.tasks()
-            .spawn("certificate-jti-prune", self.clone().prune_used_jtis(shutdown));
+        run.tasks().spawn(
+            "certificate-jti-prune",
+            self.clone().prune_used_jtis_periodically(shutdown),
+        );
         let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self.clone())))
             .add_service(CertificateServiceServer::new(certificates::CertificateApi::new(self)));
         Ok(run

@@ -181,18 +181,24 @@ impl AgentToken {
         })
     }
 
-    /// Forgets the used `jti`s of expired JWTs, every minute until `shutdown`.
-    pub(crate) async fn prune_used_jtis(self, shutdown: CancellationToken) {
+    /// Forgets the used `jti`s of JWTs expired at `now_ms` (their exp plus the leeway passed:
+    /// they are refused anyway), answering how many. The task below calls it every minute.
+    pub async fn prune_used_jtis(&self, now_ms: i64) -> Result<u64, AgentTokenError> {
+        let pruned = sqlx::query("DELETE FROM certificate_jtis WHERE expires_at < $1")
+            .bind(now_ms)
+            .execute(self.db.pool())
+            .await?;
+        Ok(pruned.rows_affected())
+    }
+
+    /// Prunes used `jti`s at start and then every minute, until `shutdown`.
+    pub(crate) async fn prune_used_jtis_periodically(self, shutdown: CancellationToken) {
         let mut interval = tokio::time::interval(JTI_PRUNE_INTERVAL);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = interval.tick() => {
-                    let pruned = sqlx::query("DELETE FROM certificate_jtis WHERE expires_at < $1")
-                        .bind(now_ms())
-                        .execute(self.db.pool())
-                        .await;
-                    if let Err(error) = pruned {
+                    if let Err(error) = self.prune_used_jtis(now_ms()).await {
                         tracing::warn!(%error, "cannot forget the used jtis of expired certificate JWTs; retrying later");
                     }
                 }

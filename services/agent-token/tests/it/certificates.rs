@@ -841,3 +841,55 @@ async fn a_certificate_jwt_is_a_credential_of_direct_grpc_calls_too() {
         .expect_err("mesh only");
     assert_eq!(refused.code(), Code::Unauthenticated);
 }
+
+/// The pruning the task `certificate-jti-prune` runs every minute, on a service of the test's own
+/// database: rows whose JWT is past its exp and leeway go, the others stay (a second use of those
+/// must still find them).
+async fn used_jtis_are_forgotten_once_their_jwt_expired(backend: Backend) {
+    use latchkey_storage::{Db, sqlx};
+    use latchkey_test_support::{TestDatabase, mesh::TestVault};
+
+    let mesh = latchkey_server::MeshAuth::new("prune-test-token");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let vault = TestVault::start(&mesh, &shutdown).await;
+    let database = TestDatabase::new(backend).await;
+    let db = Db::connect(database.url()).await.expect("open the database");
+    let service = latchkey_agent_token::AgentToken::open(db.clone(), mesh.clone(), vault.system_secrets(&mesh))
+        .await
+        .expect("open the service");
+    for (certificate, jti, expires_at) in [
+        ("cert_a", "spent", 1_000),
+        ("cert_a", "live", 3_000),
+        ("cert_b", "spent", 2_500),
+    ] {
+        sqlx::query("INSERT INTO certificate_jtis (certificate_id, jti, expires_at) VALUES ($1, $2, $3)")
+            .bind(certificate)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(db.pool())
+            .await
+            .expect("insert");
+    }
+    assert_eq!(service.prune_used_jtis(2_000).await.expect("prune"), 1);
+    assert_eq!(service.prune_used_jtis(2_000).await.expect("prune"), 0, "nothing twice");
+    let left: Vec<(String, String)> =
+        sqlx::query_as("SELECT certificate_id, jti FROM certificate_jtis ORDER BY certificate_id, jti")
+            .fetch_all(db.pool())
+            .await
+            .expect("read");
+    assert_eq!(
+        left,
+        [
+            ("cert_a".to_owned(), "live".to_owned()),
+            ("cert_b".to_owned(), "spent".to_owned())
+        ]
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn used_jtis_are_forgotten_once_their_jwt_expired_on_each_backend() {
+    for backend in BACKENDS {
+        used_jtis_are_forgotten_once_their_jwt_expired(backend).await;
+    }
+}

@@ -5,8 +5,6 @@
 
 mod bodies;
 
-use std::collections::BTreeMap;
-
 use axum::{
     Json,
     extract::State,
@@ -316,6 +314,3 @@ pub(crate) async fn delete_certificate(
     state.certificates.clone().delete_certificate(request).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
-/// The metadata of a request, in the order the service keeps it.
-pub(crate) type Metadata = BTreeMap<String, String>;

@@ -1,6 +1,8 @@
 //! The request and response shapes of `/certificates`, as AGNT Connect shows them (camelCase,
 //! timestamps `2026-03-01T10:00:00.000Z`), and the schemas stating agent-token's bounds.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::{
     IntoParams, PartialSchema, ToSchema,
@@ -10,7 +12,8 @@ use utoipa::{
     },
 };
 
-use super::Metadata;
+/// A certificate's metadata, by name.
+pub(crate) type Metadata = BTreeMap<String, String>;
 
 /// A new certificate. Unknown fields are refused.
 #[derive(Debug, Deserialize, ToSchema)]
