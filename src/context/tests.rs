@@ -21,7 +21,10 @@ fn a_configured_public_url_wins_and_a_configured_callback_is_kept() {
         ..ServiceSettings::default()
     };
     settings.resolve_public_url(gateway()).expect("resolves");
-    assert_eq!(settings.oauth.callback_url, "https://latchkey.example.com/oauth/callback");
+    assert_eq!(
+        settings.oauth.callback_url,
+        "https://latchkey.example.com/oauth/callback"
+    );
 
     let mut settings = ServiceSettings {
         public_url: "https://latchkey.example.com".to_owned(),
@@ -34,7 +37,12 @@ fn a_configured_public_url_wins_and_a_configured_callback_is_kept() {
 
 #[test]
 fn a_public_url_that_is_not_http_is_refused() {
-    for bad in ["latchkey.example.com", "ftp://example.com", "https://exa mple.com", "javascript:alert(1)"] {
+    for bad in [
+        "latchkey.example.com",
+        "ftp://example.com",
+        "https://exa mple.com",
+        "javascript:alert(1)",
+    ] {
         let mut settings = ServiceSettings {
             public_url: bad.to_owned(),
             ..ServiceSettings::default()
