@@ -21,6 +21,7 @@ mod oauth;
 mod policies;
 mod reconnect;
 mod sealed_keys;
+mod seed_examples;
 mod support;
 mod tokens;
 mod trace;

@@ -39,8 +39,8 @@ pub use config::{ClientCredentials, OauthConfig};
 pub use connections::{Connection, FetchedToken};
 pub use error::OauthError;
 pub use exchange::{ExchangeRequest, Exchanged};
-pub use links::{ConnectLink, TOKEN_LEN as CONNECT_LINK_TOKEN_LEN};
-pub use mtproto::{MAX_SESSION_STRING_LEN, MtprotoSummary};
+pub use links::{ConnectLink, TOKEN_LEN as CONNECT_LINK_TOKEN_LEN, well_formed as is_connect_link_token};
+pub use mtproto::{MAX_SESSION_STRING_LEN, MtprotoSummary, check_api_hash, check_api_id, check_session_string};
 pub use sessions::{CallbackOutcome, NewSession, SessionFlow, SessionRequest};
 
 /// The `source` of every event this service emits.

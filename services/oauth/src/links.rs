@@ -49,7 +49,7 @@ impl std::fmt::Debug for ConnectLink {
 }
 
 /// Whether `token` can be a link's token at all (what a link holds is never looked up otherwise).
-fn well_formed(token: &str) -> bool {
+pub fn well_formed(token: &str) -> bool {
     token.len() == TOKEN_LEN
         && token
             .bytes()

@@ -57,7 +57,7 @@ fn secret_id(provider: &str) -> String {
 }
 
 /// The api id, as decimal digits without leading zeros: 1 to 2147483647.
-fn check_api_id(api_id: &str) -> Result<String, OauthError> {
+pub fn check_api_id(api_id: &str) -> Result<String, OauthError> {
     let field = |message: &str| OauthError::field("apiId", message);
     if api_id.trim().is_empty() {
         return Err(field("required"));
@@ -72,7 +72,7 @@ fn check_api_id(api_id: &str) -> Result<String, OauthError> {
 }
 
 /// The api hash: 32 hexadecimal characters, kept in lower case.
-fn check_api_hash(api_hash: &str) -> Result<String, OauthError> {
+pub fn check_api_hash(api_hash: &str) -> Result<String, OauthError> {
     if api_hash.is_empty() {
         return Err(OauthError::field("apiHash", "required"));
     }
@@ -87,7 +87,7 @@ fn check_api_hash(api_hash: &str) -> Result<String, OauthError> {
 
 /// The session string: printable ASCII without spaces (the base64 of Telethon, gramjs, Pyrogram),
 /// at most [`MAX_SESSION_STRING_LEN`] bytes.
-fn check_session_string(session: &str) -> Result<(), OauthError> {
+pub fn check_session_string(session: &str) -> Result<(), OauthError> {
     let field = |message: String| OauthError::field("sessionString", message);
     if session.is_empty() {
         return Err(field("required".to_owned()));

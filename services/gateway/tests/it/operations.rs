@@ -126,6 +126,18 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
     ),
     ("get", "/auth/{provider}", &[302, 400, 401, 429, 500, 502, 503]),
     ("post", "/auth/exchange", &[200, 400, 401, 413, 415, 429, 500, 502, 503]),
+    (
+        "post",
+        "/v1/connect-links",
+        &[201, 400, 401, 413, 415, 429, 500, 502, 503],
+    ),
+    (
+        "put",
+        "/v1/connections/telegram",
+        &[200, 400, 401, 413, 415, 429, 500, 503],
+    ),
+    ("get", "/v1/connections/telegram", &[200, 401, 404, 429, 500, 503]),
+    ("delete", "/v1/connections/telegram", &[204, 401, 404, 429, 500, 503]),
     ("get", "/v1/oauth-apps", &[200, 401, 429, 500, 503]),
     (
         "put",
