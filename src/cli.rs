@@ -145,6 +145,14 @@ pub enum AccountCommand {
         /// A name for people to recognise the account by.
         name: String,
     },
+    /// Moves an account to another plan of the settings' [plans.*] tables, emitting
+    /// billing.plan_upgraded (or billing.plan_changed for any other move).
+    Plan {
+        /// The account id, e.g. acct_…
+        account: String,
+        /// The plan's name, e.g. self-hosted or a [plans.<name>] table.
+        plan: String,
+    },
 }
 
 /// A service of the mesh.

@@ -61,6 +61,8 @@ pub struct ServiceSettings {
     /// Where clients reach the REST API (`server.public_url`), without a trailing slash; empty
     /// until [`resolve_public_url`](Self::resolve_public_url) fills in the gateway's address.
     pub public_url: String,
+    /// The deployment's plans (`[plans.*]`, `[accounts] default_plan`).
+    pub plans: latchkey_server::Plans,
     pub gateway: GatewayConfig,
     pub webhook: latchkey_webhook::WebhookConfig,
     /// An empty `callback_url` means the gateway's own `/oauth/callback` in an in-process mesh.
@@ -75,8 +77,9 @@ pub struct ServiceSettings {
 
 impl ServiceSettings {
     /// The sections of `settings`.
-    pub fn from_settings(settings: &Settings) -> Self {
-        Self {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            plans: settings.plans()?,
             public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             gateway: settings.gateway.clone(),
             webhook: settings.webhook.clone(),
@@ -85,7 +88,7 @@ impl ServiceSettings {
             policy: settings.policy.clone(),
             agent_token: settings.agent_token.clone(),
             gateway_metrics_listen: None,
-        }
+        })
     }
 }
 
@@ -94,6 +97,7 @@ impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
             public_url: String::new(),
+            plans: latchkey_server::Plans::default(),
             gateway: GatewayConfig::default(),
             webhook: latchkey_webhook::WebhookConfig::default(),
             oauth: latchkey_oauth::OauthConfig {

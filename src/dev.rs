@@ -50,7 +50,7 @@ pub async fn start(settings: &Settings, data_dir: &Path, http: TcpListener) -> a
         bus,
         MeshAuth::new(random_token()),
         vault_root_keys,
-        ServiceSettings::from_settings(settings),
+        ServiceSettings::from_settings(settings)?,
         http.local_addr()?,
     )
     .await?;

@@ -42,6 +42,17 @@ async fn main() -> anyhow::Result<()> {
             let (account_id, key) = latchkey::mesh::create_account(&url, &auth, &name).await?;
             println!("account {account_id}\napi key {key}");
         }
+        Command::Account(AccountCommand::Plan { account, plan }) => {
+            let url = latchkey::serve::mesh_urls(&settings)
+                .of(latchkey::cli::Service::AgentToken)?
+                .to_owned();
+            let auth = latchkey_server::MeshAuth::new(settings.mesh.service_token.clone());
+            let moved = latchkey::mesh::set_account_plan(&url, &auth, &account, &plan).await?;
+            match moved.event_type {
+                Some(event) => println!("account {account}: plan {} -> {plan} ({event})", moved.from_plan),
+                None => println!("account {account} is already on plan {plan}"),
+            }
+        }
         Command::Keys(KeysCommand::Rotate { publish_lead }) => {
             let kid = latchkey::mesh::rotate_signing_key(&settings, publish_lead).await?;
             println!("new signing key {kid}: published now, signing in {publish_lead} s");

@@ -81,7 +81,8 @@ pub async fn start_service(
             let service = latchkey_agent_token::AgentToken::open(db().await?, mesh, system_secrets(context)?)
                 .await?
                 .with_policy(policy)
-                .with_config(&context.settings.agent_token);
+                .with_config(&context.settings.agent_token)
+                .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {
@@ -98,7 +99,8 @@ pub async fn start_service(
             )?);
             let service = latchkey_policy::Policy::open(db().await?, mesh, agents)
                 .await?
-                .with_config(&context.settings.policy);
+                .with_config(&context.settings.policy)
+                .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Vault => {
@@ -113,7 +115,9 @@ pub async fn start_service(
             let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
                 latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
             );
-            let service = latchkey_oauth::Oauth::open(db().await?, mesh, vault, context.settings.oauth.clone()).await?;
+            let service = latchkey_oauth::Oauth::open(db().await?, mesh, vault, context.settings.oauth.clone())
+                .await?
+                .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Webhook => {
@@ -122,7 +126,8 @@ pub async fn start_service(
             );
             let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.settings.webhook.clone())
                 .await?
-                .with_vault(vault);
+                .with_vault(vault)
+                .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Gateway => {
@@ -279,6 +284,17 @@ impl RunningMesh {
         create_account(self.urls.of(Service::AgentToken)?, &self.context.mesh_auth, name).await
     }
 
+    /// Moves `account` to `plan` (see [`set_account_plan`]).
+    pub async fn set_account_plan(&self, account: &str, plan: &str) -> anyhow::Result<PlanMoved> {
+        set_account_plan(
+            self.urls.of(Service::AgentToken)?,
+            &self.context.mesh_auth,
+            account,
+            plan,
+        )
+        .await
+    }
+
     /// Stops every service and waits for them to drain.
     pub async fn stop(self) {
         self.tasks.shutdown().await;
@@ -302,6 +318,37 @@ pub async fn create_account(url: &str, auth: &MeshAuth, name: &str) -> anyhow::R
         .map(|created| created.secret)
         .context("the account came without a key")?;
     Ok((response.account_id, key))
+}
+
+/// What `latchkey account plan` did: the plan the account was on, and the event it caused
+/// (`billing.plan_upgraded`, `billing.plan_changed`, or none when it was already on the plan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanMoved {
+    pub from_plan: String,
+    pub event_type: Option<String>,
+}
+
+/// Moves `account` to `plan` through agent-token at `url`, with the mesh credential. An unknown
+/// plan or account is an error naming it.
+pub async fn set_account_plan(url: &str, auth: &MeshAuth, account: &str, plan: &str) -> anyhow::Result<PlanMoved> {
+    use latchkey_proto::agent_token::v1::SetAccountPlanRequest;
+    let channel = latchkey_server::connect(url, auth)?;
+    let response = AgentTokenServiceClient::new(channel)
+        .set_account_plan(latchkey_server::with_account(
+            SetAccountPlanRequest {
+                account_id: account.to_owned(),
+                plan: plan.to_owned(),
+            },
+            account,
+            Some("cli"),
+        ))
+        .await
+        .map_err(|status| anyhow::anyhow!("cannot move {account} to plan {plan}: {}", status.message()))?
+        .into_inner();
+    Ok(PlanMoved {
+        from_plan: response.from_plan,
+        event_type: Some(response.event_type).filter(|event| !event.is_empty()),
+    })
 }
 
 /// Asks agent-token (at `mesh.agent_token_url`) to rotate its signing key; answers the new kid.

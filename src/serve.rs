@@ -60,7 +60,7 @@ pub async fn run(
     let mut service_settings = ServiceSettings {
         // The gateway serves it itself, and then no longer on its public port.
         gateway_metrics_listen: metrics_address.filter(|_| service == Service::Gateway),
-        ..ServiceSettings::from_settings(&settings)
+        ..ServiceSettings::from_settings(&settings)?
     };
     service_settings.resolve_public_url(SocketAddr::from(([127, 0, 0, 1], DEFAULT_GATEWAY_PORT)))?;
     let context = ServiceContext {

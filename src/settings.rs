@@ -4,7 +4,10 @@
 //! Values are taken as strings and converted by the field's type: a token such as `0012` keeps
 //! its leading zeros.
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+};
 
 use config::{Config, Environment, File, FileFormat};
 use latchkey_gateway::GatewayConfig;
@@ -30,6 +33,17 @@ pub struct Settings {
     pub audit: latchkey_audit::AuditConfig,
     pub policy: latchkey_policy::PolicyConfig,
     pub agent_token: latchkey_agent_token::AgentTokenConfig,
+    pub accounts: AccountsSettings,
+    /// `[plans.<name>]` tables of limits (docs/plans.md); `self-hosted`, unlimited, is always there.
+    #[serde(default)]
+    pub plans: BTreeMap<String, latchkey_server::PlanLimits>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsSettings {
+    /// The plan new accounts (and the bootstrap account) are on.
+    pub default_plan: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -115,6 +129,16 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The deployment's plans: the `[plans.*]` tables, plus the unlimited `self-hosted` plan unless
+    /// a table redefines it.
+    pub fn plans(&self) -> Result<latchkey_server::Plans, latchkey_server::plans::PlanError> {
+        let mut plans = self.plans.clone();
+        plans
+            .entry(latchkey_server::plans::SELF_HOSTED_PLAN.to_owned())
+            .or_default();
+        latchkey_server::Plans::new(&self.accounts.default_plan, plans)
+    }
+
     /// Loads the defaults, then `file` if given, then the `LATCHKEY__…` entries of `env`.
     pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, SettingsError> {
         let env: HashMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("LATCHKEY__")).collect();

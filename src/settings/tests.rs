@@ -122,3 +122,34 @@ fn a_file_sits_between_defaults_and_environment() {
     assert_eq!(settings.nats.prefix, "fromfile");
     assert_eq!(settings.nats.url, "nats://env:4222");
 }
+
+#[test]
+fn the_shipped_plan_limits_nothing_and_plans_come_from_the_environment() {
+    let plans = Settings::load(None, env(&[])).unwrap().plans().expect("plans");
+    assert_eq!(plans.default_plan(), "self-hosted");
+    assert_eq!(plans.limits(None), &latchkey_server::PlanLimits::default());
+
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__ACCOUNTS__DEFAULT_PLAN", "free"),
+            ("LATCHKEY__PLANS__FREE__AGENTS", "2"),
+            ("LATCHKEY__PLANS__FREE__TOKENS_PER_MONTH", "1000"),
+        ]),
+    )
+    .unwrap();
+    let plans = settings.plans().expect("plans");
+    assert_eq!(plans.default_plan(), "free");
+    assert_eq!(plans.limits(None).agents, Some(2));
+    assert_eq!(plans.limits(None).tokens_per_month, Some(1000));
+    assert_eq!(plans.limits(None).api_keys, None);
+    assert!(plans.knows("self-hosted"), "the unlimited plan stays available");
+}
+
+#[test]
+fn a_default_plan_no_table_defines_is_refused() {
+    let settings = Settings::load(None, env(&[("LATCHKEY__ACCOUNTS__DEFAULT_PLAN", "gold")])).unwrap();
+    assert!(settings.plans().is_err());
+    let unknown_limit = Settings::load(None, env(&[("LATCHKEY__PLANS__FREE__SEATS", "2")]));
+    assert!(unknown_limit.is_err(), "an unknown limit is a settings error");
+}

@@ -18,6 +18,7 @@ mod dead_letters;
 mod isolation;
 mod nothing_lost;
 mod oauth;
+mod plans;
 mod policies;
 mod reconnect;
 mod sealed_keys;

@@ -742,3 +742,75 @@ async fn without_a_list_a_session_takes_an_https_redirect_uri_and_refuses_others
     }
     mesh.stop().await;
 }
+
+/// A plan that allows one connection: the first connects, reconnecting it may start again, a
+/// flow for a second end user is refused when it starts (402), an unknown provider is still a 400.
+#[tokio::test]
+async fn a_plans_connection_limit_is_checked_when_a_flow_starts() {
+    let peer = OidcPeer::start().await;
+    let one_connection = latchkey_server::PlanLimits {
+        connections: Some(1),
+        ..latchkey_server::PlanLimits::default()
+    };
+    let settings = latchkey::mesh::ServiceSettings {
+        gateway: gateway_config(),
+        oauth: oauth_config(&peer),
+        plans: latchkey_server::Plans::new("small", [("small".to_owned(), one_connection)].into()).unwrap(),
+        ..latchkey::mesh::ServiceSettings::default()
+    };
+    let mesh = TestMesh::start_with_settings(Backend::Sqlite, Bus::Local, settings).await;
+    peer.register_client(&[&mesh.url("/oauth/callback"), APP_CALLBACK])
+        .await;
+    let allowed = mesh
+        .as_key(Method::PUT, "/oauth/redirect-uris", &mesh.key)
+        .json(&json!({ "redirectUris": [APP_CALLBACK] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+
+    let query = connect(&peer, &mesh, &mesh.key, "alice").await;
+    assert_eq!(query["status"], "connected", "{query:?}");
+    let again = create_session(
+        &mesh,
+        &mesh.key,
+        json!({ "provider": "oidc", "redirectUri": APP_CALLBACK }),
+    )
+    .await;
+    assert_eq!(again.status(), 201, "reconnecting adds no connection");
+    let second = create_session(
+        &mesh,
+        &mesh.key,
+        json!({ "provider": "oidc", "redirectUri": APP_CALLBACK, "endUserId": "bob" }),
+    )
+    .await;
+    let status = second.status();
+    let problem: Value = second.json().await.unwrap();
+    assert_eq!(status, 402, "{problem}");
+    assert_eq!(
+        (
+            &problem["code"],
+            &problem["resource"],
+            &problem["limit"],
+            &problem["usage"]
+        ),
+        (&json!("PLAN_LIMIT"), &json!("connections"), &json!(1), &json!(1))
+    );
+    let unknown = create_session(&mesh, &mesh.key, json!({ "provider": "nope", "endUserId": "bob" })).await;
+    assert_eq!(problem_code(unknown).await, (400, "VALIDATION_ERROR".to_owned()));
+    // A connect link starts a flow too: checked when it is minted (its opening has no plan).
+    let link = |body: Value| {
+        mesh.as_key(Method::POST, "/v1/connect-links", &mesh.key)
+            .json(&body)
+            .send()
+    };
+    let refused = link(json!({ "provider": "oidc", "identifierId": "bob" }))
+        .await
+        .expect("mint");
+    assert_eq!(problem_code(refused).await, (402, "PLAN_LIMIT".to_owned()));
+    let reconnect = link(json!({ "provider": "oidc", "flow": "callback" }))
+        .await
+        .expect("mint");
+    assert_eq!(reconnect.status(), 201, "reconnecting adds no connection");
+    mesh.stop().await;
+}

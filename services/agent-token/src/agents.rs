@@ -9,6 +9,8 @@ use latchkey_events::{
 use latchkey_ids::{AccountId, AgentId};
 use latchkey_storage::{now_ms, sqlx};
 
+use crate::plans::COUNT_AGENTS;
+use latchkey_server::Limited;
 use latchkey_server::stored_id;
 
 use crate::{
@@ -192,6 +194,7 @@ impl AgentToken {
             revoked_at_ms: 0,
         };
         let mut tx = self.db.begin_write().await?;
+        self.check_plan(&mut tx, account, Limited::Agents, COUNT_AGENTS).await?;
         sqlx::query(
             "INSERT INTO agents (id, account_id, name, owner, description, model_provider, model_name, framework, \
              status, secret_hash, created_at, updated_at, revoked_at) \

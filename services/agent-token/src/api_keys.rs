@@ -9,6 +9,8 @@ use latchkey_events::{
 use latchkey_ids::{AccountId, ApiKeyId};
 use latchkey_storage::{now_ms, sqlx};
 
+use crate::plans::COUNT_API_KEYS;
+use latchkey_server::Limited;
 use latchkey_server::stored_id;
 
 use crate::{
@@ -48,6 +50,8 @@ impl std::fmt::Debug for CreatedApiKey {
 pub struct Principal {
     pub account_id: AccountId,
     pub api_key_id: ApiKeyId,
+    /// The account's plan, resolved against the deployment's plans.
+    pub plan: String,
 }
 
 fn validated_name(field: &str, name: &str) -> Result<String, AgentTokenError> {
@@ -87,10 +91,11 @@ impl AgentToken {
         let created = new_key(validated_name("key_name", key_name)?);
         let account = AccountId::new();
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
+        sqlx::query("INSERT INTO accounts (id, name, created_at, plan) VALUES ($1, $2, $3, $4)")
             .bind(account.as_str())
             .bind(&name)
             .bind(now_ms())
+            .bind(self.plans.default_plan())
             .execute(&mut *tx)
             .await?;
         let account_event = AccountCreated {
@@ -125,6 +130,8 @@ impl AgentToken {
     ) -> Result<CreatedApiKey, AgentTokenError> {
         let created = new_key(validated_name("name", name)?);
         let mut tx = self.db.begin_write().await?;
+        self.check_plan(&mut tx, account, Limited::ApiKeys, COUNT_API_KEYS)
+            .await?;
         insert_key(account, &mut tx, &self.outbox, actor, &created, &created.secret).await?;
         self.outbox.commit(tx).await?;
         Ok(created)
@@ -187,13 +194,15 @@ impl AgentToken {
             return Err(AgentTokenError::Unauthenticated);
         }
         let presented = secrets::secret_hash(secret);
-        let row: Option<(String, String, String)> =
-            sqlx::query_as("SELECT id, account_id, secret_hash FROM api_keys WHERE secret_hash = $1")
-                .bind(&presented)
-                .fetch_optional(self.db.pool())
-                .await?;
+        let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT k.id, k.account_id, k.secret_hash, a.plan FROM api_keys k \
+             JOIN accounts a ON a.id = k.account_id WHERE k.secret_hash = $1",
+        )
+        .bind(&presented)
+        .fetch_optional(self.db.pool())
+        .await?;
         match row {
-            Some((api_key_id, account_id, stored)) if secrets::hashes_match(&stored, &presented) => {
+            Some((api_key_id, account_id, stored, plan)) if secrets::hashes_match(&stored, &presented) => {
                 // Only cache misses reach this point, so the write is rare; a failure to record
                 // the use must not fail the authentication.
                 let _ = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
@@ -204,6 +213,7 @@ impl AgentToken {
                 Ok(Principal {
                     account_id: stored_id(account_id)?,
                     api_key_id: stored_id(api_key_id)?,
+                    plan: self.plans.resolve(plan.as_deref()).to_owned(),
                 })
             }
             _ => Err(AgentTokenError::Unauthenticated),

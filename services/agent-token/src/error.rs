@@ -11,6 +11,8 @@ pub enum AgentTokenError {
     Invalid(ApiError),
     #[error("API key not found")]
     ApiKeyNotFound,
+    #[error("account not found")]
+    AccountNotFound,
     #[error("agent not found")]
     AgentNotFound,
     #[error("token not found")]
@@ -48,6 +50,7 @@ impl From<AgentTokenError> for tonic::Status {
         let api_error = match error {
             AgentTokenError::Invalid(api_error) => api_error,
             AgentTokenError::ApiKeyNotFound => ApiError::not_found("API key"),
+            AgentTokenError::AccountNotFound => ApiError::not_found("account"),
             AgentTokenError::AgentNotFound => ApiError::not_found("agent"),
             AgentTokenError::TokenNotFound => ApiError::not_found("token"),
             AgentTokenError::Unauthenticated => ApiError::unauthorized(),

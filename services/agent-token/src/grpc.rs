@@ -2,7 +2,7 @@
 //! Callers are either mesh services (service token + the account they act for) or clients holding
 //! an account API key (`authorization: Bearer lk_live_…`).
 
-use latchkey_ids::IdError;
+use latchkey_ids::{AccountId, IdError};
 use latchkey_proto::agent_token::v1::{self as pb, agent_token_service_server::AgentTokenService};
 use latchkey_server::{Caller, InfraError};
 use tonic::{Request, Response, Status};
@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use crate::{
     Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Delegation, IssueOutcome,
-    IssuedToken, NewAgent, Principal, Requester, TokenRequest, tokens::Requirements,
+    IssuedToken, NewAgent, PlanMove, Principal, Requester, TokenRequest, tokens::Requirements,
 };
 
 /// The most tokens one verification request may carry (AuthRAI: 100).
@@ -355,11 +355,64 @@ impl AgentTokenService for GrpcApi {
         request: Request<pb::AuthenticateApiKeyRequest>,
     ) -> Result<Response<pb::Principal>, Status> {
         self.require_mesh(&request)?;
-        let Principal { account_id, api_key_id } =
-            self.service.authenticate_api_key(&request.into_inner().secret).await?;
+        let Principal {
+            account_id,
+            api_key_id,
+            plan,
+        } = self.service.authenticate_api_key(&request.into_inner().secret).await?;
         Ok(Response::new(pb::Principal {
             account_id: account_id.into_string(),
             api_key_id: api_key_id.into_string(),
+            plan,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn set_account_plan(
+        &self,
+        request: Request<pb::SetAccountPlanRequest>,
+    ) -> Result<Response<pb::SetAccountPlanResponse>, Status> {
+        self.require_mesh(&request)?;
+        let actor = latchkey_server::actor_of(&request);
+        let message = request.into_inner();
+        // An account id that does not parse names no account: answered as an unknown one.
+        let account = AccountId::parse(&message.account_id).map_err(|_| AgentTokenError::AccountNotFound)?;
+        let moved = self
+            .service
+            .set_account_plan(&account, actor.as_deref(), &message.plan)
+            .await?;
+        let (from_plan, event_type) = match moved {
+            PlanMove::Unchanged => (message.plan.clone(), ""),
+            PlanMove::Upgraded { from } => (from, "billing.plan_upgraded"),
+            PlanMove::Changed { from } => (from, "billing.plan_changed"),
+        };
+        Ok(Response::new(pb::SetAccountPlanResponse {
+            from_plan,
+            to_plan: message.plan,
+            event_type: event_type.to_owned(),
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_usage(&self, request: Request<pb::GetUsageRequest>) -> Result<Response<pb::GetUsageResponse>, Status> {
+        let Caller { account, .. } = self.caller(&request).await?;
+        let usage = self.service.account_usage(&account).await?;
+        let limits = &usage.limits;
+        Ok(Response::new(pb::GetUsageResponse {
+            limits: Some(pb::PlanLimits {
+                agents: limits.agents,
+                api_keys: limits.api_keys,
+                policies: limits.policies,
+                webhooks: limits.webhooks,
+                connections: limits.connections,
+                certificates: limits.certificates,
+                domains: limits.domains,
+                tokens_per_month: limits.tokens_per_month,
+            }),
+            plan: usage.plan,
+            agents: usage.agents,
+            api_keys: usage.api_keys,
+            tokens_this_month: usage.tokens_this_month,
         }))
     }
 

@@ -266,6 +266,7 @@ impl AgentToken {
         let mut envelope = Envelope::new(EVENT_SOURCE, account.as_str(), actor.as_deref(), &event);
         envelope.decisionid = Some(decision_id.to_string());
         let mut tx = self.db.begin_write().await?;
+        self.count_issued_token(&mut tx, account).await?;
         self.outbox.enqueue(&mut tx, &envelope).await?;
         self.outbox.commit(tx).await?;
         Ok(IssueOutcome::Issued(IssuedToken {

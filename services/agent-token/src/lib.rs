@@ -10,6 +10,7 @@ mod error;
 mod grpc;
 mod issue;
 mod limits;
+mod plans;
 mod policy_gate;
 mod revoke;
 mod secrets;
@@ -33,6 +34,7 @@ pub use delegate::Delegation;
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use limits::AgentTokenConfig;
+pub use plans::{AccountUsage, PlanMove};
 pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
 pub use signing::SigningKeys;
@@ -48,6 +50,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (2, "0002_agents"),
     (3, "0003_signing_keys"),
     (4, "0004_sealed_signing_keys"),
+    (7, "0007_account_plans"),
 ];
 
 /// The service's state: its database and outbox. Cheap to clone.
@@ -64,6 +67,8 @@ pub struct AgentToken {
     policy: Option<PolicyClient>,
     /// How often tokens may be asked for (per agent, account and delegating token).
     limits: std::sync::Arc<limits::RequestLimits>,
+    /// The deployment's plans: the limits on agents, API keys and tokens per month.
+    plans: latchkey_server::Plans,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -89,6 +94,7 @@ impl AgentToken {
             issuer: ISSUER.into(),
             policy: None,
             limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
+            plans: latchkey_server::Plans::default(),
         })
     }
 
@@ -96,6 +102,13 @@ impl AgentToken {
     #[must_use]
     pub fn with_config(mut self, config: &AgentTokenConfig) -> Self {
         self.limits = std::sync::Arc::new(limits::RequestLimits::new(config));
+        self
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
         self
     }
 

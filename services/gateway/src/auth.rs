@@ -107,6 +107,7 @@ async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Probl
     let principal = Principal {
         account_id,
         api_key_id: found.api_key_id.into(),
+        plan: found.plan.into(),
     };
     state.keys.remember(hash, principal.clone(), generation);
     Ok(principal)

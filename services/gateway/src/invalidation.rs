@@ -60,6 +60,33 @@ impl LiveCache for ApiKeyCaches {
     }
 }
 
+/// The key cache's principals carry their account's plan: a `billing.*` event (the account moved
+/// to another plan) drops the account's principals, so its next request reads the new plan. This
+/// feed does not turn the key cache off while it may be missing events (the `api_key.*` feed owns
+/// that switch); it empties the cache instead when it falls behind and again when it catches up,
+/// so a missed plan change lasts at most until then, and never longer than the cache's TTL.
+pub(crate) struct PlanCaches {
+    pub(crate) keys: Arc<KeyCache>,
+}
+
+/// The events that change an account's plan.
+pub(crate) fn plan_events() -> EventFilter {
+    EventFilter::event_type("billing.*")
+}
+
+impl LiveCache for PlanCaches {
+    fn set_live(&self, _live: bool) {
+        self.keys.clear();
+    }
+
+    fn apply(&self, envelope: &Envelope) {
+        let account = envelope.account.as_str();
+        self.keys
+            .forget_where(|principal| principal.account_id.as_str() == account);
+        tracing::debug!(account, "dropped an account's cached keys: its plan changed");
+    }
+}
+
 /// Drops expired cache entries and idle rate-limit buckets every [`SWEEP_EVERY`]. Runs until stopped.
 pub(crate) async fn sweep(keys: Arc<KeyCache>, lists: Arc<ListCache>, rate_limiter: Arc<KeyRateLimiter>) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
@@ -71,15 +98,17 @@ pub(crate) async fn sweep(keys: Arc<KeyCache>, lists: Arc<ListCache>, rate_limit
     }
 }
 
-/// Starts following `feed` (task `key-events`) and sweeping the caches (task `cache-sweep`) in
+/// Starts following the feeds (tasks `key-events`, `plan-events`) and sweeping the caches (task `cache-sweep`) in
 /// `tasks`, until it stops.
 pub(crate) fn start(
     tasks: &Tasks,
-    feed: LiveFeed<ApiKeyCaches>,
+    feeds: (LiveFeed<ApiKeyCaches>, LiveFeed<PlanCaches>),
     keys: Arc<KeyCache>,
     lists: Arc<ListCache>,
     rate_limiter: Arc<KeyRateLimiter>,
 ) {
-    tasks.spawn_until_shutdown("key-events", feed.run());
+    let (key_feed, plan_feed) = feeds;
+    tasks.spawn_until_shutdown("key-events", key_feed.run());
+    tasks.spawn_until_shutdown("plan-events", plan_feed.run());
     tasks.spawn_until_shutdown("cache-sweep", sweep(keys, lists, rate_limiter));
 }

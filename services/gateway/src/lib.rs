@@ -49,7 +49,7 @@ pub use request_id::REQUEST_ID_HEADER;
 pub use routes::openapi;
 
 use crate::{
-    invalidation::{ApiKeyCaches, api_key_events},
+    invalidation::{ApiKeyCaches, PlanCaches, api_key_events, plan_events},
     key_cache::KeyCache,
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
@@ -114,9 +114,16 @@ impl Gateway {
             lists: lists.clone(),
         });
         // Subscribed before serving, so the first requests are already cached.
-        let feed = LiveFeed::subscribe(deps.bus, api_key_events(), caches).await;
+        let key_feed = LiveFeed::subscribe(deps.bus.clone(), api_key_events(), caches).await;
+        let plan_feed = LiveFeed::subscribe(deps.bus, plan_events(), Arc::new(PlanCaches { keys: keys.clone() })).await;
         let tasks = Tasks::new("gateway");
-        invalidation::start(&tasks, feed, keys.clone(), lists.clone(), rate_limiter.clone());
+        invalidation::start(
+            &tasks,
+            (key_feed, plan_feed),
+            keys.clone(),
+            lists.clone(),
+            rate_limiter.clone(),
+        );
 
         let state = AppState::new(SharedState {
             agent_token: deps.agent_token,

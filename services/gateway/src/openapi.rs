@@ -40,6 +40,7 @@ use security::{RequireApiKey, SecuritySchemes};
             responses::Forbidden,
             responses::NotFound,
             responses::Unprocessable,
+            responses::PlanLimit,
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
             responses::RateLimited,
@@ -60,6 +61,7 @@ use security::{RequireApiKey, SecuritySchemes};
         (name = "webhooks", description = "Webhook endpoints, signed Standard Webhooks deliveries, their attempts, retries and replays"),
         (name = "oauth", description = "OAuth connections, provider tokens (refreshed race-free) and the provider catalogue"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),
+        (name = "usage", description = "The account's plan, its limits and its usage"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )
 )]

@@ -95,6 +95,19 @@ pub struct ProblemDocument {
     /// The fields at fault, when there are any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemFieldError>,
+    /// For `PLAN_LIMIT`: the account's plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "free")]
+    pub plan: Option<String>,
+    /// For `PLAN_LIMIT`: what the plan limits, e.g. `agents`, `api_keys`, `tokens_per_month`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// For `PLAN_LIMIT`: how many the plan allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// For `PLAN_LIMIT`: how many the account has (or used this month).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<u64>,
 }
 
 /// One problem with one field of the request.
@@ -107,6 +120,7 @@ pub struct ProblemFieldError {
 
 impl ProblemDocument {
     fn new(error: ApiError, instance: &str, request_id: &str) -> Self {
+        let plan_limit = error.plan_limit;
         Self {
             problem_type: problem_type_uri(error.code),
             title: error.code.title().to_owned(),
@@ -123,6 +137,10 @@ impl ProblemDocument {
                     message: e.message,
                 })
                 .collect(),
+            limit: plan_limit.as_ref().map(|reached| reached.limit),
+            usage: plan_limit.as_ref().map(|reached| reached.usage),
+            resource: plan_limit.as_ref().map(|reached| reached.resource.clone()),
+            plan: plan_limit.map(|reached| reached.plan),
         }
     }
 }

@@ -118,7 +118,11 @@ impl OauthService for GrpcApi {
         request: Request<pb::CreateSessionRequest>,
     ) -> Result<Response<pb::CreateSessionResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
+        let plan = latchkey_server::plan_of(&request);
         let m = request.into_inner();
+        self.service
+            .check_connection_limit(&account, plan.as_deref(), &m.provider, &m.end_user_id)
+            .await?;
         let flow = flow_of(m.flow());
         let session = self
             .service
@@ -311,7 +315,13 @@ impl OauthService for GrpcApi {
         request: Request<pb::CreateConnectLinkRequest>,
     ) -> Result<Response<pb::ConnectLink>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
+        let plan = latchkey_server::plan_of(&request);
         let m = request.into_inner();
+        // The link is where the flow starts for the plan: opening it comes with no API key, so no
+        // plan, and is held to nothing more (docs/plans.md).
+        self.service
+            .check_connection_limit(&account, plan.as_deref(), &m.provider, &m.end_user_id)
+            .await?;
         let flow = flow_of(m.flow());
         let link = self
             .service
@@ -389,5 +399,21 @@ impl OauthService for GrpcApi {
             .delete_mtproto_session(&account, actor.as_deref(), &provider)
             .await?;
         Ok(Response::new(pb::DeleteMtprotoSessionResponse {}))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn count_usage(
+        &self,
+        request: Request<pb::CountUsageRequest>,
+    ) -> Result<Response<pb::CountUsageResponse>, Status> {
+        let count = latchkey_server::plans::count_for_caller(
+            &self.service.mesh,
+            &self.service.db,
+            &request,
+            crate::plan_limit::COUNT_CONNECTIONS,
+            "oauth",
+        )
+        .await?;
+        Ok(Response::new(pb::CountUsageResponse { count }))
     }
 }

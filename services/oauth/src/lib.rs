@@ -15,6 +15,7 @@ mod exchange;
 mod grpc;
 mod links;
 mod mtproto;
+mod plan_limit;
 mod provider;
 mod redirect_uris;
 mod refresh;
@@ -60,6 +61,8 @@ pub struct Oauth {
     providers: provider::Providers,
     catalogue: Arc<Catalogue>,
     config: Arc<OauthConfig>,
+    /// The deployment's plans: the limit on connections.
+    plans: latchkey_server::Plans,
 }
 
 impl Oauth {
@@ -81,7 +84,15 @@ impl Oauth {
             providers: provider::Providers::new(config.clone()),
             catalogue: Arc::new(Catalogue::builtin()),
             config,
+            plans: latchkey_server::Plans::default(),
         })
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// The providers this deployment enables, with whether OAuth sessions can start for them.

@@ -111,6 +111,7 @@ impl PolicyService for GrpcApi {
     #[instrument(skip_all, err)]
     async fn create_policy(&self, request: Request<pb::CreatePolicyRequest>) -> Result<Response<pb::Policy>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
+        let plan = latchkey_server::plan_of(&request);
         let m = request.into_inner();
         let input = PolicyInput {
             name: m.name,
@@ -119,7 +120,10 @@ impl PolicyService for GrpcApi {
             rules: rules_of(&m.rules_json)?,
             is_active: m.is_active.unwrap_or(true),
         };
-        let policy = self.service.create_policy(&account, actor.as_deref(), input).await?;
+        let policy = self
+            .service
+            .create_policy_on_plan(&account, plan.as_deref(), actor.as_deref(), input)
+            .await?;
         Ok(Response::new(policy_to_pb(policy)))
     }
 
@@ -310,5 +314,20 @@ impl PolicyService for GrpcApi {
             .decide_approval(&account, actor.as_deref(), &id, m.approve, note)
             .await?;
         Ok(Response::new(approval_to_pb(approval)))
+    }
+    #[instrument(skip_all, err)]
+    async fn count_usage(
+        &self,
+        request: Request<pb::CountUsageRequest>,
+    ) -> Result<Response<pb::CountUsageResponse>, Status> {
+        let count = latchkey_server::plans::count_for_caller(
+            &self.service.mesh,
+            &self.service.db,
+            &request,
+            crate::policies::COUNT_POLICIES,
+            "policy",
+        )
+        .await?;
+        Ok(Response::new(pb::CountUsageResponse { count }))
     }
 }

@@ -57,6 +57,8 @@ pub struct Policy {
     cache: Arc<cache::PolicyCache>,
     /// How long a pending approval waits for a decision (and an approved one for its redemption).
     approval_ttl: Duration,
+    /// The deployment's plans: the limit on policies.
+    plans: latchkey_server::Plans,
 }
 
 impl Policy {
@@ -76,7 +78,15 @@ impl Policy {
             agents,
             cache: Arc::new(cache::PolicyCache::new(Duration::from_secs(DEFAULT_CACHE_TTL_SECS))),
             approval_ttl: Duration::from_secs(DEFAULT_APPROVAL_TTL_SECS),
+            plans: latchkey_server::Plans::default(),
         })
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// Applies the `[policy]` settings.

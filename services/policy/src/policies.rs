@@ -7,6 +7,7 @@ use latchkey_events::{
     catalogue::{PolicyCreated, PolicyDeactivated, PolicyUpdated},
 };
 use latchkey_ids::{AccountId, PolicyId};
+use latchkey_server::Limited;
 use latchkey_storage::{Backend, now_ms, sqlx};
 
 use crate::{
@@ -82,11 +83,27 @@ fn changed_fields(before: &PolicyInput, after: &PolicyInput) -> Vec<String> {
     changed
 }
 
+/// Every policy counts against a plan's `policies`, active or not.
+pub(crate) const COUNT_POLICIES: &str = "SELECT COUNT(*) FROM policies WHERE account_id = $1";
+
 impl Policy {
-    /// Creates a policy in `account`; validation errors name each field at fault.
+    /// Creates a policy in `account` on the deployment's default plan; see
+    /// [`create_policy_on_plan`](Self::create_policy_on_plan).
     pub async fn create_policy(
         &self,
         account: &AccountId,
+        actor: Option<&str>,
+        input: PolicyInput,
+    ) -> Result<StoredPolicy, PolicyError> {
+        self.create_policy_on_plan(account, None, actor, input).await
+    }
+
+    /// Creates a policy in `account`, whose plan (`None`: the default) may limit how many it has
+    /// (`PLAN_LIMIT`); validation errors name each field at fault.
+    pub async fn create_policy_on_plan(
+        &self,
+        account: &AccountId,
+        plan: Option<&str>,
         actor: Option<&str>,
         input: PolicyInput,
     ) -> Result<StoredPolicy, PolicyError> {
@@ -100,6 +117,16 @@ impl Policy {
         };
         let d = &policy.definition;
         let mut tx = self.db.begin_write().await?;
+        self.plans
+            .check(
+                &mut tx,
+                self.db.backend(),
+                account,
+                plan,
+                Limited::Policies,
+                COUNT_POLICIES,
+            )
+            .await?;
         sqlx::query(
             "INSERT INTO policies (id, account_id, name, description, priority, rules_json, is_active, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

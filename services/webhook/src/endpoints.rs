@@ -7,7 +7,7 @@ use latchkey_events::{
     catalogue::{EndpointCreated, EndpointDeleted, EndpointEnabled, EndpointSecretRotated},
 };
 use latchkey_ids::{AccountId, EndpointId};
-use latchkey_server::stored_id;
+use latchkey_server::{Limited, stored_id};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
@@ -148,15 +148,31 @@ fn validated_description(description: Option<String>) -> Result<Option<String>, 
     Ok(description)
 }
 
+/// Every endpoint counts against a plan's `webhooks`, disabled or not.
+pub(crate) const COUNT_ENDPOINTS: &str = "SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1";
+
 impl Webhook {
     fn address_policy(&self) -> AddressPolicy {
         AddressPolicy::new(&self.config)
     }
 
-    /// Registers an endpoint in `account_id`; validation errors name each field at fault.
+    /// Registers an endpoint in `account_id` on the deployment's default plan; see
+    /// [`create_endpoint_on_plan`](Self::create_endpoint_on_plan).
     pub async fn create_endpoint(
         &self,
         account_id: &AccountId,
+        actor: Option<&str>,
+        input: EndpointInput,
+    ) -> Result<CreatedEndpoint, WebhookError> {
+        self.create_endpoint_on_plan(account_id, None, actor, input).await
+    }
+
+    /// Registers an endpoint in `account_id`, whose plan (`None`: the default) may limit how many
+    /// it has (`PLAN_LIMIT`); validation errors name each field at fault.
+    pub async fn create_endpoint_on_plan(
+        &self,
+        account_id: &AccountId,
+        plan: Option<&str>,
         actor: Option<&str>,
         input: EndpointInput,
     ) -> Result<CreatedEndpoint, WebhookError> {
@@ -193,7 +209,7 @@ impl Webhook {
             (secret.clone(), 0)
         };
         let inserted = self
-            .insert_endpoint(account_id, actor, &endpoint, &stored_secret, secret_version)
+            .insert_endpoint(account_id, plan, actor, &endpoint, &stored_secret, secret_version)
             .await;
         if inserted.is_err() && secret_version > 0 {
             self.secrets.forget(account_id.as_str(), endpoint.id.as_str()).await;
@@ -205,6 +221,7 @@ impl Webhook {
     async fn insert_endpoint(
         &self,
         account_id: &AccountId,
+        plan: Option<&str>,
         actor: Option<&str>,
         endpoint: &Endpoint,
         stored_secret: &str,
@@ -212,6 +229,16 @@ impl Webhook {
     ) -> Result<(), WebhookError> {
         let now = endpoint.created_at_ms;
         let mut tx = self.db.begin_write().await?;
+        self.plans
+            .check(
+                &mut tx,
+                self.db.backend(),
+                account_id,
+                plan,
+                Limited::Webhooks,
+                COUNT_ENDPOINTS,
+            )
+            .await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, account_id, url, events_json, description, secret, previous_secret, \
              previous_expires_at, status, disabled_reason, failing_since, failing_announced, created_at, updated_at, \

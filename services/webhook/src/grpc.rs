@@ -91,13 +91,17 @@ impl WebhookService for GrpcApi {
         request: Request<pb::CreateEndpointRequest>,
     ) -> Result<Response<pb::EndpointWithSecret>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
+        let plan = latchkey_server::plan_of(&request);
         let m = request.into_inner();
         let input = EndpointInput {
             url: m.url,
             events: m.events,
             description: m.description,
         };
-        let created = self.service.create_endpoint(&account, actor.as_deref(), input).await?;
+        let created = self
+            .service
+            .create_endpoint_on_plan(&account, plan.as_deref(), actor.as_deref(), input)
+            .await?;
         Ok(Response::new(with_secret(created)))
     }
 
@@ -202,5 +206,20 @@ impl WebhookService for GrpcApi {
         let id = endpoint_id(request.into_inner().endpoint_id)?;
         let message = self.service.send_test(&account, &id).await?;
         Ok(Response::new(message_to_pb(message)))
+    }
+    #[instrument(skip_all, err)]
+    async fn count_usage(
+        &self,
+        request: Request<pb::CountUsageRequest>,
+    ) -> Result<Response<pb::CountUsageResponse>, Status> {
+        let count = latchkey_server::plans::count_for_caller(
+            &self.service.mesh,
+            &self.service.db,
+            &request,
+            crate::endpoints::COUNT_ENDPOINTS,
+            "webhook",
+        )
+        .await?;
+        Ok(Response::new(pb::CountUsageResponse { count }))
     }
 }

@@ -60,6 +60,8 @@ pub struct Webhook {
     secrets: secrets::SecretStore,
     /// Wakes the delivery worker when messages were queued, so it need not wait for its next poll.
     queued: Arc<Notify>,
+    /// The deployment's plans: the limit on endpoints.
+    plans: latchkey_server::Plans,
 }
 
 impl Webhook {
@@ -76,7 +78,15 @@ impl Webhook {
             client,
             secrets: secrets::SecretStore::default(),
             queued: Arc::new(Notify::new()),
+            plans: latchkey_server::Plans::default(),
         })
+    }
+
+    /// Sets the deployment's plans (the default: one unlimited plan).
+    #[must_use]
+    pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// Seals endpoints' signing secrets in the vault from now on (endpoints registered before keep

@@ -152,6 +152,19 @@ pub struct ApiError {
     /// Seconds to wait before retrying, for `RATE_LIMITED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// Which limit of which plan was reached, for `PLAN_LIMIT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_limit: Option<Box<PlanLimitReached>>,
+}
+
+/// A plan's limit that a request would pass: the plan, what is limited (`agents`, `api_keys`, …),
+/// the limit and the account's usage of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanLimitReached {
+    pub plan: String,
+    pub resource: String,
+    pub limit: u64,
+    pub usage: u64,
 }
 
 impl ApiError {
@@ -161,6 +174,22 @@ impl ApiError {
             message: message.into(),
             errors: Vec::new(),
             retry_after_secs: None,
+            plan_limit: None,
+        }
+    }
+
+    /// A `PLAN_LIMIT`: the account's plan allows no more of `reached.resource`.
+    pub fn plan_limit(reached: PlanLimitReached) -> Self {
+        let message = format!(
+            "the plan `{}` allows {} {}; the account has {}: delete some or change the plan",
+            reached.plan,
+            reached.limit,
+            reached.resource.replace('_', " "),
+            reached.usage
+        );
+        Self {
+            plan_limit: Some(Box::new(reached)),
+            ..Self::new(ErrorCode::PlanLimit, message)
         }
     }
 

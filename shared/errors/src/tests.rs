@@ -36,3 +36,22 @@ fn every_documented_code_has_its_documented_status() {
         assert_eq!(json, format!("\"{}\"", code.as_str()));
     }
 }
+
+#[test]
+fn a_plan_limit_names_the_plan_the_resource_the_limit_and_the_usage_across_grpc() {
+    let sent = ApiError::plan_limit(PlanLimitReached {
+        plan: "free".to_owned(),
+        resource: "api_keys".to_owned(),
+        limit: 2,
+        usage: 2,
+    });
+    assert_eq!(sent.code, ErrorCode::PlanLimit);
+    assert!(
+        sent.message.contains("`free`") && sent.message.contains("2 api keys"),
+        "{}",
+        sent.message
+    );
+    let status = tonic::Status::from(sent.clone());
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(ApiError::from_status(&status), sent);
+}

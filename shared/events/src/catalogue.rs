@@ -49,6 +49,7 @@ catalogue! {
     CredentialUpdated => "credential.updated",
     OauthAppUpdated => "oauth_app.updated",
     BillingPlanUpgraded => "billing.plan_upgraded",
+    BillingPlanChanged => "billing.plan_changed",
     EndpointCreated => "endpoint.created",
     EndpointDeleted => "endpoint.deleted",
     EndpointSecretRotated => "endpoint.secret_rotated",
@@ -80,6 +81,36 @@ pub struct AccountCreated {
 
 impl DomainEvent for AccountCreated {
     const TYPE: EventType = EventType::AccountCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.account_id.clone())
+    }
+}
+
+/// An account moved to a plan that allows at least as much of everything and more of something.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanUpgraded {
+    pub account_id: String,
+    pub from_plan: String,
+    pub to_plan: String,
+}
+
+impl DomainEvent for PlanUpgraded {
+    const TYPE: EventType = EventType::BillingPlanUpgraded;
+    fn subject(&self) -> Option<String> {
+        Some(self.account_id.clone())
+    }
+}
+
+/// An account moved to any other plan (a downgrade, or a trade of one limit for another).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanChanged {
+    pub account_id: String,
+    pub from_plan: String,
+    pub to_plan: String,
+}
+
+impl DomainEvent for PlanChanged {
+    const TYPE: EventType = EventType::BillingPlanChanged;
     fn subject(&self) -> Option<String> {
         Some(self.account_id.clone())
     }

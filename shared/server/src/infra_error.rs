@@ -4,7 +4,7 @@
 //! conversions from [`wraps_infra_error!`], so `?` works on all of them; the gRPC answer to each
 //! is decided here, once.
 
-use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_errors::{ApiError, ErrorCode, PlanLimitReached};
 
 pub use latchkey_events::BusError;
 pub use latchkey_storage::{StorageError, sqlx::Error as SqlxError};
@@ -31,6 +31,9 @@ pub enum InfraError {
         message: String,
         retry_after_secs: Option<u64>,
     },
+    /// The account's plan allows no more of what the request would create: `PLAN_LIMIT`.
+    #[error("plan limit: {} of plan {}", .0.resource, .0.plan)]
+    PlanLimit(Box<PlanLimitReached>),
     /// Something that must not happen did (`what` says what, for the log); the caller sees only a
     /// generic internal error.
     #[error("internal: {0}")]
@@ -55,6 +58,7 @@ impl InfraError {
                 retry_after_secs: *retry_after_secs,
                 ..ApiError::new(ErrorCode::RateLimited, message.clone())
             },
+            Self::PlanLimit(reached) => ApiError::plan_limit((**reached).clone()),
             Self::Storage(_) | Self::Database(_) | Self::Bus(_) | Self::Server(_) | Self::Internal(_) => {
                 tracing::error!(service, error = %self, "request failed");
                 ApiError::internal()

@@ -8,11 +8,13 @@
 //! - [`MeshAuth::caller`]: the [`Caller`] of a mesh call; mesh clients ([`connect`]) that carry the
 //!   caller's trace and credential;
 //! - [`InfraError`]: the failures every service shares, mapped to gRPC once;
-//! - [`SystemSecrets`]: a service's own keys, sealed in the vault.
+//! - [`SystemSecrets`]: a service's own keys, sealed in the vault;
+//! - [`Plans`]: the deployment's plans, and each service's check of a limit on what it owns.
 
 pub mod infra_error;
 mod mesh;
 mod metrics_layer;
+pub mod plans;
 mod service_run;
 mod system_secrets;
 mod tasks;
@@ -32,6 +34,7 @@ pub use mesh::{
     connect, with_account,
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
+pub use plans::{Limited, PLAN_HEADER, PlanLimits, Plans, plan_of, with_plan};
 pub use service_run::ServiceRun;
 pub use system_secrets::{
     OpenedSecret, SYSTEM_ACCOUNT, SealedKeyTable, SystemSecretError, SystemSecrets, retry_while_unavailable,

@@ -6,6 +6,7 @@ fn principal(key: &str) -> Principal {
     Principal {
         account_id: latchkey_ids::AccountId::parse("acct_1").unwrap(),
         api_key_id: key.into(),
+        plan: "self-hosted".into(),
     }
 }
 

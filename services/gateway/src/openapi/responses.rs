@@ -41,6 +41,12 @@ pub struct Forbidden(ProblemDocument);
 #[response(content_type = "application/problem+json")]
 pub struct NotFound(ProblemDocument);
 
+/// `PLAN_LIMIT`: the account's plan allows no more of what this would create (or no more tokens
+/// this month); the body names the `plan`, the `resource`, its `limit` and the account's `usage`.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct PlanLimit(ProblemDocument);
+
 /// `UNPROCESSABLE`: the request is well-formed but cannot be carried out in the resource's
 /// current state (e.g. resuming a revoked agent).
 #[derive(ToResponse)]

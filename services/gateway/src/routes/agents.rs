@@ -145,6 +145,7 @@ fn agent_body(agent: pb::Agent) -> Result<AgentBody, Problem> {
     tag = "agents",
     request_body(content = CreateAgentBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The agent, with its secret key shown only now", body = CreatedAgentBody,
             links(
                 ("IssueToken" = (operation_id = "issue_token", request_body = json!({"agent_id": "$response.body#/id"}),

@@ -82,6 +82,7 @@ pub struct ApiKeyList {
     request_body(content = Option<CreateApiKeyBody>, content_type = "application/json",
         description = "Optional: without a body the key is named `default`"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The key; its secret is shown only now", body = CreatedApiKeyBody),
         r::Authenticated,
         r::JsonBody,

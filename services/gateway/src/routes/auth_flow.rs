@@ -87,6 +87,7 @@ fn scopes_of(text: &str) -> Vec<String> {
     tag = "oauth",
     params(("provider" = OauthProviderCode, Path, description = "`google`, `microsoft`, or any enabled OAuth provider"), AuthorizeParams),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 302, description = "To the provider's authorization page", body = AuthorizeBody,
             headers(("Location" = String, description = "The provider's authorization URL"))),
         (status = 400, response = r::BadRequest),

@@ -92,7 +92,8 @@ const MAX_IDENTIFIER_LEN: usize = 256;
 /// here when the end user opens it in a browser, with no API key: `GET /auth/{provider}?link=…`.
 /// It acts only in this account. Everything a session would refuse (an unknown or non-OAuth
 /// provider, one without an OAuth app, a redirect URI the account does not allow, bad scopes) is
-/// refused now, naming the field.
+/// refused now, naming the field; so is a link for a connection the plan has no room for (402
+/// `PLAN_LIMIT`, checked when the link is minted, as when a session starts).
 #[utoipa::path(
     post,
     path = "/v1/connect-links",
@@ -100,6 +101,7 @@ const MAX_IDENTIFIER_LEN: usize = 256;
     request_body(content = CreateConnectLinkBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The link (shown once)", body = ConnectLinkBody),
+        (status = 402, response = r::PlanLimit),
         (status = 502, response = r::UpstreamError),
         r::Authenticated,
         r::JsonBody,

@@ -13,6 +13,7 @@ mod oauth;
 mod oauth_apps;
 mod policies;
 mod tokens;
+mod usage;
 mod webhooks;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware};
@@ -96,6 +97,7 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth_apps::list_oauth_apps))
         .routes(routes!(oauth_apps::put_oauth_app, oauth_apps::delete_oauth_app))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))
+        .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     match metrics {

@@ -66,6 +66,7 @@ fn settings_body(settings: pb::PolicySettings) -> Result<PolicySettingsBody, Pro
     tag = "policies",
     request_body(content = CreatePolicyBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The policy", body = PolicyBody),
         r::Authenticated,
         r::JsonBody,

@@ -126,6 +126,7 @@ pub struct HeldTokenBody {
     tag = "tokens",
     request_body(content = IssueTokenBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The token", body = IssuedTokenBody,
             links(
                 ("VerifyToken" = (operation_id = "verify_token", request_body = json!({"token": "$response.body#/token"}),
@@ -469,6 +470,7 @@ pub struct DelegateTokenBody {
     tag = "tokens",
     request_body(content = DelegateTokenBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The delegated token", body = IssuedTokenBody),
         (status = 202, description = "Held for approval by a policy: no token yet", body = HeldTokenBody),
         (status = 401, response = r::Unauthorized),

@@ -69,6 +69,7 @@ fn message_body(message: pb::Message) -> Result<MessageBody, Problem> {
     tag = "webhooks",
     request_body(content = CreateWebhookBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The endpoint and its signing secret", body = WebhookWithSecret),
         r::Authenticated,
         r::JsonBody,

@@ -163,6 +163,20 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    async fn set_account_plan(
+        &self,
+        _request: Request<at::SetAccountPlanRequest>,
+    ) -> Result<Response<at::SetAccountPlanResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway"))
+    }
+
+    async fn get_usage(
+        &self,
+        _request: Request<at::GetUsageRequest>,
+    ) -> Result<Response<at::GetUsageResponse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
     async fn create_account(
         &self,
         _request: Request<at::CreateAccountRequest>,
@@ -188,6 +202,7 @@ impl AgentTokenService for FakeAgentToken {
         Ok(Response::new(at::Principal {
             account_id: key.account_id.clone(),
             api_key_id: key.id.clone(),
+            plan: "self-hosted".to_owned(),
         }))
     }
 

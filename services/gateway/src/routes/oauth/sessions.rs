@@ -29,6 +29,7 @@ use crate::{
     tag = "oauth",
     request_body(content = CreateSessionBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The session", body = SessionCreatedBody),
         (status = 502, response = r::UpstreamError),
         r::Authenticated,

@@ -62,6 +62,7 @@ pub(crate) async fn fetch_token(
     tag = "oauth",
     request_body(content = ProviderTokenRequestBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 200, description = "`ok` or `action_required`", body = ProviderTokenBody),
         (status = 403, response = r::Forbidden),
         (status = 502, response = r::UpstreamError),
