@@ -192,6 +192,7 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel(Service::Vault)?),
         bus: context.bus.clone(),
         readiness,
+        public_url: context.settings.public_url.clone(),
     })
 }
 

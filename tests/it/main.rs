@@ -23,6 +23,7 @@ mod plans;
 mod policies;
 mod reconnect;
 mod sealed_keys;
+mod seed_examples;
 mod support;
 mod tokens;
 mod trace;

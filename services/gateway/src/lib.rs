@@ -75,6 +75,9 @@ pub struct GatewayDeps {
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
     pub readiness: Vec<(String, MeshChannel)>,
+    /// Where clients reach this API (`server.public_url`, no trailing slash): the base of the links
+    /// the gateway hands out (connect links).
+    pub public_url: String,
 }
 
 /// Why the gateway could not be built. Serving itself does not fail: accept errors are retried and
@@ -140,6 +143,7 @@ impl Gateway {
             tokens,
             rate_limiter,
             readiness: deps.readiness.into(),
+            public_url: deps.public_url.trim_end_matches('/').into(),
         });
         Ok(Self {
             router: routes::router(state.clone(), &config, MetricsRoute::Public),

@@ -49,4 +49,6 @@ pub(crate) struct SharedState {
     pub(crate) rate_limiter: Arc<KeyRateLimiter>,
     /// (gRPC service name, channel) pairs `/readyz` checks.
     pub(crate) readiness: Arc<[(String, MeshChannel)]>,
+    /// Where clients reach this API, without a trailing slash: the base of connect links.
+    pub(crate) public_url: Arc<str>,
 }

@@ -49,6 +49,11 @@ define_id!(
     OAuthSessionId, "oas", "OAuth session"
 );
 define_id!(
+    /// A connect link (`POST /v1/connect-links`): a single-use URL that starts an authorization in a
+    /// browser holding no API key. Its token is a secret, never an id.
+    ConnectLinkId, "clink", "connect link"
+);
+define_id!(
     /// A lease: which oauth instance holds a connection's refresh for now.
     LeaseId, "lease", "lease"
 );

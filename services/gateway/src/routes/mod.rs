@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod auth_flow;
 mod certificates;
+mod connect_links;
 pub(crate) mod constraints;
 mod credentials;
 mod health;
@@ -88,6 +89,12 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::provider_token))
         .routes(routes!(auth_flow::authorize))
         .routes(routes!(auth_flow::exchange))
+        .routes(routes!(connect_links::create_connect_link))
+        .routes(routes!(
+            oauth::put_telegram_session,
+            oauth::get_telegram_session,
+            oauth::delete_telegram_session
+        ))
         .routes(routes!(oauth_apps::list_oauth_apps))
         .routes(routes!(oauth_apps::put_oauth_app, oauth_apps::delete_oauth_app))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))

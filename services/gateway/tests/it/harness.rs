@@ -109,6 +109,7 @@ impl TestGateway {
             policy: PolicyServiceClient::new(channel),
             bus: bus.clone(),
             readiness,
+            public_url: "https://latchkey.example".to_owned(),
         };
         let gateway = Gateway::build(config, deps).await.expect("build the gateway");
         Self {

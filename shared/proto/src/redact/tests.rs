@@ -36,6 +36,7 @@ const NOT_SECRETS: &[&str] = &[
     "latchkey.vault.v1.SecretMetadata.secret_id",
     // The last four characters of a secret of at least 12, listed by design.
     "latchkey.oauth.v1.OauthApp.client_secret_last4",
+    "latchkey.oauth.v1.MtprotoSession.api_hash_last4",
     // Catalogue codes (`google`, `gmail`), not authorization codes.
     "latchkey.oauth.v1.Provider.code",
     "latchkey.oauth.v1.ProviderService.code",
