@@ -82,6 +82,7 @@ pub async fn start_service(
                 .await?
                 .with_policy(policy)
                 .with_config(&context.settings.agent_token)
+                .with_public_url(&context.settings.public_url)
                 .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
@@ -179,6 +180,9 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(GatewayDeps {
         agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
+        certificates: latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient::new(
+            channel(Service::AgentToken)?,
+        ),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
         webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(

@@ -12,6 +12,7 @@ mod approvals;
 mod audit;
 mod bad_input;
 mod binary;
+mod certificates;
 mod compose;
 mod credentials;
 mod dead_letters;

@@ -5,6 +5,7 @@
 
 mod agents;
 mod api_keys;
+pub mod certificates;
 mod delegate;
 mod error;
 mod grpc;
@@ -18,7 +19,9 @@ mod signing;
 mod verification;
 
 use latchkey_events::{EventBus, Outbox};
-use latchkey_proto::agent_token::v1::agent_token_service_server::AgentTokenServiceServer;
+use latchkey_proto::agent_token::v1::{
+    agent_token_service_server::AgentTokenServiceServer, certificate_service_server::CertificateServiceServer,
+};
 use latchkey_server::{MeshAuth, ServiceRun, SystemSecrets};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
@@ -50,6 +53,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (2, "0002_agents"),
     (3, "0003_signing_keys"),
     (4, "0004_sealed_signing_keys"),
+    (5, "0005_certificates"),
     (7, "0007_account_plans"),
 ];
 
@@ -67,6 +71,8 @@ pub struct AgentToken {
     policy: Option<PolicyClient>,
     /// How often tokens may be asked for (per agent, account and delegating token).
     limits: std::sync::Arc<limits::RequestLimits>,
+    /// The audience of certificate JWTs and the gate of key generation.
+    certificates: certificates::CertificateSettings,
     /// The deployment's plans: the limits on agents, API keys and tokens per month.
     plans: latchkey_server::Plans,
 }
@@ -94,8 +100,17 @@ impl AgentToken {
             issuer: ISSUER.into(),
             policy: None,
             limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
+            certificates: certificates::CertificateSettings::default(),
             plans: latchkey_server::Plans::default(),
         })
+    }
+
+    /// Sets this deployment's public URL (`server.public_url`): the `aud` a certificate JWT must
+    /// carry. Without one, every certificate JWT is refused.
+    #[must_use]
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.certificates = self.certificates.with_audience(public_url);
+        self
     }
 
     /// Applies the `[agent_token]` settings (request rate limits).
@@ -146,10 +161,19 @@ impl AgentToken {
             // Stopped before the vault answered.
             return Ok(());
         };
-        run.tasks()
-            .spawn("signing-key-reload", self.clone().reload_keys_periodically(shutdown));
-        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self)));
-        Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
+        run.tasks().spawn(
+            "signing-key-reload",
+            self.clone().reload_keys_periodically(shutdown.clone()),
+        );
+        run.tasks().spawn(
+            "certificate-jti-prune",
+            self.clone().prune_used_jtis_periodically(shutdown),
+        );
+        let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self.clone())))
+            .add_service(CertificateServiceServer::new(certificates::CertificateApi::new(self)));
+        Ok(run
+            .serve(listener, routes, &[GRPC_SERVICE, certificates::GRPC_SERVICE])
+            .await?)
     }
 
     async fn reload_keys_periodically(self, shutdown: CancellationToken) {

@@ -10,7 +10,7 @@ use axum::{
 };
 use http::request::Parts;
 use latchkey_errors::ApiError;
-use latchkey_ids::{AgentId, ApiKeyId, ApprovalId, EndpointId, MessageId, PolicyId};
+use latchkey_ids::{AgentId, ApiKeyId, ApprovalId, CertificateId, CertificateKid, EndpointId, MessageId, PolicyId};
 use serde::de::DeserializeOwned;
 
 use crate::problem::Problem;
@@ -48,6 +48,8 @@ path_ids!(
     PolicyId => "policy",
     EndpointId => "webhook endpoint",
     MessageId => "webhook message",
+    CertificateId => "certificate",
+    CertificateKid => "certificate",
 );
 
 /// Two ids, checked in path order, as the service looks them up: the first one's answer wins.

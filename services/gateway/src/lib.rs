@@ -33,8 +33,11 @@ use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
 use futures::FutureExt;
 use latchkey_events::LiveFeed;
 use latchkey_proto::{
-    agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
-    audit::v1::audit_service_client::AuditServiceClient, policy::v1::policy_service_client::PolicyServiceClient,
+    agent_token::v1::{
+        agent_token_service_client::AgentTokenServiceClient, certificate_service_client::CertificateServiceClient,
+    },
+    audit::v1::audit_service_client::AuditServiceClient,
+    policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::{MeshChannel, Tasks};
 use tokio::net::TcpListener;
@@ -61,6 +64,8 @@ use crate::{
 /// What the gateway talks to.
 pub struct GatewayDeps {
     pub agent_token: AgentTokenServiceClient<MeshChannel>,
+    /// agent-token's certificates (a second service on the same server).
+    pub certificates: CertificateServiceClient<MeshChannel>,
     pub audit: AuditServiceClient<MeshChannel>,
     pub policy: PolicyServiceClient<MeshChannel>,
     pub webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
@@ -127,6 +132,7 @@ impl Gateway {
 
         let state = AppState::new(SharedState {
             agent_token: deps.agent_token,
+            certificates: deps.certificates,
             audit: deps.audit,
             policy: deps.policy,
             webhook: deps.webhook,

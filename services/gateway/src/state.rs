@@ -35,6 +35,8 @@ impl Deref for AppState {
 
 pub(crate) struct SharedState {
     pub(crate) agent_token: AgentTokenServiceClient<MeshChannel>,
+    pub(crate) certificates:
+        latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient<MeshChannel>,
     pub(crate) audit: AuditServiceClient<MeshChannel>,
     pub(crate) policy: PolicyServiceClient<MeshChannel>,
     pub(crate) webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,

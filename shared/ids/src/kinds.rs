@@ -73,3 +73,12 @@ define_id!(
     /// An event that could not be delivered, parked for an operator.
     DeadLetterId, "dl", "dead letter"
 );
+define_id!(
+    /// A signing certificate: a key pair whose private key only its account holds.
+    CertificateId, "cert", "certificate"
+);
+define_id!(
+    /// A certificate's key id, the `kid` of the JWTs it signs and of its public key; the public
+    /// name of a certificate, while its [`CertificateId`] is for its account.
+    CertificateKid, "kid", "certificate key"
+);

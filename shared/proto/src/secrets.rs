@@ -16,6 +16,9 @@ pub const SECRET_FIELDS: &[&str] = &[
     "latchkey.agent_token.v1.TokenCheck.token",
     "latchkey.agent_token.v1.RevokeTokenRequest.token",
     "latchkey.agent_token.v1.DelegateTokenRequest.token",
+    // Certificates: the private key, returned once at creation, and the JWTs signed with one.
+    "latchkey.agent_token.v1.CreatedCertificate.private_key",
+    "latchkey.agent_token.v1.AuthenticateCertificateJwtRequest.token",
     // Vault plaintext, both ways.
     "latchkey.vault.v1.PutSecretRequest.plaintext",
     "latchkey.vault.v1.GetSecretResponse.plaintext",

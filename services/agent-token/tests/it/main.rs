@@ -7,6 +7,8 @@
 // what a service runs.
 #![allow(clippy::disallowed_methods)]
 
+mod certificates;
 mod ids;
+mod jws;
 mod support;
 mod tokens;

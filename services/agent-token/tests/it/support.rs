@@ -4,7 +4,10 @@
 use latchkey_agent_token::AgentToken;
 use latchkey_policy::Policy;
 use latchkey_proto::{
-    agent_token::v1::{CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient},
+    agent_token::v1::{
+        CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient,
+        certificate_service_client::CertificateServiceClient,
+    },
     policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::{MeshAuth, MeshChannel};
@@ -17,9 +20,18 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub const MESH_TOKEN: &str = "agent-token-test-service-token";
 
+/// The deployment's public URL the tests give the service: the `aud` of certificate JWTs.
+pub const PUBLIC_URL: &str = "https://latchkey.test";
+
 /// A running agent-token service and one account in it; everything stops on drop.
 pub struct TestAgentToken {
     pub client: AgentTokenServiceClient<MeshChannel>,
+    /// The same server's `CertificateService`.
+    pub certificates: CertificateServiceClient<MeshChannel>,
+    /// Where the service's events arrive.
+    pub bus: latchkey_events::EventBus,
+    /// Where a client without the mesh credential reaches the service.
+    pub url: String,
     pub account_id: String,
     /// Stops every task of the test on drop.
     _shutdown: DropGuard,
@@ -57,10 +69,12 @@ impl TestAgentToken {
         )
         .await
         .expect("open the agent-token service")
-        .with_policy(PolicyServiceClient::new(channel(&policy_url, &mesh)));
+        .with_policy(PolicyServiceClient::new(channel(&policy_url, &mesh)))
+        .with_public_url(PUBLIC_URL);
         tokio::spawn(agent_token.run(agent_token_listener, bus.bus.clone(), shutdown.clone()));
 
         let mut client = AgentTokenServiceClient::new(channel(&agent_token_url, &mesh));
+        let certificates = CertificateServiceClient::new(channel(&agent_token_url, &mesh));
         let account = client
             .create_account(tonic::Request::new(CreateAccountRequest {
                 name: "Acme".to_owned(),
@@ -71,6 +85,9 @@ impl TestAgentToken {
             .into_inner();
         Self {
             client,
+            certificates,
+            bus: bus.bus.clone(),
+            url: agent_token_url,
             account_id: account.account_id,
             _shutdown: shutdown.drop_guard(),
             _databases: [agent_token_db, policy_db],

@@ -18,6 +18,8 @@ pub(crate) const PUBLIC: &[(&str, &str)] = &[
     ("post", "/v1/tokens/verify/batch"),
     ("post", "/v1/tokens/delegate"),
     ("get", "/v1/audit/checkpoints/jwks.json"),
+    ("get", "/certificates/public/{kid}"),
+    ("get", "/certificates/jwks.json"),
     ("get", "/docs/providers"),
     ("get", "/oauth/callback"),
     ("get", "/healthz"),
@@ -40,7 +42,10 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An account API key: `Authorization: Bearer lk_live_…`"))
+                    .description(Some(
+                        "An account API key (`Authorization: Bearer lk_live_…`), or a JWT signed with one of the \
+                         account's certificates (`Authorization: Bearer eyJ…`)",
+                    ))
                     .build(),
             ),
         );

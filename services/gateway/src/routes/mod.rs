@@ -5,6 +5,7 @@ mod api_keys;
 mod approvals;
 mod audit;
 mod auth_flow;
+mod certificates;
 mod connect_links;
 pub(crate) mod constraints;
 mod credentials;
@@ -97,6 +98,15 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth_apps::list_oauth_apps))
         .routes(routes!(oauth_apps::put_oauth_app, oauth_apps::delete_oauth_app))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))
+        .routes(routes!(
+            certificates::create_certificate,
+            certificates::list_certificates
+        ))
+        .routes(routes!(certificates::active_certificate))
+        .routes(routes!(certificates::jwks))
+        .routes(routes!(certificates::public_key))
+        .routes(routes!(certificates::get_certificate, certificates::delete_certificate))
+        .routes(routes!(certificates::revoke_certificate))
         .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));

@@ -95,6 +95,10 @@ impl TestGateway {
         };
         let deps = GatewayDeps {
             agent_token: AgentTokenServiceClient::new(channel.clone()),
+            // No fake certificate service: certificates are tested end to end (tests/it/certificates.rs).
+            certificates: latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient::new(
+                channel.clone(),
+            ),
             audit: AuditServiceClient::new(channel.clone()),
             // Policy and webhook services that hold nothing (every id is unknown): their routes are
             // tested end to end (tests/it at the root); these tests cover the edge in front of them.
