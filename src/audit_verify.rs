@@ -1,17 +1,17 @@
 //! `latchkey audit verify`: recomputes an account's audit chain outside the service: from an
-//! exported file with no server at all, or from the live export of a running deployment, streamed
+//! exported file (JSON Lines, CSV or the JSON document) with no server at all, or from the live export of a running deployment, streamed
 //! through the verifier a line at a time. A kept checkpoint (JSON, as `GET
 //! /v1/audit/checkpoints/latest` answers it) is checked too: its signature against the audit
 //! checkpoint keys (`GET /v1/audit/checkpoints/jwks.json`, never the token JWKS), and its hash
 //! against the chain, which catches a history rewritten with recomputed hashes.
 
 use std::{
-    io::BufRead,
+    io::{BufRead, Read},
     path::{Path, PathBuf},
 };
 
 use anyhow::{Context, bail};
-use latchkey_audit::{ChainVerifier, Checkpoint, ExportVerifier, Verification};
+use latchkey_audit::{ChainVerifier, Checkpoint, ExportVerifier, Verification, export::CSV_HEADER, verify_json_stream};
 use serde::Serialize;
 
 /// Where a deployment publishes the keys that sign audit checkpoints (apart from the token JWKS).
@@ -20,7 +20,7 @@ pub const CHECKPOINT_KEYS_PATH: &str = "/v1/audit/checkpoints/jwks.json";
 /// Where the chain comes from, and what to hold it against.
 #[derive(Debug, Default)]
 pub struct VerifyOptions {
-    /// An export file (JSON Lines or CSV).
+    /// An export file: JSON Lines, CSV, or the JSON document (`format=json`).
     pub file: Option<PathBuf>,
     /// The base URL of a running deployment's REST API.
     pub url: Option<String>,
@@ -102,21 +102,14 @@ pub async fn verify(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
     };
     let mut export = ExportVerifier::new(chain);
     match (&options.file, &base) {
-        (Some(file), _) => {
-            let reader = std::io::BufReader::new(
-                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
-            );
-            for line in reader.lines() {
-                export.push_line(&line.context("reading the export")?)?;
-            }
-        }
+        (Some(file), _) => verify_file(file, &mut export)?,
         (None, Some(base)) => {
             let key = options
                 .key
                 .as_deref()
                 .context("verifying the live log needs an API key: pass --key or set LATCHKEY_API_KEY")?;
             let mut response = http
-                .get(format!("{base}/v1/audit/export?format=json"))
+                .get(format!("{base}/v1/audit/export?format=jsonl"))
                 .bearer_auth(key)
                 .send()
                 .await
@@ -152,6 +145,32 @@ pub async fn verify(options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
         );
     }
     Ok(VerifyReport::new(export.finish(), account_id, checkpoint.as_ref()))
+}
+
+/// Feeds the export in `file` to `export`: a CSV export line by line, anything else (JSON Lines, the
+/// JSON document, in any layout) as a stream of JSON values. Neither holds the file.
+fn verify_file(file: &Path, export: &mut ExportVerifier) -> anyhow::Result<()> {
+    let open = || -> anyhow::Result<std::io::BufReader<std::fs::File>> {
+        let opened = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        Ok(std::io::BufReader::new(opened))
+    };
+    // The first bytes tell CSV (its header row) from JSON; a bounded read, whatever the layout.
+    let mut head = Vec::new();
+    std::io::Read::take(open()?, 64 * 1024)
+        .read_to_end(&mut head)
+        .context("reading the export")?;
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let csv = head[start..]
+        .strip_prefix(CSV_HEADER.as_bytes())
+        .is_some_and(|rest| matches!(rest.first(), None | Some(b'\r' | b'\n')));
+    if csv {
+        for line in open()?.lines() {
+            export.push_line(&line.context("reading the export")?)?;
+        }
+    } else {
+        verify_json_stream(open()?, export)?;
+    }
+    Ok(())
 }
 
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {

@@ -82,6 +82,7 @@ pub async fn start_service(
                 .await?
                 .with_policy(policy)
                 .with_config(&context.settings.agent_token)
+                .with_public_url(&context.settings.public_url)
                 .with_domains(&context.settings.domains)?
                 .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
@@ -185,8 +186,11 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let agent_token = channel(Service::AgentToken)?;
     Ok(GatewayDeps {
-        // Both of agent-token's services on one connection.
+        // Every service of agent-token on one connection.
         agent_token: AgentTokenServiceClient::new(agent_token.clone()),
+        certificates: latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient::new(
+            agent_token.clone(),
+        ),
         domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(agent_token),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
@@ -197,6 +201,7 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel(Service::Vault)?),
         bus: context.bus.clone(),
         readiness,
+        public_url: context.settings.public_url.clone(),
     })
 }
 

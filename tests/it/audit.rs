@@ -173,13 +173,21 @@ async fn a_tampered_row_is_named_by_the_api_the_command_and_an_offline_export() 
         assert_eq!(verification["head"]["seq"], entries.len() as i64);
         assert_eq!(verification["head"]["hash"], entries.last().unwrap()["hash"]);
 
-        // The export verifies offline, in both formats, with no server involved.
+        // The export verifies offline, in every format, with no server involved.
         let dir = tempfile::tempdir().unwrap();
-        let lines = text(&t, "/v1/audit/export?format=json", &t.key).await;
+        let lines = text(&t, "/v1/audit/export?format=jsonl", &t.key).await;
         let csv = text(&t, "/v1/audit/export?format=csv", &t.key).await;
+        let document = text(&t, "/v1/audit/export?format=json", &t.key).await;
         let json_file = write(dir.path(), "audit.jsonl", &lines);
         let csv_file = write(dir.path(), "audit.csv", &csv);
-        for file in [&json_file, &csv_file] {
+        let document_file = write(dir.path(), "audit.json", &document);
+        let parsed: Value = serde_json::from_str(&document).expect("one JSON document");
+        let pretty_file = write(
+            dir.path(),
+            "pretty.json",
+            &serde_json::to_string_pretty(&parsed).unwrap(),
+        );
+        for file in [&json_file, &csv_file, &document_file, &pretty_file] {
             let (ok, report) = verify_command(&["--file", file]).await;
             assert!(ok, "{report}");
             assert_eq!(report["entries_checked"], entries.len() as i64);
@@ -203,6 +211,13 @@ async fn a_tampered_row_is_named_by_the_api_the_command_and_an_offline_export() 
         assert!(!ok);
         assert_eq!(report["valid"], false);
         assert_eq!(report["first_broken_seq"], 3);
+        let edited_document = document.replacen("\"name\":\"key-", "\"name\":\"evil-", 1);
+        assert_ne!(edited_document, document, "the edit took");
+        let edited_file = write(dir.path(), "edited.json", &edited_document);
+        let (ok, report) = verify_command(&["--file", &edited_file]).await;
+        assert!(!ok);
+        assert_eq!(report["valid"], false);
+        assert!(report["first_broken_seq"].is_i64(), "{report}");
 
         // Someone with database access changes one stored row.
         let db = audit_db(&t).await;

@@ -3,11 +3,14 @@
 //! the callback stores the connection, `/tokens/fetch` hands out (and refreshes) the token, and a
 //! disconnect revokes it at the provider. Also the ways a flow goes wrong, the refresh race across
 //! two oauth instances, tenant isolation and secrets kept out of the logs. AGNT's flow
-//! (`/auth/{provider}` + `/auth/exchange`) is in oauth/agnt_flow.rs, accounts' own OAuth apps in
-//! oauth/own_apps.rs; both use the helpers here.
+//! (`/auth/{provider}` + `/auth/exchange`) is in oauth/agnt_flow.rs, connect links (that flow
+//! started from a browser without a key) in oauth/connect_links.rs, accounts' own OAuth apps in
+//! oauth/own_apps.rs, Telegram sessions in oauth/telegram.rs; they use the helpers here.
 
 mod agnt_flow;
+mod connect_links;
 mod own_apps;
+mod telegram;
 
 use std::sync::Arc;
 
@@ -470,6 +473,14 @@ async fn one_account_never_sees_or_touches_another_accounts_connections() {
         .await
         .expect("json");
     assert_eq!(uris["redirectUris"], json!([]), "redirect URIs are per account");
+    // Once the other account keeps a list of its own, the first account's URI is not on it.
+    let own_list = mesh
+        .as_key(Method::PUT, "/oauth/redirect-uris", &other)
+        .json(&json!({ "redirectUris": ["https://other.example/cb"] }))
+        .send()
+        .await
+        .expect("PUT /oauth/redirect-uris");
+    assert_eq!(own_list.status(), 200);
     let borrowed = create_session(
         &mesh,
         &other,
@@ -691,6 +702,47 @@ async fn an_api_key_provider_fetch_returns_the_stored_key_unless_write_only() {
     mesh.stop().await;
 }
 
+/// An account that keeps no list of redirect URIs: a session takes an https (or loopback http)
+/// URI, answers its URL at the top level and in `data`, and refuses any other URI naming
+/// `redirectUri`.
+#[tokio::test]
+async fn without_a_list_a_session_takes_an_https_redirect_uri_and_refuses_others() {
+    let (_peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+    let (_, key) = mesh.mesh.create_account("No list").await.expect("account");
+    for uri in [
+        "https://yourapp.com/callback",
+        "http://127.0.0.1:8765/cb",
+        "http://[::1]/cb",
+        "http://localhost/cb",
+    ] {
+        let session = create_session(&mesh, &key, json!({ "provider": "oidc", "redirectUri": uri })).await;
+        assert_eq!(session.status(), 201, "{uri}");
+        let body: Value = session.json().await.expect("json");
+        assert_eq!(body["status"], "success");
+        assert!(body["url"].as_str().is_some_and(|url| !url.is_empty()), "{body}");
+        assert_eq!(body["url"], body["data"]["url"]);
+        assert_eq!(body["sessionId"], body["data"]["sessionId"]);
+        assert_eq!(body["expiresAt"], body["data"]["expiresAt"]);
+    }
+    let overlong = format!("https://yourapp.com/{}", "a".repeat(2048));
+    for uri in [
+        "javascript:alert(document.cookie)",
+        "http://yourapp.com/callback",
+        "https://yourapp.com/callback#token",
+        "https://user:pw@yourapp.com/callback",
+        "data:text/html,x",
+        overlong.as_str(),
+    ] {
+        let refused = create_session(&mesh, &key, json!({ "provider": "oidc", "redirectUri": uri })).await;
+        let status = refused.status();
+        let body: Value = refused.json().await.expect("json");
+        assert_eq!(status, 400, "{uri}");
+        assert_eq!(body["code"], "VALIDATION_ERROR");
+        assert_eq!(body["errors"][0]["field"], "redirectUri", "{uri}: {body}");
+    }
+    mesh.stop().await;
+}
+
 /// A plan that allows one connection: the first connects, reconnecting it may start again, a
 /// flow for a second end user is refused when it starts (402), an unknown provider is still a 400.
 #[tokio::test]
@@ -746,5 +798,19 @@ async fn a_plans_connection_limit_is_checked_when_a_flow_starts() {
     );
     let unknown = create_session(&mesh, &mesh.key, json!({ "provider": "nope", "endUserId": "bob" })).await;
     assert_eq!(problem_code(unknown).await, (400, "VALIDATION_ERROR".to_owned()));
+    // A connect link starts a flow too: checked when it is minted (its opening has no plan).
+    let link = |body: Value| {
+        mesh.as_key(Method::POST, "/v1/connect-links", &mesh.key)
+            .json(&body)
+            .send()
+    };
+    let refused = link(json!({ "provider": "oidc", "identifierId": "bob" }))
+        .await
+        .expect("mint");
+    assert_eq!(problem_code(refused).await, (402, "PLAN_LIMIT".to_owned()));
+    let reconnect = link(json!({ "provider": "oidc", "flow": "callback" }))
+        .await
+        .expect("mint");
+    assert_eq!(reconnect.status(), 201, "reconnecting adds no connection");
     mesh.stop().await;
 }

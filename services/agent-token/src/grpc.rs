@@ -1,6 +1,7 @@
 //! The gRPC face of the service: unpack, find out who is calling, call the domain, convert back.
 //! Callers are either mesh services (service token + the account they act for) or clients holding
-//! an account API key (`authorization: Bearer lk_live_…`).
+//! an account API key (`authorization: Bearer lk_live_…`) or a JWT signed with one of the account's
+//! certificates (`authorization: Bearer eyJ…`, see `certificates::jwt`).
 
 use latchkey_ids::{AccountId, IdError};
 use latchkey_proto::agent_token::v1::{self as pb, agent_token_service_server::AgentTokenService};
@@ -35,7 +36,7 @@ impl GrpcApi {
 
     /// The account the call acts in, and who acts.
     /// Mesh callers name it in metadata ([`MeshAuth::caller`](latchkey_server::MeshAuth::caller));
-    /// other callers present an account API key, which then is the actor.
+    /// other callers present an account API key or a certificate JWT, which then is the actor.
     pub(crate) async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
         if self.service.mesh.is_mesh_call(request) {
             return self.service.mesh.caller(request);
@@ -46,6 +47,13 @@ impl GrpcApi {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(AgentTokenError::Unauthenticated)?;
+        if crate::certificates::looks_like_jwt(secret.trim()) {
+            let principal = self.service.authenticate_certificate_jwt(secret.trim()).await?;
+            return Ok(Caller {
+                account: principal.account_id,
+                actor: Some(principal.certificate_id.into_string()),
+            });
+        }
         let principal = self.service.authenticate_api_key(secret.trim()).await?;
         Ok(Caller {
             account: principal.account_id,
@@ -53,7 +61,7 @@ impl GrpcApi {
         })
     }
 
-    fn require_mesh<T>(&self, request: &Request<T>) -> Result<(), Status> {
+    pub(crate) fn require_mesh<T>(&self, request: &Request<T>) -> Result<(), Status> {
         if self.service.mesh.is_mesh_call(request) {
             Ok(())
         } else {
@@ -417,6 +425,7 @@ impl AgentTokenService for GrpcApi {
             plan: usage.plan,
             agents: usage.agents,
             api_keys: usage.api_keys,
+            certificates: usage.certificates,
             tokens_this_month: usage.tokens_this_month,
         }))
     }

@@ -5,6 +5,7 @@
 
 mod agents;
 mod api_keys;
+pub mod certificates;
 mod delegate;
 mod domains;
 mod error;
@@ -19,7 +20,9 @@ mod signing;
 mod verification;
 
 use latchkey_events::{EventBus, Outbox};
-use latchkey_proto::agent_token::v1::agent_token_service_server::AgentTokenServiceServer;
+use latchkey_proto::agent_token::v1::{
+    agent_token_service_server::AgentTokenServiceServer, certificate_service_server::CertificateServiceServer,
+};
 use latchkey_server::{MeshAuth, ServiceRun, SystemSecrets};
 use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
@@ -55,7 +58,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (2, "0002_agents"),
     (3, "0003_signing_keys"),
     (4, "0004_sealed_signing_keys"),
-    // 5 is the certificates' (another branch); the runner applies each missing version on its own.
+    (5, "0005_certificates"),
     (6, "0006_domains"),
     (7, "0007_account_plans"),
 ];
@@ -76,6 +79,8 @@ pub struct AgentToken {
     limits: std::sync::Arc<limits::RequestLimits>,
     /// The DNS checks of verified domains and their round's timing (`[domains]`).
     domains: std::sync::Arc<domains::DomainChecks>,
+    /// The audience of certificate JWTs and the gate of key generation.
+    certificates: certificates::CertificateSettings,
     /// The deployment's plans: the limits on agents, API keys and tokens per month.
     plans: latchkey_server::Plans,
 }
@@ -104,6 +109,7 @@ impl AgentToken {
             policy: None,
             limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
             domains: std::sync::Arc::new(domains::DomainChecks::defaults()),
+            certificates: certificates::CertificateSettings::default(),
             plans: latchkey_server::Plans::default(),
         })
     }
@@ -113,6 +119,14 @@ impl AgentToken {
     pub fn with_domains(mut self, config: &DomainsConfig) -> Result<Self, DomainsConfigError> {
         self.domains = std::sync::Arc::new(domains::DomainChecks::new(config)?);
         Ok(self)
+    }
+
+    /// Sets this deployment's public URL (`server.public_url`): the `aud` a certificate JWT must
+    /// carry. Without one, every certificate JWT is refused.
+    #[must_use]
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.certificates = self.certificates.with_audience(public_url);
+        self
     }
 
     /// Applies the `[agent_token]` settings (request rate limits).
@@ -167,12 +181,23 @@ impl AgentToken {
             "signing-key-reload",
             self.clone().reload_keys_periodically(shutdown.clone()),
         );
+        run.tasks().spawn(
+            "certificate-jti-prune",
+            self.clone().prune_used_jtis_periodically(shutdown.clone()),
+        );
         run.tasks()
             .spawn("domain-checks", self.clone().check_domains_periodically(shutdown));
         let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self.clone())))
+            .add_service(CertificateServiceServer::new(certificates::CertificateApi::new(
+                self.clone(),
+            )))
             .add_service(domains::grpc::domain_service(self));
         Ok(run
-            .serve(listener, routes, &[GRPC_SERVICE, DOMAIN_GRPC_SERVICE])
+            .serve(
+                listener,
+                routes,
+                &[GRPC_SERVICE, certificates::GRPC_SERVICE, DOMAIN_GRPC_SERVICE],
+            )
             .await?)
     }
 

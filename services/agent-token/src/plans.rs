@@ -18,6 +18,10 @@ use crate::{AgentToken, AgentTokenError, EVENT_SOURCE};
 /// Agents count until revoked: a paused agent can be resumed, so it keeps its place.
 pub(crate) const COUNT_AGENTS: &str = "SELECT COUNT(*) FROM agents WHERE account_id = $1 AND status <> 'revoked'";
 pub(crate) const COUNT_API_KEYS: &str = "SELECT COUNT(*) FROM api_keys WHERE account_id = $1";
+/// Certificates count until revoked: an expired one keeps its place until it is revoked (as a paused
+/// agent does until revoked), so the count does not change with the clock.
+pub(crate) const COUNT_CERTIFICATES: &str =
+    "SELECT COUNT(*) FROM certificates WHERE account_id = $1 AND status <> 'revoked'";
 const COUNT_TOKENS_THIS_MONTH: &str =
     "SELECT CAST(COALESCE(SUM(issued), 0) AS BIGINT) FROM token_counts WHERE account_id = $1";
 
@@ -28,6 +32,7 @@ pub struct AccountUsage {
     pub limits: PlanLimits,
     pub agents: u64,
     pub api_keys: u64,
+    pub certificates: u64,
     /// Tokens issued this calendar month (UTC); `None` while no plan of the deployment limits
     /// them, because then they are not counted (counting costs the issuing path a write).
     pub tokens_this_month: Option<u64>,
@@ -125,6 +130,7 @@ impl AgentToken {
         let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(account.as_str());
         let agents = count(COUNT_AGENTS).fetch_one(&mut *tx).await?;
         let api_keys = count(COUNT_API_KEYS).fetch_one(&mut *tx).await?;
+        let certificates = count(COUNT_CERTIFICATES).fetch_one(&mut *tx).await?;
         let tokens_this_month = if self.plans.limits_anywhere(Limited::TokensPerMonth) {
             let issued: i64 = sqlx::query_scalar(
                 "SELECT CAST(COALESCE(SUM(issued), 0) AS BIGINT) FROM token_counts WHERE account_id = $1 AND month = $2",
@@ -143,6 +149,7 @@ impl AgentToken {
             plan,
             agents: u64::try_from(agents).unwrap_or(0),
             api_keys: u64::try_from(api_keys).unwrap_or(0),
+            certificates: u64::try_from(certificates).unwrap_or(0),
             tokens_this_month,
         })
     }

@@ -1,20 +1,47 @@
-//! Verifying an export (`GET /v1/audit/export`, JSON Lines or CSV) one line at a time, with no server
-//! and no database: what `latchkey audit verify` runs, on a file or on the live export as it streams.
+//! Verifying an export (`GET /v1/audit/export`: JSON Lines, CSV or one JSON document) with no
+//! server and no database, an entry at a time: what `latchkey audit verify` runs, on a file or on
+//! the live export as it streams. Lines go through [`ExportVerifier::push_line`]; a JSON document
+//! (`{"entries": [...]}`, a bare array, or JSON Lines in any layout) through [`verify_json_stream`],
+//! which never holds more than one entry.
 
-use serde_json::Value;
+use std::{fmt, io::Read};
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::chain::{ChainVerifier, EntryFields, Verification, write_canonical};
 
 /// The CSV export's header row.
 pub const CSV_HEADER: &str = "account_id,seq,event_id,type,time,time_ms,actor,subject,decision_id,data,prev_hash,hash";
 
+/// Where in an export something was found: a line of a line format, or the n-th entry (from 1) of
+/// a JSON document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    Line(u64),
+    Entry(u64),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Line(line) => write!(f, "line {line}"),
+            Self::Entry(entry) => write!(f, "entry {entry}"),
+        }
+    }
+}
+
 /// Why an export could not be read (as opposed to read and found broken).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ExportError {
-    #[error("line {line}: {reason}")]
-    Malformed { line: u64, reason: String },
-    #[error("line {line}: an entry of account {found}, in an export of account {expected}")]
-    MixedAccounts { line: u64, expected: String, found: String },
+    #[error("{at}: {reason}")]
+    Malformed { at: Position, reason: String },
+    #[error("{at}: an entry of account {found}, in an export of account {expected}")]
+    MixedAccounts {
+        at: Position,
+        expected: String,
+        found: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +57,8 @@ pub struct ExportVerifier {
     verifier: ChainVerifier,
     format: Format,
     line: u64,
+    /// Entries read through [`push_value`](Self::push_value).
+    entries: u64,
     account_id: Option<String>,
     data: Vec<u8>,
 }
@@ -41,6 +70,7 @@ impl ExportVerifier {
             verifier,
             format: Format::Unknown,
             line: 0,
+            entries: 0,
             account_id: None,
             data: Vec::with_capacity(256),
         }
@@ -70,24 +100,41 @@ impl ExportVerifier {
             // Every entry after a broken one fails too; the first is the one to name.
             return Ok(());
         }
-        let malformed = |reason: &str| ExportError::Malformed {
-            line: self.line,
-            reason: reason.to_owned(),
-        };
+        let at = Position::Line(self.line);
         let row = match self.format {
-            Format::Csv => row_of_csv(line).ok_or_else(|| malformed("not a row of 12 CSV fields"))?,
-            _ => row_of_json(line).ok_or_else(|| malformed("not an exported entry object"))?,
+            Format::Csv => row_of_csv(line).ok_or_else(|| malformed(at, "not a row of 12 CSV fields"))?,
+            _ => serde_json::from_str::<Value>(line)
+                .ok()
+                .as_ref()
+                .and_then(row_of_json)
+                .ok_or_else(|| malformed(at, "not an exported entry object"))?,
         };
+        self.push_row(row, at)
+    }
+
+    /// Reads the next entry of a JSON export, as an object with the members of a JSON Lines line.
+    pub fn push_value(&mut self, entry: &Value) -> Result<(), ExportError> {
+        self.entries += 1;
+        self.format = Format::JsonLines;
+        if !self.verifier.is_intact() {
+            return Ok(());
+        }
+        let at = Position::Entry(self.entries);
+        let row = row_of_json(entry).ok_or_else(|| malformed(at, "not an exported entry object"))?;
+        self.push_row(row, at)
+    }
+
+    fn push_row(&mut self, row: Row, at: Position) -> Result<(), ExportError> {
         // The data as canonical JSON: what the hash covers, whatever layout the file uses.
-        let data: Value = serde_json::from_str(&row.data).map_err(|_| malformed("data is not JSON"))?;
+        let data: Value = serde_json::from_str(&row.data).map_err(|_| malformed(at, "data is not JSON"))?;
         self.data.clear();
         write_canonical(&data, &mut self.data);
-        let data_json = std::str::from_utf8(&self.data).map_err(|_| malformed("data is not UTF-8"))?;
+        let data_json = std::str::from_utf8(&self.data).map_err(|_| malformed(at, "data is not UTF-8"))?;
         match &self.account_id {
             None => self.account_id = Some(row.account_id.clone()),
             Some(expected) if *expected != row.account_id => {
                 return Err(ExportError::MixedAccounts {
-                    line: self.line,
+                    at,
                     expected: expected.clone(),
                     found: row.account_id,
                 });
@@ -140,8 +187,14 @@ struct Row {
     hash: String,
 }
 
-fn row_of_json(line: &str) -> Option<Row> {
-    let value: Value = serde_json::from_str(line).ok()?;
+fn malformed(at: Position, reason: &str) -> ExportError {
+    ExportError::Malformed {
+        at,
+        reason: reason.to_owned(),
+    }
+}
+
+fn row_of_json(value: &Value) -> Option<Row> {
     let text = |name: &str| -> Option<String> {
         match value.get(name) {
             Some(Value::String(s)) => Some(s.clone()),
@@ -238,6 +291,140 @@ fn csv_fields(line: &str) -> Option<Vec<String>> {
             fields.push(field);
         }
     }
+}
+
+/// Verifies a JSON export read from `reader`, one entry at a time: the JSON document of
+/// `format=json` (`{"entries": [...]}`), a bare array of entries, or JSON Lines (a sequence of entry
+/// objects), in whatever layout (pretty-printed, re-indented, on one line). Only the entry being
+/// checked is ever held. Members of the document other than `entries` are ignored.
+pub fn verify_json_stream<R: Read>(reader: R, verifier: &mut ExportVerifier) -> Result<(), ExportError> {
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let mut failure = None;
+    loop {
+        let value = TopLevel {
+            verifier: &mut *verifier,
+            failure: &mut failure,
+        };
+        let read = value.deserialize(&mut deserializer);
+        if let Some(error) = failure.take() {
+            return Err(error);
+        }
+        read.map_err(|error| syntax(&error))?;
+        // Whitespace to the end: done. Anything else is the next value (JSON Lines).
+        if deserializer.end().is_ok() {
+            return Ok(());
+        }
+    }
+}
+
+fn syntax(error: &serde_json::Error) -> ExportError {
+    let reason = if error.is_eof() {
+        "the JSON ends before the document does (a cut export?)".to_owned()
+    } else {
+        format!("not JSON: {error}")
+    };
+    malformed(Position::Line(u64::try_from(error.line()).unwrap_or(u64::MAX)), &reason)
+}
+
+/// One top-level JSON value: the document, an array of entries, or one entry (JSON Lines).
+struct TopLevel<'a> {
+    verifier: &'a mut ExportVerifier,
+    /// Where an entry's verdict is kept: serde's error type can only carry text.
+    failure: &'a mut Option<ExportError>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an audit export: {\"entries\": [...]}, an array of entries, or entry objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Entries {
+            verifier: self.verifier,
+            failure: self.failure,
+        }
+        .visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // An `entries` member makes this the document (its other members are ignored); without
+        // one, the object is an entry of JSON Lines. Members before `entries` are held until it
+        // comes: an entry's own, or the document's few others.
+        let mut members = Map::new();
+        let mut document = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "entries" && !document {
+                document = true;
+                members.clear();
+                map.next_value_seed(Entries {
+                    verifier: &mut *self.verifier,
+                    failure: &mut *self.failure,
+                })?;
+            } else if document {
+                map.next_value::<IgnoredAny>()?;
+            } else {
+                members.insert(key, map.next_value()?);
+            }
+        }
+        if document {
+            return Ok(());
+        }
+        if members.is_empty() {
+            return Err(de::Error::custom("an empty object is not an export"));
+        }
+        check_entry(self.verifier, self.failure, &Value::Object(members))
+    }
+}
+
+/// The array of entries, handed to the verifier as they are read.
+struct Entries<'a> {
+    verifier: &'a mut ExportVerifier,
+    failure: &'a mut Option<ExportError>,
+}
+
+impl<'de> DeserializeSeed<'de> for Entries<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Entries<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of audit entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(entry) = seq.next_element::<Value>()? {
+            check_entry(&mut *self.verifier, &mut *self.failure, &entry)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_entry<E: de::Error>(
+    verifier: &mut ExportVerifier,
+    failure: &mut Option<ExportError>,
+    entry: &Value,
+) -> Result<(), E> {
+    verifier.push_value(entry).map_err(|error| {
+        let message = error.to_string();
+        *failure = Some(error);
+        E::custom(message)
+    })
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub use chain::{ChainEntry, ChainVerifier, EntryFields, GENESIS_HASH, Verificati
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use config::AuditConfig;
 pub use error::AuditError;
-pub use export::{ExportError, ExportVerifier};
+pub use export::{ExportError, ExportVerifier, Position as ExportPosition, verify_json_stream};
 pub use store::{DailyCount, EntryQuery, Order, StoredEntry, TypeFilter};
 
 /// The fully qualified gRPC service name, as health reports it.

@@ -1,13 +1,15 @@
 //! Who is calling: the account API key from `Authorization: Bearer <key>` or `X-Api-Key: <key>`,
-//! resolved by agent-token over gRPC and cached by the SHA-256 of the secret. Extracting a
-//! [`Principal`] also spends one request of the key's rate limit, so every authenticated route is
-//! limited and unauthenticated ones are not.
+//! resolved by agent-token over gRPC and cached by the SHA-256 of the secret; or, in the same
+//! places, a JWT signed with one of the account's certificates, which agent-token checks on every
+//! request (each is single-use, so there is nothing to cache, and a revocation holds at once).
+//! Extracting a [`Principal`] also spends one request of the key's (or certificate's) rate limit,
+//! so every authenticated route is limited and unauthenticated ones are not.
 
 use axum::extract::FromRequestParts;
 use http::{HeaderMap, header, request::Parts};
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_ids::AccountId;
-use latchkey_proto::agent_token::v1::AuthenticateApiKeyRequest;
+use latchkey_proto::agent_token::v1::{AuthenticateApiKeyRequest, AuthenticateCertificateJwtRequest};
 use tonic::Code;
 
 use crate::{key_cache::SecretHash, principal::Principal, problem::Problem, state::AppState};
@@ -18,6 +20,9 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 /// Longer credentials are refused without asking agent-token; real keys are far shorter.
 const MAX_SECRET_LEN: usize = 256;
 
+/// Longer certificate JWTs are refused without asking agent-token (its own limit is the same).
+const MAX_JWT_LEN: usize = 8 * 1024;
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Problem;
 
@@ -26,7 +31,11 @@ impl FromRequestParts<AppState> for Principal {
             return Ok(principal.clone());
         }
         let secret = presented_secret(&parts.headers)?;
-        let principal = authenticate(state, secret).await?;
+        let principal = if looks_like_jwt(secret) {
+            authenticate_jwt(state, secret).await?
+        } else {
+            authenticate(state, secret).await?
+        };
         state.rate_limiter.check(&principal.api_key_id)?;
         tracing::Span::current().record("account_id", principal.account_id.as_str());
         parts.extensions.insert(principal.clone());
@@ -58,14 +67,63 @@ pub(crate) fn presented_secret(headers: &HeaderMap) -> Result<&str, Problem> {
             ));
         }
     };
+    let max_len = if looks_like_jwt(secret) {
+        MAX_JWT_LEN
+    } else {
+        MAX_SECRET_LEN
+    };
     let well_formed = !secret.is_empty()
-        && secret.len() <= MAX_SECRET_LEN
+        && secret.len() <= max_len
         && !secret.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
     if well_formed {
         Ok(secret)
     } else {
         Err(unauthorized("the API key is malformed"))
     }
+}
+
+/// Whether `secret` has the shape of a compact JWS (three base64url parts); an API key never has.
+fn looks_like_jwt(secret: &str) -> bool {
+    secret.split('.').count() == 3
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Asks agent-token whose certificate signed `token`: every time, nothing cached. The certificate
+/// is the actor and its rate-limit key.
+async fn authenticate_jwt(state: &AppState, token: &str) -> Result<Principal, Problem> {
+    let request = tonic::Request::new(AuthenticateCertificateJwtRequest {
+        token: token.to_owned(),
+    });
+    let found = match state.certificates.clone().authenticate_certificate_jwt(request).await {
+        Ok(found) => found.into_inner(),
+        Err(status) if refused(&status) => {
+            return Err(Problem(ApiError::new(
+                ErrorCode::Unauthorized,
+                "the certificate JWT is not valid",
+            )));
+        }
+        Err(status) => return Err(status.into()),
+    };
+    match AccountId::try_from(found.account_id) {
+        Ok(account_id) if !found.certificate_id.is_empty() => Ok(Principal {
+            account_id,
+            api_key_id: found.certificate_id.into(),
+            plan: found.plan.into(),
+        }),
+        _ => Err(Problem::internal(
+            &"agent-token authenticated a certificate JWT without naming its account and certificate",
+        )),
+    }
+}
+
+/// Whether agent-token's answer says the credential is not valid (as opposed to its own failure).
+fn refused(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unauthenticated | Code::NotFound | Code::InvalidArgument | Code::PermissionDenied
+    )
 }
 
 /// Resolves `secret` through the cache, or agent-token on a miss.
@@ -82,12 +140,7 @@ async fn authenticate(state: &AppState, secret: &str) -> Result<Principal, Probl
     let found = match answer {
         Ok(found) => found.into_inner(),
         // Unknown, deleted and malformed keys look the same to the caller.
-        Err(status)
-            if matches!(
-                status.code(),
-                Code::Unauthenticated | Code::NotFound | Code::InvalidArgument | Code::PermissionDenied
-            ) =>
-        {
+        Err(status) if refused(&status) => {
             return Err(Problem(ApiError::new(
                 ErrorCode::Unauthorized,
                 "the API key is not valid",

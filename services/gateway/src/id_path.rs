@@ -10,7 +10,9 @@ use axum::{
 };
 use http::request::Parts;
 use latchkey_errors::ApiError;
-use latchkey_ids::{AgentId, ApiKeyId, ApprovalId, DomainId, EndpointId, MessageId, PolicyId};
+use latchkey_ids::{
+    AgentId, ApiKeyId, ApprovalId, CertificateId, CertificateKid, DomainId, EndpointId, MessageId, PolicyId,
+};
 use serde::de::DeserializeOwned;
 
 use crate::problem::Problem;
@@ -49,6 +51,8 @@ path_ids!(
     EndpointId => "webhook endpoint",
     MessageId => "webhook message",
     DomainId => "domain",
+    CertificateId => "certificate",
+    CertificateKid => "certificate",
 );
 
 /// Two ids, checked in path order, as the service looks them up: the first one's answer wins.

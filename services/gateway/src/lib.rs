@@ -33,8 +33,11 @@ use std::{future::Future, num::NonZeroU32, sync::Arc, time::Duration};
 use futures::FutureExt;
 use latchkey_events::LiveFeed;
 use latchkey_proto::{
-    agent_token::v1::agent_token_service_client::AgentTokenServiceClient,
-    audit::v1::audit_service_client::AuditServiceClient, policy::v1::policy_service_client::PolicyServiceClient,
+    agent_token::v1::{
+        agent_token_service_client::AgentTokenServiceClient, certificate_service_client::CertificateServiceClient,
+    },
+    audit::v1::audit_service_client::AuditServiceClient,
+    policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::{MeshChannel, Tasks};
 use tokio::net::TcpListener;
@@ -63,6 +66,8 @@ pub struct GatewayDeps {
     pub agent_token: AgentTokenServiceClient<MeshChannel>,
     /// Verified domains, served by agent-token beside it.
     pub domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient<MeshChannel>,
+    /// agent-token's certificates (a second service on the same server).
+    pub certificates: CertificateServiceClient<MeshChannel>,
     pub audit: AuditServiceClient<MeshChannel>,
     pub policy: PolicyServiceClient<MeshChannel>,
     pub webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
@@ -72,6 +77,9 @@ pub struct GatewayDeps {
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
     pub readiness: Vec<(String, MeshChannel)>,
+    /// Where clients reach this API (`server.public_url`, no trailing slash): the base of the links
+    /// the gateway hands out (connect links).
+    pub public_url: String,
 }
 
 /// Why the gateway could not be built. Serving itself does not fail: accept errors are retried and
@@ -127,6 +135,7 @@ impl Gateway {
         let state = AppState::new(SharedState {
             agent_token: deps.agent_token,
             domains: deps.domains,
+            certificates: deps.certificates,
             audit: deps.audit,
             policy: deps.policy,
             webhook: deps.webhook,
@@ -137,6 +146,7 @@ impl Gateway {
             tokens,
             rate_limiter,
             readiness: deps.readiness.into(),
+            public_url: deps.public_url.trim_end_matches('/').into(),
         });
         Ok(Self {
             router: routes::router(state.clone(), &config, MetricsRoute::Public),

@@ -20,7 +20,8 @@ use security::{RequireApiKey, SecuritySchemes};
     info(
         title = "Latchkey",
         description = "Credentials and identity for AI agents. Authenticate with an account API key, \
-            sent as `Authorization: Bearer <key>` or `X-Api-Key: <key>`. Every error is an \
+            sent as `Authorization: Bearer <key>` or `X-Api-Key: <key>`, or with a JWT signed by one of \
+            the account's certificates, sent the same way (see `POST /certificates`). Every error is an \
             `application/problem+json` document whose `code` member is the documented error code.",
     ),
     components(
@@ -62,6 +63,7 @@ use security::{RequireApiKey, SecuritySchemes};
         (name = "oauth", description = "OAuth connections, provider tokens (refreshed race-free) and the provider catalogue"),
         (name = "domains", description = "Domains the account proves it controls with a DNS TXT record; they vouch for agent owners and webhook endpoints on them"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),
+        (name = "certificates", description = "Signing certificates: key pairs whose JWTs authenticate like API keys; public keys and JWKS for third parties"),
         (name = "usage", description = "The account's plan, its limits and its usage"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )

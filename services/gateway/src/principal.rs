@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use latchkey_ids::AccountId;
 
-/// The authenticated caller: an account, acting through one of its API keys, on its plan. A clone
-/// copies the account id (a short string) and shares the key id and plan.
+/// The authenticated caller: an account, acting through one of its API keys or certificates, on
+/// its plan. A clone copies the account id (a short string) and shares the key id and plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub account_id: AccountId,
+    /// The API key's id (`key_…`), or the certificate's (`cert_…`) when a certificate JWT
+    /// authenticated the request: the actor of what it does, and its rate-limit key.
     pub api_key_id: Arc<str>,
     /// The account's plan, named in every mesh call for the account: each service checks the
     /// plan's limits on what it owns.

@@ -36,6 +36,8 @@ impl Deref for AppState {
 pub(crate) struct SharedState {
     pub(crate) agent_token: AgentTokenServiceClient<MeshChannel>,
     pub(crate) domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient<MeshChannel>,
+    pub(crate) certificates:
+        latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient<MeshChannel>,
     pub(crate) audit: AuditServiceClient<MeshChannel>,
     pub(crate) policy: PolicyServiceClient<MeshChannel>,
     pub(crate) webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
@@ -48,4 +50,6 @@ pub(crate) struct SharedState {
     pub(crate) rate_limiter: Arc<KeyRateLimiter>,
     /// (gRPC service name, channel) pairs `/readyz` checks.
     pub(crate) readiness: Arc<[(String, MeshChannel)]>,
+    /// Where clients reach this API, without a trailing slash: the base of connect links.
+    pub(crate) public_url: Arc<str>,
 }

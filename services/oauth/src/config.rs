@@ -20,6 +20,11 @@ pub struct OauthConfig {
     /// The discovery document of the generic `oidc` provider (`…/.well-known/openid-configuration`);
     /// empty disables it.
     pub oidc_discovery_url: String,
+    /// How long a connect link can be opened (once).
+    pub connect_link_ttl_secs: u64,
+    /// OIDC discovery documents replacing catalogue providers' endpoints, by provider code (a
+    /// Microsoft tenant's issuer, a provider's sandbox).
+    pub discovery_urls: BTreeMap<String, String>,
     /// Deployment-wide OAuth apps by provider code; an account's own app (in the vault) wins.
     pub clients: BTreeMap<String, ClientCredentials>,
 }
@@ -32,6 +37,8 @@ impl Default for OauthConfig {
             refresh_margin_secs: 60,
             refresh_lease_secs: 60,
             oidc_discovery_url: String::new(),
+            connect_link_ttl_secs: 600,
+            discovery_urls: BTreeMap::new(),
             clients: BTreeMap::new(),
         }
     }

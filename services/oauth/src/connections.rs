@@ -209,17 +209,12 @@ impl Oauth {
                 })
             }
             ProviderKind::Mtproto => {
-                let session = self
-                    .vault
-                    .get(account, &format!("credential/{}", provider.code), false)
-                    .await?
-                    .ok_or_else(|| OauthError::IntegrationNotFound(provider.code.clone()))?;
-                let app = self.providers.app(&self.vault, account, &provider.code).await?;
+                let (session, _) = self.open_mtproto_session(account, &provider.code).await?;
                 Ok(FetchedToken {
-                    access_token: String::from_utf8_lossy(&session.plaintext).into_owned(),
+                    access_token: session.session_string.clone(),
                     kind: "mtproto",
-                    api_id: app.client_id,
-                    api_hash: app.client_secret,
+                    api_id: session.api_id.clone(),
+                    api_hash: session.api_hash.clone(),
                     ..FetchedToken::default()
                 })
             }

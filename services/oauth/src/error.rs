@@ -15,6 +15,14 @@ pub enum OauthError {
     /// No usable authorization session matches a code exchange (unknown, used, or another's).
     #[error("no authorization session matches")]
     NoSession,
+    /// No connect link has this token (never minted, or long gone).
+    #[error("unknown connect link")]
+    LinkUnknown,
+    /// The connect link was opened before: each opens one authorization.
+    #[error("the connect link was already used")]
+    LinkUsed,
+    #[error("the connect link expired")]
+    LinkExpired,
     /// The account registered no OAuth app of its own for this provider.
     #[error("no own OAuth app for {0}")]
     AppNotFound(String),
@@ -62,6 +70,19 @@ impl From<OauthError> for tonic::Status {
                 ErrorCode::SessionExpired,
                 "no unused authorization session matches this provider, redirect URI and state; start a new \
                  one (GET /auth/{provider})",
+            ),
+            OauthError::LinkUnknown => ApiError::new(
+                ErrorCode::SessionExpired,
+                "this connect link is unknown or expired long ago; ask for a new one (POST /v1/connect-links)",
+            ),
+            OauthError::LinkUsed => ApiError::new(
+                ErrorCode::SessionExpired,
+                "this connect link was already used: each link starts one authorization; ask for a new one \
+                 (POST /v1/connect-links)",
+            ),
+            OauthError::LinkExpired => ApiError::new(
+                ErrorCode::SessionExpired,
+                "this connect link expired before it was opened; ask for a new one (POST /v1/connect-links)",
             ),
             OauthError::AppNotFound(ref provider) => ApiError::new(
                 ErrorCode::NotFound,

@@ -65,7 +65,7 @@ impl Oauth {
             return Err(OauthError::field("code", format!("at most {MAX_CODE_LEN} characters")));
         }
         let provider = self.oauth2_provider(&request.provider)?.code.clone();
-        self.require_allowed_redirect_uri(account, &request.redirect_uri)
+        self.require_acceptable_redirect_uri(account, &request.redirect_uri)
             .await?;
         let now = now_ms();
         let session = if request.state.is_empty() {

@@ -7,7 +7,7 @@ use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::{Connection, ExchangeRequest, Oauth, OauthApp, SessionFlow, SessionRequest};
+use crate::{ConnectLink, Connection, ExchangeRequest, MtprotoSummary, Oauth, OauthApp, SessionFlow, SessionRequest};
 
 pub(crate) struct GrpcApi {
     service: Oauth,
@@ -25,6 +25,36 @@ fn app_to_pb(app: OauthApp) -> pb::OauthApp {
         client_id: app.client_id,
         client_secret_last4: app.client_secret_last4,
         updated_at_ms: app.updated_at_ms,
+    }
+}
+
+fn flow_of(flow: pb::SessionFlow) -> SessionFlow {
+    match flow {
+        pb::SessionFlow::Callback => SessionFlow::Callback,
+        pb::SessionFlow::Exchange => SessionFlow::Exchange,
+    }
+}
+
+fn link_to_pb(link: ConnectLink) -> pb::ConnectLink {
+    pb::ConnectLink {
+        id: link.id.into_string(),
+        token: link.token,
+        provider: link.provider,
+        end_user_id: link.end_user_id,
+        redirect_uri: link.redirect_uri,
+        scopes: link.scopes,
+        flow: link.flow.as_str().to_owned(),
+        expires_at_ms: link.expires_at_ms,
+        created_at_ms: link.created_at_ms,
+    }
+}
+
+fn mtproto_to_pb(session: MtprotoSummary) -> pb::MtprotoSession {
+    pb::MtprotoSession {
+        provider: session.provider,
+        api_id: session.api_id,
+        api_hash_last4: session.api_hash_last4,
+        updated_at_ms: session.updated_at_ms,
     }
 }
 
@@ -93,10 +123,7 @@ impl OauthService for GrpcApi {
         self.service
             .check_connection_limit(&account, plan.as_deref(), &m.provider, &m.end_user_id)
             .await?;
-        let flow = match m.flow() {
-            pb::SessionFlow::Callback => SessionFlow::Callback,
-            pb::SessionFlow::Exchange => SessionFlow::Exchange,
-        };
+        let flow = flow_of(m.flow());
         let session = self
             .service
             .create_session(
@@ -281,6 +308,99 @@ impl OauthService for GrpcApi {
         self.service.delete_app(&account, actor.as_deref(), &provider).await?;
         Ok(Response::new(pb::DeleteOauthAppResponse {}))
     }
+
+    #[instrument(skip_all, err)]
+    async fn create_connect_link(
+        &self,
+        request: Request<pb::CreateConnectLinkRequest>,
+    ) -> Result<Response<pb::ConnectLink>, Status> {
+        let account = self.service.mesh.caller(&request)?.account;
+        let plan = latchkey_server::plan_of(&request);
+        let m = request.into_inner();
+        // The link is where the flow starts for the plan: opening it comes with no API key, so no
+        // plan, and is held to nothing more (docs/plans.md).
+        self.service
+            .check_connection_limit(&account, plan.as_deref(), &m.provider, &m.end_user_id)
+            .await?;
+        let flow = flow_of(m.flow());
+        let link = self
+            .service
+            .create_connect_link(
+                &account,
+                SessionRequest {
+                    provider: m.provider,
+                    redirect_uri: m.redirect_uri,
+                    scopes: m.scopes,
+                    end_user_id: m.end_user_id,
+                    flow,
+                },
+            )
+            .await?;
+        Ok(Response::new(link_to_pb(link)))
+    }
+
+    // No account: the link's token names it. No `instrument` fields: the token is a secret.
+    #[instrument(skip_all, err)]
+    async fn open_connect_link(
+        &self,
+        request: Request<pb::OpenConnectLinkRequest>,
+    ) -> Result<Response<pb::CreateSessionResponse>, Status> {
+        self.service.mesh.require_mesh_call(&request)?;
+        let m = request.into_inner();
+        let session = self.service.open_connect_link(&m.provider, &m.token).await?;
+        Ok(Response::new(pb::CreateSessionResponse {
+            url: session.url,
+            session_id: session.id.into_string(),
+            expires_at_ms: session.expires_at_ms,
+        }))
+    }
+
+    // No `instrument` fields: the session string and api hash are secrets.
+    #[instrument(skip_all, err)]
+    async fn set_mtproto_session(
+        &self,
+        request: Request<pb::SetMtprotoSessionRequest>,
+    ) -> Result<Response<pb::MtprotoSession>, Status> {
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
+        let m = request.into_inner();
+        let session = self
+            .service
+            .set_mtproto_session(
+                &account,
+                actor.as_deref(),
+                &m.provider,
+                &m.session_string,
+                &m.api_id,
+                &m.api_hash,
+            )
+            .await?;
+        Ok(Response::new(mtproto_to_pb(session)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn get_mtproto_session(
+        &self,
+        request: Request<pb::GetMtprotoSessionRequest>,
+    ) -> Result<Response<pb::MtprotoSession>, Status> {
+        let account = self.service.mesh.caller(&request)?.account;
+        let provider = request.into_inner().provider;
+        let session = self.service.mtproto_session(&account, &provider).await?;
+        Ok(Response::new(mtproto_to_pb(session)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn delete_mtproto_session(
+        &self,
+        request: Request<pb::DeleteMtprotoSessionRequest>,
+    ) -> Result<Response<pb::DeleteMtprotoSessionResponse>, Status> {
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
+        let provider = request.into_inner().provider;
+        self.service
+            .delete_mtproto_session(&account, actor.as_deref(), &provider)
+            .await?;
+        Ok(Response::new(pb::DeleteMtprotoSessionResponse {}))
+    }
+
     #[instrument(skip_all, err)]
     async fn count_usage(
         &self,

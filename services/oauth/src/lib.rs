@@ -1,7 +1,8 @@
 //! The oauth service: the provider catalogue (`providers.toml`), OAuth authorization sessions with
 //! PKCE and single-use state, the callback (or AGNT's `/auth/exchange`) that turns a code into a
 //! connection, the tokens of each connection, kept in the vault and refreshed race-free
-//! (docs/oauth.md explains the lease), and the accounts' own OAuth apps.
+//! (docs/oauth.md explains the lease), the accounts' own OAuth apps, connect links (a single-use URL
+//! that starts an authorization in a browser holding no API key) and MTProto (Telegram) sessions.
 //! It owns its tables (sessions, connections, allowed redirect URIs, refresh leases; never a
 //! token), answers over gRPC to mesh callers only, and announces connections through its outbox.
 
@@ -12,6 +13,8 @@ mod connections;
 mod error;
 mod exchange;
 mod grpc;
+mod links;
+mod mtproto;
 mod plan_limit;
 mod provider;
 mod redirect_uris;
@@ -37,6 +40,8 @@ pub use config::{ClientCredentials, OauthConfig};
 pub use connections::{Connection, FetchedToken};
 pub use error::OauthError;
 pub use exchange::{ExchangeRequest, Exchanged};
+pub use links::{ConnectLink, TOKEN_LEN as CONNECT_LINK_TOKEN_LEN, well_formed as is_connect_link_token};
+pub use mtproto::{MAX_SESSION_STRING_LEN, MtprotoSummary, check_api_hash, check_api_id, check_session_string};
 pub use sessions::{CallbackOutcome, NewSession, SessionFlow, SessionRequest};
 
 /// The `source` of every event this service emits.
@@ -44,7 +49,7 @@ pub const EVENT_SOURCE: &str = "/latchkey/oauth";
 /// The fully qualified gRPC service name, as health reports it.
 pub const GRPC_SERVICE: &str = "latchkey.oauth.v1.OauthService";
 
-const MIGRATIONS: &[Migration] = migrations![(1, "0001_oauth"), (2, "0002_session_flow")];
+const MIGRATIONS: &[Migration] = migrations![(1, "0001_oauth"), (2, "0002_session_flow"), (3, "0003_connect_links")];
 
 /// The service's state. Cheap to clone.
 #[derive(Clone, Debug)]

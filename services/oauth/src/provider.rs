@@ -201,38 +201,41 @@ impl Providers {
         })
     }
 
+    /// `provider`'s endpoints: a discovery document of the deployment's (`oauth.discovery_urls`,
+    /// or `oauth.oidc_discovery_url` for the generic provider), else the catalogue's.
     pub(crate) async fn endpoints(&self, provider: &Provider) -> Result<Endpoints, OauthError> {
-        match provider.discovery {
-            None => Ok(Endpoints {
-                authorize_url: provider.authorize_url.clone().unwrap_or_default(),
-                token_url: provider.token_url.clone().unwrap_or_default(),
-                userinfo_url: provider.userinfo_url.clone(),
-                revoke_url: provider.revoke_url.clone(),
-            }),
-            Some(Discovery::Config) => {
-                let url = &self.config.oidc_discovery_url;
-                let mut cache = self.discovered.lock().await;
-                if let Some(found) = cache.get(url) {
-                    return Ok(found.clone());
-                }
-                let upstream = |reason: String| OauthError::Upstream {
-                    provider: provider.code.clone(),
-                    reason,
-                };
-                let document: Endpoints = self
-                    .http
-                    .get(url)
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map_err(|error| upstream(format!("discovery: {error}")))?
-                    .json()
-                    .await
-                    .map_err(|error| upstream(format!("discovery document: {error}")))?;
-                cache.insert(url.clone(), document.clone());
-                Ok(document)
+        let discovery_url = match (self.config.discovery_urls.get(&provider.code), provider.discovery) {
+            (Some(url), _) if !url.is_empty() => url,
+            (_, Some(Discovery::Config)) => &self.config.oidc_discovery_url,
+            _ => {
+                return Ok(Endpoints {
+                    authorize_url: provider.authorize_url.clone().unwrap_or_default(),
+                    token_url: provider.token_url.clone().unwrap_or_default(),
+                    userinfo_url: provider.userinfo_url.clone(),
+                    revoke_url: provider.revoke_url.clone(),
+                });
             }
+        };
+        let mut cache = self.discovered.lock().await;
+        if let Some(found) = cache.get(discovery_url) {
+            return Ok(found.clone());
         }
+        let upstream = |reason: String| OauthError::Upstream {
+            provider: provider.code.clone(),
+            reason,
+        };
+        let document: Endpoints = self
+            .http
+            .get(discovery_url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|error| upstream(format!("discovery: {error}")))?
+            .json()
+            .await
+            .map_err(|error| upstream(format!("discovery document: {error}")))?;
+        cache.insert(discovery_url.clone(), document.clone());
+        Ok(document)
     }
 
     /// A client for `app` at `endpoints`. `redirect_uri` is the one the provider is given (and must

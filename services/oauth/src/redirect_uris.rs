@@ -1,14 +1,56 @@
 //! The redirect URIs an account's sessions may name. Managed by the account itself (`PUT
 //! /oauth/redirect-uris` replaces the list) and matched exactly, character for character: no
 //! prefix, wildcard or normalisation, so an open redirect cannot be built from an allowed one.
+//! An account without a list may name, per session, any `https` URI or an `http` one on a loopback
+//! host (RFC 8252 §7.3), without userinfo or fragment: the session binds it, and only it.
 
 use latchkey_ids::AccountId;
 use latchkey_storage::{now_ms, sqlx};
-use oauth2::url::Url;
+use oauth2::url::{Host, Url};
 
 use crate::{Oauth, OauthError};
 
 const MAX_URIS: usize = 50;
+/// The longest redirect URI accepted, in bytes.
+pub(crate) const MAX_URI_LEN: usize = 2048;
+
+/// Why `uri` may not be a session's redirect URI when the account keeps no list: it must be an
+/// absolute `https` URL, or `http` on a loopback host (127.0.0.0/8, `[::1]`, `localhost`), written
+/// out (`scheme://host…`) without spaces or control characters, without userinfo or fragment, at
+/// most [`MAX_URI_LEN`] bytes.
+pub(crate) fn unlisted_uri_fault(uri: &str) -> Option<&'static str> {
+    if uri.len() > MAX_URI_LEN {
+        return Some("at most 2048 characters");
+    }
+    // The URL parser drops tabs, newlines and outer spaces silently: refuse them before it does.
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("no spaces or control characters");
+    }
+    let lower = uri.get(..8).unwrap_or(uri).to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Some("an absolute https URL (or http on 127.0.0.1, [::1] or localhost)");
+    }
+    let Ok(url) = Url::parse(uri) else {
+        return Some("an absolute https URL (or http on 127.0.0.1, [::1] or localhost)");
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some("a redirect URI has no userinfo (user:password@)");
+    }
+    if url.fragment().is_some() {
+        return Some("a redirect URI has no fragment");
+    }
+    let loopback = match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        None => return Some("a redirect URI names a host"),
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        _ => Some("http only on a loopback host (127.0.0.1, [::1], localhost); https anywhere else"),
+    }
+}
 
 fn check(index: usize, uri: &str) -> Result<(), OauthError> {
     let field = format!("redirectUris[{index}]");
@@ -19,21 +61,35 @@ fn check(index: usize, uri: &str) -> Result<(), OauthError> {
     if url.fragment().is_some() {
         return Err(OauthError::field(&field, "a redirect URI has no fragment"));
     }
-    if uri.len() > 2048 {
+    if uri.len() > MAX_URI_LEN {
         return Err(OauthError::field(&field, "at most 2048 characters"));
     }
     Ok(())
 }
 
 impl Oauth {
-    pub(crate) async fn redirect_uri_allowed(&self, account: &AccountId, uri: &str) -> Result<bool, OauthError> {
-        let found: Option<(String,)> =
-            sqlx::query_as("SELECT uri FROM oauth_redirect_uris WHERE account_id = $1 AND uri = $2")
-                .bind(account.as_str())
-                .bind(uri)
-                .fetch_optional(self.db.pool())
-                .await?;
-        Ok(found.is_some())
+    /// Fails unless a session of `account` may name `uri`: one of its allowed redirect URIs (exact
+    /// match) when it keeps a list, else an https (or loopback http) URI, see [`unlisted_uri_fault`].
+    pub(crate) async fn require_acceptable_redirect_uri(
+        &self,
+        account: &AccountId,
+        uri: &str,
+    ) -> Result<(), OauthError> {
+        // At most 50: the whole list tells both whether there is one and whether it holds `uri`.
+        let listed = self.redirect_uris(account).await?;
+        if listed.is_empty() {
+            return match unlisted_uri_fault(uri) {
+                None => Ok(()),
+                Some(fault) => Err(OauthError::field("redirectUri", fault)),
+            };
+        }
+        if listed.iter().any(|listed| listed == uri) {
+            return Ok(());
+        }
+        Err(OauthError::field(
+            "redirectUri",
+            "not among the account's allowed redirect URIs (exact match); add it with PUT /oauth/redirect-uris",
+        ))
     }
 
     /// Replaces the account's allowed redirect URIs.
@@ -74,3 +130,6 @@ impl Oauth {
         Ok(rows.into_iter().map(|(uri,)| uri).collect())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,10 +33,19 @@ pub enum SessionFlow {
 }
 
 impl SessionFlow {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Callback => "callback",
             Self::Exchange => "exchange",
+        }
+    }
+
+    /// The flow a stored `flow` column names.
+    pub(crate) fn of(stored: &str) -> Option<Self> {
+        match stored {
+            "callback" => Some(Self::Callback),
+            "exchange" => Some(Self::Exchange),
+            _ => None,
         }
     }
 }
@@ -51,6 +60,14 @@ pub struct SessionRequest {
     pub scopes: Vec<String>,
     pub end_user_id: String,
     pub flow: SessionFlow,
+}
+
+/// What a session is made from, checked and resolved.
+pub(crate) struct PreparedSession<'a> {
+    pub(crate) provider: &'a Provider,
+    pub(crate) redirect_uri: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) app: crate::ClientCredentials,
 }
 
 /// A session taken for a code exchange (already marked used).
@@ -120,18 +137,6 @@ impl Oauth {
         Ok(provider)
     }
 
-    /// Fails unless `uri` is one of the account's allowed redirect URIs (exact match).
-    pub(crate) async fn require_allowed_redirect_uri(&self, account: &AccountId, uri: &str) -> Result<(), OauthError> {
-        if self.redirect_uri_allowed(account, uri).await? {
-            Ok(())
-        } else {
-            Err(OauthError::field(
-                "redirectUri",
-                "not among the account's allowed redirect URIs (exact match); add it with PUT /oauth/redirect-uris",
-            ))
-        }
-    }
-
     /// An exchange-flow session's redirect URI: the one asked for, or the account's only one.
     async fn exchange_redirect_uri(&self, account: &AccountId, asked: &str) -> Result<String, OauthError> {
         if !asked.is_empty() {
@@ -147,15 +152,21 @@ impl Oauth {
         ))
     }
 
-    /// Starts an authorization for `account`.
-    pub async fn create_session(&self, account: &AccountId, request: SessionRequest) -> Result<NewSession, OauthError> {
+    /// Checks what `request` asks of `account` and resolves it (the redirect URI of an exchange-flow
+    /// session, the provider's default scopes, the OAuth app), without starting anything: what a
+    /// session is made from, now (`create_session`) or when a connect link is opened.
+    pub(crate) async fn prepare_session(
+        &self,
+        account: &AccountId,
+        request: &SessionRequest,
+    ) -> Result<PreparedSession<'_>, OauthError> {
         let provider = self.oauth2_provider(&request.provider)?;
         let redirect_uri = match request.flow {
             SessionFlow::Callback => request.redirect_uri.clone(),
             SessionFlow::Exchange => self.exchange_redirect_uri(account, &request.redirect_uri).await?,
         };
         if !redirect_uri.is_empty() {
-            self.require_allowed_redirect_uri(account, &redirect_uri).await?;
+            self.require_acceptable_redirect_uri(account, &redirect_uri).await?;
         }
         if request.end_user_id.len() > 256 {
             return Err(OauthError::field("endUserId", "at most 256 characters"));
@@ -175,9 +186,38 @@ impl Oauth {
             ));
         }
         let app = self.providers.app(&self.vault, account, &provider.code).await?;
+        Ok(PreparedSession {
+            provider,
+            redirect_uri,
+            scopes,
+            app,
+        })
+    }
+
+    /// Starts an authorization for `account`.
+    pub async fn create_session(&self, account: &AccountId, request: SessionRequest) -> Result<NewSession, OauthError> {
+        let prepared = self.prepare_session(account, &request).await?;
+        self.start_session(account, prepared, &request.end_user_id, request.flow)
+            .await
+    }
+
+    /// Makes the session `prepared` describes: its authorization URL and its row.
+    pub(crate) async fn start_session(
+        &self,
+        account: &AccountId,
+        prepared: PreparedSession<'_>,
+        end_user_id: &str,
+        flow: SessionFlow,
+    ) -> Result<NewSession, OauthError> {
+        let PreparedSession {
+            provider,
+            redirect_uri,
+            scopes,
+            app,
+        } = prepared;
         let endpoints = self.providers.endpoints(provider).await?;
         // The provider is given the gateway's callback, or in AGNT's flow the client's own URI.
-        let provider_redirect_uri = match request.flow {
+        let provider_redirect_uri = match flow {
             SessionFlow::Callback => self.providers.callback_url(),
             SessionFlow::Exchange => redirect_uri.as_str(),
         };
@@ -197,12 +237,12 @@ impl Oauth {
         .bind(account.as_str())
         .bind(&provider.code)
         .bind(&redirect_uri)
-        .bind(&request.end_user_id)
+        .bind(end_user_id)
         .bind(scopes.join(" "))
         .bind(&authorization.pkce_verifier)
         .bind(now)
         .bind(expires_at_ms)
-        .bind(request.flow.as_str())
+        .bind(flow.as_str())
         .execute(self.db.pool())
         .await?;
         Ok(NewSession {

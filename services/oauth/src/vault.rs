@@ -76,7 +76,19 @@ impl Vault {
         plaintext: Vec<u8>,
         expected_version: Option<u64>,
     ) -> Result<Written, OauthError> {
-        self.write(account, secret_id, plaintext, expected_version, false).await
+        self.write(account, None, secret_id, plaintext, expected_version, false)
+            .await
+    }
+
+    /// Writes `plaintext` on behalf of `actor` (the API key that asked: the vault's event names it).
+    pub(crate) async fn put_as(
+        &self,
+        account: &AccountId,
+        actor: Option<&str>,
+        secret_id: &str,
+        plaintext: Vec<u8>,
+    ) -> Result<Written, OauthError> {
+        self.write(account, actor, secret_id, plaintext, None, false).await
     }
 
     /// Writes `plaintext` as a write-only secret: no client endpoint ever returns it again.
@@ -86,12 +98,13 @@ impl Vault {
         secret_id: &str,
         plaintext: Vec<u8>,
     ) -> Result<Written, OauthError> {
-        self.write(account, secret_id, plaintext, None, true).await
+        self.write(account, None, secret_id, plaintext, None, true).await
     }
 
     async fn write(
         &self,
         account: &AccountId,
+        actor: Option<&str>,
         secret_id: &str,
         plaintext: Vec<u8>,
         expected_version: Option<u64>,
@@ -105,7 +118,7 @@ impl Vault {
                 expected_version,
             },
             account.as_str(),
-            None,
+            actor,
         );
         match self.client.clone().put_secret(request).await {
             Ok(response) => Ok(Written::Stored(
@@ -147,12 +160,22 @@ impl Vault {
 
     /// Removes `secret_id`; answers whether it existed (an absent secret is not an error).
     pub(crate) async fn delete(&self, account: &AccountId, secret_id: &str) -> Result<bool, OauthError> {
+        self.delete_as(account, None, secret_id).await
+    }
+
+    /// [`delete`](Self::delete) on behalf of `actor`.
+    pub(crate) async fn delete_as(
+        &self,
+        account: &AccountId,
+        actor: Option<&str>,
+        secret_id: &str,
+    ) -> Result<bool, OauthError> {
         let request = with_account(
             DeleteSecretRequest {
                 secret_id: secret_id.to_owned(),
             },
             account.as_str(),
-            None,
+            actor,
         );
         match self.client.clone().delete_secret(request).await {
             Ok(_) => Ok(true),

@@ -27,6 +27,9 @@ catalogue! {
     AccountCreated => "account.created",
     ApiKeyCreated => "api_key.created",
     ApiKeyDeleted => "api_key.deleted",
+    CertificateCreated => "certificate.created",
+    CertificateRevoked => "certificate.revoked",
+    CertificateDeleted => "certificate.deleted",
     AgentCreated => "agent.created",
     AgentPaused => "agent.paused",
     AgentResumed => "agent.resumed",
@@ -147,6 +150,59 @@ impl DomainEvent for ApiKeyDeleted {
     const TYPE: EventType = EventType::ApiKeyDeleted;
     fn subject(&self) -> Option<String> {
         Some(self.key_id.clone())
+    }
+}
+
+/// A signing certificate was created. Never its private key (which Latchkey does not keep) nor
+/// its public key (published at `/certificates/public/{kid}`): its ids, name, algorithm, expiry
+/// and metadata.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateCreated {
+    pub certificate_id: String,
+    pub kid: String,
+    pub name: String,
+    /// `RS256`, `RS384`, `RS512`, `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// When it stops authenticating, Unix milliseconds.
+    pub expires_at_ms: i64,
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+impl DomainEvent for CertificateCreated {
+    const TYPE: EventType = EventType::CertificateCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.certificate_id.clone())
+    }
+}
+
+/// A certificate was revoked: from `at_ms` on, no JWT it signed is accepted and its public key is
+/// no longer published. Enforced where the certificate is stored (agent-token checks it on every
+/// JWT), so no consumer needs this event to refuse its JWTs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRevoked {
+    pub certificate_id: String,
+    pub kid: String,
+    pub at_ms: i64,
+}
+
+impl DomainEvent for CertificateRevoked {
+    const TYPE: EventType = EventType::CertificateRevoked;
+    fn subject(&self) -> Option<String> {
+        Some(self.certificate_id.clone())
+    }
+}
+
+/// A revoked certificate was deleted for good.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDeleted {
+    pub certificate_id: String,
+    pub kid: String,
+}
+
+impl DomainEvent for CertificateDeleted {
+    const TYPE: EventType = EventType::CertificateDeleted;
+    fn subject(&self) -> Option<String> {
+        Some(self.certificate_id.clone())
     }
 }
 

@@ -49,6 +49,11 @@ define_id!(
     OAuthSessionId, "oas", "OAuth session"
 );
 define_id!(
+    /// A connect link (`POST /v1/connect-links`): a single-use URL that starts an authorization in a
+    /// browser holding no API key. Its token is a secret, never an id.
+    ConnectLinkId, "clink", "connect link"
+);
+define_id!(
     /// A lease: which oauth instance holds a connection's refresh for now.
     LeaseId, "lease", "lease"
 );
@@ -71,4 +76,13 @@ define_id!(
 define_id!(
     /// An event that could not be delivered, parked for an operator.
     DeadLetterId, "dl", "dead letter"
+);
+define_id!(
+    /// A signing certificate: a key pair whose private key only its account holds.
+    CertificateId, "cert", "certificate"
+);
+define_id!(
+    /// A certificate's key id, the `kid` of the JWTs it signs and of its public key; the public
+    /// name of a certificate, while its [`CertificateId`] is for its account.
+    CertificateKid, "kid", "certificate key"
 );

@@ -16,6 +16,9 @@ pub const SECRET_FIELDS: &[&str] = &[
     "latchkey.agent_token.v1.TokenCheck.token",
     "latchkey.agent_token.v1.RevokeTokenRequest.token",
     "latchkey.agent_token.v1.DelegateTokenRequest.token",
+    // Certificates: the private key, returned once at creation, and the JWTs signed with one.
+    "latchkey.agent_token.v1.CreatedCertificate.private_key",
+    "latchkey.agent_token.v1.AuthenticateCertificateJwtRequest.token",
     // Vault plaintext, both ways.
     "latchkey.vault.v1.PutSecretRequest.plaintext",
     "latchkey.vault.v1.GetSecretResponse.plaintext",
@@ -29,6 +32,12 @@ pub const SECRET_FIELDS: &[&str] = &[
     "latchkey.oauth.v1.FetchTokenResponse.access_token",
     "latchkey.oauth.v1.FetchTokenResponse.api_hash",
     "latchkey.oauth.v1.SetOauthAppRequest.client_secret",
+    // Connect links: the token is a bearer credential for one authorization until it is used.
+    "latchkey.oauth.v1.ConnectLink.token",
+    "latchkey.oauth.v1.OpenConnectLinkRequest.token",
+    // An MTProto session: the session string is a logged-in Telegram session; the api hash its app's.
+    "latchkey.oauth.v1.SetMtprotoSessionRequest.session_string",
+    "latchkey.oauth.v1.SetMtprotoSessionRequest.api_hash",
     // A webhook endpoint's signing secret.
     "latchkey.webhook.v1.EndpointWithSecret.secret",
 ];

@@ -87,7 +87,6 @@ async fn emitted(service: &TestAgentToken, event_type: &str, count: usize) -> Ve
     let read = || async {
         let mut subscription = service
             .bus
-            .bus
             .replay(EventFilter::event_type(event_type), chrono::DateTime::UNIX_EPOCH)
             .await
             .expect("replay");

@@ -7,7 +7,9 @@
 // what a service runs.
 #![allow(clippy::disallowed_methods)]
 
+mod certificates;
 mod domains;
 mod ids;
+mod jws;
 mod support;
 mod tokens;

@@ -6,7 +6,7 @@ use latchkey_policy::Policy;
 use latchkey_proto::{
     agent_token::v1::{
         CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient,
-        domain_service_client::DomainServiceClient,
+        certificate_service_client::CertificateServiceClient, domain_service_client::DomainServiceClient,
     },
     policy::v1::policy_service_client::PolicyServiceClient,
 };
@@ -20,18 +20,25 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub const MESH_TOKEN: &str = "agent-token-test-service-token";
 
+/// The deployment's public URL the tests give the service: the `aud` of certificate JWTs.
+pub const PUBLIC_URL: &str = "https://latchkey.test";
+
 /// A running agent-token service and one account in it; everything stops on drop.
 pub struct TestAgentToken {
     pub client: AgentTokenServiceClient<MeshChannel>,
+    /// The same server's `CertificateService`.
+    pub certificates: CertificateServiceClient<MeshChannel>,
+    /// Where the service's events arrive.
+    pub bus: latchkey_events::EventBus,
+    /// Where a client without the mesh credential reaches the service.
+    pub url: String,
     pub account_id: String,
     /// The service itself (a clone of the one serving), for what a test drives directly.
     pub service: AgentToken,
-    /// Where the service's address is, for more clients (its `DomainService`).
-    pub url: String,
-    pub bus: TestBus,
     /// Stops every task of the test on drop.
     _shutdown: DropGuard,
     _databases: [TestDatabase; 2],
+    _bus: TestBus,
     _vault: TestVault,
 }
 
@@ -70,6 +77,7 @@ impl TestAgentToken {
         .await
         .expect("open the agent-token service")
         .with_policy(PolicyServiceClient::new(channel(&policy_url, &mesh)))
+        .with_public_url(PUBLIC_URL)
         .with_domains(domains)
         .expect("valid [domains] settings");
         tokio::spawn(
@@ -79,6 +87,7 @@ impl TestAgentToken {
         );
 
         let mut client = AgentTokenServiceClient::new(channel(&agent_token_url, &mesh));
+        let certificates = CertificateServiceClient::new(channel(&agent_token_url, &mesh));
         let account = client
             .create_account(tonic::Request::new(CreateAccountRequest {
                 name: "Acme".to_owned(),
@@ -89,12 +98,14 @@ impl TestAgentToken {
             .into_inner();
         Self {
             client,
+            certificates,
+            bus: bus.bus.clone(),
+            url: agent_token_url,
             account_id: account.account_id,
             service: agent_token,
-            url: agent_token_url,
-            bus,
             _shutdown: shutdown.drop_guard(),
             _databases: [agent_token_db, policy_db],
+            _bus: bus,
             _vault: vault,
         }
     }

@@ -91,6 +91,75 @@ fn garbage_is_an_error_naming_the_line() {
     let mut verifier = ExportVerifier::new(ChainVerifier::new());
     assert!(matches!(
         verifier.push_line("not json"),
-        Err(ExportError::Malformed { line: 1, .. })
+        Err(ExportError::Malformed {
+            at: Position::Line(1),
+            ..
+        })
+    ));
+}
+
+fn verify_stream(text: &str) -> Result<Verification, ExportError> {
+    let mut verifier = ExportVerifier::new(ChainVerifier::new());
+    verify_json_stream(text.as_bytes(), &mut verifier)?;
+    Ok(verifier.finish())
+}
+
+/// The document of `format=json`, as the gateway writes it: one entry per line inside the array.
+fn document(entries: &[ChainEntry]) -> String {
+    let lines: Vec<String> = entries.iter().map(json_line).collect();
+    format!("{{\"entries\":[\n{}\n]}}\n", lines.join(",\n"))
+}
+
+#[test]
+fn a_json_document_verifies_in_any_layout_and_an_edit_names_the_entry() {
+    let entries = chain(4);
+    let written = document(&entries);
+    let verification = verify_stream(&written).unwrap();
+    assert!(verification.is_valid(), "{verification:?}");
+    assert_eq!(verification.entries_checked, 4);
+
+    let value: Value = serde_json::from_str(&written).unwrap();
+    let pretty = serde_json::to_string_pretty(&value).unwrap();
+    assert!(verify_stream(&pretty).unwrap().is_valid(), "re-indented");
+    let bare = serde_json::to_string(&value["entries"]).unwrap();
+    assert!(verify_stream(&bare).unwrap().is_valid(), "a bare array");
+    let with_more = format!("{{\"exported_at\":\"now\",{}", &written[1..]);
+    assert!(
+        verify_stream(&with_more).unwrap().is_valid(),
+        "other members are ignored"
+    );
+    let lines: Vec<String> = entries.iter().map(json_line).collect();
+    assert!(verify_stream(&lines.join("\n")).unwrap().is_valid(), "JSON Lines too");
+
+    let edited = written.replace("\"n\":3", "\"n\":33");
+    assert_eq!(verify_stream(&edited).unwrap().first_broken_seq, Some(3));
+    let empty = verify_stream("{\"entries\":[\n]}\n").unwrap();
+    assert!(empty.is_valid());
+    assert_eq!(empty.entries_checked, 0);
+}
+
+#[test]
+fn a_cut_or_foreign_document_is_an_error() {
+    let written = document(&chain(3));
+    let cut = &written[..written.len() / 2];
+    assert!(matches!(verify_stream(cut), Err(ExportError::Malformed { .. })));
+    assert!(matches!(
+        verify_stream("{\"entries\":[{\"seq\":1}]}"),
+        Err(ExportError::Malformed {
+            at: Position::Entry(1),
+            ..
+        })
+    ));
+    assert!(verify_stream("{}").is_err());
+    assert!(verify_stream("42").is_err());
+    let mut other = chain(1);
+    other[0].account_id = "acct_b".into();
+    let mixed = format!("[{},{}]", json_line(&chain(1)[0]), json_line(&other[0]));
+    assert!(matches!(
+        verify_stream(&mixed),
+        Err(ExportError::MixedAccounts {
+            at: Position::Entry(2),
+            ..
+        })
     ));
 }

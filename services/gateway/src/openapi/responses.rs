@@ -22,7 +22,9 @@ use crate::problem::ProblemDocument;
 #[response(content_type = "application/problem+json")]
 pub struct BadRequest(ProblemDocument);
 
-/// `UNAUTHORIZED`: the API key is missing, malformed, unknown or deleted.
+/// `UNAUTHORIZED`: the API key is missing, malformed, unknown or deleted; or the certificate JWT
+/// sent instead is not valid (its certificate revoked or expired, the JWT expired, already used,
+/// or wrong in any other way).
 #[derive(ToResponse)]
 #[response(
     content_type = "application/problem+json",

@@ -18,12 +18,18 @@ pub(crate) const PUBLIC: &[(&str, &str)] = &[
     ("post", "/v1/tokens/verify/batch"),
     ("post", "/v1/tokens/delegate"),
     ("get", "/v1/audit/checkpoints/jwks.json"),
+    ("get", "/certificates/public/{kid}"),
+    ("get", "/certificates/jwks.json"),
     ("get", "/docs/providers"),
     ("get", "/oauth/callback"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
 ];
+
+/// The operations callable with an account API key or without any: `GET /auth/{provider}` opened
+/// by a browser through a connect link (`?link=`), whose token names the account.
+pub(crate) const KEY_OR_LINK: &[(&str, &str)] = &[("get", "/auth/{provider}")];
 
 /// Registers the two ways to send an API key.
 pub(crate) struct SecuritySchemes;
@@ -36,7 +42,10 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An account API key: `Authorization: Bearer lk_live_…`"))
+                    .description(Some(
+                        "An account API key (`Authorization: Bearer lk_live_…`), or a JWT signed with one of the \
+                         account's certificates (`Authorization: Bearer eyJ…`)",
+                    ))
                     .build(),
             ),
         );
@@ -68,9 +77,12 @@ impl Modify for RequireApiKey {
                 ("trace", &mut item.trace),
             ];
             for (method, operation) in operations {
-                if let Some(operation) = operation
-                    && !PUBLIC.contains(&(method, path.as_str()))
-                {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                if KEY_OR_LINK.contains(&(method, path.as_str())) {
+                    operation.security = Some(api_key_or_none());
+                } else if !PUBLIC.contains(&(method, path.as_str())) {
                     operation.security = Some(api_key_requirement());
                 }
             }
@@ -85,6 +97,13 @@ fn api_key_requirement() -> Vec<SecurityRequirement> {
         SecurityRequirement::new("bearer", no_scopes),
         SecurityRequirement::new("api_key", no_scopes),
     ]
+}
+
+/// An account API key either way, or nothing at all (the empty requirement).
+fn api_key_or_none() -> Vec<SecurityRequirement> {
+    let mut requirements = api_key_requirement();
+    requirements.push(SecurityRequirement::default());
+    requirements
 }
 
 #[cfg(test)]

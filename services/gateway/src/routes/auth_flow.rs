@@ -3,7 +3,9 @@
 //! backend then posts the code to `POST /auth/exchange`, which stores the connection. Backed by the
 //! oauth service's exchange-flow sessions (single-use state, PKCE S256, 10 minutes), the same
 //! connections `/tokens/fetch` and `/oauth-tokens` read. A browser cannot send the API key: a
-//! backend calls `GET /auth/{provider}` with its key and forwards the `Location` (or the `url`).
+//! backend calls `GET /auth/{provider}` with its key and forwards the `Location` (or the `url`), or
+//! mints a connect link (`POST /v1/connect-links`, connect_links.rs) that the browser opens as
+//! `GET /auth/{provider}?link=…` with no key at all.
 
 use axum::{
     Json,
@@ -11,7 +13,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use latchkey_errors::{ApiError, FieldError};
+use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_proto::oauth::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -44,6 +46,11 @@ pub struct AuthorizeParams {
     /// characters, no `"` or `\`); the provider's defaults when left out.
     #[param(pattern = r"^[!#-\[\]-~\s]*$")]
     pub scopes: Option<String>,
+    /// A connect link's token (`POST /v1/connect-links` hands out the whole URL): starts the
+    /// authorization the link was minted for, in its account, with no API key. Single-use; the
+    /// link fixes every other parameter, so none may be given with it.
+    #[param(min_length = 43, max_length = 43, pattern = r"^[A-Za-z0-9_-]{43}$")]
+    pub link: Option<String>,
 }
 
 /// Where to send the end user (also the `Location` of the 302).
@@ -71,7 +78,9 @@ fn scopes_of(text: &str) -> Vec<String> {
 ///
 /// Redirects (302) to the provider's authorization page; the provider then sends the end user to
 /// `redirectUri` with `code` and `state`, which the client's backend posts to `POST /auth/exchange`.
-/// Answers the same URL as JSON for clients that do not follow redirects.
+/// Answers the same URL as JSON for clients that do not follow redirects. Called with an API key,
+/// or from a browser with none through a connect link (`?link=`, from `POST /v1/connect-links`):
+/// the link's authorization, once; a used, expired or unknown link is `SESSION_EXPIRED`.
 #[utoipa::path(
     get,
     path = "/auth/{provider}",
@@ -88,10 +97,22 @@ fn scopes_of(text: &str) -> Vec<String> {
 )]
 pub(crate) async fn authorize(
     State(state): State<AppState>,
-    principal: Principal,
     Path(provider): Path<String>,
     ValidQuery(params): ValidQuery<AuthorizeParams>,
+    principal: Result<Principal, Problem>,
 ) -> Result<Response, Problem> {
+    if let Some(link) = params.link.clone() {
+        return open_link(&state, provider, link, &params).await;
+    }
+    let principal = principal.map_err(|Problem(mut error)| {
+        if error.code == ErrorCode::Unauthorized {
+            error.message = format!(
+                "{} (a browser without one opens a connect link: POST /v1/connect-links)",
+                error.message
+            );
+        }
+        Problem(error)
+    })?;
     // The oauth service knows it as the end user id; name it as this route's caller does.
     if params
         .identifier_id
@@ -111,12 +132,43 @@ pub(crate) async fn authorize(
         flow: pb::SessionFlow::Exchange.into(),
     });
     let session = state.oauth.clone().create_session(request).await?.into_inner();
+    Ok(redirect_to(session))
+}
+
+/// A connect link opened (by a browser, most likely): the session it was minted for, in the account
+/// that minted it. The link fixes everything else: a parameter beside it is refused, never mixed in.
+async fn open_link(
+    state: &AppState,
+    provider: String,
+    link: String,
+    params: &AuthorizeParams,
+) -> Result<Response, Problem> {
+    let beside = [
+        ("redirectUri", params.redirect_uri.is_some()),
+        ("identifierId", params.identifier_id.is_some()),
+        ("scopes", params.scopes.is_some()),
+    ];
+    let errors: Vec<FieldError> = beside
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(field, _)| FieldError::new(field, "not with `link`: the connect link fixes it"))
+        .collect();
+    if !errors.is_empty() {
+        return Err(Problem(ApiError::validation(errors)));
+    }
+    let request = tonic::Request::new(pb::OpenConnectLinkRequest { provider, token: link });
+    let session = state.oauth.clone().open_connect_link(request).await?.into_inner();
+    Ok(redirect_to(session))
+}
+
+/// 302 to the session's authorization URL, which the JSON body repeats.
+fn redirect_to(session: pb::CreateSessionResponse) -> Response {
     let body = AuthorizeBody {
         url: session.url.clone(),
         session_id: session.session_id,
         expires_at: iso_ms(session.expires_at_ms),
     };
-    Ok((StatusCode::FOUND, [(header::LOCATION, session.url)], Json(body)).into_response())
+    (StatusCode::FOUND, [(header::LOCATION, session.url)], Json(body)).into_response()
 }
 
 /// A code the provider sent to the client's redirect URI.

@@ -68,6 +68,15 @@ pub(crate) mod pattern {
         r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$";
     /// A page cursor the audit log answered (a positive sequence number); empty is the first page.
     pub(crate) const SEQUENCE_CURSOR: &str = r"^(\+?0*[1-9][0-9]{0,17})?$";
+    /// Telegram's api id written as digits (`latchkey_oauth::check_api_id`, with at most 10
+    /// characters; the value's bound, 2147483647, no pattern can say).
+    pub(crate) const TELEGRAM_API_ID: &str = r"^0*[1-9][0-9]{0,9}$";
+    /// Telegram's api hash: `latchkey_oauth::check_api_hash`.
+    pub(crate) const TELEGRAM_API_HASH: &str = r"^[0-9A-Fa-f]{32}$";
+    /// An MTProto session string: printable ASCII without spaces (`latchkey_oauth::check_session_string`).
+    pub(crate) const MTPROTO_SESSION: &str = r"^[!-~]+$";
+    /// A connect link's token: `latchkey_oauth::is_connect_link_token`.
+    pub(crate) const CONNECT_LINK_TOKEN: &str = r"^[A-Za-z0-9_-]{43}$";
 
     /// Every pattern above: the document's patterns must be among them.
     pub(crate) const PATTERNS: &[&str] = &[
@@ -89,6 +98,10 @@ pub(crate) mod pattern {
         HTTP_URL_NO_FRAGMENT,
         SEQUENCE_CURSOR,
         DOMAIN,
+        TELEGRAM_API_ID,
+        TELEGRAM_API_HASH,
+        MTPROTO_SESSION,
+        CONNECT_LINK_TOKEN,
     ];
 }
 

@@ -5,6 +5,8 @@ mod api_keys;
 mod approvals;
 mod audit;
 mod auth_flow;
+mod certificates;
+mod connect_links;
 pub(crate) mod constraints;
 mod credentials;
 mod domains;
@@ -88,9 +90,24 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::provider_token))
         .routes(routes!(auth_flow::authorize))
         .routes(routes!(auth_flow::exchange))
+        .routes(routes!(connect_links::create_connect_link))
+        .routes(routes!(
+            oauth::put_telegram_session,
+            oauth::get_telegram_session,
+            oauth::delete_telegram_session
+        ))
         .routes(routes!(oauth_apps::list_oauth_apps))
         .routes(routes!(oauth_apps::put_oauth_app, oauth_apps::delete_oauth_app))
         .routes(routes!(credentials::get_credentials, credentials::put_credentials))
+        .routes(routes!(
+            certificates::create_certificate,
+            certificates::list_certificates
+        ))
+        .routes(routes!(certificates::active_certificate))
+        .routes(routes!(certificates::jwks))
+        .routes(routes!(certificates::public_key))
+        .routes(routes!(certificates::get_certificate, certificates::delete_certificate))
+        .routes(routes!(certificates::revoke_certificate))
         .routes(routes!(domains::create_domain, domains::list_domains))
         .routes(routes!(domains::get_domain, domains::delete_domain))
         .routes(routes!(domains::verify_domain))

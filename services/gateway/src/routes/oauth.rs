@@ -1,19 +1,22 @@
 //! OAuth connections and provider tokens (Akhrot seeds 000/001, AGNT 003): sessions, the callback
 //! providers send the end user back to, `/tokens/fetch`, disconnect, the provider catalogue, the
 //! account's allowed redirect URIs and the stored tokens' metadata. Field names are the seeds'
-//! (camelCase); `/tokens/fetch` and `/oauth/sessions` answer in Akhrot's `{status, data}` envelope.
+//! (camelCase); `/tokens/fetch` answers in Akhrot's `{status, data}` envelope, `/oauth/sessions` in
+//! it and with `url` at the top level too. `/v1/connections/telegram` keeps a Telegram session.
 
 mod bodies;
 mod connections;
 mod providers;
 mod redirect_uris;
 mod sessions;
+mod telegram;
 mod tokens;
 
 pub(crate) use connections::*;
 pub(crate) use providers::*;
 pub(crate) use redirect_uris::*;
 pub(crate) use sessions::*;
+pub(crate) use telegram::*;
 pub(crate) use tokens::*;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -28,6 +28,8 @@ pub struct LimitsBody {
 pub struct UsageCountsBody {
     pub agents: u64,
     pub api_keys: u64,
+    /// Certificates that are not revoked (an expired one counts until it is revoked).
+    pub certificates: u64,
     pub policies: u64,
     pub webhooks: u64,
     pub connections: u64,
@@ -91,6 +93,7 @@ pub(crate) async fn get_usage(State(state): State<AppState>, principal: Principa
         usage: UsageCountsBody {
             agents: plan.agents,
             api_keys: plan.api_keys,
+            certificates: plan.certificates,
             policies,
             webhooks,
             connections,

@@ -160,13 +160,34 @@ async fn bad_query_parameters_are_named() {
 }
 
 #[tokio::test]
-async fn the_export_streams_json_lines_and_csv_with_the_hashes() {
+async fn the_export_streams_json_lines_a_json_document_and_csv_with_the_hashes() {
     let (gw, secret) = gateway_with_entries(3).await;
     let lines = gw.get("/v1/audit/export", &secret).await;
     assert_eq!(lines.status, 200);
     assert_eq!(lines.header("content-type"), Some("application/x-ndjson"));
     let text = String::from_utf8(lines.body.to_vec()).unwrap();
+    let jsonl = gw.get("/v1/audit/export?format=jsonl", &secret).await;
+    assert_eq!(jsonl.header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(jsonl.body, lines.body, "JSON Lines is the default");
     let rows: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+
+    // One JSON document: the same entries, in the same order.
+    let document = gw.get("/v1/audit/export?format=json", &secret).await;
+    assert_eq!(document.status, 200);
+    assert_eq!(document.header("content-type"), Some("application/json"));
+    assert!(
+        document
+            .header("content-disposition")
+            .is_some_and(|value| value.ends_with(".json\"")),
+        "{:?}",
+        document.header("content-disposition")
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&document.body).expect("one JSON document");
+    assert_eq!(
+        parsed["entries"].as_array(),
+        Some(&rows),
+        "the document holds the lines' entries"
+    );
     assert!(rows.len() >= 3);
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row["seq"], i as i64 + 1);

@@ -97,6 +97,10 @@ impl TestGateway {
             agent_token: AgentTokenServiceClient::new(channel.clone()),
             // No fake domain service: its routes are tested end to end (tests/it/domains.rs).
             domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(channel.clone()),
+            // No fake certificate service: certificates are tested end to end (tests/it/certificates.rs).
+            certificates: latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient::new(
+                channel.clone(),
+            ),
             audit: AuditServiceClient::new(channel.clone()),
             // Policy and webhook services that hold nothing (every id is unknown): their routes are
             // tested end to end (tests/it at the root); these tests cover the edge in front of them.
@@ -107,6 +111,7 @@ impl TestGateway {
             policy: PolicyServiceClient::new(channel),
             bus: bus.clone(),
             readiness,
+            public_url: "https://latchkey.example".to_owned(),
         };
         let gateway = Gateway::build(config, deps).await.expect("build the gateway");
         Self {

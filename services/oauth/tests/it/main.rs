@@ -9,4 +9,7 @@
 mod catalogue;
 mod connections;
 mod isolation;
+mod links;
+mod mtproto;
+mod redirects;
 mod support;

@@ -23,6 +23,12 @@ const NOT_SECRETS: &[&str] = &[
     // An API key's name and id, never the key.
     "latchkey.agent_token.v1.CreateAccountRequest.key_name",
     "latchkey.agent_token.v1.Principal.api_key_id",
+    // A certificate's public key (SPKI PEM), published without authentication.
+    "latchkey.agent_token.v1.Certificate.public_key",
+    "latchkey.agent_token.v1.CertificatePublicKey.public_key",
+    // The names in a certificate's metadata map (`environment`, `team`): labels, never credentials.
+    "latchkey.agent_token.v1.CreateCertificateRequest.MetadataEntry.key",
+    "latchkey.agent_token.v1.Certificate.MetadataEntry.key",
     // Which vault secret, never its value.
     "latchkey.vault.v1.PutSecretRequest.secret_id",
     "latchkey.vault.v1.GetSecretRequest.secret_id",
@@ -30,6 +36,7 @@ const NOT_SECRETS: &[&str] = &[
     "latchkey.vault.v1.SecretMetadata.secret_id",
     // The last four characters of a secret of at least 12, listed by design.
     "latchkey.oauth.v1.OauthApp.client_secret_last4",
+    "latchkey.oauth.v1.MtprotoSession.api_hash_last4",
     // Catalogue codes (`google`, `gmail`), not authorization codes.
     "latchkey.oauth.v1.Provider.code",
     "latchkey.oauth.v1.ProviderService.code",

@@ -1,6 +1,8 @@
-//! `GET /v1/audit/export?format=json|csv`: the whole chain, streamed from the audit service's
+//! `GET /v1/audit/export?format=jsonl|json|csv`: the whole chain, streamed from the audit service's
 //! server-streaming RPC to the HTTP body entry by entry (the audit service reads it a page at a time),
-//! so no part of the path holds the log. `json` is JSON Lines: one entry object per line.
+//! so no part of the path holds the log. `jsonl` (the default) is JSON Lines, one entry object per
+//! line; `json` is one JSON document `{"entries": [...]}` whose array is written as the entries
+//! arrive (one per line); `csv` has a header row.
 
 use axum::{
     body::{Body, Bytes},
@@ -22,7 +24,7 @@ pub const CSV_COLUMNS: &str = "account_id,seq,event_id,type,time,time_ms,actor,s
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// `json` (JSON Lines, the default) or `csv`.
+    /// `jsonl` (JSON Lines, the default), `json` (one JSON document `{"entries": [...]}`) or `csv`.
     #[param(inline)]
     pub format: Option<ExportFormat>,
 }
@@ -30,9 +32,20 @@ pub struct ExportQuery {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
+    /// JSON Lines: one entry object per line (`application/x-ndjson`).
     #[default]
+    Jsonl,
+    /// One JSON document, `{"entries": [...]}` (`application/json`).
     Json,
+    /// A header row, then one row per entry (`text/csv`).
     Csv,
+}
+
+/// The document `format=json` answers: every entry of the chain, oldest first.
+#[allow(dead_code, reason = "never constructed: only its OpenAPI schema is used")]
+#[derive(Debug, ToSchema)]
+pub struct ExportDocument {
+    pub entries: Vec<ExportedEntry>,
 }
 
 /// One exported entry: every hashed field exactly as hashed (empty strings stay empty strings), and
@@ -66,10 +79,11 @@ fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// One line of JSON Lines, in [`ExportedEntry`]'s member order. `data` is the stored canonical
-/// JSON, copied as it is.
-fn json_line(entry: &pb::AuditEntry) -> Bytes {
+/// One entry as a JSON object, in [`ExportedEntry`]'s member order, after `prefix` and followed by
+/// `suffix`. `data` is the stored canonical JSON, copied as it is.
+fn json_object(entry: &pb::AuditEntry, prefix: &[u8], suffix: &[u8]) -> Bytes {
     let mut line = Vec::with_capacity(384 + entry.data_json.len());
+    line.extend_from_slice(prefix);
     let text = |line: &mut Vec<u8>, name: &str, value: &str| {
         line.extend_from_slice(name.as_bytes());
         // Writing a string into a Vec cannot fail.
@@ -92,9 +106,19 @@ fn json_line(entry: &pb::AuditEntry) -> Bytes {
     });
     text(&mut line, ",\"prev_hash\":", &entry.prev_hash);
     text(&mut line, ",\"hash\":", &entry.hash);
-    line.extend_from_slice(b"}\n");
+    line.push(b'}');
+    line.extend_from_slice(suffix);
     Bytes::from(line)
 }
+
+/// One line of JSON Lines.
+fn json_line(entry: &pb::AuditEntry) -> Bytes {
+    json_object(entry, b"", b"\n")
+}
+
+/// The head of the `format=json` document; its entries follow, then [`DOCUMENT_TAIL`].
+const DOCUMENT_HEAD: &[u8] = b"{\"entries\":[\n";
+const DOCUMENT_TAIL: &[u8] = b"\n]}\n";
 
 /// A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
 fn csv_field(out: &mut String, value: &str) {
@@ -139,10 +163,11 @@ fn csv_row(entry: &pb::AuditEntry) -> Bytes {
 /// Export the audit log
 ///
 /// The account's whole chain, oldest first, with every entry's `prev_hash` and `hash`, streamed.
-/// `format=json` (default) answers JSON Lines (`application/x-ndjson`: one entry object per line);
-/// `format=csv` answers CSV with a header row. Verify it offline with `latchkey audit verify --file`.
-/// A failure mid-stream ends the response without its final chunk, so a cut export is never
-/// mistaken for a whole one.
+/// `format=jsonl` (default) answers JSON Lines (`application/x-ndjson`: one entry object per line);
+/// `format=json` one JSON document `{"entries": [...]}` (`application/json`), written as the
+/// entries arrive; `format=csv` CSV with a header row. Any other format: `VALIDATION_ERROR` naming
+/// `format`. Verify any of them offline with `latchkey audit verify --file`. A failure mid-stream
+/// ends the response without its final chunk, so a cut export is never mistaken for a whole one.
 #[utoipa::path(
     get,
     path = "/v1/audit/export",
@@ -151,6 +176,7 @@ fn csv_row(entry: &pb::AuditEntry) -> Bytes {
     responses(
         (status = 200, description = "The chain, streamed", content(
             (ExportedEntry = "application/x-ndjson"),
+            (ExportDocument = "application/json"),
             (String = "text/csv"),
         )),
         (status = 400, response = r::BadRequest),
@@ -170,9 +196,23 @@ pub(crate) async fn export_audit_log(
         std::io::Error::other("the audit export failed")
     };
     let (content_type, extension, body) = match format {
-        ExportFormat::Json => {
+        ExportFormat::Jsonl => {
             let lines = entries.map(move |entry| entry.map(|entry| json_line(&entry)).map_err(failed));
             ("application/x-ndjson", "jsonl", Body::from_stream(lines))
+        }
+        ExportFormat::Json => {
+            let head = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(DOCUMENT_HEAD)) });
+            let items = entries.enumerate().map(move |(index, entry)| {
+                let separator: &[u8] = if index == 0 { b"" } else { b",\n" };
+                entry.map(|entry| json_object(&entry, separator, b"")).map_err(failed)
+            });
+            // The tail is written only after the last entry: a cut stream is never a whole document.
+            let tail = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(DOCUMENT_TAIL)) });
+            (
+                "application/json",
+                "json",
+                Body::from_stream(head.chain(items).chain(tail)),
+            )
         }
         ExportFormat::Csv => {
             let header =

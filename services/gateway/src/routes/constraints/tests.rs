@@ -214,6 +214,53 @@ fn the_domain_pattern_takes_the_longest_labels_and_names() {
     }
 }
 
+/// The Telegram and connect-link patterns restate the oauth service's checks.
+#[test]
+fn the_telegram_and_link_patterns_read_characters_as_the_oauth_service_does() {
+    let (session, hash, token) = (
+        regex(MTPROTO_SESSION),
+        regex(TELEGRAM_API_HASH),
+        regex(CONNECT_LINK_TOKEN),
+    );
+    for c in characters() {
+        let inside = format!("a{c}b");
+        assert_eq!(
+            session.is_match(&inside),
+            latchkey_oauth::check_session_string(&inside).is_ok(),
+            "MTPROTO_SESSION {c:?}"
+        );
+        let hash_text = format!("{c}{}", "a".repeat(31));
+        assert_eq!(
+            hash.is_match(&hash_text),
+            latchkey_oauth::check_api_hash(&hash_text).is_ok(),
+            "TELEGRAM_API_HASH {c:?}"
+        );
+        let token_text = format!("{c}{}", "a".repeat(42));
+        assert_eq!(
+            token.is_match(&token_text),
+            latchkey_oauth::is_connect_link_token(&token_text),
+            "CONNECT_LINK_TOKEN {c:?}"
+        );
+    }
+    for length in [0, 31, 33] {
+        assert!(!hash.is_match(&"a".repeat(length)));
+    }
+    for length in [0, 42, 44] {
+        assert!(!token.is_match(&"a".repeat(length)));
+    }
+}
+
+proptest! {
+    /// The api id pattern, with the schema's 10 characters, is the check but for numbers past
+    /// 2147483647, which only the check refuses.
+    #[test]
+    fn the_api_id_pattern_is_check_api_id(text in "[0-9a -]{0,12}") {
+        let within = text.parse::<u64>().is_ok_and(|id| id <= 2_147_483_647);
+        let by_pattern = regex(TELEGRAM_API_ID).is_match(&text) && text.len() <= 10 && within;
+        prop_assert_eq!(by_pattern, latchkey_oauth::check_api_id(&text).is_ok(), "{:?}", text);
+    }
+}
+
 /// Every `pattern` in `value`, with where it is.
 fn patterns_in(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
     match value {

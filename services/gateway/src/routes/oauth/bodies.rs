@@ -22,8 +22,10 @@ pub struct CreateSessionBody {
     #[schema(value_type = OauthProviderCode, example = "google")]
     pub provider: String,
     /// Where the end user is sent back after authorizing, with `status`, `provider` and either
-    /// `connection_id` or `error` in the query. Must be one of the account's redirect URIs
-    /// (`PUT /oauth/redirect-uris`), exactly. Left out: the flow ends on Latchkey's own page.
+    /// `connection_id` or `error` in the query; the session binds it. Once the account keeps a list
+    /// (`PUT /oauth/redirect-uris`), one of those, exactly; without one, any `https` URI, or `http`
+    /// on 127.0.0.1, `[::1]` or `localhost`, without userinfo or fragment. Left out: the flow ends on
+    /// Latchkey's own page.
     #[schema(
         format = "uri",
         max_length = 2048,
@@ -41,13 +43,29 @@ pub struct CreateSessionBody {
 }
 
 /// A session: the URL the end user must visit.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionBody {
     pub url: String,
     pub session_id: String,
     /// The session expires 10 minutes after creation (`SESSION_EXPIRED` after).
     pub expires_at: Option<String>,
+}
+
+/// A new session: the URL the end user must visit at the top level, as Akhrot's clients read it
+/// (`url`), and again in the `{status, data}` envelope of the first shape of this answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCreatedBody {
+    /// Always `success`.
+    #[schema(example = "success")]
+    pub status: &'static str,
+    /// Send the end user here: the provider's authorization page.
+    pub url: String,
+    pub session_id: String,
+    pub expires_at: Option<String>,
+    /// The same session, as first answered.
+    pub data: SessionBody,
 }
 
 /// What the provider sends the end user back with. Other parameters providers add (`iss`, `scope`,

@@ -10,8 +10,8 @@ use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_proto::oauth::v1 as pb;
 
 use super::{
-    bodies::{CallbackBody, CallbackParams, CreateSessionBody, Envelope, SessionBody},
-    iso_ms, required, success,
+    bodies::{CallbackBody, CallbackParams, CreateSessionBody, SessionBody, SessionCreatedBody},
+    iso_ms, required,
 };
 use crate::{
     json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
@@ -20,7 +20,9 @@ use crate::{
 
 /// Create an OAuth session
 ///
-/// Answers the provider URL the end user must visit; single-use state, PKCE S256.
+/// Answers the provider URL the end user must visit (`url`, also inside `data`); single-use state,
+/// PKCE S256. The redirect URI, if any, is bound to the session: the callback sends the end user
+/// there and nowhere else.
 #[utoipa::path(
     post,
     path = "/oauth/sessions",
@@ -28,7 +30,7 @@ use crate::{
     request_body(content = CreateSessionBody, content_type = "application/json"),
     responses(
         (status = 402, response = r::PlanLimit),
-        (status = 201, description = "The session", body = Envelope<SessionBody>),
+        (status = 201, description = "The session", body = SessionCreatedBody),
         (status = 502, response = r::UpstreamError),
         r::Authenticated,
         r::JsonBody,
@@ -38,7 +40,7 @@ pub(crate) async fn create_session(
     State(state): State<AppState>,
     principal: Principal,
     ValidJson(body): ValidJson<CreateSessionBody>,
-) -> Result<(StatusCode, Json<Envelope<SessionBody>>), Problem> {
+) -> Result<(StatusCode, Json<SessionCreatedBody>), Problem> {
     required("provider", &body.provider)?;
     let request = principal.grpc_request(pb::CreateSessionRequest {
         provider: body.provider,
@@ -48,13 +50,20 @@ pub(crate) async fn create_session(
         flow: pb::SessionFlow::Callback.into(),
     });
     let session = state.oauth.clone().create_session(request).await?.into_inner();
+    let data = SessionBody {
+        url: session.url,
+        session_id: session.session_id,
+        expires_at: iso_ms(session.expires_at_ms),
+    };
     Ok((
         StatusCode::CREATED,
-        Json(success(SessionBody {
-            url: session.url,
-            session_id: session.session_id,
-            expires_at: iso_ms(session.expires_at_ms),
-        })),
+        Json(SessionCreatedBody {
+            status: "success",
+            url: data.url.clone(),
+            session_id: data.session_id.clone(),
+            expires_at: data.expires_at.clone(),
+            data,
+        }),
     ))
 }
 
