@@ -54,8 +54,8 @@ pub struct ServiceContext {
     pub settings: ServiceSettings,
 }
 
-/// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]`, `[policy]` and
-/// `[agent_token]` sections of the settings file.
+/// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]`, `[policy]`,
+/// `[agent_token]` and `[domains]` sections of the settings file.
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
     /// Where clients reach the REST API (`server.public_url`), without a trailing slash; empty
@@ -70,6 +70,8 @@ pub struct ServiceSettings {
     pub audit: latchkey_audit::AuditConfig,
     pub policy: latchkey_policy::PolicyConfig,
     pub agent_token: latchkey_agent_token::AgentTokenConfig,
+    /// Domain verification's DNS (agent-token).
+    pub domains: latchkey_agent_token::DomainsConfig,
     /// Where the gateway serves `/metrics` instead of on its public port (`server.metrics_listen`,
     /// set by `serve`); `None` keeps it on the public port.
     pub gateway_metrics_listen: Option<SocketAddr>,
@@ -87,6 +89,7 @@ impl ServiceSettings {
             audit: settings.audit.clone(),
             policy: settings.policy.clone(),
             agent_token: settings.agent_token.clone(),
+            domains: settings.domains.clone(),
             gateway_metrics_listen: None,
         })
     }
@@ -107,6 +110,7 @@ impl Default for ServiceSettings {
             audit: latchkey_audit::AuditConfig::default(),
             policy: latchkey_policy::PolicyConfig::default(),
             agent_token: latchkey_agent_token::AgentTokenConfig::default(),
+            domains: latchkey_agent_token::DomainsConfig::default(),
             gateway_metrics_listen: None,
         }
     }

@@ -83,6 +83,7 @@ pub async fn start_service(
                 .with_policy(policy)
                 .with_config(&context.settings.agent_token)
                 .with_public_url(&context.settings.public_url)
+                .with_domains(&context.settings.domains)?
                 .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
@@ -125,9 +126,14 @@ pub async fn start_service(
             let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
                 latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
             );
+            // The `verified_domain` flag of endpoints: agent-token's verified domains.
+            let domains = latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(
+                latchkey_server::connect(context.urls.of(Service::AgentToken)?, &context.mesh_auth)?,
+            );
             let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.settings.webhook.clone())
                 .await?
                 .with_vault(vault)
+                .with_domains(domains)
                 .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
@@ -178,11 +184,14 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         .iter()
         .map(|service| Ok((grpc_name(*service).to_owned(), channel(*service)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let agent_token = channel(Service::AgentToken)?;
     Ok(GatewayDeps {
-        agent_token: AgentTokenServiceClient::new(channel(Service::AgentToken)?),
+        // Every service of agent-token on one connection.
+        agent_token: AgentTokenServiceClient::new(agent_token.clone()),
         certificates: latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient::new(
-            channel(Service::AgentToken)?,
+            agent_token.clone(),
         ),
+        domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(agent_token),
         audit: AuditServiceClient::new(channel(Service::Audit)?),
         policy: PolicyServiceClient::new(channel(Service::Policy)?),
         webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient::new(channel(

@@ -33,6 +33,7 @@ pub struct Settings {
     pub audit: latchkey_audit::AuditConfig,
     pub policy: latchkey_policy::PolicyConfig,
     pub agent_token: latchkey_agent_token::AgentTokenConfig,
+    pub domains: latchkey_agent_token::DomainsConfig,
     pub accounts: AccountsSettings,
     /// `[plans.<name>]` tables of limits (docs/plans.md); `self-hosted`, unlimited, is always there.
     #[serde(default)]

@@ -15,6 +15,7 @@ include!("src/secrets.rs");
 
 const PROTOS: &[&str] = &[
     "latchkey/agent_token/v1/agent_token.proto",
+    "latchkey/agent_token/v1/domains.proto",
     "latchkey/agent_token/v1/certificates.proto",
     "latchkey/audit/v1/audit.proto",
     "latchkey/policy/v1/policy.proto",

@@ -124,6 +124,32 @@ fn a_file_sits_between_defaults_and_environment() {
 }
 
 #[test]
+fn domain_settings_default_to_the_crate_and_come_from_the_environment() {
+    let defaults = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(defaults.domains, latchkey_agent_token::DomainsConfig::default());
+    assert!(
+        defaults.domains.nameserver_addresses().unwrap().is_empty(),
+        "the system's resolver"
+    );
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__DOMAINS__NAMESERVERS", "127.0.0.1:5353"),
+            ("LATCHKEY__DOMAINS__RECHECK_INTERVAL_SECS", "60"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        settings.domains.nameserver_addresses().unwrap(),
+        ["127.0.0.1:5353".parse().unwrap()]
+    );
+    assert_eq!(settings.domains.recheck_interval_secs, 60);
+    // Two in one variable, IPv4 and IPv6.
+    let settings = Settings::load(None, env(&[("LATCHKEY__DOMAINS__NAMESERVERS", "192.0.2.1,[::1]:53")])).unwrap();
+    assert_eq!(settings.domains.nameserver_addresses().unwrap().len(), 2);
+}
+
+#[test]
 fn the_shipped_plan_limits_nothing_and_plans_come_from_the_environment() {
     let plans = Settings::load(None, env(&[])).unwrap().plans().expect("plans");
     assert_eq!(plans.default_plan(), "self-hosted");

@@ -16,6 +16,7 @@ mod certificates;
 mod compose;
 mod credentials;
 mod dead_letters;
+mod domains;
 mod isolation;
 mod nothing_lost;
 mod oauth;

@@ -72,6 +72,9 @@ pub struct Agent {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub revoked_at_ms: i64,
+    /// The owner is an email address or domain name on one of the account's verified domains
+    /// (`domains`). Set where agents are answered (create, list, get, status changes).
+    pub owner_verified: bool,
 }
 
 /// The fields a new agent is created with.
@@ -162,6 +165,7 @@ fn agent_from_row(row: AgentRow) -> Result<Agent, AgentTokenError> {
         created_at_ms: created,
         updated_at_ms: updated,
         revoked_at_ms: revoked,
+        owner_verified: false,
     })
 }
 
@@ -192,6 +196,7 @@ impl AgentToken {
             created_at_ms: now,
             updated_at_ms: now,
             revoked_at_ms: 0,
+            owner_verified: false,
         };
         let mut tx = self.db.begin_write().await?;
         self.check_plan(&mut tx, account, Limited::Agents, COUNT_AGENTS).await?;
@@ -225,6 +230,9 @@ impl AgentToken {
         };
         self.outbox.enqueue(&mut tx, &envelope(account, actor, &event)).await?;
         self.outbox.commit(tx).await?;
+        let mut agent = [agent];
+        self.flag_verified_owners(account, &mut agent).await?;
+        let [agent] = agent;
         Ok(CreatedAgent { agent, secret_key })
     }
 
@@ -261,7 +269,8 @@ impl AgentToken {
                 .bind(status)
                 .fetch_one(self.db.pool())
                 .await?;
-        let agents = rows.into_iter().map(agent_from_row).collect::<Result<_, _>>()?;
+        let mut agents: Vec<Agent> = rows.into_iter().map(agent_from_row).collect::<Result<_, _>>()?;
+        self.flag_verified_owners(account, &mut agents).await?;
         Ok((agents, total.max(0) as u64))
     }
 
@@ -275,6 +284,15 @@ impl AgentToken {
         .fetch_optional(self.db.pool())
         .await?;
         row.ok_or(AgentTokenError::AgentNotFound).and_then(agent_from_row)
+    }
+
+    /// One of the account's agents as its callers see it: [`get_agent`](Self::get_agent) with
+    /// `owner_verified` set (one more query, so the issue path does without).
+    pub async fn describe_agent(&self, account: &AccountId, agent_id: &AgentId) -> Result<Agent, AgentTokenError> {
+        let mut agent = [self.get_agent(account, agent_id).await?];
+        self.flag_verified_owners(account, &mut agent).await?;
+        let [agent] = agent;
+        Ok(agent)
     }
 
     /// Pauses, resumes or revokes an agent. Asking for the state it is already in changes nothing
@@ -293,7 +311,7 @@ impl AgentToken {
         const ATTEMPTS: usize = 8;
         for _ in 0..ATTEMPTS {
             if self.try_change_status(account, actor, agent_id, action).await? {
-                return self.get_agent(account, agent_id).await;
+                return self.describe_agent(account, agent_id).await;
             }
         }
         tracing::warn!(%agent_id, "agent status kept changing under a status change; giving up");

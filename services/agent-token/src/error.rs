@@ -17,6 +17,8 @@ pub enum AgentTokenError {
     AgentNotFound,
     #[error("token not found")]
     TokenNotFound,
+    #[error("domain not found")]
+    DomainNotFound,
     #[error("missing or invalid credentials")]
     Unauthenticated,
     /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
@@ -53,6 +55,7 @@ impl From<AgentTokenError> for tonic::Status {
             AgentTokenError::AccountNotFound => ApiError::not_found("account"),
             AgentTokenError::AgentNotFound => ApiError::not_found("agent"),
             AgentTokenError::TokenNotFound => ApiError::not_found("token"),
+            AgentTokenError::DomainNotFound => ApiError::not_found("domain"),
             AgentTokenError::Unauthenticated => ApiError::unauthorized(),
             AgentTokenError::Vault(ref vault) if vault.is_unavailable() => {
                 tracing::warn!(error = %error, "agent-token request failed: the vault cannot be reached");

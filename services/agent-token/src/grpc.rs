@@ -73,7 +73,7 @@ impl GrpcApi {
 /// The id in a request field that names something to look up. Text that is not an id of its kind
 /// names nothing this service holds, so it gets the very answer an unknown id gets (`unknown`, e.g.
 /// `NOT_FOUND`), and nothing malformed reaches a query.
-fn lookup_id<T>(text: String, unknown: AgentTokenError) -> Result<T, Status>
+pub(crate) fn lookup_id<T>(text: String, unknown: AgentTokenError) -> Result<T, Status>
 where
     T: TryFrom<String, Error = IdError>,
 {
@@ -111,6 +111,7 @@ fn agent_to_pb(agent: Agent) -> pb::Agent {
         created_at_ms: agent.created_at_ms,
         updated_at_ms: agent.updated_at_ms,
         revoked_at_ms: agent.revoked_at_ms,
+        owner_verified: agent.owner_verified,
     }
 }
 
@@ -322,7 +323,7 @@ impl AgentTokenService for GrpcApi {
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::Agent>, Status> {
         let account = self.caller(&request).await?.account;
         let agent_id = lookup_id(request.into_inner().id, AgentTokenError::AgentNotFound)?;
-        let agent = self.service.get_agent(&account, &agent_id).await?;
+        let agent = self.service.describe_agent(&account, &agent_id).await?;
         Ok(Response::new(agent_to_pb(agent)))
     }
 

@@ -7,6 +7,7 @@ mod agents;
 mod api_keys;
 pub mod certificates;
 mod delegate;
+mod domains;
 mod error;
 mod grpc;
 mod issue;
@@ -34,6 +35,10 @@ pub use latchkey_tokens as tokens;
 pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use delegate::Delegation;
+pub use domains::{
+    DOMAIN_GRPC_SERVICE, Domain, DomainRound, DomainStatus, DomainsConfig, DomainsConfigError, Reason as DomainReason,
+    normalize_domain,
+};
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
 pub use limits::AgentTokenConfig;
@@ -54,6 +59,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (3, "0003_signing_keys"),
     (4, "0004_sealed_signing_keys"),
     (5, "0005_certificates"),
+    (6, "0006_domains"),
     (7, "0007_account_plans"),
 ];
 
@@ -71,6 +77,8 @@ pub struct AgentToken {
     policy: Option<PolicyClient>,
     /// How often tokens may be asked for (per agent, account and delegating token).
     limits: std::sync::Arc<limits::RequestLimits>,
+    /// The DNS checks of verified domains and their round's timing (`[domains]`).
+    domains: std::sync::Arc<domains::DomainChecks>,
     /// The audience of certificate JWTs and the gate of key generation.
     certificates: certificates::CertificateSettings,
     /// The deployment's plans: the limits on agents, API keys and tokens per month.
@@ -100,9 +108,17 @@ impl AgentToken {
             issuer: ISSUER.into(),
             policy: None,
             limits: std::sync::Arc::new(limits::RequestLimits::new(&AgentTokenConfig::default())),
+            domains: std::sync::Arc::new(domains::DomainChecks::defaults()),
             certificates: certificates::CertificateSettings::default(),
             plans: latchkey_server::Plans::default(),
         })
+    }
+
+    /// Applies the `[domains]` settings: the name servers domain checks ask, their timeout, the
+    /// re-check interval and how long a domain may stay pending.
+    pub fn with_domains(mut self, config: &DomainsConfig) -> Result<Self, DomainsConfigError> {
+        self.domains = std::sync::Arc::new(domains::DomainChecks::new(config)?);
+        Ok(self)
     }
 
     /// Sets this deployment's public URL (`server.public_url`): the `aud` a certificate JWT must
@@ -167,12 +183,21 @@ impl AgentToken {
         );
         run.tasks().spawn(
             "certificate-jti-prune",
-            self.clone().prune_used_jtis_periodically(shutdown),
+            self.clone().prune_used_jtis_periodically(shutdown.clone()),
         );
+        run.tasks()
+            .spawn("domain-checks", self.clone().check_domains_periodically(shutdown));
         let routes = tonic::service::Routes::new(AgentTokenServiceServer::new(grpc::GrpcApi::new(self.clone())))
-            .add_service(CertificateServiceServer::new(certificates::CertificateApi::new(self)));
+            .add_service(CertificateServiceServer::new(certificates::CertificateApi::new(
+                self.clone(),
+            )))
+            .add_service(domains::grpc::domain_service(self));
         Ok(run
-            .serve(listener, routes, &[GRPC_SERVICE, certificates::GRPC_SERVICE])
+            .serve(
+                listener,
+                routes,
+                &[GRPC_SERVICE, certificates::GRPC_SERVICE, DOMAIN_GRPC_SERVICE],
+            )
             .await?)
     }
 

@@ -10,7 +10,9 @@ use axum::{
 };
 use http::request::Parts;
 use latchkey_errors::ApiError;
-use latchkey_ids::{AgentId, ApiKeyId, ApprovalId, CertificateId, CertificateKid, EndpointId, MessageId, PolicyId};
+use latchkey_ids::{
+    AgentId, ApiKeyId, ApprovalId, CertificateId, CertificateKid, DomainId, EndpointId, MessageId, PolicyId,
+};
 use serde::de::DeserializeOwned;
 
 use crate::problem::Problem;
@@ -48,6 +50,7 @@ path_ids!(
     PolicyId => "policy",
     EndpointId => "webhook endpoint",
     MessageId => "webhook message",
+    DomainId => "domain",
     CertificateId => "certificate",
     CertificateKid => "certificate",
 );

@@ -64,6 +64,8 @@ use crate::{
 /// What the gateway talks to.
 pub struct GatewayDeps {
     pub agent_token: AgentTokenServiceClient<MeshChannel>,
+    /// Verified domains, served by agent-token beside it.
+    pub domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient<MeshChannel>,
     /// agent-token's certificates (a second service on the same server).
     pub certificates: CertificateServiceClient<MeshChannel>,
     pub audit: AuditServiceClient<MeshChannel>,
@@ -132,6 +134,7 @@ impl Gateway {
 
         let state = AppState::new(SharedState {
             agent_token: deps.agent_token,
+            domains: deps.domains,
             certificates: deps.certificates,
             audit: deps.audit,
             policy: deps.policy,

@@ -61,6 +61,7 @@ use security::{RequireApiKey, SecuritySchemes};
         (name = "audit", description = "The account's hash-chained audit log"),
         (name = "webhooks", description = "Webhook endpoints, signed Standard Webhooks deliveries, their attempts, retries and replays"),
         (name = "oauth", description = "OAuth connections, provider tokens (refreshed race-free) and the provider catalogue"),
+        (name = "domains", description = "Domains the account proves it controls with a DNS TXT record; they vouch for agent owners and webhook endpoints on them"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),
         (name = "certificates", description = "Signing certificates: key pairs whose JWTs authenticate like API keys; public keys and JWKS for third parties"),
         (name = "usage", description = "The account's plan, its limits and its usage"),

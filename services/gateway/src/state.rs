@@ -35,6 +35,7 @@ impl Deref for AppState {
 
 pub(crate) struct SharedState {
     pub(crate) agent_token: AgentTokenServiceClient<MeshChannel>,
+    pub(crate) domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient<MeshChannel>,
     pub(crate) certificates:
         latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient<MeshChannel>,
     pub(crate) audit: AuditServiceClient<MeshChannel>,

@@ -4,7 +4,7 @@
 //! is looked at: one that is not an id of its kind names nothing, and is answered NOT_FOUND as an
 //! unknown one is.
 
-use latchkey_ids::{EndpointId, MessageId};
+use latchkey_ids::{AccountId, EndpointId, MessageId};
 use latchkey_proto::webhook::v1::{self as pb, webhook_service_server::WebhookService};
 use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
@@ -19,6 +19,31 @@ pub(crate) struct GrpcApi {
 impl GrpcApi {
     pub(crate) fn new(service: Webhook) -> Self {
         Self { service }
+    }
+
+    /// The endpoints as answered, each flagged when its host is on a verified domain of `account`.
+    async fn answered(&self, account: &AccountId, endpoints: Vec<Endpoint>) -> Vec<pb::Endpoint> {
+        let urls: Vec<&str> = endpoints.iter().map(|endpoint| endpoint.url.as_str()).collect();
+        let flags = self.service.on_verified_domains(account, &urls).await;
+        endpoints
+            .into_iter()
+            .zip(flags)
+            .map(|(endpoint, verified_domain)| pb::Endpoint {
+                verified_domain,
+                ..endpoint_to_pb(endpoint)
+            })
+            .collect()
+    }
+
+    async fn answered_one(&self, account: &AccountId, endpoint: Endpoint) -> pb::Endpoint {
+        self.answered(account, vec![endpoint]).await.remove(0)
+    }
+
+    async fn with_secret(&self, account: &AccountId, created: CreatedEndpoint) -> pb::EndpointWithSecret {
+        pb::EndpointWithSecret {
+            endpoint: Some(self.answered_one(account, created.endpoint).await),
+            secret: created.secret,
+        }
     }
 }
 
@@ -39,13 +64,7 @@ fn endpoint_to_pb(endpoint: Endpoint) -> pb::Endpoint {
         updated_at_ms: endpoint.updated_at_ms,
         previous_secret_expires_at_ms: endpoint.previous_secret_expires_at_ms,
         failing_since_ms: endpoint.failing_since_ms,
-    }
-}
-
-fn with_secret(created: CreatedEndpoint) -> pb::EndpointWithSecret {
-    pb::EndpointWithSecret {
-        endpoint: Some(endpoint_to_pb(created.endpoint)),
-        secret: created.secret,
+        verified_domain: false,
     }
 }
 
@@ -102,7 +121,7 @@ impl WebhookService for GrpcApi {
             .service
             .create_endpoint_on_plan(&account, plan.as_deref(), actor.as_deref(), input)
             .await?;
-        Ok(Response::new(with_secret(created)))
+        Ok(Response::new(self.with_secret(&account, created).await))
     }
 
     #[instrument(skip_all, err)]
@@ -113,7 +132,7 @@ impl WebhookService for GrpcApi {
         let account = self.service.mesh.caller(&request)?.account;
         let endpoints = self.service.list_endpoints(&account).await?;
         Ok(Response::new(pb::ListEndpointsResponse {
-            endpoints: endpoints.into_iter().map(endpoint_to_pb).collect(),
+            endpoints: self.answered(&account, endpoints).await,
         }))
     }
 
@@ -122,7 +141,7 @@ impl WebhookService for GrpcApi {
         let account = self.service.mesh.caller(&request)?.account;
         let id = endpoint_id(request.into_inner().id)?;
         let endpoint = self.service.get_endpoint(&account, &id).await?;
-        Ok(Response::new(endpoint_to_pb(endpoint)))
+        Ok(Response::new(self.answered_one(&account, endpoint).await))
     }
 
     #[instrument(skip_all, err)]
@@ -148,7 +167,7 @@ impl WebhookService for GrpcApi {
             .service
             .rotate_secret(&account, actor.as_deref(), &id, m.overlap_secs)
             .await?;
-        Ok(Response::new(with_secret(rotated)))
+        Ok(Response::new(self.with_secret(&account, rotated).await))
     }
 
     #[instrument(skip_all, err)]
@@ -159,7 +178,7 @@ impl WebhookService for GrpcApi {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let id = endpoint_id(request.into_inner().id)?;
         let endpoint = self.service.enable_endpoint(&account, actor.as_deref(), &id).await?;
-        Ok(Response::new(endpoint_to_pb(endpoint)))
+        Ok(Response::new(self.answered_one(&account, endpoint).await))
     }
 
     #[instrument(skip_all, err)]

@@ -18,6 +18,7 @@ mod messages;
 mod patterns;
 mod secrets;
 pub mod signing;
+mod verified_domains;
 
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ pub struct Webhook {
     secrets: secrets::SecretStore,
     /// Wakes the delivery worker when messages were queued, so it need not wait for its next poll.
     queued: Arc<Notify>,
+    /// Agent-token's verified domains, for the `verified_domain` flag of endpoints; none: unflagged.
+    domains: Option<verified_domains::DomainClient>,
     /// The deployment's plans: the limit on endpoints.
     plans: latchkey_server::Plans,
 }
@@ -78,6 +81,7 @@ impl Webhook {
             client,
             secrets: secrets::SecretStore::default(),
             queued: Arc::new(Notify::new()),
+            domains: None,
             plans: latchkey_server::Plans::default(),
         })
     }
@@ -86,6 +90,18 @@ impl Webhook {
     #[must_use]
     pub fn with_plans(mut self, plans: latchkey_server::Plans) -> Self {
         self.plans = plans;
+        self
+    }
+
+    /// Flags the endpoints on a domain the account verified (`verified_domain`), asking
+    /// agent-token's `DomainService`.
+    pub fn with_domains(
+        mut self,
+        domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient<
+            latchkey_server::MeshChannel,
+        >,
+    ) -> Self {
+        self.domains = Some(domains);
         self
     }
 

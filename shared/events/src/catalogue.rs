@@ -61,6 +61,10 @@ catalogue! {
     EndpointRecovered => "endpoint.recovered",
     EndpointEnabled => "endpoint.enabled",
     EventDeadLettered => "event.dead_lettered",
+    DomainCreated => "domain.created",
+    DomainVerified => "domain.verified",
+    DomainFailed => "domain.failed",
+    DomainDeleted => "domain.deleted",
 }
 
 impl std::fmt::Display for EventType {
@@ -635,6 +639,73 @@ impl DomainEvent for EventDeadLettered {
     const TYPE: EventType = EventType::EventDeadLettered;
     fn subject(&self) -> Option<String> {
         Some(self.event_id.clone())
+    }
+}
+
+/// An account claimed a domain: it proves control by publishing a TXT record at `txt_record_name`
+/// (the value is in the API's answer, not here).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainCreated {
+    pub domain_id: String,
+    pub domain: String,
+    pub txt_record_name: String,
+}
+
+impl DomainEvent for DomainCreated {
+    const TYPE: EventType = EventType::DomainCreated;
+    fn subject(&self) -> Option<String> {
+        Some(self.domain_id.clone())
+    }
+}
+
+/// A DNS check found the domain's TXT record holding its value: the account controls the domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainVerified {
+    pub domain_id: String,
+    pub domain: String,
+    /// Unix milliseconds.
+    pub verified_at_ms: i64,
+}
+
+impl DomainEvent for DomainVerified {
+    const TYPE: EventType = EventType::DomainVerified;
+    fn subject(&self) -> Option<String> {
+        Some(self.domain_id.clone())
+    }
+}
+
+/// A verified domain lapsed (a check found its record gone or changed), or a pending one expired
+/// unverified: it is `failed` until a check finds the record again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainFailed {
+    pub domain_id: String,
+    pub domain: String,
+    /// `no_record`, `value_mismatch` (a lapse) or `expired` (never verified in time).
+    pub reason: String,
+    /// The status it left: `verified` or `pending`.
+    pub previous_status: String,
+}
+
+impl DomainEvent for DomainFailed {
+    const TYPE: EventType = EventType::DomainFailed;
+    fn subject(&self) -> Option<String> {
+        Some(self.domain_id.clone())
+    }
+}
+
+/// An account removed a domain claim; if it was verified, it no longer vouches for anything.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainDeleted {
+    pub domain_id: String,
+    pub domain: String,
+    /// The status it had: `pending`, `verified` or `failed`.
+    pub status: String,
+}
+
+impl DomainEvent for DomainDeleted {
+    const TYPE: EventType = EventType::DomainDeleted;
+    fn subject(&self) -> Option<String> {
+        Some(self.domain_id.clone())
     }
 }
 

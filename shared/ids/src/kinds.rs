@@ -70,6 +70,10 @@ define_id!(
     AttemptId, "wha", "delivery attempt"
 );
 define_id!(
+    /// A domain an account claims, verified by a DNS TXT record.
+    DomainId, "dom", "domain"
+);
+define_id!(
     /// An event that could not be delivered, parked for an operator.
     DeadLetterId, "dl", "dead letter"
 );

@@ -2,7 +2,8 @@
 //! database per test on either backend, an event bus of the test's own (a stream or subject prefix
 //! no other test uses, or a nats-server of its own), waiting on a condition with a deadline instead
 //! of a fixed sleep, a service on a runtime a test can kill as a crash would, and the capture of
-//! every log line and span that fails a test when a secret shows up in them. With the `mesh`
+//! every log line and span that fails a test when a secret shows up in them, and a DNS server
+//! (dnsmasq) serving a test's own TXT records. With the `mesh`
 //! feature: a vault on loopback and the mesh clients a service's suite calls it with.
 
 // Tests only: the tasks started here (proxies, a test's vault) live as long as the test's runtime,
@@ -13,6 +14,7 @@
 mod bus;
 pub mod captured;
 mod database;
+mod dns;
 #[cfg(feature = "mesh")]
 pub mod mesh;
 mod nats;
@@ -24,6 +26,7 @@ mod wait;
 
 pub use bus::{BusKind, TestBus};
 pub use database::{BACKENDS, TestDatabase, postgres_admin_url};
+pub use dns::{DnsServer, TxtRecord};
 pub use nats::{NatsServer, nats_bus, nats_url, unique_prefix};
 pub use own_runtime::RunningConsumer;
 pub use proxy::TcpProxy;

@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod certificates;
+mod domains;
 mod ids;
 mod jws;
 mod support;

@@ -1,12 +1,12 @@
 //! Agent-token on loopback with what it stands on: a vault for its signing keys, the policy service
 //! that decides every issue (which in turn looks agents up in agent-token), and an in-process bus.
 
-use latchkey_agent_token::AgentToken;
+use latchkey_agent_token::{AgentToken, DomainsConfig};
 use latchkey_policy::Policy;
 use latchkey_proto::{
     agent_token::v1::{
         CreateAccountRequest, agent_token_service_client::AgentTokenServiceClient,
-        certificate_service_client::CertificateServiceClient,
+        certificate_service_client::CertificateServiceClient, domain_service_client::DomainServiceClient,
     },
     policy::v1::policy_service_client::PolicyServiceClient,
 };
@@ -33,6 +33,8 @@ pub struct TestAgentToken {
     /// Where a client without the mesh credential reaches the service.
     pub url: String,
     pub account_id: String,
+    /// The service itself (a clone of the one serving), for what a test drives directly.
+    pub service: AgentToken,
     /// Stops every task of the test on drop.
     _shutdown: DropGuard,
     _databases: [TestDatabase; 2],
@@ -42,6 +44,11 @@ pub struct TestAgentToken {
 
 impl TestAgentToken {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with_domains(backend, &DomainsConfig::default()).await
+    }
+
+    /// A service whose domain checks have `domains` (name servers, timeout, intervals).
+    pub async fn start_with_domains(backend: Backend, domains: &DomainsConfig) -> Self {
         let mesh = MeshAuth::new(MESH_TOKEN);
         let shutdown = CancellationToken::new();
         let vault = TestVault::start(&mesh, &shutdown).await;
@@ -70,8 +77,14 @@ impl TestAgentToken {
         .await
         .expect("open the agent-token service")
         .with_policy(PolicyServiceClient::new(channel(&policy_url, &mesh)))
-        .with_public_url(PUBLIC_URL);
-        tokio::spawn(agent_token.run(agent_token_listener, bus.bus.clone(), shutdown.clone()));
+        .with_public_url(PUBLIC_URL)
+        .with_domains(domains)
+        .expect("valid [domains] settings");
+        tokio::spawn(
+            agent_token
+                .clone()
+                .run(agent_token_listener, bus.bus.clone(), shutdown.clone()),
+        );
 
         let mut client = AgentTokenServiceClient::new(channel(&agent_token_url, &mesh));
         let certificates = CertificateServiceClient::new(channel(&agent_token_url, &mesh));
@@ -89,10 +102,30 @@ impl TestAgentToken {
             bus: bus.bus.clone(),
             url: agent_token_url,
             account_id: account.account_id,
+            service: agent_token,
             _shutdown: shutdown.drop_guard(),
             _databases: [agent_token_db, policy_db],
             _bus: bus,
             _vault: vault,
         }
+    }
+
+    /// Another account; answers its id.
+    pub async fn create_account(&self, name: &str) -> String {
+        self.client
+            .clone()
+            .create_account(tonic::Request::new(CreateAccountRequest {
+                name: name.to_owned(),
+                key_name: "bootstrap".to_owned(),
+            }))
+            .await
+            .expect("create the account")
+            .into_inner()
+            .account_id
+    }
+
+    /// A client of the service's `DomainService`, as the gateway holds it.
+    pub fn domains(&self) -> DomainServiceClient<MeshChannel> {
+        DomainServiceClient::new(channel(&self.url, &MeshAuth::new(MESH_TOKEN)))
     }
 }

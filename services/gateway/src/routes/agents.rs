@@ -54,6 +54,9 @@ pub struct AgentBody {
     pub id: String,
     pub name: String,
     pub owner: String,
+    /// True when `owner` is an email address or domain name on one of the account's verified
+    /// domains (`/v1/domains`), or under one. A flag only: no owner is refused for it.
+    pub owner_verified: bool,
     pub description: Option<String>,
     pub model_provider: Option<String>,
     pub model_name: Option<String>,
@@ -132,6 +135,7 @@ fn agent_body(agent: pb::Agent) -> Result<AgentBody, Problem> {
         status: agent.status,
         name: agent.name,
         owner: agent.owner,
+        owner_verified: agent.owner_verified,
         id: agent.id,
     })
 }

@@ -60,6 +60,12 @@ pub(crate) mod pattern {
     pub(crate) const HTTP_URL_NO_FRAGMENT: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?][^\s#]*)?$";
     /// OAuth scopes separated by commas or whitespace.
     pub(crate) const OAUTH_SCOPE_LIST: &str = r"^[!#-\[\]-~\s]*$";
+    /// A domain name as `POST /v1/domains` takes it: LDH labels of 1 to 63 characters not starting or
+    /// ending with a hyphen, at least two, the last starting with a letter, one trailing dot allowed.
+    /// Agent-token also refuses `localhost` and names over 253 characters (the schema's `maxLength`
+    /// says 254, the trailing dot included).
+    pub(crate) const DOMAIN: &str =
+        r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$";
     /// A page cursor the audit log answered (a positive sequence number); empty is the first page.
     pub(crate) const SEQUENCE_CURSOR: &str = r"^(\+?0*[1-9][0-9]{0,17})?$";
     /// Telegram's api id written as digits (`latchkey_oauth::check_api_id`, with at most 10
@@ -91,6 +97,7 @@ pub(crate) mod pattern {
         HTTP_URL,
         HTTP_URL_NO_FRAGMENT,
         SEQUENCE_CURSOR,
+        DOMAIN,
         TELEGRAM_API_ID,
         TELEGRAM_API_HASH,
         MTPROTO_SESSION,

@@ -9,6 +9,7 @@ mod certificates;
 mod connect_links;
 pub(crate) mod constraints;
 mod credentials;
+mod domains;
 mod health;
 mod oauth;
 mod oauth_apps;
@@ -107,6 +108,9 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(certificates::public_key))
         .routes(routes!(certificates::get_certificate, certificates::delete_certificate))
         .routes(routes!(certificates::revoke_certificate))
+        .routes(routes!(domains::create_domain, domains::list_domains))
+        .routes(routes!(domains::get_domain, domains::delete_domain))
+        .routes(routes!(domains::verify_domain))
         .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));

@@ -33,6 +33,7 @@ fn webhook_body(endpoint: pb::Endpoint) -> Result<WebhookBody, Problem> {
         disabled_reason: Some(endpoint.disabled_reason).filter(|r| !r.is_empty()),
         id: endpoint.id,
         url: endpoint.url,
+        verified_domain: endpoint.verified_domain,
         events: endpoint.events,
         status: endpoint.status,
     })

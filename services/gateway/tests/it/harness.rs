@@ -95,6 +95,8 @@ impl TestGateway {
         };
         let deps = GatewayDeps {
             agent_token: AgentTokenServiceClient::new(channel.clone()),
+            // No fake domain service: its routes are tested end to end (tests/it/domains.rs).
+            domains: latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(channel.clone()),
             // No fake certificate service: certificates are tested end to end (tests/it/certificates.rs).
             certificates: latchkey_proto::agent_token::v1::certificate_service_client::CertificateServiceClient::new(
                 channel.clone(),

@@ -169,6 +169,51 @@ proptest! {
     }
 }
 
+/// What the domain pattern cannot say, and agent-token refuses besides: `localhost`, more than 253
+/// characters before the trailing dot.
+fn beyond_the_domain_pattern(text: &str) -> bool {
+    let name = text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.len() > 253
+}
+
+proptest! {
+    /// The domain pattern and agent-token's check agree, but for what the pattern cannot say.
+    #[test]
+    fn the_domain_pattern_is_the_domain_check(text in "[a-zA-Z0-9.*_é -]{0,14}") {
+        let by_pattern = regex(DOMAIN).is_match(&text) && !beyond_the_domain_pattern(&text);
+        prop_assert_eq!(by_pattern, latchkey_agent_token::normalize_domain(&text).is_ok(), "{:?}", text);
+    }
+
+    /// The same over the characters a name is made of, where the label rules decide.
+    #[test]
+    fn the_domain_pattern_is_the_domain_check_for_names(text in "[a-zA-Z0-9.-]{0,12}") {
+        let by_pattern = regex(DOMAIN).is_match(&text) && !beyond_the_domain_pattern(&text);
+        prop_assert_eq!(by_pattern, latchkey_agent_token::normalize_domain(&text).is_ok(), "{:?}", text);
+    }
+
+    #[test]
+    fn domains_drawn_from_the_pattern_are_accepted(text in unanchored(DOMAIN)) {
+        prop_assume!(!beyond_the_domain_pattern(&text));
+        prop_assert!(latchkey_agent_token::normalize_domain(&text).is_ok(), "{:?}", text);
+    }
+}
+
+#[test]
+fn the_domain_pattern_takes_the_longest_labels_and_names() {
+    let label63 = "a".repeat(63);
+    let domain = regex(DOMAIN);
+    assert!(domain.is_match(&format!("{label63}.com")));
+    assert!(!domain.is_match(&format!("{}.com", "a".repeat(64))));
+    let longest = format!("{label63}.{label63}.{label63}.{}.", "b".repeat(61));
+    assert!(domain.is_match(&longest) && latchkey_agent_token::normalize_domain(&longest).is_ok());
+    for localhost in ["localhost.localhost", "app.localhost."] {
+        assert!(domain.is_match(localhost) && latchkey_agent_token::normalize_domain(localhost).is_err());
+    }
+    for address in ["1.2.3.4", "example.123", "example.1a", "0x7f.0.0.1"] {
+        assert!(!domain.is_match(address) && latchkey_agent_token::normalize_domain(address).is_err());
+    }
+}
+
 /// The Telegram and connect-link patterns restate the oauth service's checks.
 #[test]
 fn the_telegram_and_link_patterns_read_characters_as_the_oauth_service_does() {

@@ -39,6 +39,9 @@ pub struct WebhookBody {
     #[schema(example = "whe_0192f3a4b5c67d8e9f0a1b2c3d4e5f60")]
     pub id: String,
     pub url: String,
+    /// True when the URL's host is one of the account's verified domains (`/v1/domains`) or a name
+    /// under one. A flag only: deliveries are the same either way.
+    pub verified_domain: bool,
     pub events: Vec<String>,
     pub description: Option<String>,
     /// `active`, or `disabled` (it answered 410 Gone, or failed for too long).
