@@ -36,6 +36,7 @@ fn plans() -> Plans {
         policies: Some(1),
         webhooks: Some(1),
         connections: Some(1),
+        domains: Some(1),
         tokens_per_month: Some(3),
         ..PlanLimits::default()
     };
@@ -122,6 +123,12 @@ async fn every_limit_holds_and_a_plan_change_lifts_it(backend: Backend, bus: Bus
     let (status, problem) = post(&t, "/v1/tokens", &key, token_request.clone()).await;
     assert_plan_limit(status, &problem, "tokens_per_month", 3);
 
+    // Domains: one claim, pending or not.
+    let (status, claimed) = post(&t, "/v1/domains", &key, json!({"domain": "example.com"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{claimed}");
+    let (status, problem) = post(&t, "/v1/domains", &key, json!({"domain": "example.org"})).await;
+    assert_plan_limit(status, &problem, "domains", 1);
+
     // Where the account stands.
     let standing = usage(&t, &key).await;
     assert_eq!(standing["plan"], "free");
@@ -129,8 +136,8 @@ async fn every_limit_holds_and_a_plan_change_lifts_it(backend: Backend, bus: Bus
     assert_eq!(standing["limits"]["certificates"], Value::Null, "unlimited");
     assert_eq!(
         standing["usage"],
-        json!({"agents": 2, "api_keys": 2, "certificates": 0, "policies": 1, "webhooks": 1, "connections": 0,
-               "tokens_per_month": 3})
+        json!({"agents": 2, "api_keys": 2, "certificates": 0, "domains": 1, "policies": 1, "webhooks": 1,
+               "connections": 0, "tokens_per_month": 3})
     );
 
     // Another account's usage is its own.

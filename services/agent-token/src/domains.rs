@@ -145,7 +145,14 @@ impl AgentToken {
             last_checked_at_ms: 0,
         };
         let mut tx = self.db.begin_write().await?;
-        let claimed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE account_id = $1")
+        self.check_plan(
+            &mut tx,
+            account,
+            latchkey_server::Limited::Domains,
+            crate::plans::COUNT_DOMAINS,
+        )
+        .await?;
+        let claimed: i64 = sqlx::query_scalar(crate::plans::COUNT_DOMAINS)
             .bind(account.as_str())
             .fetch_one(&mut *tx)
             .await?;

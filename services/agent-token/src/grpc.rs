@@ -426,6 +426,7 @@ impl AgentTokenService for GrpcApi {
             agents: usage.agents,
             api_keys: usage.api_keys,
             certificates: usage.certificates,
+            domains: usage.domains,
             tokens_this_month: usage.tokens_this_month,
         }))
     }

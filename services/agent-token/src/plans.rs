@@ -22,6 +22,8 @@ pub(crate) const COUNT_API_KEYS: &str = "SELECT COUNT(*) FROM api_keys WHERE acc
 /// agent does until revoked), so the count does not change with the clock.
 pub(crate) const COUNT_CERTIFICATES: &str =
     "SELECT COUNT(*) FROM certificates WHERE account_id = $1 AND status <> 'revoked'";
+/// Every claimed domain counts, pending, verified or failed: deleting one frees its place.
+pub(crate) const COUNT_DOMAINS: &str = "SELECT COUNT(*) FROM domains WHERE account_id = $1";
 const COUNT_TOKENS_THIS_MONTH: &str =
     "SELECT CAST(COALESCE(SUM(issued), 0) AS BIGINT) FROM token_counts WHERE account_id = $1";
 
@@ -33,6 +35,7 @@ pub struct AccountUsage {
     pub agents: u64,
     pub api_keys: u64,
     pub certificates: u64,
+    pub domains: u64,
     /// Tokens issued this calendar month (UTC); `None` while no plan of the deployment limits
     /// them, because then they are not counted (counting costs the issuing path a write).
     pub tokens_this_month: Option<u64>,
@@ -131,6 +134,7 @@ impl AgentToken {
         let agents = count(COUNT_AGENTS).fetch_one(&mut *tx).await?;
         let api_keys = count(COUNT_API_KEYS).fetch_one(&mut *tx).await?;
         let certificates = count(COUNT_CERTIFICATES).fetch_one(&mut *tx).await?;
+        let domains = count(COUNT_DOMAINS).fetch_one(&mut *tx).await?;
         let tokens_this_month = if self.plans.limits_anywhere(Limited::TokensPerMonth) {
             let issued: i64 = sqlx::query_scalar(
                 "SELECT CAST(COALESCE(SUM(issued), 0) AS BIGINT) FROM token_counts WHERE account_id = $1 AND month = $2",
@@ -150,6 +154,7 @@ impl AgentToken {
             agents: u64::try_from(agents).unwrap_or(0),
             api_keys: u64::try_from(api_keys).unwrap_or(0),
             certificates: u64::try_from(certificates).unwrap_or(0),
+            domains: u64::try_from(domains).unwrap_or(0),
             tokens_this_month,
         })
     }

@@ -149,6 +149,7 @@ const DOMAIN_ID: &str = "The domain's id, `dom_…`";
     tag = "domains",
     request_body(content = CreateDomainBody, content_type = "application/json"),
     responses(
+        (status = 402, response = r::PlanLimit),
         (status = 201, description = "The claim, pending, with the TXT record to publish", body = DomainBody,
             links(
                 ("VerifyDomain" = (operation_id = "verify_domain", parameters(("id" = "$response.body#/id")),

@@ -30,6 +30,7 @@ pub struct UsageCountsBody {
     pub api_keys: u64,
     /// Certificates that are not revoked (an expired one counts until it is revoked).
     pub certificates: u64,
+    pub domains: u64,
     pub policies: u64,
     pub webhooks: u64,
     pub connections: u64,
@@ -94,6 +95,7 @@ pub(crate) async fn get_usage(State(state): State<AppState>, principal: Principa
             agents: plan.agents,
             api_keys: plan.api_keys,
             certificates: plan.certificates,
+            domains: plan.domains,
             policies,
             webhooks,
             connections,
