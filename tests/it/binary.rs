@@ -41,12 +41,18 @@ async fn ready(http: &reqwest::Client, base: &str) -> bool {
 }
 
 fn dev(data_dir: &std::path::Path, port: u16) -> Process {
+    dev_with(data_dir, port, &[])
+}
+
+/// `latchkey dev` with settings from the environment, as an operator gives them.
+fn dev_with(data_dir: &std::path::Path, port: u16, settings: &[(&str, &str)]) -> Process {
     Process(
         Command::new(BINARY)
             .args(["dev", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("LATCHKEY__TELEMETRY__LOG_FILTER", "warn")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -103,6 +109,54 @@ async fn latchkey_dev_bootstraps_once_and_keeps_its_data_across_restarts() {
         .map(|k| k["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["bootstrap", "survives restarts"]);
+}
+
+/// The example of the plans issue, as written: a `free` default plan allowing two agents makes the
+/// third `POST /v1/agents` of the bootstrap account answer 402 PLAN_LIMIT.
+#[tokio::test]
+async fn a_default_plan_from_the_environment_limits_the_bootstrap_account() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _dev = dev_with(
+        data_dir.path(),
+        port,
+        &[
+            ("LATCHKEY__ACCOUNTS__DEFAULT_PLAN", "free"),
+            ("LATCHKEY__PLANS__FREE__AGENTS", "2"),
+        ],
+    );
+    assert!(ready(&http, &base).await, "latchkey dev never became ready");
+    let key = std::fs::read_to_string(data_dir.path().join("bootstrap.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut statuses = Vec::new();
+    for name in ["one", "two", "three"] {
+        let response = http
+            .post(format!("{base}/v1/agents"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"name": name, "owner": "eng"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if name == "three" {
+            let problem: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(
+                (&problem["code"], &problem["plan"], &problem["limit"], &problem["usage"]),
+                (
+                    &serde_json::json!("PLAN_LIMIT"),
+                    &serde_json::json!("free"),
+                    &serde_json::json!(2),
+                    &serde_json::json!(2)
+                ),
+                "{problem}"
+            );
+        }
+    }
+    assert_eq!(statuses, [201, 201, 402]);
 }
 
 #[tokio::test]

@@ -17,6 +17,52 @@ impl GrpcApi {
     pub(crate) fn new(service: Oauth) -> Self {
         Self { service }
     }
+
+    /// The caller's account and the flow it asks to start (a session now, or a connect link that
+    /// starts one later), once the plan's connection limit allows it.
+    async fn flow_start<T: StartsFlow>(
+        &self,
+        request: Request<T>,
+    ) -> Result<(latchkey_ids::AccountId, SessionRequest), Status> {
+        let account = self.service.mesh.caller(&request)?.account;
+        let plan = latchkey_server::plan_of(&request);
+        let session = request.into_inner().into_session();
+        self.service
+            .check_connection_limit(&account, plan.as_deref(), &session.provider, &session.end_user_id)
+            .await?;
+        Ok((account, session))
+    }
+}
+
+/// A request that starts an OAuth flow.
+trait StartsFlow {
+    fn into_session(self) -> SessionRequest;
+}
+
+impl StartsFlow for pb::CreateSessionRequest {
+    fn into_session(self) -> SessionRequest {
+        let flow = flow_of(self.flow());
+        SessionRequest {
+            provider: self.provider,
+            redirect_uri: self.redirect_uri,
+            scopes: self.scopes,
+            end_user_id: self.end_user_id,
+            flow,
+        }
+    }
+}
+
+impl StartsFlow for pb::CreateConnectLinkRequest {
+    fn into_session(self) -> SessionRequest {
+        let flow = flow_of(self.flow());
+        SessionRequest {
+            provider: self.provider,
+            redirect_uri: self.redirect_uri,
+            scopes: self.scopes,
+            end_user_id: self.end_user_id,
+            flow,
+        }
+    }
 }
 
 fn app_to_pb(app: OauthApp) -> pb::OauthApp {
@@ -117,26 +163,8 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::CreateSessionRequest>,
     ) -> Result<Response<pb::CreateSessionResponse>, Status> {
-        let account = self.service.mesh.caller(&request)?.account;
-        let plan = latchkey_server::plan_of(&request);
-        let m = request.into_inner();
-        self.service
-            .check_connection_limit(&account, plan.as_deref(), &m.provider, &m.end_user_id)
-            .await?;
-        let flow = flow_of(m.flow());
-        let session = self
-            .service
-            .create_session(
-                &account,
-                SessionRequest {
-                    provider: m.provider,
-                    redirect_uri: m.redirect_uri,
-                    scopes: m.scopes,
-                    end_user_id: m.end_user_id,
-                    flow,
-                },
-            )
-            .await?;
+        let (account, session) = self.flow_start(request).await?;
+        let session = self.service.create_session(&account, session).await?;
         Ok(Response::new(pb::CreateSessionResponse {
             url: session.url,
             session_id: session.id.into_string(),
@@ -314,28 +342,10 @@ impl OauthService for GrpcApi {
         &self,
         request: Request<pb::CreateConnectLinkRequest>,
     ) -> Result<Response<pb::ConnectLink>, Status> {
-        let account = self.service.mesh.caller(&request)?.account;
-        let plan = latchkey_server::plan_of(&request);
-        let m = request.into_inner();
         // The link is where the flow starts for the plan: opening it comes with no API key, so no
         // plan, and is held to nothing more (docs/plans.md).
-        self.service
-            .check_connection_limit(&account, plan.as_deref(), &m.provider, &m.end_user_id)
-            .await?;
-        let flow = flow_of(m.flow());
-        let link = self
-            .service
-            .create_connect_link(
-                &account,
-                SessionRequest {
-                    provider: m.provider,
-                    redirect_uri: m.redirect_uri,
-                    scopes: m.scopes,
-                    end_user_id: m.end_user_id,
-                    flow,
-                },
-            )
-            .await?;
+        let (account, session) = self.flow_start(request).await?;
+        let link = self.service.create_connect_link(&account, session).await?;
         Ok(Response::new(link_to_pb(link)))
     }
 

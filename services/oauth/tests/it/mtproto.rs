@@ -42,6 +42,18 @@ fn telegram() -> GetMtprotoSessionRequest {
     }
 }
 
+/// What `FetchToken` answers the account for telegram: access token, api id, api hash, type.
+async fn fetched_mtproto(oauth: &TestOauth) -> [String; 4] {
+    let fetched = oauth
+        .client
+        .clone()
+        .fetch_token(as_account(ACCOUNT, fetch()))
+        .await
+        .expect("fetched")
+        .into_inner();
+    [fetched.access_token, fetched.api_id, fetched.api_hash, fetched.r#type]
+}
+
 async fn a_session_is_kept_answered_and_reached_by_its_account_only(backend: Backend) {
     let mut oauth = TestOauth::start(backend).await;
     let stored = oauth
@@ -62,21 +74,7 @@ async fn a_session_is_kept_answered_and_reached_by_its_account_only(backend: Bac
     let shown = format!("{stored:?}");
     assert!(!shown.contains("Canary") && !shown.contains(API_HASH), "{shown}");
 
-    let fetched = oauth
-        .client
-        .fetch_token(as_account(ACCOUNT, fetch()))
-        .await
-        .expect("fetched")
-        .into_inner();
-    assert_eq!(
-        (
-            fetched.access_token.as_str(),
-            fetched.api_id.as_str(),
-            fetched.api_hash.as_str(),
-            fetched.r#type.as_str()
-        ),
-        (SESSION, "123456", API_HASH, "mtproto")
-    );
+    assert_eq!(fetched_mtproto(&oauth).await, [SESSION, "123456", API_HASH, "mtproto"]);
     let got = oauth
         .client
         .get_mtproto_session(as_account(ACCOUNT, telegram()))
@@ -250,7 +248,7 @@ async fn a_session_string_stored_alone_takes_the_deployments_api_id_and_hash() {
         .into(),
         ..OauthConfig::default()
     };
-    let mut oauth = TestOauth::start_with(Backend::Sqlite, config).await;
+    let oauth = TestOauth::start_with(Backend::Sqlite, config).await;
     oauth
         .vault
         .client(&MeshAuth::new(MESH_TOKEN))
@@ -264,24 +262,13 @@ async fn a_session_string_stored_alone_takes_the_deployments_api_id_and_hash() {
         ))
         .await
         .expect("a legacy session");
-    let fetched = oauth
-        .client
-        .fetch_token(as_account(ACCOUNT, fetch()))
-        .await
-        .expect("fetched")
-        .into_inner();
     assert_eq!(
-        (
-            fetched.access_token.as_str(),
-            fetched.api_id.as_str(),
-            fetched.api_hash.as_str(),
-            fetched.r#type.as_str()
-        ),
-        (
+        fetched_mtproto(&oauth).await,
+        [
             "1LegacySessionString==",
             "424242",
             "fedcba9876543210fedcba9876543210",
             "mtproto"
-        )
+        ]
     );
 }
