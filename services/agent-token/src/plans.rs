@@ -55,20 +55,25 @@ impl AgentToken {
         tx: &mut Transaction<'static, Any>,
         account: &AccountId,
     ) -> Result<Option<String>, AgentTokenError> {
-        let plan: Option<Option<String>> = sqlx::query_scalar("SELECT plan FROM accounts WHERE id = $1")
-            .bind(account.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(plan.flatten())
+        Ok(Self::stored_plan(&mut **tx, account).await?.flatten())
     }
 
     /// The plan `account` is on, resolved against the deployment's plans.
     pub async fn account_plan(&self, account: &AccountId) -> Result<String, AgentTokenError> {
-        let plan: Option<Option<String>> = sqlx::query_scalar("SELECT plan FROM accounts WHERE id = $1")
+        let stored = Self::stored_plan(self.db.pool(), account).await?.flatten();
+        Ok(self.plans.resolve(stored.as_deref()).to_owned())
+    }
+
+    /// The account's row as far as plans go: `None` when there is no such account, `Some(None)`
+    /// when it is on the deployment's default plan.
+    async fn stored_plan<'e>(
+        executor: impl sqlx::Executor<'e, Database = Any>,
+        account: &AccountId,
+    ) -> Result<Option<Option<String>>, AgentTokenError> {
+        Ok(sqlx::query_scalar("SELECT plan FROM accounts WHERE id = $1")
             .bind(account.as_str())
-            .fetch_optional(self.db.pool())
-            .await?;
-        Ok(self.plans.resolve(plan.flatten().as_deref()).to_owned())
+            .fetch_optional(executor)
+            .await?)
     }
 
     /// Refuses one more `resource` in `account` with `PLAN_LIMIT` when its plan allows no more; a
@@ -177,17 +182,10 @@ impl AgentToken {
             )])));
         }
         let mut tx = self.db.begin_write().await?;
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
-            .bind(account.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(AgentTokenError::AccountNotFound);
-        }
-        let from = self
-            .plans
-            .resolve(Self::plan_in(&mut tx, account).await?.as_deref())
-            .to_owned();
+        let stored = Self::stored_plan(&mut *tx, account)
+            .await?
+            .ok_or(AgentTokenError::AccountNotFound)?;
+        let from = self.plans.resolve(stored.as_deref()).to_owned();
         if from == plan {
             return Ok(PlanMove::Unchanged);
         }
