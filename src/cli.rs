@@ -165,6 +165,7 @@ pub enum Service {
     Vault,
     Oauth,
     Webhook,
+    Directory,
 }
 
 impl Service {
@@ -177,6 +178,7 @@ impl Service {
             Self::Vault => "vault",
             Self::Oauth => "oauth",
             Self::Webhook => "webhook",
+            Self::Directory => "directory",
         }
     }
 }

@@ -146,6 +146,7 @@ pub fn mesh_urls(settings: &Settings) -> MeshUrls {
             (Service::Vault, &mesh.vault_url),
             (Service::Oauth, &mesh.oauth_url),
             (Service::Webhook, &mesh.webhook_url),
+            (Service::Directory, &mesh.directory_url),
         ]
         .into_iter()
         .map(|(service, url)| (service.name(), url.clone()))

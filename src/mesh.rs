@@ -21,13 +21,14 @@ pub use crate::context::{DatabasePlan, MeshUrls, ServiceContext, ServiceSettings
 use crate::{cli::Service, context::mesh_urls};
 
 /// The gRPC services, in the order of their default ports (7101…).
-pub const GRPC_SERVICES: [Service; 6] = [
+pub const GRPC_SERVICES: [Service; 7] = [
     Service::AgentToken,
     Service::Audit,
     Service::Policy,
     Service::Vault,
     Service::Oauth,
     Service::Webhook,
+    Service::Directory,
 ];
 
 /// How long the processes' sets wait for their services once told to stop: a little longer than
@@ -137,6 +138,12 @@ pub async fn start_service(
                 .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
+        Service::Directory => {
+            let service = latchkey_directory::Directory::open(db().await?, mesh)
+                .await?
+                .with_plans(context.settings.plans.clone());
+            Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
+        }
         Service::Gateway => {
             let mut gateway = Gateway::build(context.settings.gateway.clone(), gateway_deps(context)?).await?;
             if let Some(address) = context.settings.gateway_metrics_listen {
@@ -199,6 +206,9 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         )?),
         oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient::new(channel(Service::Oauth)?),
         vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(channel(Service::Vault)?),
+        directory: latchkey_proto::directory::v1::directory_service_client::DirectoryServiceClient::new(channel(
+            Service::Directory,
+        )?),
         bus: context.bus.clone(),
         readiness,
         public_url: context.settings.public_url.clone(),
@@ -214,6 +224,7 @@ pub fn grpc_name(service: Service) -> &'static str {
         Service::Vault => latchkey_vault::GRPC_SERVICE,
         Service::Oauth => latchkey_oauth::GRPC_SERVICE,
         Service::Webhook => latchkey_webhook::GRPC_SERVICE,
+        Service::Directory => latchkey_directory::GRPC_SERVICE,
         Service::Gateway => "",
     }
 }

@@ -70,6 +70,7 @@ pub struct MeshSettings {
     pub vault_url: String,
     pub oauth_url: String,
     pub webhook_url: String,
+    pub directory_url: String,
 }
 
 impl std::fmt::Debug for MeshSettings {

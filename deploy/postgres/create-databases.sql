@@ -7,3 +7,4 @@ CREATE DATABASE latchkey_policy;
 CREATE DATABASE latchkey_vault;
 CREATE DATABASE latchkey_oauth;
 CREATE DATABASE latchkey_webhook;
+CREATE DATABASE latchkey_directory;

@@ -22,6 +22,7 @@ const PROTOS: &[&str] = &[
     "latchkey/vault/v1/vault.proto",
     "latchkey/oauth/v1/oauth.proto",
     "latchkey/webhook/v1/webhook.proto",
+    "latchkey/directory/v1/directory.proto",
 ];
 
 type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;

@@ -182,9 +182,34 @@ async fn a_write_only_key_asked_at_the_service_api_is_a_declared_403() {
         .await
         .unwrap();
     assert_eq!(stored.status(), StatusCode::OK);
+    // The service API, called with the account's key naming one of its services, for a user of it.
+    for (path, body) in [
+        (
+            "/api/organizations",
+            serde_json::json!({ "slug": "acme", "name": "Acme" }),
+        ),
+        (
+            "/api/organizations/acme/services",
+            serde_json::json!({ "slug": "app", "name": "App" }),
+        ),
+    ] {
+        let response = t.as_key(Method::POST, path, &t.key).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{path}");
+    }
+    let user: Value = t
+        .as_key(Method::POST, "/api/service/users", &t.key)
+        .header("x-latchkey-service", "acme/app")
+        .json(&serde_json::json!({ "email": "user@example.com" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let response = t
         .as_key(Method::POST, "/api/service/provider-tokens", &t.key)
-        .json(&serde_json::json!({ "provider": "stripe" }))
+        .header("x-latchkey-service", "acme/app")
+        .json(&serde_json::json!({ "provider": "stripe", "user_id": user["id"] }))
         .send()
         .await
         .unwrap();

@@ -17,7 +17,7 @@ use latchkey::settings::Settings;
 use file::{host_and_port, required_variable, url_path};
 use fixture::{DOCKERFILE, IMAGE, TestResult, compose, mesh_processes, repo_file};
 
-const ALL_SERVICES: [Service; 7] = [
+const ALL_SERVICES: [Service; 8] = [
     Service::Gateway,
     Service::AgentToken,
     Service::Audit,
@@ -25,6 +25,7 @@ const ALL_SERVICES: [Service; 7] = [
     Service::Vault,
     Service::Oauth,
     Service::Webhook,
+    Service::Directory,
 ];
 
 #[test]

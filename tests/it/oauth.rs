@@ -604,58 +604,150 @@ async fn no_secret_reaches_the_logs_during_a_full_flow() {
     mesh.stop().await;
 }
 
+/// A service of the mesh's account that may send its users back to the app, with a key and one user.
+async fn service_with_user(mesh: &TestMesh) -> (String, String) {
+    for (path, body) in [
+        ("/api/organizations", json!({ "slug": "acme", "name": "Acme" })),
+        (
+            "/api/organizations/acme/services",
+            json!({ "slug": "app", "name": "App", "redirect_uris": [APP_CALLBACK] }),
+        ),
+    ] {
+        let response = mesh
+            .as_key(Method::POST, path, &mesh.key)
+            .json(&body)
+            .send()
+            .await
+            .expect(path);
+        assert_eq!(response.status(), 201, "{path}");
+    }
+    let key: Value = mesh
+        .as_key(Method::POST, "/api/organizations/acme/services/app/api-keys", &mesh.key)
+        .json(&json!({ "name": "backend" }))
+        .send()
+        .await
+        .expect("create a service key")
+        .json()
+        .await
+        .expect("json");
+    let key = key["key"].as_str().expect("key").to_owned();
+    let user: Value = mesh
+        .http
+        .post(mesh.url("/api/service/users"))
+        .header("x-api-key", &key)
+        .json(&json!({ "email": "alice@example.test" }))
+        .send()
+        .await
+        .expect("create a user")
+        .json()
+        .await
+        .expect("json");
+    (key, user["id"].as_str().expect("user id").to_owned())
+}
+
+/// Follows an `action_required` answer's `reauth_url` as the end user's browser does: Latchkey's
+/// hosted page, the provider's consent, Latchkey's callback, and back to the app.
+async fn reconsent(
+    peer: &OidcPeer,
+    mesh: &TestMesh,
+    reauth_url: &str,
+    user: &str,
+) -> std::collections::HashMap<String, String> {
+    assert!(
+        reauth_url.starts_with(&mesh.url("/connect/provider-token/")),
+        "{reauth_url}"
+    );
+    let hosted = arrive(reauth_url).await;
+    assert_eq!(hosted.status(), 302, "the hosted page starts the provider's flow");
+    let authorization = hosted.headers()["location"].to_str().expect("location").to_owned();
+    assert!(authorization.starts_with(&peer.issuer), "{authorization}");
+    let back = peer.authorize(&authorization, user, true).await;
+    assert!(back.starts_with(&mesh.url("/oauth/callback")), "{back}");
+    let answer = arrive(&back).await;
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().expect("location");
+    assert!(
+        location.starts_with(APP_CALLBACK),
+        "back where the request said: {location}"
+    );
+    query_of(location)
+}
+
 #[tokio::test]
-async fn a_backend_asks_for_a_provider_token_and_is_told_what_the_user_must_do() {
+async fn a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latchkeys_page() {
     let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
-    let ask = |key: &str, body: Value| {
-        mesh.as_key(Method::POST, "/api/service/provider-tokens", key)
-            .header("x-api-key", key)
+    let (key, user_id) = service_with_user(&mesh).await;
+    let ask = |body: Value| {
+        mesh.http
+            .post(mesh.url("/api/service/provider-tokens"))
+            .header("x-api-key", &key)
             .json(&body)
             .send()
     };
-    let missing: Value = ask(&mesh.key, json!({ "provider": "oidc" }))
-        .await
-        .expect("ask")
-        .json()
-        .await
-        .expect("json");
+    let answer = |response: reqwest::Response| async move { response.json::<Value>().await.expect("json") };
+
+    let missing = answer(
+        ask(json!({ "provider": "oidc", "user_id": user_id, "redirect_uri": APP_CALLBACK }))
+            .await
+            .expect("ask"),
+    )
+    .await;
     assert_eq!(missing["status"], "action_required", "{missing}");
     assert_eq!(missing["code"], "connection_required");
-    assert!(
-        missing["reauth_url"]
-            .as_str()
-            .expect("reauth_url")
-            .starts_with(&peer.issuer)
-    );
+    let reauth_url = missing["reauth_url"].as_str().expect("reauth_url");
+    let outcome = reconsent(&peer, &mesh, reauth_url, "alice").await;
+    assert_eq!(outcome["status"], "connected", "{outcome:?}");
+    // The page works once.
+    let again = arrive(reauth_url).await;
+    assert_eq!(again.status(), 400, "a used reauth_url starts nothing");
 
-    connect(&peer, &mesh, &mesh.key, "alice").await;
-    let ok: Value = ask(&mesh.key, json!({ "provider": "oidc", "scopes": ["email"] }))
-        .await
-        .expect("ask")
-        .json()
-        .await
-        .expect("json");
+    let ok = answer(
+        ask(json!({ "provider": "oidc", "user_id": user_id, "scopes": ["email"] }))
+            .await
+            .expect("ask"),
+    )
+    .await;
     assert_eq!(ok["status"], "ok", "{ok}");
     assert_eq!(ok["account"]["email"], "alice@example.test");
     assert!(ok["access_token"].as_str().is_some_and(|token| !token.is_empty()));
+    assert!(
+        !ok["scopes"]
+            .as_array()
+            .expect("scopes")
+            .contains(&json!("calendar.readonly"))
+    );
 
-    let more: Value = ask(
-        &mesh.key,
-        json!({ "provider": "oidc", "scopes": ["email", "calendar.readonly"] }),
+    // Incremental authorization: the missing scope, granted on the hosted page, is there next time.
+    let more = answer(
+        ask(json!({ "provider": "oidc", "user_id": user_id, "scopes": ["email", "calendar.readonly"] }))
+            .await
+            .expect("ask"),
     )
-    .await
-    .expect("ask")
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(more["status"], "action_required", "{more}");
     assert_eq!(more["code"], "insufficient_scope");
     assert_eq!(more["missing_scopes"], json!(["calendar.readonly"]));
-    let reauth = more["reauth_url"].as_str().expect("reauth_url");
+    let outcome = reconsent(&peer, &mesh, more["reauth_url"].as_str().expect("reauth_url"), "alice").await;
+    assert_eq!(outcome["status"], "connected", "{outcome:?}");
+    let granted = answer(
+        ask(json!({ "provider": "oidc", "user_id": user_id, "scopes": ["email", "calendar.readonly"] }))
+            .await
+            .expect("ask"),
+    )
+    .await;
+    assert_eq!(granted["status"], "ok", "{granted}");
     assert!(
-        reauth.contains("calendar.readonly") && reauth.contains("email"),
-        "{reauth}"
+        granted["scopes"]
+            .as_array()
+            .expect("scopes")
+            .contains(&json!("calendar.readonly")),
+        "{granted}"
     );
+
+    // The account's own connection is not the user's, and a made-up page is nothing.
+    assert_eq!(problem_code(fetch(&mesh, &mesh.key, "oidc").await).await.0, 404);
+    let forged = arrive(&mesh.url("/connect/provider-token/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).await;
+    assert_eq!(forged.status(), 400);
     mesh.stop().await;
 }
 

@@ -137,7 +137,7 @@ async fn every_limit_holds_and_a_plan_change_lifts_it(backend: Backend, bus: Bus
     assert_eq!(
         standing["usage"],
         json!({"agents": 2, "api_keys": 2, "certificates": 0, "domains": 1, "policies": 1, "webhooks": 1,
-               "connections": 0, "tokens_per_month": 3})
+               "connections": 0, "tokens_per_month": 3, "service_users": 0})
     );
 
     // Another account's usage is its own.

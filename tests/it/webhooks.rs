@@ -3,7 +3,7 @@
 //! attempts, test, rotate, delete, enable an endpoint a receiver had disabled; bad input refused
 //! naming the field; another account sees and touches nothing. SQLite with the in-process bus, PostgreSQL with NATS.
 
-mod peer;
+pub(crate) mod peer;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

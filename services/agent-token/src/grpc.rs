@@ -407,6 +407,17 @@ impl AgentTokenService for GrpcApi {
     }
 
     #[instrument(skip_all, err)]
+    async fn get_account_plan(
+        &self,
+        request: Request<pb::GetAccountPlanRequest>,
+    ) -> Result<Response<pb::AccountPlan>, Status> {
+        // Mesh-only: an account key learns its plan from GET /v1/usage.
+        let account = self.service.mesh.caller(&request)?.account;
+        let plan = self.service.account_plan(&account).await?;
+        Ok(Response::new(pb::AccountPlan { plan }))
+    }
+
+    #[instrument(skip_all, err)]
     async fn get_usage(&self, request: Request<pb::GetUsageRequest>) -> Result<Response<pb::GetUsageResponse>, Status> {
         let Caller { account, .. } = self.caller(&request).await?;
         let usage = self.service.account_usage(&account).await?;
@@ -421,6 +432,7 @@ impl AgentTokenService for GrpcApi {
                 certificates: limits.certificates,
                 domains: limits.domains,
                 tokens_per_month: limits.tokens_per_month,
+                service_users: limits.service_users,
             }),
             plan: usage.plan,
             agents: usage.agents,

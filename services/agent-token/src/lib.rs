@@ -15,7 +15,7 @@ mod limits;
 mod plans;
 mod policy_gate;
 mod revoke;
-mod secrets;
+use latchkey_server::secrets;
 mod signing;
 mod verification;
 

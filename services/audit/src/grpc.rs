@@ -174,7 +174,12 @@ impl AuditService for GrpcApi {
         let message = request.into_inner();
         let counts = self
             .audit
-            .daily_counts(&account, bound(message.from_ms), bound(message.to_ms))
+            .daily_counts(
+                &account,
+                Some(message.service_id.as_str()).filter(|id| !id.is_empty()),
+                bound(message.from_ms),
+                bound(message.to_ms),
+            )
             .await?;
         Ok(Response::new(pb::GetAnalyticsResponse {
             counts: counts

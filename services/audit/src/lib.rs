@@ -53,6 +53,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (1, "0001_audit_entries"),
     (2, "0002_checkpoints"),
     (3, "0003_sealed_checkpoint_keys"),
+    (4, "0004_entry_service"),
 ];
 
 /// The service's state. Cheap to clone.

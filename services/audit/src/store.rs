@@ -199,6 +199,17 @@ fn with_accounts(events: &[Envelope]) -> Vec<Incoming<'_>> {
         .collect()
 }
 
+/// The directory service an event happened in: its data's `service_id`, when it has one (every
+/// directory event does); empty otherwise. Stored beside the entry, outside its hash, so a
+/// service's analytics can count its own events.
+fn service_of(data: &serde_json::Value) -> String {
+    data.get("service_id")
+        .and_then(serde_json::Value::as_str)
+        .filter(|id| id.starts_with("svc_") && id.len() <= 64)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 const COLUMNS: &str =
     "account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data, prev_hash, hash";
 
@@ -293,6 +304,7 @@ impl Audit {
         }
         let mut heads: HashMap<&AccountId, (i64, [u8; 32])> = HashMap::new();
         let mut rows: Vec<StoredEntry> = Vec::with_capacity(events.len());
+        let mut services: Vec<String> = Vec::with_capacity(events.len());
         let mut buf = Vec::with_capacity(512);
         for Incoming { account, event } in events {
             if !seen.insert(event.id.clone()) {
@@ -331,13 +343,14 @@ impl Audit {
             row.hash = hex::encode(hash);
             *head = (row.seq, hash);
             rows.push(row);
+            services.push(service_of(&event.data));
         }
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for (chunk, chunk_services) in rows.chunks(ROWS_PER_STATEMENT).zip(services.chunks(ROWS_PER_STATEMENT)) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|r| {
-                    let n = r * 11;
+                    let n = r * 12;
                     format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
                         n + 1,
                         n + 2,
                         n + 3,
@@ -348,16 +361,17 @@ impl Audit {
                         n + 8,
                         n + 9,
                         n + 10,
-                        n + 11
+                        n + 11,
+                        n + 12
                     )
                 })
                 .collect();
             let sql = sqlx::AssertSqlSafe(format!(
-                "INSERT INTO audit_entries ({COLUMNS}) VALUES {}",
+                "INSERT INTO audit_entries ({COLUMNS}, service_id) VALUES {}",
                 values.join(", ")
             ));
             let mut insert = sqlx::query(sql);
-            for row in chunk {
+            for (row, service) in chunk.iter().zip(chunk_services) {
                 insert = insert
                     .bind(row.account_id.as_str())
                     .bind(row.seq)
@@ -369,7 +383,8 @@ impl Audit {
                     .bind(&row.decision_id)
                     .bind(&row.data_json)
                     .bind(&row.prev_hash)
-                    .bind(&row.hash);
+                    .bind(&row.hash)
+                    .bind(service);
             }
             insert.execute(&mut *tx).await?;
         }
@@ -486,21 +501,24 @@ impl Audit {
             .await
     }
 
-    /// Counts of `account`'s events by UTC day and type, in `[from_ms, to_ms)`.
+    /// Counts of `account`'s events by UTC day and type, in `[from_ms, to_ms)`; with `service`, only
+    /// the events of that directory service (those whose data names it as `service_id`).
     pub async fn daily_counts(
         &self,
         account: &AccountId,
+        service: Option<&str>,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Vec<DailyCount>, AuditError> {
         let rows: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT time_ms / 86400000 AS day, event_type, COUNT(*) AS n FROM audit_entries \
-             WHERE account_id = $1 AND time_ms >= $2 AND time_ms < $3 \
+             WHERE account_id = $1 AND time_ms >= $2 AND time_ms < $3 AND ($4 = '' OR service_id = $4) \
              GROUP BY time_ms / 86400000, event_type ORDER BY day, event_type",
         )
         .bind(account.as_str())
         .bind(from_ms.unwrap_or(i64::MIN))
         .bind(to_ms.unwrap_or(i64::MAX))
+        .bind(service.unwrap_or_default())
         .fetch_all(self.db.pool())
         .await?;
         Ok(rows

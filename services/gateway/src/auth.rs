@@ -31,6 +31,12 @@ impl FromRequestParts<AppState> for Principal {
             return Ok(principal.clone());
         }
         let secret = presented_secret(&parts.headers)?;
+        if secret.starts_with(latchkey_server::secrets::SERVICE_KEY_PREFIX) {
+            return Err(Problem(ApiError::new(
+                ErrorCode::Unauthorized,
+                "a service API key (lk_svc_…) authenticates only the service API (/api/service/*)",
+            )));
+        }
         let principal = if looks_like_jwt(secret) {
             authenticate_jwt(state, secret).await?
         } else {

@@ -4,13 +4,17 @@
 
 use std::{sync::Arc, time::Duration};
 
-use latchkey_events::{Envelope, EventFilter, EventType, LiveCache, LiveFeed, catalogue::ApiKeyDeleted};
+use latchkey_events::{
+    Envelope, EventFilter, EventType, LiveCache, LiveFeed,
+    catalogue::{ApiKeyDeleted, ServiceKeyDeleted},
+};
 use latchkey_server::Tasks;
 
 use crate::{
     key_cache::{KeyCache, SecretHash},
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
+    service_caller::ServiceKeyCache,
 };
 
 /// How often expired cache entries and idle rate-limit buckets are dropped.
@@ -60,6 +64,43 @@ impl LiveCache for ApiKeyCaches {
     }
 }
 
+/// The cache of service API keys, which `service_key.*` events keep current as `api_key.*` events
+/// keep the account key cache: a deleted key (alone or with its service) leaves at once, and the
+/// cache is off while the feed may be missing events.
+pub(crate) struct ServiceKeyCaches {
+    pub(crate) service_keys: Arc<ServiceKeyCache>,
+}
+
+/// The events the service key cache follows.
+pub(crate) fn service_key_events() -> EventFilter {
+    EventFilter::event_type("service_key.*")
+}
+
+impl LiveCache for ServiceKeyCaches {
+    fn set_live(&self, live: bool) {
+        self.service_keys.set_live(live);
+    }
+
+    fn apply(&self, envelope: &Envelope) {
+        if envelope.event_type != EventType::ServiceKeyDeleted.as_str() {
+            return;
+        }
+        match serde_json::from_value::<ServiceKeyDeleted>(envelope.data.clone()) {
+            Ok(deleted) => {
+                if let Some(hash) = SecretHash::from_hex(&deleted.secret_hash) {
+                    self.service_keys.forget(&hash);
+                }
+                self.service_keys.forget_service_key(&deleted.key_id);
+                tracing::debug!(key_id = %deleted.key_id, "dropped a deleted service key from the cache");
+            }
+            Err(error) => {
+                tracing::warn!(event_id = %envelope.id, %error, "unreadable service_key.deleted event; clearing the service key cache");
+                self.service_keys.clear();
+            }
+        }
+    }
+}
+
 /// The key cache's principals carry their account's plan: a `billing.*` event (the account moved
 /// to another plan) drops the account's principals, so its next request reads the new plan. This
 /// feed does not turn the key cache off while it may be missing events (the `api_key.*` feed owns
@@ -67,6 +108,7 @@ impl LiveCache for ApiKeyCaches {
 /// so a missed plan change lasts at most until then, and never longer than the cache's TTL.
 pub(crate) struct PlanCaches {
     pub(crate) keys: Arc<KeyCache>,
+    pub(crate) service_keys: Arc<ServiceKeyCache>,
 }
 
 /// The events that change an account's plan.
@@ -77,38 +119,51 @@ pub(crate) fn plan_events() -> EventFilter {
 impl LiveCache for PlanCaches {
     fn set_live(&self, _live: bool) {
         self.keys.clear();
+        self.service_keys.clear();
     }
 
     fn apply(&self, envelope: &Envelope) {
         let account = envelope.account.as_str();
         self.keys
             .forget_where(|principal| principal.account_id.as_str() == account);
+        self.service_keys
+            .forget_where(|caller| caller.account_id.as_str() == account);
         tracing::debug!(account, "dropped an account's cached keys: its plan changed");
     }
 }
 
+/// What [`sweep`] keeps tidy.
+pub(crate) struct SweptCaches {
+    pub(crate) keys: Arc<KeyCache>,
+    pub(crate) service_keys: Arc<ServiceKeyCache>,
+    pub(crate) lists: Arc<ListCache>,
+    pub(crate) rate_limiter: Arc<KeyRateLimiter>,
+}
+
 /// Drops expired cache entries and idle rate-limit buckets every [`SWEEP_EVERY`]. Runs until stopped.
-pub(crate) async fn sweep(keys: Arc<KeyCache>, lists: Arc<ListCache>, rate_limiter: Arc<KeyRateLimiter>) {
+pub(crate) async fn sweep(caches: SweptCaches) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     loop {
         every.tick().await;
-        keys.sweep();
-        lists.sweep();
-        rate_limiter.retain_recent();
+        caches.keys.sweep();
+        caches.service_keys.sweep();
+        caches.lists.sweep();
+        caches.rate_limiter.retain_recent();
     }
 }
 
-/// Starts following the feeds (tasks `key-events`, `plan-events`) and sweeping the caches (task `cache-sweep`) in
-/// `tasks`, until it stops.
-pub(crate) fn start(
-    tasks: &Tasks,
-    feeds: (LiveFeed<ApiKeyCaches>, LiveFeed<PlanCaches>),
-    keys: Arc<KeyCache>,
-    lists: Arc<ListCache>,
-    rate_limiter: Arc<KeyRateLimiter>,
-) {
-    let (key_feed, plan_feed) = feeds;
-    tasks.spawn_until_shutdown("key-events", key_feed.run());
-    tasks.spawn_until_shutdown("plan-events", plan_feed.run());
-    tasks.spawn_until_shutdown("cache-sweep", sweep(keys, lists, rate_limiter));
+/// The feeds the gateway's caches follow.
+pub(crate) struct Feeds {
+    pub(crate) keys: LiveFeed<ApiKeyCaches>,
+    pub(crate) service_keys: LiveFeed<ServiceKeyCaches>,
+    pub(crate) plans: LiveFeed<PlanCaches>,
+}
+
+/// Starts following the feeds (tasks `key-events`, `service-key-events`, `plan-events`) and
+/// sweeping the caches (task `cache-sweep`) in `tasks`, until it stops.
+pub(crate) fn start(tasks: &Tasks, feeds: Feeds, caches: SweptCaches) {
+    tasks.spawn_until_shutdown("key-events", feeds.keys.run());
+    tasks.spawn_until_shutdown("service-key-events", feeds.service_keys.run());
+    tasks.spawn_until_shutdown("plan-events", feeds.plans.run());
+    tasks.spawn_until_shutdown("cache-sweep", sweep(caches));
 }

@@ -23,6 +23,7 @@ mod rate_limit;
 mod request_id;
 mod routes;
 mod server;
+mod service_caller;
 mod state;
 mod token_verifier;
 mod trace;
@@ -50,13 +51,17 @@ pub use principal::Principal;
 pub use problem::{PROBLEM_CONTENT_TYPE, ProblemDocument, ProblemFieldError, problem_type_uri};
 pub use request_id::REQUEST_ID_HEADER;
 pub use routes::openapi;
+pub use service_caller::SERVICE_HEADER;
 
 use crate::{
-    invalidation::{ApiKeyCaches, PlanCaches, api_key_events, plan_events},
+    invalidation::{
+        ApiKeyCaches, Feeds, PlanCaches, ServiceKeyCaches, SweptCaches, api_key_events, plan_events, service_key_events,
+    },
     key_cache::KeyCache,
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
     routes::MetricsRoute,
+    service_caller::ServiceKeyCache,
     state::{AppState, SharedState},
     token_verifier::TokenVerifier,
 };
@@ -73,6 +78,7 @@ pub struct GatewayDeps {
     pub webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
     pub oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient<MeshChannel>,
     pub vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient<MeshChannel>,
+    pub directory: latchkey_proto::directory::v1::directory_service_client::DirectoryServiceClient<MeshChannel>,
     /// Where `api_key.*` events arrive from, to drop deleted keys and changed lists from the caches.
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
@@ -121,15 +127,37 @@ impl Gateway {
             lists: lists.clone(),
         });
         // Subscribed before serving, so the first requests are already cached.
-        let key_feed = LiveFeed::subscribe(deps.bus.clone(), api_key_events(), caches).await;
-        let plan_feed = LiveFeed::subscribe(deps.bus, plan_events(), Arc::new(PlanCaches { keys: keys.clone() })).await;
+        let service_keys = Arc::new(ServiceKeyCache::new(Duration::from_secs(config.key_cache_ttl_secs)));
+        let feeds = Feeds {
+            keys: LiveFeed::subscribe(deps.bus.clone(), api_key_events(), caches).await,
+            service_keys: LiveFeed::subscribe(
+                deps.bus.clone(),
+                service_key_events(),
+                Arc::new(ServiceKeyCaches {
+                    service_keys: service_keys.clone(),
+                }),
+            )
+            .await,
+            plans: LiveFeed::subscribe(
+                deps.bus,
+                plan_events(),
+                Arc::new(PlanCaches {
+                    keys: keys.clone(),
+                    service_keys: service_keys.clone(),
+                }),
+            )
+            .await,
+        };
         let tasks = Tasks::new("gateway");
         invalidation::start(
             &tasks,
-            (key_feed, plan_feed),
-            keys.clone(),
-            lists.clone(),
-            rate_limiter.clone(),
+            feeds,
+            SweptCaches {
+                keys: keys.clone(),
+                service_keys: service_keys.clone(),
+                lists: lists.clone(),
+                rate_limiter: rate_limiter.clone(),
+            },
         );
 
         let state = AppState::new(SharedState {
@@ -141,7 +169,9 @@ impl Gateway {
             webhook: deps.webhook,
             oauth: deps.oauth,
             vault: deps.vault,
+            directory: deps.directory,
             keys,
+            service_keys,
             lists,
             tokens,
             rate_limiter,

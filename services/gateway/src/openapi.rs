@@ -64,6 +64,8 @@ use security::{RequireApiKey, SecuritySchemes};
         (name = "domains", description = "Domains the account proves it controls with a DNS TXT record; they vouch for agent owners and webhook endpoints on them"),
         (name = "credentials", description = "Provider API keys, kept encrypted in the vault: write them, read a masked summary"),
         (name = "certificates", description = "Signing certificates: key pairs whose JWTs authenticate like API keys; public keys and JWKS for third parties"),
+        (name = "directory", description = "AuthOS's organizations, their services and each service's API keys, managed with an account credential"),
+        (name = "service-api", description = "AuthOS's service API: a service's users, subscriptions, info, analytics and provider tokens, called with the service's own API key (`X-Api-Key: lk_svc_…`), or with an account credential naming the service in `X-Latchkey-Service: {org_slug}/{service_slug}`"),
         (name = "usage", description = "The account's plan, its limits and its usage"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )
@@ -74,4 +76,5 @@ pub(crate) struct ApiDoc;
 /// requirement of every operation that is not public.
 pub(crate) fn complete(document: &mut utoipa::openapi::OpenApi) {
     RequireApiKey.modify(document);
+    security::NameTheService.modify(document);
 }

@@ -43,7 +43,10 @@ pub(crate) struct SharedState {
     pub(crate) webhook: latchkey_proto::webhook::v1::webhook_service_client::WebhookServiceClient<MeshChannel>,
     pub(crate) oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient<MeshChannel>,
     pub(crate) vault: latchkey_proto::vault::v1::vault_service_client::VaultServiceClient<MeshChannel>,
+    pub(crate) directory: latchkey_proto::directory::v1::directory_service_client::DirectoryServiceClient<MeshChannel>,
     pub(crate) keys: Arc<KeyCache>,
+    /// Authenticated service API keys (the service API's callers).
+    pub(crate) service_keys: Arc<crate::service_caller::ServiceKeyCache>,
     pub(crate) lists: Arc<ListCache>,
     /// Verifies agent tokens in this process.
     pub(crate) tokens: TokenVerifier,

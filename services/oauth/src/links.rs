@@ -113,9 +113,10 @@ impl Oauth {
         })
     }
 
-    /// Opens the link `token` at `provider`'s route: claims it (once) and starts its session in the
-    /// account that minted it. An unknown, used or expired link, or one opened at another provider's
-    /// route (which does not use it up), starts nothing.
+    /// Opens the link `token` at `provider`'s route (empty: at a route that names no provider, the
+    /// hosted re-consent page): claims it (once) and starts its session in the account that minted
+    /// it. An unknown, used or expired link, or one opened at another provider's route (which does
+    /// not use it up), starts nothing.
     pub async fn open_connect_link(&self, provider: &str, token: &str) -> Result<NewSession, OauthError> {
         if !well_formed(token) {
             return Err(OauthError::LinkUnknown);
@@ -123,7 +124,8 @@ impl Oauth {
         let token_hash = digest(token);
         let now = now_ms();
         let claimed = sqlx::query(
-            "UPDATE oauth_connect_links SET used_at = $1 WHERE token_hash = $2 AND provider = $3 AND used_at = 0",
+            "UPDATE oauth_connect_links SET used_at = $1 WHERE token_hash = $2 AND ($3 = '' OR provider = $3) \
+             AND used_at = 0",
         )
         .bind(now)
         .bind(&token_hash)
@@ -142,7 +144,7 @@ impl Oauth {
             return Err(OauthError::LinkUnknown);
         };
         if claimed != 1 {
-            if link_provider != provider {
+            if !provider.is_empty() && link_provider != provider {
                 return Err(OauthError::field(
                     "provider",
                     format!("this link starts {link_provider}: open it at /auth/{link_provider}"),

@@ -6,51 +6,13 @@
 
 use latchkey_ids::AccountId;
 use latchkey_storage::{now_ms, sqlx};
-use oauth2::url::{Host, Url};
+use oauth2::url::Url;
 
 use crate::{Oauth, OauthError};
 
-const MAX_URIS: usize = 50;
-/// The longest redirect URI accepted, in bytes.
-pub(crate) const MAX_URI_LEN: usize = 2048;
+pub(crate) use latchkey_server::redirect_uri::{MAX_LEN as MAX_URI_LEN, fault as unlisted_uri_fault};
 
-/// Why `uri` may not be a session's redirect URI when the account keeps no list: it must be an
-/// absolute `https` URL, or `http` on a loopback host (127.0.0.0/8, `[::1]`, `localhost`), written
-/// out (`scheme://host…`) without spaces or control characters, without userinfo or fragment, at
-/// most [`MAX_URI_LEN`] bytes.
-pub(crate) fn unlisted_uri_fault(uri: &str) -> Option<&'static str> {
-    if uri.len() > MAX_URI_LEN {
-        return Some("at most 2048 characters");
-    }
-    // The URL parser drops tabs, newlines and outer spaces silently: refuse them before it does.
-    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Some("no spaces or control characters");
-    }
-    let lower = uri.get(..8).unwrap_or(uri).to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        return Some("an absolute https URL (or http on 127.0.0.1, [::1] or localhost)");
-    }
-    let Ok(url) = Url::parse(uri) else {
-        return Some("an absolute https URL (or http on 127.0.0.1, [::1] or localhost)");
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Some("a redirect URI has no userinfo (user:password@)");
-    }
-    if url.fragment().is_some() {
-        return Some("a redirect URI has no fragment");
-    }
-    let loopback = match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        None => return Some("a redirect URI names a host"),
-    };
-    match url.scheme() {
-        "https" => None,
-        "http" if loopback => None,
-        _ => Some("http only on a loopback host (127.0.0.1, [::1], localhost); https anywhere else"),
-    }
-}
+const MAX_URIS: usize = 50;
 
 fn check(index: usize, uri: &str) -> Result<(), OauthError> {
     let field = format!("redirectUris[{index}]");

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod directory;
+pub use directory::*;
+
 macro_rules! catalogue {
     ($($variant:ident => $name:literal),+ $(,)?) => {
         /// A domain event type.
@@ -65,6 +68,20 @@ catalogue! {
     DomainVerified => "domain.verified",
     DomainFailed => "domain.failed",
     DomainDeleted => "domain.deleted",
+    OrganizationCreated => "organization.created",
+    OrganizationUpdated => "organization.updated",
+    OrganizationDeleted => "organization.deleted",
+    ServiceCreated => "service.created",
+    ServiceUpdated => "service.updated",
+    ServiceDeleted => "service.deleted",
+    ServiceKeyCreated => "service_key.created",
+    ServiceKeyDeleted => "service_key.deleted",
+    UserCreated => "user.created",
+    UserUpdated => "user.updated",
+    UserDeleted => "user.deleted",
+    SubscriptionCreated => "subscription.created",
+    SubscriptionUpdated => "subscription.updated",
+    SubscriptionCanceled => "subscription.canceled",
 }
 
 impl std::fmt::Display for EventType {

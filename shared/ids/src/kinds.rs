@@ -86,3 +86,19 @@ define_id!(
     /// name of a certificate, while its [`CertificateId`] is for its account.
     CertificateKid, "kid", "certificate key"
 );
+define_id!(
+    /// An organization of the directory (AuthOS): holds services.
+    OrganizationId, "org", "organization"
+);
+define_id!(
+    /// A service of an organization: holds its users, subscriptions and API keys.
+    ServiceId, "svc", "service"
+);
+define_id!(
+    /// A service API key (`skey_…`); its secret is `lk_svc_…` and never an id.
+    ServiceKeyId, "skey", "service API key"
+);
+define_id!(
+    /// A user of one service.
+    ServiceUserId, "usr", "service user"
+);

@@ -47,3 +47,9 @@ pub mod webhook {
         tonic::include_proto!("latchkey.webhook.v1");
     }
 }
+
+pub mod directory {
+    pub mod v1 {
+        tonic::include_proto!("latchkey.directory.v1");
+    }
+}

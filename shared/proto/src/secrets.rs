@@ -38,6 +38,9 @@ pub const SECRET_FIELDS: &[&str] = &[
     // An MTProto session: the session string is a logged-in Telegram session; the api hash its app's.
     "latchkey.oauth.v1.SetMtprotoSessionRequest.session_string",
     "latchkey.oauth.v1.SetMtprotoSessionRequest.api_hash",
+    // A service API key: the credential itself, answered once and then only presented.
+    "latchkey.directory.v1.CreatedServiceKey.secret",
+    "latchkey.directory.v1.AuthenticateServiceKeyRequest.secret",
     // A webhook endpoint's signing secret.
     "latchkey.webhook.v1.EndpointWithSecret.secret",
 ];

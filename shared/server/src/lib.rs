@@ -15,6 +15,8 @@ pub mod infra_error;
 mod mesh;
 mod metrics_layer;
 pub mod plans;
+pub mod redirect_uri;
+pub mod secrets;
 mod service_run;
 mod system_secrets;
 mod tasks;

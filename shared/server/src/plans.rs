@@ -35,6 +35,8 @@ pub struct PlanLimits {
     pub certificates: Option<u64>,
     pub domains: Option<u64>,
     pub tokens_per_month: Option<u64>,
+    /// Users of all the account's services together (the directory's).
+    pub service_users: Option<u64>,
 }
 
 /// One limited resource, named as in settings and in the `PLAN_LIMIT` problem.
@@ -48,10 +50,11 @@ pub enum Limited {
     Certificates,
     Domains,
     TokensPerMonth,
+    ServiceUsers,
 }
 
 impl Limited {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Agents,
         Self::ApiKeys,
         Self::Policies,
@@ -60,6 +63,7 @@ impl Limited {
         Self::Certificates,
         Self::Domains,
         Self::TokensPerMonth,
+        Self::ServiceUsers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Limited {
             Self::Certificates => "certificates",
             Self::Domains => "domains",
             Self::TokensPerMonth => "tokens_per_month",
+            Self::ServiceUsers => "service_users",
         }
     }
 }
@@ -87,6 +92,7 @@ impl PlanLimits {
             Limited::Certificates => self.certificates,
             Limited::Domains => self.domains,
             Limited::TokensPerMonth => self.tokens_per_month,
+            Limited::ServiceUsers => self.service_users,
         }
     }
 
@@ -252,6 +258,7 @@ static UNLIMITED: PlanLimits = PlanLimits {
     certificates: None,
     domains: None,
     tokens_per_month: None,
+    service_users: None,
 };
 
 fn is_plan_name(name: &str) -> bool {

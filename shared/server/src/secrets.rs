@@ -1,6 +1,7 @@
-//! API key and agent secrets (ids come from `latchkey_ids`). Secrets are 32 base62 characters (~190 bits) behind a
-//! recognisable prefix, so scanners can spot a leaked key; only their SHA-256 is stored, and a
-//! presented secret is compared with it in constant time.
+//! The credentials Latchkey hands out: account API keys, agent secret keys and service API keys
+//! (ids come from `latchkey_ids`). Each is 32 base62 characters (~190 bits) behind a recognisable
+//! prefix, so scanners can spot a leaked one and the gateway can tell the kinds apart before any
+//! lookup; only its SHA-256 is stored, and a presented secret is compared with it in constant time.
 
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -10,6 +11,8 @@ use subtle::ConstantTimeEq;
 pub const API_KEY_PREFIX: &str = "lk_live_";
 /// The prefix of every agent secret key.
 pub const AGENT_SECRET_PREFIX: &str = "sk_live_";
+/// The prefix of every service API key (the directory's; valid only on `/api/service/*`).
+pub const SERVICE_KEY_PREFIX: &str = "lk_svc_";
 const SECRET_LEN: usize = 32;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -35,6 +38,11 @@ pub fn looks_like_secret(secret: &str, prefix: &str) -> bool {
     secret
         .strip_prefix(prefix)
         .is_some_and(|rest| rest.len() == SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Whether `secret` has the shape of a service API key (checked before any lookup).
+pub fn looks_like_service_key(secret: &str) -> bool {
+    looks_like_secret(secret, SERVICE_KEY_PREFIX)
 }
 
 /// Whether `secret` has the shape of an API key (checked before any lookup).

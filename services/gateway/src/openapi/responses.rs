@@ -124,6 +124,24 @@ impl IntoResponses for JsonBody {
     }
 }
 
+/// What every route of the service API (`/api/service/*`) can answer before its handler runs, on
+/// top of [`Authenticated`]: no service named (400: an account credential without
+/// `X-Latchkey-Service`, or a service key with it), a read-only service key on a route that
+/// changes something (403), or a named service the account does not have (404).
+pub struct ServiceApi;
+
+impl IntoResponses for ServiceApi {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = Authenticated::responses();
+        responses.extend([
+            reference::<BadRequest>(400),
+            reference::<Forbidden>(403),
+            reference::<NotFound>(404),
+        ]);
+        responses
+    }
+}
+
 /// What a public route that calls a Latchkey service can answer when that service fails (500) or
 /// is unavailable (503). Authenticated routes have these in [`Authenticated`].
 pub struct ServiceCall;

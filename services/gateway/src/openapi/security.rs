@@ -4,7 +4,9 @@
 use utoipa::{
     Modify,
     openapi::{
-        OpenApi,
+        OpenApi, RefOr, Required, Type,
+        path::{ParameterBuilder, ParameterIn},
+        schema::ObjectBuilder,
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
     },
 };
@@ -22,6 +24,7 @@ pub(crate) const PUBLIC: &[(&str, &str)] = &[
     ("get", "/certificates/jwks.json"),
     ("get", "/docs/providers"),
     ("get", "/oauth/callback"),
+    ("get", "/connect/provider-token/{state}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -48,6 +51,14 @@ impl Modify for SecuritySchemes {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "service_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "A service API key (`X-Api-Key: lk_svc_…`, or as a bearer token): the service API \
+                 (`/api/service/*`) of its one service only",
+            ))),
         );
         components.add_security_scheme(
             "api_key",
@@ -80,7 +91,9 @@ impl Modify for RequireApiKey {
                 let Some(operation) = operation else {
                     continue;
                 };
-                if KEY_OR_LINK.contains(&(method, path.as_str())) {
+                if path.starts_with(SERVICE_API) {
+                    operation.security = Some(service_key_or_api_key());
+                } else if KEY_OR_LINK.contains(&(method, path.as_str())) {
                     operation.security = Some(api_key_or_none());
                 } else if !PUBLIC.contains(&(method, path.as_str())) {
                     operation.security = Some(api_key_requirement());
@@ -97,6 +110,61 @@ fn api_key_requirement() -> Vec<SecurityRequirement> {
         SecurityRequirement::new("bearer", no_scopes),
         SecurityRequirement::new("api_key", no_scopes),
     ]
+}
+
+/// Where the service API lives: its routes take a service key, or an account credential that
+/// names the service ([`NameTheService`]).
+pub(crate) const SERVICE_API: &str = "/api/service/";
+
+/// A service key, or an account credential either way.
+fn service_key_or_api_key() -> Vec<SecurityRequirement> {
+    let no_scopes: [&str; 0] = [];
+    let mut requirements = vec![SecurityRequirement::new("service_key", no_scopes)];
+    requirements.extend(api_key_requirement());
+    requirements
+}
+
+/// Documents the `X-Latchkey-Service` header on every operation of the service API: required with
+/// an account credential, refused with a service key.
+pub(crate) struct NameTheService;
+
+impl Modify for NameTheService {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let header = ParameterBuilder::new()
+            .name("X-Latchkey-Service")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "`{org_slug}/{service_slug}`: the service an account credential acts for (required with \
+                 one; refused with a service API key, which acts for its own service only)",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(crate::routes::constraints::pattern::SERVICE_REF)),
+            ))
+            .build();
+        for (path, item) in &mut openapi.paths.paths {
+            if !path.starts_with(SERVICE_API) {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(RefOr::T(header.clone()));
+            }
+        }
+    }
 }
 
 /// An account API key either way, or nothing at all (the empty requirement).

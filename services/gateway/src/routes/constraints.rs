@@ -78,6 +78,14 @@ pub(crate) mod pattern {
     /// A connect link's token: `latchkey_oauth::is_connect_link_token`.
     pub(crate) const CONNECT_LINK_TOKEN: &str = r"^[A-Za-z0-9_-]{43}$";
 
+    /// An organization's or service's slug: `latchkey_directory::is_slug`.
+    pub(crate) const SLUG: &str = r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
+    /// A subscription's plan id: `latchkey_directory::is_plan_id` (with the schema's 1 to 128
+    /// characters).
+    pub(crate) const PLAN_ID: &str = r"^[A-Za-z0-9_.:-]+$";
+    /// `X-Latchkey-Service`: an organization's slug and a service's, `/` between.
+    pub(crate) const SERVICE_REF: &str = r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?/[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
+
     /// Every pattern above: the document's patterns must be among them.
     pub(crate) const PATTERNS: &[&str] = &[
         LINE,
@@ -102,6 +110,9 @@ pub(crate) mod pattern {
         TELEGRAM_API_HASH,
         MTPROTO_SESSION,
         CONNECT_LINK_TOKEN,
+        SLUG,
+        PLAN_ID,
+        SERVICE_REF,
     ];
 }
 

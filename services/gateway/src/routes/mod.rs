@@ -9,6 +9,7 @@ mod certificates;
 mod connect_links;
 pub(crate) mod constraints;
 mod credentials;
+mod directory;
 mod domains;
 mod health;
 mod oauth;
@@ -111,6 +112,34 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(domains::create_domain, domains::list_domains))
         .routes(routes!(domains::get_domain, domains::delete_domain))
         .routes(routes!(domains::verify_domain))
+        .routes(routes!(directory::create_organization, directory::list_organizations))
+        .routes(routes!(
+            directory::get_organization,
+            directory::update_organization,
+            directory::delete_organization
+        ))
+        .routes(routes!(directory::create_service, directory::list_services))
+        .routes(routes!(
+            directory::get_service,
+            directory::update_service,
+            directory::delete_service
+        ))
+        .routes(routes!(directory::create_service_key, directory::list_service_keys))
+        .routes(routes!(directory::delete_service_key))
+        .routes(routes!(directory::get_service_info, directory::update_service_info))
+        .routes(routes!(directory::list_users, directory::create_user))
+        .routes(routes!(
+            directory::get_user,
+            directory::update_user,
+            directory::delete_user
+        ))
+        .routes(routes!(directory::list_subscriptions, directory::create_subscription))
+        .routes(routes!(
+            directory::get_subscription,
+            directory::update_subscription,
+            directory::delete_subscription
+        ))
+        .routes(routes!(oauth::provider_token_consent))
         .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));

@@ -3,7 +3,9 @@
 //! service that owns what is counted, asked at once.
 
 use axum::{Json, extract::State};
-use latchkey_proto::{agent_token::v1 as at, oauth::v1 as oa, policy::v1 as po, webhook::v1 as wh};
+use latchkey_proto::{
+    agent_token::v1 as at, directory::v1 as di, oauth::v1 as oa, policy::v1 as po, webhook::v1 as wh,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,6 +22,7 @@ pub struct LimitsBody {
     pub certificates: Option<u64>,
     pub domains: Option<u64>,
     pub tokens_per_month: Option<u64>,
+    pub service_users: Option<u64>,
 }
 
 /// How much of each the account has. `tokens_per_month` counts this calendar month (UTC), and is
@@ -35,6 +38,8 @@ pub struct UsageCountsBody {
     pub webhooks: u64,
     pub connections: u64,
     pub tokens_per_month: Option<u64>,
+    /// Users of all the account's services (the directory's).
+    pub service_users: u64,
 }
 
 /// The account's plan, its limits and its usage.
@@ -60,7 +65,7 @@ pub struct UsageBody {
     )
 )]
 pub(crate) async fn get_usage(State(state): State<AppState>, principal: Principal) -> Result<Json<UsageBody>, Problem> {
-    let (plan, policies, webhooks, connections) = tokio::try_join!(
+    let (plan, policies, webhooks, connections, service_users) = tokio::try_join!(
         async {
             let request = principal.grpc_request(at::GetUsageRequest {});
             Ok::<_, Problem>(state.agent_token.clone().get_usage(request).await?.into_inner())
@@ -77,6 +82,16 @@ pub(crate) async fn get_usage(State(state): State<AppState>, principal: Principa
             let request = principal.grpc_request(oa::CountUsageRequest {});
             Ok(state.oauth.clone().count_usage(request).await?.into_inner().count)
         },
+        async {
+            let request = principal.grpc_request(di::CountUsageRequest {});
+            Ok(state
+                .directory
+                .clone()
+                .count_usage(request)
+                .await?
+                .into_inner()
+                .service_users)
+        },
     )?;
     let limits = plan.limits.map_or_else(LimitsBody::default, |limits| LimitsBody {
         agents: limits.agents,
@@ -87,6 +102,7 @@ pub(crate) async fn get_usage(State(state): State<AppState>, principal: Principa
         certificates: limits.certificates,
         domains: limits.domains,
         tokens_per_month: limits.tokens_per_month,
+        service_users: limits.service_users,
     });
     Ok(Json(UsageBody {
         plan: plan.plan,
@@ -100,6 +116,7 @@ pub(crate) async fn get_usage(State(state): State<AppState>, principal: Principa
             webhooks,
             connections,
             tokens_per_month: plan.tokens_this_month,
+            service_users,
         },
     }))
 }

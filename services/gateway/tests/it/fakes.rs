@@ -177,6 +177,15 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    async fn get_account_plan(
+        &self,
+        _request: Request<at::GetAccountPlanRequest>,
+    ) -> Result<Response<at::AccountPlan>, Status> {
+        Err(Status::unimplemented(
+            "not needed by the gateway's own tests: service keys are tested end to end",
+        ))
+    }
+
     async fn create_account(
         &self,
         _request: Request<at::CreateAccountRequest>,

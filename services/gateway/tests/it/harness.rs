@@ -108,6 +108,10 @@ impl TestGateway {
             // No fake oauth service: its routes are tested end to end against a real provider (tests/it/oauth).
             oauth: latchkey_proto::oauth::v1::oauth_service_client::OauthServiceClient::new(channel.clone()),
             vault: VaultServiceClient::new(channel.clone()),
+            // No fake directory: its routes are tested end to end (tests/it/directory.rs).
+            directory: latchkey_proto::directory::v1::directory_service_client::DirectoryServiceClient::new(
+                channel.clone(),
+            ),
             policy: PolicyServiceClient::new(channel),
             bus: bus.clone(),
             readiness,

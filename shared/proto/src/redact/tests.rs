@@ -23,6 +23,9 @@ const NOT_SECRETS: &[&str] = &[
     // An API key's name and id, never the key.
     "latchkey.agent_token.v1.CreateAccountRequest.key_name",
     "latchkey.agent_token.v1.Principal.api_key_id",
+    // A service API key's id (`skey_…`), never the key.
+    "latchkey.directory.v1.DeleteServiceKeyRequest.key_id",
+    "latchkey.directory.v1.ServiceKeyPrincipal.key_id",
     // A certificate's public key (SPKI PEM), published without authentication.
     "latchkey.agent_token.v1.Certificate.public_key",
     "latchkey.agent_token.v1.CertificatePublicKey.public_key",

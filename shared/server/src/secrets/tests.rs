@@ -29,3 +29,12 @@ fn hashes_compare_equal_only_when_equal() {
     assert!(!hashes_match(&h, &secret_hash("lk_live_y")));
     assert!(!hashes_match(&h, "short"));
 }
+
+#[test]
+fn the_kinds_of_credential_cannot_be_mistaken_for_each_other() {
+    let service_key = new_secret(SERVICE_KEY_PREFIX);
+    assert!(looks_like_service_key(&service_key), "{service_key}");
+    assert!(!looks_like_api_key(&service_key));
+    assert!(!looks_like_service_key(&new_api_key_secret()));
+    assert!(!looks_like_service_key(&new_secret(AGENT_SECRET_PREFIX)));
+}

@@ -1,6 +1,7 @@
-//! `GET /api/service/analytics` (AuthOS seed 004): counts of the account's events by type and UTC
-//! day, computed by the audit service from the chain. The seed names the route but shows no
-//! response shape; this one is documented in docs/audit.md and the OpenAPI document.
+//! `GET /api/service/analytics` (AuthOS seed 004): counts of the calling service's events (its
+//! users, subscriptions, keys and settings) by type and UTC day, computed by the audit service from
+//! the account's chain. The seed names the route but shows no response shape; this one is
+//! documented in docs/directory.md and the OpenAPI document.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{invalid, time_param};
-use crate::{openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery, state::AppState};
+use crate::{
+    openapi::responses as r, problem::Problem, query::ValidQuery, service_caller::ServiceCaller, state::AppState,
+};
 
 /// The range counted when none is given.
 const DEFAULT_DAYS: i64 = 30;
@@ -54,21 +57,21 @@ pub struct AnalyticsBody {
 
 /// Service analytics
 ///
-/// Counts of the calling account's events (its audit chain) by type and by UTC day.
+/// Counts of the calling service's events by type and by UTC day: `user.*`, `subscription.*`,
+/// `service_key.*` and `service.*` of this service, from the account's audit chain.
 #[utoipa::path(
     get,
     path = "/api/service/analytics",
-    tag = "audit",
+    tag = "service-api",
     params(AnalyticsQuery),
     responses(
         (status = 200, description = "Event counts", body = AnalyticsBody),
-        (status = 400, response = r::BadRequest),
-        r::Authenticated,
+        r::ServiceApi,
     )
 )]
 pub(crate) async fn service_analytics(
     State(state): State<AppState>,
-    principal: Principal,
+    caller: ServiceCaller,
     ValidQuery(query): ValidQuery<AnalyticsQuery>,
 ) -> Result<Json<AnalyticsBody>, Problem> {
     let to = time_param("to", query.to)?.unwrap_or_else(|| Utc::now().timestamp_millis());
@@ -79,9 +82,10 @@ pub(crate) async fn service_analytics(
     if to - from > Duration::days(MAX_DAYS).num_milliseconds() {
         return Err(invalid("from", "the range may span at most 366 days"));
     }
-    let request = principal.grpc_request(pb::GetAnalyticsRequest {
+    let request = caller.grpc_request(pb::GetAnalyticsRequest {
         from_ms: from,
         to_ms: to,
+        service_id: caller.service_id.to_string(),
     });
     let counts = state.audit.clone().get_analytics(request).await?.into_inner().counts;
     let mut events_by_type: BTreeMap<String, i64> = BTreeMap::new();

@@ -261,6 +261,33 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The slug pattern, with the schema's 64 characters, is the directory's check.
+    #[test]
+    fn the_slug_pattern_is_is_slug(text in "[a-zA-Z0-9_ /-]{0,66}") {
+        prop_assert_eq!(regex(SLUG).is_match(&text), latchkey_directory::is_slug(&text), "{:?}", text);
+    }
+
+    /// The plan id pattern, with the schema's 128 characters, is the directory's check.
+    #[test]
+    fn the_plan_id_pattern_is_is_plan_id(text in "[a-zA-Z0-9_.:/ é-]{0,130}") {
+        let by_pattern = regex(PLAN_ID).is_match(&text) && text.chars().count() <= 128;
+        prop_assert_eq!(by_pattern, latchkey_directory::is_plan_id(&text), "{:?}", text);
+    }
+
+    /// The service header's pattern is two slugs.
+    #[test]
+    fn the_service_ref_pattern_is_two_slugs(org in "[a-z0-9-]{0,5}", service in "[a-z0-9-]{0,5}") {
+        let text = format!("{org}/{service}");
+        prop_assert_eq!(
+            regex(SERVICE_REF).is_match(&text),
+            latchkey_directory::is_slug(&org) && latchkey_directory::is_slug(&service),
+            "{:?}",
+            text
+        );
+    }
+}
+
 /// Every `pattern` in `value`, with where it is.
 fn patterns_in(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
     match value {
@@ -403,6 +430,11 @@ fn the_request_bodies_state_the_checks_behind_them() {
             "/RedirectUrisBody/properties/redirectUris/items/pattern",
             HTTP_URL_NO_FRAGMENT.into(),
         ),
+        ("/CreateOrganizationBody/properties/slug/pattern", SLUG.into()),
+        ("/CreateServiceBody/properties/slug/pattern", SLUG.into()),
+        ("/CreateSubscriptionBody/properties/plan_id/pattern", PLAN_ID.into()),
+        ("/CreateSubscriptionBody/properties/plan_id/maxLength", 128.into()),
+        ("/CreateUserBody/properties/email/maxLength", 254.into()),
     ];
     for (pointer, value) in expected {
         let pointer = format!("{schemas}{pointer}");

@@ -232,14 +232,15 @@ pub struct ProviderTokenRequestBody {
     /// one whose key is write-only too (403).
     #[schema(value_type = ProviderCode, example = "google")]
     pub provider: String,
-    /// The end user, up to 256 bytes; none: the account's own connection.
-    #[schema(max_length = 256)]
-    pub user_id: Option<String>,
+    /// One of the calling service's users (`usr_…`).
+    #[schema(example = "usr_0123456789abcdef")]
+    pub user_id: String,
     /// Scopes the caller needs, written as for `POST /oauth/sessions`; any the connection lacks make
     /// the answer `action_required`.
     #[schema(max_items = 50, min_length = 1, max_length = 256, pattern = r"^[!#-\[\]-~]+$")]
     pub scopes: Option<Vec<String>>,
-    /// Where the end user returns after re-authorizing (one of the account's redirect URIs).
+    /// Where the end user returns after re-authorizing: one of the service's `redirect_uris`,
+    /// exactly; left out, the service's only one (or, with none, Latchkey's own answer).
     #[schema(
         format = "uri",
         max_length = 2048,
