@@ -455,9 +455,8 @@ fn field_of(status: StatusCode, body: &Value) -> String {
     body["errors"][0]["field"].as_str().unwrap_or_default().to_owned()
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_naming_the_field_and_leaves_nothing_behind() {
-    let t = TestMesh::start(Backend::Sqlite, Bus::Local).await;
+async fn bad_input_is_refused_naming_the_field_and_leaves_nothing_behind(backend: Backend, bus: Bus) {
+    let t = TestMesh::start(backend, bus).await;
     let key = t.key.clone();
     for (body, field) in [
         (json!({ "slug": "", "name": "x" }), "slug"),
@@ -797,6 +796,16 @@ async fn bad_input_is_refused_naming_the_field_and_leaves_nothing_behind() {
     let (status, _) = call(&t, Method::DELETE, "/api/organizations/acme", &key, None, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "an empty organization can go");
     t.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field_and_leaves_nothing_behind_sqlite() {
+    bad_input_is_refused_naming_the_field_and_leaves_nothing_behind(Backend::Sqlite, Bus::Local).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field_and_leaves_nothing_behind_postgres_nats() {
+    bad_input_is_refused_naming_the_field_and_leaves_nothing_behind(Backend::Postgres, Bus::Nats).await;
 }
 
 #[tokio::test]

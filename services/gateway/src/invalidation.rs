@@ -11,10 +11,9 @@ use latchkey_events::{
 use latchkey_server::Tasks;
 
 use crate::{
-    key_cache::{KeyCache, SecretHash},
+    key_cache::{KeyCache, SecretHash, ServiceKeyCache},
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
-    service_caller::ServiceKeyCache,
 };
 
 /// How often expired cache entries and idle rate-limit buckets are dropped.

@@ -5,10 +5,17 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{principal::Principal, ttl_cache::TtlCache};
+use crate::{
+    principal::{Principal, ServiceCaller},
+    ttl_cache::TtlCache,
+};
 
 /// Authenticated keys by secret hash.
 pub(crate) type KeyCache = TtlCache<SecretHash, Principal>;
+
+/// Authenticated service API keys by secret hash (the service API's callers): the same rules, a
+/// feed of their own (`service_key.*`).
+pub(crate) type ServiceKeyCache = TtlCache<SecretHash, ServiceCaller>;
 
 /// The cache key for a secret: its SHA-256. Kept as bytes, not the hex of the `secret_hash` that
 /// `api_key.deleted` carries, so a lookup on the hot path neither formats nor allocates.
@@ -32,6 +39,13 @@ impl KeyCache {
     /// Drops every entry of the key `key_id` (it was deleted).
     pub(crate) fn forget_key(&self, key_id: &str) {
         self.forget_where(|principal| &*principal.api_key_id == key_id);
+    }
+}
+
+impl ServiceKeyCache {
+    /// Drops every entry of the service key `key_id` (it was deleted).
+    pub(crate) fn forget_service_key(&self, key_id: &str) {
+        self.forget_where(|caller| &*caller.actor == key_id);
     }
 }
 

@@ -57,11 +57,10 @@ use crate::{
     invalidation::{
         ApiKeyCaches, Feeds, PlanCaches, ServiceKeyCaches, SweptCaches, api_key_events, plan_events, service_key_events,
     },
-    key_cache::KeyCache,
+    key_cache::{KeyCache, ServiceKeyCache},
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
     routes::MetricsRoute,
-    service_caller::ServiceKeyCache,
     state::{AppState, SharedState},
     token_verifier::TokenVerifier,
 };

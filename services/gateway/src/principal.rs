@@ -1,6 +1,6 @@
-//! The authenticated caller, as handlers and the key cache hold it. How a request becomes one is
-//! `auth`'s business; this type is apart from it so the cache can hold principals without
-//! depending on the extractor that fills it.
+//! The authenticated callers, as handlers and the key caches hold them. How a request becomes one
+//! is `auth`'s business (or `service_caller`'s); these types are apart from it so the caches can
+//! hold them without depending on the extractors that fill them.
 
 use std::sync::Arc;
 
@@ -24,5 +24,33 @@ impl Principal {
     pub(crate) fn grpc_request<T>(&self, message: T) -> tonic::Request<T> {
         let request = latchkey_server::with_account(message, self.account_id.as_str(), Some(&self.api_key_id));
         latchkey_server::with_plan(request, &self.plan)
+    }
+}
+
+/// A caller of the service API (`/api/service/*`): the account, the one service it acts for, who
+/// acts (a service key's id, or the account key's or certificate's), and whether it may change
+/// anything. How a request becomes one is `service_caller`'s business.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ServiceCaller {
+    pub(crate) account_id: AccountId,
+    /// `svc_…`.
+    pub(crate) service_id: Arc<str>,
+    /// `skey_…` for a service key; the account credential's id otherwise. The rate-limit key.
+    pub(crate) actor: Arc<str>,
+    pub(crate) plan: Arc<str>,
+    /// False for a key holding `service:read` alone.
+    pub(crate) can_write: bool,
+}
+
+impl ServiceCaller {
+    /// A mesh request acting for the account, with the actor recorded in events.
+    pub(crate) fn grpc_request<T>(&self, message: T) -> tonic::Request<T> {
+        let request = latchkey_server::with_account(message, self.account_id.as_str(), Some(&self.actor));
+        latchkey_server::with_plan(request, &self.plan)
+    }
+
+    /// Whether it may make a request with `method`: a read-only key only reads.
+    pub(crate) fn may(&self, method: &http::Method) -> bool {
+        self.can_write || method == http::Method::GET || method == http::Method::HEAD
     }
 }

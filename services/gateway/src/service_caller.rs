@@ -9,59 +9,19 @@
 //! by the SHA-256 of the secret, as account keys are: a `service_key.deleted` event drops one at
 //! once on every gateway, and the cache is off while that feed may be missing events.
 
-use std::sync::Arc;
-
 use axum::extract::FromRequestParts;
-use http::{Method, request::Parts};
+use http::request::Parts;
 use latchkey_errors::{ApiError, ErrorCode, FieldError};
 use latchkey_ids::AccountId;
 use latchkey_proto::{agent_token::v1 as at, directory::v1 as pb};
 use latchkey_server::secrets::SERVICE_KEY_PREFIX;
 use tonic::Code;
 
-use crate::{
-    auth::presented_secret, key_cache::SecretHash, principal::Principal, problem::Problem, state::AppState,
-    ttl_cache::TtlCache,
-};
+pub(crate) use crate::principal::ServiceCaller;
+use crate::{auth::presented_secret, key_cache::SecretHash, principal::Principal, problem::Problem, state::AppState};
 
 /// The header an account credential names its service in.
 pub const SERVICE_HEADER: &str = "x-latchkey-service";
-
-/// Authenticated service keys by secret hash.
-pub(crate) type ServiceKeyCache = TtlCache<SecretHash, ServiceCaller>;
-
-/// A caller of the service API: the account, the one service it acts for, who acts (a service
-/// key's id, or the account key's or certificate's), and whether it may change anything.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ServiceCaller {
-    pub(crate) account_id: AccountId,
-    /// `svc_…`.
-    pub(crate) service_id: Arc<str>,
-    /// `skey_…` for a service key; the account credential's id otherwise. The rate-limit key.
-    pub(crate) actor: Arc<str>,
-    pub(crate) plan: Arc<str>,
-    /// False for a key holding `service:read` alone.
-    pub(crate) can_write: bool,
-}
-
-impl ServiceCaller {
-    /// A mesh request acting for the account, with the actor recorded in events.
-    pub(crate) fn grpc_request<T>(&self, message: T) -> tonic::Request<T> {
-        let request = latchkey_server::with_account(message, self.account_id.as_str(), Some(&self.actor));
-        latchkey_server::with_plan(request, &self.plan)
-    }
-
-    fn refuse_read_only(&self, method: &Method) -> Result<(), Problem> {
-        if self.can_write || method == Method::GET || method == Method::HEAD {
-            Ok(())
-        } else {
-            Err(Problem(ApiError::new(
-                ErrorCode::Forbidden,
-                "this service API key holds only service:read",
-            )))
-        }
-    }
-}
 
 impl FromRequestParts<AppState> for ServiceCaller {
     type Rejection = Problem;
@@ -85,7 +45,12 @@ impl FromRequestParts<AppState> for ServiceCaller {
             let principal = Principal::from_request_parts(parts, state).await?;
             owned_service(state, &parts.headers, principal).await?
         };
-        caller.refuse_read_only(&parts.method)?;
+        if !caller.may(&parts.method) {
+            return Err(Problem(ApiError::new(
+                ErrorCode::Forbidden,
+                "this service API key holds only service:read",
+            )));
+        }
         tracing::Span::current().record("account_id", caller.account_id.as_str());
         parts.extensions.insert(caller.clone());
         Ok(caller)
@@ -178,13 +143,6 @@ async fn authenticate_service_key(state: &AppState, secret: &str) -> Result<Serv
     };
     state.service_keys.remember(hash, caller.clone(), generation);
     Ok(caller)
-}
-
-impl ServiceKeyCache {
-    /// Drops every entry of the key `key_id` (it was deleted).
-    pub(crate) fn forget_service_key(&self, key_id: &str) {
-        self.forget_where(|caller| &*caller.actor == key_id);
-    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub(crate) struct SharedState {
     pub(crate) directory: latchkey_proto::directory::v1::directory_service_client::DirectoryServiceClient<MeshChannel>,
     pub(crate) keys: Arc<KeyCache>,
     /// Authenticated service API keys (the service API's callers).
-    pub(crate) service_keys: Arc<crate::service_caller::ServiceKeyCache>,
+    pub(crate) service_keys: Arc<crate::key_cache::ServiceKeyCache>,
     pub(crate) lists: Arc<ListCache>,
     /// Verifies agent tokens in this process.
     pub(crate) tokens: TokenVerifier,
