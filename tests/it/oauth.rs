@@ -674,8 +674,19 @@ async fn reconsent(
 }
 
 #[tokio::test]
-async fn a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latchkeys_page() {
-    let (peer, mesh) = start(Backend::Sqlite, Bus::Local).await;
+async fn a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latchkeys_page_sqlite() {
+    a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latchkeys_page(Backend::Sqlite, Bus::Local)
+        .await;
+}
+
+#[tokio::test]
+async fn a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latchkeys_page_postgres_nats() {
+    a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latchkeys_page(Backend::Postgres, Bus::Nats)
+        .await;
+}
+
+async fn a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latchkeys_page(backend: Backend, bus: Bus) {
+    let (peer, mesh) = start(backend, bus).await;
     let (key, user_id) = service_with_user(&mesh).await;
     let ask = |body: Value| {
         mesh.http
@@ -748,6 +759,33 @@ async fn a_service_asks_for_a_users_provider_token_and_the_user_consents_on_latc
     assert_eq!(problem_code(fetch(&mesh, &mesh.key, "oidc").await).await.0, 404);
     let forged = arrive(&mesh.url("/connect/provider-token/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")).await;
     assert_eq!(forged.status(), 400);
+
+    // A deleted user takes its connection with it, revoked at the provider.
+    let users_token = |mesh: &TestMesh| {
+        mesh.as_key(Method::POST, "/tokens/fetch", &mesh.key)
+            .json(&json!({ "provider": "oidc", "endUserId": user_id }))
+            .send()
+    };
+    assert_eq!(
+        users_token(&mesh).await.expect("fetch").status(),
+        200,
+        "the account reaches its user's token"
+    );
+    let deleted = mesh
+        .http
+        .delete(mesh.url(&format!("/api/service/users/{user_id}")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .expect("delete the user");
+    assert_eq!(deleted.status(), 204);
+    let gone = latchkey_test_support::read_until(
+        std::time::Duration::from_secs(30),
+        || async { users_token(&mesh).await.expect("fetch").status() },
+        |status| *status == 404,
+    )
+    .await;
+    assert_eq!(gone, 404, "the deleted user's connection is gone");
     mesh.stop().await;
 }
 

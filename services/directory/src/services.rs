@@ -2,7 +2,7 @@
 //! (with an account credential) or by id (with the service's own API key). Each holds its
 //! redirect URIs and what its provider-token requests may ask for.
 
-use latchkey_events::catalogue::{ServiceCreated, ServiceDeleted, ServiceKeyDeleted, ServiceUpdated};
+use latchkey_events::catalogue::{ServiceCreated, ServiceDeleted, ServiceKeyDeleted, ServiceUpdated, UserDeleted};
 use latchkey_ids::{AccountId, OrganizationId, ServiceId};
 use latchkey_storage::{
     is_unique_violation, now_ms,
@@ -323,7 +323,8 @@ impl Directory {
     }
 
     /// Deletes the service with its subscriptions, users and API keys, in one transaction: each key
-    /// is announced deleted (`service_key.deleted`, which gateways drop from their caches), then the
+    /// is announced deleted (`service_key.deleted`, which gateways drop from their caches), each user
+    /// (`user.deleted`, on which the oauth service disconnects the user's connections), then the
     /// service (`service.deleted`, with how many users went with it).
     pub async fn delete_service(
         &self,
@@ -349,12 +350,12 @@ impl Directory {
             .execute(&mut *tx)
             .await?;
         }
-        let users = sqlx::query("DELETE FROM directory_users WHERE service_id = $1 AND account_id = $2")
-            .bind(service.id.as_str())
-            .bind(account.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let users: Vec<String> =
+            sqlx::query_scalar("DELETE FROM directory_users WHERE service_id = $1 AND account_id = $2 RETURNING id")
+                .bind(service.id.as_str())
+                .bind(account.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
         sqlx::query("DELETE FROM directory_services WHERE id = $1 AND account_id = $2")
             .bind(service.id.as_str())
             .bind(account.as_str())
@@ -368,11 +369,20 @@ impl Directory {
             };
             self.announce(&mut tx, account, actor, &event).await?;
         }
+        // Each user is announced gone, as a deletion of that user alone would: the oauth service
+        // disconnects the users' provider connections on `user.deleted`.
+        for user_id in &users {
+            let event = UserDeleted {
+                user_id: user_id.clone(),
+                service_id: service.id.to_string(),
+            };
+            self.announce(&mut tx, account, actor, &event).await?;
+        }
         let event = ServiceDeleted {
             service_id: service.id.to_string(),
             organization_id: service.organization_id.to_string(),
             slug: service.slug,
-            users,
+            users: u64::try_from(users.len()).unwrap_or(u64::MAX),
         };
         self.announce(&mut tx, account, actor, &event).await?;
         self.outbox.commit(tx).await?;

@@ -10,6 +10,7 @@ mod apps;
 mod catalogue;
 mod config;
 mod connections;
+mod end_users;
 mod error;
 mod exchange;
 mod grpc;
@@ -38,6 +39,7 @@ pub use apps::OauthApp;
 pub use catalogue::{Catalogue, Provider, ProviderKind};
 pub use config::{ClientCredentials, OauthConfig};
 pub use connections::{Connection, FetchedToken};
+pub use end_users::USER_DELETIONS_CONSUMER;
 pub use error::OauthError;
 pub use exchange::{ExchangeRequest, Exchanged};
 pub use links::{ConnectLink, TOKEN_LEN as CONNECT_LINK_TOKEN_LEN, well_formed as is_connect_link_token};
@@ -125,15 +127,18 @@ impl Oauth {
             })
     }
 
-    /// Serves gRPC on `listener` and relays the outbox to `bus` until `shutdown` is cancelled.
+    /// Serves gRPC on `listener`, relays the outbox to `bus` and disconnects deleted directory users
+    /// (`end_users`) until `shutdown` is cancelled.
     pub async fn run(
         self,
         listener: TcpListener,
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), OauthError> {
-        let run = ServiceRun::start("oauth", shutdown);
-        run.relay_outbox(self.outbox.clone(), bus);
+        let run = ServiceRun::start("oauth", shutdown.clone());
+        run.relay_outbox(self.outbox.clone(), bus.clone());
+        run.tasks()
+            .spawn("user-deletions", self.clone().forget_deleted_users(bus, shutdown));
         let routes = tonic::service::Routes::new(OauthServiceServer::new(grpc::GrpcApi::new(self)));
         Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
     }
