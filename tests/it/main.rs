@@ -6,6 +6,7 @@
 // clippy.toml makes the only way in the crates' own code) is for what a service runs.
 #![allow(clippy::disallowed_methods)]
 
+mod agent_context;
 mod agents;
 mod api_keys;
 mod approvals;

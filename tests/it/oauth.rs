@@ -138,6 +138,31 @@ async fn a_connection_lives_from_authorization_to_disconnect(backend: Backend, b
     assert_eq!(outcome["status"], "connected", "{outcome:?}");
     assert_eq!(outcome["provider"], "oidc");
     assert!(outcome["connection_id"].starts_with("conn_"));
+    // An agent reading its context sees the connection and the scopes it holds.
+    let summary: Value = mesh
+        .as_key(Method::GET, "/ai/context/summary", &mesh.key)
+        .send()
+        .await
+        .expect("summary")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(summary["connected"][0]["provider"], "oidc", "{summary}");
+    assert_eq!(summary["connected"][0]["status"], "ok", "{summary}");
+    let context: Value = mesh
+        .as_key(Method::GET, "/ai/context/oidc", &mesh.key)
+        .send()
+        .await
+        .expect("context")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        context["scopes"]["granted"]
+            .as_array()
+            .is_some_and(|granted| !granted.is_empty()),
+        "{context}"
+    );
     peer.set_access_token_ttl(3600).await;
     assert_eq!(peer.refreshes().await, 0);
 

@@ -28,6 +28,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order API.md lists them.
+    pub const ALL: [Self; 16] = [
+        Self::ValidationError,
+        Self::TokenExpired,
+        Self::SessionExpired,
+        Self::Unauthorized,
+        Self::PlanLimit,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::IntegrationNotFound,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::Unprocessable,
+        Self::RateLimited,
+        Self::InternalError,
+        Self::UpstreamError,
+        Self::Unavailable,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::ValidationError => "VALIDATION_ERROR",

@@ -25,6 +25,7 @@ pub(crate) const PUBLIC: &[(&str, &str)] = &[
     ("get", "/docs/providers"),
     ("get", "/oauth/callback"),
     ("get", "/connect/provider-token/{state}"),
+    ("get", "/ai/skill"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -1,6 +1,7 @@
 //! The gateway's routes and the middleware every request passes through.
 
 mod agents;
+mod ai;
 mod api_keys;
 mod approvals;
 mod audit;
@@ -140,6 +141,10 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
             directory::delete_subscription
         ))
         .routes(routes!(oauth::provider_token_consent))
+        .routes(routes!(ai::context_summary))
+        .routes(routes!(ai::provider_context))
+        .routes(routes!(ai::service_context))
+        .routes(routes!(ai::skill))
         .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));

@@ -1,0 +1,167 @@
+//! The agent surface's context, as an agent reads it: the summary first (at most ~500 bytes for an
+//! account with five connections), one provider's details with commands that run as given, a 404
+//! that names what exists, and the skill for this deployment. Another account's connections never
+//! show. Both backends.
+
+use latchkey_storage::Backend;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Bus, TestMesh};
+
+async fn get(t: &TestMesh, path: &str, key: &str) -> (StatusCode, String) {
+    let response = t.as_key(Method::GET, path, key).send().await.expect(path);
+    (response.status(), response.text().await.expect("body"))
+}
+
+/// Five API-key providers of the deployment's catalogue, with a key stored for each.
+async fn five_connections(t: &TestMesh) -> Vec<(String, String)> {
+    let providers: Value = reqwest::get(t.url("/docs/providers"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chosen: Vec<String> = providers["providers"]
+        .as_array()
+        .or_else(|| providers["data"].as_array())
+        .or_else(|| providers.as_array())
+        .expect("a provider list")
+        .iter()
+        .filter(|provider| provider["kind"] == "api_key" || provider["type"] == "api_key")
+        .filter_map(|provider| provider["code"].as_str().or_else(|| provider["id"].as_str()))
+        .take(5)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(chosen.len(), 5, "{providers}");
+    let keys: Vec<(String, String)> = chosen
+        .into_iter()
+        .enumerate()
+        .map(|(n, code)| (code, format!("sk-test-key-{n}-0123456789abcdef")))
+        .collect();
+    let body: serde_json::Map<String, Value> = keys
+        .iter()
+        .map(|(code, key)| (format!("{code}ApiKey"), Value::from(key.as_str())))
+        .collect();
+    let stored = t
+        .as_key(Method::PUT, "/credentials", &t.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), StatusCode::OK);
+    keys
+}
+
+async fn an_agent_reads_its_context_small_first(backend: Backend, bus: Bus) {
+    let t = TestMesh::start(backend, bus).await;
+    let (status, empty) = get(&t, "/ai/context/summary", &t.key).await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&empty).unwrap(),
+        json!({ "connected": [] })
+    );
+
+    let keys = five_connections(&t).await;
+    let (status, summary) = get(&t, "/ai/context/summary", &t.key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(summary.len() <= 500, "{} bytes: {summary}", summary.len());
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let connected = summary["connected"].as_array().unwrap();
+    assert_eq!(connected.len(), 5, "{summary}");
+    assert!(connected.iter().all(|provider| provider["status"] == "ok"), "{summary}");
+    assert!(
+        connected
+            .iter()
+            .all(|provider| provider["services"].as_array().is_some_and(|s| !s.is_empty()))
+    );
+
+    // Another account sees none of it.
+    let (_, other_key) = t.mesh.create_account("Second account").await.unwrap();
+    let (_, theirs) = get(&t, "/ai/context/summary", &other_key).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&theirs).unwrap(),
+        json!({ "connected": [] })
+    );
+    let (_, theirs) = get(&t, &format!("/ai/context/{}", keys[0].0), &other_key).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&theirs).unwrap()["status"],
+        "not_connected"
+    );
+
+    // One provider: its commands run as given, with the key only in the environment.
+    let (code, stored) = &keys[0];
+    let (status, context) = get(&t, &format!("/ai/context/{code}"), &t.key).await;
+    assert_eq!(status, StatusCode::OK, "{context}");
+    assert!(!context.contains(&t.key), "the answer never holds the caller's key");
+    let context: Value = serde_json::from_str(&context).unwrap();
+    assert_eq!(context["status"], "ok");
+    assert_eq!(context["kind"], "api_key");
+    let command = context["getToken"]["curl"].as_str().unwrap();
+    assert!(command.starts_with("curl ") && command.contains(&t.base), "{command}");
+    let ran = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(command)
+        .env("LATCHKEY_API_KEY", &t.key)
+        .output()
+        .await
+        .expect("run getToken.curl");
+    let fetched: Value = serde_json::from_slice(&ran.stdout).expect("getToken.curl answers JSON");
+    assert_eq!(fetched["data"]["accessToken"], stored.as_str(), "{fetched}");
+    assert!(context["connect"]["curl"].as_str().unwrap().contains("/credentials"));
+    let service = context["services"][0]["code"].as_str().unwrap().to_owned();
+    let (status, one) = get(&t, &format!("/ai/context/{code}/{service}"), &t.key).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    let one: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["services"].as_array().unwrap().len(), 1);
+    assert_eq!(one["services"][0]["granted"], true);
+
+    // An OAuth provider not connected: the connect command starts a session a person must open.
+    let (_, google) = get(&t, "/ai/context/google/gmail", &t.key).await;
+    let google: Value = serde_json::from_str(&google).unwrap();
+    assert_eq!(google["status"], "not_connected", "{google}");
+    let connect = google["connect"]["curl"].as_str().unwrap();
+    assert!(
+        connect.contains("/oauth/sessions") && connect.contains("gmail"),
+        "{connect}"
+    );
+
+    // What does not exist is named with what does.
+    let (status, unknown) = get(&t, "/ai/context/nope", &t.key).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown.contains("google") && unknown.contains(code.as_str()),
+        "{unknown}"
+    );
+    let (status, unknown) = get(&t, "/ai/context/google/nope", &t.key).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(unknown.contains("gmail"), "{unknown}");
+    let (status, _) = get(&t, "/ai/context/summary", "lk_live_not-a-key").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The skill, for this deployment, without a key.
+    let skill = reqwest::get(t.url("/ai/skill")).await.unwrap();
+    assert_eq!(skill.status(), StatusCode::OK);
+    assert!(
+        skill.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/markdown"),
+        "{:?}",
+        skill.headers()
+    );
+    let skill = skill.text().await.unwrap();
+    assert!(skill.contains(&format!("{}/ai/context/summary", t.base)), "{skill}");
+    assert!(skill.contains(&format!("`{code}`")));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_reads_its_context_small_first_sqlite() {
+    an_agent_reads_its_context_small_first(Backend::Sqlite, Bus::Local).await;
+}
+
+#[tokio::test]
+async fn an_agent_reads_its_context_small_first_postgres_nats() {
+    an_agent_reads_its_context_small_first(Backend::Postgres, Bus::Nats).await;
+}
