@@ -53,6 +53,41 @@ async fn five_connections(t: &TestMesh) -> Vec<(String, String)> {
     keys
 }
 
+/// An agent of `key`'s account and two of its tokens: one for no service in particular (so for
+/// Latchkey too), one for `billing` only.
+async fn agent_tokens_of(t: &TestMesh, key: &str) -> (String, String) {
+    let agent: Value = t
+        .as_key(Method::POST, "/v1/agents", key)
+        .json(&json!({ "name": "reader", "owner": "eng" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    for body in [
+        json!({ "agent_id": agent["id"], "scope": ["context.read"] }),
+        json!({ "agent_id": agent["id"], "scope": ["context.read"], "target_service": "billing" }),
+    ] {
+        let issued: Value = t
+            .as_key(Method::POST, "/v1/tokens", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(issued["token"].as_str().expect("a token").to_owned());
+    }
+    (tokens.remove(0), tokens.remove(0))
+}
+
+async fn agent_tokens(t: &TestMesh) -> (String, String) {
+    agent_tokens_of(t, &t.key).await
+}
+
 async fn an_agent_reads_its_context_small_first(backend: Backend, bus: Bus) {
     let t = TestMesh::start(backend, bus).await;
     let (status, empty) = get(&t, "/ai/context/summary", &t.key).await;
@@ -138,6 +173,38 @@ async fn an_agent_reads_its_context_small_first(backend: Backend, bus: Bus) {
     assert!(unknown.contains("gmail"), "{unknown}");
     let (status, _) = get(&t, "/ai/context/summary", "lk_live_not-a-key").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // An agent holding only its token reads the same context; a token for another service, or a
+    // revoked one, reads nothing.
+    let (agent_token, billing_token) = agent_tokens(&t).await;
+    let (status, as_agent) = get(&t, "/ai/context/summary", &agent_token).await;
+    assert_eq!(status, StatusCode::OK, "{as_agent}");
+    assert_eq!(serde_json::from_str::<Value>(&as_agent).unwrap(), summary);
+    let (status, _) = get(&t, "/ai/context/summary", &billing_token).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a token for another service is that service's"
+    );
+    let revoked = t
+        .as_key(Method::POST, "/v1/tokens/revoke", &t.key)
+        .json(&json!({ "token": agent_token }))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    let (status, _) = get(&t, "/ai/context/summary", &agent_token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked token reads nothing");
+    let (other_account_agent, _) = {
+        let (_, other) = t.mesh.create_account("Third account").await.unwrap();
+        agent_tokens_of(&t, &other).await
+    };
+    let (_, theirs) = get(&t, "/ai/context/summary", &other_account_agent).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&theirs).unwrap(),
+        json!({ "connected": [] }),
+        "{theirs}"
+    );
 
     // The skill, for this deployment, without a key.
     let skill = reqwest::get(t.url("/ai/skill")).await.unwrap();

@@ -89,7 +89,7 @@ pub(crate) fn presented_secret(headers: &HeaderMap) -> Result<&str, Problem> {
 }
 
 /// Whether `secret` has the shape of a compact JWS (three base64url parts); an API key never has.
-fn looks_like_jwt(secret: &str) -> bool {
+pub(crate) fn looks_like_jwt(secret: &str) -> bool {
     secret.split('.').count() == 3
         && secret
             .bytes()

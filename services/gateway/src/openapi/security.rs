@@ -48,7 +48,8 @@ impl Modify for SecuritySchemes {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "An account API key (`Authorization: Bearer lk_live_…`), or a JWT signed with one of the \
-                         account's certificates (`Authorization: Bearer eyJ…`)",
+                         account's certificates (`Authorization: Bearer eyJ…`); on `/ai/context/*`, also one of the \
+                         account's agent tokens for Latchkey (audience `latchkey` or none)",
                     ))
                     .build(),
             ),

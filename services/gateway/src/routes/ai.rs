@@ -6,6 +6,7 @@
 //! oauth service serves it) and its routes, so it cannot name what is not there. See docs/agents.md.
 
 mod context;
+mod reader;
 mod skill;
 
 pub(crate) use context::*;

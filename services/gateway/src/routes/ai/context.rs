@@ -10,6 +10,7 @@ use latchkey_proto::{oauth::v1 as oa, vault::v1 as va};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::reader::ContextReader;
 use crate::{openapi::responses as r, principal::Principal, problem::Problem, state::AppState};
 
 /// Where the account's provider API keys are kept in the vault (`PUT /credentials`).
@@ -192,7 +193,8 @@ impl Standing {
 ///
 /// The providers the account has connected (its own connections and stored API keys), each with
 /// its status and services: a few hundred bytes. Start here; ask `GET /ai/context/{provider}` for
-/// one provider's details.
+/// one provider's details. Called with an account credential or one of the account's agent tokens
+/// (audience `latchkey`, or none).
 #[utoipa::path(
     get,
     path = "/ai/context/summary",
@@ -204,7 +206,7 @@ impl Standing {
 )]
 pub(crate) async fn context_summary(
     State(state): State<AppState>,
-    principal: Principal,
+    ContextReader(principal): ContextReader,
 ) -> Result<Json<ContextSummaryBody>, Problem> {
     let standing = Standing::read(&state, &principal).await?;
     let mut connected: Vec<SummaryProvider> = standing
@@ -240,7 +242,7 @@ pub(crate) async fn context_summary(
 )]
 pub(crate) async fn provider_context(
     State(state): State<AppState>,
-    principal: Principal,
+    ContextReader(principal): ContextReader,
     Path(provider): Path<String>,
 ) -> Result<Json<ProviderContextBody>, Problem> {
     let standing = Standing::read(&state, &principal).await?;
@@ -268,7 +270,7 @@ pub(crate) async fn provider_context(
 )]
 pub(crate) async fn service_context(
     State(state): State<AppState>,
-    principal: Principal,
+    ContextReader(principal): ContextReader,
     Path((provider, service)): Path<(String, String)>,
 ) -> Result<Json<ProviderContextBody>, Problem> {
     let standing = Standing::read(&state, &principal).await?;
