@@ -67,6 +67,30 @@ pub struct Provider {
     pub docs_url: String,
 }
 
+impl Provider {
+    /// The provider as `ListProviders` answers it; `configured`: whether its sessions can start.
+    pub fn to_message(&self, configured: bool) -> latchkey_proto::oauth::v1::Provider {
+        latchkey_proto::oauth::v1::Provider {
+            code: self.code.clone(),
+            name: self.name.clone(),
+            kind: self.kind.as_str().to_owned(),
+            default_scopes: self.default_scopes.clone(),
+            services: self
+                .services
+                .iter()
+                .map(|service| latchkey_proto::oauth::v1::ProviderService {
+                    code: service.code.clone(),
+                    name: service.name.clone(),
+                    scopes: service.scopes.clone(),
+                    api_base_url: service.api_base_url.clone(),
+                })
+                .collect(),
+            docs_url: self.docs_url.clone(),
+            configured,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {

@@ -136,24 +136,7 @@ impl OauthService for GrpcApi {
             .service
             .enabled_providers()
             .into_iter()
-            .map(|(provider, configured)| pb::Provider {
-                code: provider.code.clone(),
-                name: provider.name.clone(),
-                kind: provider.kind.as_str().to_owned(),
-                default_scopes: provider.default_scopes.clone(),
-                services: provider
-                    .services
-                    .iter()
-                    .map(|service| pb::ProviderService {
-                        code: service.code.clone(),
-                        name: service.name.clone(),
-                        scopes: service.scopes.clone(),
-                        api_base_url: service.api_base_url.clone(),
-                    })
-                    .collect(),
-                docs_url: provider.docs_url.clone(),
-                configured,
-            })
+            .map(|(provider, configured)| provider.to_message(configured))
             .collect();
         Ok(Response::new(pb::ListProvidersResponse { providers }))
     }

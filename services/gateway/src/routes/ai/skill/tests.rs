@@ -5,27 +5,7 @@ use crate::routes::constraints::catalogue;
 
 /// The catalogue as the oauth service lists it.
 fn providers() -> Vec<oa::Provider> {
-    catalogue()
-        .all()
-        .map(|provider| oa::Provider {
-            code: provider.code.clone(),
-            name: provider.name.clone(),
-            kind: provider.kind.as_str().to_owned(),
-            default_scopes: provider.default_scopes.clone(),
-            services: provider
-                .services
-                .iter()
-                .map(|service| oa::ProviderService {
-                    code: service.code.clone(),
-                    name: service.name.clone(),
-                    scopes: service.scopes.clone(),
-                    api_base_url: service.api_base_url.clone(),
-                })
-                .collect(),
-            docs_url: provider.docs_url.clone(),
-            configured: true,
-        })
-        .collect()
+    catalogue().all().map(|provider| provider.to_message(true)).collect()
 }
 
 /// Every path the text names under `base`, with its query dropped.
