@@ -132,7 +132,15 @@ pub(crate) async fn list_subscriptions(
     tag = "service-api",
     request_body(content = CreateSubscriptionBody, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created", body = SubscriptionBody),
+        (status = 201, description = "Created", body = SubscriptionBody,
+            links(
+                ("GetSubscription" = (operation_id = "get_subscription",
+                    parameters(("user_id" = "$response.body#/user_id")), description = "The subscription")),
+                ("UpdateSubscription" = (operation_id = "update_subscription",
+                    parameters(("user_id" = "$response.body#/user_id")), description = "Change it")),
+                ("DeleteSubscription" = (operation_id = "delete_subscription",
+                    parameters(("user_id" = "$response.body#/user_id")), description = "Remove it")),
+            )),
         r::ServiceApi,
         r::JsonBody,
     )
