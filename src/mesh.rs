@@ -212,6 +212,13 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
         bus: context.bus.clone(),
         readiness,
         public_url: context.settings.public_url.clone(),
+        catalogue: std::sync::Arc::new(
+            context
+                .settings
+                .oauth
+                .catalogue()
+                .map_err(|error| anyhow::anyhow!("oauth.catalogue_file: {error}"))?,
+        ),
     })
 }
 

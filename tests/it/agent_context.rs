@@ -232,3 +232,103 @@ async fn an_agent_reads_its_context_small_first_sqlite() {
 async fn an_agent_reads_its_context_small_first_postgres_nats() {
     an_agent_reads_its_context_small_first(Backend::Postgres, Bus::Nats).await;
 }
+
+/// A team's internal API as a provider of its own (`oauth.catalogue_file`), beside a built-in one
+/// it renames: listed, documented, its key stored and fetched, and described to agents.
+#[tokio::test]
+async fn a_catalogue_file_adds_a_teams_own_provider() {
+    let dir = tempfile_dir();
+    let path = dir.join("providers.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[provider]]
+code = "internal-reports"
+name = "Reports API"
+kind = "api_key"
+docs_url = "https://wiki.example/reports"
+services = [{ code = "reports", name = "Reports", api_base_url = "https://reports.internal.example/v1" }]
+
+[[provider]]
+code = "openai"
+name = "OpenAI through the team's proxy"
+kind = "api_key"
+docs_url = "https://proxy.example/openai"
+services = [{ code = "models", name = "Models", api_base_url = "https://proxy.example/openai/v1" }]
+"#,
+    )
+    .unwrap();
+    let settings = latchkey::mesh::ServiceSettings {
+        oauth: latchkey_oauth::OauthConfig {
+            catalogue_file: path.to_string_lossy().into_owned(),
+            ..latchkey_oauth::OauthConfig::default()
+        },
+        ..latchkey::mesh::ServiceSettings::default()
+    };
+    let t = TestMesh::start_with_settings(Backend::Sqlite, Bus::Local, settings).await;
+
+    let listed = reqwest::get(t.url("/docs/providers"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("internal-reports") && listed.contains("OpenAI through the team's proxy"),
+        "{listed}"
+    );
+    let document: Value = reqwest::get(t.url("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let codes = &document["components"]["schemas"]["ProviderCode"]["enum"];
+    assert!(
+        codes.as_array().unwrap().contains(&json!("internal-reports")),
+        "{codes}"
+    );
+
+    let stored = t
+        .as_key(Method::PUT, "/credentials", &t.key)
+        .json(&json!({ "internal-reportsApiKey": "rk-team-key-0123456789" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), StatusCode::OK, "{}", stored.text().await.unwrap());
+    let fetched: Value = t
+        .as_key(Method::POST, "/tokens/fetch", &t.key)
+        .json(&json!({ "provider": "internal-reports" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["data"]["accessToken"], "rk-team-key-0123456789", "{fetched}");
+    let (status, context) = get(&t, "/ai/context/internal-reports/reports", &t.key).await;
+    assert_eq!(status, StatusCode::OK, "{context}");
+    let context: Value = serde_json::from_str(&context).unwrap();
+    assert_eq!(context["status"], "ok");
+    assert_eq!(
+        context["services"][0]["apiBaseUrl"],
+        "https://reports.internal.example/v1"
+    );
+    let (_, openai) = get(&t, "/ai/context/openai", &t.key).await;
+    assert!(
+        openai.contains("https://proxy.example/openai/v1"),
+        "replaced by code: {openai}"
+    );
+    t.stop().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "latchkey-catalogue-it-{}-{}",
+        std::process::id(),
+        latchkey_ids::ConnectionId::new()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

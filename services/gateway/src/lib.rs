@@ -82,6 +82,9 @@ pub struct GatewayDeps {
     pub bus: latchkey_events::EventBus,
     /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
     pub readiness: Vec<(String, MeshChannel)>,
+    /// The deployment's provider catalogue, as the oauth service has it (`oauth.catalogue_file`):
+    /// the providers `/credentials` takes keys for and the document names.
+    pub catalogue: Arc<latchkey_oauth::Catalogue>,
     /// Where clients reach this API (`server.public_url`, no trailing slash): the base of the links
     /// the gateway hands out (connect links).
     pub public_url: String,
@@ -175,6 +178,7 @@ impl Gateway {
             tokens,
             rate_limiter,
             readiness: deps.readiness.into(),
+            catalogue: deps.catalogue,
             public_url: deps.public_url.trim_end_matches('/').into(),
         });
         Ok(Self {

@@ -53,6 +53,8 @@ pub(crate) struct SharedState {
     pub(crate) rate_limiter: Arc<KeyRateLimiter>,
     /// (gRPC service name, channel) pairs `/readyz` checks.
     pub(crate) readiness: Arc<[(String, MeshChannel)]>,
+    /// The deployment's provider catalogue (the built-in one and `oauth.catalogue_file`'s).
+    pub(crate) catalogue: Arc<latchkey_oauth::Catalogue>,
     /// Where clients reach this API, without a trailing slash: the base of connect links.
     pub(crate) public_url: Arc<str>,
 }

@@ -109,10 +109,35 @@ impl Catalogue {
         Self::parse(CATALOGUE).expect("providers.toml is valid (tested)")
     }
 
+    /// The built-in catalogue, with the providers of the TOML file at `path` (the shape of
+    /// `providers.toml`) added, each replacing a built-in one of the same code. Empty: none.
+    pub fn for_deployment(path: &str) -> Result<Self, String> {
+        let mut catalogue = Self::builtin();
+        if path.is_empty() {
+            return Ok(catalogue);
+        }
+        let text = std::fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?;
+        let added = Self::parse(&text).map_err(|error| format!("{path}: {error}"))?;
+        catalogue.providers.extend(added.providers);
+        Ok(catalogue)
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: File = toml::from_str(text).map_err(|error| error.to_string())?;
         let mut providers = BTreeMap::new();
         for provider in file.provider {
+            // Codes appear in paths, field names (`{code}ApiKey`) and vault ids.
+            let code_ok = (1..=64).contains(&provider.code.len())
+                && provider
+                    .code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !code_ok {
+                return Err(format!(
+                    "{:?}: a code is 1 to 64 of a-z, 0-9, `-` and `_`",
+                    provider.code
+                ));
+            }
             if provider.kind == ProviderKind::Oauth2 {
                 let explicit = provider.authorize_url.is_some() && provider.token_url.is_some();
                 if !explicit && provider.discovery.is_none() {

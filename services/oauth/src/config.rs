@@ -27,6 +27,16 @@ pub struct OauthConfig {
     pub discovery_urls: BTreeMap<String, String>,
     /// Deployment-wide OAuth apps by provider code; an account's own app (in the vault) wins.
     pub clients: BTreeMap<String, ClientCredentials>,
+    /// A TOML file of providers (the shape of `providers.toml`) added to the built-in catalogue,
+    /// each replacing a built-in one of the same code; empty: none.
+    pub catalogue_file: String,
+}
+
+impl OauthConfig {
+    /// The deployment's catalogue: the built-in one with `catalogue_file`'s providers.
+    pub fn catalogue(&self) -> Result<crate::Catalogue, String> {
+        crate::Catalogue::for_deployment(&self.catalogue_file)
+    }
 }
 
 impl Default for OauthConfig {
@@ -40,6 +50,7 @@ impl Default for OauthConfig {
             connect_link_ttl_secs: 600,
             discovery_urls: BTreeMap::new(),
             clients: BTreeMap::new(),
+            catalogue_file: String::new(),
         }
     }
 }

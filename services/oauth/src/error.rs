@@ -43,6 +43,10 @@ pub enum OauthError {
     /// A stored value no longer reads back.
     #[error("stored {what} is unreadable: {reason}")]
     Corrupt { what: String, reason: String },
+    /// The deployment's catalogue file (`oauth.catalogue_file`) cannot be used: the service does
+    /// not start.
+    #[error("oauth.catalogue_file: {0}")]
+    Catalogue(String),
     /// Storage, the database, the bus, the server, a peer that did not answer, a caller asking
     /// too often, or what must not happen (the kit's one mapping to gRPC).
     #[error(transparent)]
@@ -115,7 +119,7 @@ impl From<OauthError> for tonic::Status {
                 }
             },
             OauthError::Infra(ref infra) => infra.to_api_error("oauth"),
-            OauthError::Corrupt { .. } => {
+            OauthError::Corrupt { .. } | OauthError::Catalogue(_) => {
                 tracing::error!(error = %error, "oauth request failed");
                 ApiError::internal()
             }

@@ -77,6 +77,7 @@ impl Oauth {
     ) -> Result<Self, OauthError> {
         db.migrate("oauth", MIGRATIONS).await?;
         let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let catalogue = config.catalogue().map_err(OauthError::Catalogue)?;
         let config = Arc::new(config);
         Ok(Self {
             db,
@@ -84,7 +85,7 @@ impl Oauth {
             mesh,
             vault: vault::Vault::new(vault),
             providers: provider::Providers::new(config.clone()),
-            catalogue: Arc::new(Catalogue::builtin()),
+            catalogue: Arc::new(catalogue),
             config,
             plans: latchkey_server::Plans::default(),
         })

@@ -123,15 +123,6 @@ pub(crate) fn catalogue() -> &'static Catalogue {
     &CATALOGUE
 }
 
-/// The codes of the catalogue's providers of `kinds`, in code order (as `GET /docs/providers`).
-pub(crate) fn provider_codes(kinds: &[ProviderKind]) -> Vec<&'static str> {
-    catalogue()
-        .all()
-        .filter(|provider| kinds.contains(&provider.kind))
-        .map(|provider| provider.code.as_str())
-        .collect()
-}
-
 /// Every kind of provider.
 const ANY_KIND: &[ProviderKind] = &[ProviderKind::Oauth2, ProviderKind::ApiKey, ProviderKind::Mtproto];
 
@@ -150,12 +141,27 @@ pub(crate) struct ProviderCode;
 
 impl PartialSchema for ProviderCode {
     fn schema() -> RefOr<Schema> {
+        ProviderCode::of(catalogue())
+    }
+}
+
+impl ProviderCode {
+    /// The schema for the providers of `catalogue` (the deployment's, with its catalogue file).
+    pub(crate) fn of(catalogue: &Catalogue) -> RefOr<Schema> {
         string_enum(
             "A provider of the catalogue. `GET /docs/providers` lists those this deployment enables: \
              `oidc` only when `oauth.oidc_discovery_url` is set (otherwise it is refused as unknown).",
-            provider_codes(ANY_KIND).into_iter().map(str::to_owned),
+            codes_of(catalogue, ANY_KIND),
         )
     }
+}
+
+fn codes_of(catalogue: &Catalogue, kinds: &[ProviderKind]) -> Vec<String> {
+    catalogue
+        .all()
+        .filter(|provider| kinds.contains(&provider.kind))
+        .map(|provider| provider.code.clone())
+        .collect()
 }
 
 impl ToSchema for ProviderCode {}
@@ -165,13 +171,32 @@ pub(crate) struct OauthProviderCode;
 
 impl PartialSchema for OauthProviderCode {
     fn schema() -> RefOr<Schema> {
+        OauthProviderCode::of(catalogue())
+    }
+}
+
+impl OauthProviderCode {
+    /// The schema for the OAuth providers of `catalogue`.
+    pub(crate) fn of(catalogue: &Catalogue) -> RefOr<Schema> {
         string_enum(
             "An OAuth provider of the catalogue (`type: oauth2` in `GET /docs/providers`): `oidc` only \
              when the deployment sets `oauth.oidc_discovery_url`. Starting a session also needs an OAuth \
              app: the deployment's (`oauth.clients.<code>`) or the account's own (`PUT /v1/oauth-apps/{provider}`).",
-            provider_codes(&[ProviderKind::Oauth2]).into_iter().map(str::to_owned),
+            codes_of(catalogue, &[ProviderKind::Oauth2]),
         )
     }
+}
+
+/// Puts the providers of `catalogue` (the deployment's) in `document`'s provider schemas, which
+/// name the built-in catalogue's until then.
+pub(crate) fn describe_providers(document: &mut utoipa::openapi::OpenApi, catalogue: &Catalogue) {
+    let components = document.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert("ProviderCode".to_owned(), ProviderCode::of(catalogue));
+    components
+        .schemas
+        .insert("OauthProviderCode".to_owned(), OauthProviderCode::of(catalogue));
 }
 
 impl ToSchema for OauthProviderCode {}

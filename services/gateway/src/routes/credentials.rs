@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use latchkey_errors::{ApiError, FieldError};
-use latchkey_oauth::ProviderKind;
+use latchkey_oauth::{Catalogue, ProviderKind};
 use latchkey_proto::vault::v1 as pb;
 use serde_json::{Map, Value};
 use utoipa::{
@@ -25,16 +25,25 @@ use zeroize::Zeroizing;
 use super::constraints;
 use crate::{json::ValidJson, openapi::responses as r, principal::Principal, problem::Problem, state::AppState};
 
-/// Providers whose API key an account can store: every `api_key` provider of the catalogue, and
+/// Providers whose API key an account can store: every `api_key` provider of `catalogue`, and
 /// Google, whose (Gemini) API key AGNT documents beside OpenAI's and Anthropic's although Google is
 /// an OAuth provider here.
-fn providers() -> &'static [&'static str] {
-    static PROVIDERS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-        let mut codes = constraints::provider_codes(&[ProviderKind::ApiKey]);
+fn providers_of(catalogue: &Catalogue) -> Vec<&str> {
+    let mut codes: Vec<&str> = catalogue
+        .all()
+        .filter(|provider| provider.kind == ProviderKind::ApiKey)
+        .map(|provider| provider.code.as_str())
+        .collect();
+    if catalogue.get("google").is_some() {
         codes.push("google");
-        codes.sort_unstable();
-        codes
-    });
+    }
+    codes.sort_unstable();
+    codes
+}
+
+/// [`providers_of`] the built-in catalogue, for the document's schemas.
+fn providers() -> &'static [&'static str] {
+    static PROVIDERS: LazyLock<Vec<&'static str>> = LazyLock::new(|| providers_of(constraints::catalogue()));
     &PROVIDERS
 }
 
@@ -144,12 +153,13 @@ impl ToSchema for CredentialUpdate {}
 
 /// One provider key to write; the key is wiped when dropped.
 struct KeyWrite {
-    code: &'static str,
+    code: String,
     key: Zeroizing<Vec<u8>>,
 }
 
 /// Reads the PUT body, naming every field at fault; nothing is written unless all of it is right.
-fn parse_update(body: Map<String, Value>) -> Result<(Vec<KeyWrite>, bool), Problem> {
+fn parse_update(catalogue: &Catalogue, body: Map<String, Value>) -> Result<(Vec<KeyWrite>, bool), Problem> {
+    let providers = providers_of(catalogue);
     let mut errors = Vec::new();
     let mut writes = Vec::new();
     let mut write_only = false;
@@ -161,7 +171,7 @@ fn parse_update(body: Map<String, Value>) -> Result<(Vec<KeyWrite>, bool), Probl
             }
             continue;
         }
-        let Some(code) = providers().iter().copied().find(|code| key_field(code) == field) else {
+        let Some(code) = providers.iter().copied().find(|code| key_field(code) == field) else {
             errors.push(FieldError::new(
                 field,
                 "unknown field: provider keys are named like openaiApiKey (see GET /docs/providers)",
@@ -180,7 +190,7 @@ fn parse_update(body: Map<String, Value>) -> Result<(Vec<KeyWrite>, bool), Probl
                     errors.push(FieldError::new(field, "must not contain control characters"));
                 } else {
                     writes.push(KeyWrite {
-                        code,
+                        code: code.to_owned(),
                         key: Zeroizing::new(trimmed.as_bytes().to_vec()),
                     });
                 }
@@ -231,7 +241,7 @@ pub(crate) async fn get_credentials(
     });
     let stored = state.vault.clone().list_secrets(request).await?.into_inner().secrets;
     let mut summary = Map::new();
-    for code in providers() {
+    for code in providers_of(&state.catalogue) {
         let secret_id = format!("{NAMESPACE}{code}");
         let found = stored.iter().find(|secret| secret.secret_id == secret_id);
         summarise(&mut summary, code, found.map(|secret| secret.last4.as_str()));
@@ -261,7 +271,7 @@ pub(crate) async fn put_credentials(
     principal: Principal,
     ValidJson(body): ValidJson<Map<String, Value>>,
 ) -> Result<Json<CredentialSummary>, Problem> {
-    let (writes, write_only) = parse_update(body)?;
+    let (writes, write_only) = parse_update(&state.catalogue, body)?;
     let secrets = writes
         .into_iter()
         .map(|mut write| pb::PutSecretRequest {

@@ -166,6 +166,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub(crate) fn router(state: AppState, config: &GatewayConfig, metrics: MetricsRoute) -> Router {
     let (routes, mut document) = api(metrics).split_for_parts();
     openapi::complete(&mut document);
+    constraints::describe_providers(&mut document, &state.catalogue);
     routes
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))

@@ -116,6 +116,7 @@ impl TestGateway {
             bus: bus.clone(),
             readiness,
             public_url: "https://latchkey.example".to_owned(),
+            catalogue: std::sync::Arc::new(latchkey_oauth::Catalogue::builtin()),
         };
         let gateway = Gateway::build(config, deps).await.expect("build the gateway");
         Self {

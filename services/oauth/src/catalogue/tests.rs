@@ -45,3 +45,56 @@ fn an_oauth2_provider_without_endpoints_is_refused() {
     let text = "[[provider]]\ncode = \"x\"\nname = \"X\"\nkind = \"oauth2\"\ndocs_url = \"\"\n";
     assert!(Catalogue::parse(text).unwrap_err().contains("authorize_url"));
 }
+
+#[test]
+fn a_deployment_file_adds_providers_and_replaces_built_in_ones_by_code() {
+    let dir = std::env::temp_dir().join(format!("latchkey-catalogue-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("providers.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[provider]]
+code = "internal-reports"
+name = "Reports API"
+kind = "api_key"
+docs_url = "https://wiki.example/reports"
+services = [{ code = "reports", name = "Reports", api_base_url = "https://reports.internal.example/v1" }]
+
+[[provider]]
+code = "openai"
+name = "OpenAI (proxy)"
+kind = "api_key"
+docs_url = "https://proxy.example/openai"
+"#,
+    )
+    .unwrap();
+    let catalogue = Catalogue::for_deployment(path.to_str().unwrap()).unwrap();
+    let builtin = Catalogue::builtin();
+    assert_eq!(catalogue.all().count(), builtin.all().count() + 1);
+    assert_eq!(catalogue.get("internal-reports").unwrap().services[0].code, "reports");
+    assert_eq!(
+        catalogue.get("openai").unwrap().name,
+        "OpenAI (proxy)",
+        "replaced by code"
+    );
+    assert!(catalogue.get("google").is_some(), "the rest stays");
+    assert_eq!(
+        Catalogue::for_deployment("").unwrap().all().count(),
+        builtin.all().count()
+    );
+
+    for bad in [
+        "[[provider]]\ncode = \"Bad Code\"\nname = \"x\"\nkind = \"api_key\"\ndocs_url = \"\"\n",
+        "[[provider]]\ncode = \"../x\"\nname = \"x\"\nkind = \"api_key\"\ndocs_url = \"\"\n",
+        "[[provider]]\ncode = \"x\"\nname = \"x\"\nkind = \"oauth2\"\ndocs_url = \"\"\n",
+        "not toml [",
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        let error = Catalogue::for_deployment(path.to_str().unwrap()).unwrap_err();
+        assert!(error.contains("providers.toml"), "the error names the file: {error}");
+    }
+    let missing = Catalogue::for_deployment("/nonexistent/providers.toml").unwrap_err();
+    assert!(missing.contains("/nonexistent/providers.toml"), "{missing}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
