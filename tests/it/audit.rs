@@ -410,32 +410,14 @@ async fn accounts_see_only_their_own_log_export_and_checkpoints() {
 
 /// A service of `t`'s account with `users` users; answers the service's key.
 async fn service_with_users(t: &TestMesh, users: usize) -> String {
-    for (path, body) in [
-        ("/api/organizations", json!({ "slug": "acme", "name": "Acme" })),
-        (
-            "/api/organizations/acme/services",
-            json!({ "slug": "app", "name": "App" }),
-        ),
-    ] {
-        let response = t.as_key(Method::POST, path, &t.key).json(&body).send().await.unwrap();
-        assert_eq!(response.status(), 201, "{path}");
-    }
-    let response = t
-        .as_key(Method::POST, "/api/organizations/acme/services/app/api-keys", &t.key)
-        .json(&json!({ "name": "backend" }))
-        .send()
-        .await
-        .unwrap();
-    let key: Value = response.json().await.unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = t.service_key(&t.key, "acme", "app", json!({})).await;
     for n in 0..users {
-        let response = t
-            .as_key(Method::POST, "/api/service/users", &key)
-            .json(&json!({ "email": format!("user{n}@example.com") }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
+        t.created(
+            &key,
+            "/api/service/users",
+            json!({ "email": format!("user{n}@example.com") }),
+        )
+        .await;
     }
     key
 }

@@ -43,50 +43,12 @@ async fn call(
 }
 
 async fn created(t: &TestMesh, path: &str, key: &str, body: Value) -> Value {
-    let (status, answer) = call(t, Method::POST, path, key, None, Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "POST {path}: {answer}");
-    answer
+    t.created(key, path, body).await
 }
 
 /// An organization `org` with a service `service`, and a key of that service.
 async fn service_with_key(t: &TestMesh, account_key: &str, org: &str, service: &str, body: Value) -> String {
-    let (status, _) = call(
-        t,
-        Method::GET,
-        &format!("/api/organizations/{org}"),
-        account_key,
-        None,
-        None,
-    )
-    .await;
-    if status == StatusCode::NOT_FOUND {
-        created(
-            t,
-            "/api/organizations",
-            account_key,
-            json!({ "slug": org, "name": org }),
-        )
-        .await;
-    }
-    let mut service_body = json!({ "slug": service, "name": service });
-    if let (Some(extra), Some(target)) = (body.as_object(), service_body.as_object_mut()) {
-        target.extend(extra.clone());
-    }
-    created(
-        t,
-        &format!("/api/organizations/{org}/services"),
-        account_key,
-        service_body,
-    )
-    .await;
-    let key = created(
-        t,
-        &format!("/api/organizations/{org}/services/{service}/api-keys"),
-        account_key,
-        json!({ "name": "backend" }),
-    )
-    .await;
-    key["key"].as_str().expect("the key's secret").to_owned()
+    t.service_key(account_key, org, service, body).await
 }
 
 /// What a refusal says, without what differs per request (`instance`, `request_id`).

@@ -631,42 +631,12 @@ async fn no_secret_reaches_the_logs_during_a_full_flow() {
 
 /// A service of the mesh's account that may send its users back to the app, with a key and one user.
 async fn service_with_user(mesh: &TestMesh) -> (String, String) {
-    for (path, body) in [
-        ("/api/organizations", json!({ "slug": "acme", "name": "Acme" })),
-        (
-            "/api/organizations/acme/services",
-            json!({ "slug": "app", "name": "App", "redirect_uris": [APP_CALLBACK] }),
-        ),
-    ] {
-        let response = mesh
-            .as_key(Method::POST, path, &mesh.key)
-            .json(&body)
-            .send()
-            .await
-            .expect(path);
-        assert_eq!(response.status(), 201, "{path}");
-    }
-    let key: Value = mesh
-        .as_key(Method::POST, "/api/organizations/acme/services/app/api-keys", &mesh.key)
-        .json(&json!({ "name": "backend" }))
-        .send()
-        .await
-        .expect("create a service key")
-        .json()
-        .await
-        .expect("json");
-    let key = key["key"].as_str().expect("key").to_owned();
-    let user: Value = mesh
-        .http
-        .post(mesh.url("/api/service/users"))
-        .header("x-api-key", &key)
-        .json(&json!({ "email": "alice@example.test" }))
-        .send()
-        .await
-        .expect("create a user")
-        .json()
-        .await
-        .expect("json");
+    let key = mesh
+        .service_key(&mesh.key, "acme", "app", json!({ "redirect_uris": [APP_CALLBACK] }))
+        .await;
+    let user = mesh
+        .created(&key, "/api/service/users", json!({ "email": "alice@example.test" }))
+        .await;
     (key, user["id"].as_str().expect("user id").to_owned())
 }
 

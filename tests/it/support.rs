@@ -193,6 +193,53 @@ impl TestMesh {
         entries
     }
 
+    /// A service `org/service` of `account_key`'s account (the organization made when missing), with
+    /// `settings` (e.g. `redirect_uris`) beside its slug and name, and one API key of it: answers the
+    /// key's secret (`lk_svc_…`).
+    pub async fn service_key(&self, account_key: &str, org: &str, service: &str, settings: Value) -> String {
+        let existing = self
+            .as_key(reqwest::Method::GET, &format!("/api/organizations/{org}"), account_key)
+            .send()
+            .await
+            .expect("GET the organization");
+        if existing.status() == reqwest::StatusCode::NOT_FOUND {
+            self.created(
+                account_key,
+                "/api/organizations",
+                serde_json::json!({ "slug": org, "name": org }),
+            )
+            .await;
+        }
+        let mut body = serde_json::json!({ "slug": service, "name": service });
+        if let (Some(extra), Some(target)) = (settings.as_object(), body.as_object_mut()) {
+            target.extend(extra.clone());
+        }
+        self.created(account_key, &format!("/api/organizations/{org}/services"), body)
+            .await;
+        let key = self
+            .created(
+                account_key,
+                &format!("/api/organizations/{org}/services/{service}/api-keys"),
+                serde_json::json!({ "name": "backend" }),
+            )
+            .await;
+        key["key"].as_str().expect("the key's secret").to_owned()
+    }
+
+    /// `POST path` with `key`, asserting 201; answers the body.
+    pub async fn created(&self, key: &str, path: &str, body: Value) -> Value {
+        let response = self
+            .as_key(reqwest::Method::POST, path, key)
+            .json(&body)
+            .send()
+            .await
+            .expect(path);
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, reqwest::StatusCode::CREATED, "POST {path}: {answer}");
+        answer
+    }
+
     pub async fn stop(self) {
         self.mesh.stop().await;
     }

@@ -261,3 +261,6 @@ impl Directory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -166,3 +166,6 @@ pub(crate) fn start(tasks: &Tasks, feeds: Feeds, caches: SweptCaches) {
     tasks.spawn_until_shutdown("plan-events", feeds.plans.run());
     tasks.spawn_until_shutdown("cache-sweep", sweep(caches));
 }
+
+#[cfg(test)]
+mod tests;

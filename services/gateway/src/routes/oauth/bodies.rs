@@ -257,8 +257,9 @@ pub struct ProviderAccountBody {
     pub email: Option<String>,
 }
 
-/// `ok` with the token, or `action_required` with where to send the end user.
-#[derive(Debug, Serialize, ToSchema)]
+/// `ok` with the token, or `action_required` with where to send the end user. `Debug` hides the
+/// token and the `reauth_url` (its state is a single-use credential for the user's consent).
+#[derive(Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ProviderTokenBody {
     Ok {
@@ -277,4 +278,23 @@ pub enum ProviderTokenBody {
         missing_scopes: Vec<String>,
         provider: String,
     },
+}
+
+impl std::fmt::Debug for ProviderTokenBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ok { provider, scopes, .. } => f
+                .debug_struct("Ok")
+                .field("provider", provider)
+                .field("scopes", scopes)
+                .field("access_token", &"<redacted>")
+                .finish_non_exhaustive(),
+            Self::ActionRequired { code, provider, .. } => f
+                .debug_struct("ActionRequired")
+                .field("code", code)
+                .field("provider", provider)
+                .field("reauth_url", &"<redacted>")
+                .finish_non_exhaustive(),
+        }
+    }
 }
