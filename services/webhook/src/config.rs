@@ -61,6 +61,11 @@ impl WebhookConfig {
         Duration::from_millis(self.request_timeout_ms.max(1))
     }
 
+    /// Which addresses deliveries may reach.
+    pub(crate) fn address_policy(&self) -> latchkey_egress::AddressPolicy {
+        latchkey_egress::AddressPolicy::new(self.allow_loopback, self.allow_private)
+    }
+
     pub(crate) fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms.max(1))
     }

@@ -24,11 +24,18 @@ use sqlx::{Any, Transaction};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    EVENT_SOURCE, Webhook, WebhookError,
-    guard::{self, AddressPolicy},
-    signing,
-};
+use latchkey_egress as guard;
+
+use crate::{EVENT_SOURCE, Webhook, WebhookConfig, WebhookError, signing};
+
+/// The delivery client: the egress guard's, with the configured timeout.
+pub(crate) fn client(config: &WebhookConfig) -> Result<reqwest::Client, reqwest::Error> {
+    guard::client_builder(config.address_policy())
+        .timeout(config.request_timeout())
+        .pool_max_idle_per_host(64)
+        .user_agent(concat!("Latchkey-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
 
 /// The most of a response body an attempt keeps.
 pub(crate) const SNIPPET_BYTES: usize = 1024;
@@ -265,7 +272,7 @@ impl Webhook {
                 );
             }
         };
-        if let Err(refusal) = guard::check_literal_host(AddressPolicy::new(&self.config), &url) {
+        if let Err(refusal) = guard::check_literal_host(self.config.address_policy(), &url) {
             let error = format!("refused_address: {}", refusal.recorded());
             return outcome(message, 0, Verdict::Failed, error, String::new());
         }

@@ -2,6 +2,7 @@
 //! account, so one account can never read or touch another's endpoints; every change commits
 //! together with its event.
 
+use latchkey_egress::{self as guard, AddressPolicy, Refusal};
 use latchkey_events::{
     Envelope,
     catalogue::{EndpointCreated, EndpointDeleted, EndpointEnabled, EndpointSecretRotated},
@@ -10,13 +11,7 @@ use latchkey_ids::{AccountId, EndpointId};
 use latchkey_server::{Limited, stored_id};
 use latchkey_storage::{now_ms, sqlx};
 
-use crate::{
-    EVENT_SOURCE, Webhook, WebhookError,
-    guard::{self, AddressPolicy, Refusal},
-    patterns,
-    secrets::SecretDoc,
-    signing,
-};
+use crate::{EVENT_SOURCE, Webhook, WebhookError, patterns, secrets::SecretDoc, signing};
 
 /// The longest URL accepted.
 const MAX_URL_LEN: usize = 2048;
@@ -153,7 +148,7 @@ pub(crate) const COUNT_ENDPOINTS: &str = "SELECT COUNT(*) FROM webhook_endpoints
 
 impl Webhook {
     fn address_policy(&self) -> AddressPolicy {
-        AddressPolicy::new(&self.config)
+        self.config.address_policy()
     }
 
     /// Registers an endpoint in `account_id` on the deployment's default plan; see

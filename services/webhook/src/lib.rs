@@ -13,7 +13,6 @@ mod endpoints;
 mod error;
 mod fanout;
 mod grpc;
-mod guard;
 mod messages;
 mod patterns;
 mod secrets;
@@ -72,7 +71,7 @@ impl Webhook {
     pub async fn open(db: Db, mesh: MeshAuth, config: WebhookConfig) -> Result<Self, WebhookError> {
         db.migrate("webhook", MIGRATIONS).await?;
         let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
-        let client = guard::client(&config).map_err(|error| WebhookError::Client(error.to_string()))?;
+        let client = delivery::client(&config).map_err(|error| WebhookError::Client(error.to_string()))?;
         Ok(Self {
             db,
             outbox,

@@ -2,7 +2,7 @@ use super::*;
 use crate::WebhookConfig;
 
 fn strict() -> AddressPolicy {
-    AddressPolicy::new(&WebhookConfig::default())
+    WebhookConfig::default().address_policy()
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! The SSRF guard. A webhook URL is the account's to choose, so the service must never become a way
-//! into the network it runs in. Names are resolved at connection time by the HTTP client's own
+//! The SSRF guard of every request Latchkey sends where an account points it: webhook deliveries
+//! (the URL is the account's to choose) and the credential proxy (a deployment's catalogue names
+//! the hosts). Neither may become a way into the network Latchkey runs in. Names are resolved at connection time by the HTTP client's own
 //! resolver (this one), every address is vetted, and the client connects only to the vetted
 //! addresses, so a name that resolves to a public address when registered and to 169.254.169.254 at
 //! delivery time is still refused. Literal IP hosts never reach a resolver, so they are vetted
-//! before the request is sent. The client follows no redirects and uses no proxy.
+//! before the request is sent ([`check_literal_host`]). The client follows no redirects and uses no
+//! proxy.
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
@@ -12,18 +14,16 @@ use std::{
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use crate::WebhookConfig;
-
-/// Which address ranges deliveries may reach.
+/// Which address ranges requests may reach.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct AddressPolicy {
+pub struct AddressPolicy {
     allow_loopback: bool,
     allow_private: bool,
 }
 
 /// Why an address is refused: the rule, which is what a refusal records (never the address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
     Loopback,
     Private,
     /// Unspecified, multicast, broadcast, documentation: never a webhook receiver.
@@ -32,7 +32,7 @@ pub(crate) enum Refusal {
 
 impl Refusal {
     /// The rule's name, e.g. `loopback address`.
-    pub(crate) fn rule(self) -> &'static str {
+    pub fn rule(self) -> &'static str {
         match self {
             Self::Loopback => "loopback address",
             Self::Private => "private, link-local or metadata address",
@@ -42,20 +42,22 @@ impl Refusal {
 
     /// What the delivery log records: `destination refused: loopback address`. Only the rule: the
     /// address a name resolved to is the operator's network, not the account's to see.
-    pub(crate) fn recorded(self) -> String {
+    pub fn recorded(self) -> String {
         format!("destination refused: {}", self.rule())
     }
 }
 
 impl AddressPolicy {
-    pub(crate) fn new(config: &WebhookConfig) -> Self {
+    /// Public addresses only, unless loopback (`latchkey dev`, tests) or private ranges (a
+    /// deployment's own network) are opened.
+    pub const fn new(allow_loopback: bool, allow_private: bool) -> Self {
         Self {
-            allow_loopback: config.allow_loopback,
-            allow_private: config.allow_private,
+            allow_loopback,
+            allow_private,
         }
     }
 
-    pub(crate) fn check(self, address: IpAddr) -> Result<(), Refusal> {
+    pub fn check(self, address: IpAddr) -> Result<(), Refusal> {
         match classify(address) {
             Class::Public => Ok(()),
             Class::Loopback if self.allow_loopback => Ok(()),
@@ -200,7 +202,7 @@ impl Resolve for VettingResolver {
 }
 
 /// The rule that refused a client error's destination, when the address policy did.
-pub(crate) fn refusal_of(error: &reqwest::Error) -> Option<Refusal> {
+pub fn refusal_of(error: &reqwest::Error) -> Option<Refusal> {
     let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(current) = source {
         if let Some(RefusedAddress(refusal)) = current.downcast_ref::<RefusedAddress>() {
@@ -211,22 +213,17 @@ pub(crate) fn refusal_of(error: &reqwest::Error) -> Option<Refusal> {
     None
 }
 
-/// The delivery client: vetting resolver, no redirects, no proxy, the configured timeout.
-pub(crate) fn client(config: &WebhookConfig) -> Result<reqwest::Client, reqwest::Error> {
+/// A client builder that reaches only what `policy` allows: the vetting resolver, no redirects
+/// (a redirect could point anywhere), no proxy. The caller adds its timeouts and user agent.
+pub fn client_builder(policy: AddressPolicy) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .dns_resolver(Arc::new(VettingResolver {
-            policy: AddressPolicy::new(config),
-        }))
+        .dns_resolver(Arc::new(VettingResolver { policy }))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .timeout(config.request_timeout())
-        .pool_max_idle_per_host(64)
-        .user_agent(concat!("Latchkey-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// Checks a URL's host when it is a literal address (names are vetted when resolved).
-pub(crate) fn check_literal_host(policy: AddressPolicy, url: &reqwest::Url) -> Result<(), Refusal> {
+pub fn check_literal_host(policy: AddressPolicy, url: &reqwest::Url) -> Result<(), Refusal> {
     let host = url.host_str().unwrap_or_default();
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     match bare.parse::<IpAddr>() {
