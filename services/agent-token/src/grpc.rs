@@ -255,6 +255,23 @@ impl AgentTokenService for GrpcApi {
     }
 
     #[instrument(skip_all, err)]
+    async fn authorize_token_use(
+        &self,
+        request: Request<pb::AuthorizeTokenUseRequest>,
+    ) -> Result<Response<pb::AuthorizedTokenUse>, Status> {
+        let m = request.into_inner();
+        let used = self.service.authorize_token_use(&m.token, &m.scope).await?;
+        Ok(Response::new(pb::AuthorizedTokenUse {
+            account_id: used.account.into_string(),
+            agent_id: used.agent_id.into_string(),
+            token_id: used.claims.jti,
+            decision_id: used.decision_id.to_string(),
+            plan: used.plan,
+            token_scope: used.claims.scope,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
     async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
         Ok(Response::new(pb::GetJwksResponse {
             jwks_json: self.service.jwks().to_string(),

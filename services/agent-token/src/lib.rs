@@ -17,6 +17,7 @@ mod policy_gate;
 mod revoke;
 use latchkey_server::secrets;
 mod signing;
+mod token_use;
 mod verification;
 
 use latchkey_events::{EventBus, Outbox};
@@ -46,6 +47,7 @@ pub use plans::{AccountUsage, PlanMove};
 pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
 pub use signing::SigningKeys;
+pub use token_use::{AuthorizedUse, LATCHKEY_AUDIENCE};
 pub use verification::{Verdict, Verification};
 
 /// The `source` of every event this service emits.

@@ -41,6 +41,7 @@ catalogue! {
     TokenDelegated => "token.delegated",
     TokenDenied => "token.denied",
     TokenRevoked => "token.revoked",
+    TokenUsed => "token.used",
     PolicyCreated => "policy.created",
     PolicyUpdated => "policy.updated",
     PolicyDeactivated => "policy.deactivated",
@@ -53,6 +54,7 @@ catalogue! {
     ConnectionRefreshFailed => "connection.refresh_failed",
     ConnectionRevoked => "connection.revoked",
     CredentialUpdated => "credential.updated",
+    CredentialUsed => "credential.used",
     OauthAppUpdated => "oauth_app.updated",
     BillingPlanUpgraded => "billing.plan_upgraded",
     BillingPlanChanged => "billing.plan_changed",
@@ -412,6 +414,24 @@ impl DomainEvent for TokenDenied {
     }
 }
 
+/// An agent used its token at one of Latchkey's own doors (an MCP tool call, a proxied provider
+/// call) and the account's policies allowed it. The decision id is the envelope's `decisionid`; a
+/// refused use is a `token.denied` naming the same scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsed {
+    pub jti: String,
+    pub agent_id: String,
+    /// What the agent did, as a scope: `mcp.fetch_token:google`, `proxy.github`.
+    pub scope: String,
+}
+
+impl DomainEvent for TokenUsed {
+    const TYPE: EventType = EventType::TokenUsed;
+    fn subject(&self) -> Option<String> {
+        Some(self.agent_id.clone())
+    }
+}
+
 /// A token request was held for approval by a `require_approval` rule. The envelope's `decisionid`
 /// is the held issue request's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -493,6 +513,31 @@ pub struct CredentialUpdated {
 
 impl DomainEvent for CredentialUpdated {
     const TYPE: EventType = EventType::CredentialUpdated;
+    fn subject(&self) -> Option<String> {
+        Some(self.provider.clone())
+    }
+}
+
+/// A provider call went through the credential proxy (`/proxy/{provider}/{service}/…`) with the
+/// account's credential injected. Never the credential, the query or the body: the provider, the
+/// service, the method, the path as the catalogue's template would write it, and the upstream's status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialUsed {
+    pub provider: String,
+    pub service: String,
+    pub method: String,
+    /// The path below the service's base URL, with every segment that looks like an id replaced
+    /// by `{id}`, so the log groups calls without keeping what the agent looked up.
+    pub path_template: String,
+    /// The upstream's HTTP status; 0 when it could not be reached.
+    pub status: u16,
+    /// The agent that called, when an agent token authenticated the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+}
+
+impl DomainEvent for CredentialUsed {
+    const TYPE: EventType = EventType::CredentialUsed;
     fn subject(&self) -> Option<String> {
         Some(self.provider.clone())
     }

@@ -16,6 +16,7 @@ pub const SECRET_FIELDS: &[&str] = &[
     "latchkey.agent_token.v1.TokenCheck.token",
     "latchkey.agent_token.v1.RevokeTokenRequest.token",
     "latchkey.agent_token.v1.DelegateTokenRequest.token",
+    "latchkey.agent_token.v1.AuthorizeTokenUseRequest.token",
     // Certificates: the private key, returned once at creation, and the JWTs signed with one.
     "latchkey.agent_token.v1.CreatedCertificate.private_key",
     "latchkey.agent_token.v1.AuthenticateCertificateJwtRequest.token",
@@ -38,6 +39,8 @@ pub const SECRET_FIELDS: &[&str] = &[
     // An MTProto session: the session string is a logged-in Telegram session; the api hash its app's.
     "latchkey.oauth.v1.SetMtprotoSessionRequest.session_string",
     "latchkey.oauth.v1.SetMtprotoSessionRequest.api_hash",
+    // A provider credential as the proxy sends it (`Bearer …`, a key, Basic credentials).
+    "latchkey.oauth.v1.ProxyCredential.header_value",
     // A service API key: the credential itself, answered once and then only presented.
     "latchkey.directory.v1.CreatedServiceKey.secret",
     "latchkey.directory.v1.AuthenticateServiceKeyRequest.secret",

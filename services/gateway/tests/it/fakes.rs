@@ -150,6 +150,13 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    async fn authorize_token_use(
+        &self,
+        _request: Request<at::AuthorizeTokenUseRequest>,
+    ) -> Result<Response<at::AuthorizedTokenUse>, Status> {
+        Err(Status::unimplemented("not needed by the gateway's own tests"))
+    }
+
     async fn get_jwks(&self, _request: Request<at::GetJwksRequest>) -> Result<Response<at::GetJwksResponse>, Status> {
         Ok(Response::new(at::GetJwksResponse {
             jwks_json: r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"token-fake","use":"sig","alg":"EdDSA"}]}"#.to_owned(),

@@ -50,6 +50,11 @@ const NOT_SECRETS: &[&str] = &[
     "latchkey.audit.v1.Checkpoint.hash",
     // Public verifying keys (a JWKS document).
     "latchkey.audit.v1.GetCheckpointKeysResponse.keys_json",
+    // A token's id (`jti`) and the scopes it holds, never the token.
+    "latchkey.agent_token.v1.AuthorizedTokenUse.token_id",
+    "latchkey.agent_token.v1.AuthorizedTokenUse.token_scope",
+    // The name of the header the proxy's credential goes in (`authorization`, `x-api-key`).
+    "latchkey.oauth.v1.ProxyCredential.header_name",
     // The name of a throttle counter (`agent:agent_…`).
     "latchkey.policy.v1.EvaluateResponse.throttle_key",
 ];
