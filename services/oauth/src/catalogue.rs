@@ -65,6 +65,50 @@ pub struct Provider {
     #[serde(default)]
     pub services: Vec<ProviderService>,
     pub docs_url: String,
+    /// How the credential proxy presents the credential to the provider's API.
+    #[serde(default)]
+    pub proxy_auth: ProxyAuth,
+}
+
+/// How the credential proxy (`/proxy/{provider}/{service}/…`) presents the account's credential.
+/// Written in the catalogue as `"bearer"` (the default), `"basic"` (the stored key is `user:password`)
+/// or `"header:<name>"` (the key as that header's value, e.g. `"header:x-api-key"`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ProxyAuth {
+    /// `Authorization: Bearer <credential>`.
+    #[default]
+    Bearer,
+    /// `Authorization: Basic base64(<credential>)`.
+    Basic,
+    /// `<name>: <credential>`; the name is lowercase.
+    Header(http::HeaderName),
+}
+
+impl TryFrom<String> for ProxyAuth {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.as_str() {
+            "bearer" => Ok(Self::Bearer),
+            "basic" => Ok(Self::Basic),
+            other => {
+                let name = other
+                    .strip_prefix("header:")
+                    .ok_or_else(|| format!("proxy_auth {other:?}: bearer, basic or header:<name>"))?;
+                let name = http::HeaderName::try_from(name.to_ascii_lowercase())
+                    .map_err(|_| format!("proxy_auth {other:?}: not a header name"))?;
+                // The proxy strips these from what the caller sends; a credential never rides in them.
+                if matches!(
+                    name.as_str(),
+                    "host" | "content-length" | "transfer-encoding" | "connection"
+                ) {
+                    return Err(format!("proxy_auth {other:?}: the header carries the request itself"));
+                }
+                Ok(Self::Header(name))
+            }
+        }
+    }
 }
 
 impl Provider {

@@ -9,7 +9,7 @@ use latchkey_ids::{AccountId, ConnectionId};
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
-    EVENT_SOURCE, Oauth, OauthError, ProviderKind,
+    EVENT_SOURCE, Oauth, OauthError, Provider, ProviderKind,
     token_set::{TokenSet, secret_id},
     vault::Written,
 };
@@ -186,6 +186,26 @@ impl Oauth {
         Ok(id)
     }
 
+    /// The active connection of `end_user_id` to an OAuth provider, with its tokens refreshed first
+    /// when close to expiry. A connection the provider stopped honouring is `TokenExpired`.
+    pub(crate) async fn active_tokens(
+        &self,
+        account: &AccountId,
+        provider: &Provider,
+        end_user_id: &str,
+    ) -> Result<(Connection, TokenSet), OauthError> {
+        let row = self
+            .connection_row(account, &provider.code, end_user_id)
+            .await?
+            .ok_or_else(|| OauthError::IntegrationNotFound(provider.code.clone()))?;
+        let connection = connection_of(&row)?;
+        if connection.status != "active" {
+            return Err(OauthError::TokenExpired(provider.code.clone()));
+        }
+        let tokens = self.usable_tokens(account, provider, &connection).await?;
+        Ok((connection, tokens))
+    }
+
     /// A usable credential for `provider`: an OAuth token (refreshed first when close to expiry),
     /// the account's API key, or Telegram's session.
     pub async fn fetch_token(
@@ -219,15 +239,7 @@ impl Oauth {
                 })
             }
             ProviderKind::Oauth2 => {
-                let row = self
-                    .connection_row(account, &provider.code, end_user_id)
-                    .await?
-                    .ok_or_else(|| OauthError::IntegrationNotFound(provider.code.clone()))?;
-                let connection = connection_of(&row)?;
-                if connection.status != "active" {
-                    return Err(OauthError::TokenExpired(provider.code.clone()));
-                }
-                let tokens = self.usable_tokens(account, provider, &connection).await?;
+                let (connection, tokens) = self.active_tokens(account, provider, end_user_id).await?;
                 Ok(FetchedToken {
                     access_token: tokens.access_token.clone(),
                     expires_at_ms: tokens.expires_at_ms,

@@ -7,7 +7,10 @@ use latchkey_server::Caller;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::{ConnectLink, Connection, ExchangeRequest, MtprotoSummary, Oauth, OauthApp, SessionFlow, SessionRequest};
+use crate::{
+    ConnectLink, Connection, CredentialUse, ExchangeRequest, MtprotoSummary, Oauth, OauthApp, SessionFlow,
+    SessionRequest,
+};
 
 pub(crate) struct GrpcApi {
     service: Oauth,
@@ -194,6 +197,46 @@ impl OauthService for GrpcApi {
             api_hash: token.api_hash,
             connection_id: token.connection_id.map(String::from).unwrap_or_default(),
         }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn open_proxy_credential(
+        &self,
+        request: Request<pb::OpenProxyCredentialRequest>,
+    ) -> Result<Response<pb::ProxyCredential>, Status> {
+        let account = self.service.mesh.caller(&request)?.account;
+        let m = request.into_inner();
+        let credential = self
+            .service
+            .proxy_credential(&account, &m.provider, &m.service, &m.end_user_id)
+            .await?;
+        Ok(Response::new(pb::ProxyCredential {
+            header_name: credential.header_name.as_str().to_owned(),
+            header_value: credential.header_value.to_string(),
+            api_base_url: credential.api_base_url,
+        }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn record_credential_use(
+        &self,
+        request: Request<pb::RecordCredentialUseRequest>,
+    ) -> Result<Response<pb::RecordCredentialUseResponse>, Status> {
+        let Caller { account, actor } = self.service.mesh.caller(&request)?;
+        let m = request.into_inner();
+        let used = CredentialUse {
+            provider: m.provider,
+            service: m.service,
+            method: m.method,
+            path_template: m.path_template,
+            status: u16::try_from(m.status).unwrap_or(0),
+            agent_id: Some(m.agent_id).filter(|id| !id.is_empty()),
+            decision_id: Some(m.decision_id).filter(|id| !id.is_empty()),
+        };
+        self.service
+            .record_credential_use(&account, actor.as_deref(), used)
+            .await?;
+        Ok(Response::new(pb::RecordCredentialUseResponse {}))
     }
 
     #[instrument(skip_all, err)]

@@ -18,6 +18,7 @@ mod links;
 mod mtproto;
 mod plan_limit;
 mod provider;
+mod proxy_credentials;
 mod redirect_uris;
 mod refresh;
 mod sessions;
@@ -36,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use apps::OauthApp;
-pub use catalogue::{Catalogue, Provider, ProviderKind};
+pub use catalogue::{Catalogue, Provider, ProviderKind, ProxyAuth};
 pub use config::{ClientCredentials, OauthConfig};
 pub use connections::{Connection, FetchedToken};
 pub use end_users::USER_DELETIONS_CONSUMER;
@@ -44,6 +45,7 @@ pub use error::OauthError;
 pub use exchange::{ExchangeRequest, Exchanged};
 pub use links::{ConnectLink, TOKEN_LEN as CONNECT_LINK_TOKEN_LEN, well_formed as is_connect_link_token};
 pub use mtproto::{MAX_SESSION_STRING_LEN, MtprotoSummary, check_api_hash, check_api_id, check_session_string};
+pub use proxy_credentials::{CredentialUse, ProxyCredential};
 pub use sessions::{CallbackOutcome, NewSession, SessionFlow, SessionRequest};
 
 /// The `source` of every event this service emits.

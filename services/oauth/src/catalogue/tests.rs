@@ -98,3 +98,35 @@ docs_url = "https://proxy.example/openai"
     assert!(missing.contains("/nonexistent/providers.toml"), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_proxy_auth_of_a_provider_is_a_known_style() {
+    let with = |auth: &str| {
+        Catalogue::parse(&format!(
+            "[[provider]]\ncode = \"p\"\nname = \"P\"\nkind = \"api_key\"\ndocs_url = \"https://p.example\"\nproxy_auth = \"{auth}\"\n"
+        ))
+        .map(|catalogue| catalogue.get("p").unwrap().proxy_auth.clone())
+    };
+    assert_eq!(with("bearer"), Ok(ProxyAuth::Bearer));
+    assert_eq!(with("basic"), Ok(ProxyAuth::Basic));
+    assert_eq!(
+        with("header:X-Api-Key"),
+        Ok(ProxyAuth::Header(http::HeaderName::from_static("x-api-key")))
+    );
+    for refused in [
+        "Bearer",
+        "digest",
+        "header:",
+        "header:bad name",
+        "header:host",
+        "header:content-length",
+    ] {
+        assert!(with(refused).is_err(), "{refused}");
+    }
+    let builtin = Catalogue::builtin();
+    assert_eq!(
+        builtin.get("anthropic").unwrap().proxy_auth,
+        ProxyAuth::Header(http::HeaderName::from_static("x-api-key"))
+    );
+    assert_eq!(builtin.get("github").unwrap().proxy_auth, ProxyAuth::Bearer);
+}
