@@ -33,6 +33,18 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         listen: Option<SocketAddr>,
     },
+    /// Serves MCP on stdin/stdout for desktop MCP clients, bridged to a running Latchkey's `/mcp`
+    /// (docs/mcp.md). The credential comes from the environment, never the command line.
+    Mcp {
+        /// The running Latchkey's base URL.
+        #[arg(
+            long,
+            env = "LATCHKEY_URL",
+            default_value = "http://127.0.0.1:8080",
+            value_name = "URL"
+        )]
+        url: String,
+    },
     /// Prints every setting with its default and meaning.
     Config,
     /// Manages accounts of a running mesh (uses `mesh.agent_token_url` and `mesh.service_token`).

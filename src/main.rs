@@ -92,6 +92,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Events(EventsCommand::DeadLetters(command)) => {
             print!("{}", latchkey::dead_letters::run(&settings, command).await?);
         }
+        Command::Mcp { url } => {
+            // An account API key, or an agent token for Latchkey; read here so it is never an argument.
+            let key = std::env::var("LATCHKEY_API_KEY")
+                .or_else(|_| std::env::var("LATCHKEY_AGENT_TOKEN"))
+                .map_err(|_| anyhow::anyhow!("set LATCHKEY_API_KEY (or LATCHKEY_AGENT_TOKEN) for `latchkey mcp`"))?;
+            let endpoint = format!("{}/mcp", url.trim_end_matches('/'));
+            latchkey_mcp::serve_stdio(&endpoint, &key).await?;
+        }
         Command::Config => {}
     }
     Ok(())

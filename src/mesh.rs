@@ -275,6 +275,7 @@ impl RunningMesh {
         settings.resolve_public_url(http_addr)?;
         // An in-process mesh (`latchkey dev`, the tests) delivers to receivers on this machine.
         settings.webhook.allow_loopback = true;
+        settings.gateway.proxy_allow_loopback = true;
         let shutdown = CancellationToken::new();
         let mut listeners = Vec::new();
         let mut urls = MeshUrls::default();

@@ -37,6 +37,23 @@ pub struct GatewayConfig {
     /// `SERVICE_UNAVAILABLE`. A streamed body (the audit export) is not cut: it runs as long as it
     /// streams. Default 30; at least 1.
     pub request_timeout_secs: u64,
+    /// The credential proxy (`/proxy/…`): the largest request or response body it carries, bytes.
+    /// A larger request is refused (413); a larger answer is cut off (502 when its length is
+    /// announced). Default 10 MiB (10485760).
+    pub proxy_body_limit_bytes: usize,
+    /// How long the proxy waits for a provider's answer to begin, seconds. Default 30; at least 1.
+    pub proxy_timeout_secs: u64,
+    /// Whether the proxy may reach loopback addresses (a catalogue's provider on this machine).
+    /// Off by default; `latchkey dev` turns it on, as it does for webhooks.
+    pub proxy_allow_loopback: bool,
+    /// Whether the proxy may reach private, link-local and metadata addresses. Off by default.
+    pub proxy_allow_private: bool,
+    /// `Host` values `/mcp` answers besides `server.public_url`'s host and the loopback names;
+    /// any other is refused (403) against DNS rebinding. E.g. `["gateway.internal:7100"]`.
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call `/mcp` besides `server.public_url`'s own (a request with
+    /// any other `Origin` is refused, 403). E.g. `["https://agents.example.com"]`.
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl Default for GatewayConfig {
@@ -50,6 +67,12 @@ impl Default for GatewayConfig {
             verified_token_cache: 50_000,
             header_read_timeout_secs: 10,
             request_timeout_secs: 30,
+            proxy_body_limit_bytes: 10 * 1024 * 1024,
+            proxy_timeout_secs: 30,
+            proxy_allow_loopback: false,
+            proxy_allow_private: false,
+            mcp_allowed_hosts: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
         }
     }
 }
@@ -72,6 +95,12 @@ impl GatewayConfig {
         if self.request_timeout_secs == 0 {
             return Err("gateway.request_timeout_secs must be at least 1".to_owned());
         }
+        if self.proxy_body_limit_bytes == 0 {
+            return Err("gateway.proxy_body_limit_bytes must be at least 1".to_owned());
+        }
+        if self.proxy_timeout_secs == 0 {
+            return Err("gateway.proxy_timeout_secs must be at least 1".to_owned());
+        }
         Ok(())
     }
 
@@ -81,5 +110,21 @@ impl GatewayConfig {
 
     pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The client the credential proxy calls providers with: the egress guard's (no redirects, no
+    /// proxy, addresses vetted when resolved), the proxy's timeout.
+    pub(crate) fn proxy_client(&self) -> Result<reqwest::Client, String> {
+        latchkey_egress::client_builder(self.proxy_address_policy())
+            .connect_timeout(Duration::from_secs(self.proxy_timeout_secs.min(10)))
+            .read_timeout(Duration::from_secs(self.proxy_timeout_secs))
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("Latchkey-Proxy/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| format!("the proxy's HTTP client: {error}"))
+    }
+
+    pub(crate) fn proxy_address_policy(&self) -> latchkey_egress::AddressPolicy {
+        latchkey_egress::AddressPolicy::new(self.proxy_allow_loopback, self.proxy_allow_private)
     }
 }

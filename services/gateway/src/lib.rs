@@ -6,6 +6,7 @@
 //! Also serves `/openapi.json` (generated from the handlers), `/docs`, `/healthz`, `/readyz` and
 //! `/metrics` (on a listener of its own when one is given: [`Gateway::with_metrics_listener`]).
 
+mod agent_use;
 mod auth;
 mod config;
 mod edge;
@@ -14,6 +15,7 @@ mod invalidation;
 mod json;
 mod key_cache;
 mod list_cache;
+mod mcp;
 mod metrics;
 mod openapi;
 mod principal;
@@ -61,7 +63,7 @@ use crate::{
     list_cache::ListCache,
     rate_limit::KeyRateLimiter,
     routes::MetricsRoute,
-    state::{AppState, SharedState},
+    state::{AppState, ProxySettings, SharedState},
     token_verifier::TokenVerifier,
 };
 
@@ -106,6 +108,8 @@ pub struct Gateway {
     config: GatewayConfig,
     /// Where `/metrics` is served instead of on the public listener, when it is.
     metrics_listener: Option<TcpListener>,
+    /// Cancelled when the gateway stops: ends the MCP server's open streams.
+    shutdown: tokio_util::sync::CancellationToken,
     /// Stops the background tasks when the gateway is dropped.
     _tasks: DropGuard,
 }
@@ -180,12 +184,23 @@ impl Gateway {
             readiness: deps.readiness.into(),
             catalogue: deps.catalogue,
             public_url: deps.public_url.trim_end_matches('/').into(),
+            proxy: ProxySettings {
+                client: config.proxy_client().map_err(GatewayError::Config)?,
+                policy: config.proxy_address_policy(),
+                body_limit_bytes: config.proxy_body_limit_bytes,
+            },
         });
         Ok(Self {
-            router: routes::router(state.clone(), &config, MetricsRoute::Public),
+            router: routes::router(
+                state.clone(),
+                &config,
+                MetricsRoute::Public,
+                tasks.shutdown_token().clone(),
+            ),
             state,
             config,
             metrics_listener: None,
+            shutdown: tasks.shutdown_token().clone(),
             _tasks: tasks.shutdown_token().clone().drop_guard(),
         })
     }
@@ -193,7 +208,12 @@ impl Gateway {
     /// Serves `/metrics` (and `/healthz`, for probes of that port) on `listener` only, so the
     /// public port answers 404 for `/metrics` (`server.metrics_listen`).
     pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
-        self.router = routes::router(self.state.clone(), &self.config, MetricsRoute::Separate);
+        self.router = routes::router(
+            self.state.clone(),
+            &self.config,
+            MetricsRoute::Separate,
+            self.shutdown.clone(),
+        );
         self.metrics_listener = Some(listener);
         self
     }

@@ -66,7 +66,7 @@ use security::{RequireApiKey, SecuritySchemes};
         (name = "certificates", description = "Signing certificates: key pairs whose JWTs authenticate like API keys; public keys and JWKS for third parties"),
         (name = "directory", description = "AuthOS's organizations, their services and each service's API keys, managed with an account credential"),
         (name = "service-api", description = "AuthOS's service API: a service's users, subscriptions, info, analytics and provider tokens, called with the service's own API key (`X-Api-Key: lk_svc_…`), or with an account credential naming the service in `X-Latchkey-Service: {org_slug}/{service_slug}`"),
-        (name = "agents-context", description = "What an agent reads first: the account's connections in a few hundred bytes, one provider's details with ready-to-run commands, and the skill as markdown"),
+        (name = "agents-context", description = "The agent surface: the account's connections in a few hundred bytes, one provider's details with ready-to-run commands, the skill as markdown, the credential proxy, and the MCP server's protected-resource metadata (the MCP transport itself, at `/mcp`, is described in docs/mcp.md)"),
         (name = "usage", description = "The account's plan, its limits and its usage"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )

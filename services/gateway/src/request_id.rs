@@ -24,7 +24,7 @@ impl RequestId {
 
     /// The caller's id if it is 1..=128 characters of `[A-Za-z0-9._:-]`, so it can go into logs
     /// and headers as is; otherwise a fresh one.
-    fn from_header(value: Option<&HeaderValue>) -> Self {
+    pub(crate) fn from_header(value: Option<&HeaderValue>) -> Self {
         let supplied = value.and_then(|v| v.to_str().ok()).filter(|id| {
             !id.is_empty()
                 && id.len() <= MAX_LEN

@@ -57,4 +57,13 @@ pub(crate) struct SharedState {
     pub(crate) catalogue: Arc<latchkey_oauth::Catalogue>,
     /// Where clients reach this API, without a trailing slash: the base of connect links.
     pub(crate) public_url: Arc<str>,
+    /// The credential proxy's client and limits.
+    pub(crate) proxy: ProxySettings,
+}
+
+/// How the credential proxy reaches providers (`gateway.proxy_*`).
+pub(crate) struct ProxySettings {
+    pub(crate) client: reqwest::Client,
+    pub(crate) policy: latchkey_egress::AddressPolicy,
+    pub(crate) body_limit_bytes: usize,
 }

@@ -26,6 +26,7 @@ pub(crate) const PUBLIC: &[(&str, &str)] = &[
     ("get", "/oauth/callback"),
     ("get", "/connect/provider-token/{state}"),
     ("get", "/ai/skill"),
+    ("get", "/.well-known/oauth-protected-resource"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -10,4 +10,5 @@ mod reader;
 mod skill;
 
 pub(crate) use context::*;
+pub(crate) use reader::LATCHKEY_AUDIENCE;
 pub(crate) use skill::*;

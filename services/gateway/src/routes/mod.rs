@@ -16,23 +16,39 @@ mod health;
 mod oauth;
 mod oauth_apps;
 mod policies;
+mod proxy;
 mod tokens;
 mod usage;
 mod webhooks;
 
-use axum::{Router, extract::DefaultBodyLimit, middleware};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{any, get},
+};
 use chrono::{DateTime, Utc};
 use latchkey_errors::{ApiError, ErrorCode};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use ai::LATCHKEY_AUDIENCE;
+
 use crate::{
-    GatewayConfig, edge,
+    GatewayConfig, edge, mcp,
     openapi::{self, ApiDoc},
     problem,
     state::AppState,
 };
+
+/// The credential proxy's description: its path ends in a wildcard (`{*path}` to axum), which the
+/// OpenAPI document writes as the parameter `{path}`, so the route is added apart from it.
+#[derive(OpenApi)]
+#[openapi(paths(proxy::proxy))]
+struct ProxyDoc;
 
 /// Where `/metrics` is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +105,7 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::list_providers))
         .routes(routes!(oauth::set_redirect_uris, oauth::get_redirect_uris))
         .routes(routes!(oauth::oauth_tokens))
+        .routes(routes!(oauth::list_connections))
         .routes(routes!(oauth::provider_token))
         .routes(routes!(auth_flow::authorize))
         .routes(routes!(auth_flow::exchange))
@@ -145,6 +162,13 @@ fn api(metrics: MetricsRoute) -> OpenApiRouter<AppState> {
         .routes(routes!(ai::provider_context))
         .routes(routes!(ai::service_context))
         .routes(routes!(ai::skill))
+        .routes(routes!(mcp::protected_resource))
+        .route(
+            &format!("{}{}", mcp::METADATA_PATH, mcp::MCP_PATH),
+            get(mcp::protected_resource),
+        )
+        .merge(OpenApiRouter::with_openapi(ProxyDoc::openapi()))
+        .route("/proxy/{provider}/{service}/{*path}", any(proxy::proxy))
         .routes(routes!(usage::get_usage))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
@@ -161,21 +185,33 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     document
 }
 
-/// The whole application: routes, `/openapi.json` (the routes this router serves), `/docs`, and
-/// the middleware stack.
-pub(crate) fn router(state: AppState, config: &GatewayConfig, metrics: MetricsRoute) -> Router {
+/// The whole application: routes, `/openapi.json` (the routes this router serves), `/docs`, the
+/// MCP server at `/mcp` (whose tools call the rest in this process), and the middleware stack.
+pub(crate) fn router(
+    state: AppState,
+    config: &GatewayConfig,
+    metrics: MetricsRoute,
+    shutdown: CancellationToken,
+) -> Router {
     let (routes, mut document) = api(metrics).split_for_parts();
     openapi::complete(&mut document);
     constraints::describe_providers(&mut document, &state.catalogue);
-    routes
-        .with_state(state)
+    let rest = routes
+        .with_state(state.clone())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
-        .layer(middleware::from_fn_with_state(
-            edge::RequestTimeout(config.request_timeout()),
-            edge::handle,
-        ))
+        .fallback(not_found);
+    // A tool call goes through the edge as a request from outside does (problem documents,
+    // request ids, metrics, the timeout), only not through `/mcp` again.
+    let edged = |router: Router| {
+        router
+            .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+            .layer(middleware::from_fn_with_state(
+                edge::RequestTimeout(config.request_timeout()),
+                edge::handle,
+            ))
+    };
+    let tools_reach = edged(rest.clone());
+    edged(mcp::mount(rest, tools_reach, &state, config, shutdown))
 }
 
 /// `/metrics` and `/healthz` alone, for a listener of their own (`server.metrics_listen`).

@@ -31,6 +31,10 @@ impl FromRequestParts<AppState> for TokenRequester {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Authenticated already (an MCP tool call made in this process).
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Self::Account(principal.clone()));
+        }
         let secret = presented_secret(&parts.headers)?;
         if secret.starts_with(AGENT_SECRET_PREFIX) {
             return Ok(Self::Agent(secret.to_owned()));

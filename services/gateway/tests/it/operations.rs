@@ -6,6 +6,9 @@ use latchkey_gateway::GatewayConfig;
 
 use crate::harness::{AGENT_TOKEN_SERVICE, TestGateway};
 
+/// The credential proxy's statuses, the same for every method.
+const PROXY: &[u16] = &[200, 400, 401, 403, 404, 413, 429, 500, 502, 503];
+
 /// Every (method, path) the gateway serves today, with the statuses each must declare.
 const ROUTES: &[(&str, &str, &[u16])] = &[
     ("post", "/v1/api-keys", &[201, 400, 401, 402, 413, 415, 429, 500, 503]),
@@ -138,6 +141,13 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
         &[200, 401, 404, 429, 500, 503],
     ),
     ("get", "/ai/skill", &[200, 500, 503]),
+    ("get", "/.well-known/oauth-protected-resource", &[200]),
+    ("get", "/v1/connections", &[200, 400, 401, 429, 500, 503]),
+    ("get", "/proxy/{provider}/{service}/{path}", PROXY),
+    ("post", "/proxy/{provider}/{service}/{path}", PROXY),
+    ("put", "/proxy/{provider}/{service}/{path}", PROXY),
+    ("patch", "/proxy/{provider}/{service}/{path}", PROXY),
+    ("delete", "/proxy/{provider}/{service}/{path}", PROXY),
     ("get", "/credentials", &[200, 401, 429, 500, 503]),
     ("put", "/credentials", &[200, 400, 401, 413, 415, 422, 429, 500, 503]),
     ("post", "/v1/webhooks", &[201, 400, 401, 402, 413, 415, 429, 500, 503]),

@@ -28,6 +28,10 @@ impl FromRequestParts<AppState> for ContextReader {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Authenticated already (an MCP tool call made in this process).
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Self(principal.clone()));
+        }
         let secret = presented_secret(&parts.headers)?;
         if looks_like_jwt(secret) {
             let requirements = Requirements {

@@ -75,6 +75,11 @@ pub(crate) fn render(base: &str, providers: &[oa::Provider]) -> String {
          ```bash\n{}\n```\n\n\
          Use `data.accessToken` with the provider's API (`apiBaseUrl` of the service). Tokens refresh by \
          themselves: fetch again rather than keeping one.\n\n\
+         Better still, let Latchkey add the credential for you, so it never passes through your context: \
+         `{base}/proxy/{{provider}}/{{service}}/{{path}}` forwards any method, query and body to the \
+         service's `apiBaseUrl` followed by `{{path}}`, and answers what the provider answers. Keys stored \
+         write-only are usable only this way. The same is offered as MCP tools at `/mcp` \
+         (`call_provider`, `fetch_token`, `context_summary`, ...).\n\n\
          ### 4. Connect a provider that is not connected\n\n\
          ```bash\n{}\n```\n\n\
          The answer holds a `url`: **a person must open it** and consent. You cannot authorize for them. \

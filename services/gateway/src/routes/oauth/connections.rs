@@ -1,20 +1,27 @@
-//! The account's connections: disconnecting a provider, and the stored tokens' metadata
-//! (`GET /oauth-tokens`, AGNT).
+//! The account's connections: disconnecting a provider, the stored tokens' metadata
+//! (`GET /oauth-tokens`, AGNT), and every connection of the account (`GET /v1/connections`).
 
 use axum::{
     Json,
     extract::{Path, State},
 };
+use chrono::{DateTime, Utc};
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_proto::oauth::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     bodies::{DisconnectedBody, EndUserParams, Envelope, OauthTokenBody, OauthTokenList, OauthTokensParams},
     iso_ms, success,
 };
 use crate::{
-    openapi::responses as r, principal::Principal, problem::Problem, query::ValidQuery,
-    routes::constraints::ProviderCode, state::AppState,
+    openapi::responses as r,
+    principal::Principal,
+    problem::Problem,
+    query::ValidQuery,
+    routes::{constraints::ProviderCode, time_from_ms},
+    state::AppState,
 };
 
 /// Disconnect a provider
@@ -100,4 +107,76 @@ pub(crate) async fn oauth_tokens(
         })
         .collect();
     Ok(Json(OauthTokenList { data }))
+}
+
+/// Only this provider's connections.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsParams {
+    /// A provider code, e.g. `google`.
+    #[param(value_type = Option<ProviderCode>)]
+    pub provider: Option<String>,
+}
+
+/// One of the account's OAuth connections: never a token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionBody {
+    pub id: String,
+    #[schema(example = "google")]
+    pub provider: String,
+    /// The end user the connection is for; `null`: the account's own.
+    pub end_user_id: Option<String>,
+    pub scopes: Vec<String>,
+    /// `active` or `needs_reauthorization`.
+    pub status: String,
+    /// When the access token expires (it is refreshed before use).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionList {
+    pub data: Vec<ConnectionBody>,
+}
+
+/// List OAuth connections
+///
+/// Every OAuth connection of the account (each end user's too), oldest first: provider, scopes,
+/// status and expiry. Never a token: `POST /tokens/fetch` gives one.
+#[utoipa::path(
+    get,
+    path = "/v1/connections",
+    tag = "oauth",
+    params(ConnectionsParams),
+    responses(
+        (status = 200, description = "The connections", body = ConnectionList),
+        (status = 400, response = r::BadRequest),
+        r::Authenticated,
+    )
+)]
+pub(crate) async fn list_connections(
+    State(state): State<AppState>,
+    principal: Principal,
+    ValidQuery(params): ValidQuery<ConnectionsParams>,
+) -> Result<Json<ConnectionList>, Problem> {
+    let request = principal.grpc_request(pb::ListConnectionsRequest {
+        provider: params.provider.unwrap_or_default(),
+        end_user_id: String::new(),
+    });
+    let listed = state.oauth.clone().list_connections(request).await?.into_inner();
+    let data = listed
+        .connections
+        .into_iter()
+        .map(|connection| ConnectionBody {
+            id: connection.id,
+            provider: connection.provider,
+            end_user_id: Some(connection.end_user_id).filter(|id| !id.is_empty()),
+            scopes: connection.scopes,
+            status: connection.status,
+            expires_at: time_from_ms(connection.expires_at_ms),
+            created_at: time_from_ms(connection.created_at_ms),
+        })
+        .collect();
+    Ok(Json(ConnectionList { data }))
 }
