@@ -13,10 +13,10 @@ use latchkey_proto::policy::v1::{DescribeRequest, policy_service_client::PolicyS
 use latchkey_test_support::{NatsServer, TestDatabase, eventually};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
 
 /// A child process killed on drop, so a failing test leaves nothing running.
-struct Process(Child);
+pub(crate) struct Process(pub(crate) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -25,7 +25,7 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -33,7 +33,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn ready(http: &reqwest::Client, base: &str) -> bool {
+pub(crate) async fn ready(http: &reqwest::Client, base: &str) -> bool {
     eventually(Duration::from_secs(60), || async {
         matches!(http.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
     })

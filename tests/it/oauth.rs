@@ -939,3 +939,72 @@ async fn a_plans_connection_limit_is_checked_when_a_flow_starts() {
     assert_eq!(reconnect.status(), 201, "reconnecting adds no connection");
     mesh.stop().await;
 }
+
+/// The credential proxy with an OAuth connection: the provider's API (here the provider's own
+/// userinfo endpoint, declared as a service in the deployment's catalogue file) gets the account's
+/// access token, refreshed first when it is close to expiry, as `/tokens/fetch` would.
+#[tokio::test]
+async fn the_proxy_calls_with_the_oauth_token_refreshed_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalogue = dir.path().join("providers.toml");
+    let (peer, mesh) = start_configured(Backend::Sqlite, Bus::Local, |config| {
+        let issuer = config
+            .oidc_discovery_url
+            .trim_end_matches("/.well-known/openid-configuration");
+        std::fs::write(
+            &catalogue,
+            format!(
+                r#"
+[[provider]]
+code = "oidc"
+name = "OpenID Connect"
+kind = "oauth2"
+discovery = "config"
+default_scopes = ["openid", "email", "offline_access"]
+docs_url = "https://openid.net/specs/openid-connect-discovery-1_0.html"
+services = [{{ code = "profile", name = "Profile", api_base_url = "{issuer}" }}]
+"#
+            ),
+        )
+        .unwrap();
+        config.catalogue_file = catalogue.to_string_lossy().into_owned();
+    })
+    .await;
+    // A token that is already within the refresh margin when it arrives.
+    peer.set_access_token_ttl(30).await;
+    connect(&peer, &mesh, &mesh.key, "alice").await;
+    peer.set_access_token_ttl(3600).await;
+    let refreshed_before = peer.refreshes().await;
+
+    let answer = mesh
+        .as_key(Method::GET, "/proxy/oidc/profile/me", &mesh.key)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    assert_eq!(answer.headers()["latchkey-proxied"], "true");
+    let body: Value = answer.json().await.expect("the provider's userinfo");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sub"], "alice", "{body}");
+    assert!(
+        peer.refreshes().await > refreshed_before,
+        "the token was refreshed before the call"
+    );
+
+    // Once disconnected, nothing is sent.
+    let gone = mesh
+        .as_key(Method::DELETE, "/oauth/connections/oidc", &mesh.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 200);
+    let (status, code) = problem_code(
+        mesh.as_key(Method::GET, "/proxy/oidc/profile/me", &mesh.key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (404, "INTEGRATION_NOT_FOUND"));
+    mesh.stop().await;
+}

@@ -193,6 +193,24 @@ impl TestMesh {
         entries
     }
 
+    /// Waits until the account's audit chain holds at least `count` entries of `event_type`, and
+    /// answers those.
+    pub async fn audit_entries_of(&self, key: &str, event_type: &str, count: usize) -> Vec<Value> {
+        let of_type = || async {
+            let entries = self.audit_entries(key).await;
+            entries
+                .into_iter()
+                .filter(|entry| entry["type"] == event_type)
+                .collect::<Vec<_>>()
+        };
+        let entries = read_until(Duration::from_secs(30), of_type, |entries| entries.len() >= count).await;
+        assert!(
+            entries.len() >= count,
+            "expected {count} {event_type} entries: {entries:?}"
+        );
+        entries
+    }
+
     /// A service `org/service` of `account_key`'s account (the organization made when missing), with
     /// `settings` (e.g. `redirect_uris`) beside its slug and name, and one API key of it: answers the
     /// key's secret (`lk_svc_…`).
