@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Runs `plan` with the Python SDK and returns its report.
-async fn python_client(plan: Value) -> Value {
+pub(crate) async fn python_client(plan: Value) -> Value {
     let install = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_peer/install.sh");
     let installed = Command::new("bash")
         .arg(install)
@@ -344,7 +344,7 @@ async fn a_desktop_client_speaks_stdio_through_latchkey_mcp() {
     let report = python_client(plan).await;
     let results = report["results"].as_array().unwrap();
     assert_eq!(tool_names(&results[0]).len(), 7, "{report}");
-    assert!(ok(&results[1])["connected"].as_array().is_some_and(|c| c.len() == 2));
+    assert!(ok(&results[1])["connected"].as_array().is_some_and(|c| c.len() == 3));
     assert_eq!(ok(&results[2])["body"]["path"], "/v1/items/6");
     assert_eq!(error_code(&results[3]), "FORBIDDEN");
     assert!(results[4]["contents"][0].as_str().is_some_and(|s| s.contains(&t.base)));

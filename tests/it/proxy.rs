@@ -42,6 +42,13 @@ kind = "api_key"
 docs_url = "https://basic.example/docs"
 proxy_auth = "basic"
 services = [{{ code = "api", name = "Basic API", api_base_url = "{base}/basic/" }}]
+
+[[provider]]
+code = "metadata"
+name = "A catalogue entry pointing inside the network"
+kind = "api_key"
+docs_url = "https://metadata.example/docs"
+services = [{{ code = "api", name = "Instance metadata", api_base_url = "http://169.254.169.254/latest" }}]
 "#
         ),
     )
@@ -93,7 +100,7 @@ pub(crate) async fn with_provider(backend: Backend, bus: Bus) -> (Upstream, temp
 pub(crate) async fn store_keys(t: &TestMesh, key: &str) {
     for body in [
         json!({ "acmeApiKey": ACME_SECRET, "writeOnly": true }),
-        json!({ "basiccoApiKey": BASIC_SECRET }),
+        json!({ "basiccoApiKey": BASIC_SECRET, "metadataApiKey": "metadata-key-0123456789" }),
     ] {
         let stored = t
             .as_key(Method::PUT, "/credentials", key)
@@ -243,6 +250,15 @@ async fn a_write_only_key_is_used_but_never_seen(backend: Backend, bus: Bus) {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
     assert_eq!(upstream.count(), before, "no refused request reached the provider");
+    // The egress guard: even a catalogue entry cannot point the proxy inside the network.
+    let (status, _, body) = send(&t, Method::GET, "/proxy/metadata/api/meta-data", &t.key).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("private, link-local or metadata address"), "{body}");
+    for method in [Method::TRACE, Method::OPTIONS, Method::HEAD] {
+        let (status, headers, _) = send(&t, method.clone(), "/proxy/acme/api/items/1", &t.key).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(headers["allow"], "GET, POST, PUT, PATCH, DELETE");
+    }
 
     // Bodies are capped both ways (4096 bytes here).
     let big = t
@@ -379,14 +395,19 @@ async fn the_key_never_reaches_the_logs() {
         .unwrap()
         .trim()
         .to_owned();
-    let stored = http
-        .put(format!("{base}/credentials"))
-        .bearer_auth(&key)
-        .json(&json!({ "acmeApiKey": ACME_SECRET, "writeOnly": true }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stored.status(), StatusCode::OK);
+    for body in [
+        json!({ "acmeApiKey": ACME_SECRET, "writeOnly": true }),
+        json!({ "basiccoApiKey": BASIC_SECRET }),
+    ] {
+        let stored = http
+            .put(format!("{base}/credentials"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stored.status(), StatusCode::OK);
+    }
     for path in [
         "/proxy/acme/api/items/9",
         "/proxy/acme/api/echo",
@@ -401,7 +422,24 @@ async fn the_key_never_reaches_the_logs() {
         assert!(!response.text().await.unwrap().contains(ACME_SECRET));
     }
     assert_eq!(upstream.last().header("x-acme-key").as_deref(), Some(ACME_SECRET));
+    // Through MCP too: a tool's result holds the readable key, and the SDK logs messages at debug.
+    let report = crate::mcp::python_client(json!({
+        "transport": "http",
+        "url": format!("{base}/mcp"),
+        "bearer": key,
+        "steps": [
+            { "call": { "name": "fetch_token", "arguments": { "provider": "basicco" } } },
+            { "call": { "name": "call_provider", "arguments": { "provider": "acme", "service": "api", "path": "echo" } } },
+        ],
+    }))
+    .await;
+    assert!(
+        report.to_string().contains(BASIC_SECRET),
+        "the tool answered the key: {report}"
+    );
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("proxy"), "debug logs were written: {} bytes", logs.len());
-    assert!(!logs.contains(ACME_SECRET), "the key is in the logs");
+    assert!(!logs.contains(ACME_SECRET), "the write-only key is in the logs");
+    let leaked: Vec<&str> = logs.lines().filter(|line| line.contains(BASIC_SECRET)).collect();
+    assert!(leaked.is_empty(), "a fetched key is in the logs: {leaked:?}");
 }

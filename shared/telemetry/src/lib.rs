@@ -75,12 +75,24 @@ pub fn exported_as_trace(metadata: &tracing::Metadata<'_>) -> bool {
     metadata.target() != TASK_SPAN_TARGET
 }
 
+/// The most the MCP SDK (`rmcp`) may log: at debug it prints every message whole, provider tokens
+/// in tool results included.
+const MCP_SDK_LOG_CAP: &str = "rmcp=info";
+
 /// Installs the process-wide subscriber. Call once, from `main`.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     install_propagator();
     // Metrics recorded before a recorder exists are lost: install it before anything records.
     metrics_handle();
-    let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    // The MCP SDK logs whole messages at debug (a tool's result holds a provider token): it never
+    // logs below info, whatever the filter asks of everything else.
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|e| TelemetryError::Filter(e.to_string()))?
+        .add_directive(
+            MCP_SDK_LOG_CAP
+                .parse::<tracing_subscriber::filter::Directive>()
+                .map_err(|e| TelemetryError::Filter(e.to_string()))?,
+        );
     let provider = match &config.otlp_endpoint {
         Some(endpoint) if !endpoint.is_empty() => Some(otlp_provider(endpoint, &config.service_name)?),
         _ => None,

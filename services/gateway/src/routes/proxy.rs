@@ -43,6 +43,15 @@ use redact::Redactor;
 
 pub(crate) use latchkey_mcp::PROXIED_HEADER;
 
+/// The methods the proxy carries (as its OpenAPI operations say); others are refused (405).
+const PROXIED_METHODS: [http::Method; 5] = [
+    http::Method::GET,
+    http::Method::POST,
+    http::Method::PUT,
+    http::Method::PATCH,
+    http::Method::DELETE,
+];
+
 /// Headers that describe one hop, never forwarded either way (RFC 9110 §7.6.1), and those the
 /// proxy sets itself.
 const HOP_BY_HOP: [&str; 10] = [
@@ -211,6 +220,17 @@ async fn record(state: &AppState, principal: &Principal, agent_use: Option<&Agen
 )]
 pub(crate) async fn proxy(State(state): State<AppState>, request: Request) -> Result<Response, Problem> {
     let (mut parts, body) = request.into_parts();
+    if !PROXIED_METHODS.contains(&parts.method) {
+        let mut refused = Problem(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "the proxy carries GET, POST, PUT, PATCH and DELETE",
+        ))
+        .into_response();
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
+        return Ok(refused);
+    }
     let Path((provider, service, _)) = Path::<(String, String, String)>::from_request_parts(&mut parts, &state)
         .await
         .map_err(|_| not_found("no route matches this path; /openapi.json lists them".to_owned()))?;
