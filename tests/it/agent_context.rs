@@ -288,6 +288,14 @@ services = [{ code = "models", name = "Models", api_base_url = "https://proxy.ex
         codes.as_array().unwrap().contains(&json!("internal-reports")),
         "{codes}"
     );
+    // `/credentials` documents the team's provider's key beside the built-in ones.
+    let schemas = &document["components"]["schemas"];
+    let update = schemas["CredentialUpdate"].to_string();
+    assert!(
+        update.contains("internal-reportsApiKey") && update.contains("openaiApiKey"),
+        "{update}"
+    );
+    assert!(schemas["CredentialSummary"]["properties"]["hasInternal-reportsApiKey"].is_object());
 
     let stored = t
         .as_key(Method::PUT, "/credentials", &t.key)

@@ -96,6 +96,28 @@ pub(crate) fn looks_like_jwt(secret: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// The claims of `secret` when it is an agent token this deployment signed for Latchkey itself
+/// (audience `latchkey`, or none), verified in this process as `POST /v1/tokens/verify` does;
+/// `None` when it is not one (another credential, or a token refused: a certificate JWT is checked
+/// as the account's principal next). 503 while the verifier has not caught up with revocations.
+pub(crate) async fn latchkey_agent_token(
+    state: &AppState,
+    secret: &str,
+) -> Result<Option<latchkey_tokens::Claims>, Problem> {
+    if !looks_like_jwt(secret) {
+        return Ok(None);
+    }
+    let requirements = latchkey_tokens::Requirements {
+        audience: Some(crate::token_verifier::LATCHKEY_AUDIENCE),
+        scope: &[],
+    };
+    match state.tokens.verify(secret, &requirements).await {
+        Some(Ok(claims)) => Ok(Some(claims)),
+        Some(Err(_)) => Ok(None),
+        None => Err(Problem(ApiError::unavailable())),
+    }
+}
+
 /// Asks agent-token whose certificate signed `token`: every time, nothing cached. The certificate
 /// is the actor and its rate-limit key.
 async fn authenticate_jwt(state: &AppState, token: &str) -> Result<Principal, Problem> {

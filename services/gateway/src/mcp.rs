@@ -18,7 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, header};
-use latchkey_errors::{ApiError, ErrorCode};
+use latchkey_errors::ErrorCode;
 use latchkey_mcp::{AgentCaller, Door, HttpSettings, McpCaller, RestAnswer, RestCall, ToolName};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -27,12 +27,12 @@ use utoipa::ToSchema;
 
 use crate::{
     GatewayConfig, agent_use,
-    auth::{looks_like_jwt, presented_secret},
+    auth::{latchkey_agent_token, presented_secret},
     principal::Principal,
     problem::{self, Problem},
     request_id::RequestId,
-    routes::LATCHKEY_AUDIENCE,
     state::AppState,
+    token_verifier::LATCHKEY_AUDIENCE,
 };
 
 /// Where the MCP server is mounted.
@@ -137,25 +137,18 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         Ok(secret) => secret.to_owned(),
         Err(problem) => return challenge(&state, problem),
     };
-    if looks_like_jwt(&secret) {
-        let requirements = latchkey_tokens::Requirements {
-            audience: Some(LATCHKEY_AUDIENCE),
-            scope: &[],
-        };
-        match state.tokens.verify(&secret, &requirements).await {
-            Some(Ok(claims)) => {
-                let agent_id: Arc<str> = claims.sub.clone().into();
-                if let Err(problem) = state.rate_limiter.check(&agent_id) {
-                    return problem.into_response();
-                }
-                let agent = AgentCaller::new(claims.sub, claims.scope, &secret);
-                parts.extensions.insert(McpCaller::Agent(agent));
-                return next.run(Request::from_parts(parts, body)).await;
+    match latchkey_agent_token(&state, &secret).await {
+        Ok(Some(claims)) => {
+            let agent_id: Arc<str> = claims.sub.clone().into();
+            if let Err(problem) = state.rate_limiter.check(&agent_id) {
+                return problem.into_response();
             }
-            // Not an agent token this deployment signed for Latchkey: perhaps a certificate JWT.
-            Some(Err(_)) => {}
-            None => return Problem(ApiError::unavailable()).into_response(),
+            let agent = AgentCaller::new(claims.sub, claims.scope, &secret);
+            parts.extensions.insert(McpCaller::Agent(agent));
+            return next.run(Request::from_parts(parts, body)).await;
         }
+        Ok(None) => {}
+        Err(problem) => return problem.into_response(),
     }
     match Principal::from_request_parts(&mut parts, &state).await {
         Ok(principal) => {

@@ -12,6 +12,10 @@
 //! - Tokens found authentic are remembered (`gateway.verified_token_cache`) by the verifier of the
 //!   keys that checked them: a token verified again skips only its signature check.
 
+/// The audience of an agent token for Latchkey itself (its context, MCP tools, the credential
+/// proxy); a token that names no service (`any`) is for Latchkey too.
+pub(crate) const LATCHKEY_AUDIENCE: &str = "latchkey";
+
 use std::{
     sync::{Arc, PoisonError, RwLock},
     time::{Duration, Instant},

@@ -10,5 +10,4 @@ mod reader;
 mod skill;
 
 pub(crate) use context::*;
-pub(crate) use reader::LATCHKEY_AUDIENCE;
 pub(crate) use skill::*;

@@ -85,32 +85,37 @@ impl serde::Serialize for CredentialSummary {
 
 impl PartialSchema for CredentialSummary {
     fn schema() -> RefOr<Schema> {
-        let mut object = ObjectBuilder::new().description(Some(
-            "Masked summary of the account's provider keys: whether each is stored and its last four \
-             characters (null when absent or too short to show). Never a key.",
-        ));
-        for code in providers() {
-            object = object
-                .property(has_field(code), ObjectBuilder::new().schema_type(Type::Boolean))
-                .property(
-                    last4_field(code),
-                    ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::Array(vec![
-                        Type::String,
-                        Type::Null,
-                    ])),
-                );
-        }
-        object = object.property(
-            "updatedAt",
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::DateTime,
-                )))
-                .description(Some("After PUT only: when the keys were written")),
-        );
-        RefOr::T(Schema::Object(object.build()))
+        summary_schema(providers())
     }
+}
+
+/// The masked summary's schema, for the providers whose keys an account can store.
+fn summary_schema(providers: &[&str]) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new().description(Some(
+        "Masked summary of the account's provider keys: whether each is stored and its last four \
+         characters (null when absent or too short to show). Never a key.",
+    ));
+    for code in providers {
+        object = object
+            .property(has_field(code), ObjectBuilder::new().schema_type(Type::Boolean))
+            .property(
+                last4_field(code),
+                ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::Array(vec![
+                    Type::String,
+                    Type::Null,
+                ])),
+            );
+    }
+    object = object.property(
+        "updatedAt",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::DateTime,
+            )))
+            .description(Some("After PUT only: when the keys were written")),
+    );
+    RefOr::T(Schema::Object(object.build()))
 }
 
 impl ToSchema for CredentialSummary {}
@@ -120,36 +125,54 @@ pub(crate) struct CredentialUpdate;
 
 impl PartialSchema for CredentialUpdate {
     fn schema() -> RefOr<Schema> {
-        let mut object = ObjectBuilder::new()
-            .description(Some(
-                "The provider keys to write, at least one; send only those to change. Unknown fields are \
-                 refused. A key is trimmed, and must then be 1 byte to 8 KiB without control characters.",
-            ))
-            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
-        // At least one key: `{"writeOnly": true}` alone writes nothing and is refused.
-        let mut one_key = AnyOfBuilder::new();
-        for code in providers() {
-            let key = ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(MAX_KEY_BYTES))
-                .pattern(Some(constraints::pattern::LINE));
-            object = object.property(key_field(code), key);
-            one_key = one_key.item(ObjectBuilder::new().required(key_field(code)));
-        }
-        object = object.property(
-            "writeOnly",
-            ObjectBuilder::new().schema_type(Type::Boolean).description(Some(
-                "Mark the keys written in this request write-only: no endpoint ever returns them (default false; \
-                 once write-only, always write-only)",
-            )),
-        );
-        let both = AllOfBuilder::new().item(object).item(one_key);
-        RefOr::T(Schema::AllOf(both.build()))
+        update_schema(providers())
     }
 }
 
+/// The PUT body's schema, for the providers whose keys an account can store.
+fn update_schema(providers: &[&str]) -> RefOr<Schema> {
+    let mut object = ObjectBuilder::new()
+        .description(Some(
+            "The provider keys to write, at least one; send only those to change. Unknown fields are \
+             refused. A key is trimmed, and must then be 1 byte to 8 KiB without control characters.",
+        ))
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+    // At least one key: `{"writeOnly": true}` alone writes nothing and is refused.
+    let mut one_key = AnyOfBuilder::new();
+    for code in providers {
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_KEY_BYTES))
+            .pattern(Some(constraints::pattern::LINE));
+        object = object.property(key_field(code), key);
+        one_key = one_key.item(ObjectBuilder::new().required(key_field(code)));
+    }
+    object = object.property(
+        "writeOnly",
+        ObjectBuilder::new().schema_type(Type::Boolean).description(Some(
+            "Mark the keys written in this request write-only: no endpoint ever returns them (default false; \
+             once write-only, always write-only)",
+        )),
+    );
+    let both = AllOfBuilder::new().item(object).item(one_key);
+    RefOr::T(Schema::AllOf(both.build()))
+}
+
 impl ToSchema for CredentialUpdate {}
+
+/// Restates both schemas for the deployment's catalogue (`oauth.catalogue_file` adds providers),
+/// so the served document names every key `/credentials` takes.
+pub(crate) fn describe_providers(document: &mut utoipa::openapi::OpenApi, catalogue: &Catalogue) {
+    let providers = providers_of(catalogue);
+    let components = document.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert("CredentialUpdate".to_owned(), update_schema(&providers));
+    components
+        .schemas
+        .insert("CredentialSummary".to_owned(), summary_schema(&providers));
+}
 
 /// One provider key to write; the key is wiped when dropped.
 struct KeyWrite {

@@ -35,8 +35,6 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use ai::LATCHKEY_AUDIENCE;
-
 use crate::{
     GatewayConfig, edge, mcp,
     openapi::{self, ApiDoc},
@@ -196,6 +194,7 @@ pub(crate) fn router(
     let (routes, mut document) = api(metrics).split_for_parts();
     openapi::complete(&mut document);
     constraints::describe_providers(&mut document, &state.catalogue);
+    credentials::describe_providers(&mut document, &state.catalogue);
     let rest = routes
         .with_state(state.clone())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))

@@ -32,11 +32,10 @@ use zeroize::Zeroizing;
 
 use crate::{
     agent_use::{self, AgentUse},
-    auth::{looks_like_jwt, presented_secret},
+    auth::{latchkey_agent_token, presented_secret},
     openapi::responses as r,
     principal::Principal,
     problem::Problem,
-    routes::ai::LATCHKEY_AUDIENCE,
     state::AppState,
 };
 use redact::Redactor;
@@ -105,17 +104,8 @@ async fn authenticate(parts: &mut http::request::Parts, state: &AppState) -> Res
         ));
     }
     let secret = presented_secret(&parts.headers)?;
-    if looks_like_jwt(secret) {
-        let requirements = latchkey_tokens::Requirements {
-            audience: Some(LATCHKEY_AUDIENCE),
-            scope: &[],
-        };
-        match state.tokens.verify(secret, &requirements).await {
-            Some(Ok(_)) => return Ok(Caller::Agent(secret.to_owned())),
-            // Not an agent token of this deployment: perhaps a certificate JWT.
-            Some(Err(_)) => {}
-            None => return Err(Problem(ApiError::unavailable())),
-        }
+    if latchkey_agent_token(state, secret).await?.is_some() {
+        return Ok(Caller::Agent(secret.to_owned()));
     }
     Ok(Caller::Acting(Principal::from_request_parts(parts, state).await?, None))
 }

@@ -8,17 +8,13 @@ use axum::extract::FromRequestParts;
 use http::request::Parts;
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_ids::AccountId;
-use latchkey_tokens::Requirements;
 
 use crate::{
-    auth::{looks_like_jwt, presented_secret},
+    auth::{latchkey_agent_token, presented_secret},
     principal::Principal,
     problem::Problem,
     state::AppState,
 };
-
-/// The audience an agent token must have (or none) to read Latchkey's own context.
-pub(crate) const LATCHKEY_AUDIENCE: &str = "latchkey";
 
 /// The reader of the context, as a principal of the account (for an agent token: the agent as its
 /// actor, on the default plan, since reading limits nothing).
@@ -33,32 +29,20 @@ impl FromRequestParts<AppState> for ContextReader {
             return Ok(Self(principal.clone()));
         }
         let secret = presented_secret(&parts.headers)?;
-        if looks_like_jwt(secret) {
-            let requirements = Requirements {
-                audience: Some(LATCHKEY_AUDIENCE),
-                scope: &[],
-            };
-            match state.tokens.verify(secret, &requirements).await {
-                Some(Ok(claims)) => {
-                    let account_id = AccountId::try_from(claims.account).map_err(|_| {
-                        Problem(ApiError::new(
-                            ErrorCode::Unauthorized,
-                            "the agent token names no account",
-                        ))
-                    })?;
-                    let agent: std::sync::Arc<str> = claims.sub.into();
-                    state.rate_limiter.check(&agent)?;
-                    return Ok(Self(Principal {
-                        account_id,
-                        api_key_id: agent,
-                        plan: "".into(),
-                    }));
-                }
-                // Not an agent token this deployment signed (or revoked, expired, for another
-                // service): perhaps a certificate JWT, which the account's principal checks.
-                Some(Err(_)) => {}
-                None => return Err(Problem(ApiError::unavailable())),
-            }
+        if let Some(claims) = latchkey_agent_token(state, secret).await? {
+            let account_id = AccountId::try_from(claims.account).map_err(|_| {
+                Problem(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "the agent token names no account",
+                ))
+            })?;
+            let agent: std::sync::Arc<str> = claims.sub.into();
+            state.rate_limiter.check(&agent)?;
+            return Ok(Self(Principal {
+                account_id,
+                api_key_id: agent,
+                plan: "".into(),
+            }));
         }
         Ok(Self(Principal::from_request_parts(parts, state).await?))
     }
