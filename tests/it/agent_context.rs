@@ -56,29 +56,15 @@ async fn five_connections(t: &TestMesh) -> Vec<(String, String)> {
 /// An agent of `key`'s account and two of its tokens: one for no service in particular (so for
 /// Latchkey too), one for `billing` only.
 async fn agent_tokens_of(t: &TestMesh, key: &str) -> (String, String) {
-    let agent: Value = t
-        .as_key(Method::POST, "/v1/agents", key)
-        .json(&json!({ "name": "reader", "owner": "eng" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent = t
+        .created(key, "/v1/agents", json!({ "name": "reader", "owner": "eng" }))
+        .await;
     let mut tokens = Vec::new();
     for body in [
         json!({ "agent_id": agent["id"], "scope": ["context.read"] }),
         json!({ "agent_id": agent["id"], "scope": ["context.read"], "target_service": "billing" }),
     ] {
-        let issued: Value = t
-            .as_key(Method::POST, "/v1/tokens", key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let issued = t.created(key, "/v1/tokens", body).await;
         tokens.push(issued["token"].as_str().expect("a token").to_owned());
     }
     (tokens.remove(0), tokens.remove(0))

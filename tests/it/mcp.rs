@@ -77,15 +77,9 @@ fn error_code(result: &Value) -> &str {
 
 async fn an_account_uses_every_tool(backend: Backend, bus: Bus) {
     let (upstream, _catalogue, t) = with_provider(backend, bus).await;
-    let agent: Value = t
-        .as_key(Method::POST, "/v1/agents", &t.key)
-        .json(&json!({ "name": "mcp-minted", "owner": "eng" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent = t
+        .created(&t.key, "/v1/agents", json!({ "name": "mcp-minted", "owner": "eng" }))
+        .await;
 
     let report = python_client(over_http(
         &t,

@@ -9,7 +9,7 @@ pub(crate) mod upstream;
 
 use latchkey_storage::Backend;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{Bus, TestMesh, gateway_config};
 use upstream::Upstream;
@@ -140,24 +140,12 @@ async fn send(t: &TestMesh, method: Method, path: &str, key: &str) -> (StatusCod
 
 /// A new agent of the first account, and a token of it for Latchkey with `scope`.
 pub(crate) async fn agent_token(t: &TestMesh, scope: &[&str]) -> (String, String) {
-    let agent: Value = t
-        .as_key(Method::POST, "/v1/agents", &t.key)
-        .json(&json!({ "name": format!("proxy-user-{}", scope.join("-")), "owner": "eng" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let issued: Value = t
-        .as_key(Method::POST, "/v1/tokens", &t.key)
-        .json(&json!({ "agent_id": agent["id"], "scope": scope, "target_service": "latchkey" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let name = format!("proxy-user-{}", scope.join("-"));
+    let agent = t
+        .created(&t.key, "/v1/agents", json!({ "name": name, "owner": "eng" }))
+        .await;
+    let body = json!({ "agent_id": agent["id"], "scope": scope, "target_service": "latchkey" });
+    let issued = t.created(&t.key, "/v1/tokens", body).await;
     (
         agent["id"].as_str().unwrap().to_owned(),
         issued["token"].as_str().expect("a token").to_owned(),

@@ -46,7 +46,7 @@ impl AgentCaller {
         let name = tool.name();
         if tool.per_provider() {
             let prefix = format!("mcp.{name}:");
-            let any_provider = format!("mcp.{name}:{}", "any-provider");
+            let any_provider = format!("mcp.{name}:any-provider");
             self.scopes
                 .iter()
                 .any(|granted| granted.starts_with(&prefix) || scope::contains(granted, &any_provider))
