@@ -102,3 +102,8 @@ define_id!(
     /// A user of one service.
     ServiceUserId, "usr", "service user"
 );
+define_id!(
+    /// A console session (`cses_…`): a person signed in to the web console. Its token (`lk_cs_…`,
+    /// the cookie's value) is a secret, never an id.
+    ConsoleSessionId, "cses", "console session"
+);

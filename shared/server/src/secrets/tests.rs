@@ -38,3 +38,38 @@ fn the_kinds_of_credential_cannot_be_mistaken_for_each_other() {
     assert!(!looks_like_service_key(&new_api_key_secret()));
     assert!(!looks_like_service_key(&new_secret(AGENT_SECRET_PREFIX)));
 }
+
+#[test]
+fn a_console_session_token_is_the_prefix_and_256_random_bits_in_base64url() {
+    let a = new_console_session_token().expect("the OS generator answers");
+    let b = new_console_session_token().expect("the OS generator answers");
+    assert_ne!(a, b);
+    assert!(looks_like_console_session_token(&a), "{a}");
+    let body = a.strip_prefix(CONSOLE_SESSION_PREFIX).expect("the prefix");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .expect("base64url");
+    assert_eq!(bytes.len(), 32);
+    assert!(!looks_like_api_key(&a) && !looks_like_service_key(&a));
+}
+
+#[test]
+fn malformed_console_session_tokens_are_rejected_before_any_lookup() {
+    let good = new_console_session_token().expect("the OS generator answers");
+    for bad in [
+        String::new(),
+        CONSOLE_SESSION_PREFIX.to_owned(),
+        good.replace(CONSOLE_SESSION_PREFIX, "lk_live_"),
+        format!(" {good}"),
+        format!("{good}\n"),
+        format!("{good}="),
+        format!("{good}A"),
+        good[..good.len() - 1].to_owned(),
+        format!("{}+{}", &good[..10], &good[11..]),
+        format!("{good}{}", "A".repeat(300)),
+        new_api_key_secret(),
+    ] {
+        assert!(!looks_like_console_session_token(&bad), "{bad:?}");
+    }
+}
