@@ -33,6 +33,8 @@ catalogue! {
     CertificateCreated => "certificate.created",
     CertificateRevoked => "certificate.revoked",
     CertificateDeleted => "certificate.deleted",
+    ConsoleSessionStarted => "console.session_started",
+    ConsoleSessionEnded => "console.session_ended",
     AgentCreated => "agent.created",
     AgentPaused => "agent.paused",
     AgentResumed => "agent.resumed",
@@ -222,6 +224,40 @@ impl DomainEvent for CertificateDeleted {
     const TYPE: EventType = EventType::CertificateDeleted;
     fn subject(&self) -> Option<String> {
         Some(self.certificate_id.clone())
+    }
+}
+
+/// A person signed in to the web console with an account credential (docs/console.md): a
+/// server-side session began. Never its token: the session's id and who signed in (the envelope's
+/// actor too).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSessionStarted {
+    pub session_id: String,
+    /// The API key (`key_…`) or certificate (`cert_…`) that signed in.
+    pub actor_id: String,
+}
+
+impl DomainEvent for ConsoleSessionStarted {
+    const TYPE: EventType = EventType::ConsoleSessionStarted;
+    fn subject(&self) -> Option<String> {
+        Some(self.session_id.clone())
+    }
+}
+
+/// Console sessions were ended by a person signing out: the one they signed out of, first, and with
+/// `signed_out_everywhere` every other session of the account. A session that expired, or whose
+/// credential was deleted or revoked, ends without an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSessionEnded {
+    pub session_ids: Vec<String>,
+    /// `signed_out` or `signed_out_everywhere`.
+    pub reason: String,
+}
+
+impl DomainEvent for ConsoleSessionEnded {
+    const TYPE: EventType = EventType::ConsoleSessionEnded;
+    fn subject(&self) -> Option<String> {
+        self.session_ids.first().cloned()
     }
 }
 
