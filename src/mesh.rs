@@ -82,7 +82,7 @@ pub async fn start_service(
             let service = latchkey_agent_token::AgentToken::open(db().await?, mesh, system_secrets(context)?)
                 .await?
                 .with_policy(policy)
-                .with_config(&context.settings.agent_token)
+                .with_config(&context.settings.agent_token)?
                 .with_public_url(&context.settings.public_url)
                 .with_domains(&context.settings.domains)?
                 .with_plans(context.settings.plans.clone());

@@ -179,3 +179,20 @@ fn a_default_plan_no_table_defines_is_refused() {
     let unknown_limit = Settings::load(None, env(&[("LATCHKEY__PLANS__FREE__SEATS", "2")]));
     assert!(unknown_limit.is_err(), "an unknown limit is a settings error");
 }
+
+#[test]
+fn console_session_lifetimes_default_to_the_crate_and_come_from_the_environment() {
+    let defaults = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(defaults.agent_token, latchkey_agent_token::AgentTokenConfig::default());
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__AGENT_TOKEN__CONSOLE_SESSION_IDLE_SECS", "600"),
+            ("LATCHKEY__AGENT_TOKEN__CONSOLE_SESSION_MAX_SECS", "3600"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.agent_token.console_session_idle_secs, 600);
+    assert_eq!(settings.agent_token.console_session_max_secs, 3600);
+    assert_eq!(settings.agent_token.validate(), Ok(()));
+}

@@ -6,6 +6,7 @@
 mod agents;
 mod api_keys;
 pub mod certificates;
+mod config;
 mod delegate;
 mod domains;
 mod error;
@@ -35,6 +36,7 @@ pub use latchkey_tokens as tokens;
 
 pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
+pub use config::{AgentTokenConfig, AgentTokenConfigError};
 pub use delegate::Delegation;
 pub use domains::{
     DOMAIN_GRPC_SERVICE, Domain, DomainRound, DomainStatus, DomainsConfig, DomainsConfigError, Reason as DomainReason,
@@ -42,7 +44,6 @@ pub use domains::{
 };
 pub use error::AgentTokenError;
 pub use issue::{DEFAULT_TTL_SECS, HeldForApproval, IssueOutcome, IssuedToken, MAX_TTL_SECS, Requester, TokenRequest};
-pub use limits::AgentTokenConfig;
 pub use plans::{AccountUsage, PlanMove};
 pub use policy_gate::PolicyClient;
 pub use revoke::RevokedToken;
@@ -131,11 +132,12 @@ impl AgentToken {
         self
     }
 
-    /// Applies the `[agent_token]` settings (request rate limits).
-    #[must_use]
-    pub fn with_config(mut self, config: &AgentTokenConfig) -> Self {
+    /// Applies the `[agent_token]` settings (request rate limits, console session lifetimes),
+    /// refusing ones the service cannot run with.
+    pub fn with_config(mut self, config: &AgentTokenConfig) -> Result<Self, AgentTokenConfigError> {
+        config.validate()?;
         self.limits = std::sync::Arc::new(limits::RequestLimits::new(config));
-        self
+        Ok(self)
     }
 
     /// Sets the deployment's plans (the default: one unlimited plan).

@@ -16,37 +16,8 @@ use governor::{
 };
 use latchkey_ids::{AccountId, AgentId};
 use latchkey_server::InfraError;
-use serde::Deserialize;
 
-use crate::AgentTokenError;
-
-/// The `[agent_token]` section of the settings file.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgentTokenConfig {
-    /// Token requests (issue and delegation to it) per agent per second, sustained, and the burst.
-    pub agent_rate_per_second: u32,
-    pub agent_rate_burst: u32,
-    /// Token requests per account per second, sustained, and the burst.
-    pub account_rate_per_second: u32,
-    pub account_rate_burst: u32,
-    /// Delegations per delegating token per second, sustained, and the burst.
-    pub delegation_rate_per_second: u32,
-    pub delegation_rate_burst: u32,
-}
-
-impl Default for AgentTokenConfig {
-    fn default() -> Self {
-        Self {
-            agent_rate_per_second: 100,
-            agent_rate_burst: 200,
-            account_rate_per_second: 2_000,
-            account_rate_burst: 4_000,
-            delegation_rate_per_second: 10,
-            delegation_rate_burst: 20,
-        }
-    }
-}
+use crate::{AgentTokenConfig, AgentTokenError};
 
 type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
 

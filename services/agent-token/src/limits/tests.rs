@@ -10,6 +10,7 @@ fn limits(agent_burst: u32, account_burst: u32, delegation_burst: u32) -> Reques
         account_rate_burst: account_burst,
         delegation_rate_per_second: 1,
         delegation_rate_burst: delegation_burst,
+        ..AgentTokenConfig::default()
     })
 }
 
