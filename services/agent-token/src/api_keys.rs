@@ -177,6 +177,8 @@ impl AgentToken {
         let Some(secret_hash) = secret_hash else {
             return Err(AgentTokenError::ApiKeyNotFound);
         };
+        // The console sessions it signed in end with it.
+        Self::end_console_sessions_of(&mut tx, account, key_id.as_str()).await?;
         let event = ApiKeyDeleted {
             key_id: key_id.to_string(),
             secret_hash,

@@ -363,6 +363,8 @@ impl AgentToken {
         .await?;
         match kid {
             Some(kid) => {
+                // The console sessions it signed in end with it.
+                Self::end_console_sessions_of(&mut tx, account, id.as_str()).await?;
                 let event = CertificateRevoked {
                     certificate_id: id.to_string(),
                     kid,

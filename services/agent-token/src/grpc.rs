@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use crate::{
     Agent, AgentAction, AgentStatus, AgentToken, AgentTokenError, ApiKey, CreatedApiKey, Delegation, IssueOutcome,
-    IssuedToken, NewAgent, PlanMove, Principal, Requester, TokenRequest, tokens::Requirements,
+    IssuedToken, NewAgent, PlanMove, Principal, Requester, TokenRequest, console_sessions, tokens::Requirements,
 };
 
 /// The most tokens one verification request may carry (AuthRAI: 100).
@@ -458,6 +458,43 @@ impl AgentTokenService for GrpcApi {
             domains: usage.domains,
             tokens_this_month: usage.tokens_this_month,
         }))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn start_console_session(
+        &self,
+        request: Request<pb::StartConsoleSessionRequest>,
+    ) -> Result<Response<pb::StartedConsoleSession>, Status> {
+        self.require_mesh(&request)?;
+        let started = self
+            .service
+            .start_console_session(&request.into_inner().credential)
+            .await?;
+        Ok(Response::new(console_sessions::started_to_pb(started)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn resolve_console_session(
+        &self,
+        request: Request<pb::ResolveConsoleSessionRequest>,
+    ) -> Result<Response<pb::ConsoleSession>, Status> {
+        self.require_mesh(&request)?;
+        let session = self
+            .service
+            .resolve_console_session(&request.into_inner().token)
+            .await?;
+        Ok(Response::new(console_sessions::session_to_pb(session)))
+    }
+
+    #[instrument(skip_all, err)]
+    async fn end_console_session(
+        &self,
+        request: Request<pb::EndConsoleSessionRequest>,
+    ) -> Result<Response<pb::EndConsoleSessionResponse>, Status> {
+        self.require_mesh(&request)?;
+        let m = request.into_inner();
+        let ended = self.service.end_console_session(&m.token, m.everywhere).await?;
+        Ok(Response::new(pb::EndConsoleSessionResponse { ended }))
     }
 
     #[instrument(skip_all, err)]

@@ -1,12 +1,13 @@
 //! The agent-token service: accounts and their API keys, agent identities, and the Ed25519-signed
 //! agent tokens they request (issue, delegate, verify, revoke; the token format itself is
-//! `latchkey_tokens`'). It owns its tables, answers over gRPC, and announces every change as a domain
-//! event through its transactional outbox.
+//! `latchkey_tokens`'), and the web console's sessions. It owns its tables, answers over gRPC, and
+//! announces every change as a domain event through its transactional outbox.
 
 mod agents;
 mod api_keys;
 pub mod certificates;
 mod config;
+mod console_sessions;
 mod delegate;
 mod domains;
 mod error;
@@ -37,6 +38,7 @@ pub use latchkey_tokens as tokens;
 pub use agents::{Agent, AgentAction, AgentStatus, CreatedAgent, NewAgent};
 pub use api_keys::{ApiKey, CreatedApiKey, Principal};
 pub use config::{AgentTokenConfig, AgentTokenConfigError};
+pub use console_sessions::{ConsoleActor, ConsoleSession, MAX_SESSIONS_PER_ACCOUNT, StartedConsoleSession};
 pub use delegate::Delegation;
 pub use domains::{
     DOMAIN_GRPC_SERVICE, Domain, DomainRound, DomainStatus, DomainsConfig, DomainsConfigError, Reason as DomainReason,
@@ -64,6 +66,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (5, "0005_certificates"),
     (6, "0006_domains"),
     (7, "0007_account_plans"),
+    (8, "0008_console_sessions"),
 ];
 
 /// The service's state: its database and outbox. Cheap to clone.
@@ -86,6 +89,8 @@ pub struct AgentToken {
     certificates: certificates::CertificateSettings,
     /// The deployment's plans: the limits on agents, API keys and tokens per month.
     plans: latchkey_server::Plans,
+    /// How long console sessions live (`[agent_token]`).
+    console_sessions: console_sessions::SessionSettings,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -114,6 +119,7 @@ impl AgentToken {
             domains: std::sync::Arc::new(domains::DomainChecks::defaults()),
             certificates: certificates::CertificateSettings::default(),
             plans: latchkey_server::Plans::default(),
+            console_sessions: console_sessions::SessionSettings::new(&AgentTokenConfig::default()),
         })
     }
 
@@ -137,6 +143,7 @@ impl AgentToken {
     pub fn with_config(mut self, config: &AgentTokenConfig) -> Result<Self, AgentTokenConfigError> {
         config.validate()?;
         self.limits = std::sync::Arc::new(limits::RequestLimits::new(config));
+        self.console_sessions = console_sessions::SessionSettings::new(config);
         Ok(self)
     }
 
@@ -188,6 +195,10 @@ impl AgentToken {
         run.tasks().spawn(
             "certificate-jti-prune",
             self.clone().prune_used_jtis_periodically(shutdown.clone()),
+        );
+        run.tasks().spawn(
+            "console-session-prune",
+            self.clone().prune_console_sessions_periodically(shutdown.clone()),
         );
         run.tasks()
             .spawn("domain-checks", self.clone().check_domains_periodically(shutdown));

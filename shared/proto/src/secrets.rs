@@ -20,6 +20,12 @@ pub const SECRET_FIELDS: &[&str] = &[
     // Certificates: the private key, returned once at creation, and the JWTs signed with one.
     "latchkey.agent_token.v1.CreatedCertificate.private_key",
     "latchkey.agent_token.v1.AuthenticateCertificateJwtRequest.token",
+    // Console sessions: the credential a person signs in with (an API key or a certificate JWT), and
+    // the session's token, a bearer credential (the console's cookie) until the session ends.
+    "latchkey.agent_token.v1.StartConsoleSessionRequest.credential",
+    "latchkey.agent_token.v1.StartedConsoleSession.token",
+    "latchkey.agent_token.v1.ResolveConsoleSessionRequest.token",
+    "latchkey.agent_token.v1.EndConsoleSessionRequest.token",
     // Vault plaintext, both ways.
     "latchkey.vault.v1.PutSecretRequest.plaintext",
     "latchkey.vault.v1.GetSecretResponse.plaintext",
