@@ -1,12 +1,16 @@
 //! Error text fit to keep beside a dead letter and show an operator. It comes from the broker or a
 //! handler, so it should hold no secret; this makes sure of the shapes a secret could take there
-//! (credentials in a URL, a Latchkey API key, a JWT), and keeps it to one bounded line.
+//! (credentials in a URL, one of Latchkey's own secrets, a JWT), and keeps it to one bounded line.
+
+/// The prefixes of Latchkey's own secrets: account and service API keys, console sessions, agent
+/// secret keys, webhook signing secrets.
+const SECRET_PREFIXES: [&str; 5] = ["lk_live_", "lk_svc_", "lk_cs_", "sk_live_", "whsec_"];
 
 /// The most characters kept of an error.
 const MAX_CHARS: usize = 500;
 
-/// `text` on one line, at most 500 characters, with URL credentials, `lk_live_` keys and JWTs
-/// replaced by `***`.
+/// `text` on one line, at most 500 characters, with URL credentials, Latchkey's secrets (by their
+/// prefixes) and JWTs replaced by `***`.
 pub fn sanitize_error(text: &str) -> String {
     let mut words = Vec::new();
     for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
@@ -22,8 +26,10 @@ pub fn sanitize_error(text: &str) -> String {
 }
 
 fn redact_word(word: &str) -> String {
-    if let Some(start) = word.find("lk_live_") {
-        return format!("{}lk_live_***", &word[..start]);
+    for prefix in SECRET_PREFIXES {
+        if let Some(start) = word.find(prefix) {
+            return format!("{}{prefix}***", &word[..start]);
+        }
     }
     if let Some(start) = word.find("eyJ")
         && word[start..].matches('.').count() >= 2
