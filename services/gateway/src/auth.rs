@@ -147,7 +147,7 @@ async fn authenticate_jwt(state: &AppState, token: &str) -> Result<Principal, Pr
 }
 
 /// Whether agent-token's answer says the credential is not valid (as opposed to its own failure).
-fn refused(status: &tonic::Status) -> bool {
+pub(crate) fn refused(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
         Code::Unauthenticated | Code::NotFound | Code::InvalidArgument | Code::PermissionDenied

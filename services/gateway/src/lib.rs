@@ -9,6 +9,7 @@
 mod agent_use;
 mod auth;
 mod config;
+mod console;
 mod edge;
 mod id_path;
 mod invalidation;

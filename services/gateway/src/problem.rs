@@ -198,11 +198,14 @@ pub(crate) fn render(mut response: Response, path: &str, request_id: &RequestId)
     problem_response(response.status(), response.headers(), error, path, request_id.as_str())
 }
 
+/// An error answer that is not already a document: axum's plain-text rejections and empty
+/// statuses. A console page (HTML, for a person) is a document of its own and stays as it is.
 fn is_bare_error(response: &Response) -> bool {
     let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
     (status.is_client_error() || status.is_server_error())
-        && response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes)
-            != Some(PROBLEM_CONTENT_TYPE.as_bytes())
+        && content_type != Some(PROBLEM_CONTENT_TYPE.as_bytes())
+        && !content_type.is_some_and(|value| value.starts_with(b"text/html"))
 }
 
 fn problem_response(

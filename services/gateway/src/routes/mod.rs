@@ -36,7 +36,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    GatewayConfig, edge, mcp,
+    GatewayConfig, console, edge, mcp,
     openapi::{self, ApiDoc},
     problem,
     state::AppState,
@@ -210,7 +210,8 @@ pub(crate) fn router(
             ))
     };
     let tools_reach = edged(rest.clone());
-    edged(mcp::mount(rest, tools_reach, &state, config, shutdown))
+    let with_mcp = mcp::mount(rest, tools_reach.clone(), &state, config, shutdown);
+    edged(console::mount(with_mcp, tools_reach, &state))
 }
 
 /// `/metrics` and `/healthz` alone, for a listener of their own (`server.metrics_listen`).

@@ -157,6 +157,33 @@ impl AgentTokenService for FakeAgentToken {
         Err(Status::unimplemented("not needed by the gateway's own tests"))
     }
 
+    async fn start_console_session(
+        &self,
+        _request: Request<at::StartConsoleSessionRequest>,
+    ) -> Result<Response<at::StartedConsoleSession>, Status> {
+        Err(Status::unimplemented(
+            "the console is tested end to end (tests/it/console.rs)",
+        ))
+    }
+
+    async fn resolve_console_session(
+        &self,
+        _request: Request<at::ResolveConsoleSessionRequest>,
+    ) -> Result<Response<at::ConsoleSession>, Status> {
+        Err(Status::unimplemented(
+            "the console is tested end to end (tests/it/console.rs)",
+        ))
+    }
+
+    async fn end_console_session(
+        &self,
+        _request: Request<at::EndConsoleSessionRequest>,
+    ) -> Result<Response<at::EndConsoleSessionResponse>, Status> {
+        Err(Status::unimplemented(
+            "the console is tested end to end (tests/it/console.rs)",
+        ))
+    }
+
     async fn get_jwks(&self, _request: Request<at::GetJwksRequest>) -> Result<Response<at::GetJwksResponse>, Status> {
         Ok(Response::new(at::GetJwksResponse {
             jwks_json: r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"token-fake","use":"sig","alg":"EdDSA"}]}"#.to_owned(),
