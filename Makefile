@@ -10,7 +10,7 @@ IMAGE ?= latchkey:dev
 # names are unique across the workspace).
 BENCHES ?= verify http_load delivery audit vault
 
-.PHONY: help run test peers lint fmt bench image schemathesis fuzz fuzz-smoke fuzz-install fuzz-build
+.PHONY: help run test peers lint fmt bench image schemathesis fuzz fuzz-smoke fuzz-install fuzz-build screenshots
 
 help:
 	@echo "make run    - latchkey dev: every service in one process (SQLite, in-process bus)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   - rustfmt check and clippy with warnings denied"
 	@echo "make fmt    - format the workspace"
 	@echo "make bench  - benchmarks: $(BENCHES)"
+	@echo "make screenshots - the console's browser tests, writing docs/console/*.png"
 	@echo "make schemathesis - every API operation fuzzed from /openapi.json against a fresh latchkey dev"
 	@echo "make image  - build the $(IMAGE) container image from deploy/Dockerfile"
 	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS ($(FUZZ_SECONDS)) each; make fuzz-smoke: $(FUZZ_SMOKE_SECONDS) s each"
@@ -28,6 +29,10 @@ run:
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 test: peers
 	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast
+
+# The console's browser tests, writing their PNGs to docs/console/ (README shows two).
+screenshots: peers
+	LATCHKEY_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(CARGO) test --test it -- console:: --test-threads 2
 
 # PostgreSQL and NATS with JetStream, started (or installed) when missing.
 peers:

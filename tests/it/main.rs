@@ -15,6 +15,7 @@ mod bad_input;
 mod binary;
 mod certificates;
 mod compose;
+mod console;
 mod console_sessions;
 mod credentials;
 mod dead_letters;
