@@ -28,5 +28,8 @@ fn long_errors_are_cut_on_a_character_boundary() {
 #[test]
 fn every_kind_of_latchkey_secret_is_replaced() {
     let clean = sanitize_error("session=lk_cs_AbCdEf svc lk_svc_GhIjKl agent sk_live_MnOpQr hook whsec_StUvWx");
-    assert_eq!(clean, "session=lk_cs_*** svc lk_svc_*** agent sk_live_*** hook whsec_***");
+    assert_eq!(
+        clean,
+        "session=lk_cs_*** svc lk_svc_*** agent sk_live_*** hook whsec_***"
+    );
 }
