@@ -7,14 +7,14 @@ mod browser;
 use std::time::Duration;
 
 use latchkey_storage::Backend;
-use latchkey_test_support::eventually;
+use latchkey_test_support::{eventually, oidc_peer::OidcPeer};
 use reqwest::{StatusCode, redirect::Policy};
 use serde_json::{Value, json};
 
 use self::browser::Browser;
 use crate::{
     binary::{BINARY, Process, free_port, ready},
-    support::{Bus, TestMesh},
+    support::{Bus, TestMesh, gateway_config},
 };
 
 async fn dev_mesh() -> TestMesh {
@@ -311,6 +311,23 @@ async fn a_policy_with_a_bad_rule_shows_the_field_error_and_a_form_without_its_t
     assert!(browser.wait_for_text(".notice.ok", "hold secrets").await);
     assert!(browser.wait_for_text("table", "hold secrets").await);
 
+    // Edited in place: the saved form shows what the service stored.
+    browser.click("table a").await;
+    assert!(browser.wait_for_text("h1", "Edit policy").await);
+    browser.fill("#field-priority", "700").await;
+    browser.click("main form button[type=submit]").await;
+    assert!(browser.wait_for_text(".notice.ok", "Saved.").await);
+    let listed: Value = t
+        .as_key(reqwest::Method::GET, "/v1/policies", &t.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["priority"], 700);
+    browser.goto("/console/policies").await;
+
     // The dry run names the rule that decides.
     let agent = t
         .created(&t.key, "/v1/agents", json!({"name": "planner", "owner": "ops"}))
@@ -476,6 +493,22 @@ async fn every_page_renders_the_audit_chain_verifies_and_sign_out_ends_the_sessi
         browser.screenshot(shot).await;
     }
 
+    // An endpoint's page: its deliveries, and a test event sent from it.
+    browser.goto("/console/webhooks").await;
+    browser.click("table a").await;
+    assert!(browser.wait_for_text("h1", "Webhook endpoint").await);
+    browser.click("form[action$='/test'] button").await;
+    assert!(browser.wait_for_text(".notice.ok", "test event").await);
+    browser.screenshot("webhook-endpoint").await;
+
+    // The audit log filtered by type.
+    browser.goto("/console/audit?type=agent.*").await;
+    assert!(browser.wait_for_text("table.audit", "agent.created").await);
+    assert!(
+        !browser.source().await.contains("policy.created"),
+        "the filter keeps other types out"
+    );
+
     // A pasted token is verified.
     browser.goto("/console/tokens").await;
     browser.fill("#field-token", issued["token"].as_str().unwrap()).await;
@@ -560,6 +593,74 @@ async fn another_accounts_resources_never_appear_and_cannot_be_touched_from_the_
         .await
         .unwrap();
     assert_eq!(agent["status"], "active", "untouched");
+}
+
+#[tokio::test]
+async fn connect_runs_the_providers_oauth_flow_and_comes_back_to_the_console() {
+    let peer = OidcPeer::start().await;
+    let t = TestMesh::start_with_oauth(
+        Backend::Sqlite,
+        Bus::Local,
+        gateway_config(),
+        crate::oauth::oauth_config(&peer),
+    )
+    .await;
+    peer.register_client(&[&t.url("/oauth/callback")]).await;
+    let issuer = peer.discovery_url().replace("/.well-known/openid-configuration", "");
+
+    let browser = Browser::open(&t.base).await;
+    browser.sign_in(&t.key).await;
+    browser.goto("/console/connections").await;
+    browser
+        .click("form[action='/console/connections/oidc/connect'] button")
+        .await;
+    let at_provider = eventually(Duration::from_secs(20), || async {
+        browser.url().await.starts_with(&issuer)
+    })
+    .await;
+    assert!(
+        at_provider,
+        "Connect did not lead to the provider: {} {}",
+        browser.url().await,
+        browser.source().await.split("<main").nth(1).unwrap_or_default()
+    );
+
+    // The person logs in and consents on the provider's own pages, which send the browser to
+    // Latchkey's callback, which sends it back to the console.
+    let console_page = t.url("/console/connections");
+    for _ in 0..6 {
+        if browser.url().await.starts_with(&console_page) {
+            break;
+        }
+        if browser.has("input[name=login]").await {
+            browser.fill("input[name=login]", "ada").await;
+            browser.fill("input[name=password]", "any").await;
+        }
+        let before = browser.source().await;
+        browser.click("button[type=submit]").await;
+        eventually(Duration::from_secs(10), || async { browser.source().await != before }).await;
+    }
+    assert!(
+        browser.wait_for_text(".notice.ok", "Connected to oidc").await,
+        "{}",
+        browser.source().await
+    );
+    assert_eq!(browser.path().await, "/console/connections");
+    assert!(browser.wait_for_text("table", "active").await);
+    let fetched = t
+        .as_key(reqwest::Method::POST, "/tokens/fetch", &t.key)
+        .json(&json!({"provider": "oidc"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK, "the connection serves tokens");
+
+    browser
+        .click_and_confirm("form[action='/console/connections/oidc/disconnect'] button")
+        .await;
+    assert!(browser.wait_for_text(".notice.ok", "Disconnected").await);
+    assert!(browser.wait_for_text("table", "not connected").await);
+    browser.close().await;
 }
 
 /// Sessions are agent-token's: a restarted mesh honours one, sign-out everywhere ends them all,

@@ -26,7 +26,7 @@ use latchkey_test_support::oidc_peer::{CLIENT_ID, CLIENT_SECRET, OidcPeer};
 
 const APP_CALLBACK: &str = "https://app.example/oauth/done";
 
-fn oauth_config(peer: &OidcPeer) -> OauthConfig {
+pub(crate) fn oauth_config(peer: &OidcPeer) -> OauthConfig {
     OauthConfig {
         callback_url: String::new(),
         oidc_discovery_url: peer.discovery_url(),

@@ -3,7 +3,7 @@
 
 use axum::{
     extract::{Path, Query, State},
-    response::Response,
+    response::{Html, IntoResponse, Response},
 };
 use maud::html;
 use serde::Deserialize;
@@ -18,7 +18,7 @@ use crate::{
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct Back {
-    /// Set by the OAuth callback's redirect: `success` or `error`.
+    /// Set by the OAuth callback's redirect: `connected` or `error`.
     #[serde(default)]
     status: String,
     #[serde(default)]
@@ -35,7 +35,7 @@ async fn page(console: &Console, signed_in: &SignedIn, back: &Back, top: maud::M
         .map(|page| items(page, "data").to_vec())
         .unwrap_or_default();
     let returned = match back.status.as_str() {
-        "success" => layout::notice("ok", &format!("Connected to {}.", back.provider)),
+        "connected" => layout::notice("ok", &format!("Connected to {}.", back.provider)),
         "" => html! {},
         _ => layout::notice(
             "error",
@@ -96,9 +96,13 @@ pub(crate) async fn list(State(console): State<Console>, signed_in: SignedIn, Qu
 /// provider, which sends it back to this page.
 pub(crate) async fn connect(State(console): State<Console>, Path(provider): Path<String>, posted: Posted) -> Response {
     let back = format!("{}/console/connections", console.settings.public_url);
-    let body = json!({"provider": provider, "redirect_uri": back});
+    // The seed document's camelCase body.
+    let body = json!({"provider": provider, "redirectUri": back});
     match console.api(&posted.signed_in).post("/oauth/sessions", body).await {
-        Ok(session) => layout::see_other(text(&session, "url")),
+        // Not a redirect: the page's `form-action 'self'` covers where a form's answer redirects
+        // to, so a 303 to the provider would be blocked. A page that moves on by itself (and a
+        // link, should it not) leaves as a navigation instead.
+        Ok(session) => leaving_for(&provider, text(&session, "url")),
         Err(problem) => {
             page(
                 &console,
@@ -109,6 +113,19 @@ pub(crate) async fn connect(State(console): State<Console>, Path(provider): Path
             .await
         }
     }
+}
+
+/// A page that sends the browser on to `url` (the provider's authorization page).
+fn leaving_for(provider: &str, url: &str) -> Response {
+    let markup = layout::bare(
+        "Connecting",
+        html! {
+            meta http-equiv="refresh" content=(format!("0;url={url}"));
+            p { "Taking you to " strong { (provider) } " to authorize Latchkey…" }
+            p { a href=(url) { "Continue to " (provider) } }
+        },
+    );
+    Html(markup.into_string()).into_response()
 }
 
 /// `POST /console/connections/{provider}/disconnect`.

@@ -82,7 +82,11 @@ async fn unknown_routes_and_methods_answer_404_and_405() {
     gw.get("/v1/nothing-here", &me.secret)
         .await
         .assert_problem(404, "NOT_FOUND");
-    gw.get("/", "").await.assert_problem(404, "NOT_FOUND");
+    gw.get("/nothing-here", "").await.assert_problem(404, "NOT_FOUND");
+    // The root leads people to the console (docs/console.md).
+    let root = gw.get("/", "").await;
+    assert_eq!(root.status, 303);
+    assert_eq!(root.header("location"), Some("/console"));
 
     let bearer = format!("Bearer {}", me.secret);
     let answer = gw
