@@ -711,6 +711,21 @@ async fn sessions_live_on_the_server(backend: Backend, bus: Bus) {
         .unwrap();
     assert_eq!(cross.status(), StatusCode::FORBIDDEN);
 
+    // A made-up session is no session (and its cookie is cleared); an oversize form is refused
+    // before anything reads it.
+    let forged_session = page(&http, &t.base, "lk_cs_made-up", "/console").await;
+    assert_eq!(forged_session.headers()["location"], "/console/sign-in");
+    assert!(set_cookie_line(&forged_session, "lk_console").contains("Max-Age=0"));
+    let oversize = http
+        .post(format!("{}/console/api-keys", t.base))
+        .header("cookie", format!("lk_console={first}"))
+        .form(&[("csrf", csrf.as_str()), ("name", &"x".repeat(300 * 1024))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversize.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(t.list_keys(&t.key).await.iter().all(|key| key["name"] != "cross-site"));
+
     // The audit export comes down as a file.
     let export = page(&http, &t.base, &first, "/console/audit/export?format=csv").await;
     assert_eq!(export.status(), StatusCode::OK);
