@@ -201,14 +201,7 @@ async fn a_person_signs_in_creates_an_agent_and_sees_its_secret_exactly_once() {
     browser.screenshot("agent-created").await;
 
     // The secret works: the agent gets a token with it.
-    let agents: Value = t
-        .as_key(reqwest::Method::GET, "/v1/agents", &t.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agents = t.read(&t.key, "/v1/agents").await;
     let agent_id = agents["data"][0]["id"].as_str().unwrap().to_owned();
     let issued = t
         .as_key(reqwest::Method::POST, "/v1/tokens", &secret)
@@ -233,14 +226,7 @@ async fn a_person_signs_in_creates_an_agent_and_sees_its_secret_exactly_once() {
         .await;
     assert!(asked.contains("cannot be undone"), "{asked}");
     assert!(browser.wait_for_text("table", "revoked").await);
-    let agent: Value = t
-        .as_key(reqwest::Method::GET, &format!("/v1/agents/{agent_id}"), &t.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent = t.read(&t.key, &format!("/v1/agents/{agent_id}")).await;
     assert_eq!(agent["status"], "revoked");
     browser.close().await;
 }
@@ -289,14 +275,7 @@ async fn a_policy_with_a_bad_rule_shows_the_field_error_and_a_form_without_its_t
             .contains("sometimes")
     );
     browser.screenshot("policy-field-error").await;
-    let listed: Value = t
-        .as_key(reqwest::Method::GET, "/v1/policies", &t.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = t.read(&t.key, "/v1/policies").await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 0, "nothing half-written");
 
     browser
@@ -317,14 +296,7 @@ async fn a_policy_with_a_bad_rule_shows_the_field_error_and_a_form_without_its_t
     browser.fill("#field-priority", "700").await;
     browser.click("main form button[type=submit]").await;
     assert!(browser.wait_for_text(".notice.ok", "Saved.").await);
-    let listed: Value = t
-        .as_key(reqwest::Method::GET, "/v1/policies", &t.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = t.read(&t.key, "/v1/policies").await;
     assert_eq!(listed["data"][0]["priority"], 700);
     browser.goto("/console/policies").await;
 
@@ -584,14 +556,7 @@ async fn another_accounts_resources_never_appear_and_cannot_be_touched_from_the_
         "the agents page again, with the refusal"
     );
     assert!(revoke.text().await.unwrap().contains("not found"));
-    let agent: Value = t
-        .as_key(reqwest::Method::GET, &format!("/v1/agents/{my_agent}"), &t.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent = t.read(&t.key, &format!("/v1/agents/{my_agent}")).await;
     assert_eq!(agent["status"], "active", "untouched");
 }
 

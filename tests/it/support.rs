@@ -244,6 +244,15 @@ impl TestMesh {
         key["key"].as_str().expect("the key's secret").to_owned()
     }
 
+    /// `GET path` with `key`, asserting 200; answers the body.
+    pub async fn read(&self, key: &str, path: &str) -> Value {
+        let response = self.as_key(reqwest::Method::GET, path, key).send().await.expect(path);
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, reqwest::StatusCode::OK, "GET {path}: {answer}");
+        answer
+    }
+
     /// `POST path` with `key`, asserting 201; answers the body.
     pub async fn created(&self, key: &str, path: &str, body: Value) -> Value {
         let response = self

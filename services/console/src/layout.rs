@@ -175,6 +175,30 @@ pub(crate) fn field(
     }
 }
 
+/// The form that adds one thing named by one field: a section headed `heading`, posting `name`
+/// to `action`.
+pub(crate) struct AddForm<'a> {
+    pub(crate) heading: &'a str,
+    pub(crate) action: &'a str,
+    pub(crate) label: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) hint: Option<&'a str>,
+    pub(crate) submit: &'a str,
+}
+
+pub(crate) fn add_form(signed_in: &SignedIn, form: &AddForm<'_>) -> Markup {
+    html! {
+        section aria-labelledby="create" {
+            h2 id="create" { (form.heading) }
+            form method="post" action=(form.action) {
+                (csrf(signed_in))
+                (field(form.label, form.name, "", Input::Text, form.hint, None))
+                button type="submit" { (form.submit) }
+            }
+        }
+    }
+}
+
 /// The route's refusal, above the form, unless every error is already beside its field.
 pub(crate) fn problem_notice(problem: &ApiProblem, fields: &[&str]) -> Markup {
     let unplaced: Vec<&(String, String)> = problem

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::{
     Console,
     api::{items, segment, text},
-    layout::{self, Input, field},
+    layout,
     session::{Posted, SignedIn},
 };
 
@@ -40,14 +40,14 @@ async fn page(console: &Console, signed_in: &SignedIn, top: Markup) -> Response 
             } },
             Err(problem) => p.notice.error { (problem.detail) },
         }
-        section aria-labelledby="create" {
-            h2 id="create" { "Create a key" }
-            form method="post" action="/console/api-keys" {
-                (layout::csrf(signed_in))
-                (field("Name", "name", "", Input::Text, Some("What uses it, e.g. ci-deploy."), None))
-                button type="submit" { "Create key" }
-            }
-        }
+        (layout::add_form(signed_in, &layout::AddForm {
+            heading: "Create a key",
+            action: "/console/api-keys",
+            label: "Name",
+            name: "name",
+            hint: Some("What uses it, e.g. ci-deploy."),
+            submit: "Create key",
+        }))
     };
     layout::page("API keys", "/api-keys", signed_in, content)
 }

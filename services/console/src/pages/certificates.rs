@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::{
     Console,
     api::{items, segment, text},
-    layout::{self, Input, field},
+    layout,
     session::{Posted, SignedIn},
 };
 
@@ -44,14 +44,14 @@ async fn page(console: &Console, signed_in: &SignedIn, top: Markup) -> Response 
             } },
             Err(problem) => p.notice.error { (problem.detail) },
         }
-        section aria-labelledby="create" {
-            h2 id="create" { "Create a certificate" }
-            form method="post" action="/console/certificates" {
-                (layout::csrf(signed_in))
-                (field("Name", "name", "", Input::Text, None, None))
-                button type="submit" { "Create certificate" }
-            }
-        }
+        (layout::add_form(signed_in, &layout::AddForm {
+            heading: "Create a certificate",
+            action: "/console/certificates",
+            label: "Name",
+            name: "name",
+            hint: None,
+            submit: "Create certificate",
+        }))
     };
     layout::page("Certificates", "/certificates", signed_in, content)
 }

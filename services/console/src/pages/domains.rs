@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::{
     Console,
     api::{items, segment, text},
-    layout::{self, Input, field},
+    layout,
     session::{Posted, SignedIn},
 };
 
@@ -41,14 +41,14 @@ async fn page(console: &Console, signed_in: &SignedIn, top: Markup) -> Response 
             } },
             Err(problem) => p.notice.error { (problem.detail) },
         }
-        section aria-labelledby="create" {
-            h2 id="create" { "Add a domain" }
-            form method="post" action="/console/domains" {
-                (layout::csrf(signed_in))
-                (field("Domain", "domain", "", Input::Text, Some("e.g. example.com"), None))
-                button type="submit" { "Add domain" }
-            }
-        }
+        (layout::add_form(signed_in, &layout::AddForm {
+            heading: "Add a domain",
+            action: "/console/domains",
+            label: "Domain",
+            name: "domain",
+            hint: Some("e.g. example.com"),
+            submit: "Add domain",
+        }))
     };
     layout::page("Domains", "/domains", signed_in, content)
 }
