@@ -5,7 +5,11 @@ use axum::response::{Html, IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::{api::ApiProblem, assets, session::CSRF_FIELD, session::SignedIn};
+use crate::{
+    api::ApiProblem,
+    assets,
+    signed_in::{CSRF_FIELD, SignedIn},
+};
 
 /// The console's sections, in the navigation's order: (path below /console, label).
 pub(crate) const SECTIONS: [(&str, &str); 13] = [

@@ -14,6 +14,7 @@ mod layout;
 mod pages;
 mod security;
 mod session;
+mod signed_in;
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ use axum::{
 pub use backend::{ApiAnswer, ApiCall, Backend, ConsoleSession, SessionError, StartedSession};
 pub use security::CONTENT_SECURITY_POLICY;
 
-use crate::{api::Api, session::SignedIn};
+use crate::{api::Api, signed_in::SignedIn};
 
 /// Where the console lives.
 pub const CONSOLE_PATH: &str = "/console";

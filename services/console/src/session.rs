@@ -20,18 +20,13 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{
-    Console, SIGN_IN_PATH,
-    backend::{ConsoleSession, SessionError},
-    layout,
-};
+pub(crate) use crate::signed_in::{CSRF_FIELD, SignedIn};
+use crate::{Console, SIGN_IN_PATH, backend::SessionError, layout};
 
 /// The session cookie.
 pub(crate) const SESSION_COOKIE: &str = "lk_console";
 /// The sign-in form's double-submit cookie.
 pub(crate) const SIGN_IN_COOKIE: &str = "lk_console_signin";
-/// The form field every POST carries.
-pub(crate) const CSRF_FIELD: &str = "csrf";
 /// The most a console form may carry (a policy's rules are the largest).
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
@@ -94,19 +89,6 @@ fn cross_site(headers: &HeaderMap) -> bool {
     origin == "null" || host.is_none() || origin_host != host
 }
 
-/// A signed-in request: the session agent-token resolved, and the CSRF token its forms carry.
-pub(crate) struct SignedIn {
-    pub(crate) session: ConsoleSession,
-    token: String,
-    pub(crate) csrf: String,
-}
-
-impl SignedIn {
-    pub(crate) fn token(&self) -> &str {
-        &self.token
-    }
-}
-
 /// Where a request without a live session goes: the sign-in page (htmx requests are told to go
 /// there rather than given the page to swap in).
 fn to_sign_in(headers: &HeaderMap, secure: bool) -> Response {
@@ -136,11 +118,7 @@ impl FromRequestParts<Console> for SignedIn {
             return Err(to_sign_in(&parts.headers, secure));
         };
         match console.backend.resolve(token).await {
-            Ok(session) => Ok(Self {
-                session,
-                csrf: csrf_of(token),
-                token: token.to_owned(),
-            }),
+            Ok(session) => Ok(Self::new(session, token.to_owned(), csrf_of(token))),
             Err(SessionError::Refused) => Err(to_sign_in(&parts.headers, secure)),
             Err(SessionError::RateLimited) => Err(layout::failure(
                 StatusCode::TOO_MANY_REQUESTS,
