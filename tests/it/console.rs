@@ -442,21 +442,33 @@ async fn every_page_renders_the_audit_chain_verifies_and_sign_out_ends_the_sessi
     browser.sign_in(&t.key).await;
     let session = browser.session_cookie().await.expect("the session cookie");
     browser.screenshot("overview").await;
-    for (path, heading, shot) in [
-        ("/console/approvals", "Approvals", "approvals-empty"),
-        ("/console/agents", "Agents", "agents"),
-        ("/console/tokens", "Tokens", "tokens"),
-        ("/console/connections", "Connections", "connections"),
-        ("/console/credentials", "Credentials", "credentials"),
-        ("/console/audit", "Audit log", "audit"),
-        ("/console/webhooks", "Webhooks", "webhooks"),
-        ("/console/api-keys", "API keys", "api-keys"),
-        ("/console/certificates", "Certificates", "certificates"),
-        ("/console/domains", "Domains", "domains"),
-        ("/console/organizations", "Organizations", "organizations"),
+    // Each page with what it must show of the account's things.
+    for (path, heading, shows, shot) in [
+        (
+            "/console/approvals",
+            "Approvals",
+            "Nothing is waiting",
+            "approvals-empty",
+        ),
+        ("/console/agents", "Agents", "support-bot", "agents"),
+        ("/console/tokens", "Tokens", "Issue a token", "tokens"),
+        ("/console/policies", "Policies", "no deletes", "policies-list"),
+        ("/console/connections", "Connections", "Anthropic", "connections"),
+        ("/console/credentials", "Credentials", "openai", "credentials"),
+        ("/console/audit", "Audit log", "agent.created", "audit"),
+        ("/console/webhooks", "Webhooks", "hooks.example.com", "webhooks"),
+        ("/console/api-keys", "API keys", "lk_live_", "api-keys"),
+        ("/console/certificates", "Certificates", "ci signer", "certificates"),
+        ("/console/domains", "Domains", "example.com", "domains"),
+        ("/console/organizations", "Organizations", "Acme", "organizations"),
     ] {
         browser.goto(path).await;
         assert!(browser.wait_for_text("h1", heading).await, "{path}");
+        assert!(
+            browser.wait_for_text("main", shows).await,
+            "{path} does not show {shows}: {}",
+            browser.source().await
+        );
         assert!(
             !browser.has(".notice.error").await,
             "{path} shows an error: {}",
@@ -480,6 +492,17 @@ async fn every_page_renders_the_audit_chain_verifies_and_sign_out_ends_the_sessi
         !browser.source().await.contains("policy.created"),
         "the filter keeps other types out"
     );
+
+    // A service added to an organization.
+    browser.goto("/console/organizations").await;
+    browser.click("details summary").await;
+    browser.fill("#service-name-acme", "Main app").await;
+    browser.fill("#service-slug-acme", "main-app").await;
+    browser
+        .click("form[action='/console/organizations/acme/services'] button")
+        .await;
+    assert!(browser.wait_for_text(".notice.ok", "Added Main app.").await);
+    assert!(browser.wait_for_text("section.organization", "main-app").await);
 
     // A pasted token is verified.
     browser.goto("/console/tokens").await;
@@ -713,6 +736,35 @@ async fn sessions_live_on_the_server(backend: Backend, bus: Bus) {
         page(&http, &t.base, &first, "/console").await.status(),
         StatusCode::OK,
         "a restarted gateway honours it"
+    );
+
+    // A second gateway honours the session, and a sign-out there ends it here.
+    let second_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second_gateway = format!("http://{}", second_listener.local_addr().unwrap());
+    let _second = latchkey::mesh::spawn_service(
+        latchkey::cli::Service::Gateway,
+        second_listener,
+        &t.mesh.context,
+        t.mesh.shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let third = sign_in_over_http(&http, &t.base, &t.key).await;
+    let on_second = page(&http, &second_gateway, &third, "/console").await;
+    assert_eq!(on_second.status(), StatusCode::OK);
+    let html = on_second.text().await.unwrap();
+    let signed_out = http
+        .post(format!("{second_gateway}/console/sign-out"))
+        .header("cookie", format!("lk_console={third}"))
+        .form(&[("csrf", csrf_in(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page(&http, &t.base, &third, "/console").await.headers()["location"],
+        "/console/sign-in",
+        "signed out on one gateway, out on every gateway"
     );
 
     // Everywhere: both sessions end.

@@ -111,6 +111,10 @@ pub fn router(backend: Arc<dyn Backend>, settings: ConsoleSettings) -> Router {
             "/console/organizations",
             get(organizations::list).post(organizations::create),
         )
+        .route(
+            "/console/organizations/{slug}/services",
+            post(organizations::add_service),
+        )
         .layer(middleware::from_fn(security::headers))
         .with_state(console)
 }

@@ -83,11 +83,6 @@ impl Browser {
         self.client.goto(&format!("{}{path}", self.base)).await.expect(path);
     }
 
-    /// Goes to an absolute URL (another site's, or a link a provider sent back).
-    pub(crate) async fn goto_url(&self, url: &str) {
-        self.client.goto(url).await.expect(url);
-    }
-
     pub(crate) async fn url(&self) -> String {
         self.client.current_url().await.unwrap().to_string()
     }
