@@ -29,6 +29,7 @@ mod plans;
 mod policies;
 mod proxy;
 mod reconnect;
+mod schema_guard;
 mod sealed_keys;
 mod seed_examples;
 mod support;

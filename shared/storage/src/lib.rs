@@ -38,6 +38,19 @@ pub enum StorageError {
         #[source]
         source: sqlx::Error,
     },
+    /// The database carries a migration of the service this build does not know, and it is one
+    /// older builds cannot run beside (docs/storage.md, "Rolling out a migration").
+    #[error(
+        "the {service} database is at migration {database_version}, past this build's {known_version}, \
+         and migration {breaking_version} is marked breaking: this build cannot run against it; \
+         run the build that migrated it (or a newer one)"
+    )]
+    SchemaAhead {
+        service: String,
+        database_version: i64,
+        known_version: i64,
+        breaking_version: i64,
+    },
 }
 
 /// A connection pool and the backend it talks to. Cheap to clone.

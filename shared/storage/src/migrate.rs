@@ -1,5 +1,11 @@
 //! A small migration runner that lets several services share one database: each service's versions
 //! are recorded under its own name, and concurrent starts of the same service serialise on a lock.
+//!
+//! It also guards against running an older build against a newer schema. A migration is additive
+//! unless it is marked `breaking` (it renames, drops or changes what an older build reads or
+//! writes). A process whose build is behind the database starts when every newer migration is
+//! additive (a rolling deploy: old and new replicas side by side) and refuses to start when one
+//! is breaking (docs/storage.md, "Rolling out a migration").
 
 use sqlx::Executor;
 
@@ -12,20 +18,25 @@ pub struct Migration {
     pub name: &'static str,
     pub sqlite: &'static str,
     pub postgres: &'static str,
+    /// Older builds cannot run beside it: once applied, they refuse to start.
+    pub breaking: bool,
 }
 
 /// Declares a service's migrations from `migrations/{sqlite,postgres}/<file>.sql` beside its
-/// Cargo.toml: `migrations![(1, "0001_init")]`.
+/// Cargo.toml: `migrations![(1, "0001_init"), (2, "0002_rename", breaking)]`.
 #[macro_export]
 macro_rules! migrations {
-    ($(($version:expr, $file:literal)),+ $(,)?) => {
+    ($(($version:expr, $file:literal $(, $breaking:ident)?)),+ $(,)?) => {
         &[$($crate::Migration {
             version: $version,
             name: $file,
             sqlite: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file, ".sql")),
             postgres: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file, ".sql")),
+            breaking: $crate::migrations!(@breaking $($breaking)?),
         }),+]
     };
+    (@breaking) => { false };
+    (@breaking breaking) => { true };
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (
@@ -33,6 +44,14 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_migrations (
     version BIGINT NOT NULL,
     name TEXT NOT NULL,
     applied_at BIGINT NOT NULL,
+    PRIMARY KEY (service, version)
+)";
+
+/// The breaking migrations applied, beside the bookkeeping table (a table of its own rather than
+/// a column, so databases migrated before the guard need no change to that table).
+const CREATE_BREAKING_TABLE: &str = "CREATE TABLE IF NOT EXISTS latchkey_breaking_migrations (
+    service TEXT NOT NULL,
+    version BIGINT NOT NULL,
     PRIMARY KEY (service, version)
 )";
 
@@ -48,10 +67,53 @@ async fn lock(tx: &mut sqlx::Transaction<'static, sqlx::Any>, backend: Backend) 
     Ok(())
 }
 
+/// Fails when the database is past the newest of `migrations` and one of the newer ones is
+/// breaking; warns when they are all additive.
+async fn refuse_a_breaking_newer_schema(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    service: &str,
+    migrations: &[Migration],
+) -> Result<(), StorageError> {
+    let known = migrations.iter().map(|migration| migration.version).max().unwrap_or(0);
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM latchkey_migrations WHERE service = $1")
+        .bind(service)
+        .fetch_one(&mut **tx)
+        .await?;
+    let Some(newest) = newest.filter(|newest| *newest > known) else {
+        return Ok(());
+    };
+    let breaking: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(version) FROM latchkey_breaking_migrations WHERE service = $1 AND version > $2")
+            .bind(service)
+            .bind(known)
+            .fetch_one(&mut **tx)
+            .await?;
+    match breaking {
+        Some(breaking_version) => Err(StorageError::SchemaAhead {
+            service: service.to_owned(),
+            database_version: newest,
+            known_version: known,
+            breaking_version,
+        }),
+        None => {
+            tracing::warn!(
+                service,
+                database_version = newest,
+                known_version = known,
+                "the database is migrated past this build; the newer migrations are additive, so this \
+                 process runs beside the newer build: upgrade it"
+            );
+            Ok(())
+        }
+    }
+}
+
 pub(crate) async fn run(db: &Db, service: &str, migrations: &[Migration]) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     lock(&mut tx, db.backend()).await?;
     tx.execute(CREATE_TABLE).await?;
+    tx.execute(CREATE_BREAKING_TABLE).await?;
+    refuse_a_breaking_newer_schema(&mut tx, service, migrations).await?;
     tx.commit().await?;
     for migration in migrations {
         let mut tx = db.begin_write().await?;
@@ -85,6 +147,13 @@ pub(crate) async fn run(db: &Db, service: &str, migrations: &[Migration]) -> Res
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
+        if migration.breaking {
+            sqlx::query("INSERT INTO latchkey_breaking_migrations (service, version) VALUES ($1, $2)")
+                .bind(service)
+                .bind(migration.version)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         tracing::info!(
             service,

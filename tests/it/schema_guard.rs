@@ -1,0 +1,83 @@
+//! An older build against a newer schema: it runs beside additive migrations (a rolling deploy)
+//! and refuses to start once a breaking one is applied, on both backends; and a service refuses
+//! with the reason in words.
+
+use latchkey_storage::{Backend, Db, Migration, StorageError};
+use latchkey_test_support::TestDatabase;
+
+const fn migration(version: i64, sql: &'static str, breaking: bool) -> Migration {
+    Migration {
+        version,
+        name: "test",
+        sqlite: sql,
+        postgres: sql,
+        breaking,
+    }
+}
+
+const TABLE: Migration = migration(1, "CREATE TABLE guarded (id TEXT PRIMARY KEY)", false);
+const ADD_COLUMN: Migration = migration(2, "ALTER TABLE guarded ADD COLUMN note TEXT", false);
+const RENAME: Migration = migration(3, "ALTER TABLE guarded RENAME COLUMN note TO remark", true);
+const ADD_ANOTHER: Migration = migration(4, "ALTER TABLE guarded ADD COLUMN extra TEXT", false);
+
+async fn an_older_build_runs_beside_additive_migrations_and_not_past_a_breaking_one(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let db = Db::connect(database.url()).await.unwrap();
+
+    db.migrate("guarded", &[TABLE, ADD_COLUMN]).await.unwrap();
+    // The build that knows only the first: the second is additive, so it starts.
+    db.migrate("guarded", &[TABLE])
+        .await
+        .expect("an additive migration ahead is no reason to stop");
+
+    db.migrate("guarded", &[TABLE, ADD_COLUMN, RENAME, ADD_ANOTHER])
+        .await
+        .unwrap();
+    for older in [&[TABLE][..], &[TABLE, ADD_COLUMN][..]] {
+        match db.migrate("guarded", older).await {
+            Err(StorageError::SchemaAhead {
+                service,
+                database_version,
+                known_version,
+                breaking_version,
+            }) => {
+                assert_eq!(service, "guarded");
+                assert_eq!(database_version, 4);
+                assert_eq!(known_version, older.len() as i64);
+                assert_eq!(breaking_version, 3);
+            }
+            other => panic!("an older build started past a breaking migration: {other:?}"),
+        }
+    }
+    // The build that applied the breaking one (and any newer) still starts; other services'
+    // versions in the same database are their own.
+    db.migrate("guarded", &[TABLE, ADD_COLUMN, RENAME]).await.unwrap();
+    db.migrate("another", &[migration(1, "CREATE TABLE another (id TEXT)", false)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn schema_guard_on_sqlite() {
+    an_older_build_runs_beside_additive_migrations_and_not_past_a_breaking_one(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn schema_guard_on_postgres() {
+    an_older_build_runs_beside_additive_migrations_and_not_past_a_breaking_one(Backend::Postgres).await;
+}
+
+#[test]
+fn the_refusal_says_why_and_what_to_do() {
+    let error = StorageError::SchemaAhead {
+        service: "policy".to_owned(),
+        database_version: 9,
+        known_version: 7,
+        breaking_version: 8,
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains("policy") && text.contains("migration 9") && text.contains("8 is marked breaking"),
+        "{text}"
+    );
+}
