@@ -141,9 +141,12 @@ async fn connect_bus(settings: &Settings, shutdown: &CancellationToken) -> anyho
         .await
         .with_context(|| format!("cannot reach NATS at {}", settings.nats.url))?;
     let mut delay = Duration::from_millis(200);
+    let stream = settings.nats.stream();
     loop {
-        match EventBus::nats(connection.clone(), &settings.nats.prefix).await {
+        match EventBus::nats_with(connection.clone(), &settings.nats.prefix, stream).await {
             Ok(bus) => return Ok(bus),
+            // A server refusing the settings (e.g. replicas > 1 without a cluster) is retried as the
+            // server not being ready is: a cluster may still be forming. The warning says which.
             Err(error) => tracing::warn!(%error, "event stream not ready; retrying"),
         }
         tokio::select! {

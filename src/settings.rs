@@ -58,6 +58,26 @@ pub struct DatabaseSettings {
 pub struct NatsSettings {
     pub url: String,
     pub prefix: String,
+    /// Copies of the event stream across a NATS cluster.
+    pub stream_replicas: usize,
+    /// How long events are kept; 0: for ever (or until `stream_max_bytes`).
+    pub stream_max_age_secs: u64,
+    /// The most bytes of events kept, oldest dropped first; 0: no limit.
+    pub stream_max_bytes: u64,
+    /// How long message ids are remembered for deduplication.
+    pub stream_duplicate_window_secs: u64,
+}
+
+impl NatsSettings {
+    /// How the event stream is kept.
+    pub fn stream(&self) -> latchkey_events::StreamSettings {
+        latchkey_events::StreamSettings {
+            replicas: self.stream_replicas,
+            max_age: std::time::Duration::from_secs(self.stream_max_age_secs),
+            max_bytes: (self.stream_max_bytes > 0).then_some(self.stream_max_bytes),
+            duplicate_window: std::time::Duration::from_secs(self.stream_duplicate_window_secs),
+        }
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -157,6 +177,11 @@ impl Settings {
             )
             .build()?
             .try_deserialize::<Settings>()?;
+        settings
+            .nats
+            .stream()
+            .validate()
+            .map_err(|message| SettingsError::Invalid(config::ConfigError::Message(format!("[nats] {message}"))))?;
         Ok(settings.normalised())
     }
 

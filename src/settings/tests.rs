@@ -196,3 +196,33 @@ fn console_session_lifetimes_default_to_the_crate_and_come_from_the_environment(
     assert_eq!(settings.agent_token.console_session_max_secs, 3600);
     assert_eq!(settings.agent_token.validate(), Ok(()));
 }
+
+#[test]
+fn the_event_stream_is_kept_as_the_settings_say_and_nonsense_is_refused() {
+    let defaults = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(defaults.nats.stream(), latchkey_events::StreamSettings::default());
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__NATS__STREAM_REPLICAS", "3"),
+            ("LATCHKEY__NATS__STREAM_MAX_AGE_SECS", "604800"),
+            ("LATCHKEY__NATS__STREAM_MAX_BYTES", "1073741824"),
+            ("LATCHKEY__NATS__STREAM_DUPLICATE_WINDOW_SECS", "30"),
+        ]),
+    )
+    .unwrap();
+    let stream = settings.nats.stream();
+    assert_eq!(stream.replicas, 3);
+    assert_eq!(stream.max_age, std::time::Duration::from_secs(604_800));
+    assert_eq!(stream.max_bytes, Some(1_073_741_824));
+    assert_eq!(stream.duplicate_window, std::time::Duration::from_secs(30));
+    for bad in [
+        ("LATCHKEY__NATS__STREAM_REPLICAS", "0"),
+        ("LATCHKEY__NATS__STREAM_REPLICAS", "7"),
+        ("LATCHKEY__NATS__STREAM_DUPLICATE_WINDOW_SECS", "0"),
+        ("LATCHKEY__NATS__STREAM_MAX_AGE_SECS", "60"),
+    ] {
+        let error = Settings::load(None, env(&[bad])).unwrap_err().to_string();
+        assert!(error.contains("[nats]"), "{bad:?}: {error}");
+    }
+}

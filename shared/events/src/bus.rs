@@ -11,7 +11,7 @@ use crate::{
 };
 
 pub use crate::local::LocalBus;
-pub use crate::nats::{NatsBus, NatsConnection};
+pub use crate::nats::{NatsBus, NatsConnection, StreamSettings};
 
 /// Where events are published and consumed. Cheap to clone.
 ///
@@ -29,10 +29,21 @@ pub enum EventBus {
 
 impl EventBus {
     /// The JetStream bus: ensures (idempotently) the stream `<PREFIX>_EVENTS` holding
-    /// `<prefix>.events.>`, on file storage with a two-minute duplicate window. The connection is
-    /// made by [`NatsConnection::connect`], so that live subscriptions learn of disconnects.
+    /// `<prefix>.events.>`, on file storage, one replica, kept for ever, with a two-minute
+    /// duplicate window. The connection is made by [`NatsConnection::connect`], so that live
+    /// subscriptions learn of disconnects.
     pub async fn nats(connection: NatsConnection, prefix: &str) -> Result<Self, BusError> {
-        Ok(Self::Nats(NatsBus::connect(connection, prefix).await?))
+        Self::nats_with(connection, prefix, StreamSettings::default()).await
+    }
+
+    /// The JetStream bus with the stream kept as `settings` say (replicas, retention, duplicate
+    /// window); an existing stream kept otherwise is updated.
+    pub async fn nats_with(
+        connection: NatsConnection,
+        prefix: &str,
+        settings: StreamSettings,
+    ) -> Result<Self, BusError> {
+        Ok(Self::Nats(NatsBus::connect(connection, prefix, settings).await?))
     }
 
     /// The durable in-process bus, stored in `db`: an append-only event table deduplicated by

@@ -9,6 +9,8 @@ use latchkey_storage::{StorageError, sqlx};
 pub enum BusError {
     #[error("could not set up the JetStream stream: {0}")]
     StreamSetup(#[from] context::CreateStreamError),
+    #[error("invalid stream settings: {0}")]
+    StreamSettings(String),
     #[error("publishing to JetStream failed: {0}")]
     Publish(#[from] context::PublishError),
     #[error("could not create the JetStream consumer: {0}")]

@@ -24,7 +24,7 @@ pub mod outbox;
 mod projection;
 mod relay;
 
-pub use bus::{EventBus, LocalBus, NatsBus, NatsConnection, Subscription};
+pub use bus::{EventBus, LocalBus, NatsBus, NatsConnection, StreamSettings, Subscription};
 pub use catalogue::{DomainEvent, EventType};
 pub use consumer::{run_batch_consumer, run_consumer};
 pub use dead_letter::{DeadLetter, DeadLetters, EventsConfig};

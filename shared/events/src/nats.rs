@@ -32,9 +32,72 @@ pub(crate) use replay::Replay;
 
 /// How long JetStream waits for an ack before redelivering.
 const ACK_WAIT: Duration = Duration::from_secs(30);
-/// How long JetStream remembers message ids: a relay retrying after a broker outage republishes
-/// rows whose first publish may have landed, and these are dropped as duplicates.
-const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How the event stream is kept (`[nats] stream_*` in the settings; docs/events.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// Copies of the stream across a NATS cluster: 1 on a single server, 3 on a cluster of three.
+    pub replicas: usize,
+    /// How long an event is kept; zero: until `max_bytes` drops it, or for ever.
+    pub max_age: Duration,
+    /// The most bytes the stream keeps, oldest events dropped first; `None`: no limit.
+    pub max_bytes: Option<u64>,
+    /// How long JetStream remembers message ids: a relay retrying after a broker outage
+    /// republishes rows whose first publish may have landed, and these are dropped as duplicates.
+    /// An outage longer than this can deliver such a row twice (consumers deduplicate by event id).
+    pub duplicate_window: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            max_age: Duration::ZERO,
+            max_bytes: None,
+            duplicate_window: Duration::from_secs(120),
+        }
+    }
+}
+
+impl StreamSettings {
+    /// Why JetStream would refuse these settings, if it would.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=5).contains(&self.replicas) {
+            return Err(format!(
+                "stream_replicas must be 1 to 5 (JetStream's limit), not {}",
+                self.replicas
+            ));
+        }
+        if self.duplicate_window.is_zero() {
+            return Err("stream_duplicate_window_secs must be at least 1".to_owned());
+        }
+        if !self.max_age.is_zero() && self.duplicate_window > self.max_age {
+            return Err("stream_duplicate_window_secs must not be longer than stream_max_age_secs".to_owned());
+        }
+        if self.max_bytes.is_some_and(|bytes| bytes > i64::MAX as u64) {
+            return Err("stream_max_bytes is too large".to_owned());
+        }
+        Ok(())
+    }
+
+    fn apply(&self, config: &mut stream::Config) {
+        config.num_replicas = self.replicas;
+        config.max_age = self.max_age;
+        config.max_bytes = self
+            .max_bytes
+            .map_or(-1, |bytes| i64::try_from(bytes).unwrap_or(i64::MAX));
+        config.duplicate_window = self.duplicate_window;
+    }
+
+    /// Whether `config` (the stream as the server has it) already keeps events this way.
+    fn holds(&self, config: &stream::Config) -> bool {
+        let mut wanted = config.clone();
+        self.apply(&mut wanted);
+        wanted.num_replicas == config.num_replicas
+            && wanted.max_age == config.max_age
+            && wanted.max_bytes == config.max_bytes
+            && wanted.duplicate_window == config.duplicate_window
+    }
+}
 /// How long an idle consumer's pull request waits for a message before it asks again. After the
 /// client reconnected (it finds a dead connection with its own pings), a request the server lost
 /// ends on the client's side within this plus five seconds, and the next one goes out anew.
@@ -74,21 +137,32 @@ impl std::fmt::Debug for NatsBus {
 }
 
 impl NatsBus {
-    /// Ensures the stream `<PREFIX>_EVENTS` over `<prefix>.events.>` exists; an existing stream is
-    /// used as it is.
-    pub(crate) async fn connect(connection: NatsConnection, prefix: &str) -> Result<Self, BusError> {
+    /// Ensures the stream `<PREFIX>_EVENTS` over `<prefix>.events.>` exists and keeps events as
+    /// `settings` say: an existing stream kept otherwise is updated (JetStream refuses what it
+    /// cannot do, e.g. three replicas on a single server, and so does this).
+    pub(crate) async fn connect(
+        connection: NatsConnection,
+        prefix: &str,
+        settings: StreamSettings,
+    ) -> Result<Self, BusError> {
+        settings.validate().map_err(BusError::StreamSettings)?;
         let (client, link) = connection.into_parts();
         let jetstream = jetstream::new(client.clone());
         let stream_name = format!("{}_EVENTS", prefix.to_uppercase());
-        jetstream
-            .get_or_create_stream(stream::Config {
-                name: stream_name.clone(),
-                subjects: vec![format!("{prefix}.events.>")],
-                storage: StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                ..Default::default()
-            })
-            .await?;
+        let mut config = stream::Config {
+            name: stream_name.clone(),
+            subjects: vec![format!("{prefix}.events.>")],
+            storage: StorageType::File,
+            ..Default::default()
+        };
+        settings.apply(&mut config);
+        let existing = jetstream.get_or_create_stream(config.clone()).await?;
+        if !settings.holds(&existing.cached_info().config) {
+            let mut updated = existing.cached_info().config.clone();
+            settings.apply(&mut updated);
+            jetstream.update_stream(updated).await?;
+            tracing::info!(stream = %stream_name, ?settings, "updated the event stream to the settings");
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 client,

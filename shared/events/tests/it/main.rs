@@ -16,5 +16,6 @@ mod projection;
 mod relay;
 mod replay;
 mod restart;
+mod stream_settings;
 mod support;
 mod trace;
