@@ -46,7 +46,15 @@ pub struct ConsoleSettings {
 #[derive(Clone)]
 pub(crate) struct Console {
     backend: Arc<dyn Backend>,
-    settings: Arc<ConsoleSettings>,
+    settings: Arc<Settings>,
+}
+
+/// The settings as the pages use them.
+pub(crate) struct Settings {
+    secure_cookies: bool,
+    public_url: String,
+    /// `public_url`'s scheme and authority: the origin forms are posted from.
+    public_origin: String,
 }
 
 impl Console {
@@ -64,7 +72,11 @@ pub fn router(backend: Arc<dyn Backend>, settings: ConsoleSettings) -> Router {
     use pages::*;
     let console = Console {
         backend,
-        settings: Arc::new(settings),
+        settings: Arc::new(Settings {
+            secure_cookies: settings.secure_cookies,
+            public_origin: session::origin_of(&settings.public_url),
+            public_url: settings.public_url,
+        }),
     };
     Router::new()
         .route("/", get(overview::to_console))

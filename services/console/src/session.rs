@@ -72,8 +72,10 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Whether a state-changing request says it came from somewhere else.
-fn cross_site(headers: &HeaderMap) -> bool {
+/// Whether a state-changing request says it came from somewhere else. Its `Origin` must be the
+/// deployment's public origin (`server.public_url`: what people reach through a proxy that may
+/// rewrite `Host`) or name the host the request was sent to.
+fn cross_site(headers: &HeaderMap, public_origin: &str) -> bool {
     if headers
         .get("sec-fetch-site")
         .and_then(|value| value.to_str().ok())
@@ -84,9 +86,23 @@ fn cross_site(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok()) else {
         return false;
     };
+    if !public_origin.is_empty() && origin == public_origin {
+        return false;
+    }
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
     origin == "null" || host.is_none() || origin_host != host
+}
+
+/// `public_url`'s origin (scheme, host and port, no path).
+pub(crate) fn origin_of(public_url: &str) -> String {
+    match public_url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{authority}")
+        }
+        None => String::new(),
+    }
 }
 
 /// Where a request without a live session goes: the sign-in page (htmx requests are told to go
@@ -167,8 +183,8 @@ impl Fields {
     }
 }
 
-async fn read_form(request: Request) -> Result<(Parts, Fields), Response> {
-    if cross_site(request.headers()) {
+async fn read_form(request: Request, console: &Console) -> Result<(Parts, Fields), Response> {
+    if cross_site(request.headers(), &console.settings.public_origin) {
         return Err(refused_form());
     }
     let (parts, body) = request.into_parts();
@@ -200,7 +216,7 @@ impl FromRequest<Console> for Posted {
     type Rejection = Response;
 
     async fn from_request(request: Request, console: &Console) -> Result<Self, Response> {
-        let (mut parts, fields) = read_form(request).await?;
+        let (mut parts, fields) = read_form(request, console).await?;
         let signed_in = SignedIn::from_request_parts(&mut parts, console).await?;
         if !same(fields.get(CSRF_FIELD), &signed_in.csrf) {
             tracing::info!(session = %signed_in.session.session_id, "a console form without its CSRF token was refused");
@@ -218,8 +234,8 @@ pub(crate) struct SignInPosted {
 impl FromRequest<Console> for SignInPosted {
     type Rejection = Response;
 
-    async fn from_request(request: Request, _: &Console) -> Result<Self, Response> {
-        let (parts, fields) = read_form(request).await?;
+    async fn from_request(request: Request, console: &Console) -> Result<Self, Response> {
+        let (parts, fields) = read_form(request, console).await?;
         let expected = cookie(&parts.headers, SIGN_IN_COOKIE).unwrap_or_default();
         if expected.is_empty() || !same(fields.get(CSRF_FIELD), expected) {
             return Err(refused_form());
@@ -260,22 +276,37 @@ mod tests {
 
     #[test]
     fn a_post_from_another_origin_is_cross_site() {
-        assert!(cross_site(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "http://evil.test")
-        ])));
-        assert!(cross_site(&headers(&[("host", "127.0.0.1:8080"), ("origin", "null")])));
-        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(!cross_site(&headers(&[
+        let cross =
+            |pairs: &[(&'static str, &'static str)]| cross_site(&headers(pairs), "https://latchkey.example.com");
+        assert!(cross(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.test")]));
+        assert!(cross(&[("host", "127.0.0.1:8080"), ("origin", "null")]));
+        assert!(cross(&[("sec-fetch-site", "cross-site")]));
+        assert!(!cross(&[
             ("host", "127.0.0.1:8080"),
             ("origin", "http://127.0.0.1:8080")
-        ])));
-        assert!(!cross_site(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("sec-fetch-site", "same-origin")
-        ])));
+        ]));
+        assert!(!cross(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "same-origin")]));
+        // Behind a proxy that rewrites Host: the public origin is ours.
+        assert!(!cross(&[
+            ("host", "gateway:8080"),
+            ("origin", "https://latchkey.example.com")
+        ]));
+        assert!(cross(&[
+            ("host", "gateway:8080"),
+            ("origin", "https://latchkey.example.com.evil.test")
+        ]));
         // No Origin at all (an old client): the CSRF token alone decides.
-        assert!(!cross_site(&headers(&[("host", "127.0.0.1:8080")])));
+        assert!(!cross(&[("host", "127.0.0.1:8080")]));
+    }
+
+    #[test]
+    fn the_public_origin_is_the_urls_scheme_and_authority() {
+        assert_eq!(
+            origin_of("https://latchkey.example.com/base/"),
+            "https://latchkey.example.com"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(origin_of(""), "");
     }
 
     #[test]
