@@ -97,16 +97,7 @@ async fn deletion_reaches_every_gateway(backend: Backend, bus: Bus) {
         ..gateway_config()
     };
     let t = TestMesh::start_with(backend, bus, gateway).await;
-    let second_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let second = format!("http://{}", second_listener.local_addr().unwrap());
-    let _second_gateway = latchkey::mesh::spawn_service(
-        latchkey::cli::Service::Gateway,
-        second_listener,
-        &t.mesh.context,
-        t.mesh.shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let (second, _second_gateway) = t.another_gateway().await;
 
     let secret = t.create_key(&t.key, "shared").await["key"].as_str().unwrap().to_owned();
     let key_id = t

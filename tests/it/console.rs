@@ -739,16 +739,7 @@ async fn sessions_live_on_the_server(backend: Backend, bus: Bus) {
     );
 
     // A second gateway honours the session, and a sign-out there ends it here.
-    let second_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let second_gateway = format!("http://{}", second_listener.local_addr().unwrap());
-    let _second = latchkey::mesh::spawn_service(
-        latchkey::cli::Service::Gateway,
-        second_listener,
-        &t.mesh.context,
-        t.mesh.shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let (second_gateway, _second) = t.another_gateway().await;
     let third = sign_in_over_http(&http, &t.base, &t.key).await;
     let on_second = page(&http, &second_gateway, &third, "/console").await;
     assert_eq!(on_second.status(), StatusCode::OK);

@@ -244,6 +244,22 @@ impl TestMesh {
         key["key"].as_str().expect("the key's secret").to_owned()
     }
 
+    /// A second gateway on the same services, as another replica would be: its base URL, and the
+    /// tasks that serve it (it stops when they are dropped or the mesh stops).
+    pub async fn another_gateway(&self) -> (String, latchkey_server::Tasks) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let tasks = latchkey::mesh::spawn_service(
+            latchkey::cli::Service::Gateway,
+            listener,
+            &self.mesh.context,
+            self.mesh.shutdown.clone(),
+        )
+        .await
+        .expect("a second gateway");
+        (base, tasks)
+    }
+
     /// `GET path` with `key`, asserting 200; answers the body.
     pub async fn read(&self, key: &str, path: &str) -> Value {
         let response = self.as_key(reqwest::Method::GET, path, key).send().await.expect(path);
