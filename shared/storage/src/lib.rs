@@ -6,6 +6,7 @@
 //! The pool is sqlx's `Any` driver: one set of query functions serves both backends. Its cost over a
 //! native pool is a value conversion per column, measured in `docs/storage.md`.
 
+mod lease;
 mod migrate;
 
 use std::{str::FromStr, time::Duration};
@@ -15,6 +16,7 @@ use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
 };
 
+pub use lease::Lease;
 pub use migrate::Migration;
 pub use sqlx;
 
@@ -60,6 +62,18 @@ pub struct Db {
     /// SQLite only: the one connection write transactions use (see [`Db::begin_write`]).
     writer: Option<AnyPool>,
     backend: Backend,
+    /// PostgreSQL only: where [`Db::listener`] connects.
+    postgres_url: Option<PostgresUrl>,
+}
+
+/// A PostgreSQL URL, which may carry a password: its `Debug` never shows it.
+#[derive(Clone)]
+struct PostgresUrl(std::sync::Arc<str>);
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresUrl(redacted)")
+    }
 }
 
 impl Db {
@@ -104,7 +118,38 @@ impl Db {
                 (pool, None)
             }
         };
-        Ok(Self { pool, writer, backend })
+        let postgres_url = (backend == Backend::Postgres).then(|| PostgresUrl(url.into()));
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+            postgres_url,
+        })
+    }
+
+    /// PostgreSQL: a connection of its own listening on `channel` (`LISTEN`), so a task learns at
+    /// once what another process announced with [`notify`](Self::notify). `None` on SQLite, where
+    /// one process has the database.
+    pub async fn listener(&self, channel: &str) -> Result<Option<sqlx::postgres::PgListener>, StorageError> {
+        let Some(url) = &self.postgres_url else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect(&url.0).await?;
+        listener.listen(channel).await?;
+        Ok(Some(listener))
+    }
+
+    /// PostgreSQL: announces `payload` on `channel` to every listener (`pg_notify`). Nothing on
+    /// SQLite.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StorageError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -127,6 +172,12 @@ impl Db {
             Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
             None => self.pool.begin().await?,
         })
+    }
+
+    /// Whether the database answers a trivial query within `limit`: readiness probes.
+    pub async fn ping(&self, limit: Duration) -> bool {
+        let answered = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&self.pool)).await;
+        matches!(answered, Ok(Ok(_)))
     }
 
     /// Applies `migrations` of `service` that this database has not seen yet, each in its own
