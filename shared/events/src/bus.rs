@@ -21,6 +21,17 @@ pub use crate::nats::{NatsBus, NatsConnection, StreamSettings};
 /// its handler succeeded and acknowledged it. Two exceptions keep one bad event from blocking the
 /// rest (docs/events.md): an event that keeps failing is dead-lettered, and revocations overtake
 /// an outbox row the bus refuses.
+/// Where a durable consumer stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsumerState {
+    /// Events stored that it has not been handed yet: its lag.
+    pub pending: u64,
+    /// Events handed out and not yet acknowledged (they come again after the ack wait).
+    pub unacknowledged: u64,
+    /// Events handed out more than once, among those not yet acknowledged.
+    pub redelivered: u64,
+}
+
 #[derive(Clone, Debug)]
 pub enum EventBus {
     Nats(NatsBus),
@@ -130,6 +141,26 @@ impl EventBus {
             Self::Local(bus) => SubscriptionInner::LocalDurable(bus.durable(name, filter).await?),
         };
         Ok(Subscription { inner, max_batch })
+    }
+
+    /// Whether the bus can be reached now: the NATS client's connection (it reconnects by itself);
+    /// always in-process.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Self::Nats(bus) => bus.is_connected(),
+            Self::Local(_) => true,
+        }
+    }
+
+    /// Where the durable consumer `name` stands on the bus: for takeovers between replicas and the
+    /// operators' lag metrics. `None` when it does not exist yet, and always in-process, where a
+    /// consumer has one process and no one to hand over to.
+    pub async fn consumer_state(&self, name: &str) -> Result<Option<ConsumerState>, BusError> {
+        check_consumer_name(name)?;
+        match self {
+            Self::Nats(bus) => bus.consumer_state(name).await,
+            Self::Local(_) => Ok(None),
+        }
     }
 
     /// Events published from now on, not durable; acks are no-ops. For cache invalidation: see

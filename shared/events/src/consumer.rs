@@ -83,8 +83,44 @@ pub async fn run_batch_consumer<H, Fut, E>(
     consume(bus, name, filter, max_batch, handler, shutdown).await;
 }
 
-/// The one consumer loop: open, take a batch, handle and settle it, reopen after failures.
+/// The consumer loop, with its state on the bus sampled for the operators' metrics meanwhile.
 async fn consume<H, Fut, E>(
+    bus: EventBus,
+    name: String,
+    filter: EventFilter,
+    max_batch: usize,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: FnMut(Vec<Envelope>) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let sampling = sample_state(bus.clone(), name.clone());
+    tokio::select! {
+        () = consume_events(bus, name, filter, max_batch, handler, shutdown) => {}
+        () = sampling => {}
+    }
+}
+
+/// How often a consumer's state on the bus is sampled.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sets the consumer's gauges (`latchkey_consumer_*`) every [`SAMPLE_INTERVAL`], for ever.
+async fn sample_state(bus: EventBus, name: String) {
+    use crate::metric_names::{CONSUMER_PENDING, CONSUMER_REDELIVERED, CONSUMER_UNACKNOWLEDGED};
+    loop {
+        if let Ok(Some(state)) = bus.consumer_state(&name).await {
+            metrics::gauge!(CONSUMER_PENDING, "consumer" => name.clone()).set(state.pending as f64);
+            metrics::gauge!(CONSUMER_UNACKNOWLEDGED, "consumer" => name.clone()).set(state.unacknowledged as f64);
+            metrics::gauge!(CONSUMER_REDELIVERED, "consumer" => name.clone()).set(state.redelivered as f64);
+        }
+        tokio::time::sleep(SAMPLE_INTERVAL).await;
+    }
+}
+
+/// The one consumer loop: open, take a batch, handle and settle it, reopen after failures.
+async fn consume_events<H, Fut, E>(
     bus: EventBus,
     name: String,
     filter: EventFilter,

@@ -39,6 +39,8 @@ pub enum BusError {
     Storage(#[from] StorageError),
     #[error("event bus database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("could not read the JetStream consumer's state: {0}")]
+    ConsumerState(String),
     #[error("invalid consumer name {0:?}: use letters, digits, '-' and '_' only")]
     InvalidConsumerName(String),
     #[error("invalid event type pattern {0:?}")]

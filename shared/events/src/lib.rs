@@ -24,7 +24,7 @@ pub mod outbox;
 mod projection;
 mod relay;
 
-pub use bus::{EventBus, LocalBus, NatsBus, NatsConnection, StreamSettings, Subscription};
+pub use bus::{ConsumerState, EventBus, LocalBus, NatsBus, NatsConnection, StreamSettings, Subscription};
 pub use catalogue::{DomainEvent, EventType};
 pub use consumer::{run_batch_consumer, run_consumer};
 pub use dead_letter::{DeadLetter, DeadLetters, EventsConfig};
@@ -48,4 +48,12 @@ pub mod metric_names {
     /// Events moved to a dead-letter table, by `location` (`relay:<source>`, `consumer:<name>`)
     /// and `revocation` (`true` for the revocation class).
     pub const EVENTS_DEAD_LETTERED: &str = "latchkey_events_dead_lettered_total";
+    /// Rows waiting in a service's outbox to be published, by `source`: sampled by the relaying
+    /// replica.
+    pub const OUTBOX_BACKLOG: &str = "latchkey_outbox_backlog";
+    /// A durable consumer's state on the bus, by `consumer`: events not yet handed to it (its
+    /// lag), handed and not acknowledged, and redelivered among those (JetStream only).
+    pub const CONSUMER_PENDING: &str = "latchkey_consumer_pending";
+    pub const CONSUMER_UNACKNOWLEDGED: &str = "latchkey_consumer_unacknowledged";
+    pub const CONSUMER_REDELIVERED: &str = "latchkey_consumer_redelivered";
 }

@@ -17,7 +17,7 @@ use futures::{StreamExt, future::join_all};
 use tokio::sync::watch;
 
 use crate::{
-    BusError, Envelope, EventFilter,
+    BusError, ConsumerState, Envelope, EventFilter,
     dead_letter::DeadLetterSetup,
     delivery::{Acker as DeliveryAcker, Delivery, PublishFailure, nats_acker::Acker},
 };
@@ -183,6 +183,30 @@ impl NatsBus {
     /// The JetStream stream holding the events.
     pub fn stream_name(&self) -> &str {
         &self.inner.stream_name
+    }
+
+    /// Whether the client is connected to a server now.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.inner.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Where the durable consumer `name` stands; `None` when it does not exist yet.
+    pub(crate) async fn consumer_state(&self, name: &str) -> Result<Option<ConsumerState>, BusError> {
+        let stream = self
+            .inner
+            .jetstream
+            .get_stream_no_info(&self.inner.stream_name)
+            .await
+            .map_err(|error| BusError::ConsumerState(error.to_string()))?;
+        match stream.consumer_info(name).await {
+            Ok(info) => Ok(Some(ConsumerState {
+                pending: info.num_pending,
+                unacknowledged: info.num_ack_pending as u64,
+                redelivered: info.num_redelivered as u64,
+            })),
+            Err(error) if error.kind() == context::ConsumerInfoErrorKind::NotFound => Ok(None),
+            Err(error) => Err(BusError::ConsumerState(error.to_string())),
+        }
     }
 
     /// The JetStream context, e.g. for tests and tools that inspect or delete the stream.

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use latchkey_storage::{Db, Migration, StorageError, migrations, now_ms, sqlx};
+use latchkey_storage::{Db, Lease, Migration, StorageError, migrations, now_ms, sqlx};
 use sqlx::{Any, Transaction};
 use tokio::sync::Notify;
 
@@ -18,12 +18,23 @@ use crate::{
 /// reading only the rows of its own `source`.
 pub const MIGRATIONS: &[Migration] = migrations![(1, "0001_outbox")];
 
+/// The PostgreSQL channel on which a replica that does not relay a source announces its commits
+/// (payload: the source), so the replica that does publishes them at once.
+pub const COMMITTED_CHANNEL: &str = "latchkey_outbox_committed";
+
+/// How long a relay's hold on its source lasts without renewal: when the replica relaying a
+/// source dies, another takes over within this.
+pub const RELAY_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A service's outbox: where it enqueues events inside its transactions.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     db: Db,
     source: Arc<str>,
     committed: Arc<Notify>,
+    /// Which replica relays this source: one at a time, so rows are published once, not by every
+    /// replica racing for them (the bus would drop the copies only within its duplicate window).
+    relay_lease: Lease,
 }
 
 impl Outbox {
@@ -31,10 +42,12 @@ impl Outbox {
     pub async fn open(db: Db, source: &str) -> Result<Self, StorageError> {
         db.migrate("outbox", MIGRATIONS).await?;
         DeadLetters::open(db.clone()).await?;
+        let relay_lease = Lease::open(db.clone(), &format!("outbox-relay:{source}"), RELAY_LEASE).await?;
         Ok(Self {
             db,
             source: source.into(),
             committed: Arc::new(Notify::new()),
+            relay_lease,
         })
     }
 
@@ -44,6 +57,11 @@ impl Outbox {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The lease of the replica that relays this source.
+    pub fn relay_lease(&self) -> &Lease {
+        &self.relay_lease
     }
 
     /// Adds `event` to the transaction; it is published only if the transaction commits.
@@ -63,11 +81,24 @@ impl Outbox {
         Ok(())
     }
 
-    /// Commits `tx` and wakes the relay, so the events go out now rather than at the next poll.
+    /// Commits `tx` and wakes the relay, so the events go out now rather than at the next poll:
+    /// this process's relay, or (on PostgreSQL, when another replica relays this source) that
+    /// replica's, through [`COMMITTED_CHANNEL`].
     pub async fn commit(&self, tx: Transaction<'static, Any>) -> Result<(), sqlx::Error> {
         tx.commit().await?;
         self.committed.notify_one();
+        if !self.relay_lease.is_held()
+            && let Err(error) = self.db.notify(COMMITTED_CHANNEL, &self.source).await
+        {
+            // The relaying replica finds the rows at its next poll.
+            tracing::debug!(source = %self.source, %error, "could not announce an outbox commit");
+        }
         Ok(())
+    }
+
+    /// Wakes the relay: for a commit another replica announced.
+    pub(crate) fn wake(&self) {
+        self.committed.notify_one();
     }
 
     /// How many of this source's events wait to be published: the relay's backlog.

@@ -2,6 +2,9 @@
 //! the bus has acknowledged them. A broker outage delays events; it never loses one. A row the bus
 //! refuses for good is held (the rows behind it wait, so order holds) for the bus's budget of tries,
 //! then moved to the dead letters, and the queue moves on; revocations behind it do not wait.
+//!
+//! Replicas of a service share its outbox: one of them relays it, the holder of the source's
+//! lease ([`Outbox::relay_lease`]); the others stand by and take over when it runs out.
 
 use std::{pin::pin, time::Duration};
 
@@ -19,6 +22,8 @@ const BATCH: i64 = 256;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const RETRY_INITIAL: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often a replica that does not relay the source asks whether the relaying one is gone.
+const STANDBY_POLL: Duration = Duration::from_secs(1);
 /// How long a shutdown may spend publishing what is left; the rest waits for the next start.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -32,11 +37,63 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// moves to the dead letters and the rows behind it go out. Revocation-class rows behind a held row
 /// are published at once, ahead of it. Only refusals count: an outage counts against no row.
 pub async fn run_relay(outbox: Outbox, bus: EventBus, shutdown: impl Future<Output = ()>) {
+    let announced = wake_on_announced_commits(outbox.clone());
+    tokio::select! {
+        () = relay(outbox, bus, shutdown) => {}
+        () = announced => {}
+    }
+}
+
+/// How long the listener for other replicas' commits waits before connecting again.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// Wakes the relay whenever another replica announces a commit to this source (PostgreSQL's
+/// `LISTEN`); runs until dropped. Announcements lost while the listener reconnects are found by
+/// the relay's poll.
+async fn wake_on_announced_commits(outbox: Outbox) {
+    loop {
+        let mut listener = match outbox.db().listener(crate::outbox::COMMITTED_CHANNEL).await {
+            Ok(Some(listener)) => listener,
+            // SQLite: one process, whose commits wake the relay directly.
+            Ok(None) => return std::future::pending().await,
+            Err(error) => {
+                tracing::debug!(source = outbox.source(), %error, "cannot listen for other replicas' commits");
+                tokio::time::sleep(LISTEN_RETRY).await;
+                continue;
+            }
+        };
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) if notification.payload() == outbox.source() => outbox.wake(),
+                Ok(Some(_)) => {}
+                // The connection dropped: the next receive reconnects.
+                Ok(None) => outbox.wake(),
+                Err(_) => break,
+            }
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
+    }
+}
+
+/// The relay's loop (see [`run_relay`]).
+async fn relay(outbox: Outbox, bus: EventBus, shutdown: impl Future<Output = ()>) {
     let mut shutdown = pin!(shutdown);
     let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
     let mut refused = Refused::default();
+    let mut sampled_at: Option<tokio::time::Instant> = None;
     loop {
-        let wait = match relay_batch(&outbox, &bus, &mut refused).await {
+        let round = match outbox.relay_lease().acquire_lazily().await {
+            Ok(true) => {
+                if sampled_at.is_none_or(|at| at.elapsed() >= BACKLOG_SAMPLE_INTERVAL) {
+                    sampled_at = Some(tokio::time::Instant::now());
+                    sample_backlog(&outbox).await;
+                }
+                relay_batch(&outbox, &bus, &mut refused).await
+            }
+            Ok(false) => Ok(Round::Standby),
+            Err(err) => Err(err.into()),
+        };
+        let wait = match round {
             Ok(Round::Again) => {
                 backoff.reset();
                 // More may be waiting: go again at once, unless we are asked to stop.
@@ -50,6 +107,10 @@ pub async fn run_relay(outbox: Outbox, bus: EventBus, shutdown: impl Future<Outp
                 None
             }
             Ok(Round::Held) => Some(backoff.next_delay()),
+            Ok(Round::Standby) => {
+                refused = Refused::default();
+                Some(STANDBY_POLL)
+            }
             Err(err) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(
@@ -75,7 +136,13 @@ pub async fn run_relay(outbox: Outbox, bus: EventBus, shutdown: impl Future<Outp
             },
         }
     }
-    drain(&outbox, &bus, &mut refused).await;
+    // Only the relaying replica drains, and then hands the source over at once.
+    if matches!(outbox.relay_lease().acquire_lazily().await, Ok(true)) {
+        drain(&outbox, &bus, &mut refused).await;
+        if let Err(err) = outbox.relay_lease().release().await {
+            tracing::warn!(source = outbox.source(), error = %err, "relay could not hand its lease over");
+        }
+    }
 }
 
 /// Publishes what is left in the outbox, once, within [`DRAIN_LIMIT`].
@@ -84,7 +151,7 @@ async fn drain(outbox: &Outbox, bus: &EventBus, refused: &mut Refused) {
         loop {
             match relay_batch(outbox, bus, refused).await {
                 Ok(Round::Again) => {}
-                Ok(Round::Done | Round::Held) => return,
+                Ok(Round::Done | Round::Held | Round::Standby) => return,
                 Err(err) => {
                     tracing::warn!(source = outbox.source(), error = %err, "relay left rows in the outbox at shutdown");
                     return;
@@ -101,6 +168,16 @@ async fn drain(outbox: &Outbox, bus: &EventBus, refused: &mut Refused) {
     }
 }
 
+/// How often the relaying replica counts its outbox's backlog.
+const BACKLOG_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Sets `latchkey_outbox_backlog` for the outbox's source.
+async fn sample_backlog(outbox: &Outbox) {
+    if let Ok(rows) = outbox.pending().await {
+        metrics::gauge!(crate::metric_names::OUTBOX_BACKLOG, "source" => outbox.source().to_owned()).set(rows as f64);
+    }
+}
+
 /// What a round of the relay left.
 enum Round {
     /// It made progress and more may be waiting.
@@ -109,6 +186,8 @@ enum Round {
     Done,
     /// The oldest row was refused and is held: try again after a backoff.
     Held,
+    /// Another replica relays this source.
+    Standby,
 }
 
 /// How many times the bus refused the row at the head of the outbox, by its `seq`.
