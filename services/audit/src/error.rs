@@ -13,6 +13,9 @@ pub enum AuditError {
     Infra(InfraError),
     #[error("an appender kept losing the race for the chain head")]
     Contended,
+    /// Another replica took over consuming the stream: this one must append nothing more.
+    #[error("another replica consumes the event stream now")]
+    LeaseLost,
     #[error("no checkpoint signing key could be loaded")]
     NoSigningKey,
     /// The checkpoint keys are sealed in the vault, and none is configured.
@@ -46,6 +49,7 @@ impl From<AuditError> for tonic::Status {
             AuditError::Invalid(api_error) => api_error,
             AuditError::Infra(ref infra) => infra.to_api_error("audit"),
             AuditError::Contended
+            | AuditError::LeaseLost
             | AuditError::NoSigningKey
             | AuditError::NoVault
             | AuditError::Vault(_)

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod checkpoint;
 mod checkpointing;
 mod config;
+mod consumer;
 mod error;
 pub mod export;
 mod grpc;
@@ -23,7 +24,7 @@ use std::{
     time::Duration,
 };
 
-use latchkey_events::{EventBus, EventFilter};
+use latchkey_events::EventBus;
 use latchkey_proto::audit::v1::audit_service_server::AuditServiceServer;
 use latchkey_server::{MeshAuth, ServiceRun, SystemSecrets};
 use latchkey_storage::{Db, Migration, migrations};
@@ -41,6 +42,8 @@ pub use store::{DailyCount, EntryQuery, Order, StoredEntry, TypeFilter};
 pub const GRPC_SERVICE: &str = "latchkey.audit.v1.AuditService";
 /// The durable consumer's name on the bus.
 pub const CONSUMER: &str = "audit";
+/// How long the consuming replica's hold on the stream lasts without renewal (`consumer`).
+pub const CONSUMER_LEASE: Duration = Duration::from_secs(15);
 /// The most events the consumer appends in one transaction. 500 reaches the append target with
 /// margin (see docs/benchmarks.md) while a batch stays a short transaction.
 pub const CONSUMER_BATCH: usize = 500;
@@ -131,7 +134,7 @@ impl Audit {
         if self.vault.is_none() {
             return Err(AuditError::NoVault);
         }
-        let run = ServiceRun::start("audit", shutdown.clone());
+        let run = ServiceRun::start("audit", shutdown.clone()).depends_on(&self.db, &bus);
         run.tasks()
             .spawn("consumer", self.clone().consume(bus, shutdown.clone()));
         let opened = run.once_vault_answers("audit checkpoint keys", AuditError::is_vault_unavailable, || {
@@ -145,25 +148,6 @@ impl Audit {
             .spawn("checkpoints", self.clone().sign_checkpoints_periodically(shutdown));
         let routes = tonic::service::Routes::new(AuditServiceServer::new(grpc::GrpcApi::new(self)));
         Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
-    }
-
-    /// Runs only the consumer (no gRPC) until `shutdown` is cancelled: the events come in batches
-    /// of up to [`CONSUMER_BATCH`], each appended in one transaction (`append_batch`, which skips
-    /// event ids already in a chain, so a redelivered batch or event is appended once).
-    pub async fn consume(self, bus: EventBus, shutdown: CancellationToken) {
-        let audit = self;
-        latchkey_events::run_batch_consumer(
-            bus,
-            CONSUMER.to_owned(),
-            EventFilter::all(),
-            CONSUMER_BATCH,
-            move |events| {
-                let audit = audit.clone();
-                async move { audit.append_batch(&events).await.map(|_| ()) }
-            },
-            shutdown.cancelled_owned(),
-        )
-        .await;
     }
 
     /// Signs the heads of moved chains every checkpoint interval until `shutdown` is cancelled.

@@ -7,7 +7,7 @@ use futures::{Stream, TryStreamExt, stream};
 use latchkey_events::Envelope;
 use latchkey_ids::AccountId;
 use latchkey_server::{InfraError, stored_id};
-use latchkey_storage::{is_unique_violation, sqlx};
+use latchkey_storage::{Lease, is_unique_violation, sqlx};
 use serde_json::Value;
 
 use crate::{
@@ -272,12 +272,22 @@ impl Audit {
     /// head to a concurrent appender rolls the whole batch back and retries it on the new heads.
     /// Events whose account is not an account id are logged and left out.
     pub async fn append_batch(&self, events: &[Envelope]) -> Result<usize, AuditError> {
+        self.append_batch_holding(events, None).await
+    }
+
+    /// [`append_batch`](Self::append_batch) by the consuming replica: writes nothing, and fails
+    /// with [`AuditError::LeaseLost`], once another replica took `lease` over.
+    pub(crate) async fn append_batch_holding(
+        &self,
+        events: &[Envelope],
+        lease: Option<&Lease>,
+    ) -> Result<usize, AuditError> {
         let events = with_accounts(events);
         if events.is_empty() {
             return Ok(0);
         }
         for _ in 0..APPEND_ATTEMPTS {
-            match self.try_append_batch(&events).await {
+            match self.try_append_batch(&events, lease).await {
                 Ok(appended) => return Ok(appended),
                 // Another appender took a position (or an event) first: look again.
                 Err(AuditError::Infra(InfraError::Database(err))) if is_unique_violation(&err) => continue,
@@ -287,8 +297,13 @@ impl Audit {
         Err(AuditError::Contended)
     }
 
-    async fn try_append_batch(&self, events: &[Incoming<'_>]) -> Result<usize, AuditError> {
+    async fn try_append_batch(&self, events: &[Incoming<'_>], lease: Option<&Lease>) -> Result<usize, AuditError> {
         let mut tx = self.db.begin_write().await?;
+        if let Some(lease) = lease
+            && !lease.renew_in(&mut tx).await?
+        {
+            return Err(AuditError::LeaseLost);
+        }
         let mut seen: HashSet<String> = HashSet::new();
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
