@@ -67,6 +67,7 @@ const MIGRATIONS: &[Migration] = migrations![
     (6, "0006_domains"),
     (7, "0007_account_plans"),
     (8, "0008_console_sessions"),
+    (9, "0009_first_signing_key"),
 ];
 
 /// The service's state: its database and outbox. Cheap to clone.
@@ -173,7 +174,7 @@ impl AgentToken {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), AgentTokenError> {
-        let run = ServiceRun::start("agent-token", shutdown.clone());
+        let run = ServiceRun::start("agent-token", shutdown.clone()).depends_on(&self.db, &bus);
         run.tasks().spawn(
             "revocations",
             self.verification.clone().follow(bus.clone(), shutdown.clone()),

@@ -79,19 +79,48 @@ impl SigningKeys {
     }
 
     /// Loads the stored keys (sealing any still in plaintext), creating the deployment's first key
-    /// when none can be held.
+    /// when none can be held. Replicas starting at once on an empty database agree on one first
+    /// key: each claims the one `first_signing_key` row, and a replica that lost the claim stores
+    /// nothing and loads the winner's key.
     pub async fn load(&self, db: &Db) -> Result<(), AgentTokenError> {
         self.reload(db).await?;
-        if self.read(|ring| ring.keys().is_empty()) {
-            let now = now_secs();
-            let first = SigningKey::generate(KeySchedule::new(now, now));
-            let version = self.seal(&first).await?;
-            let mut tx = db.begin_write().await?;
+        if !self.read(|ring| ring.keys().is_empty()) {
+            return Ok(());
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys")
+            .fetch_one(db.pool())
+            .await?;
+        if stored > 0 {
+            // Another replica may have stored the first key since the reload above.
+            self.reload(db).await?;
+            if !self.read(|ring| ring.keys().is_empty()) {
+                return Ok(());
+            }
+        }
+        let now = now_secs();
+        let first = SigningKey::generate(KeySchedule::new(now, now));
+        let version = self.seal(&first).await?;
+        let mut tx = db.begin_write().await?;
+        // Keys stored but none opened (the vault lost them): a new key, unclaimed. Otherwise the
+        // deployment's first key, only for the replica whose claim is stored.
+        let claimed = stored > 0
+            || sqlx::query(
+                "INSERT INTO first_signing_key (id, kid, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(first.kid())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        if claimed {
             insert(&mut tx, &first, version).await?;
             tx.commit().await?;
-            self.reload(db).await?;
+        } else {
+            tx.rollback().await?;
+            tracing::info!("another replica created the first signing key; loading it");
         }
-        Ok(())
+        self.reload(db).await
     }
 
     /// Replaces the ring with what the database holds (after another instance rotated), opening
