@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
             let url = latchkey::serve::mesh_urls(&settings)
                 .of(latchkey::cli::Service::AgentToken)?
                 .to_owned();
-            let auth = latchkey_server::MeshAuth::new(settings.mesh.service_token.clone());
+            let auth = settings.mesh.auth();
             let (account_id, key) = latchkey::mesh::create_account(&url, &auth, &name).await?;
             println!("account {account_id}\napi key {key}");
         }
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
             let url = latchkey::serve::mesh_urls(&settings)
                 .of(latchkey::cli::Service::AgentToken)?
                 .to_owned();
-            let auth = latchkey_server::MeshAuth::new(settings.mesh.service_token.clone());
+            let auth = settings.mesh.auth();
             let moved = latchkey::mesh::set_account_plan(&url, &auth, &account, &plan).await?;
             match moved.event_type {
                 Some(event) => println!("account {account}: plan {} -> {plan} ({event})", moved.from_plan),

@@ -37,7 +37,8 @@ const SERVICE_GRACE: Duration = latchkey_server::DEFAULT_GRACE.saturating_add(Du
 
 /// The task set a process runs its services in: it stops when `shutdown` is cancelled.
 pub fn service_tasks(shutdown: CancellationToken) -> Tasks {
-    Tasks::with_shutdown("latchkey", shutdown).with_grace(SERVICE_GRACE)
+    // A drain (server.shutdown_drain_secs) comes before the services stop at all.
+    Tasks::with_shutdown("latchkey", shutdown).with_grace(SERVICE_GRACE + latchkey_server::shutdown_drain())
 }
 
 /// Starts `service` on `listener` in a task set of its own that stops with `shutdown` (see
@@ -189,7 +190,15 @@ fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
     };
     let readiness = GRPC_SERVICES
         .iter()
-        .map(|service| Ok((grpc_name(*service).to_owned(), channel(*service)?)))
+        .map(|service| {
+            Ok(latchkey_gateway::ReadinessCheck {
+                service: grpc_name(*service).to_owned(),
+                channel: channel(*service)?,
+                // Without agent-token no request can be authenticated; without any other service
+                // only its own routes fail (docs/operations.md, "Readiness").
+                essential: *service == Service::AgentToken,
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let agent_token = channel(Service::AgentToken)?;
     Ok(GatewayDeps {
@@ -390,7 +399,7 @@ pub async fn rotate_signing_key(
 ) -> anyhow::Result<String> {
     use latchkey_proto::agent_token::v1::RotateSigningKeyRequest;
     let urls = mesh_urls(settings);
-    let auth = MeshAuth::new(settings.mesh.service_token.clone());
+    let auth = settings.mesh.auth();
     let channel = latchkey_server::connect(urls.of(Service::AgentToken)?, &auth)?;
     let response = AgentTokenServiceClient::new(channel)
         .rotate_signing_key(RotateSigningKeyRequest { publish_lead_secs })

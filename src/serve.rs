@@ -4,7 +4,6 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::{Context, bail};
 use latchkey_events::{EventBus, NatsConnection};
-use latchkey_server::MeshAuth;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +38,7 @@ pub async fn run(
     if needs_database && settings.database.url.is_empty() {
         bail!("{} needs database.url (LATCHKEY__DATABASE__URL)", service.name());
     }
+    latchkey_server::set_shutdown_drain(Duration::from_secs(settings.server.shutdown_drain_secs));
     let urls = mesh_urls(&settings);
     let address = listen_address(&settings, service, listen, &urls)?;
     let metrics_address = match settings.server.metrics_listen.as_str() {
@@ -66,7 +66,7 @@ pub async fn run(
     let context = ServiceContext {
         database: DatabasePlan::Url(settings.database.url.clone()),
         bus,
-        mesh_auth: MeshAuth::new(settings.mesh.service_token.clone()),
+        mesh_auth: settings.mesh.auth(),
         urls,
         vault_root_keys: settings.vault.root_key_source(),
         settings: service_settings,
@@ -137,7 +137,16 @@ async fn connect_bus(settings: &Settings, shutdown: &CancellationToken) -> anyho
     let options = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .ping_interval(NATS_PING_INTERVAL);
-    let connection = NatsConnection::connect(settings.nats.url.as_str(), options)
+    // A cluster's seed servers, comma-separated: the client tries each, and learns the rest of the
+    // cluster from the one it reaches.
+    let servers: Vec<&str> = settings
+        .nats
+        .url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let connection = NatsConnection::connect(servers, options)
         .await
         .with_context(|| format!("cannot reach NATS at {}", settings.nats.url))?;
     let mut delay = Duration::from_millis(200);

@@ -7,6 +7,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     path::Path,
+    time::Duration,
 };
 
 use config::{Config, Environment, File, FileFormat};
@@ -91,6 +92,26 @@ pub struct MeshSettings {
     pub oauth_url: String,
     pub webhook_url: String,
     pub directory_url: String,
+    /// How long a mesh call may take, and one that waits on a third party (`MeshDeadlines`).
+    pub call_timeout_ms: u64,
+    pub long_call_timeout_ms: u64,
+}
+
+impl MeshSettings {
+    /// The mesh credential these settings give, its calls carrying their deadlines.
+    pub fn auth(&self) -> latchkey_server::MeshAuth {
+        latchkey_server::MeshAuth::new(self.service_token.clone()).with_deadlines(latchkey_server::MeshDeadlines {
+            call: Duration::from_millis(self.call_timeout_ms),
+            long_call: Duration::from_millis(self.long_call_timeout_ms),
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.call_timeout_ms < 100 || self.long_call_timeout_ms < 100 {
+            return Err("call_timeout_ms and long_call_timeout_ms must be at least 100".to_owned());
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for MeshSettings {
@@ -110,6 +131,8 @@ pub struct ServerSettings {
     pub metrics_listen: String,
     /// Where clients reach the REST API; empty means "derive it" (`ServiceSettings::public_url`).
     pub public_url: String,
+    /// How long `serve` keeps serving, not ready, once told to stop.
+    pub shutdown_drain_secs: u64,
 }
 
 /// The vault's root keys: a key file (preferred; `latchkey vault rotate` adds versions to it) or
@@ -182,6 +205,15 @@ impl Settings {
             .stream()
             .validate()
             .map_err(|message| SettingsError::Invalid(config::ConfigError::Message(format!("[nats] {message}"))))?;
+        settings
+            .mesh
+            .validate()
+            .map_err(|message| SettingsError::Invalid(config::ConfigError::Message(format!("[mesh] {message}"))))?;
+        if settings.server.shutdown_drain_secs > 60 {
+            return Err(SettingsError::Invalid(config::ConfigError::Message(
+                "[server] shutdown_drain_secs must be at most 60".to_owned(),
+            )));
+        }
         Ok(settings.normalised())
     }
 

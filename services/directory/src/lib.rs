@@ -77,7 +77,7 @@ impl Directory {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), DirectoryError> {
-        let run = ServiceRun::start("directory", shutdown);
+        let run = ServiceRun::start("directory", shutdown).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus);
         let routes = tonic::service::Routes::new(DirectoryServiceServer::new(grpc::GrpcApi::new(self)));
         Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)

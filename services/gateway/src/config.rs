@@ -10,12 +10,16 @@ use serde::Deserialize;
 pub struct GatewayConfig {
     /// Largest request body accepted, bytes. Default 1 MiB (1048576).
     pub body_limit_bytes: usize,
-    /// Requests per second allowed per API key (sustained). Default 100.
-    /// The limit is kept per gateway process: N gateways allow up to N times this rate in total.
+    /// Requests per second allowed per API key (sustained), across the deployment. Default 100.
     pub rate_limit_per_second: u32,
     /// Burst above the sustained rate: how many requests one key may make back to back before the
     /// sustained rate applies (the bucket's size). Default 200.
     pub rate_limit_burst: u32,
+    /// How many gateway replicas share the limits above. Each keeps its own buckets in memory and
+    /// allows its share (the limit divided by this, rounded down, at least 1), so the replicas
+    /// together never allow more than the limit; a client whose requests all reach one replica gets
+    /// that replica's share. Default 1.
+    pub rate_limit_replicas: u32,
     /// How long an authenticated key stays cached without a deletion event. Default 60 (seconds);
     /// 0 turns the cache off (every request asks agent-token).
     pub key_cache_ttl_secs: u64,
@@ -62,6 +66,7 @@ impl Default for GatewayConfig {
             body_limit_bytes: 1024 * 1024,
             rate_limit_per_second: 100,
             rate_limit_burst: 200,
+            rate_limit_replicas: 1,
             key_cache_ttl_secs: 60,
             list_cache_ttl_secs: 5,
             verified_token_cache: 50_000,
@@ -78,6 +83,15 @@ impl Default for GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// This replica's share of the per-key limits: (sustained per second, burst).
+    pub(crate) fn rate_limit_share(&self) -> (u32, u32) {
+        let replicas = self.rate_limit_replicas.max(1);
+        (
+            (self.rate_limit_per_second / replicas).max(1),
+            (self.rate_limit_burst / replicas).max(1),
+        )
+    }
+
     /// Rejects settings the gateway cannot run with, naming the setting.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.body_limit_bytes == 0 {
@@ -88,6 +102,9 @@ impl GatewayConfig {
         }
         if self.rate_limit_burst == 0 {
             return Err("gateway.rate_limit_burst must be at least 1".to_owned());
+        }
+        if self.rate_limit_replicas == 0 {
+            return Err("gateway.rate_limit_replicas must be at least 1".to_owned());
         }
         if self.header_read_timeout_secs == 0 {
             return Err("gateway.header_read_timeout_secs must be at least 1".to_owned());

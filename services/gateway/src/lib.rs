@@ -83,8 +83,8 @@ pub struct GatewayDeps {
     pub directory: latchkey_proto::directory::v1::directory_service_client::DirectoryServiceClient<MeshChannel>,
     /// Where `api_key.*` events arrive from, to drop deleted keys and changed lists from the caches.
     pub bus: latchkey_events::EventBus,
-    /// (grpc service name, channel) pairs that /readyz checks with the gRPC health protocol.
-    pub readiness: Vec<(String, MeshChannel)>,
+    /// The services /readyz checks with the gRPC health protocol.
+    pub readiness: Vec<ReadinessCheck>,
     /// The deployment's provider catalogue, as the oauth service has it (`oauth.catalogue_file`):
     /// the providers `/credentials` takes keys for and the document names.
     pub catalogue: Arc<latchkey_oauth::Catalogue>,
@@ -123,9 +123,10 @@ impl Gateway {
         latchkey_telemetry::metrics_handle();
 
         let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_ttl_secs)));
+        let (per_second, burst) = config.rate_limit_share();
         let rate_limiter = Arc::new(KeyRateLimiter::new(
-            NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN),
-            NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN),
+            NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN),
+            NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
         ));
         let lists = Arc::new(ListCache::new(Duration::from_secs(config.list_cache_ttl_secs)));
         let tokens = TokenVerifier::start(deps.agent_token.clone(), deps.bus.clone(), config.verified_token_cache);
@@ -168,6 +169,7 @@ impl Gateway {
         );
 
         let state = AppState::new(SharedState {
+            draining: Arc::default(),
             agent_token: deps.agent_token,
             domains: deps.domains,
             certificates: deps.certificates,
@@ -233,7 +235,23 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GatewayError> {
         let header_read_timeout = self.config.header_read_timeout();
-        let shutdown = shutdown.shared();
+        // Told to stop: /readyz fails first, and requests are still served for the drain period
+        // (server.shutdown_drain_secs), so a load balancer stops sending before the listener closes.
+        let draining = self.state.draining.clone();
+        let shutdown = async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Release);
+            let drain = latchkey_server::shutdown_drain();
+            if !drain.is_zero() {
+                tracing::info!(
+                    drain_ms = drain.as_millis() as u64,
+                    "not ready; draining before stopping"
+                );
+                tokio::time::sleep(drain).await;
+            }
+        }
+        .boxed()
+        .shared();
         let public = server::serve(listener, self.router.clone(), header_read_timeout, shutdown.clone());
         match self.metrics_listener {
             Some(metrics) => {
@@ -244,6 +262,16 @@ impl Gateway {
         }
         Ok(())
     }
+}
+
+/// A service `/readyz` asks: its gRPC health name, a channel to it, and whether the gateway is
+/// ready without it. Only an essential one failing fails `/readyz`; any other is reported as
+/// degraded (docs/operations.md, "Readiness").
+#[derive(Clone, Debug)]
+pub struct ReadinessCheck {
+    pub service: String,
+    pub channel: MeshChannel,
+    pub essential: bool,
 }
 
 /// `/metrics` and `/healthz` as a router of their own, for a process that serves its metrics on a

@@ -51,8 +51,10 @@ pub(crate) struct SharedState {
     /// Verifies agent tokens in this process.
     pub(crate) tokens: TokenVerifier,
     pub(crate) rate_limiter: Arc<KeyRateLimiter>,
-    /// (gRPC service name, channel) pairs `/readyz` checks.
-    pub(crate) readiness: Arc<[(String, MeshChannel)]>,
+    /// The services `/readyz` checks.
+    pub(crate) readiness: Arc<[crate::ReadinessCheck]>,
+    /// Set once the gateway was told to stop: `/readyz` fails while it drains.
+    pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
     /// The deployment's provider catalogue (the built-in one and `oauth.catalogue_file`'s).
     pub(crate) catalogue: Arc<latchkey_oauth::Catalogue>,
     /// Where clients reach this API, without a trailing slash: the base of connect links.

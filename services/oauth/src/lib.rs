@@ -138,7 +138,7 @@ impl Oauth {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), OauthError> {
-        let run = ServiceRun::start("oauth", shutdown.clone());
+        let run = ServiceRun::start("oauth", shutdown.clone()).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus.clone());
         run.tasks()
             .spawn("user-deletions", self.clone().forget_deleted_users(bus, shutdown));

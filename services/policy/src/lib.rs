@@ -123,7 +123,7 @@ impl Policy {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), PolicyError> {
-        let run = ServiceRun::start("policy", shutdown.clone());
+        let run = ServiceRun::start("policy", shutdown.clone()).depends_on(&self.db, &bus);
         // Until it has subscribed, the cache is off and evaluations read the database.
         let (feed_bus, compiled) = (bus.clone(), self.cache.clone());
         run.tasks().spawn_until_shutdown("policy-events", async move {

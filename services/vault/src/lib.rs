@@ -86,7 +86,7 @@ impl Vault {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), VaultError> {
-        let run = ServiceRun::start("vault", shutdown);
+        let run = ServiceRun::start("vault", shutdown).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus);
         let routes = tonic::service::Routes::new(VaultServiceServer::new(grpc::GrpcApi::new(self)));
         Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)

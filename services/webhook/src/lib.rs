@@ -122,13 +122,29 @@ impl Webhook {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), WebhookError> {
-        let run = ServiceRun::start("webhook", shutdown.clone());
+        let run = ServiceRun::start("webhook", shutdown.clone()).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus.clone());
         run.tasks()
             .spawn("consumer", self.clone().consume(bus, shutdown.clone()));
+        run.tasks()
+            .spawn("queue-depth", self.clone().sample_queue_depth(shutdown.clone()));
         run.tasks().spawn("delivery", self.clone().deliver(shutdown));
         let routes = tonic::service::Routes::new(WebhookServiceServer::new(grpc::GrpcApi::new(self)));
         Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)
+    }
+
+    /// Sets `latchkey_webhook_queue_depth` (messages waiting for delivery, due or not) every five
+    /// seconds until `shutdown` is cancelled.
+    async fn sample_queue_depth(self, shutdown: CancellationToken) {
+        loop {
+            if let Ok(depth) = self.backlog().await {
+                metrics::gauge!("latchkey_webhook_queue_depth").set(depth as f64);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+        }
     }
 
     /// Runs only the consumer until `shutdown` is cancelled: every event becomes a message for each

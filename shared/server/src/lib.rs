@@ -15,6 +15,7 @@ pub mod infra_error;
 mod mesh;
 mod metrics_layer;
 pub mod plans;
+mod readiness;
 pub mod redirect_uri;
 pub mod secrets;
 mod service_run;
@@ -32,11 +33,12 @@ use tonic_health::ServingStatus;
 
 pub use infra_error::{InfraError, stored_id};
 pub use mesh::{
-    ACCOUNT_HEADER, ACTOR_HEADER, Caller, MeshAuth, MeshChannel, MeshInterceptor, SERVICE_TOKEN_HEADER, actor_of,
-    connect, with_account,
+    ACCOUNT_HEADER, ACTOR_HEADER, Caller, LONG_CALLS, MeshAuth, MeshChannel, MeshDeadlines, MeshInterceptor,
+    SERVICE_TOKEN_HEADER, actor_of, connect, with_account,
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
 pub use plans::{Limited, PLAN_HEADER, PlanLimits, Plans, plan_of, with_plan};
+pub use readiness::{Dependencies, set_shutdown_drain, shutdown_drain};
 pub use service_run::ServiceRun;
 pub use system_secrets::{
     OpenedSecret, SYSTEM_ACCOUNT, SealedKeyTable, SystemSecretError, SystemSecrets, retry_while_unavailable,
@@ -60,11 +62,18 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    for name in service_names {
-        health_reporter.set_service_status(*name, ServingStatus::Serving).await;
-    }
-    health_reporter.set_service_status("", ServingStatus::Serving).await;
+    let names: Vec<String> = service_names.iter().map(|name| (*name).to_owned()).collect();
+    readiness::report(&health_reporter, &names, ServingStatus::Serving).await;
+    serve_grpc_with_health(listener, routes, health_service, shutdown).await
+}
 
+/// [`serve_grpc`] with a health service whose reporter the caller keeps.
+pub(crate) async fn serve_grpc_with_health<H: tonic_health::pb::health_server::Health>(
+    listener: TcpListener,
+    routes: Routes,
+    health_service: tonic_health::pb::health_server::HealthServer<H>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(latchkey_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -2,7 +2,7 @@
 //! with the shared service token and names the account it acts for; the callee believes the account
 //! only after checking the token in constant time. External callers use account API keys instead.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use latchkey_ids::AccountId;
 use subtle::ConstantTimeEq;
@@ -20,10 +20,58 @@ pub const ACTOR_HEADER: &str = "x-latchkey-actor";
 /// Metadata carrying the mesh's service token.
 pub const SERVICE_TOKEN_HEADER: &str = "x-latchkey-service-token";
 
-/// The mesh's shared service token. Its `Debug` never shows it.
+/// The mesh's shared service token, and the deadlines its calls carry. Its `Debug` never shows
+/// the token.
 #[derive(Clone)]
 pub struct MeshAuth {
     token: Arc<str>,
+    deadlines: MeshDeadlines,
+}
+
+/// How long a mesh call may take, by kind (`[mesh] call_timeout_ms`, `long_call_timeout_ms`): a
+/// stuck service costs its callers a bounded wait and an UNAVAILABLE (503 at the edge), never a
+/// hung request. The caller sends it as `grpc-timeout`, so the callee gives up too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MeshDeadlines {
+    /// Every call but the long ones.
+    pub call: Duration,
+    /// Calls that wait on a third party (an OAuth provider, a webhook receiver, DNS) or read a
+    /// whole chain: [`LONG_CALLS`].
+    pub long_call: Duration,
+}
+
+impl Default for MeshDeadlines {
+    fn default() -> Self {
+        Self {
+            call: Duration::from_secs(10),
+            long_call: Duration::from_secs(25),
+        }
+    }
+}
+
+/// The calls that get [`MeshDeadlines::long_call`], as `service/method`.
+pub const LONG_CALLS: &[&str] = &[
+    "latchkey.oauth.v1.OauthService/CompleteCallback",
+    "latchkey.oauth.v1.OauthService/ExchangeCode",
+    "latchkey.oauth.v1.OauthService/FetchToken",
+    "latchkey.oauth.v1.OauthService/OpenProxyCredential",
+    "latchkey.webhook.v1.WebhookService/SendTest",
+    "latchkey.webhook.v1.WebhookService/Replay",
+    "latchkey.audit.v1.AuditService/VerifyChain",
+    "latchkey.audit.v1.AuditService/ExportEntries",
+    "latchkey.audit.v1.AuditService/GetAnalytics",
+    "latchkey.agent_token.v1.DomainService/VerifyDomain",
+];
+
+impl MeshDeadlines {
+    /// The deadline of `method` (`service/method`).
+    pub fn of(&self, method: &str) -> Duration {
+        if LONG_CALLS.contains(&method) {
+            self.long_call
+        } else {
+            self.call
+        }
+    }
 }
 
 impl std::fmt::Debug for MeshAuth {
@@ -34,7 +82,20 @@ impl std::fmt::Debug for MeshAuth {
 
 impl MeshAuth {
     pub fn new(token: impl Into<Arc<str>>) -> Self {
-        Self { token: token.into() }
+        Self {
+            token: token.into(),
+            deadlines: MeshDeadlines::default(),
+        }
+    }
+
+    /// The same credential, its calls carrying `deadlines`.
+    #[must_use]
+    pub fn with_deadlines(self, deadlines: MeshDeadlines) -> Self {
+        Self { deadlines, ..self }
+    }
+
+    pub fn deadlines(&self) -> MeshDeadlines {
+        self.deadlines
     }
 
     /// True when the call carries this mesh's service token.
@@ -91,7 +152,8 @@ pub struct Caller {
     pub actor: Option<String>,
 }
 
-/// Adds the service token and the current trace context to every outgoing call.
+/// Adds the service token, the call's deadline (unless the caller set one) and the current trace
+/// context to every outgoing call.
 #[derive(Clone, Debug)]
 pub struct MeshInterceptor {
     auth: MeshAuth,
@@ -102,6 +164,16 @@ impl Interceptor for MeshInterceptor {
         let token = MetadataValue::try_from(self.auth.token())
             .map_err(|_| Status::internal("service token is not valid metadata"))?;
         request.metadata_mut().insert(SERVICE_TOKEN_HEADER, token);
+        if !request.metadata().contains_key(GRPC_TIMEOUT_HEADER) {
+            let deadline = match request.extensions().get::<tonic::GrpcMethod>() {
+                Some(method) => self
+                    .auth
+                    .deadlines
+                    .of(&format!("{}/{}", method.service(), method.method())),
+                None => self.auth.deadlines.call,
+            };
+            request.set_timeout(deadline);
+        }
         if let Some(traceparent) = latchkey_telemetry::current_traceparent()
             && let Ok(value) = MetadataValue::try_from(traceparent.as_str())
         {
@@ -111,16 +183,32 @@ impl Interceptor for MeshInterceptor {
     }
 }
 
+/// The header a call's deadline travels in.
+const GRPC_TIMEOUT_HEADER: &str = "grpc-timeout";
+
 /// A channel to a mesh service with the interceptor applied; generated clients wrap it.
 pub type MeshChannel = InterceptedService<Channel, MeshInterceptor>;
 
 /// A lazily connecting channel to `address` (e.g. `http://127.0.0.1:7101`): a service that is down
-/// at start-up is reached once it comes up, and calls fail with UNAVAILABLE meanwhile.
+/// at start-up is reached once it comes up, and calls fail with UNAVAILABLE meanwhile. Several
+/// addresses, comma-separated, are replicas of one service: calls are spread over those that
+/// answer (power of two choices), and a replica that is down is left out until it is back.
 pub fn connect(address: &str, auth: &MeshAuth) -> Result<MeshChannel, tonic::transport::Error> {
-    let channel = Endpoint::from_shared(address.to_owned())?
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .connect_lazy();
+    let endpoint = |address: &str| -> Result<Endpoint, tonic::transport::Error> {
+        Ok(Endpoint::from_shared(address.trim().to_owned())?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true))
+    };
+    let addresses: Vec<&str> = address.split(',').filter(|a| !a.trim().is_empty()).collect();
+    let channel = match addresses.as_slice() {
+        [one] => endpoint(one)?.connect_lazy(),
+        many => Channel::balance_list(
+            many.iter()
+                .map(|a| endpoint(a))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter(),
+        ),
+    };
     Ok(InterceptedService::new(channel, MeshInterceptor { auth: auth.clone() }))
 }
 

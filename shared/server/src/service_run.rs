@@ -9,13 +9,14 @@ use latchkey_events::{EventBus, Outbox};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ServerError, Tasks};
+use crate::{Dependencies, ServerError, Tasks, readiness};
 
 /// A service while it runs. Ends with [`serve`](Self::serve), or [`stop`](Self::stop) when it
 /// stops before serving.
 #[derive(Debug)]
 pub struct ServiceRun {
     tasks: Tasks,
+    dependencies: Dependencies,
 }
 
 impl ServiceRun {
@@ -24,7 +25,15 @@ impl ServiceRun {
     pub fn start(service: &'static str, shutdown: CancellationToken) -> Self {
         Self {
             tasks: Tasks::with_shutdown(service, shutdown),
+            dependencies: Dependencies::default(),
         }
+    }
+
+    /// Reports the service SERVING only while `db` answers and `bus` is connected (probed every
+    /// second once it serves).
+    pub fn depends_on(mut self, db: &latchkey_storage::Db, bus: &EventBus) -> Self {
+        self.dependencies = Dependencies::new(db, bus);
+        self
     }
 
     /// The run's tasks: a service starts its own background work here.
@@ -74,16 +83,43 @@ impl ServiceRun {
         }
     }
 
-    /// Serves `routes` on `listener` until shutdown (`grpc_services`: the names health reports as
-    /// SERVING), then stops the run's tasks and waits for them ([`Tasks::shutdown`]).
+    /// Serves `routes` on `listener` until shutdown, then stops the run's tasks and waits for them
+    /// ([`Tasks::shutdown`]). Health reports `grpc_services` SERVING while the run's dependencies
+    /// are reachable ([`depends_on`](Self::depends_on)); at shutdown it reports NOT_SERVING and
+    /// keeps serving for the drain period ([`set_shutdown_drain`](crate::set_shutdown_drain))
+    /// before it stops taking calls and finishes those in flight.
     pub async fn serve(
         self,
         listener: TcpListener,
         routes: tonic::service::Routes,
         grpc_services: &[&str],
     ) -> Result<(), ServerError> {
-        let stopped = self.shutdown_token().clone().cancelled_owned();
-        let served = crate::serve_grpc(listener, routes, grpc_services, stopped).await;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let names: Vec<String> = grpc_services.iter().map(|name| (*name).to_owned()).collect();
+        let token = self.shutdown_token().clone();
+        self.tasks.spawn(
+            "readiness",
+            readiness::watch(
+                self.tasks.service(),
+                reporter.clone(),
+                names.clone(),
+                self.dependencies.clone(),
+                token.clone(),
+            ),
+        );
+        let stopped = async move {
+            token.cancelled().await;
+            readiness::report(&reporter, &names, tonic_health::ServingStatus::NotServing).await;
+            let drain = crate::shutdown_drain();
+            if !drain.is_zero() {
+                tracing::info!(
+                    drain_ms = drain.as_millis() as u64,
+                    "not serving; draining before stopping"
+                );
+                tokio::time::sleep(drain).await;
+            }
+        };
+        let served = crate::serve_grpc_with_health(listener, routes, health_service, stopped).await;
         self.stop().await;
         served
     }

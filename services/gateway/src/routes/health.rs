@@ -24,13 +24,27 @@ pub struct HealthBody {
     pub status: &'static str,
 }
 
-/// Every dependency answered SERVING.
+/// The gateway can serve: every essential service answered SERVING.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyBody {
+    /// `ready`, or `degraded` when a service the gateway can do without is not serving (its
+    /// routes answer 503 until it is back).
     #[schema(example = "ready")]
     pub status: &'static str,
     /// The gRPC services checked.
     pub checked: Vec<String>,
+    /// The services not serving, each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<DegradedService>,
+}
+
+/// A service the gateway can do without that is not serving.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DegradedService {
+    #[schema(example = "latchkey.webhook.v1.WebhookService")]
+    pub service: String,
+    #[schema(example = "unreachable")]
+    pub reason: String,
 }
 
 /// Liveness
@@ -42,46 +56,69 @@ pub(crate) async fn healthz() -> Json<HealthBody> {
 
 /// Readiness
 ///
-/// 200 when every service the gateway depends on answers the gRPC health check as SERVING; 503
-/// naming those that did not (in `errors`, one per service) otherwise.
+/// 200 when every service the gateway cannot do without (agent-token, which authenticates every
+/// request) answers the gRPC health check as SERVING; `status` is `degraded`, naming the others
+/// that did not, when one of those is down. 503 naming the essential services that did not (in
+/// `errors`), and while the gateway drains before it stops.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = ReadyBody),
         (status = 503, response = r::Unavailable),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyBody>, Problem> {
-    let checks = state.readiness.iter().map(|(service, channel)| async move {
-        let mut client = HealthClient::new(channel.clone());
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(Problem(ApiError::new(
+            ErrorCode::Unavailable,
+            "not ready: shutting down",
+        )));
+    }
+    let checks = state.readiness.iter().map(|check| async move {
+        let mut client = HealthClient::new(check.channel.clone());
         let request = HealthCheckRequest {
-            service: service.clone(),
+            service: check.service.clone(),
         };
         let outcome = match tokio::time::timeout(CHECK_TIMEOUT, client.check(request)).await {
             Ok(Ok(answer)) if answer.get_ref().status() == ServingStatus::Serving => None,
             Ok(Ok(answer)) => Some(format!("answered {}", answer.get_ref().status().as_str_name())),
             Ok(Err(status)) => {
-                tracing::debug!(service = %service, grpc.code = ?status.code(), "readiness check failed");
+                tracing::debug!(service = %check.service, grpc.code = ?status.code(), "readiness check failed");
                 Some("unreachable".to_owned())
             }
             Err(_) => Some("did not answer in time".to_owned()),
         };
-        (service.clone(), outcome)
+        (check, outcome)
     });
     let outcomes = futures::future::join_all(checks).await;
-    let failures: Vec<FieldError> = outcomes
-        .iter()
-        .filter_map(|(service, failure)| failure.as_ref().map(|f| FieldError::new(service.clone(), f.clone())))
-        .collect();
-    if failures.is_empty() {
-        let checked = outcomes.into_iter().map(|(service, _)| service).collect();
+    let failed = |essential: bool| -> Vec<FieldError> {
+        outcomes
+            .iter()
+            .filter(|(check, _)| check.essential == essential)
+            .filter_map(|(check, failure)| {
+                failure
+                    .as_ref()
+                    .map(|f| FieldError::new(check.service.clone(), f.clone()))
+            })
+            .collect()
+    };
+    let (essential, degraded) = (failed(true), failed(false));
+    if essential.is_empty() {
+        let checked = outcomes.iter().map(|(check, _)| check.service.clone()).collect();
         return Ok(Json(ReadyBody {
-            status: "ready",
+            status: if degraded.is_empty() { "ready" } else { "degraded" },
             checked,
+            degraded: degraded
+                .into_iter()
+                .map(|failure| DegradedService {
+                    service: failure.field,
+                    reason: failure.message,
+                })
+                .collect(),
         }));
     }
-    let names: Vec<&str> = failures.iter().map(|f| f.field.as_str()).collect();
+    let names: Vec<&str> = essential.iter().map(|f| f.field.as_str()).collect();
     let message = format!("not ready: {} not serving", names.join(", "));
     Err(Problem(ApiError {
-        errors: failures,
+        errors: essential,
         ..ApiError::new(ErrorCode::Unavailable, message)
     }))
 }

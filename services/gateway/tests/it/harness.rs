@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use latchkey_events::EventBus;
-use latchkey_gateway::{Gateway, GatewayConfig, GatewayDeps};
+use latchkey_gateway::{Gateway, GatewayConfig, GatewayDeps, ReadinessCheck};
 use latchkey_proto::{
     agent_token::v1::{
         agent_token_service_client::AgentTokenServiceClient, agent_token_service_server::AgentTokenServiceServer,
@@ -76,14 +76,19 @@ impl TestGateway {
         });
 
         let channel = channel_to(&grpc_url, &mesh);
+        let check = |service: &str, channel: MeshChannel| ReadinessCheck {
+            service: service.to_owned(),
+            essential: service == AGENT_TOKEN_SERVICE,
+            channel,
+        };
         let mut readiness = vec![
-            (AGENT_TOKEN_SERVICE.to_owned(), channel.clone()),
-            (AUDIT_SERVICE.to_owned(), channel.clone()),
+            check(AGENT_TOKEN_SERVICE, channel.clone()),
+            check(AUDIT_SERVICE, channel.clone()),
         ];
         readiness.extend(
             extra_readiness
                 .iter()
-                .map(|(name, url)| (name.clone(), channel_to(url, &mesh))),
+                .map(|(name, url)| check(name, channel_to(url, &mesh))),
         );
 
         let db = TestDatabase::sqlite();

@@ -415,28 +415,44 @@ async fn healthz_answers_ok() {
 }
 
 #[tokio::test]
-async fn readyz_checks_every_dependency() {
+async fn readyz_fails_only_for_an_essential_service_and_names_the_others_degraded() {
     let gw = TestGateway::start().await;
     let ready = gw.send(Method::GET, "/readyz", &[], Body::empty()).await;
     assert_eq!(ready.status, 200, "{}", String::from_utf8_lossy(&ready.body));
     assert_eq!(ready.json()["status"], "ready");
+    assert!(ready.json().get("degraded").is_none());
     assert!(
         ready.json()["checked"]
             .as_array()
             .is_some_and(|c| c.iter().any(|s| s == AGENT_TOKEN_SERVICE))
     );
 
-    // A dependency on a port nothing listens on.
+    // Services on a port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
-    let extra = vec![(
-        "latchkey.policy.v1.PolicyService".to_owned(),
-        format!("http://{closed}"),
-    )];
-    let gw = TestGateway::build(GatewayConfig::default(), extra, None).await;
+    let policy = "latchkey.policy.v1.PolicyService".to_owned();
+    let gw = TestGateway::build(
+        GatewayConfig::default(),
+        vec![(policy.clone(), format!("http://{closed}"))],
+        None,
+    )
+    .await;
+    let degraded = gw.send(Method::GET, "/readyz", &[], Body::empty()).await;
+    assert_eq!(degraded.status, 200, "policy is not essential");
+    assert_eq!(degraded.json()["status"], "degraded");
+    assert_eq!(degraded.json()["degraded"][0]["service"], policy.as_str());
+    assert_eq!(degraded.json()["degraded"][0]["reason"], "unreachable");
+
+    // The harness counts a second agent-token check as essential.
+    let gw = TestGateway::build(
+        GatewayConfig::default(),
+        vec![(AGENT_TOKEN_SERVICE.to_owned(), format!("http://{closed}"))],
+        None,
+    )
+    .await;
     let not_ready = gw.send(Method::GET, "/readyz", &[], Body::empty()).await;
     let problem = not_ready.assert_problem(503, "SERVICE_UNAVAILABLE");
-    assert_eq!(not_ready.first_error_field(), "latchkey.policy.v1.PolicyService");
+    assert_eq!(not_ready.first_error_field(), AGENT_TOKEN_SERVICE);
     assert_eq!(problem["errors"].as_array().map(Vec::len), Some(1), "{problem}");
 }

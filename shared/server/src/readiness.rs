@@ -1,0 +1,125 @@
+//! Readiness that means it: a service answers the gRPC health check SERVING only while it can do
+//! its work, that is while its database answers and its bus is connected, and turns NOT_SERVING by
+//! itself when either goes (and SERVING again when it comes back). At shutdown it turns NOT_SERVING
+//! first and keeps serving for the drain period, so load balancers stop sending before it stops.
+
+use std::{sync::OnceLock, time::Duration};
+
+use latchkey_events::EventBus;
+use latchkey_storage::Db;
+use tokio_util::sync::CancellationToken;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+/// How often the dependencies are probed.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the database has to answer a probe.
+const PING_LIMIT: Duration = Duration::from_secs(2);
+
+/// The service's database pool, by `state` (`idle`, `in_use`).
+pub const DB_POOL_CONNECTIONS: &str = "latchkey_db_pool_connections";
+/// 1 while the service's NATS client is connected (always 1 on the in-process bus).
+pub const BUS_CONNECTED: &str = "latchkey_bus_connected";
+/// 1 while the service answers SERVING.
+pub const READY: &str = "latchkey_ready";
+
+static SHUTDOWN_DRAIN: OnceLock<Duration> = OnceLock::new();
+
+/// Sets how long every service of this process keeps serving, NOT_SERVING, once told to stop
+/// (`server.shutdown_drain_secs` of `latchkey serve`). Unset, there is no drain: `latchkey dev` and
+/// tests stop at once. The first call wins.
+pub fn set_shutdown_drain(drain: Duration) {
+    let _ = SHUTDOWN_DRAIN.set(drain);
+}
+
+/// The drain period [`set_shutdown_drain`] set, else none.
+pub fn shutdown_drain() -> Duration {
+    SHUTDOWN_DRAIN.get().copied().unwrap_or_default()
+}
+
+/// What a service needs to be ready.
+#[derive(Clone, Debug, Default)]
+pub struct Dependencies {
+    db: Option<Db>,
+    bus: Option<EventBus>,
+}
+
+impl Dependencies {
+    pub fn new(db: &Db, bus: &EventBus) -> Self {
+        Self {
+            db: Some(db.clone()),
+            bus: Some(bus.clone()),
+        }
+    }
+
+    /// What is unreachable now (empty when ready): "database", "bus". Sets the operators' gauges
+    /// of the database pool and the bus connection on the way.
+    pub async fn unreachable(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if let Some(db) = &self.db {
+            let (size, idle) = (db.pool().size(), db.pool().num_idle());
+            metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+            metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(size.saturating_sub(idle as u32) as f64);
+        }
+        if let Some(bus) = &self.bus {
+            metrics::gauge!(BUS_CONNECTED).set(if bus.is_connected() { 1.0 } else { 0.0 });
+        }
+        if let Some(db) = &self.db
+            && !db.ping(PING_LIMIT).await
+        {
+            missing.push("database");
+        }
+        if let Some(bus) = &self.bus
+            && !bus.is_connected()
+        {
+            missing.push("bus");
+        }
+        missing
+    }
+}
+
+/// Sets every name in `names` (and the server's own "") to `status`.
+pub(crate) async fn report(reporter: &HealthReporter, names: &[String], status: ServingStatus) {
+    for name in names {
+        reporter.set_service_status(name, status).await;
+    }
+    reporter.set_service_status("", status).await;
+}
+
+/// Probes `dependencies` every second until `stop` is cancelled, reporting SERVING or
+/// NOT_SERVING for `names`, and logging each change.
+pub(crate) async fn watch(
+    service: &'static str,
+    reporter: HealthReporter,
+    names: Vec<String>,
+    dependencies: Dependencies,
+    stop: CancellationToken,
+) {
+    let mut was_ready = true;
+    loop {
+        let unreachable = dependencies.unreachable().await;
+        let ready = unreachable.is_empty();
+        if ready != was_ready {
+            if ready {
+                tracing::info!(service, "dependencies reachable again: serving");
+            } else {
+                tracing::warn!(service, unreachable = ?unreachable, "a dependency is unreachable: not serving");
+            }
+            was_ready = ready;
+        }
+        // Checked after the probe: a shutdown's NOT_SERVING must not be overwritten.
+        if stop.is_cancelled() {
+            return;
+        }
+        metrics::gauge!(READY).set(if ready { 1.0 } else { 0.0 });
+        let status = if ready {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        report(&reporter, &names, status).await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+        }
+    }
+}
