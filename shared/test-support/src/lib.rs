@@ -18,9 +18,11 @@ mod dns;
 #[cfg(feature = "mesh")]
 pub mod mesh;
 mod nats;
+mod nats_cluster;
 #[cfg(feature = "oidc")]
 pub mod oidc_peer;
 mod own_runtime;
+mod postgres;
 mod proxy;
 mod wait;
 
@@ -28,6 +30,8 @@ pub use bus::{BusKind, TestBus};
 pub use database::{BACKENDS, TestDatabase, postgres_admin_url};
 pub use dns::{DnsServer, TxtRecord};
 pub use nats::{NatsServer, nats_bus, nats_url, unique_prefix};
+pub use nats_cluster::NatsCluster;
 pub use own_runtime::RunningConsumer;
+pub use postgres::PostgresServer;
 pub use proxy::TcpProxy;
 pub use wait::{eventually, read_until};

@@ -87,6 +87,12 @@ impl NatsServer {
         self.port
     }
 
+    /// The JetStream store directory (`-sd`): what a file-level backup copies while the server is
+    /// stopped.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.join("store")
+    }
+
     /// Stops the server the way `docker stop` or systemd would (SIGTERM), and waits until it
     /// exited; it flushes its store first. Its store stays for [`start`](Self::start).
     pub fn stop(&mut self) {
