@@ -10,7 +10,7 @@ IMAGE ?= latchkey:dev
 # names are unique across the workspace).
 BENCHES ?= verify http_load delivery audit vault
 
-.PHONY: help run test peers lint fmt bench image schemathesis fuzz fuzz-smoke fuzz-install fuzz-build screenshots
+.PHONY: help run test peers lint fmt bench image schemathesis fuzz fuzz-smoke fuzz-install fuzz-build screenshots faults
 
 help:
 	@echo "make run    - latchkey dev: every service in one process (SQLite, in-process bus)"
@@ -19,6 +19,7 @@ help:
 	@echo "make fmt    - format the workspace"
 	@echo "make bench  - benchmarks: $(BENCHES)"
 	@echo "make screenshots - the console's browser tests, writing docs/console/*.png"
+	@echo "make faults - the kill suite: every fault scenario on a mesh of processes (docs/operations.md)"
 	@echo "make schemathesis - every API operation fuzzed from /openapi.json against a fresh latchkey dev"
 	@echo "make image  - build the $(IMAGE) container image from deploy/Dockerfile"
 	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS ($(FUZZ_SECONDS)) each; make fuzz-smoke: $(FUZZ_SMOKE_SECONDS) s each"
@@ -33,6 +34,11 @@ test: peers
 # The console's browser tests, writing their PNGs to docs/console/ (README shows two).
 screenshots: peers
 	LATCHKEY_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(CARGO) test --test it -- console:: --test-threads 2
+
+# The kill suite (docs/operations.md): every fault scenario on a mesh of separate processes, ending
+# with its summary line. `make test` runs its fast slice (one kill, one restart).
+faults: peers
+	LATCHKEY_FAULTS=full $(CARGO) test --test it -- faults:: --nocapture --test-threads 1
 
 # PostgreSQL and NATS with JetStream, started (or installed) when missing.
 peers:

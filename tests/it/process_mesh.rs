@@ -1,0 +1,229 @@
+//! The mesh as an operator runs it at scale: every service as separate `latchkey serve` processes,
+//! each with as many replicas as asked, on one PostgreSQL database and NATS. Replicas reach each
+//! other through comma-separated mesh URLs. A process can be killed (SIGKILL, as a crash) and
+//! started again; its log is kept beside the others, and left on disk when a test fails.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use latchkey_test_support::{eventually, unique_prefix};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::binary::{BINARY, Process, free_port};
+
+/// The gRPC services, then the gateway.
+pub(crate) const SERVICES: [&str; 8] = [
+    "agent-token",
+    "audit",
+    "policy",
+    "vault",
+    "oauth",
+    "webhook",
+    "directory",
+    "gateway",
+];
+
+/// The mesh's service token.
+const MESH_TOKEN: &str = "faults-mesh-token-0123456789abcdef";
+
+pub(crate) struct ProcessMesh {
+    env: Vec<(String, String)>,
+    ports: BTreeMap<(&'static str, usize), u16>,
+    processes: BTreeMap<(&'static str, usize), Process>,
+    logs: PathBuf,
+    replicas: BTreeMap<&'static str, usize>,
+}
+
+impl ProcessMesh {
+    /// Starts `replicas_of(service)` processes of every service on `database_url` and `nats_url`,
+    /// with `settings` (environment entries) on top of the mesh's own; waits until every gateway
+    /// is ready.
+    pub(crate) async fn start(
+        database_url: &str,
+        nats_url: &str,
+        replicas_of: impl Fn(&str) -> usize,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let replicas: BTreeMap<&'static str, usize> = SERVICES.iter().map(|s| (*s, replicas_of(s).max(1))).collect();
+        let mut ports = BTreeMap::new();
+        for (service, count) in &replicas {
+            for replica in 0..*count {
+                ports.insert((*service, replica), free_port());
+            }
+        }
+        let mut env: Vec<(String, String)> = vec![
+            ("LATCHKEY__DATABASE__URL".into(), database_url.to_owned()),
+            ("LATCHKEY__NATS__URL".into(), nats_url.to_owned()),
+            ("LATCHKEY__MESH__SERVICE_TOKEN".into(), MESH_TOKEN.into()),
+            ("LATCHKEY__TELEMETRY__LOG_FILTER".into(), "warn,latchkey=info".into()),
+            ("LATCHKEY__SERVER__SHUTDOWN_DRAIN_SECS".into(), "0".into()),
+            // Loopback receivers for the webhooks of the tests.
+            ("LATCHKEY__WEBHOOK__ALLOW_LOOPBACK".into(), "true".into()),
+            // The vault's root key (32 bytes of 0x07): only the vault reads it.
+            (
+                "LATCHKEY__VAULT__ROOT_KEYS".into(),
+                "1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".into(),
+            ),
+        ];
+        for service in SERVICES.iter().filter(|s| **s != "gateway") {
+            let urls: Vec<String> = (0..replicas[service])
+                .map(|replica| format!("http://127.0.0.1:{}", ports[&(*service, replica)]))
+                .collect();
+            let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
+            env.push((key, urls.join(",")));
+        }
+        env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let logs = std::env::temp_dir().join(format!("latchkey-mesh-{}", unique_prefix()));
+        std::fs::create_dir_all(&logs).expect("create the log directory");
+        let mut mesh = Self {
+            env,
+            ports,
+            processes: BTreeMap::new(),
+            logs,
+            replicas,
+        };
+        for service in SERVICES {
+            for replica in 0..mesh.replicas_of(service) {
+                mesh.spawn(service, replica);
+            }
+        }
+        mesh.wait_ready().await;
+        mesh
+    }
+
+    /// How many replicas of `service` the mesh runs.
+    pub(crate) fn replicas_of(&self, service: &str) -> usize {
+        self.replicas.get(service).copied().unwrap_or(0)
+    }
+
+    /// The environment the processes run with: for the admin commands.
+    pub(crate) fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// The base URL of gateway `replica`.
+    pub(crate) fn gateway(&self, replica: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[&("gateway", replica)])
+    }
+
+    /// The gRPC URL of `service`'s `replica`.
+    pub(crate) fn grpc_url(&self, service: &str, replica: usize) -> String {
+        let port = self
+            .ports
+            .iter()
+            .find_map(|((s, r), port)| (*s == service && *r == replica).then_some(*port))
+            .expect("a service of the mesh");
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The process id of `service`'s `replica`, while it runs.
+    pub(crate) fn pid(&self, service: &str, replica: usize) -> Option<u32> {
+        self.processes
+            .iter()
+            .find(|((s, r), _)| *s == service && *r == replica)
+            .map(|(_, process)| process.0.id())
+    }
+
+    /// Starts `service`'s `replica` (again), appending to its log.
+    pub(crate) fn spawn(&mut self, service: &'static str, replica: usize) {
+        let port = self.ports[&(service, replica)];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{service}-{replica}.log")))
+            .expect("open the process log");
+        let child = Command::new(BINARY)
+            .args(["serve", service, "--listen", &format!("127.0.0.1:{port}")])
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("run latchkey serve");
+        self.processes.insert((service, replica), Process(child));
+    }
+
+    /// Kills `service`'s `replica` with SIGKILL, as a crash would, and waits until it is gone.
+    pub(crate) fn kill(&mut self, service: &str, replica: usize) {
+        let key = *self
+            .processes
+            .keys()
+            .find(|(s, r)| *s == service && *r == replica)
+            .expect("a running process");
+        // Dropping a `Process` kills it and reaps it.
+        self.processes.remove(&key);
+    }
+
+    /// Waits until every gateway answers /readyz `ready`: every service serves.
+    pub(crate) async fn wait_ready(&self) {
+        let http = reqwest::Client::new();
+        for replica in 0..self.replicas_of("gateway") {
+            let base = self.gateway(replica);
+            let ready = eventually(Duration::from_secs(90), || async {
+                let Ok(answer) = http.get(format!("{base}/readyz")).send().await else {
+                    return false;
+                };
+                let body: serde_json::Value = answer.json().await.unwrap_or_default();
+                body["status"] == "ready"
+            })
+            .await;
+            assert!(
+                ready,
+                "gateway {replica} never became ready; logs in {}",
+                self.logs.display()
+            );
+        }
+    }
+
+    /// What `service`'s `replica` answers the gRPC health check (`None`: it does not answer).
+    pub(crate) async fn health(&self, service: &str, replica: usize) -> Option<ServingStatus> {
+        let channel = tonic::transport::Endpoint::from_shared(self.grpc_url(service, replica))
+            .ok()?
+            .connect_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+            .ok()?;
+        let answer = tokio::time::timeout(
+            Duration::from_secs(3),
+            HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        ServingStatus::try_from(answer.into_inner().status).ok()
+    }
+
+    /// Creates an account with the admin command; answers its API key.
+    pub(crate) fn create_account(&self, name: &str) -> String {
+        let output = Command::new(BINARY)
+            .args(["account", "create", name])
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("run latchkey account create");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("api key "))
+            .expect("a key is printed")
+            .to_owned()
+    }
+
+    /// Where the processes' logs are.
+    pub(crate) fn logs(&self) -> &std::path::Path {
+        &self.logs
+    }
+}
+
+impl Drop for ProcessMesh {
+    fn drop(&mut self) {
+        self.processes.clear();
+        if std::thread::panicking() {
+            eprintln!("the mesh's process logs are kept in {}", self.logs.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.logs);
+        }
+    }
+}
