@@ -420,12 +420,120 @@ async fn concurrent_fetches_refresh_once(backend: Backend, bus: Bus) {
         .await
     );
 
-    let bases = Arc::new([mesh.base.clone(), second_base]);
+    let mut tokens = fifty_fetches(&mesh.http, &mesh.key, [mesh.base.clone(), second_base]).await;
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "every fetch got the one refreshed token");
+    assert_eq!(peer.refreshes().await, 1, "exactly one refresh at the provider");
+    assert_eq!(peer.stats().await["refreshFailures"], 0);
+    mesh.stop().await;
+}
+
+/// A fetch that goes away while its refresh waits on a slow provider does not leave the lease
+/// held until it runs out: the refresh finishes without it, and the next fetch gets its token as
+/// soon as the provider answers.
+#[tokio::test]
+async fn a_refresh_outlives_the_fetch_that_started_it_and_frees_its_lease() {
+    let (peer, mesh) = start_configured(Backend::Postgres, Bus::Nats, |config| config.refresh_lease_secs = 30).await;
+    peer.set_access_token_ttl(30).await;
+    connect(&peer, &mesh, &mesh.key, "alice").await;
+    peer.set_access_token_ttl(3600).await;
+    peer.set_token_delay(3000).await;
+
+    // The first fetch gives up after half a second, while the provider still takes its time.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(mesh.url("/tokens/fetch"))
+        .bearer_auth(&mesh.key)
+        .json(&json!({ "provider": "oidc" }))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the slow refresh answered within half a second");
+
+    let started = std::time::Instant::now();
+    let token = fetch_ok(&mesh, &mesh.key).await;
+    let waited = started.elapsed();
+    assert!(token["accessToken"].is_string());
+    assert!(
+        waited < std::time::Duration::from_secs(15),
+        "the next fetch waited {waited:?}: the lease (30 s) outlived the fetch that took it"
+    );
+    assert_eq!(
+        peer.refreshes().await,
+        1,
+        "the refresh the first fetch started is the one"
+    );
+    peer.set_token_delay(0).await;
+    mesh.stop().await;
+}
+
+/// The same race between two oauth processes (`latchkey serve oauth` twice, and two gateways):
+/// the connection's refresh lease is in the database, so one refresh happens at the provider.
+#[tokio::test]
+async fn fifty_concurrent_fetches_through_two_oauth_processes_refresh_once() {
+    let peer = OidcPeer::start().await;
+    let database = latchkey_test_support::TestDatabase::postgres().await;
+    let nats = latchkey_test_support::NatsServer::spawn().await;
+    let discovery = peer.discovery_url();
+    let mesh = crate::process_mesh::ProcessMesh::start(
+        database.url(),
+        &nats.url(),
+        |service| if matches!(service, "oauth" | "gateway") { 2 } else { 1 },
+        &[
+            ("LATCHKEY__OAUTH__OIDC_DISCOVERY_URL", discovery.as_str()),
+            ("LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_ID", CLIENT_ID),
+            ("LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_SECRET", CLIENT_SECRET),
+        ],
+    )
+    .await;
+    mesh.wait_ready().await;
+    let key = mesh.create_account("Refreshing");
+    let http = reqwest::Client::new();
+    let base = mesh.gateway(0);
+    peer.register_client(&[&format!("{base}/oauth/callback"), APP_CALLBACK])
+        .await;
+    let allowed = http
+        .put(format!("{base}/oauth/redirect-uris"))
+        .bearer_auth(&key)
+        .json(&json!({ "redirectUris": [APP_CALLBACK] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+
+    // Alice connects with a token that is about to expire (within the refresh margin).
+    peer.set_access_token_ttl(30).await;
+    let session: Value = http
+        .post(format!("{base}/oauth/sessions"))
+        .bearer_auth(&key)
+        .json(&json!({ "provider": "oidc", "redirectUri": APP_CALLBACK }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let back = peer
+        .authorize(session["data"]["url"].as_str().expect("url"), "alice", true)
+        .await;
+    assert_eq!(arrive(&back).await.status(), 303);
+    peer.set_access_token_ttl(3600).await;
+
+    let mut tokens = fifty_fetches(&http, &key, [mesh.gateway(0), mesh.gateway(1)]).await;
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "every fetch got the one refreshed token");
+    assert_eq!(peer.refreshes().await, 1, "exactly one refresh at the provider");
+}
+
+/// Fifty `/tokens/fetch` of `oidc` at once, alternating between the gateways at `bases`; each must
+/// succeed. Answers the access tokens they got.
+async fn fifty_fetches(http: &reqwest::Client, key: &str, bases: [String; 2]) -> Vec<String> {
+    let bases = Arc::new(bases);
     let mut fetches = Vec::new();
     for index in 0..50 {
-        let http = mesh.http.clone();
-        let key = mesh.key.clone();
-        let bases = bases.clone();
+        let (http, key, bases) = (http.clone(), key.to_owned(), bases.clone());
         fetches.push(tokio::spawn(async move {
             let response = http
                 .post(format!("{}/tokens/fetch", bases[index % 2]))
@@ -444,11 +552,7 @@ async fn concurrent_fetches_refresh_once(backend: Backend, bus: Bus) {
     for fetch in fetches {
         tokens.push(fetch.await.expect("fetch task"));
     }
-    tokens.dedup();
-    assert_eq!(tokens.len(), 1, "every fetch got the one refreshed token");
-    assert_eq!(peer.refreshes().await, 1, "exactly one refresh at the provider");
-    assert_eq!(peer.stats().await["refreshFailures"], 0);
-    mesh.stop().await;
+    tokens
 }
 
 #[tokio::test]

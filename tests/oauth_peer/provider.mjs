@@ -8,6 +8,7 @@
 //   POST /__control/ttl            {seconds}: lifetime of access tokens issued from now on
 //   POST /__control/revoke-grants  forget every grant and refresh token (the next refresh fails
 //                                  with invalid_grant, as after a user revokes access)
+//   POST /__control/token-delay    {ms}: answer every token request this much later (a slow provider)
 //   GET  /__control/stats          {refreshes, refreshFailures, codeExchanges, revocations}
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -45,6 +46,7 @@ class MemoryAdapter {
 }
 
 const stats = { refreshes: 0, refreshFailures: 0, codeExchanges: 0, revocations: 0 };
+let tokenDelayMs = 0;
 let accessTokenTtl = 3600;
 
 const server = http.createServer();
@@ -104,6 +106,9 @@ server.listen(0, '127.0.0.1', () => {
       const route = `${ctx.method} ${ctx.path}`;
       if (route === 'GET /__control/stats') {
         ctx.body = stats;
+      } else if (route === 'POST /__control/token-delay') {
+        tokenDelayMs = (await readJson(ctx)).ms;
+        ctx.body = { ms: tokenDelayMs };
       } else if (route === 'POST /__control/ttl') {
         accessTokenTtl = (await readJson(ctx)).seconds;
         ctx.body = { seconds: accessTokenTtl };
@@ -128,6 +133,9 @@ server.listen(0, '127.0.0.1', () => {
         ctx.status = 404;
       }
       return;
+    }
+    if (tokenDelayMs > 0 && ctx.method === 'POST' && ctx.path === '/token') {
+      await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
     }
     await next();
     if (ctx.method === 'POST' && ctx.path === '/token/revocation' && ctx.status === 200) {

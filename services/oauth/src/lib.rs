@@ -67,6 +67,8 @@ pub struct Oauth {
     config: Arc<OauthConfig>,
     /// The deployment's plans: the limit on connections.
     plans: latchkey_server::Plans,
+    /// Refreshes at the provider, run apart from the fetch that started them (`refresh`).
+    refreshes: latchkey_server::Tasks,
 }
 
 impl Oauth {
@@ -90,6 +92,7 @@ impl Oauth {
             catalogue: Arc::new(catalogue),
             config,
             plans: latchkey_server::Plans::default(),
+            refreshes: latchkey_server::Tasks::new("oauth"),
         })
     }
 

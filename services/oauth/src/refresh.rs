@@ -14,6 +14,11 @@
 //!
 //! So the provider sees one refresh per expiry, every caller gets the winner's token, and the new
 //! refresh token is stored before anyone can read the set again.
+//!
+//! The winner's refresh runs as a task of its own, not in the fetch that won: a fetch that goes
+//! away (its client hung up, its deadline passed) does not stop the refresh half-way, so the new
+//! set is stored and the lease released when the provider answers, and the fetches waiting on the
+//! row get the token then, not when the lease runs out.
 
 use std::time::Duration;
 
@@ -71,7 +76,7 @@ impl Oauth {
                 match current {
                     Some(current) if current.version == opened.version => {
                         return self
-                            .refresh_holding_lease(account, provider, connection, tokens, current.version, &holder)
+                            .refresh_apart(account, provider, connection, tokens, current.version, holder)
                             .await;
                     }
                     _ => {
@@ -164,6 +169,33 @@ impl Oauth {
                 return Err(OauthError::RefreshTimedOut(connection_id.to_string()));
             }
         }
+    }
+
+    /// [`refresh_holding_lease`](Self::refresh_holding_lease) as a task of its own (see the
+    /// module's doc); answers its outcome while the caller still waits for it.
+    async fn refresh_apart(
+        &self,
+        account: &AccountId,
+        provider: &Provider,
+        connection: &Connection,
+        tokens: TokenSet,
+        version: u64,
+        holder: LeaseId,
+    ) -> Result<TokenSet, OauthError> {
+        let (outcome_sender, outcome) = tokio::sync::oneshot::channel();
+        let connection_id = connection.id.to_string();
+        let (oauth, account, provider, connection) =
+            (self.clone(), account.clone(), provider.clone(), connection.clone());
+        self.refreshes.spawn("refresh", async move {
+            let refreshed = oauth
+                .refresh_holding_lease(&account, &provider, &connection, tokens, version, &holder)
+                .await;
+            // The fetch that started it may be gone: then the others read the stored set.
+            let _ = outcome_sender.send(refreshed);
+        });
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(OauthError::RefreshTimedOut(connection_id)))
     }
 
     async fn refresh_holding_lease(

@@ -103,6 +103,11 @@ impl OidcPeer {
         self.control("ttl", json!({ "seconds": seconds })).await;
     }
 
+    /// The provider answers every token request `ms` milliseconds late from now on (0: at once).
+    pub async fn set_token_delay(&self, ms: u64) {
+        self.control("token-delay", json!({ "ms": ms })).await;
+    }
+
     /// The provider forgets every grant, as when the user revokes access in its settings.
     pub async fn revoke_all_grants(&self) {
         self.control("revoke-grants", json!({})).await;
