@@ -326,6 +326,28 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
         metrics.contains("latchkey_grpc_requests_total{method=\"/latchkey.audit.v1.AuditService/ListEntries\"}"),
         "{metrics}"
     );
+    // And what operators watch (docs/operations.md): readiness, the bus, the pool, the consumer's lag.
+    let watched = eventually(Duration::from_secs(20), || async {
+        let metrics = http
+            .get(format!("http://127.0.0.1:{audit_metrics_port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        [
+            "latchkey_ready 1",
+            "latchkey_bus_connected 1",
+            "latchkey_db_pool_connections{state=\"in_use\"}",
+            "latchkey_consumer_pending{consumer=\"audit\"}",
+            "latchkey_consumer_unacknowledged{consumer=\"audit\"}",
+        ]
+        .iter()
+        .all(|gauge| metrics.contains(gauge))
+    })
+    .await;
+    assert!(watched, "the audit service's operator gauges are missing");
 
     // The gateway, given server.metrics_listen, serves /metrics there and no longer publicly.
     let public = http.get(format!("{base}/metrics")).send().await.unwrap();

@@ -13,7 +13,7 @@ use std::{
 use latchkey_test_support::{eventually, unique_prefix};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-use crate::binary::{BINARY, Process, free_port};
+use crate::binary::{BINARY, Process};
 
 /// The gRPC services, then the gateway.
 pub(crate) const SERVICES: [&str; 8] = [
@@ -41,7 +41,7 @@ pub(crate) struct ProcessMesh {
 impl ProcessMesh {
     /// Starts `replicas_of(service)` processes of every service on `database_url` and `nats_url`,
     /// with `settings` (environment entries) on top of the mesh's own; waits until every gateway
-    /// is ready.
+    /// answers (agent-token serves; [`wait_ready`](Self::wait_ready) waits for every service).
     pub(crate) async fn start(
         database_url: &str,
         nats_url: &str,
@@ -49,10 +49,20 @@ impl ProcessMesh {
         settings: &[(&str, &str)],
     ) -> Self {
         let replicas: BTreeMap<&'static str, usize> = SERVICES.iter().map(|s| (*s, replicas_of(s).max(1))).collect();
+        // Every port bound at once before any is let go, so no two processes of the mesh get one.
+        let held: Vec<std::net::TcpListener> = (0..replicas.values().sum::<usize>())
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+            .collect();
+        let free: Vec<u16> = held
+            .iter()
+            .map(|listener| listener.local_addr().expect("its port").port())
+            .collect();
+        drop(held);
+        let mut free = free.into_iter();
         let mut ports = BTreeMap::new();
         for (service, count) in &replicas {
             for replica in 0..*count {
-                ports.insert((*service, replica), free_port());
+                ports.insert((*service, replica), free.next().expect("a port per process"));
             }
         }
         let mut env: Vec<(String, String)> = vec![
@@ -76,6 +86,11 @@ impl ProcessMesh {
             let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
             env.push((key, urls.join(",")));
         }
+        // Links the mesh hands out (the OAuth callback) point at the first gateway.
+        env.push((
+            "LATCHKEY__SERVER__PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{}", ports[&("gateway", 0)]),
+        ));
         env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let logs = std::env::temp_dir().join(format!("latchkey-mesh-{}", unique_prefix()));
         std::fs::create_dir_all(&logs).expect("create the log directory");
@@ -91,7 +106,7 @@ impl ProcessMesh {
                 mesh.spawn(service, replica);
             }
         }
-        mesh.wait_ready().await;
+        mesh.wait_answering().await;
         mesh
     }
 
@@ -159,6 +174,15 @@ impl ProcessMesh {
 
     /// Waits until every gateway answers /readyz `ready`: every service serves.
     pub(crate) async fn wait_ready(&self) {
+        self.wait_for_gateways(&["ready"]).await;
+    }
+
+    /// Waits until every gateway answers /readyz with 200: agent-token serves, others may not.
+    pub(crate) async fn wait_answering(&self) {
+        self.wait_for_gateways(&["ready", "degraded"]).await;
+    }
+
+    async fn wait_for_gateways(&self, statuses: &[&str]) {
         let http = reqwest::Client::new();
         for replica in 0..self.replicas_of("gateway") {
             let base = self.gateway(replica);
@@ -167,12 +191,12 @@ impl ProcessMesh {
                     return false;
                 };
                 let body: serde_json::Value = answer.json().await.unwrap_or_default();
-                body["status"] == "ready"
+                statuses.iter().any(|status| body["status"] == *status)
             })
             .await;
             assert!(
                 ready,
-                "gateway {replica} never became ready; logs in {}",
+                "gateway {replica} never answered /readyz {statuses:?}; logs in {}",
                 self.logs.display()
             );
         }

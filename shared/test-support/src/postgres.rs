@@ -107,48 +107,27 @@ impl PostgresServer {
 
     /// Backs `database` up with pg_dump (custom format) into `file`.
     pub fn dump(&self, database: &str, file: &Path) {
-        let output = Command::new("pg_dump")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-Fc",
-                "-f",
-            ])
-            .arg(file)
-            .arg(database)
-            .output()
-            .expect("run pg_dump");
-        assert!(
-            output.status.success(),
-            "pg_dump: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        self.client("pg_dump", &["-Fc", "-f", &file.display().to_string(), database]);
     }
 
     /// Restores `file` (from [`dump`](Self::dump)) into `database`, which must exist and be empty.
     pub fn restore(&self, database: &str, file: &Path) {
-        let output = Command::new("pg_restore")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "--exit-on-error",
-                "-d",
-            ])
-            .arg(database)
-            .arg(file)
+        self.client(
+            "pg_restore",
+            &["--exit-on-error", "-d", database, &file.display().to_string()],
+        );
+    }
+
+    /// Runs a client program (pg_dump, pg_restore) against the server, panicking when it fails.
+    fn client(&self, program: &str, args: &[&str]) {
+        let output = Command::new(program)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args(args)
             .output()
-            .expect("run pg_restore");
+            .unwrap_or_else(|error| panic!("run {program}: {error}"));
         assert!(
             output.status.success(),
-            "pg_restore: {}",
+            "{program}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
