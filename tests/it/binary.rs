@@ -337,9 +337,9 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
             .await
             .unwrap();
         [
-            "latchkey_ready 1",
-            "latchkey_bus_connected 1",
-            "latchkey_db_pool_connections{state=\"in_use\"}",
+            "latchkey_ready{service=\"audit\"} 1",
+            "latchkey_bus_connected{service=\"audit\"} 1",
+            "latchkey_db_pool_connections{service=\"audit\",state=\"in_use\"}",
             "latchkey_consumer_pending{consumer=\"audit\"}",
             "latchkey_consumer_unacknowledged{consumer=\"audit\"}",
         ]

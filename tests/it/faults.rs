@@ -124,6 +124,8 @@ impl Suite {
         let mut settings = settings.to_vec();
         // A crashed webhook worker's messages come back after 5 s rather than a minute.
         settings.push(("LATCHKEY__WEBHOOK__LEASE_MS", "5000"));
+        // A plan whose limit the replicas must hold together.
+        settings.push(("LATCHKEY__PLANS__LIMITED__AGENTS", "3"));
         if matches!(nats, Nats::Cluster(_)) {
             settings.push(("LATCHKEY__NATS__STREAM_REPLICAS", "3"));
         }
@@ -136,14 +138,19 @@ impl Suite {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        let created = http
-            .post(format!("{}/v1/webhooks", mesh.gateway(0)))
-            .bearer_auth(&key)
-            .json(&json!({"url": url, "events": ["api_key.created"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+        // A gateway's first call to a service that came up after it may fail once (its channel
+        // reports the connection that failed before): asked again, as a client would.
+        let created = eventually(Duration::from_secs(10), || async {
+            let created = http
+                .post(format!("{}/v1/webhooks", mesh.gateway(0)))
+                .bearer_auth(&key)
+                .json(&json!({"url": url, "events": ["api_key.created"]}))
+                .send()
+                .await;
+            created.is_ok_and(|answer| answer.status() == 201)
+        })
+        .await;
+        assert!(created, "the webhook endpoint could not be created");
         Self {
             postgres,
             nats,
@@ -371,7 +378,8 @@ impl Suite {
     /// What two replicas must agree on before any fault: one first signing key though both
     /// agent-token replicas started at once on an empty database; a key deleted through one gateway
     /// refused by the other within a second; tokens issued through either replica, before and after
-    /// a rotation run with both, verified by every gateway; a throttle counted across replicas.
+    /// a rotation run with both, verified by every gateway; a throttle and a plan's limit counted
+    /// across replicas.
     async fn replicas_agree(&self) {
         let token_kids = |jwks: Value| -> Vec<String> {
             jwks["keys"]
@@ -459,6 +467,7 @@ impl Suite {
             }
         }
         self.throttle_holds_across_replicas(&agent_id).await;
+        self.plan_limit_holds_across_replicas().await;
 
         // A token revoked through one gateway, then its agent: the other refuses both within a
         // second, verifying the token itself.
@@ -473,6 +482,36 @@ impl Suite {
         assert_eq!(status, 200, "{revoked}");
         self.refused_within_a_second(&other, &token, "the token of a revoked agent")
             .await;
+    }
+
+    /// A plan's limit of three agents holds across the replicas: eight agents asked for at once
+    /// through both gateways (so both agent-token replicas) get three.
+    async fn plan_limit_holds_across_replicas(&self) {
+        let key = self.mesh.create_account_on_plan("Limited", "limited");
+        let mut asks = Vec::new();
+        for round in 0..8 {
+            let (http, base, key) = (self.http.clone(), self.mesh.gateway(round % 2), key.clone());
+            asks.push(tokio::spawn(async move {
+                http.post(format!("{base}/v1/agents"))
+                    .bearer_auth(key)
+                    .json(&json!({"name": format!("limited-{round}"), "owner": "faults"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for ask in asks {
+            statuses.push(ask.await.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [201, 201, 201, 402, 402, 402, 402, 402],
+            "the plan's limit across the replicas"
+        );
     }
 
     /// Whether the gateway at `base` finds `token` invalid within a second.

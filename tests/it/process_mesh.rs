@@ -222,17 +222,36 @@ impl ProcessMesh {
 
     /// Creates an account with the admin command; answers its API key.
     pub(crate) fn create_account(&self, name: &str) -> String {
-        let output = Command::new(BINARY)
-            .args(["account", "create", name])
-            .envs(self.env.iter().cloned())
-            .output()
-            .expect("run latchkey account create");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout)
+        self.admin(&["account", "create", name])
             .lines()
             .find_map(|l| l.strip_prefix("api key "))
             .expect("a key is printed")
             .to_owned()
+    }
+
+    /// Creates an account and moves it to `plan` with the admin commands; answers its API key.
+    pub(crate) fn create_account_on_plan(&self, name: &str, plan: &str) -> String {
+        let created = self.admin(&["account", "create", name]);
+        let line = |prefix: &str| {
+            created
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix:?} in {created}"))
+                .to_owned()
+        };
+        self.admin(&["account", "plan", &line("account "), plan]);
+        line("api key ")
+    }
+
+    /// Runs an admin command of the binary with the mesh's settings; answers what it printed.
+    fn admin(&self, args: &[&str]) -> String {
+        let output = Command::new(BINARY)
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .output()
+            .expect("run a latchkey admin command");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Where the processes' logs are.

@@ -15,11 +15,11 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the database has to answer a probe.
 const PING_LIMIT: Duration = Duration::from_secs(2);
 
-/// The service's database pool, by `state` (`idle`, `in_use`).
+/// The service's database pool, by `service` and `state` (`idle`, `in_use`).
 pub const DB_POOL_CONNECTIONS: &str = "latchkey_db_pool_connections";
-/// 1 while the service's NATS client is connected (always 1 on the in-process bus).
+/// 1 while the service's NATS client is connected (always 1 on the in-process bus), by `service`.
 pub const BUS_CONNECTED: &str = "latchkey_bus_connected";
-/// 1 while the service answers SERVING.
+/// 1 while the service answers SERVING, by `service`.
 pub const READY: &str = "latchkey_ready";
 
 static SHUTDOWN_DRAIN: OnceLock<Duration> = OnceLock::new();
@@ -51,18 +51,23 @@ impl Dependencies {
         }
     }
 
-    /// What is unreachable now (empty when ready): "database", "bus". Sets the operators' gauges
-    /// of the database pool and the bus connection on the way.
-    pub async fn unreachable(&self) -> Vec<&'static str> {
-        let mut missing = Vec::new();
+    /// Sets the operators' gauges of the database pool and the bus connection, labelled with
+    /// `service` (`latchkey dev` runs every service in one process).
+    fn sample(&self, service: &'static str) {
         if let Some(db) = &self.db {
             let (size, idle) = (db.pool().size(), db.pool().num_idle());
-            metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
-            metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(size.saturating_sub(idle as u32) as f64);
+            metrics::gauge!(DB_POOL_CONNECTIONS, "service" => service, "state" => "idle").set(idle as f64);
+            metrics::gauge!(DB_POOL_CONNECTIONS, "service" => service, "state" => "in_use")
+                .set(size.saturating_sub(idle as u32) as f64);
         }
         if let Some(bus) = &self.bus {
-            metrics::gauge!(BUS_CONNECTED).set(if bus.is_connected() { 1.0 } else { 0.0 });
+            metrics::gauge!(BUS_CONNECTED, "service" => service).set(if bus.is_connected() { 1.0 } else { 0.0 });
         }
+    }
+
+    /// What is unreachable now (empty when ready): "database", "bus".
+    pub async fn unreachable(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
         if let Some(db) = &self.db
             && !db.ping(PING_LIMIT).await
         {
@@ -96,6 +101,7 @@ pub(crate) async fn watch(
 ) {
     let mut was_ready = true;
     loop {
+        dependencies.sample(service);
         let unreachable = dependencies.unreachable().await;
         let ready = unreachable.is_empty();
         if ready != was_ready {
@@ -110,7 +116,7 @@ pub(crate) async fn watch(
         if stop.is_cancelled() {
             return;
         }
-        metrics::gauge!(READY).set(if ready { 1.0 } else { 0.0 });
+        metrics::gauge!(READY, "service" => service).set(if ready { 1.0 } else { 0.0 });
         let status = if ready {
             ServingStatus::Serving
         } else {
