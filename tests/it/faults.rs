@@ -360,6 +360,7 @@ impl Suite {
     /// and waits until it serves.
     async fn kill_and_restart(&mut self, service: &'static str, replica: usize) {
         self.mesh.kill(service, replica);
+        // The fault itself: the load runs 3 s against a mesh without this process.
         tokio::time::sleep(Duration::from_secs(3)).await;
         self.mesh.spawn(service, replica);
         if service != "gateway" {
@@ -391,7 +392,17 @@ impl Suite {
                 .map(str::to_owned)
                 .collect()
         };
-        let jwks = self.get("/.well-known/jwks.json").await.unwrap();
+        // The gateway serves the keys once it has fetched them from agent-token.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let jwks = loop {
+            match self.get("/.well-known/jwks.json").await {
+                Some(jwks) => break jwks,
+                None if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                None => panic!("the gateway never served its JWKS"),
+            }
+        };
         assert_eq!(token_kids(jwks).len(), 1, "one first signing key");
         assert_eq!(self.postgres.psql("latchkey", "SELECT COUNT(*) FROM signing_keys"), "1");
 
@@ -437,12 +448,7 @@ impl Suite {
             .await;
         let agent_id = agent["id"].as_str().unwrap_or_else(|| panic!("{agent}")).to_owned();
         let mut tokens = self.issue_tokens(&agent_id).await;
-        let rotated = std::process::Command::new(crate::binary::BINARY)
-            .args(["keys", "rotate", "--publish-lead", "0"])
-            .envs(self.mesh.env().iter().cloned())
-            .output()
-            .unwrap();
-        assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+        self.mesh.admin(&["keys", "rotate", "--publish-lead", "0"]);
         for base in [&one, &other] {
             let published = eventually(Duration::from_secs(10), || async {
                 let jwks: Value = self
@@ -745,6 +751,7 @@ async fn nothing_is_lost_when_services_die_and_postgres_and_nats_restart() {
     suite
         .scenario("nats-down-past-the-duplicate-window", async |s| {
             s.nats.server().stop();
+            // The outage: longer than the 2 s duplicate window the suite sets.
             tokio::time::sleep(Duration::from_secs(5)).await;
             s.nats.server().start().await;
         })
@@ -784,6 +791,7 @@ async fn nothing_is_lost_when_services_die_and_postgres_and_nats_restart() {
         .scenario("nats-cluster-loses-the-stream-leader", async |s| {
             let leader = s.stream_leader().await;
             s.nats.cluster().kill(leader);
+            // The loss: the load runs 5 s on the two nodes left, which elect a new leader.
             tokio::time::sleep(Duration::from_secs(5)).await;
             s.nats.cluster().start(leader).await;
         })

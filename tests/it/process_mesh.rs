@@ -115,11 +115,6 @@ impl ProcessMesh {
         self.replicas.get(service).copied().unwrap_or(0)
     }
 
-    /// The environment the processes run with: for the admin commands.
-    pub(crate) fn env(&self) -> &[(String, String)] {
-        &self.env
-    }
-
     /// The base URL of gateway `replica`.
     pub(crate) fn gateway(&self, replica: usize) -> String {
         format!("http://127.0.0.1:{}", self.ports[&("gateway", replica)])
@@ -244,7 +239,7 @@ impl ProcessMesh {
     }
 
     /// Runs an admin command of the binary with the mesh's settings; answers what it printed.
-    fn admin(&self, args: &[&str]) -> String {
+    pub(crate) fn admin(&self, args: &[&str]) -> String {
         let output = Command::new(BINARY)
             .args(args)
             .envs(self.env.iter().cloned())

@@ -241,14 +241,7 @@ impl Gateway {
         let shutdown = async move {
             shutdown.await;
             draining.store(true, std::sync::atomic::Ordering::Release);
-            let drain = latchkey_server::shutdown_drain();
-            if !drain.is_zero() {
-                tracing::info!(
-                    drain_ms = drain.as_millis() as u64,
-                    "not ready; draining before stopping"
-                );
-                tokio::time::sleep(drain).await;
-            }
+            latchkey_server::drain_before_stopping().await;
         }
         .boxed()
         .shared();

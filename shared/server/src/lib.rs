@@ -38,7 +38,7 @@ pub use mesh::{
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
 pub use plans::{Limited, PLAN_HEADER, PlanLimits, Plans, plan_of, with_plan};
-pub use readiness::{Dependencies, set_shutdown_drain, shutdown_drain};
+pub use readiness::{Dependencies, drain_before_stopping, set_shutdown_drain, shutdown_drain};
 pub use service_run::ServiceRun;
 pub use system_secrets::{
     OpenedSecret, SYSTEM_ACCOUNT, SealedKeyTable, SystemSecretError, SystemSecrets, retry_while_unavailable,

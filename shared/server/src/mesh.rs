@@ -49,24 +49,24 @@ impl Default for MeshDeadlines {
     }
 }
 
-/// The calls that get [`MeshDeadlines::long_call`], as `service/method`.
-pub const LONG_CALLS: &[&str] = &[
-    "latchkey.oauth.v1.OauthService/CompleteCallback",
-    "latchkey.oauth.v1.OauthService/ExchangeCode",
-    "latchkey.oauth.v1.OauthService/FetchToken",
-    "latchkey.oauth.v1.OauthService/OpenProxyCredential",
-    "latchkey.webhook.v1.WebhookService/SendTest",
-    "latchkey.webhook.v1.WebhookService/Replay",
-    "latchkey.audit.v1.AuditService/VerifyChain",
-    "latchkey.audit.v1.AuditService/ExportEntries",
-    "latchkey.audit.v1.AuditService/GetAnalytics",
-    "latchkey.agent_token.v1.DomainService/VerifyDomain",
+/// The calls that get [`MeshDeadlines::long_call`], as (gRPC service, method).
+pub const LONG_CALLS: &[(&str, &str)] = &[
+    ("latchkey.oauth.v1.OauthService", "CompleteCallback"),
+    ("latchkey.oauth.v1.OauthService", "ExchangeCode"),
+    ("latchkey.oauth.v1.OauthService", "FetchToken"),
+    ("latchkey.oauth.v1.OauthService", "OpenProxyCredential"),
+    ("latchkey.webhook.v1.WebhookService", "SendTest"),
+    ("latchkey.webhook.v1.WebhookService", "Replay"),
+    ("latchkey.audit.v1.AuditService", "VerifyChain"),
+    ("latchkey.audit.v1.AuditService", "ExportEntries"),
+    ("latchkey.audit.v1.AuditService", "GetAnalytics"),
+    ("latchkey.agent_token.v1.DomainService", "VerifyDomain"),
 ];
 
 impl MeshDeadlines {
-    /// The deadline of `method` (`service/method`).
-    pub fn of(&self, method: &str) -> Duration {
-        if LONG_CALLS.contains(&method) {
+    /// The deadline of `service`'s `method` (every mesh call asks: no allocation).
+    pub fn of(&self, service: &str, method: &str) -> Duration {
+        if LONG_CALLS.iter().any(|&(s, m)| s == service && m == method) {
             self.long_call
         } else {
             self.call
@@ -166,10 +166,7 @@ impl Interceptor for MeshInterceptor {
         request.metadata_mut().insert(SERVICE_TOKEN_HEADER, token);
         if !request.metadata().contains_key(GRPC_TIMEOUT_HEADER) {
             let deadline = match request.extensions().get::<tonic::GrpcMethod>() {
-                Some(method) => self
-                    .auth
-                    .deadlines
-                    .of(&format!("{}/{}", method.service(), method.method())),
+                Some(method) => self.auth.deadlines.of(method.service(), method.method()),
                 None => self.auth.deadlines.call,
             };
             request.set_timeout(deadline);

@@ -36,6 +36,19 @@ pub fn shutdown_drain() -> Duration {
     SHUTDOWN_DRAIN.get().copied().unwrap_or_default()
 }
 
+/// Waits out the drain period ([`set_shutdown_drain`]) of a process told to stop, after it turned
+/// not ready: the gRPC services and the gateway alike.
+pub async fn drain_before_stopping() {
+    let drain = shutdown_drain();
+    if !drain.is_zero() {
+        tracing::info!(
+            drain_ms = drain.as_millis() as u64,
+            "not ready; draining before stopping"
+        );
+        tokio::time::sleep(drain).await;
+    }
+}
+
 /// What a service needs to be ready.
 #[derive(Clone, Debug, Default)]
 pub struct Dependencies {
@@ -112,8 +125,10 @@ pub(crate) async fn watch(
             }
             was_ready = ready;
         }
-        // Checked after the probe: a shutdown's NOT_SERVING must not be overwritten.
+        // Checked after the probe, and NOT_SERVING written on the way out (after any SERVING this
+        // loop wrote): a shutdown must end NOT_SERVING whichever task writes last.
         if stop.is_cancelled() {
+            report(&reporter, &names, ServingStatus::NotServing).await;
             return;
         }
         metrics::gauge!(READY, "service" => service).set(if ready { 1.0 } else { 0.0 });
@@ -124,7 +139,7 @@ pub(crate) async fn watch(
         };
         report(&reporter, &names, status).await;
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => {}
             _ = tokio::time::sleep(PROBE_INTERVAL) => {}
         }
     }

@@ -110,14 +110,7 @@ impl ServiceRun {
         let stopped = async move {
             token.cancelled().await;
             readiness::report(&reporter, &names, tonic_health::ServingStatus::NotServing).await;
-            let drain = crate::shutdown_drain();
-            if !drain.is_zero() {
-                tracing::info!(
-                    drain_ms = drain.as_millis() as u64,
-                    "not serving; draining before stopping"
-                );
-                tokio::time::sleep(drain).await;
-            }
+            crate::drain_before_stopping().await;
         };
         let served = crate::serve_grpc_with_health(listener, routes, health_service, stopped).await;
         self.stop().await;

@@ -51,3 +51,28 @@ fn a_call_without_the_service_token_is_unauthenticated() {
         .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
 }
+
+#[test]
+fn a_call_that_waits_on_a_third_party_gets_the_long_deadline_and_any_other_the_short_one() {
+    let deadlines = MeshDeadlines {
+        call: Duration::from_secs(1),
+        long_call: Duration::from_secs(9),
+    };
+    assert_eq!(
+        deadlines.of("latchkey.oauth.v1.OauthService", "FetchToken"),
+        deadlines.long_call
+    );
+    assert_eq!(
+        deadlines.of("latchkey.audit.v1.AuditService", "ExportEntries"),
+        deadlines.long_call
+    );
+    assert_eq!(
+        deadlines.of("latchkey.oauth.v1.OauthService", "ListConnections"),
+        deadlines.call
+    );
+    // A method of the same name on another service is not a long one.
+    assert_eq!(
+        deadlines.of("latchkey.policy.v1.PolicyService", "FetchToken"),
+        deadlines.call
+    );
+}
