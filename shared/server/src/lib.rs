@@ -34,7 +34,7 @@ use tonic_health::ServingStatus;
 pub use infra_error::{InfraError, stored_id};
 pub use mesh::{
     ACCOUNT_HEADER, ACTOR_HEADER, Caller, LONG_CALLS, MeshAuth, MeshChannel, MeshDeadlines, MeshInterceptor,
-    SERVICE_TOKEN_HEADER, actor_of, connect, with_account,
+    REFUSED_FOR, Replicas, SERVICE_TOKEN_HEADER, actor_of, connect, with_account,
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
 pub use plans::{Limited, PLAN_HEADER, PlanLimits, Plans, plan_of, with_plan};

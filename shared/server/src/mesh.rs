@@ -10,7 +10,7 @@ use tonic::{
     Request, Status,
     metadata::MetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::Endpoint,
 };
 
 /// Metadata naming the account a mesh call acts for.
@@ -184,29 +184,31 @@ impl Interceptor for MeshInterceptor {
 const GRPC_TIMEOUT_HEADER: &str = "grpc-timeout";
 
 /// A channel to a mesh service with the interceptor applied; generated clients wrap it.
-pub type MeshChannel = InterceptedService<Channel, MeshInterceptor>;
+pub type MeshChannel = InterceptedService<Replicas, MeshInterceptor>;
 
 /// A lazily connecting channel to `address` (e.g. `http://127.0.0.1:7101`): a service that is down
 /// at start-up is reached once it comes up, and calls fail with UNAVAILABLE meanwhile. Several
-/// addresses, comma-separated, are replicas of one service: calls are spread over those that
-/// answer (power of two choices), and a replica that is down is left out until it is back.
+/// addresses, comma-separated, are replicas of one service: calls go round those that answer, and
+/// a call one replica refuses goes to the next ([`Replicas`]).
 pub fn connect(address: &str, auth: &MeshAuth) -> Result<MeshChannel, tonic::transport::Error> {
-    let endpoint = |address: &str| -> Result<Endpoint, tonic::transport::Error> {
-        Ok(Endpoint::from_shared(address.trim().to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true))
-    };
-    let addresses: Vec<&str> = address.split(',').filter(|a| !a.trim().is_empty()).collect();
-    let channel = match addresses.as_slice() {
-        [one] => endpoint(one)?.connect_lazy(),
-        many => Channel::balance_list(
-            many.iter()
-                .map(|a| endpoint(a))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter(),
-        ),
-    };
-    Ok(InterceptedService::new(channel, MeshInterceptor { auth: auth.clone() }))
+    let channels = address
+        .split(',')
+        .filter(|a| !a.trim().is_empty())
+        .map(|address| {
+            Ok(Endpoint::from_shared(address.trim().to_owned())?
+                .connect_timeout(Duration::from_secs(2))
+                .tcp_nodelay(true)
+                .connect_lazy())
+        })
+        .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
+    if channels.is_empty() {
+        // An empty address is refused the way tonic refuses a malformed one.
+        Endpoint::from_shared(String::new())?;
+    }
+    Ok(InterceptedService::new(
+        Replicas::new(channels),
+        MeshInterceptor { auth: auth.clone() },
+    ))
 }
 
 /// A request acting for `account`, on behalf of `actor` (e.g. the API key id that authenticated).
@@ -231,6 +233,9 @@ pub fn actor_of<T>(request: &Request<T>) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+mod replicas;
+pub use replicas::{REFUSED_FOR, Replicas};
 
 #[cfg(test)]
 mod tests;

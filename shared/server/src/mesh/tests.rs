@@ -76,3 +76,48 @@ fn a_call_that_waits_on_a_third_party_gets_the_long_deadline_and_any_other_the_s
         deadlines.call
     );
 }
+
+/// A replica that refuses connections costs its callers nothing while another answers: the call
+/// goes to the next one.
+#[tokio::test]
+async fn a_call_a_replica_refuses_goes_to_the_one_that_answers() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let answering = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let answering_address = answering.local_addr().expect("address");
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(answering)),
+    );
+    // A port nothing listens on: bound, then closed.
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let refusing_address = refusing.local_addr().expect("address");
+    drop(refusing);
+
+    let channel = connect(
+        &format!("http://{refusing_address},http://{answering_address}"),
+        &MeshAuth::new("mesh-token"),
+    )
+    .expect("channel");
+    let mut client = HealthClient::new(channel);
+    for call in 0..10 {
+        client
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap_or_else(|status| panic!("call {call} failed: {status}"));
+    }
+
+    let alone = connect(&format!("http://{refusing_address}"), &MeshAuth::new("mesh-token")).expect("channel");
+    let refused = HealthClient::new(alone)
+        .check(HealthCheckRequest::default())
+        .await
+        .expect_err("nothing answers");
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+}
+
+#[test]
+fn an_empty_address_is_refused() {
+    assert!(connect(" , ", &MeshAuth::new("mesh-token")).is_err());
+}
