@@ -10,8 +10,13 @@
 //!   `nats_backlog_50k`: the burst waits in the stream and the timer starts with the consumer (the
 //!   consumer alone). Same backends as `append`. Target: ≥ 20,000 events/s.
 //! - `verify`: recomputing a 100,000-entry chain already read from storage (the stored form: data as
-//!   canonical JSON text), with no allocation per entry. Target: ≥ 1,000,000 entries/s (SHA-256 alone
-//!   does ~4.8 M/s per core).
+//!   canonical JSON text), on one thread (`stored_chain_100k`) and hashed on every core then joined
+//!   (`stored_chain_100k_every_core`); and the API's whole path, the chain read from the database a
+//!   page at a time while the page before hashes (`service_100k`, same backends as `append`); and
+//!   `latchkey audit verify --file` on the chain as the API exports it in JSON Lines, read one JSON
+//!   value at a time as before (`export_jsonl_100k_one_value_at_a_time`) and many lines at once on
+//!   every core (`export_jsonl_100k`).
+//!   Target: ≥ 1,000,000 entries/s.
 //!
 //! `cargo bench -p latchkey-audit --bench audit` (or `make bench`).
 
@@ -24,7 +29,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use latchkey_audit::EntryQuery;
-use latchkey_audit::{Audit, ChainVerifier, GENESIS_HASH, StoredEntry, chain::hash_canonical_data};
+use latchkey_audit::{
+    Audit, ChainVerifier, ExportVerifier, GENESIS_HASH, Link, StoredEntry, chain::hash_canonical_data, links_of,
+    verify_json_export, verify_json_stream,
+};
 use latchkey_events::{Envelope, EventBus, NatsConnection, catalogue::TokenIssued};
 use latchkey_ids::AccountId;
 use latchkey_server::MeshAuth;
@@ -252,6 +260,26 @@ fn stored_chain(n: usize) -> Vec<StoredEntry> {
         .collect()
 }
 
+/// `chain` as the API's JSON Lines export writes it.
+fn export_lines(chain: &[StoredEntry]) -> String {
+    let mut text = String::new();
+    for entry in chain {
+        let time = chrono::DateTime::from_timestamp_millis(entry.time_ms)
+            .expect("a time")
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let line = serde_json::json!({
+            "account_id": entry.account_id.as_str(), "seq": entry.seq, "event_id": entry.event_id,
+            "type": entry.event_type, "time": time, "time_ms": entry.time_ms, "actor": entry.actor,
+            "subject": entry.subject, "decision_id": entry.decision_id,
+            "data": serde_json::from_str::<serde_json::Value>(&entry.data_json).expect("data"),
+            "prev_hash": entry.prev_hash, "hash": entry.hash,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    text
+}
+
 fn verify(c: &mut Criterion) {
     let chain = stored_chain(CHAIN);
     let mut group = c.benchmark_group("verify");
@@ -268,6 +296,61 @@ fn verify(c: &mut Criterion) {
             verification
         })
     });
+    group.bench_function("stored_chain_100k_every_core", |b| {
+        b.iter(|| {
+            let mut verifier = ChainVerifier::new();
+            let links = links_of(&chain, |entry, buf| {
+                Link::of(&entry.fields(), &entry.prev_hash, &entry.hash, buf)
+            });
+            verifier.check_links(&links);
+            let verification = verifier.finish();
+            assert!(verification.is_valid());
+            verification
+        })
+    });
+
+    // `latchkey audit verify --file`: the chain as the API exports it in JSON Lines.
+    let export = export_lines(&chain);
+    group.bench_function("export_jsonl_100k_one_value_at_a_time", |b| {
+        b.iter(|| {
+            let mut verifier = ExportVerifier::new(ChainVerifier::new());
+            verify_json_stream(export.as_bytes(), &mut verifier).expect("readable");
+            assert!(verifier.finish().is_valid());
+        })
+    });
+    group.bench_function("export_jsonl_100k", |b| {
+        b.iter(|| {
+            let mut verifier = ExportVerifier::new(ChainVerifier::new());
+            verify_json_export(export.as_bytes(), &mut verifier).expect("readable");
+            assert!(verifier.finish().is_valid());
+        })
+    });
+
+    // The API's path: the chain read from storage a page at a time while the previous page hashes.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    for backend in backends() {
+        let (database, audit) = runtime.block_on(async {
+            let database = TestDatabase::new(backend).await;
+            let db = Db::connect(database.url()).await.expect("database");
+            let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
+                .await
+                .expect("audit");
+            for batch in envelopes(CHAIN).chunks(BATCH) {
+                assert_eq!(audit.append_batch(batch).await.expect("append"), BATCH);
+            }
+            (database, audit)
+        });
+        let account = AccountId::parse("acct_bench").expect("an account id");
+        group.bench_function(BenchmarkId::new("service_100k", format!("{backend:?}")), |b| {
+            b.iter(|| {
+                let (verification, _) = runtime.block_on(audit.verify_chain(&account)).expect("verify");
+                assert!(verification.is_valid());
+                assert_eq!(verification.entries_checked, CHAIN as i64);
+            })
+        });
+        drop(audit);
+        drop(database);
+    }
     group.finish();
 }
 

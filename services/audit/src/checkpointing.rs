@@ -3,17 +3,20 @@
 //! (`latchkey_server::SystemSecrets`); `audit_signing_keys` keeps its kid, creation time and vault
 //! version, and an empty seed, so a backup of the database signs nothing.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::{
+    Arc, PoisonError,
+    atomic::{AtomicU64, Ordering},
+};
 
 use latchkey_errors::{ApiError, ErrorCode};
 use latchkey_ids::AccountId;
 use latchkey_server::{InfraError, SealedKeyTable, SystemSecrets};
-use latchkey_storage::{Db, is_unique_violation, now_ms, sqlx};
+use latchkey_storage::{Db, StorageError, is_unique_violation, now_ms, rusqlite, sqlx};
 use zeroize::Zeroizing;
 
 use crate::{
     Audit, AuditError,
-    chain::ChainVerifier,
+    chain::{ChainVerifier, EntryFields, Link},
     checkpoint::{Checkpoint, CheckpointKey},
 };
 
@@ -234,7 +237,9 @@ impl Audit {
     }
 
     /// Recomputes `account`'s chain from storage, a page at a time, and compares it with every
-    /// checkpoint the service has kept for it.
+    /// checkpoint the service has kept for it. A page is hashed on every core (its entries' links
+    /// are independent: [`crate::links_of`]) while the next one is read, and the links are joined
+    /// in order as each page's hashing ends.
     pub async fn verify_chain(&self, account: &AccountId) -> Result<(crate::Verification, i64), AuditError> {
         let kept: Vec<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_checkpoints WHERE account_id = $1 ORDER BY seq")
@@ -243,12 +248,149 @@ impl Audit {
                 .await?;
         let kept_count = kept.len() as i64;
         let mut verifier = ChainVerifier::new().with_checkpoints(kept.iter().map(|(seq, hash)| (*seq, hash.as_str())));
-        let mut entries = std::pin::pin!(self.export(account));
-        while let Some(entry) = futures::TryStreamExt::try_next(&mut entries).await? {
-            if !verifier.check(&entry.fields(), &entry.prev_hash, &entry.hash) {
+        if let Some(reader) = self.db.sqlite_reader()? {
+            let account = account.clone();
+            let pages_read = self.pages_read.clone();
+            let verifier =
+                tokio::task::spawn_blocking(move || verify_on_this_thread(&reader, &account, verifier, &pages_read))
+                    .await
+                    .map_err(|_| InfraError::Internal("verifying the chain failed"))??;
+            return Ok((verifier.finish(), kept_count));
+        }
+        let mut page = self.chain_rows(account, 0).await?;
+        while !page.is_empty() {
+            let last_seq = page.last().map_or(0, |entry| entry.seq);
+            let hashing = tokio::task::spawn_blocking(move || {
+                crate::links_of(&page, |entry, buf| {
+                    Link::of(&entry.fields(), &entry.prev_hash, &entry.hash, buf)
+                })
+            });
+            let (links, following) = tokio::join!(hashing, self.chain_rows(account, last_seq));
+            let links = links.map_err(|_| InfraError::Internal("hashing a page of the chain failed"))?;
+            if !verifier.check_links(&links) {
                 break;
             }
+            page = following?;
         }
         Ok((verifier.finish(), kept_count))
+    }
+
+    /// A page of `account`'s chain after `after_seq`, row by row (PostgreSQL's driver reads rows
+    /// on the calling task; building one text of the page in the database costs it more).
+    async fn chain_rows(&self, account: &AccountId, after_seq: i64) -> Result<Vec<crate::StoredEntry>, AuditError> {
+        let rows: Vec<crate::store::EntryRow> = sqlx::query_as(
+            "SELECT account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data, prev_hash, \
+             hash FROM audit_entries WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(account.as_str())
+        .bind(after_seq)
+        .bind(CHAIN_PAGE)
+        .fetch_all(self.db.pool())
+        .await?;
+        self.pages_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        rows.into_iter().map(crate::store::entry_from_row).collect()
+    }
+}
+
+/// Entries of a chain read for verification at once: enough that reading and hashing a page take
+/// far longer than the hand-offs between them, few enough to hold (a few MiB).
+const CHAIN_PAGE: i64 = 10_000;
+
+/// Verifies `account`'s chain read through `reader` on this thread, a page at a time: while
+/// another thread hashes a page, this one reads the next.
+fn verify_on_this_thread(
+    reader: &rusqlite::Connection,
+    account: &AccountId,
+    mut verifier: ChainVerifier,
+    pages_read: &AtomicU64,
+) -> Result<ChainVerifier, AuditError> {
+    let mut statement = reader
+        .prepare(
+            "SELECT seq, time_ms, event_id, event_type, actor, subject, decision_id, data, prev_hash, hash \
+             FROM audit_entries WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .map_err(StorageError::from)?;
+    let mut read_page = |after_seq: i64| -> Result<PageText, AuditError> {
+        pages_read.fetch_add(1, Ordering::Relaxed);
+        let mut page = PageText::default();
+        let mut rows = statement
+            .query(rusqlite::params![account.as_str(), after_seq, CHAIN_PAGE])
+            .map_err(StorageError::from)?;
+        while let Some(row) = rows.next().map_err(StorageError::from)? {
+            page.push(row).map_err(StorageError::from)?;
+        }
+        Ok(page)
+    };
+    std::thread::scope(|scope| {
+        let mut page = read_page(0)?;
+        while let Some(last_seq) = page.last_seq() {
+            let hashing = scope.spawn(move || page.links(account));
+            let next = read_page(last_seq);
+            let links = hashing
+                .join()
+                .map_err(|_| InfraError::Internal("hashing a page of the chain failed"))?;
+            if !verifier.check_links(&links) {
+                break;
+            }
+            page = next?;
+        }
+        Ok(verifier)
+    })
+}
+
+/// A page of a chain as read: every text column of every entry in one buffer, so reading a page
+/// allocates a few times, not ten times an entry.
+#[derive(Default)]
+struct PageText {
+    text: String,
+    entries: Vec<EntrySpans>,
+}
+
+/// One entry of a [`PageText`]: its numbers, and where each text column lies in the buffer
+/// (event_id, event_type, actor, subject, decision_id, data, prev_hash, hash).
+struct EntrySpans {
+    seq: i64,
+    time_ms: i64,
+    columns: [std::ops::Range<usize>; 8],
+}
+
+impl PageText {
+    fn push(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+        let mut columns: [std::ops::Range<usize>; 8] = Default::default();
+        for (index, column) in columns.iter_mut().enumerate() {
+            let start = self.text.len();
+            self.text.push_str(row.get_ref(index + 2)?.as_str()?);
+            *column = start..self.text.len();
+        }
+        self.entries.push(EntrySpans {
+            seq: row.get(0)?,
+            time_ms: row.get(1)?,
+            columns,
+        });
+        Ok(())
+    }
+
+    fn last_seq(&self) -> Option<i64> {
+        self.entries.last().map(|entry| entry.seq)
+    }
+
+    /// The page's links, hashed on every core.
+    fn links(&self, account: &AccountId) -> Vec<Link> {
+        crate::links_of(&self.entries, |entry, buf| {
+            let [event_id, event_type, actor, subject, decision_id, data, prev_hash, hash] =
+                entry.columns.clone().map(|span| &self.text[span]);
+            let fields = EntryFields {
+                account_id: account.as_str(),
+                seq: entry.seq,
+                event_id,
+                event_type,
+                time_ms: entry.time_ms,
+                actor,
+                subject,
+                decision_id,
+                data_json: data,
+            };
+            Link::of(&fields, prev_hash, hash, buf)
+        })
     }
 }

@@ -2,14 +2,20 @@
 //! server and no database, an entry at a time: what `latchkey audit verify` runs, on a file or on
 //! the live export as it streams. Lines go through [`ExportVerifier::push_line`]; a JSON document
 //! (`{"entries": [...]}`, a bare array, or JSON Lines in any layout) through [`verify_json_stream`],
-//! which never holds more than one entry.
+//! which never holds more than one entry. [`verify_json_export`] reads an export as the API writes
+//! JSON Lines, one entry a line, many lines at once, checking them on every core; anything else it
+//! hands to [`verify_json_stream`].
 
-use std::{fmt, io::Read};
+use std::{
+    borrow::Cow,
+    fmt,
+    io::{BufRead, Read},
+};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 
-use crate::chain::{ChainVerifier, EntryFields, Verification, write_canonical};
+use crate::chain::{ChainVerifier, EntryFields, Link, Verification, on_every_core, write_canonical};
 
 /// The CSV export's header row.
 pub const CSV_HEADER: &str = "account_id,seq,event_id,type,time,time_ms,actor,subject,decision_id,data,prev_hash,hash";
@@ -165,8 +171,166 @@ impl ExportVerifier {
         Ok(())
     }
 
+    /// Reads the next lines of a JSON Lines export ([`push_line`](Self::push_line) on each, in
+    /// order, with the same outcome), parsing and hashing them on every core first. A line that is
+    /// not an entry as the API writes it is read as `push_line` reads it.
+    pub fn push_json_lines(&mut self, lines: &[&str]) -> Result<(), ExportError> {
+        let checks = on_every_core(lines, |line, buf| LineCheck::of(line, buf));
+        for (line, check) in lines.iter().zip(checks) {
+            match check {
+                LineCheck::Entry { link, account } if self.format != Format::Csv => {
+                    self.line += 1;
+                    self.format = Format::JsonLines;
+                    if !self.verifier.is_intact() {
+                        continue;
+                    }
+                    self.same_account(&account, Position::Line(self.line))?;
+                    self.verifier.check_links(&[link]);
+                }
+                _ => self.push_line(line)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an entry of another account than the ones before.
+    fn same_account(&mut self, account: &str, at: Position) -> Result<(), ExportError> {
+        match &self.account_id {
+            None => self.account_id = Some(account.to_owned()),
+            Some(expected) if expected != account => {
+                return Err(ExportError::MixedAccounts {
+                    at,
+                    expected: expected.clone(),
+                    found: account.to_owned(),
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
     pub fn finish(self) -> Verification {
         self.verifier.finish()
+    }
+}
+
+/// One entry as a line of the API's JSON Lines export, borrowed from the line.
+#[derive(serde::Deserialize)]
+struct ExportedLine<'a> {
+    #[serde(borrow)]
+    account_id: Cow<'a, str>,
+    seq: i64,
+    #[serde(borrow)]
+    event_id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(default, borrow)]
+    time: Option<Cow<'a, str>>,
+    time_ms: i64,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow)]
+    subject: Cow<'a, str>,
+    #[serde(borrow)]
+    decision_id: Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(borrow)]
+    prev_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+}
+
+/// What one line says on its own, worked out on any core.
+enum LineCheck<'a> {
+    /// An entry: its link (broken when its `time` contradicts its `time_ms`) and account.
+    Entry { link: Link, account: Cow<'a, str> },
+    /// Anything else (a blank line, a header, an entry in another shape, garbage): read in order by
+    /// [`ExportVerifier::push_line`].
+    Other,
+}
+
+impl<'a> LineCheck<'a> {
+    fn of(line: &'a str, buf: &mut Vec<u8>) -> Self {
+        let Ok(entry) = serde_json::from_str::<ExportedLine<'a>>(line.trim_end_matches(['\r', '\n'])) else {
+            return Self::Other;
+        };
+        let fields = EntryFields {
+            account_id: &entry.account_id,
+            seq: entry.seq,
+            event_id: &entry.event_id,
+            event_type: &entry.event_type,
+            time_ms: entry.time_ms,
+            actor: &entry.actor,
+            subject: &entry.subject,
+            decision_id: &entry.decision_id,
+            // Hashed as written when it is canonical already (as exported), canonicalised if not.
+            data_json: entry.data.get(),
+        };
+        let mut link = Link::of(&fields, &entry.prev_hash, &entry.hash, buf);
+        // `time` is for people; it must say what `time_ms` (hashed) says, or the row was edited.
+        let time_agrees = entry.time.as_deref().is_none_or(|time| {
+            chrono::DateTime::parse_from_rfc3339(time).is_ok_and(|time| time.timestamp_millis() == entry.time_ms)
+        });
+        if !time_agrees {
+            link.holds = false;
+        }
+        Self::Entry {
+            link,
+            account: entry.account_id,
+        }
+    }
+}
+
+/// Lines read and checked at once by [`verify_json_export`].
+const LINES_AT_ONCE: usize = 8192;
+
+/// Verifies a JSON export read from `reader`. An export whose first line is one entry, as the
+/// API writes JSON Lines, is read many lines at a time and checked on every core
+/// ([`ExportVerifier::push_json_lines`]); any other layout goes to [`verify_json_stream`]. Holds at
+/// most [`LINES_AT_ONCE`] lines.
+pub fn verify_json_export<R: BufRead>(mut reader: R, verifier: &mut ExportVerifier) -> Result<(), ExportError> {
+    let read_error = |error: std::io::Error| malformed(Position::Line(0), &format!("cannot read the export: {error}"));
+    let mut text = String::new();
+    // Up to the first line that is not blank: it tells the layout.
+    loop {
+        let start = text.len();
+        if reader.read_line(&mut text).map_err(read_error)? == 0 || !text[start..].trim().is_empty() {
+            let first = text[start..].trim_end_matches(['\r', '\n']);
+            if serde_json::from_str::<ExportedLine<'_>>(first).is_err() {
+                return verify_json_stream(std::io::Cursor::new(text).chain(reader), verifier);
+            }
+            break;
+        }
+    }
+    loop {
+        let mut ends = Vec::with_capacity(LINES_AT_ONCE);
+        let mut start = 0;
+        ends.extend(text.match_indices('\n').map(|(at, _)| at + 1));
+        while ends.len() < LINES_AT_ONCE {
+            let read = reader.read_line(&mut text).map_err(read_error)?;
+            if read == 0 {
+                break;
+            }
+            ends.push(text.len());
+        }
+        let mut lines = Vec::with_capacity(ends.len());
+        for end in &ends {
+            lines.push(&text[start..*end]);
+            start = *end;
+        }
+        if start < text.len() {
+            lines.push(&text[start..]);
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let done = lines.len() < LINES_AT_ONCE;
+        verifier.push_json_lines(&lines)?;
+        if done {
+            return Ok(());
+        }
+        text.clear();
     }
 }
 

@@ -31,11 +31,13 @@ use latchkey_storage::{Db, Migration, migrations};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use chain::{ChainEntry, ChainVerifier, EntryFields, GENESIS_HASH, Verification, entry_hash, verify_entries};
+pub use chain::{
+    ChainEntry, ChainVerifier, EntryFields, GENESIS_HASH, Link, Verification, entry_hash, links_of, verify_entries,
+};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use config::AuditConfig;
 pub use error::AuditError;
-pub use export::{ExportError, ExportVerifier, Position as ExportPosition, verify_json_stream};
+pub use export::{ExportError, ExportVerifier, Position as ExportPosition, verify_json_export, verify_json_stream};
 pub use store::{DailyCount, EntryQuery, Order, StoredEntry, TypeFilter};
 
 /// The fully qualified gRPC service name, as health reports it.

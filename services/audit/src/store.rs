@@ -141,7 +141,7 @@ pub struct DailyCount {
     pub count: i64,
 }
 
-type EntryRow = (
+pub(crate) type EntryRow = (
     String,
     i64,
     String,
@@ -155,7 +155,7 @@ type EntryRow = (
     String,
 );
 
-fn entry_from_row(row: EntryRow) -> Result<StoredEntry, AuditError> {
+pub(crate) fn entry_from_row(row: EntryRow) -> Result<StoredEntry, AuditError> {
     let (account_id, seq, event_id, event_type, time_ms, actor, subject, decision_id, data_json, prev_hash, hash) = row;
     Ok(StoredEntry {
         account_id: stored_id(account_id)?,

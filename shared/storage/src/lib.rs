@@ -18,6 +18,7 @@ use sqlx::{
 
 pub use lease::Lease;
 pub use migrate::Migration;
+pub use rusqlite;
 pub use sqlx;
 
 /// Which database a URL points at.
@@ -33,6 +34,9 @@ pub enum StorageError {
     UnsupportedUrl,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A query on the calling thread ([`Db::sqlite_reader`]) failed.
+    #[error("database error: {0}")]
+    SqliteReader(#[from] rusqlite::Error),
     #[error("migration {version} of {service} failed: {source}")]
     Migration {
         service: String,
@@ -64,6 +68,8 @@ pub struct Db {
     backend: Backend,
     /// PostgreSQL only: where [`Db::listener`] connects.
     postgres_url: Option<PostgresUrl>,
+    /// SQLite on a file: the file, which [`Db::sqlite_reader`] opens.
+    sqlite_file: Option<std::sync::Arc<std::path::Path>>,
 }
 
 /// A PostgreSQL URL, which may carry a password: its `Debug` never shows it.
@@ -119,12 +125,38 @@ impl Db {
             }
         };
         let postgres_url = (backend == Backend::Postgres).then(|| PostgresUrl(url.into()));
+        let sqlite_file = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                let file = options.get_filename();
+                (file != std::path::Path::new(":memory:") && !url.contains("mode=memory")).then(|| file.into())
+            }
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             writer,
             backend,
             postgres_url,
+            sqlite_file,
         })
+    }
+
+    /// SQLite on a file: a read-only connection of its own that runs each query on the calling
+    /// thread, for reads of many rows at once. The pool's driver runs every connection on a thread
+    /// of its own and hands each row across (~7 µs a row on a 2-core machine, against ~0.4 µs for
+    /// SQLite's own work: docs/storage.md, "Reading many rows on the calling thread"). Blocking: call
+    /// it from a blocking task. `None` on PostgreSQL and for an in-memory SQLite database.
+    pub fn sqlite_reader(&self) -> Result<Option<rusqlite::Connection>, StorageError> {
+        let Some(file) = &self.sqlite_file else {
+            return Ok(None);
+        };
+        let reader = rusqlite::Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(Duration::from_secs(10))?;
+        Ok(Some(reader))
     }
 
     /// PostgreSQL: a connection of its own listening on `channel` (`LISTEN`), so a task learns at

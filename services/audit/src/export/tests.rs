@@ -163,3 +163,62 @@ fn a_cut_or_foreign_document_is_an_error() {
         })
     ));
 }
+
+/// What [`verify_json_export`] says of `text`, and what reading it the older way says: line by line
+/// ([`ExportVerifier::push_line`]) when its first line is an entry, else one JSON value at a time.
+fn both_readers(text: &str) -> (Result<Verification, ExportError>, Result<Verification, ExportError>) {
+    let mut fast = ExportVerifier::new(ChainVerifier::new());
+    let fast = verify_json_export(text.as_bytes(), &mut fast).map(|()| fast.finish());
+    let first = text.lines().find(|line| !line.trim().is_empty()).unwrap_or_default();
+    if serde_json::from_str::<ExportedLine<'_>>(first).is_err() {
+        return (fast, verify_stream(text));
+    }
+    let mut slow = ExportVerifier::new(ChainVerifier::new());
+    let slow = text
+        .lines()
+        .try_for_each(|line| slow.push_line(line))
+        .map(|()| slow.finish());
+    (fast, slow)
+}
+
+/// A long JSON Lines export read many lines at a time on every core reaches the verdict of reading
+/// it a line at a time, whatever was done to it.
+#[test]
+fn json_lines_read_in_batches_on_every_core_agree_with_reading_one_entry_at_a_time() {
+    let entries = chain(LINES_AT_ONCE as i64 + 1500);
+    let lines: Vec<String> = entries.iter().map(json_line).collect();
+    let export = |lines: &[String]| lines.join("\n") + "\n";
+    let mut cases: Vec<(&str, String)> = vec![("intact", export(&lines))];
+
+    let mut edited = lines.clone();
+    edited[9000] = edited[9000].replace("\"n\":9001", "\"n\":9");
+    cases.push(("edited data", export(&edited)));
+    let mut retimed = lines.clone();
+    retimed[300] = json_line(&entries[300]).replace(&time(entries[300].time_ms), &time(entries[300].time_ms + 1000));
+    cases.push(("time contradicting time_ms", export(&retimed)));
+    let mut foreign = lines.clone();
+    foreign[8500] = foreign[8500].replace("acct_a", "acct_b");
+    cases.push(("another account", export(&foreign)));
+    let mut garbage = lines.clone();
+    garbage[5000] = "{not json".to_owned();
+    cases.push(("garbage", export(&garbage)));
+    let mut pretty = lines.clone();
+    let mut spaced: Value = serde_json::from_str(&pretty[42]).unwrap();
+    spaced["data"] = serde_json::json!({"n": 43, "name": "a, \"b\""});
+    pretty[42] = serde_json::to_string(&spaced)
+        .unwrap()
+        .replace("{\"n\":43", "{ \"n\" : 43");
+    cases.push(("data in another layout", export(&pretty)));
+    cases.push(("blank lines and CRLF", format!("\n\n{}", lines.join("\r\n\n"))));
+    cases.push(("no final newline", lines.join("\n")));
+    cases.push(("a pretty document", document(&entries[..3])));
+
+    for (name, text) in cases {
+        let (fast, one_at_a_time) = both_readers(&text);
+        assert_eq!(fast, one_at_a_time, "{name}");
+    }
+    let (intact, _) = both_readers(&export(&lines));
+    assert!(intact.expect("verifies").is_valid());
+    let (edited, _) = both_readers(&export(&edited));
+    assert_eq!(edited.expect("verifies").first_broken_seq, Some(9001));
+}

@@ -42,7 +42,9 @@ struct Inner {
 
 impl std::fmt::Debug for Replicas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replicas").field("count", &self.inner.channels.len()).finish()
+        f.debug_struct("Replicas")
+            .field("count", &self.inner.channels.len())
+            .finish()
     }
 }
 

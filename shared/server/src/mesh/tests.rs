@@ -86,6 +86,8 @@ async fn a_call_a_replica_refuses_goes_to_the_one_that_answers() {
     let answering = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let answering_address = answering.local_addr().expect("address");
     let (_reporter, health) = tonic_health::server::health_reporter();
+    // A test's own server, aborted with the test's runtime: not a task of a service.
+    #[allow(clippy::disallowed_methods)]
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(health)
