@@ -102,6 +102,7 @@ async fn run(config: &BenchConfig) -> anyhow::Result<()> {
             method: hyper::Method::GET,
             path: "/v1/api-keys".to_owned(),
             body: bytes::Bytes::new(),
+            rotating: Vec::new(),
         };
         let rate = config.rate_of(Scenario::ApiKeys);
         let results = measure_floor(&request, &sample, "lk_live_floor_only", work_dir.path(), rate, config).await?;

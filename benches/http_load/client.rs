@@ -1,6 +1,8 @@
 //! One keep-alive HTTP/1.1 connection of the load generator, and what one request's outcome was.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,8 +27,10 @@ pub struct Target {
     pub method: Method,
     /// Path (and query) requested.
     pub path: Uri,
-    /// Sent as `application/json` unless empty.
-    pub body: Bytes,
+    /// Sent as `application/json` unless empty; several are sent in turn.
+    pub bodies: Arc<[Bytes]>,
+    /// The next of `bodies` to send.
+    next_body: Arc<AtomicUsize>,
     /// `Host` header value.
     pub host: HeaderValue,
     /// `Authorization` header value, sent to the floor too so both see the same request bytes.
@@ -34,6 +38,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// The body of the next request.
+    fn body(&self) -> Bytes {
+        let next = self.next_body.fetch_add(1, Ordering::Relaxed);
+        self.bodies[next % self.bodies.len()].clone()
+    }
+
     /// Describes `request` to `addr` with `Authorization: Bearer api_key`.
     pub fn new(
         name: String,
@@ -48,7 +58,12 @@ impl Target {
             addr,
             method: request.method.clone(),
             path: Uri::try_from(request.path.as_str())?,
-            body: request.body.clone(),
+            bodies: if request.rotating.is_empty() {
+                Arc::from([request.body.clone()])
+            } else {
+                Arc::from(request.rotating.as_slice())
+            },
+            next_body: Arc::default(),
             host: HeaderValue::try_from(addr.to_string())?,
             authorization,
         })
@@ -109,10 +124,12 @@ impl Connection {
 
     async fn exchange(&mut self, target: &Target) -> Result<StatusCode, hyper::Error> {
         self.sender.ready().await?;
-        let mut request = Request::new(Full::new(target.body.clone()));
+        let body = target.body();
+        let json = !body.is_empty();
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = target.method.clone();
         *request.uri_mut() = target.path.clone();
-        if !target.body.is_empty() {
+        if json {
             request
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::http::header::CONTENT_TYPE;
+use futures::{StreamExt as _, TryStreamExt as _};
 use latchkey_test_support::NatsServer;
 use latchkey_test_support::TestDatabase;
 use tokio::time::Instant;
@@ -67,6 +68,11 @@ fn common_env(oidc: &crate::oauth_peer::OidcPeer) -> Vec<(String, String)> {
             "1000000".into(),
         ),
         ("LATCHKEY__AGENT_TOKEN__ACCOUNT_RATE_BURST".into(), "1000000".into()),
+        // Smaller than verify_fresh's set of tokens, so it never finds one (see scenario.rs).
+        (
+            "LATCHKEY__GATEWAY__VERIFIED_TOKEN_CACHE".into(),
+            crate::scenario::FRESH_CACHE_ENTRIES.to_string(),
+        ),
         ("LATCHKEY__OAUTH__OIDC_DISCOVERY_URL".into(), oidc.discovery_url()),
         (
             "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_ID".into(),
@@ -266,6 +272,12 @@ impl Latchkey {
 
     /// Creates an agent and issues it a day-long token for `scope`.
     pub async fn issue_token(&self, scope: &[&str]) -> anyhow::Result<String> {
+        let mut tokens = self.issue_tokens(scope, 1).await?;
+        tokens.pop().context("no token was issued")
+    }
+
+    /// Creates an agent and issues it `count` day-long tokens for `scope`, 16 requests at a time.
+    pub async fn issue_tokens(&self, scope: &[&str], count: usize) -> anyhow::Result<Vec<String>> {
         let agent = self
             .post(
                 "/v1/agents",
@@ -273,13 +285,16 @@ impl Latchkey {
             )
             .await?;
         let agent_id = agent["id"].as_str().context("the agent has no id")?;
-        let issued = self
-            .post(
-                "/v1/tokens",
-                serde_json::json!({ "agent_id": agent_id, "scope": scope, "ttl": 86_400 }),
-            )
+        let request = serde_json::json!({ "agent_id": agent_id, "scope": scope, "ttl": 86_400 });
+        let issued: Vec<serde_json::Value> = futures::stream::iter(0..count)
+            .map(|_| self.post("/v1/tokens", request.clone()))
+            .buffer_unordered(16)
+            .try_collect()
             .await?;
-        Ok(issued["token"].as_str().context("no token was issued")?.to_owned())
+        issued
+            .iter()
+            .map(|issued| Ok(issued["token"].as_str().context("no token was issued")?.to_owned()))
+            .collect()
     }
 
     /// Creates an agent and one active policy allowing `scope_pattern` to it (so every issue is

@@ -15,6 +15,10 @@ pub enum Scenario {
     /// Issue 3: `POST /v1/tokens/verify` of a valid token with a required scope: the gateway's
     /// offline verification.
     Verify,
+    /// Issue 17: `POST /v1/tokens/verify` of tokens the gateway has not seen before: each request
+    /// sends the next of [`FRESH_TOKENS`] distinct tokens, more than the bench lets the gateway
+    /// remember ([`FRESH_CACHE_ENTRIES`]), so every verification checks the Ed25519 signature.
+    VerifyFresh,
     /// Issue 3: `POST /v1/tokens` with one active allow policy matching the request: agent lookup,
     /// the policy service's decision over gRPC (compiled policies in memory), signing, and the
     /// `token.issued` outbox write. On `latchkey dev` this is the SQLite figure.
@@ -41,15 +45,32 @@ pub struct Request {
     pub path: String,
     /// Empty for a GET; JSON otherwise.
     pub body: Bytes,
+    /// When not empty, the bodies requests take in turn instead of `body` (`body` is the first).
+    pub rotating: Vec<Bytes>,
 }
 
+/// The distinct tokens `verify_fresh` cycles through.
+pub const FRESH_TOKENS: usize = 2_000;
+
+/// The authentic-token cache the bench gives the gateway (`gateway.verified_token_cache`): fewer
+/// entries than [`FRESH_TOKENS`], so going round them never finds one (the cache is emptied when
+/// full), while `verify`'s single token is always found.
+pub const FRESH_CACHE_ENTRIES: usize = 1_000;
+
 impl Scenario {
-    pub const ALL: [Self; 4] = [Self::ApiKeys, Self::Verify, Self::Issue, Self::TokensFetch];
+    pub const ALL: [Self; 5] = [
+        Self::ApiKeys,
+        Self::Verify,
+        Self::VerifyFresh,
+        Self::Issue,
+        Self::TokensFetch,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::ApiKeys => "api_keys",
             Self::Verify => "verify",
+            Self::VerifyFresh => "verify_fresh",
             Self::Issue => "issue",
             Self::TokensFetch => "tokens_fetch",
         }
@@ -70,6 +91,14 @@ impl Scenario {
                 throughput_percent_of_floor: None,
                 p99_ms: 1.0,
                 p99_rate: 10_000,
+            },
+            // Issue 17 asks ≥ 80% of raw `verify_strict` on the same cores, which this run does not
+            // measure (the `verify` criterion bench does); the p99 is reported at a rate those cores
+            // can verify.
+            Self::VerifyFresh => Targets {
+                throughput_percent_of_floor: None,
+                p99_ms: 1.0,
+                p99_rate: 5_000,
             },
             Self::Issue => Targets {
                 throughput_percent_of_floor: None,
@@ -93,6 +122,7 @@ impl Scenario {
                     method: Method::GET,
                     path: "/v1/api-keys".to_owned(),
                     body: Bytes::new(),
+                    rotating: Vec::new(),
                 })
             }
             Self::Verify => {
@@ -102,6 +132,20 @@ impl Scenario {
                     method: Method::POST,
                     path: "/v1/tokens/verify".to_owned(),
                     body: Bytes::from(serde_json::to_vec(&body)?),
+                    rotating: Vec::new(),
+                })
+            }
+            Self::VerifyFresh => {
+                let mut rotating = Vec::with_capacity(FRESH_TOKENS);
+                for token in latchkey.issue_tokens(&["bench.read"], FRESH_TOKENS).await? {
+                    let body = serde_json::json!({ "token": token, "required_scope": ["bench.read"] });
+                    rotating.push(Bytes::from(serde_json::to_vec(&body)?));
+                }
+                Ok(Request {
+                    method: Method::POST,
+                    path: "/v1/tokens/verify".to_owned(),
+                    body: rotating[0].clone(),
+                    rotating,
                 })
             }
             Self::Issue => {
@@ -111,6 +155,7 @@ impl Scenario {
                     method: Method::POST,
                     path: "/v1/tokens".to_owned(),
                     body: Bytes::from(serde_json::to_vec(&body)?),
+                    rotating: Vec::new(),
                 })
             }
             Self::TokensFetch => {
@@ -120,6 +165,7 @@ impl Scenario {
                     method: Method::POST,
                     path: "/tokens/fetch".to_owned(),
                     body: Bytes::from(serde_json::to_vec(&body)?),
+                    rotating: Vec::new(),
                 })
             }
         }
