@@ -33,6 +33,7 @@ mod policies;
 mod process_mesh;
 mod proxy;
 mod readiness;
+mod reads_here;
 mod reconnect;
 mod schema_guard;
 mod sealed_keys;

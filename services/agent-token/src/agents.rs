@@ -11,7 +11,7 @@ use latchkey_storage::{now_ms, sqlx};
 
 use crate::plans::COUNT_AGENTS;
 use latchkey_server::Limited;
-use latchkey_server::stored_id;
+use latchkey_server::{InfraError, stored_id};
 
 use crate::{
     AgentToken, AgentTokenError, EVENT_SOURCE,
@@ -276,13 +276,18 @@ impl AgentToken {
 
     /// One of the account's agents; another account's is not found.
     pub async fn get_agent(&self, account: &AccountId, agent_id: &AgentId) -> Result<Agent, AgentTokenError> {
-        let row: Option<AgentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = $1 AND id = $2"
-        )))
-        .bind(account.as_str())
-        .bind(agent_id.as_str())
-        .fetch_optional(self.db.pool())
-        .await?;
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE account_id = $1 AND id = $2");
+        // Every token issue reads its agent: on SQLite, read on this thread (docs/storage.md).
+        let row: Option<AgentRow> = match self.db.read_one_here(&sql, (account.as_str(), agent_id.as_str())) {
+            Some(row) => row.map_err(InfraError::from)?,
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(account.as_str())
+                    .bind(agent_id.as_str())
+                    .fetch_optional(self.db.pool())
+                    .await?
+            }
+        };
         row.ok_or(AgentTokenError::AgentNotFound).and_then(agent_from_row)
     }
 

@@ -6,6 +6,7 @@ use latchkey_events::{
     catalogue::{ConnectionCreated, ConnectionRevoked},
 };
 use latchkey_ids::{AccountId, ConnectionId};
+use latchkey_server::InfraError;
 use latchkey_storage::{now_ms, sqlx};
 
 use crate::{
@@ -96,15 +97,20 @@ impl Oauth {
         provider: &str,
         end_user_id: &str,
     ) -> Result<Option<ConnectionRow>, OauthError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {CONNECTION_COLUMNS} FROM oauth_connections WHERE account_id = $1 AND provider = $2 AND \
              end_user_id = $3"
-        )))
-        .bind(account.as_str())
-        .bind(provider)
-        .bind(end_user_id)
-        .fetch_optional(self.db.pool())
-        .await?)
+        );
+        // Every `/tokens/fetch` reads this row: on SQLite, read on this thread (docs/storage.md).
+        if let Some(row) = self.db.read_one_here(&sql, (account.as_str(), provider, end_user_id)) {
+            return Ok(row.map_err(InfraError::from)?);
+        }
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(account.as_str())
+            .bind(provider)
+            .bind(end_user_id)
+            .fetch_optional(self.db.pool())
+            .await?)
     }
 
     /// Stores a fresh token set: a new connection, or the existing one of the same provider and end

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use latchkey_errors::{ApiError, FieldError};
 use latchkey_events::{Envelope, catalogue::CredentialUpdated};
 use latchkey_ids::AccountId;
+use latchkey_server::InfraError;
 use latchkey_storage::{Db, now_ms, sqlx};
 use zeroize::Zeroizing;
 
@@ -309,14 +310,19 @@ impl Vault {
     ) -> Result<SecretValue, VaultError> {
         validate_secret_id(account, secret_id, "secret_id")
             .map_err(|error| VaultError::Invalid(ApiError::validation(vec![error])))?;
-        let row: Option<SecretRow> = sqlx::query_as(
-            "SELECT version, write_only, last4, nonce, ciphertext, created_at, updated_at FROM vault_secrets \
-             WHERE account_id = $1 AND secret_id = $2",
-        )
-        .bind(account.as_str())
-        .bind(secret_id)
-        .fetch_optional(self.db.pool())
-        .await?;
+        const SQL: &str = "SELECT version, write_only, last4, nonce, ciphertext, created_at, updated_at FROM \
+                           vault_secrets WHERE account_id = $1 AND secret_id = $2";
+        // Every `/tokens/fetch` opens a secret: on SQLite, read on this thread (docs/storage.md).
+        let row: Option<SecretRow> = match self.db.read_one_here(SQL, (account.as_str(), secret_id)) {
+            Some(row) => row.map_err(InfraError::from)?,
+            None => {
+                sqlx::query_as(SQL)
+                    .bind(account.as_str())
+                    .bind(secret_id)
+                    .fetch_optional(self.db.pool())
+                    .await?
+            }
+        };
         let (version, write_only, last4, nonce, ciphertext, created_at_ms, updated_at_ms) =
             row.ok_or(VaultError::NotFound)?;
         if write_only != 0 && !internal_use {
