@@ -16,16 +16,34 @@ use crate::{cli::Service, settings::Settings};
 pub enum DatabasePlan {
     /// One SQLite file per service in this directory (the embedded default).
     SqliteDir(PathBuf),
-    /// One database URL for every service (each owns its own tables in it).
-    Url(String),
+    /// One database URL for every service (each owns its own tables in it), and the most
+    /// connections each service's pool opens.
+    Url { url: String, max_connections: u32 },
 }
 
 impl DatabasePlan {
+    /// One URL for every service, with the default pool size.
+    pub fn url(url: impl Into<String>) -> Self {
+        Self::Url {
+            url: url.into(),
+            max_connections: latchkey_storage::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
     pub fn url_for(&self, service: Service) -> String {
         match self {
             Self::SqliteDir(dir) => latchkey_storage::sqlite_url(&dir.join(format!("{}.db", service.name()))),
-            Self::Url(url) => url.clone(),
+            Self::Url { url, .. } => url.clone(),
         }
+    }
+
+    /// Opens `service`'s database.
+    pub async fn connect(&self, service: Service) -> Result<latchkey_storage::Db, latchkey_storage::StorageError> {
+        let max_connections = match self {
+            Self::SqliteDir(_) => latchkey_storage::DEFAULT_MAX_CONNECTIONS,
+            Self::Url { max_connections, .. } => *max_connections,
+        };
+        latchkey_storage::Db::connect_with_pool(&self.url_for(service), max_connections).await
     }
 }
 

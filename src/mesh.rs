@@ -13,7 +13,6 @@ use latchkey_proto::{
     policy::v1::policy_service_client::PolicyServiceClient,
 };
 use latchkey_server::{MeshAuth, Tasks};
-use latchkey_storage::Db;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -66,7 +65,9 @@ pub async fn start_service(
     let name = service.name();
     let shutdown = tasks.shutdown_token().clone();
     let db = || async {
-        Db::connect(&context.database.url_for(service))
+        context
+            .database
+            .connect(service)
             .await
             .with_context(|| format!("{name}: cannot open its database"))
     };

@@ -52,7 +52,8 @@ pub async fn run(
     let mut bus = connect_bus(&settings, &shutdown).await?.with_config(settings.events);
     if !settings.database.url.is_empty() && service != Service::Gateway {
         // The service's consumers dead-letter into its own database (docs/events.md).
-        let db = latchkey_storage::Db::connect(&settings.database.url)
+        // Dead letters are written rarely, one at a time: a pool of two is plenty.
+        let db = latchkey_storage::Db::connect_with_pool(&settings.database.url, 2)
             .await
             .context("cannot open the database for dead letters")?;
         bus = bus.with_dead_letters(db).await?;
@@ -64,7 +65,10 @@ pub async fn run(
     };
     service_settings.resolve_public_url(SocketAddr::from(([127, 0, 0, 1], DEFAULT_GATEWAY_PORT)))?;
     let context = ServiceContext {
-        database: DatabasePlan::Url(settings.database.url.clone()),
+        database: DatabasePlan::Url {
+            url: settings.database.url.clone(),
+            max_connections: settings.database.max_connections,
+        },
         bus,
         mesh_auth: settings.mesh.auth(),
         urls,

@@ -48,10 +48,12 @@ pub struct AccountsSettings {
     pub default_plan: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// PostgreSQL connections each `serve` process's pool opens at most.
+    pub max_connections: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -111,6 +113,17 @@ impl MeshSettings {
             return Err("call_timeout_ms and long_call_timeout_ms must be at least 100".to_owned());
         }
         Ok(())
+    }
+}
+
+/// The URL may carry a password: `Debug` shows only which backend it names.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = self.url.split(':').next().unwrap_or_default();
+        f.debug_struct("DatabaseSettings")
+            .field("url", &format_args!("{backend}:<redacted>"))
+            .field("max_connections", &self.max_connections)
+            .finish()
     }
 }
 
@@ -209,6 +222,11 @@ impl Settings {
             .mesh
             .validate()
             .map_err(|message| SettingsError::Invalid(config::ConfigError::Message(format!("[mesh] {message}"))))?;
+        if !(1..=1000).contains(&settings.database.max_connections) {
+            return Err(SettingsError::Invalid(config::ConfigError::Message(
+                "[database] max_connections must be 1 to 1000".to_owned(),
+            )));
+        }
         if settings.server.shutdown_drain_secs > 60 {
             return Err(SettingsError::Invalid(config::ConfigError::Message(
                 "[server] shutdown_drain_secs must be at most 60".to_owned(),

@@ -84,7 +84,7 @@ impl TestMesh {
     /// A mesh whose services have `settings`.
     pub async fn start_with_settings(backend: Backend, bus: Bus, settings: ServiceSettings) -> Self {
         let database = TestDatabase::new(backend).await;
-        let plan = DatabasePlan::Url(database.url().to_owned());
+        let plan = DatabasePlan::url(database.url());
         let (event_bus, nats, bus_database) = match bus {
             Bus::Local => {
                 let bus_database = TestDatabase::sqlite();

@@ -59,6 +59,15 @@ impl InfraError {
                 ..ApiError::new(ErrorCode::RateLimited, message.clone())
             },
             Self::PlanLimit(reached) => ApiError::plan_limit((**reached).clone()),
+            // No connection to be had in time (the database is down, or every connection of the
+            // pool is busy): the request did nothing, and may succeed in a moment.
+            Self::Database(SqlxError::PoolTimedOut | SqlxError::PoolClosed | SqlxError::Io(_))
+            | Self::Storage(StorageError::Database(
+                SqlxError::PoolTimedOut | SqlxError::PoolClosed | SqlxError::Io(_),
+            )) => {
+                tracing::warn!(service, error = %self, "the database is out of reach; answering unavailable");
+                ApiError::unavailable()
+            }
             Self::Storage(_) | Self::Database(_) | Self::Bus(_) | Self::Server(_) | Self::Internal(_) => {
                 tracing::error!(service, error = %self, "request failed");
                 ApiError::internal()

@@ -59,6 +59,9 @@ pub enum StorageError {
     },
 }
 
+/// PostgreSQL connections a pool opens at most unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
 /// A connection pool and the backend it talks to. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -86,6 +89,14 @@ impl Db {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`). A SQLite file is created when
     /// missing and put in WAL mode, so readers never wait for the single writer.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with_pool(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`connect`](Self::connect), opening at most `max_connections` PostgreSQL connections
+    /// (`database.max_connections`; SQLite keeps its own pools of 8 readers and one writer). Every
+    /// replica of every service opens its own pool, so together they must stay under the server's
+    /// `max_connections` (docs/operations.md).
+    pub async fn connect_with_pool(url: &str, max_connections: u32) -> Result<Self, StorageError> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url)?;
         let options = AnyConnectOptions::from_str(url)?;
@@ -117,7 +128,7 @@ impl Db {
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(max_connections.max(1))
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;

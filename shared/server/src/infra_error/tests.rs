@@ -25,3 +25,22 @@ fn an_unavailable_peer_is_unavailable_and_an_internal_failure_says_nothing_of_it
     assert!(!internal.message().contains("no key signs"));
     assert_eq!(ApiError::from_status(&internal), ApiError::internal());
 }
+
+#[test]
+fn a_database_out_of_reach_is_unavailable_and_a_failing_query_is_internal() {
+    for out_of_reach in [
+        InfraError::Database(SqlxError::PoolTimedOut),
+        InfraError::Storage(StorageError::Database(SqlxError::PoolClosed)),
+        InfraError::Database(SqlxError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        ))),
+    ] {
+        let status = tonic::Status::from(out_of_reach.to_api_error("test"));
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{out_of_reach}");
+    }
+    let failing = InfraError::Database(SqlxError::RowNotFound);
+    assert_eq!(
+        tonic::Status::from(failing.to_api_error("test")).code(),
+        tonic::Code::Internal
+    );
+}
