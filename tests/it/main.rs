@@ -23,6 +23,7 @@ mod dead_letters;
 mod directory;
 mod domains;
 mod faults;
+mod group_commit;
 mod isolation;
 mod leases;
 mod mcp;

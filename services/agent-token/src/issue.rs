@@ -265,10 +265,18 @@ impl AgentToken {
         };
         let mut envelope = Envelope::new(EVENT_SOURCE, account.as_str(), actor.as_deref(), &event);
         envelope.decisionid = Some(decision_id.to_string());
-        let mut tx = self.db.begin_write().await?;
-        self.count_issued_token(&mut tx, account).await?;
-        self.outbox.enqueue(&mut tx, &envelope).await?;
-        self.outbox.commit(tx).await?;
+        if self.counts_issued_tokens() {
+            let mut tx = self.db.begin_write().await?;
+            self.count_issued_token(&mut tx, account).await?;
+            self.outbox.enqueue(&mut tx, &envelope).await?;
+            self.outbox.commit(tx).await?;
+        } else {
+            // The event is the issue's only write: committed with the issues of the same moment.
+            self.outbox.write(envelope).await.map_err(|error| {
+                tracing::error!(%error, "cannot record an issued token");
+                AgentTokenError::Infra(InfraError::Unavailable("the outbox"))
+            })?;
+        }
         Ok(IssueOutcome::Issued(IssuedToken {
             token,
             claims,

@@ -97,6 +97,11 @@ impl AgentToken {
 
     /// Counts one issued token against the account's month, refusing it when the plan's
     /// `tokens_per_month` is used up. Only while some plan limits tokens (see [`AccountUsage`]).
+    /// Whether a token issue counts against a plan's monthly tokens (some plan limits them).
+    pub(crate) fn counts_issued_tokens(&self) -> bool {
+        self.plans.limits_anywhere(Limited::TokensPerMonth)
+    }
+
     pub(crate) async fn count_issued_token(
         &self,
         tx: &mut Transaction<'static, Any>,

@@ -33,7 +33,7 @@ pub use envelope::Envelope;
 pub use error::BusError;
 pub use filter::EventFilter;
 pub use live_cache::{LiveCache, LiveFeed};
-pub use outbox::Outbox;
+pub use outbox::{GroupCommitFailed, Outbox};
 pub use projection::run_projection;
 pub use relay::run_relay;
 

@@ -3,11 +3,11 @@
 //! ([`crate::relay`]) publishes the rows and deletes them once the bus has acknowledged them, or
 //! moves a row the bus keeps refusing to the dead letters in the same database.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use latchkey_storage::{Db, Lease, Migration, StorageError, migrations, now_ms, sqlx};
 use sqlx::{Any, Transaction};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::{
     DeadLetters, Envelope,
@@ -35,7 +35,35 @@ pub struct Outbox {
     /// Which replica relays this source: one at a time, so rows are published once, not by every
     /// replica racing for them (the bus would drop the copies only within its duplicate window).
     relay_lease: Lease,
+    /// Events written on their own ([`Outbox::write`]), committed together.
+    group: Arc<GroupCommit>,
 }
+
+/// Events waiting for the next group commit, each with its ticket and the one waiting for its
+/// outcome.
+#[derive(Debug, Default)]
+struct GroupCommit {
+    queued: Mutex<Queued>,
+    /// Held while a group is written; the next group gathers meanwhile.
+    writing: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Queued {
+    next_ticket: u64,
+    events: Vec<(u64, Envelope, Waiter)>,
+}
+
+/// Who waits for a queued event's outcome.
+type Waiter = oneshot::Sender<Result<(), GroupCommitFailed>>;
+
+/// The transaction of a group commit failed: none of its events was written.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("the outbox's group commit failed: {0}")]
+pub struct GroupCommitFailed(Arc<str>);
+
+/// The most events one group commit writes (and one multi-row insert carries: 6 parameters each).
+const GROUP_MAX: usize = 256;
 
 impl Outbox {
     /// Opens the outbox of `source` (e.g. `/latchkey/agent-token`), creating its table if needed.
@@ -48,7 +76,95 @@ impl Outbox {
             source: source.into(),
             committed: Arc::new(Notify::new()),
             relay_lease,
+            group: Arc::default(),
         })
+    }
+
+    /// Writes `event` alone (no other change goes with it), committed with the events other callers
+    /// write at the same moment: one transaction, one insert and one commit for all of them, where
+    /// each on its own would queue for SQLite's single writer or PostgreSQL's commit (a group
+    /// commit). Returns once `event` is committed, or with the error of the transaction that would
+    /// have written it (then nothing of that group was written).
+    pub async fn write(&self, event: Envelope) -> Result<(), GroupCommitFailed> {
+        let (done, mut outcome) = oneshot::channel();
+        let ticket = {
+            let mut queued = self.group.queued.lock().unwrap_or_else(PoisonError::into_inner);
+            queued.next_ticket += 1;
+            let ticket = queued.next_ticket;
+            queued.events.push((ticket, event, done));
+            ticket
+        };
+        loop {
+            let writing = self.group.writing.clone().lock_owned().await;
+            if let Ok(result) = outcome.try_recv() {
+                return result;
+            }
+            let group: Vec<_> = {
+                let mut queued = self.group.queued.lock().unwrap_or_else(PoisonError::into_inner);
+                let take = queued.events.len().min(GROUP_MAX);
+                queued.events.drain(..take).collect()
+            };
+            let ours = group.iter().any(|(queued, ..)| *queued == ticket);
+            let outbox = self.clone();
+            let write = async move {
+                let _writing = writing;
+                let (events, waiting): (Vec<Envelope>, Vec<_>) =
+                    group.into_iter().map(|(_, event, done)| (event, done)).unzip();
+                let result = outbox
+                    .write_group(&events)
+                    .await
+                    .map_err(|error| GroupCommitFailed(error.to_string().into()));
+                for waiter in waiting {
+                    // A waiter that went away (its request was dropped) needs no answer.
+                    let _ = waiter.send(result.clone());
+                }
+            };
+            // The group's write runs to its end even if this caller goes away (its request was
+            // dropped): the others of the group wait on it. It ends by itself, within the
+            // database's own timeouts, and holds nothing a shutdown must stop.
+            #[allow(clippy::disallowed_methods)]
+            tokio::spawn(tracing::Instrument::in_current_span(write));
+            if ours {
+                return outcome
+                    .await
+                    .unwrap_or_else(|_| Err(GroupCommitFailed("the group commit was abandoned".into())));
+            }
+        }
+    }
+
+    /// One transaction inserting `events` in one statement.
+    async fn write_group(&self, events: &[Envelope]) -> Result<(), StorageError> {
+        let mut sql = String::from(
+            "INSERT INTO latchkey_outbox (source, event_id, account, event_type, payload, created_at) VALUES ",
+        );
+        for index in 0..events.len() {
+            let first = index * 6 + 1;
+            if index > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${first}, ${}, ${}, ${}, ${}, ${})",
+                first + 1,
+                first + 2,
+                first + 3,
+                first + 4,
+                first + 5
+            ));
+        }
+        let now = now_ms();
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in events {
+            insert = insert
+                .bind(&*self.source)
+                .bind(event.id.clone())
+                .bind(event.account.clone())
+                .bind(event.event_type.clone())
+                .bind(event.to_json())
+                .bind(now);
+        }
+        let mut tx = self.db.begin_write().await?;
+        insert.execute(&mut *tx).await?;
+        Ok(self.commit(tx).await?)
     }
 
     pub fn db(&self) -> &Db {
