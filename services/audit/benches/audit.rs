@@ -64,20 +64,23 @@ fn account_envelopes(account: &str, count: usize) -> Vec<Envelope> {
         .collect()
 }
 
+/// The audit service on a database of its own (kept while the database value lives).
+async fn fresh_audit(backend: Backend) -> (TestDatabase, Audit) {
+    let database = TestDatabase::new(backend).await;
+    let db = Db::connect(database.url()).await.expect("database");
+    let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
+        .await
+        .expect("audit");
+    (database, audit)
+}
+
 fn append(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let backends = backends();
     let mut group = c.benchmark_group("append");
     group.sample_size(10).measurement_time(Duration::from_secs(10));
     for backend in backends {
-        let (database, audit) = runtime.block_on(async {
-            let database = TestDatabase::new(backend).await;
-            let db = Db::connect(database.url()).await.expect("database");
-            let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
-                .await
-                .expect("audit");
-            (database, audit)
-        });
+        let (database, audit) = runtime.block_on(fresh_audit(backend));
         group.throughput(Throughput::Elements(BATCH as u64));
         group.bench_function(BenchmarkId::new("one_per_transaction", format!("{backend:?}")), |b| {
             b.iter_custom(|iterations| {
@@ -173,11 +176,7 @@ fn consume(c: &mut Criterion) {
     for backend in backends() {
         let (nats, database, audit, bus) = runtime.block_on(async {
             let nats = NatsServer::spawn().await;
-            let database = TestDatabase::new(backend).await;
-            let db = Db::connect(database.url()).await.expect("database");
-            let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
-                .await
-                .expect("audit");
+            let (database, audit) = fresh_audit(backend).await;
             let connection = NatsConnection::connect(nats.url(), async_nats::ConnectOptions::new())
                 .await
                 .expect("connect to NATS");
@@ -330,11 +329,7 @@ fn verify(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     for backend in backends() {
         let (database, audit) = runtime.block_on(async {
-            let database = TestDatabase::new(backend).await;
-            let db = Db::connect(database.url()).await.expect("database");
-            let audit = Audit::open(db, MeshAuth::new("bench-token-0123456789"))
-                .await
-                .expect("audit");
+            let (database, audit) = fresh_audit(backend).await;
             for batch in envelopes(CHAIN).chunks(BATCH) {
                 assert_eq!(audit.append_batch(batch).await.expect("append"), BATCH);
             }
