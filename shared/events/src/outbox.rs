@@ -94,16 +94,24 @@ impl Outbox {
             queued.events.push((ticket, event, done));
             ticket
         };
+        let abandoned = || GroupCommitFailed("the group commit was abandoned".into());
         loop {
             let writing = self.group.writing.clone().lock_owned().await;
-            if let Ok(result) = outcome.try_recv() {
-                return result;
+            match outcome.try_recv() {
+                Ok(result) => return result,
+                // The write that took this event ended without an answer (it panicked).
+                Err(oneshot::error::TryRecvError::Closed) => return Err(abandoned()),
+                Err(oneshot::error::TryRecvError::Empty) => {}
             }
             let group: Vec<_> = {
                 let mut queued = self.group.queued.lock().unwrap_or_else(PoisonError::into_inner);
                 let take = queued.events.len().min(GROUP_MAX);
                 queued.events.drain(..take).collect()
             };
+            if group.is_empty() {
+                // Not queued and not answered: only a write that panicked leaves an event so.
+                return Err(abandoned());
+            }
             let ours = group.iter().any(|(queued, ..)| *queued == ticket);
             let outbox = self.clone();
             let write = async move {
@@ -125,9 +133,7 @@ impl Outbox {
             #[allow(clippy::disallowed_methods)]
             tokio::spawn(tracing::Instrument::in_current_span(write));
             if ours {
-                return outcome
-                    .await
-                    .unwrap_or_else(|_| Err(GroupCommitFailed("the group commit was abandoned".into())));
+                return outcome.await.unwrap_or_else(|_| Err(abandoned()));
             }
         }
     }
