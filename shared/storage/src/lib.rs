@@ -184,12 +184,7 @@ impl Db {
         let Some(file) = &self.sqlite_file else {
             return Ok(None);
         };
-        let reader = rusqlite::Connection::open_with_flags(
-            file,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        reader.busy_timeout(Duration::from_secs(10))?;
-        Ok(Some(reader))
+        Ok(Some(readers_here::open(file)?))
     }
 
     /// PostgreSQL: a connection of its own listening on `channel` (`LISTEN`), so a task learns at
@@ -272,6 +267,16 @@ mod readers_here {
         static READERS: RefCell<Vec<(Arc<Path>, rusqlite::Connection)>> = const { RefCell::new(Vec::new()) };
     }
 
+    /// A read-only connection to `file`, waiting up to 10 s for a lock as the pools do.
+    pub(crate) fn open(file: &Path) -> rusqlite::Result<rusqlite::Connection> {
+        let reader = rusqlite::Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(Duration::from_secs(10))?;
+        Ok(reader)
+    }
+
     pub(crate) fn with_reader<T>(
         file: &Arc<Path>,
         read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
@@ -281,11 +286,7 @@ mod readers_here {
             let index = match readers.iter().position(|(kept, _)| kept == file) {
                 Some(index) => index,
                 None => {
-                    let reader = rusqlite::Connection::open_with_flags(
-                        file,
-                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )?;
-                    reader.busy_timeout(Duration::from_secs(10))?;
+                    let reader = open(file)?;
                     if readers.len() == FILES_PER_THREAD {
                         readers.remove(0);
                     }
