@@ -83,7 +83,9 @@ async fn open(settings: &Settings, data_dir: Option<&Path>) -> anyhow::Result<Ve
         }
         None => {
             if settings.database.url.is_empty() {
-                bail!("database.url is not set (LATCHKEY__DATABASE__URL), nor --data-dir for latchkey dev");
+                bail!(
+                    "database.url is not set (LATCHKEY__DATABASE__URL_FILE or LATCHKEY__DATABASE__URL), nor --data-dir for latchkey dev"
+                );
             }
             vec![("database.url".to_owned(), settings.database.url.clone())]
         }

@@ -1,6 +1,9 @@
 //! `latchkey serve <service>`: one service of the mesh, against PostgreSQL and NATS JetStream.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use latchkey_events::{EventBus, NatsConnection};
@@ -26,7 +29,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     if settings.mesh.service_token.len() < 16 {
-        bail!("mesh.service_token must be set to a secret of at least 16 characters (LATCHKEY__MESH__SERVICE_TOKEN)");
+        bail!(
+            "mesh.service_token must be set to a secret of at least 16 characters \
+             (LATCHKEY__MESH__SERVICE_TOKEN_FILE naming a file that holds it, or LATCHKEY__MESH__SERVICE_TOKEN)"
+        );
     }
     let needs_database = matches!(
         service,
@@ -36,7 +42,10 @@ pub async fn run(
         bail!("the vault needs vault.root_key_file or vault.root_keys (LATCHKEY__VAULT__ROOT_KEY_FILE)");
     }
     if needs_database && settings.database.url.is_empty() {
-        bail!("{} needs database.url (LATCHKEY__DATABASE__URL)", service.name());
+        bail!(
+            "{} needs database.url (LATCHKEY__DATABASE__URL_FILE naming a file that holds it, or LATCHKEY__DATABASE__URL)",
+            service.name()
+        );
     }
     latchkey_server::set_shutdown_drain(Duration::from_secs(settings.server.shutdown_drain_secs));
     let urls = mesh_urls(&settings);
@@ -101,8 +110,9 @@ async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
     }
 }
 
-/// `--listen`, else `server.listen`, else 0.0.0.0 on the gateway's 8080 or the port of the
-/// service's own mesh URL, so one settings file serves every process of the mesh.
+/// `--listen`, else `server.listen`, else loopback (127.0.0.1) on the gateway's 8080 or the port of
+/// the service's own mesh URL, so one settings file serves every process of the mesh and none is
+/// reachable from other machines unless its settings say so.
 pub fn listen_address(
     settings: &Settings,
     service: Service,
@@ -125,7 +135,7 @@ pub fn listen_address(
                 .with_context(|| format!("no port in {url}"))?
         }
     };
-    Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+    Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
 /// How often the NATS client pings the server to find out whether the connection still works.
@@ -169,3 +179,6 @@ async fn connect_bus(settings: &Settings, shutdown: &CancellationToken) -> anyho
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests;

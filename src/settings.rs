@@ -2,7 +2,7 @@
 //! setting), then an optional file, then `LATCHKEY__SECTION__KEY` environment variables. The
 //! environment is passed in, never read from a global inside, so tests inject what they need.
 //! Values are taken as strings and converted by the field's type: a token such as `0012` keeps
-//! its leading zeros.
+//! its leading zeros. Secrets may be given as files instead (`…_file`, read in `secret_files`).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -14,6 +14,10 @@ use config::{Config, Environment, File, FileFormat};
 use latchkey_gateway::GatewayConfig;
 use latchkey_telemetry::TelemetryConfig;
 use serde::Deserialize;
+
+mod secret_files;
+
+pub use self::secret_files::SecretFileError;
 
 /// The defaults, embedded so the binary documents itself (`latchkey config` prints them).
 pub const DEFAULTS: &str = include_str!("defaults.toml");
@@ -148,8 +152,9 @@ pub struct ServerSettings {
     pub shutdown_drain_secs: u64,
 }
 
-/// The vault's root keys: a key file (preferred; `latchkey vault rotate` adds versions to it) or
-/// an inline list. Never printed.
+/// The vault's root keys: a key file (preferred; `latchkey vault rotate` adds versions to it, and
+/// a running vault re-reads it, so it stays a path rather than being read at load) or an inline
+/// list, not both. Never printed.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultSettings {
@@ -167,8 +172,16 @@ impl std::fmt::Debug for VaultSettings {
 }
 
 impl VaultSettings {
+    /// The key file is the inline list's file form: only one of them may be set, as for every secret.
+    fn validate(&self) -> Result<(), SecretFileError> {
+        if !self.root_key_file.is_empty() && !self.root_keys.trim().is_empty() {
+            return Err(SecretFileError::both_set("vault.root_keys", "vault.root_key_file"));
+        }
+        Ok(())
+    }
+
     /// Where the root keys come from: the key file if one is named, else the inline list, else
-    /// nowhere (only the vault itself needs them).
+    /// nowhere (only the vault itself needs them). Loading refuses both.
     pub fn root_key_source(&self) -> Option<latchkey_vault::RootKeySource> {
         if !self.root_key_file.is_empty() {
             Some(latchkey_vault::RootKeySource::File(self.root_key_file.clone().into()))
@@ -184,6 +197,15 @@ impl VaultSettings {
 pub enum SettingsError {
     #[error("invalid settings: {0}")]
     Invalid(#[from] config::ConfigError),
+    /// Not a `source`: the message already ends in the cause (an unreadable file's I/O error).
+    #[error("invalid settings: {0}")]
+    SecretFile(SecretFileError),
+}
+
+impl From<SecretFileError> for SettingsError {
+    fn from(error: SecretFileError) -> Self {
+        Self::SecretFile(error)
+    }
 }
 
 impl Settings {
@@ -204,15 +226,17 @@ impl Settings {
         if let Some(file) = file {
             builder = builder.add_source(File::from(file).format(FileFormat::Toml).required(true));
         }
-        let settings = builder
+        let mut config = builder
             .add_source(
                 Environment::with_prefix("LATCHKEY")
                     .prefix_separator("__")
                     .separator("__")
                     .source(Some(env)),
             )
-            .build()?
-            .try_deserialize::<Settings>()?;
+            .build()?;
+        secret_files::resolve(&mut config.cache)?;
+        let settings = config.try_deserialize::<Settings>()?;
+        settings.vault.validate()?;
         settings
             .nats
             .stream()

@@ -32,7 +32,7 @@ pub async fn rotate(settings: &Settings, data_dir: Option<&Path>, add_key: bool)
                 .root_key_source()
                 .context("set vault.root_key_file or vault.root_keys (or pass --data-dir for latchkey dev)")?;
             if settings.database.url.is_empty() {
-                bail!("database.url is not set (LATCHKEY__DATABASE__URL)");
+                bail!("database.url is not set (LATCHKEY__DATABASE__URL_FILE or LATCHKEY__DATABASE__URL)");
             }
             (source, settings.database.url.clone())
         }

@@ -46,18 +46,30 @@ fn the_vault_root_keys_come_from_a_file_or_a_list_and_are_never_printed() {
         Some(latchkey_vault::RootKeySource::Inline(_))
     ));
     assert!(!format!("{settings:?}").contains("AAECAwQF"));
+    // The file stays a path: a running vault re-reads it (docs/vault.md).
     let settings = Settings::load(
         None,
-        env(&[
-            ("LATCHKEY__VAULT__ROOT_KEYS", inline),
-            ("LATCHKEY__VAULT__ROOT_KEY_FILE", "/run/secrets/vault-root.key"),
-        ]),
+        env(&[("LATCHKEY__VAULT__ROOT_KEY_FILE", "/run/secrets/vault-root.key")]),
     )
     .unwrap();
     assert!(matches!(
         settings.vault.root_key_source(),
         Some(latchkey_vault::RootKeySource::File(path)) if path.ends_with("vault-root.key")
     ));
+    let both = Settings::load(
+        None,
+        env(&[
+            ("LATCHKEY__VAULT__ROOT_KEYS", inline),
+            ("LATCHKEY__VAULT__ROOT_KEY_FILE", "/run/secrets/vault-root.key"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        both.contains("vault.root_keys") && both.contains("vault.root_key_file"),
+        "{both}"
+    );
+    assert!(!both.contains("AAECAwQF"), "{both}");
 }
 
 #[test]
@@ -225,4 +237,210 @@ fn the_event_stream_is_kept_as_the_settings_say_and_nonsense_is_refused() {
         let error = Settings::load(None, env(&[bad])).unwrap_err().to_string();
         assert!(error.contains("[nats]"), "{bad:?}: {error}");
     }
+}
+
+/// A directory of secret files, as a platform mounts them.
+struct Mounted(tempfile::TempDir);
+
+impl Mounted {
+    fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+
+    /// Writes `content` to the file `name` and answers its path.
+    fn secret(&self, name: &str, content: &str) -> String {
+        let path = self.0.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+const TOKEN: &str = "file-token-0123456789abcdef";
+
+#[test]
+fn the_defaults_list_a_file_setting_beside_every_secret() {
+    for setting in [
+        "service_token_file = \"\"",
+        "url_file = \"\"",
+        "client_secret_file",
+        "root_key_file = \"\"",
+    ] {
+        assert!(DEFAULTS.contains(setting), "latchkey config does not show {setting}");
+    }
+    let settings = Settings::load(None, env(&[])).unwrap();
+    assert_eq!(settings.mesh.service_token, "");
+    assert_eq!(settings.database.url, "");
+}
+
+#[test]
+fn secrets_come_from_files_less_one_trailing_newline() {
+    let mounted = Mounted::new();
+    let url = "postgres://latchkey:p%40ss@db:5432/latchkey_audit";
+    let settings = Settings::load(
+        None,
+        env(&[
+            (
+                "LATCHKEY__MESH__SERVICE_TOKEN_FILE",
+                &mounted.secret("token", &format!("{TOKEN}\n")),
+            ),
+            (
+                "LATCHKEY__DATABASE__URL_FILE",
+                &mounted.secret("url", &format!("{url}\r\n")),
+            ),
+            ("LATCHKEY__OAUTH__CLIENTS__GITHUB__CLIENT_ID", "Iv1.0123"),
+            (
+                "LATCHKEY__OAUTH__CLIENTS__GITHUB__CLIENT_SECRET_FILE",
+                &mounted.secret("github", "0012github-secret"),
+            ),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.mesh.service_token, TOKEN);
+    assert_eq!(settings.mesh.auth().token(), TOKEN);
+    assert_eq!(settings.database.url, url);
+    let github = &settings.oauth.clients["github"];
+    assert_eq!(
+        (github.client_id.as_str(), github.client_secret.as_str()),
+        ("Iv1.0123", "0012github-secret")
+    );
+
+    // Only one newline goes; other whitespace may be part of the secret.
+    for (content, secret) in [
+        (" spaced token\t\n", " spaced token\t"),
+        ("two newlines\n\n", "two newlines\n"),
+        ("no newline", "no newline"),
+    ] {
+        let path = mounted.secret("whitespace", content);
+        let settings = Settings::load(None, env(&[("LATCHKEY__MESH__SERVICE_TOKEN_FILE", &path)])).unwrap();
+        assert_eq!(settings.mesh.service_token, secret, "{content:?}");
+    }
+}
+
+#[test]
+fn a_secret_file_can_be_named_in_the_settings_file() {
+    let mounted = Mounted::new();
+    let token = mounted.secret("token", TOKEN);
+    let github = mounted.secret("github", "github-secret");
+    let file = mounted.secret(
+        "latchkey.toml",
+        &format!(
+            "[mesh]\nservice_token_file = {token:?}\n\n\
+             [oauth.clients.github]\nclient_id = \"Iv1.0123\"\nclient_secret_file = {github:?}\n"
+        ),
+    );
+    let settings = Settings::load(Some(Path::new(&file)), env(&[])).unwrap();
+    assert_eq!(settings.mesh.service_token, TOKEN);
+    assert_eq!(settings.oauth.clients["github"].client_secret, "github-secret");
+
+    let not_a_path = mounted.secret("bad.toml", "[mesh]\nservice_token_file = 5\n");
+    let error = Settings::load(Some(Path::new(&not_a_path)), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("mesh.service_token_file must be a path"), "{error}");
+}
+
+#[test]
+fn a_secret_given_both_inline_and_as_a_file_is_refused_naming_both() {
+    let mounted = Mounted::new();
+    let path = mounted.secret("token", "file-content-0123456789");
+    let cases = [
+        (
+            "LATCHKEY__MESH__SERVICE_TOKEN",
+            "LATCHKEY__MESH__SERVICE_TOKEN_FILE",
+            "mesh.service_token",
+        ),
+        (
+            "LATCHKEY__DATABASE__URL",
+            "LATCHKEY__DATABASE__URL_FILE",
+            "database.url",
+        ),
+        (
+            "LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_SECRET",
+            "LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_SECRET_FILE",
+            "oauth.clients.google.client_secret",
+        ),
+    ];
+    for (value, file, setting) in cases {
+        let error = Settings::load(None, env(&[(value, "inline-value-0123456789"), (file, &path)]))
+            .unwrap_err()
+            .to_string();
+        for named in [
+            setting.to_owned(),
+            format!("{setting}_file"),
+            value.to_owned(),
+            file.to_owned(),
+        ] {
+            assert!(error.contains(&named), "{error} does not name {named}");
+        }
+        assert!(
+            !error.contains("inline-value") && !error.contains("file-content"),
+            "{error}"
+        );
+    }
+    // Across layers too: the value in the settings file, its file in the environment.
+    let file = mounted.secret("latchkey.toml", "[mesh]\nservice_token = \"inline-value-0123456789\"\n");
+    let error = Settings::load(
+        Some(Path::new(&file)),
+        env(&[("LATCHKEY__MESH__SERVICE_TOKEN_FILE", &path)]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("mesh.service_token_file"), "{error}");
+}
+
+#[test]
+fn a_missing_unreadable_or_empty_secret_file_is_refused_naming_setting_and_path() {
+    let mounted = Mounted::new();
+    let missing = mounted.0.path().join("no-such-secret");
+    let missing = missing.to_str().unwrap();
+    let directory = mounted.0.path().to_str().unwrap();
+    let empty = mounted.secret("empty", "");
+    let only_a_newline = mounted.secret("newline", "\n");
+    for (setting, variable) in [
+        ("mesh.service_token_file", "LATCHKEY__MESH__SERVICE_TOKEN_FILE"),
+        ("database.url_file", "LATCHKEY__DATABASE__URL_FILE"),
+        (
+            "oauth.clients.google.client_secret_file",
+            "LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_SECRET_FILE",
+        ),
+    ] {
+        for (path, says) in [
+            (missing, "cannot read"),
+            (directory, "cannot read"),
+            (empty.as_str(), "is empty"),
+            (only_a_newline.as_str(), "is empty"),
+        ] {
+            let error = Settings::load(None, env(&[(variable, path)])).unwrap_err().to_string();
+            assert!(
+                error.contains(setting) && error.contains(path) && error.contains(says),
+                "{error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_secret_read_from_a_file_is_never_printed() {
+    let mounted = Mounted::new();
+    let settings = Settings::load(
+        None,
+        env(&[
+            (
+                "LATCHKEY__MESH__SERVICE_TOKEN_FILE",
+                &mounted.secret("token", "canary-token-0123456789"),
+            ),
+            (
+                "LATCHKEY__DATABASE__URL_FILE",
+                &mounted.secret("url", "postgres://u:canary-password@db/x"),
+            ),
+            ("LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_ID", "id"),
+            (
+                "LATCHKEY__OAUTH__CLIENTS__GOOGLE__CLIENT_SECRET_FILE",
+                &mounted.secret("google", "canary-client-secret"),
+            ),
+        ]),
+    )
+    .unwrap();
+    let printed = format!("{settings:?} {:#?}", settings);
+    assert!(!printed.contains("canary"), "{printed}");
 }

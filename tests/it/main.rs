@@ -38,6 +38,7 @@ mod reads_here;
 mod reconnect;
 mod schema_guard;
 mod sealed_keys;
+mod secret_files;
 mod seed_examples;
 mod support;
 mod tokens;
