@@ -124,9 +124,9 @@ impl EventBus {
     /// event and hands it over with whatever follows it that the bus has ready, up to `max_batch`
     /// events, in order. Settle each batch before asking for the next.
     ///
-    /// JetStream: the consumer lets up to `max_batch` events be unacknowledged at once
-    /// (`max_ack_pending`), and every batch is one pull request that does not wait for more
-    /// (`no_wait`). Opening an existing consumer with another `max_batch` updates it.
+    /// JetStream: the consumer lets up to two batches of events be unacknowledged at once
+    /// (`max_ack_pending`), so the consumer loop can fetch a batch while it handles the one
+    /// before, and every batch is one pull request that does not wait for more (`no_wait`). Opening an existing consumer with another `max_batch` updates it.
     pub async fn durable_batches(
         &self,
         name: &str,
@@ -284,6 +284,21 @@ impl Subscription {
         };
         deliveries
             .map(|deliveries| deliveries.map(|deliveries| (!deliveries.is_empty()).then(|| Batch::new(deliveries))))
+    }
+
+    /// Up to `max` events (at most the subscription's batch size) the bus has ready now, without
+    /// waiting: the batch after the one the caller is handling, fetched while it handles it. Only a
+    /// JetStream durable consumer fetches ahead (its consumer allows two batches unacknowledged);
+    /// every other subscription answers `None`. The batch must be settled after the one before it.
+    pub(crate) async fn poll_ready(&mut self, max: usize) -> Result<Option<Batch>, BusError> {
+        let max = max.clamp(1, self.max_batch);
+        match &mut self.inner {
+            SubscriptionInner::NatsDurable(sub) => {
+                let deliveries = sub.ready_batch(max).await?;
+                Ok((!deliveries.is_empty()).then(|| Batch::new(deliveries)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Like [`next`](Self::next), but a replay also reports, in order, when it has caught up with

@@ -154,12 +154,24 @@ async fn consume_events<H, Fut, E>(
                 }
             }
         };
+        // The batch fetched while the one before it was handled, handled next.
+        let mut ahead: Option<Batch> = None;
         loop {
             dead_end.redeliver_requested(&mut handler).await;
-            let next = tokio::select! {
-                biased;
-                _ = shutdown.as_mut() => return,
-                next = subscription.poll_batch(attempts.batch_size(max_batch)) => next,
+            let next = match ahead.take() {
+                Some(batch) => tokio::select! {
+                    biased;
+                    _ = shutdown.as_mut() => {
+                        hand_back_ahead(&name, batch).await;
+                        return;
+                    }
+                    () = std::future::ready(()) => Some(Ok(Some(batch))),
+                },
+                None => tokio::select! {
+                    biased;
+                    _ = shutdown.as_mut() => return,
+                    next = subscription.poll_batch(attempts.batch_size(max_batch)) => next,
+                },
             };
             match next {
                 // The subscription ended for good: open it again.
@@ -177,13 +189,38 @@ async fn consume_events<H, Fut, E>(
                 }
                 Some(Ok(Some(batch))) => {
                     reconnect.reset();
+                    // A full batch says more is waiting: fetch the next one while this one is
+                    // handled, so the bus and the handler work at the same time.
+                    let fetch_ahead = max_batch > 1 && batch.len() == max_batch;
                     let settle = Settle {
                         consumer: &name,
                         attempts: &mut attempts,
                         dead_end: &dead_end,
                     };
-                    if let Flow::Stop = handle(settle, batch, &mut handler, shutdown.as_mut()).await {
-                        return;
+                    let fetching = async {
+                        if !fetch_ahead {
+                            return None;
+                        }
+                        subscription
+                            .poll_ready(max_batch)
+                            .await
+                            .inspect_err(|err| tracing::debug!(consumer = %name, error = %err, "could not fetch the next batch ahead"))
+                            .ok()
+                            .flatten()
+                    };
+                    let (outcome, fetched) =
+                        tokio::join!(handle(settle, batch, &mut handler, shutdown.as_mut()), fetching);
+                    match outcome {
+                        Outcome::Settled => ahead = fetched,
+                        Outcome::Retry | Outcome::Stop => {
+                            // Behind the batch just handed back, so the bus redelivers both in order.
+                            if let Some(fetched) = fetched {
+                                hand_back_ahead(&name, fetched).await;
+                            }
+                            if let Outcome::Stop = outcome {
+                                return;
+                            }
+                        }
                     }
                 }
             }
@@ -191,9 +228,22 @@ async fn consume_events<H, Fut, E>(
     }
 }
 
-/// Whether the loop goes on after a batch.
-enum Flow {
-    Continue,
+/// Asks again for a batch fetched ahead that will not be handled now: after the batch before it
+/// was handed back, or when the consumer stops. Unsettled, it would come again after the bus's ack
+/// wait anyway.
+async fn hand_back_ahead(consumer: &str, batch: Batch) {
+    if let Err(err) = batch.nak().await {
+        tracing::warn!(consumer, error = %err, "could not hand back the batch fetched ahead");
+    }
+}
+
+/// How a batch ended.
+enum Outcome {
+    /// Acknowledged or dead-lettered: the loop goes on with the next.
+    Settled,
+    /// Handed back to come again after its delay: the loop goes on.
+    Retry,
+    /// Shutdown came while a failed batch waited: handed back, and the loop ends.
     Stop,
 }
 
@@ -210,7 +260,7 @@ async fn handle<H, Fut, E>(
     mut batch: Batch,
     handler: &mut H,
     shutdown: Pin<&mut impl Future<Output = ()>>,
-) -> Flow
+) -> Outcome
 where
     H: FnMut(Vec<Envelope>) -> Fut,
     Fut: Future<Output = Result<(), E>>,
@@ -223,7 +273,7 @@ where
     } = settle;
     let span = batch_span(consumer, batch.envelopes());
     let (Some(first), Some(last)) = (batch.envelopes().first(), batch.envelopes().last()) else {
-        return Flow::Continue;
+        return Outcome::Settled;
     };
     let (first_id, last_id) = (first.id.clone(), last.id.clone());
     let events = batch.len() as u64;
@@ -242,7 +292,7 @@ where
             // Not consumed after all: the bus redelivers, and the handler is idempotent.
             tracing::warn!(parent: &span, error = %err, "could not acknowledge the events");
         }
-        return Flow::Continue;
+        return Outcome::Settled;
     };
     metrics::counter!(crate::metric_names::EVENTS_FAILED, "consumer" => consumer.to_owned()).increment(events);
     let failed = attempts.failed(&first_id, &last_id, batch.len());
@@ -260,7 +310,7 @@ where
                         // It comes again, and is dead-lettered again in its turn (the same row).
                         tracing::warn!(parent: &span, error = %err, "could not acknowledge a dead-lettered event");
                     }
-                    return Flow::Continue;
+                    return Outcome::Settled;
                 }
                 Ok(false) => {
                     tracing::error!(parent: &span, tries = failed.tries, limit, "event keeps failing and this bus has no dead-letter database: retrying it");
@@ -277,16 +327,16 @@ where
     // delay: JetStream would meanwhile deliver the events after it to a consumer allowed more than
     // one unacknowledged event. Nothing is asked for while it is held, so the redelivered batch
     // comes before anything later. Shutdown cuts the wait short and hands the batch back at once.
-    let flow = tokio::select! {
+    let outcome = tokio::select! {
         biased;
-        _ = shutdown => Flow::Stop,
-        _ = tokio::time::sleep(delay) => Flow::Continue,
+        _ = shutdown => Outcome::Stop,
+        _ = tokio::time::sleep(delay) => Outcome::Retry,
     };
     if let Err(err) = batch.nak().instrument(span.clone()).await {
         // Unsettled events come again after the bus's ack wait.
         tracing::warn!(parent: &span, error = %err, "could not ask for the events again");
     }
-    flow
+    outcome
 }
 
 /// The span a batch is handled in: `event.consume`, continuing the event's trace, for one event;

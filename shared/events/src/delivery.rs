@@ -154,21 +154,15 @@ impl Batch {
     /// Asks for every event of the batch again, at once, before any later event of the consumer.
     /// JetStream: naks in stream order, so the redelivery queue holds them in that order.
     pub async fn nak(self) -> Result<(), BusError> {
-        let mut failure = None;
+        let mut nats_ackers = Vec::new();
         for acker in self.ackers {
-            let naked = match acker {
-                Acker::Nats(acker) => acker.nak(Duration::ZERO).await,
-                Acker::Local(acker) => {
-                    acker.nak(Duration::ZERO);
-                    Ok(())
-                }
-                Acker::Live => Ok(()),
-            };
-            if let Err(err) = naked {
-                failure.get_or_insert(err);
+            match acker {
+                Acker::Nats(acker) => nats_ackers.push(acker),
+                Acker::Local(acker) => acker.nak(Duration::ZERO),
+                Acker::Live => {}
             }
         }
-        failure.map_or(Ok(()), Err)
+        nats_acker::nak_all(nats_ackers).await
     }
 }
 

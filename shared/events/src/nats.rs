@@ -300,13 +300,15 @@ fn refuses_the_message(err: &context::PublishError) -> bool {
 ///
 /// Every request is either `no_wait` (what is there now) or for a single message (waiting for
 /// one): none is left open asking for more while the caller handles what it got, so nothing is
-/// delivered behind a batch that is being handled or retried, and a consumer that stops leaves at
-/// most one message in flight (redelivered after the ack wait).
+/// delivered behind a batch that is being handled or retried unless the caller asked for it
+/// ([`ready_batch`](Self::ready_batch)), and a consumer that stops leaves at most two batches in
+/// flight (redelivered after the ack wait).
 pub(crate) struct Durable {
     bus: NatsBus,
     name: String,
     filter: EventFilter,
-    /// Unacknowledged messages JetStream lets this consumer have: its largest batch.
+    /// The largest batch. JetStream lets this consumer have two of them unacknowledged: the one
+    /// being handled and the one fetched ahead of it.
     max_batch: usize,
     consumer: Option<PullConsumer>,
 }
@@ -319,10 +321,11 @@ impl Durable {
             ack_policy: AckPolicy::Explicit,
             ack_wait: ACK_WAIT,
             max_deliver: -1,
-            // At most one batch unacknowledged. Order holds because the consumer loop settles a
-            // batch before asking for the next, and a failed batch is nak'ed (all of it, in order)
-            // only when it is to be handled again: the redelivery queue comes before new messages.
-            max_ack_pending: i64::try_from(self.max_batch).unwrap_or(i64::MAX),
+            // At most two batches unacknowledged: the one being handled and the one fetched ahead.
+            // Order holds because the consumer loop settles a batch before handling the next, and
+            // a failed batch is nak'ed (all of it, in order, then the one fetched ahead) only when
+            // it is to be handled again: the redelivery queue comes before new messages.
+            max_ack_pending: i64::try_from(self.max_batch.saturating_mul(2)).unwrap_or(i64::MAX),
             filter_subject: match self.filter.pattern() {
                 None => String::new(),
                 Some(_) => self.filter.subject_under(&self.bus.inner.prefix),
@@ -373,6 +376,18 @@ impl Durable {
             self.consumer = None;
         }
         Some(result)
+    }
+
+    /// Up to `max` messages JetStream has ready now, without waiting for any: the batch after the
+    /// one the caller is handling. Empty when nothing is ready.
+    pub(crate) async fn ready_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {
+        let consumer = self.consumer().await?;
+        let ready = self.fetch_ready(&consumer, max).await;
+        if ready.is_err() {
+            // Rebuilt on the next call.
+            self.consumer = None;
+        }
+        ready
     }
 
     async fn try_next_batch(&mut self, max: usize) -> Result<Vec<Delivery>, BusError> {

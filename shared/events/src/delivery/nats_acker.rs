@@ -36,13 +36,50 @@ impl Acker {
         message.ack().await.map_err(BusError::Ack)
     }
 
+    /// Asks for the message again (after `delay`, if not zero), and waits for the server to confirm:
+    /// a pull request sent afterwards then finds it back in the redelivery queue, ahead of anything
+    /// newer. (JetStream handles a nak apart from pull requests, so an unconfirmed one can lose the
+    /// race to the consumer's next request, which a consumer allowed more than one unacknowledged
+    /// message then answers with a newer message.)
     pub(crate) async fn nak(mut self, delay: Duration) -> Result<(), BusError> {
         let Some(message) = self.message.take() else {
             return Ok(());
         };
         let delay = (!delay.is_zero()).then_some(delay);
-        message.ack_with(AckKind::Nak(delay)).await.map_err(BusError::Ack)
+        message
+            .double_ack_with(AckKind::Nak(delay))
+            .await
+            .map_err(BusError::Ack)
     }
+
+    /// Sends the nak without waiting for the server to confirm it: for every message of a batch but
+    /// the last, whose confirmed nak follows them on the same connection (see `nak_all`).
+    async fn nak_unconfirmed(mut self) -> Result<(), BusError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        message.ack_with(AckKind::Nak(None)).await.map_err(BusError::Ack)
+    }
+}
+
+/// Asks for the messages of a batch again, at once and in order, with one round trip: as
+/// [`ack_all`], every nak but the last is sent without waiting and the last waits for the server's
+/// confirmation, after which the whole batch is in the redelivery queue, in order. Every message is
+/// tried; the first failure is answered.
+pub(crate) async fn nak_all(mut ackers: Vec<Acker>) -> Result<(), BusError> {
+    let Some(last) = ackers.pop() else {
+        return Ok(());
+    };
+    let mut failure = None;
+    for acker in ackers {
+        if let Err(err) = acker.nak_unconfirmed().await {
+            failure.get_or_insert(err);
+        }
+    }
+    if let Err(err) = last.nak(Duration::ZERO).await {
+        failure.get_or_insert(err);
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 /// Acknowledges the messages of a batch, in order, with one round trip: every ack but the last is

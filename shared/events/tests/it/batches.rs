@@ -1,12 +1,13 @@
 //! Batch consumers on both buses: batches formed from a backlog keep publish order, a lone event
-//! is handed over at once, and a failing batch comes again whole before anything after it.
+//! is handed over at once, a failing batch comes again whole before anything after it, and on
+//! JetStream the next batch is fetched while one is handled.
 
-use std::{collections::HashSet, sync::Mutex};
+use std::{collections::HashSet, sync::Mutex, time::Duration};
 
-use latchkey_events::EventFilter;
+use latchkey_events::{EventFilter, run_batch_consumer};
 use latchkey_test_support::{BusKind, TestBus};
 
-use crate::support::{Batches, event, events, ids, spawn_batch_recorder};
+use crate::support::{Batches, Running, event, events, ids, spawn_batch_recorder, stop_signal};
 
 /// 1,234 events wait; the consumer takes them 500 at a time, in order; then a lone event comes
 /// alone. On NATS the consumer existed already as a one-at-a-time consumer, as the audit
@@ -61,7 +62,8 @@ async fn nats_batches_from_a_backlog_keep_order() {
 }
 
 /// Batches of 8 over 20 events; the one holding event 10 fails once: it comes again whole, and only
-/// then the rest.
+/// then the rest. On JetStream the batch after it was fetched while it was handled, and is handed
+/// back behind it.
 async fn failing_batch_comes_again_whole(kind: BusKind) {
     let test = TestBus::new(kind).await;
     let sent = events(20);
@@ -91,4 +93,65 @@ async fn local_failing_batch_comes_again_whole() {
 #[tokio::test]
 async fn nats_failing_batch_comes_again_whole() {
     failing_batch_comes_again_whole(BusKind::Nats).await;
+}
+
+/// 1,500 events wait and the consumer takes 500 at a time. While it handles the first batch, the
+/// next is already on its way: JetStream counts both batches unacknowledged. Every event still
+/// comes once, in publish order.
+#[tokio::test]
+async fn nats_fetches_the_next_batch_while_one_is_handled() {
+    const CONSUMER: &str = "ahead-test";
+    let test = TestBus::new(BusKind::Nats).await;
+    let sent = events(1500);
+    for chunk in sent.chunks(300) {
+        test.bus.publish(chunk).await.expect("publish");
+    }
+
+    let handed = Batches::default();
+    let most_unacknowledged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let handler = {
+        let (handed, bus, most_unacknowledged) = (handed.clone(), test.bus.clone(), most_unacknowledged.clone());
+        move |events: Vec<latchkey_events::Envelope>| {
+            let first = handed.events() == 0;
+            handed.push(&events, false);
+            let (bus, most_unacknowledged) = (bus.clone(), most_unacknowledged.clone());
+            async move {
+                // The first batch waits until the second is fetched, or two seconds at most.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                while first && tokio::time::Instant::now() < deadline {
+                    let state = bus
+                        .consumer_state(CONSUMER)
+                        .await
+                        .expect("state")
+                        .expect("consumer exists");
+                    most_unacknowledged.fetch_max(state.unacknowledged, std::sync::atomic::Ordering::Relaxed);
+                    if state.unacknowledged > 500 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok::<(), String>(())
+            }
+        }
+    };
+    let (stop, stopped) = stop_signal();
+    let task = tokio::spawn(run_batch_consumer(
+        test.bus.clone(),
+        CONSUMER.to_owned(),
+        EventFilter::all(),
+        500,
+        handler,
+        stopped,
+    ));
+    let consumer = Running::new(stop, task);
+    handed.wait_for_events(sent.len()).await;
+    consumer.stop().await;
+
+    assert_eq!(
+        most_unacknowledged.load(std::sync::atomic::Ordering::Relaxed),
+        1000,
+        "the second batch was fetched while the first was handled"
+    );
+    assert_eq!(handed.all().concat(), ids(&sent), "every event once, in publish order");
+    test.cleanup().await;
 }

@@ -192,7 +192,8 @@ pub struct Batches(Arc<Mutex<Vec<HandedBatch>>>);
 type HandedBatch = (Vec<String>, bool);
 
 impl Batches {
-    fn push(&self, events: &[Envelope], failed: bool) {
+    /// Records a batch handed to a handler, and whether the handler failed it.
+    pub fn push(&self, events: &[Envelope], failed: bool) {
         self.0.lock().expect("lock").push((ids(events), failed));
     }
 
@@ -216,7 +217,8 @@ impl Batches {
             .collect()
     }
 
-    fn events(&self) -> usize {
+    /// How many events the batches hold in all.
+    pub fn events(&self) -> usize {
         self.0.lock().expect("lock").iter().map(|(ids, _)| ids.len()).sum()
     }
 
