@@ -67,9 +67,10 @@ impl ProcessMesh {
         }
         let mut env: Vec<(String, String)> = vec![
             ("LATCHKEY__DATABASE__URL".into(), database_url.to_owned()),
-            // Meshes of tests running side by side share one PostgreSQL server (100 connections):
-            // small pools keep them under it, as an operator budgets replicas.
-            ("LATCHKEY__DATABASE__MAX_CONNECTIONS".into(), "4".into()),
+            (
+                "LATCHKEY__DATABASE__MAX_CONNECTIONS".into(),
+                crate::support::MESH_POOL_CONNECTIONS.to_string(),
+            ),
             ("LATCHKEY__NATS__URL".into(), nats_url.to_owned()),
             ("LATCHKEY__MESH__SERVICE_TOKEN".into(), MESH_TOKEN.into()),
             ("LATCHKEY__TELEMETRY__LOG_FILTER".into(), "warn,latchkey=info".into()),

@@ -27,6 +27,11 @@ pub enum Bus {
     Nats,
 }
 
+/// The PostgreSQL connections each service of a test's mesh opens at most. Meshes of tests running
+/// side by side share one PostgreSQL server (100 connections): small pools keep them under it, as
+/// an operator budgets replicas (docs/operations.md).
+pub const MESH_POOL_CONNECTIONS: u32 = 4;
+
 /// A running mesh and what it stands on; everything is removed on drop.
 pub struct TestMesh {
     pub mesh: RunningMesh,
@@ -84,7 +89,10 @@ impl TestMesh {
     /// A mesh whose services have `settings`.
     pub async fn start_with_settings(backend: Backend, bus: Bus, settings: ServiceSettings) -> Self {
         let database = TestDatabase::new(backend).await;
-        let plan = DatabasePlan::url(database.url());
+        let plan = DatabasePlan::Url {
+            url: database.url().to_owned(),
+            max_connections: MESH_POOL_CONNECTIONS,
+        };
         let (event_bus, nats, bus_database) = match bus {
             Bus::Local => {
                 let bus_database = TestDatabase::sqlite();
