@@ -1,16 +1,20 @@
 //! HTTP load benchmark: each scenario's request (issue 2: an authenticated `GET /v1/api-keys`;
 //! issue 3: `POST /v1/tokens/verify`, and `POST /v1/tokens` under one active allow policy; issue 4:
-//! `POST /tokens/fetch`) against `latchkey dev` (or, with `BENCH_MESH=postgres`, the mesh of
-//! `latchkey serve` processes on PostgreSQL and NATS), beside the same generator against a
-//! bare axum handler answering the same bytes (the floor), in the same run. Run with
-//! `cargo bench --bench http_load` (or `make bench`); knobs and method are described in
-//! docs/benchmarks.md. It reports; it never fails on its figures.
+//! `POST /tokens/fetch`; issue 17: the same list with certificate JWTs, `/ai/context/summary`, MCP's
+//! `fetch_token`, the credential proxy) against `latchkey dev` (or, with `BENCH_MESH=postgres`, the
+//! mesh of `latchkey serve` processes on PostgreSQL and NATS), beside the same generator against a
+//! bare axum handler answering the same bytes (the floor; for the proxy, the provider it forwards
+//! to, called directly), in the same run. Run with `cargo bench --bench http_load` (or `make
+//! bench`); knobs and method are described in docs/benchmarks.md. It reports; it never fails on its
+//! figures.
 
 // Tests and benchmarks start their own helpers (receivers, fake peers, a service under test) with
 // `tokio::spawn` and await or abort the handles themselves; `latchkey_server::Tasks` (which
 // clippy.toml makes the only way in the crates' own code) is for what a service runs.
 #![allow(clippy::disallowed_methods)]
 
+#[path = "http_load/certificates.rs"]
+mod certificates;
 #[path = "http_load/children.rs"]
 mod children;
 #[path = "http_load/client.rs"]
@@ -23,6 +27,8 @@ mod config;
 mod floor;
 #[path = "http_load/latchkey.rs"]
 mod latchkey;
+#[path = "http_load/mcp.rs"]
+mod mcp;
 #[path = "http_load/oauth_peer.rs"]
 mod oauth_peer;
 #[path = "http_load/open_loop.rs"]
@@ -35,6 +41,8 @@ mod report;
 mod scenario;
 #[path = "http_load/stats.rs"]
 mod stats;
+#[path = "http_load/upstream.rs"]
+mod upstream;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -98,12 +106,7 @@ async fn run(config: &BenchConfig) -> anyhow::Result<()> {
     if config.only_floor {
         eprintln!("BENCH_ONLY_FLOOR: benchmarking the floor alone, with a synthetic body");
         let sample = latchkey::synthetic_sample();
-        let request = Request {
-            method: hyper::Method::GET,
-            path: "/v1/api-keys".to_owned(),
-            body: bytes::Bytes::new(),
-            rotating: Vec::new(),
-        };
+        let request = Request::get("/v1/api-keys");
         let rate = config.rate_of(Scenario::ApiKeys);
         let results = measure_floor(&request, &sample, "lk_live_floor_only", work_dir.path(), rate, config).await?;
         scenarios.push(ScenarioReport::new(
@@ -114,24 +117,38 @@ async fn run(config: &BenchConfig) -> anyhow::Result<()> {
         ));
     } else {
         eprintln!("starting latchkey…");
-        let latchkey = latchkey::start(work_dir.path(), config.mesh).await?;
+        let with_upstream = config.scenarios.contains(&Scenario::Proxy);
+        let latchkey = latchkey::start(work_dir.path(), config.mesh, with_upstream).await?;
         eprintln!("system under test: {}", latchkey.system);
         system = Some(latchkey.system);
         for &scenario in &config.scenarios {
             let rate = config.rate_of(scenario);
-            let request = scenario.prepare(&latchkey).await?;
+            let request = scenario.prepare(&latchkey, config).await?;
             let sample = latchkey.sample(&request).await?;
             eprintln!("== {}", scenario.name());
-            let mut results = measure_floor(&request, &sample, &latchkey.api_key, work_dir.path(), rate, config)
-                .await?
-                .to_vec();
-            let target = Target::new(
+            let floor = match request.direct() {
+                // The proxy's floor is the provider it forwards to, asked directly.
+                Some((addr, direct)) => {
+                    let target = Target::new("floor".to_owned(), addr, &direct, &latchkey.api_key)?;
+                    measure(Arc::new(target), rate, config).await?
+                }
+                None => measure_floor(&request, &sample, &latchkey.api_key, work_dir.path(), rate, config).await?,
+            };
+            let mut results = floor.to_vec();
+            let target = Arc::new(Target::new(
                 "latchkey".to_owned(),
                 children::loopback(latchkey.port),
                 &request,
                 &latchkey.api_key,
-            )?;
-            results.extend(measure(Arc::new(target), rate, config).await?);
+            )?);
+            results.extend(measure(Arc::clone(&target), rate, config).await?);
+            if target.used_up_authorizations() {
+                eprintln!(
+                    "warning: {} used up its {} single-use credentials: the requests after them were refused",
+                    scenario.name(),
+                    request.authorizations.len()
+                );
+            }
             scenarios.push(ScenarioReport::new(scenario, rate, sample.body.len(), results));
         }
         // The work directory goes away with this run; keep the server's output for diagnosis.

@@ -8,14 +8,44 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::HeaderValue;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 /// A request that has not finished by then counts as an error; it also bounds every loop.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Values a target's requests take in turn (each target counts its own).
+#[derive(Debug, Clone)]
+struct Turns<T> {
+    values: Arc<[T]>,
+    /// How many were taken.
+    taken: Arc<AtomicUsize>,
+}
+
+impl<T> Turns<T> {
+    fn new(values: Arc<[T]>) -> Self {
+        Self {
+            values,
+            taken: Arc::default(),
+        }
+    }
+
+    /// The next value; one alone is taken without counting.
+    fn next(&self) -> &T {
+        if self.values.len() == 1 {
+            return &self.values[0];
+        }
+        let next = self.taken.fetch_add(1, Ordering::Relaxed);
+        &self.values[next % self.values.len()]
+    }
+
+    /// Whether every one of several values was taken.
+    fn all_taken(&self) -> bool {
+        self.values.len() > 1 && self.taken.load(Ordering::Relaxed) >= self.values.len()
+    }
+}
 
 /// What the generator sends, identical for every target apart from the address.
 #[derive(Debug, Clone)]
@@ -28,45 +58,52 @@ pub struct Target {
     /// Path (and query) requested.
     pub path: Uri,
     /// Sent as `application/json` unless empty; several are sent in turn.
-    pub bodies: Arc<[Bytes]>,
-    /// The next of `bodies` to send.
-    next_body: Arc<AtomicUsize>,
+    bodies: Turns<Bytes>,
     /// `Host` header value.
     pub host: HeaderValue,
-    /// `Authorization` header value, sent to the floor too so both see the same request bytes.
-    pub authorization: HeaderValue,
+    /// `Authorization` header values, sent to the floor too so both see the same request bytes;
+    /// several are sent in turn.
+    authorizations: Turns<HeaderValue>,
+    /// Sent with every request as they are.
+    headers: Arc<[(HeaderName, HeaderValue)]>,
 }
 
 impl Target {
-    /// The body of the next request.
-    fn body(&self) -> Bytes {
-        let next = self.next_body.fetch_add(1, Ordering::Relaxed);
-        self.bodies[next % self.bodies.len()].clone()
-    }
-
-    /// Describes `request` to `addr` with `Authorization: Bearer api_key`.
+    /// Describes `request` to `addr`, with `Authorization: Bearer api_key` unless the request
+    /// brings its own authorizations.
     pub fn new(
         name: String,
         addr: SocketAddr,
         request: &crate::scenario::Request,
         api_key: &str,
     ) -> anyhow::Result<Self> {
-        let mut authorization = HeaderValue::try_from(format!("Bearer {api_key}"))?;
-        authorization.set_sensitive(true);
+        let authorizations = if request.authorizations.is_empty() {
+            let mut authorization = HeaderValue::try_from(format!("Bearer {api_key}"))?;
+            authorization.set_sensitive(true);
+            Arc::from([authorization])
+        } else {
+            Arc::clone(&request.authorizations)
+        };
         Ok(Self {
             name,
             addr,
             method: request.method.clone(),
             path: Uri::try_from(request.path.as_str())?,
-            bodies: if request.rotating.is_empty() {
+            bodies: Turns::new(if request.rotating.is_empty() {
                 Arc::from([request.body.clone()])
             } else {
                 Arc::from(request.rotating.as_slice())
-            },
-            next_body: Arc::default(),
+            }),
             host: HeaderValue::try_from(addr.to_string())?,
-            authorization,
+            authorizations: Turns::new(authorizations),
+            headers: Arc::from(request.headers.as_slice()),
         })
+    }
+
+    /// Whether requests took every one of the request's authorizations, so the last, which the
+    /// set-up sample used, was sent again (and a single-use credential refused).
+    pub fn used_up_authorizations(&self) -> bool {
+        self.authorizations.all_taken()
     }
 }
 
@@ -124,7 +161,7 @@ impl Connection {
 
     async fn exchange(&mut self, target: &Target) -> Result<StatusCode, hyper::Error> {
         self.sender.ready().await?;
-        let body = target.body();
+        let body = target.bodies.next().clone();
         let json = !body.is_empty();
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = target.method.clone();
@@ -134,10 +171,12 @@ impl Connection {
                 .headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        request.headers_mut().insert(HOST, target.host.clone());
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, target.authorization.clone());
+        let headers = request.headers_mut();
+        headers.insert(HOST, target.host.clone());
+        headers.insert(AUTHORIZATION, target.authorizations.next().clone());
+        for (name, value) in target.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
         let response = self.sender.send_request(request).await?;
         let status = response.status();
         response.into_body().collect().await?;

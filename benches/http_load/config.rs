@@ -17,7 +17,8 @@ pub struct BenchConfig {
     /// The scenarios to run, in order (`BENCH_SCENARIOS`, comma-separated; default all).
     pub scenarios: Vec<Scenario>,
     /// Offered rate of every open-loop phase in requests per second (`BENCH_RATE`); by default each
-    /// scenario's target rate (5000 for api_keys and issue, 10000 for verify).
+    /// scenario's own (`Targets::p99_rate`: 10000 for verify, 2000 for cert_read and proxy, 5000
+    /// for the others).
     pub rate: Option<u64>,
     /// Connections of the closed-loop phase (`BENCH_CONNECTIONS`, default 32); the open loop starts
     /// with at least as many.

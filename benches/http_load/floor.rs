@@ -1,6 +1,7 @@
 //! The floor: a bare axum handler answering the same bytes Latchkey answered, in its own process
 //! (this very binary, re-executed) on a 2-worker runtime, so it is measured like-for-like. It
-//! answers every method and path the same way, reading (and dropping) any request body.
+//! answers every method and path the same way, reading (and dropping) any request body. The same
+//! server is the provider the `proxy` scenario proxies to (its upstream).
 
 use std::io::Read;
 use std::path::Path;
@@ -36,8 +37,19 @@ pub struct Floor {
 
 /// Starts the floor as a child process answering `body` with `content_type`.
 pub async fn spawn(body: &[u8], content_type: &str, work_dir: &Path) -> anyhow::Result<Floor> {
-    let body_path = work_dir.join("floor-body");
-    std::fs::write(&body_path, body).context("writing the floor's body")?;
+    spawn_named("floor", body, content_type, work_dir).await
+}
+
+/// [`spawn`] under another `name` (its messages, its body's file in `work_dir`), for a server
+/// that runs beside another floor.
+pub async fn spawn_named(
+    name: &'static str,
+    body: &[u8],
+    content_type: &str,
+    work_dir: &Path,
+) -> anyhow::Result<Floor> {
+    let body_path = work_dir.join(format!("{name}-body"));
+    std::fs::write(&body_path, body).with_context(|| format!("writing the {name}'s body"))?;
     let port = children::free_loopback_port()?;
     let exe = std::env::current_exe().context("locating the bench binary")?;
     let child = Command::new(exe)
@@ -47,8 +59,8 @@ pub async fn spawn(body: &[u8], content_type: &str, work_dir: &Path) -> anyhow::
         // The floor exits when this pipe closes, i.e. when the benchmark is gone, however it died.
         .stdin(Stdio::piped())
         .spawn()
-        .context("starting the floor process")?;
-    let mut process = ChildGuard::new("floor", child);
+        .with_context(|| format!("starting the {name} process"))?;
+    let mut process = ChildGuard::new(name, child);
     let url = format!("http://{}{READY_PATH}", children::loopback(port));
     children::wait_until_ok(&children::setup_client()?, &url, &mut process, Duration::from_secs(20)).await?;
     Ok(Floor {

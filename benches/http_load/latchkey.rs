@@ -1,8 +1,8 @@
 //! The system under test, in child processes, with an account, and the set-up requests scenarios
-//! use (keys to list, an agent and its token, an OAuth connection): either `latchkey dev` (every
-//! service in one process, SQLite, the in-process bus) or, with `BENCH_MESH=postgres`, the mesh as
-//! deployed: one `latchkey serve` process per service on a fresh PostgreSQL database and a
-//! nats-server (JetStream) of its own.
+//! use (keys to list, an agent and its token, an OAuth connection; certificates.rs, mcp.rs and
+//! upstream.rs add theirs): either `latchkey dev` (every service in one process, SQLite, the
+//! in-process bus) or, with `BENCH_MESH=postgres`, the mesh as deployed: one `latchkey serve`
+//! process per service on a fresh PostgreSQL database and a nats-server (JetStream) of its own.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -11,13 +11,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use futures::{StreamExt as _, TryStreamExt as _};
 use latchkey_test_support::NatsServer;
 use latchkey_test_support::TestDatabase;
 use tokio::time::Instant;
 
 use crate::children::{self, ChildGuard};
+use crate::upstream::Upstream;
 
 const API_KEYS: &str = "/v1/api-keys";
 
@@ -33,6 +34,10 @@ pub struct Latchkey {
     pub log: PathBuf,
     /// The OAuth provider registered as its `oidc` provider (tokens_fetch connects to it).
     oidc: crate::oauth_peer::OidcPeer,
+    /// Set once the account has connected `oidc`: every scenario that needs it shares one connection.
+    oidc_connected: tokio::sync::OnceCell<()>,
+    /// The provider its catalogue names for the proxy scenario, when that scenario runs.
+    pub upstream: Option<Upstream>,
     _processes: Vec<ChildGuard>,
     _database: Option<TestDatabase>,
     _nats: Option<NatsServer>,
@@ -53,8 +58,8 @@ fn latchkey_binary() -> std::ffi::OsString {
 }
 
 /// Settings every benchmarked Latchkey gets, whatever runs it.
-fn common_env(oidc: &crate::oauth_peer::OidcPeer) -> Vec<(String, String)> {
-    vec![
+fn common_env(oidc: &crate::oauth_peer::OidcPeer, upstream: Option<&Upstream>) -> Vec<(String, String)> {
+    let mut env = vec![
         // The default per-key limit is meant for real clients; a one-key benchmark would measure
         // nothing but 429s. Lift it far above any rate this machine can produce.
         ("LATCHKEY__GATEWAY__RATE_LIMIT_PER_SECOND".into(), "1000000".into()),
@@ -82,15 +87,28 @@ fn common_env(oidc: &crate::oauth_peer::OidcPeer) -> Vec<(String, String)> {
             "LATCHKEY__OAUTH__CLIENTS__OIDC__CLIENT_SECRET".into(),
             crate::oauth_peer::CLIENT_SECRET.into(),
         ),
-    ]
+    ];
+    if let Some(upstream) = upstream {
+        env.push((
+            "LATCHKEY__OAUTH__CATALOGUE_FILE".into(),
+            upstream.catalogue_file.to_string_lossy().into_owned(),
+        ));
+    }
+    env
 }
 
-/// Starts what `BENCH_MESH` names (`latchkey dev` by default) under `work_dir`, ready to serve.
-pub async fn start(work_dir: &Path, mesh: bool) -> anyhow::Result<Latchkey> {
-    let latchkey = if mesh {
-        start_mesh(work_dir).await?
+/// Starts what `BENCH_MESH` names (`latchkey dev` by default) under `work_dir`, ready to serve;
+/// `with_upstream`: with the proxy scenario's provider running and in its catalogue.
+pub async fn start(work_dir: &Path, mesh: bool, with_upstream: bool) -> anyhow::Result<Latchkey> {
+    let upstream = if with_upstream {
+        Some(Upstream::start(work_dir).await?)
     } else {
-        start_dev(work_dir).await?
+        None
+    };
+    let latchkey = if mesh {
+        start_mesh(work_dir, upstream).await?
+    } else {
+        start_dev(work_dir, upstream).await?
     };
     latchkey
         .oidc
@@ -100,7 +118,7 @@ pub async fn start(work_dir: &Path, mesh: bool) -> anyhow::Result<Latchkey> {
 }
 
 /// `latchkey dev` on a fresh data directory, with its bootstrap account.
-async fn start_dev(work_dir: &Path) -> anyhow::Result<Latchkey> {
+async fn start_dev(work_dir: &Path, upstream: Option<Upstream>) -> anyhow::Result<Latchkey> {
     let data_dir = work_dir.join("data");
     let log = work_dir.join("latchkey.log");
     let port = children::free_loopback_port()?;
@@ -112,7 +130,7 @@ async fn start_dev(work_dir: &Path) -> anyhow::Result<Latchkey> {
         .arg(&data_dir)
         .arg("--listen")
         .arg(children::loopback(port).to_string())
-        .envs(common_env(&oidc))
+        .envs(common_env(&oidc, upstream.as_ref()))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
@@ -131,6 +149,8 @@ async fn start_dev(work_dir: &Path) -> anyhow::Result<Latchkey> {
         api_key,
         log,
         oidc,
+        oidc_connected: tokio::sync::OnceCell::new(),
+        upstream,
         _processes: vec![process],
         _database: None,
         _nats: None,
@@ -140,7 +160,7 @@ async fn start_dev(work_dir: &Path) -> anyhow::Result<Latchkey> {
 /// The mesh as deployed: `latchkey serve <service>` per service and the gateway, on a fresh
 /// PostgreSQL database and a nats-server of its own; the account comes from `latchkey account
 /// create`, as an operator makes one.
-async fn start_mesh(work_dir: &Path) -> anyhow::Result<Latchkey> {
+async fn start_mesh(work_dir: &Path, upstream: Option<Upstream>) -> anyhow::Result<Latchkey> {
     let database = TestDatabase::postgres().await;
     let nats = NatsServer::spawn().await;
     let oidc = crate::oauth_peer::OidcPeer::start()?;
@@ -149,7 +169,7 @@ async fn start_mesh(work_dir: &Path) -> anyhow::Result<Latchkey> {
         .map(|service| Ok((service.name(), children::free_loopback_port()?)))
         .collect::<anyhow::Result<_>>()?;
     let gateway_port = children::free_loopback_port()?;
-    let mut env = common_env(&oidc);
+    let mut env = common_env(&oidc, upstream.as_ref());
     env.extend([
         ("LATCHKEY__DATABASE__URL".into(), database.url().to_owned()),
         ("LATCHKEY__NATS__URL".into(), nats.url()),
@@ -167,6 +187,14 @@ async fn start_mesh(work_dir: &Path) -> anyhow::Result<Latchkey> {
             "LATCHKEY__OAUTH__CALLBACK_URL".into(),
             format!("http://{}/oauth/callback", children::loopback(gateway_port)),
         ),
+        // Every process must agree on it: agent-token expects it as certificate JWTs' `aud`.
+        (
+            "LATCHKEY__SERVER__PUBLIC_URL".into(),
+            format!("http://{}", children::loopback(gateway_port)),
+        ),
+        // The proxy scenario's provider runs on this machine; `latchkey dev` allows loopback
+        // upstreams by itself, a deployed gateway only when told so.
+        ("LATCHKEY__GATEWAY__PROXY_ALLOW_LOOPBACK".into(), "true".into()),
     ]);
     for (service, port) in &ports {
         let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
@@ -213,6 +241,8 @@ async fn start_mesh(work_dir: &Path) -> anyhow::Result<Latchkey> {
         api_key,
         log,
         oidc,
+        oidc_connected: tokio::sync::OnceCell::new(),
+        upstream,
         _processes: processes,
         _database: Some(database),
         _nats: Some(nats),
@@ -240,30 +270,42 @@ async fn bootstrap_key(path: &Path, process: &mut ChildGuard) -> anyhow::Result<
 }
 
 impl Latchkey {
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", children::loopback(self.port))
     }
 
     /// `POST path` with `body` as the bootstrap account; answers the JSON reply of a 2xx.
-    async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let response = children::setup_client()?
-            .post(self.url(path))
-            .bearer_auth(&self.api_key)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// `method path` (with `body` as JSON) as the bootstrap account; answers the JSON reply of a 2xx.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut request = children::setup_client()?
+            .request(method.clone(), self.url(path))
+            .bearer_auth(&self.api_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            bail!("POST {path} answered {status}: {body}");
+            bail!("{method} {path} answered {status}: {body}");
         }
         Ok(response.json().await?)
     }
 
-    /// Creates `count` API keys besides the bootstrap one.
-    pub async fn create_keys(&self, count: usize) -> anyhow::Result<()> {
-        for index in 0..count {
+    /// Creates API keys until the account has `total` (the bootstrap key counts).
+    pub async fn ensure_keys(&self, total: usize) -> anyhow::Result<()> {
+        let listed = self.send(reqwest::Method::GET, API_KEYS, None).await?;
+        let existing = listed["data"].as_array().map_or(0, Vec::len);
+        for index in existing..total {
             self.post(API_KEYS, serde_json::json!({ "name": format!("bench key {index}") }))
                 .await?;
         }
@@ -318,8 +360,13 @@ impl Latchkey {
     }
 
     /// Connects the bootstrap account to the `oidc` provider through the whole OAuth flow (session,
-    /// login and consent at the provider, callback); its token is valid for an hour.
+    /// login and consent at the provider, callback), once per run; its token is valid for an hour.
     pub async fn connect_oidc(&self) -> anyhow::Result<()> {
+        self.oidc_connected.get_or_try_init(|| self.connect_oidc_now()).await?;
+        Ok(())
+    }
+
+    async fn connect_oidc_now(&self) -> anyhow::Result<()> {
         let session = self
             .post("/oauth/sessions", serde_json::json!({ "provider": "oidc" }))
             .await?;
@@ -333,16 +380,22 @@ impl Latchkey {
         Ok(())
     }
 
-    /// Sends the benchmarked request once, checking that it succeeds.
+    /// Sends the benchmarked request once, checking that it succeeds (with the last of its
+    /// authorizations, if it has its own).
     pub async fn sample(&self, request: &crate::scenario::Request) -> anyhow::Result<Sample> {
         let http = children::setup_client()?;
-        let response = http
+        let mut sent = http
             .request(request.method.clone(), self.url(&request.path))
-            .bearer_auth(&self.api_key)
             .header(CONTENT_TYPE, "application/json")
-            .body(request.body.clone())
-            .send()
-            .await?;
+            .body(request.body.clone());
+        sent = match request.authorizations.last() {
+            Some(authorization) => sent.header(AUTHORIZATION, authorization.clone()),
+            None => sent.bearer_auth(&self.api_key),
+        };
+        for (name, value) in &request.headers {
+            sent = sent.header(name.clone(), value.clone());
+        }
+        let response = sent.send().await?;
         let status = response.status();
         let content_type = response
             .headers()

@@ -30,6 +30,8 @@ pub struct Report {
 /// One scenario's phases and verdict.
 #[derive(Debug, Serialize)]
 pub struct ScenarioReport {
+    #[serde(skip)]
+    kind: Scenario,
     pub scenario: &'static str,
     /// The open loop's offered rate.
     pub rate: u64,
@@ -64,13 +66,34 @@ pub struct Verdict {
     pub throughput_percent_of_floor: f64,
     pub throughput_target_percent: Option<f64>,
     pub throughput_target_met: Option<bool>,
+    /// The peak against another scenario's in the same run (`cert_read` against `api_keys`).
+    pub relative_throughput: Option<RelativeThroughput>,
     pub open_loop_p99_ms: f64,
     /// Whether the open loop served the offered rate without errors.
     pub open_loop_served: bool,
-    pub p99_target_ms: f64,
+    /// The floor's open-loop p99 at the same rate, when there is one.
+    pub floor_open_loop_p99_ms: Option<f64>,
+    /// Latchkey's open-loop p99 minus the floor's: what Latchkey adds (for the proxy: to the
+    /// provider's own answer).
+    pub open_loop_p99_added_ms: Option<f64>,
+    /// `None`: no p99 target; the p99 is reported.
+    pub p99_target_ms: Option<f64>,
+    /// Whether the target bounds the added p99 rather than Latchkey's own.
+    pub p99_target_added: bool,
     pub p99_target_rate: u64,
-    /// Served without errors and p99 within target; `None` when the run's rate is not the target's.
+    /// Served without errors (both targets, for an added p99) and p99 within target; `None` when
+    /// there is no target or the run's rate is not the target's.
     pub p99_target_met: Option<bool>,
+}
+
+/// Latchkey's peak as a share of its peak in another scenario of the same run.
+#[derive(Debug, Serialize)]
+pub struct RelativeThroughput {
+    pub scenario: &'static str,
+    /// `None` when that scenario did not run (or has no Latchkey figures).
+    pub percent: Option<f64>,
+    pub target_percent: f64,
+    pub target_met: Option<bool>,
 }
 
 impl ScenarioReport {
@@ -78,6 +101,9 @@ impl ScenarioReport {
     pub fn new(scenario: Scenario, rate: u64, response_bytes: usize, results: Vec<PhaseResult>) -> Self {
         let find = |target: &str, mode: Mode| results.iter().find(|r| r.target == target && r.mode == mode);
         let targets = scenario.targets();
+        // A p99 only counts if the offered rate was actually served, without errors.
+        let served =
+            |open: &PhaseResult| open.errors == 0 && open.achieved_rps >= 0.99 * open.offered_rps.unwrap_or(0) as f64;
         let verdict = match (
             find("floor", Mode::Closed),
             find("latchkey", Mode::Closed),
@@ -85,29 +111,64 @@ impl ScenarioReport {
         ) {
             (Some(floor), Some(latchkey), Some(open)) => {
                 let percent = 100.0 * latchkey.achieved_rps / floor.achieved_rps.max(f64::MIN_POSITIVE);
-                // A p99 only counts if the offered rate was actually served, without errors.
-                let served = open.errors == 0 && open.achieved_rps >= 0.99 * open.offered_rps.unwrap_or(0) as f64;
+                let floor_open = find("floor", Mode::Open);
+                let added = floor_open.map(|floor| open.p99_ms - floor.p99_ms);
+                let judged = match (targets.p99_added, added) {
+                    (false, _) => Some(open.p99_ms),
+                    (true, Some(added)) if floor_open.is_some_and(served) => Some(added),
+                    // The floor's p99 is missing or was not served: nothing to subtract.
+                    (true, _) => None,
+                };
+                let met = targets
+                    .p99_ms
+                    .map(|target| served(open) && judged.is_some_and(|p99| p99 <= target));
                 Some(Verdict {
                     peak_rps: latchkey.achieved_rps,
                     throughput_percent_of_floor: percent,
                     throughput_target_percent: targets.throughput_percent_of_floor,
                     throughput_target_met: targets.throughput_percent_of_floor.map(|target| percent >= target),
+                    relative_throughput: None,
                     open_loop_p99_ms: open.p99_ms,
-                    open_loop_served: served,
+                    open_loop_served: served(open),
+                    floor_open_loop_p99_ms: floor_open.map(|floor| floor.p99_ms),
+                    open_loop_p99_added_ms: added,
                     p99_target_ms: targets.p99_ms,
+                    p99_target_added: targets.p99_added,
                     p99_target_rate: targets.p99_rate,
-                    p99_target_met: (rate == targets.p99_rate).then_some(served && open.p99_ms <= targets.p99_ms),
+                    p99_target_met: met.filter(|_| rate == targets.p99_rate),
                 })
             }
             _ => None,
         };
         Self {
+            kind: scenario,
             scenario: scenario.name(),
             rate,
             response_bytes,
             results,
             verdict,
         }
+    }
+
+    /// Judges the peak against another scenario's in the same run, for a scenario whose target
+    /// says so; `peaks` are every scenario's Latchkey peak.
+    fn relate(&mut self, peaks: &[(Scenario, f64)]) {
+        let (Some(verdict), Some((other, target))) = (
+            self.verdict.as_mut(),
+            self.kind.targets().throughput_percent_of_scenario,
+        ) else {
+            return;
+        };
+        let percent = peaks
+            .iter()
+            .find(|(scenario, _)| *scenario == other)
+            .map(|(_, peak)| 100.0 * verdict.peak_rps / peak.max(f64::MIN_POSITIVE));
+        verdict.relative_throughput = Some(RelativeThroughput {
+            scenario: other.name(),
+            percent,
+            target_percent: target,
+            target_met: percent.map(|percent| percent >= target),
+        });
     }
 
     fn to_markdown(&self) -> String {
@@ -160,22 +221,42 @@ impl ScenarioReport {
             (Some(target), Some(met)) => format!(" (target >= {target:.0}%: {})\n", yes_no(met)),
             _ => "\n".to_owned(),
         };
+        if let Some(relative) = &v.relative_throughput {
+            let other = relative.scenario;
+            let target = relative.target_percent;
+            out += &match (relative.percent, relative.target_met) {
+                (Some(percent), Some(met)) => format!(
+                    "latchkey peak = {percent:.0}% of its {other} peak in this run (target >= {target:.0}%: {})\n",
+                    yes_no(met)
+                ),
+                _ => format!("the target is >= {target:.0}% of {other}'s peak: run {other} too to judge it\n"),
+            };
+        }
         let served = if v.open_loop_served {
             ""
         } else {
             ", the rate was NOT served without errors"
         };
-        out += &match v.p99_target_met {
-            Some(met) => format!(
-                "latchkey p99 at {} rps = {:.3} ms{served} (target <= {} ms, served without errors: {})\n",
-                self.rate,
-                v.open_loop_p99_ms,
-                v.p99_target_ms,
+        let p99 = match (v.p99_target_added, v.floor_open_loop_p99_ms, v.open_loop_p99_added_ms) {
+            (true, Some(floor), Some(added)) => format!(
+                "latchkey p99 at {} rps = {:.3} ms{served}, the floor's {floor:.3} ms: {added:.3} ms added",
+                self.rate, v.open_loop_p99_ms
+            ),
+            _ => format!(
+                "latchkey p99 at {} rps = {:.3} ms{served}",
+                self.rate, v.open_loop_p99_ms
+            ),
+        };
+        let what = if v.p99_target_added { " added" } else { "" };
+        out += &match (v.p99_target_ms, v.p99_target_met) {
+            (None, _) => format!("{p99} (no p99 target: reported)\n"),
+            (Some(target), Some(met)) => format!(
+                "{p99} (target <= {target} ms{what}, served without errors: {})\n",
                 yes_no(met)
             ),
-            None => format!(
-                "latchkey p99 at {} rps = {:.3} ms{served} (the target applies at {} rps: not judged on this run)\n",
-                self.rate, v.open_loop_p99_ms, v.p99_target_rate
+            (Some(_), None) => format!(
+                "{p99} (the target applies at {} rps: not judged on this run)\n",
+                v.p99_target_rate
             ),
         };
         out
@@ -183,7 +264,19 @@ impl ScenarioReport {
 }
 
 impl Report {
-    pub fn new(config: &BenchConfig, machine: Machine, system: Option<&str>, scenarios: Vec<ScenarioReport>) -> Self {
+    pub fn new(
+        config: &BenchConfig,
+        machine: Machine,
+        system: Option<&str>,
+        mut scenarios: Vec<ScenarioReport>,
+    ) -> Self {
+        let peaks: Vec<(Scenario, f64)> = scenarios
+            .iter()
+            .filter_map(|report| Some((report.kind, report.verdict.as_ref()?.peak_rps)))
+            .collect();
+        for report in &mut scenarios {
+            report.relate(&peaks);
+        }
         Self {
             system: system.map(str::to_owned),
             machine,
