@@ -83,8 +83,16 @@ pub(crate) async fn serve_grpc_with_health<H: tonic_health::pb::health_server::H
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    // Services of this process call these routes without the network (`mesh::in_process`).
+    let in_process = routes.clone().add_service(health_service.clone());
+    let in_process = tower::Layer::layer(&metrics_layer::GrpcMetrics::layer(), in_process);
+    let _reachable_in_process = listener
+        .local_addr()
+        .ok()
+        .map(|address| mesh::in_process::register(address, tower::util::BoxCloneSyncService::new(in_process)));
+
     Server::builder()
-        .trace_fn(call_span)
+        .trace_fn(|request| call_span(request.uri().path(), request.headers()))
         .layer(metrics_layer::GrpcMetrics::layer())
         .add_routes(routes)
         .add_service(health_service)
@@ -96,15 +104,16 @@ pub(crate) async fn serve_grpc_with_health<H: tonic_health::pb::health_server::H
     Ok(())
 }
 
-/// The span of one incoming call, continuing the trace named by the caller's `traceparent`.
-fn call_span(request: &http::Request<()>) -> tracing::Span {
+/// The span of one incoming call to `path`, continuing the trace named by the caller's
+/// `traceparent` header.
+fn call_span(path: &str, headers: &http::HeaderMap) -> tracing::Span {
     let span = tracing::info_span!(
         "grpc.server",
-        otel.name = %request.uri().path(),
+        otel.name = %path,
         otel.kind = "server",
         rpc.system = "grpc",
     );
-    let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
     latchkey_telemetry::follow_traceparent(&span, traceparent);
     span
 }

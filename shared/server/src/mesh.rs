@@ -189,16 +189,23 @@ pub type MeshChannel = InterceptedService<Replicas, MeshInterceptor>;
 /// A lazily connecting channel to `address` (e.g. `http://127.0.0.1:7101`): a service that is down
 /// at start-up is reached once it comes up, and calls fail with UNAVAILABLE meanwhile. Several
 /// addresses, comma-separated, are replicas of one service: calls go round those that answer, and
-/// a call one replica refuses goes to the next ([`Replicas`]).
+/// a call one replica refuses goes to the next ([`Replicas`]). A replica this process serves itself
+/// (`latchkey dev`) is called without the network (`in_process`).
 pub fn connect(address: &str, auth: &MeshAuth) -> Result<MeshChannel, tonic::transport::Error> {
     let channels = address
         .split(',')
         .filter(|a| !a.trim().is_empty())
         .map(|address| {
-            Ok(Endpoint::from_shared(address.trim().to_owned())?
+            let endpoint = Endpoint::from_shared(address.trim().to_owned())?;
+            let socket_address = endpoint
+                .uri()
+                .authority()
+                .and_then(|authority| authority.as_str().parse().ok());
+            let channel = endpoint
                 .connect_timeout(Duration::from_secs(2))
                 .tcp_nodelay(true)
-                .connect_lazy())
+                .connect_lazy();
+            Ok(Replica::new(channel, socket_address))
         })
         .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
     if channels.is_empty() {
@@ -234,8 +241,9 @@ pub fn actor_of<T>(request: &Request<T>) -> Option<String> {
         .map(str::to_owned)
 }
 
+pub(crate) mod in_process;
 mod replicas;
-pub use replicas::{REFUSED_FOR, Replicas};
+pub use replicas::{REFUSED_FOR, Replica, Replicas};
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@
 //! be a stale one from before the service came up).
 
 use std::{
+    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -23,6 +24,8 @@ use http_body_util::{BodyExt, Full};
 use tonic::{body::Body, transport::Channel};
 use tower::{Service, ServiceExt};
 
+use super::in_process;
+
 /// How long a replica that refused a connection is left out while others answer.
 pub const REFUSED_FOR: Duration = Duration::from_secs(1);
 
@@ -32,8 +35,21 @@ pub struct Replicas {
     inner: Arc<Inner>,
 }
 
+/// One replica: its channel, and the socket address it was named by, when that is an IP address
+/// and port (a server of this process there is called without the network: `in_process`).
+pub struct Replica {
+    channel: Channel,
+    address: Option<SocketAddr>,
+}
+
+impl Replica {
+    pub fn new(channel: Channel, address: Option<SocketAddr>) -> Self {
+        Self { channel, address }
+    }
+}
+
 struct Inner {
-    channels: Vec<Channel>,
+    replicas: Vec<Replica>,
     /// Per replica, when it may be tried again (milliseconds since `epoch`; 0: now).
     refused_until: Vec<AtomicU64>,
     next: AtomicUsize,
@@ -43,19 +59,19 @@ struct Inner {
 impl std::fmt::Debug for Replicas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replicas")
-            .field("count", &self.inner.channels.len())
+            .field("count", &self.inner.replicas.len())
             .finish()
     }
 }
 
 impl Replicas {
-    /// `channels` must not be empty (the caller parsed at least one address).
-    pub fn new(channels: Vec<Channel>) -> Self {
-        assert!(!channels.is_empty(), "a mesh service has at least one address");
-        let refused_until = channels.iter().map(|_| AtomicU64::new(0)).collect();
+    /// `replicas` must not be empty (the caller parsed at least one address).
+    pub fn new(replicas: Vec<Replica>) -> Self {
+        assert!(!replicas.is_empty(), "a mesh service has at least one address");
+        let refused_until = replicas.iter().map(|_| AtomicU64::new(0)).collect();
         Self {
             inner: Arc::new(Inner {
-                channels,
+                replicas,
                 refused_until,
                 next: AtomicUsize::new(0),
                 epoch: Instant::now(),
@@ -71,7 +87,7 @@ impl Inner {
 
     /// The order to try the replicas in for one call: round robin, those that refused lately last.
     fn order(&self) -> Vec<usize> {
-        let count = self.channels.len();
+        let count = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = self.now_ms();
         let (mut up, down): (Vec<usize>, Vec<usize>) = (0..count)
@@ -124,7 +140,10 @@ impl Service<http::Request<Body>> for Replicas {
             let mut last_error: Option<BoxError> = None;
             for replica in attempts {
                 let attempt = http::Request::from_parts(parts.clone(), Body::new(Full::new(bytes.clone())));
-                let mut channel = inner.channels[replica].clone();
+                if let Some(server) = inner.replicas[replica].address.and_then(in_process::server_at) {
+                    return in_process::call(server, attempt).await;
+                }
+                let mut channel = inner.replicas[replica].channel.clone();
                 let outcome = match channel.ready().await {
                     Ok(ready) => ready.call(attempt).await,
                     Err(error) => Err(error),

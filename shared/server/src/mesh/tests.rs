@@ -93,10 +93,7 @@ async fn a_call_a_replica_refuses_goes_to_the_one_that_answers() {
             .add_service(health)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(answering)),
     );
-    // A port nothing listens on: bound, then closed.
-    let refusing = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let refusing_address = refusing.local_addr().expect("address");
-    drop(refusing);
+    let refusing_address = closed_port();
 
     let channel = connect(
         &format!("http://{refusing_address},http://{answering_address}"),
@@ -122,4 +119,110 @@ async fn a_call_a_replica_refuses_goes_to_the_one_that_answers() {
 #[test]
 fn an_empty_address_is_refused() {
     assert!(connect(" , ", &MeshAuth::new("mesh-token")).is_err());
+}
+
+/// A port nothing listens on: bound, then closed.
+fn closed_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address")
+}
+
+/// A server this process registered at an address is called there without the network: the port
+/// itself is closed, and the call still answers. Once the registration goes, so does the server.
+#[tokio::test]
+async fn a_server_of_this_process_is_called_without_the_network() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let address = closed_port();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let registration = in_process::register(
+        address,
+        tower::util::BoxCloneSyncService::new(tonic::service::Routes::new(health)),
+    );
+    let channel = connect(&format!("http://{address}"), &MeshAuth::new("mesh-token")).expect("channel");
+    let mut client = HealthClient::new(channel);
+    client
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("answered in-process");
+
+    drop(registration);
+    let refused = client
+        .check(HealthCheckRequest::default())
+        .await
+        .expect_err("nothing answers once the server is gone");
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+}
+
+/// An in-process call ends at its deadline as a network call does: CANCELLED, as tonic's channel
+/// reports a deadline that passed.
+#[tokio::test]
+async fn an_in_process_call_ends_at_its_deadline() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let address = closed_port();
+    let never_answers = tower::service_fn(|_request: http::Request<tonic::body::Body>| async {
+        std::future::pending::<Result<http::Response<tonic::body::Body>, std::convert::Infallible>>().await
+    });
+    let _registration = in_process::register(address, tower::util::BoxCloneSyncService::new(never_answers));
+    let channel = connect(&format!("http://{address}"), &MeshAuth::new("mesh-token")).expect("channel");
+    let mut request = Request::new(HealthCheckRequest::default());
+    request.set_timeout(Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    let status = HealthClient::new(channel)
+        .check(request)
+        .await
+        .expect_err("the deadline passes");
+    assert_eq!(status.code(), tonic::Code::Cancelled, "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ended at its deadline, not the mesh's default"
+    );
+}
+
+/// A caller that calls a server of its own process in a loop still lets the other tasks of its
+/// thread run, as a call over a socket would: here the task that tells it to stop.
+#[tokio::test]
+async fn a_caller_calling_in_process_in_a_loop_lets_other_tasks_run() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let address = closed_port();
+    // A server that answers at once, touching nothing of tokio's that would make its caller wait:
+    // every call is UNIMPLEMENTED, in the headers alone.
+    let answers_at_once = tower::service_fn(|_request: http::Request<tonic::body::Body>| async {
+        let response = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "12")
+            .body(tonic::body::Body::empty())
+            .expect("response");
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let _registration = in_process::register(address, tower::util::BoxCloneSyncService::new(answers_at_once));
+    let mut client =
+        HealthClient::new(connect(&format!("http://{address}"), &MeshAuth::new("mesh-token")).expect("channel"));
+    let stop = Arc::new(AtomicBool::new(false));
+    // A helper of the test on its own runtime's thread, awaited below.
+    #[allow(clippy::disallowed_methods)]
+    let stopper = tokio::spawn({
+        let stop = stop.clone();
+        async move { stop.store(true, Ordering::Relaxed) }
+    });
+    let mut calls = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let status = client
+            .check(HealthCheckRequest::default())
+            .await
+            .expect_err("unimplemented");
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        calls += 1;
+        assert!(
+            calls < 100_000,
+            "the loop kept the thread: the task that stops it never ran"
+        );
+    }
+    stopper.await.expect("stopper");
 }
