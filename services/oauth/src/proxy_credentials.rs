@@ -6,6 +6,7 @@
 use base64::Engine;
 use latchkey_events::{Envelope, catalogue::CredentialUsed};
 use latchkey_ids::AccountId;
+use latchkey_server::InfraError;
 use zeroize::Zeroizing;
 
 use crate::{
@@ -125,9 +126,10 @@ impl Oauth {
         };
         let mut envelope = Envelope::new(EVENT_SOURCE, account.as_str(), actor, &event);
         envelope.decisionid = used.decision_id;
-        let mut tx = self.db.begin_write().await?;
-        self.outbox.enqueue(&mut tx, &envelope).await?;
-        self.outbox.commit(tx).await?;
-        Ok(())
+        // The event is the call's only write: committed with the calls of the same moment.
+        self.outbox.write(envelope).await.map_err(|error| {
+            tracing::error!(%error, "cannot record a proxied call");
+            OauthError::Infra(InfraError::Unavailable("the outbox"))
+        })
     }
 }
