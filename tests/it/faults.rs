@@ -543,9 +543,24 @@ impl Suite {
             )
             .await;
         assert_eq!(status, 201, "{created}");
-        // The other policy replica learns of the new policy from the bus (milliseconds): what is
-        // proved here is the counting, which the replicas share in the database.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The other policy replica learns of the new policy from the bus (milliseconds, longer on
+        // a loaded machine): what is proved here is the counting, which the replicas share in the
+        // database. Dry runs (which charge nothing) go round both replicas from each gateway: wait
+        // until four in a row decide by the throttle.
+        let known_everywhere = eventually(Duration::from_secs(15), || async {
+            for round in 0..4 {
+                let body = json!({"agent_id": agent_id, "scope": ["throttled.read"], "ttl": 300});
+                let (status, answer) = self
+                    .post(&self.mesh.gateway(round / 2), "/v1/policies/evaluate", body)
+                    .await;
+                if status != 200 || answer["effect"] != "throttle" {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(known_everywhere, "a policy replica never learned of the throttle");
         let mut issued = 0;
         for round in 0..8 {
             let body = json!({"agent_id": agent_id, "scope": ["throttled.read"]});
