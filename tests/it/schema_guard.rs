@@ -2,7 +2,7 @@
 //! and refuses to start once a breaking one is applied, on both backends; and a service refuses
 //! with the reason in words.
 
-use latchkey_storage::{Backend, Db, Migration, StorageError};
+use latchkey_storage::{Backend, Db, Migration, StorageError, sqlx};
 use latchkey_test_support::TestDatabase;
 
 const fn migration(version: i64, sql: &'static str, breaking: bool) -> Migration {
@@ -55,6 +55,50 @@ async fn an_older_build_runs_beside_additive_migrations_and_not_past_a_breaking_
     db.migrate("another", &[migration(1, "CREATE TABLE another (id TEXT)", false)])
         .await
         .unwrap();
+}
+
+/// Whether a session of `url`'s database holds the migration lock, asked from a thread of its own
+/// while the caller's waits for it, as a process blocked on a child process waits: nothing of the
+/// caller's runtime runs meanwhile (no deferred rollback on a returned connection, say).
+fn migration_lock_held(url: &str) -> bool {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let db = Db::connect(&url).await.unwrap();
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7436101 AND granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            db.close().await;
+            held > 0
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// A service starting finds its migrations applied (every start but the first), or refuses a newer
+/// schema; either way the lock that serialises migrations is free when it returns. It was not when
+/// the already-applied ones were left to a dropped transaction's rollback: `latchkey migrate` run
+/// after a service had started in the same test waited for that lock for ever.
+#[tokio::test]
+async fn migrations_found_applied_or_refused_leave_the_migration_lock_free() {
+    let database = TestDatabase::new(Backend::Postgres).await;
+    let db = Db::connect(database.url()).await.unwrap();
+    db.migrate("guarded", &[TABLE, ADD_COLUMN]).await.unwrap();
+    assert!(!migration_lock_held(database.url()), "after applying");
+    db.migrate("guarded", &[TABLE, ADD_COLUMN]).await.unwrap();
+    assert!(!migration_lock_held(database.url()), "after finding every one applied");
+    db.migrate("guarded", &[TABLE, ADD_COLUMN, RENAME]).await.unwrap();
+    assert!(db.migrate("guarded", &[TABLE]).await.is_err());
+    assert!(!migration_lock_held(database.url()), "after refusing a newer schema");
 }
 
 #[tokio::test]

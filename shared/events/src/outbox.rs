@@ -3,14 +3,15 @@
 //! ([`crate::relay`]) publishes the rows and deletes them once the bus has acknowledged them, or
 //! moves a row the bus keeps refusing to the dead letters in the same database.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use latchkey_storage::{Db, Lease, Migration, StorageError, migrations, now_ms, sqlx};
+use latchkey_storage::{Db, GroupCommit, GroupFailed, Lease, Migration, StorageError, migrations, now_ms, sqlx};
 use sqlx::{Any, Transaction};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::{
-    DeadLetters, Envelope,
+    DeadLetters, Envelope, access,
     dead_letter::{self, Location, NewDeadLetter},
 };
 
@@ -36,31 +37,34 @@ pub struct Outbox {
     /// replica racing for them (the bus would drop the copies only within its duplicate window).
     relay_lease: Lease,
     /// Events written on their own ([`Outbox::write`]), committed together.
-    group: Arc<GroupCommit>,
+    group: Arc<GroupCommit<Envelope, ()>>,
 }
-
-/// Events waiting for the next group commit, each with its ticket and the one waiting for its
-/// outcome.
-#[derive(Debug, Default)]
-struct GroupCommit {
-    queued: Mutex<Queued>,
-    /// Held while a group is written; the next group gathers meanwhile.
-    writing: Arc<tokio::sync::Mutex<()>>,
-}
-
-#[derive(Debug, Default)]
-struct Queued {
-    next_ticket: u64,
-    events: Vec<(u64, Envelope, Waiter)>,
-}
-
-/// Who waits for a queued event's outcome.
-type Waiter = oneshot::Sender<Result<(), GroupCommitFailed>>;
 
 /// The transaction of a group commit failed: none of its events was written.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("the outbox's group commit failed: {0}")]
 pub struct GroupCommitFailed(Arc<str>);
+
+/// The span in which `event` is written to the outbox: `outbox.enqueue`, a producer span in the
+/// trace the event was made in, which the event then carries as its `traceparent`, so its
+/// consumers' spans (`event.consume`) are children of this write rather than of the handler around
+/// it. An event made outside any trace (in a background task, or with no trace export configured)
+/// gets no span: it would be a trace of its own, of one span. Answers the span and the
+/// `traceparent` the event is to carry instead of its own.
+fn producer_span(event: &Envelope) -> (tracing::Span, Option<String>) {
+    let Some(made_in) = event.traceparent.as_deref() else {
+        return (tracing::Span::none(), None);
+    };
+    let span = tracing::info_span!(
+        "outbox.enqueue",
+        otel.kind = "producer",
+        event_type = %event.event_type,
+        event_id = %event.id,
+    );
+    latchkey_telemetry::follow_traceparent(&span, Some(made_in));
+    let traceparent = span.in_scope(latchkey_telemetry::current_traceparent);
+    (span, traceparent)
+}
 
 /// The most events one group commit writes (and one multi-row insert carries: 6 parameters each).
 const GROUP_MAX: usize = 256;
@@ -76,7 +80,7 @@ impl Outbox {
             source: source.into(),
             committed: Arc::new(Notify::new()),
             relay_lease,
-            group: Arc::default(),
+            group: Arc::new(GroupCommit::new(GROUP_MAX)),
         })
     }
 
@@ -84,58 +88,33 @@ impl Outbox {
     /// write at the same moment: one transaction, one insert and one commit for all of them, where
     /// each on its own would queue for SQLite's single writer or PostgreSQL's commit (a group
     /// commit). Returns once `event` is committed, or with the error of the transaction that would
-    /// have written it (then nothing of that group was written).
-    pub async fn write(&self, event: Envelope) -> Result<(), GroupCommitFailed> {
-        let (done, mut outcome) = oneshot::channel();
-        let ticket = {
-            let mut queued = self.group.queued.lock().unwrap_or_else(PoisonError::into_inner);
-            queued.next_ticket += 1;
-            let ticket = queued.next_ticket;
-            queued.events.push((ticket, event, done));
-            ticket
-        };
-        let abandoned = || GroupCommitFailed("the group commit was abandoned".into());
-        loop {
-            let writing = self.group.writing.clone().lock_owned().await;
-            match outcome.try_recv() {
-                Ok(result) => return result,
-                // The write that took this event ended without an answer (it panicked).
-                Err(oneshot::error::TryRecvError::Closed) => return Err(abandoned()),
-                Err(oneshot::error::TryRecvError::Empty) => {}
-            }
-            let group: Vec<_> = {
-                let mut queued = self.group.queued.lock().unwrap_or_else(PoisonError::into_inner);
-                let take = queued.events.len().min(GROUP_MAX);
-                queued.events.drain(..take).collect()
-            };
-            if group.is_empty() {
-                // Not queued and not answered: only a write that panicked leaves an event so.
-                return Err(abandoned());
-            }
-            let ours = group.iter().any(|(queued, ..)| *queued == ticket);
+    /// have written it (then nothing of that group was written). An event type the outbox's service
+    /// does not publish ([`access`]) is refused at once.
+    pub async fn write(&self, mut event: Envelope) -> Result<(), GroupCommitFailed> {
+        access::check_publish(&self.source, &event.event_type)
+            .map_err(|refused| GroupCommitFailed(refused.to_string().into()))?;
+        let (span, traceparent) = producer_span(&event);
+        if traceparent.is_some() {
+            event.traceparent = traceparent;
+        }
+        self.write_traced(event).instrument(span).await
+    }
+
+    async fn write_traced(&self, event: Envelope) -> Result<(), GroupCommitFailed> {
+        let write = |events: Vec<Envelope>| {
             let outbox = self.clone();
-            let write = async move {
-                let _writing = writing;
-                let (events, waiting): (Vec<Envelope>, Vec<_>) =
-                    group.into_iter().map(|(_, event, done)| (event, done)).unzip();
-                let result = outbox
+            async move {
+                outbox
                     .write_group(&events)
                     .await
-                    .map_err(|error| GroupCommitFailed(error.to_string().into()));
-                for waiter in waiting {
-                    // A waiter that went away (its request was dropped) needs no answer.
-                    let _ = waiter.send(result.clone());
-                }
-            };
-            // The group's write runs to its end even if this caller goes away (its request was
-            // dropped): the others of the group wait on it. It ends by itself, within the
-            // database's own timeouts, and holds nothing a shutdown must stop.
-            #[allow(clippy::disallowed_methods)]
-            tokio::spawn(tracing::Instrument::in_current_span(write));
-            if ours {
-                return outcome.await.unwrap_or_else(|_| Err(abandoned()));
+                    .map(|()| vec![(); events.len()])
+                    .map_err(|error| GroupFailed(error.to_string().into()))
             }
-        }
+        };
+        self.group
+            .submit(event, write)
+            .await
+            .map_err(|GroupFailed(why)| GroupCommitFailed(why))
     }
 
     /// One transaction inserting `events` in one statement.
@@ -187,7 +166,19 @@ impl Outbox {
     }
 
     /// Adds `event` to the transaction; it is published only if the transaction commits.
+    /// An event type the outbox's service does not publish ([`access`]) is refused.
     pub async fn enqueue(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), sqlx::Error> {
+        access::check_publish(&self.source, &event.event_type)
+            .map_err(|refused| sqlx::Error::Encode(refused.into()))?;
+        let (span, traceparent) = producer_span(event);
+        let payload = match traceparent {
+            Some(traceparent) => Envelope {
+                traceparent: Some(traceparent),
+                ..event.clone()
+            }
+            .to_json(),
+            None => event.to_json(),
+        };
         sqlx::query(
             "INSERT INTO latchkey_outbox (source, event_id, account, event_type, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -196,9 +187,10 @@ impl Outbox {
         .bind(&event.id)
         .bind(&event.account)
         .bind(&event.event_type)
-        .bind(event.to_json())
+        .bind(payload)
         .bind(now_ms())
         .execute(&mut **tx)
+        .instrument(span)
         .await?;
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! The pool is sqlx's `Any` driver: one set of query functions serves both backends. Its cost over a
 //! native pool is a value conversion per column, measured in `docs/storage.md`.
 
+mod group_commit;
 mod lease;
 mod migrate;
 
@@ -16,6 +17,7 @@ use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
 };
 
+pub use group_commit::{GroupCommit, GroupFailed};
 pub use lease::Lease;
 pub use migrate::Migration;
 pub use rusqlite;

@@ -113,8 +113,10 @@ pub(crate) async fn run(db: &Db, service: &str, migrations: &[Migration]) -> Res
     lock(&mut tx, db.backend()).await?;
     tx.execute(CREATE_TABLE).await?;
     tx.execute(CREATE_BREAKING_TABLE).await?;
-    refuse_a_breaking_newer_schema(&mut tx, service, migrations).await?;
+    let refused = refuse_a_breaking_newer_schema(&mut tx, service, migrations).await;
+    // Committed (the bookkeeping tables stay) before a refusal is answered: see below.
     tx.commit().await?;
+    refused?;
     for migration in migrations {
         let mut tx = db.begin_write().await?;
         lock(&mut tx, db.backend()).await?;
@@ -125,6 +127,10 @@ pub(crate) async fn run(db: &Db, service: &str, migrations: &[Migration]) -> Res
                 .fetch_optional(&mut *tx)
                 .await?;
         if applied.is_some() {
+            // Ended here, not dropped: a dropped transaction's rollback waits for the connection's
+            // next use, and until then it holds the lock the next migration's transaction (on
+            // another connection of the pool) waits for.
+            tx.commit().await?;
             continue;
         }
         let sql = match db.backend() {
