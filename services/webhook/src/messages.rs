@@ -290,15 +290,14 @@ impl Webhook {
             now,
             json!({ "endpoint_id": endpoint_id.as_str(), "event_id": event_id, "message": "A test event from Latchkey." }),
         );
-        let endpoints = [endpoint_id.to_string()];
-        self.queue(
-            account_id,
-            &endpoints,
-            &event_id,
-            TEST_EVENT_TYPE,
-            now.timestamp_millis(),
-            &body,
-        )
+        self.queue(&[fanout::Fanout {
+            account_id: account_id.clone(),
+            endpoint_ids: vec![endpoint_id.to_string()],
+            event_id: event_id.clone(),
+            event_type: TEST_EVENT_TYPE.to_owned(),
+            event_time_ms: now.timestamp_millis(),
+            body,
+        }])
         .await?;
         let id: String = sqlx::query_scalar("SELECT id FROM webhook_messages WHERE endpoint_id = $1 AND event_id = $2")
             .bind(endpoint_id.as_str())

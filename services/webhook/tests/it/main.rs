@@ -11,6 +11,7 @@ mod burst;
 mod delivery;
 mod edge;
 mod enable;
+mod fanout;
 mod paging;
 mod restart;
 mod ssrf;
