@@ -27,6 +27,7 @@ pub(crate) use grpc::CertificateApi;
 pub use jwt::{
     CertificatePrincipal, JWT_LEEWAY_SECS, MAX_JTI_CHARS, MAX_JWT_BYTES, MAX_JWT_LIFETIME_SECS, looks_like_jwt,
 };
+pub(crate) use jwt::{UsedJtis, used_jtis};
 pub use keys::{Algorithm, PublicJwk};
 pub use rules::{
     DEFAULT_LIFETIME_MONTHS, MAX_CERTIFICATES, MAX_LIFETIME_MONTHS, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_CHARS,

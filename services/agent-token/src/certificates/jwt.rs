@@ -18,7 +18,8 @@
 use std::time::Duration;
 
 use latchkey_ids::{AccountId, CertificateId, CertificateKid};
-use latchkey_storage::{now_ms, sqlx};
+use latchkey_server::InfraError;
+use latchkey_storage::{Db, GroupCommit, GroupFailed, StorageError, now_ms, sqlx};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +36,23 @@ pub const MAX_JWT_BYTES: usize = 8 * 1024;
 pub const MAX_JTI_CHARS: usize = 256;
 /// How often used `jti`s whose JWT has expired are forgotten.
 const JTI_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// The most used `jti`s one group commit records.
+const JTI_GROUP_MAX: usize = 256;
+
+/// Certificate JWTs' `jti`s waiting to be recorded as used, by group commit.
+pub(crate) type UsedJtis = std::sync::Arc<GroupCommit<UsedJti, bool>>;
+
+pub(crate) fn used_jtis() -> UsedJtis {
+    std::sync::Arc::new(GroupCommit::new(JTI_GROUP_MAX))
+}
+
+/// A certificate JWT's `jti`, to record as used until the JWT can no longer be accepted.
+#[derive(Debug)]
+pub(crate) struct UsedJti {
+    certificate_id: String,
+    jti: String,
+    remember_until_ms: i64,
+}
 
 /// Who a certificate JWT authenticates: the certificate's account, acting through it, on its plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +122,33 @@ fn now_secs() -> u64 {
     u64::try_from(now_ms() / 1000).unwrap_or_default()
 }
 
+/// Records each of `group` as used in one transaction, answering for each whether it was recorded
+/// now: not when its `jti` was used before (also earlier in the group) or its certificate is no
+/// longer usable. One statement checks the certificate and records, so a revocation that committed
+/// meanwhile wins.
+async fn record_used_jtis(db: &Db, group: &[UsedJti]) -> Result<Vec<bool>, StorageError> {
+    let mut tx = db.begin_write().await?;
+    let now = now_ms();
+    let mut recorded = Vec::with_capacity(group.len());
+    for used in group {
+        let rows = sqlx::query(
+            "INSERT INTO certificate_jtis (certificate_id, jti, expires_at) SELECT $1, $2, $3 \
+             WHERE EXISTS (SELECT 1 FROM certificates WHERE id = $1 AND status = 'active' AND expires_at > $4) \
+             ON CONFLICT (certificate_id, jti) DO NOTHING",
+        )
+        .bind(&used.certificate_id)
+        .bind(&used.jti)
+        .bind(used.remember_until_ms)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        recorded.push(rows == 1);
+    }
+    tx.commit().await?;
+    Ok(recorded)
+}
+
 impl AgentToken {
     /// Checks a certificate JWT (see the module) and answers whose it is. Every refusal is
     /// [`AgentTokenError::Unauthenticated`]; only a failure of the service is anything else.
@@ -158,19 +203,26 @@ impl AgentToken {
         let remember_until_ms = i64::try_from(claims.exp.saturating_add(JWT_LEEWAY_SECS))
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
-        let recorded = sqlx::query(
-            "INSERT INTO certificate_jtis (certificate_id, jti, expires_at) SELECT $1, $2, $3 \
-             WHERE EXISTS (SELECT 1 FROM certificates WHERE id = $1 AND status = 'active' AND expires_at > $4) \
-             ON CONFLICT (certificate_id, jti) DO NOTHING",
-        )
-        .bind(certificate.id.as_str())
-        .bind(&jti)
-        .bind(remember_until_ms)
-        .bind(now_ms())
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
-        if recorded == 0 {
+        // Recorded with the JWTs of the same moment (a group commit): one transaction and one
+        // commit for all of them, where each on its own would queue for the database's writer.
+        let used = UsedJti {
+            certificate_id: certificate.id.to_string(),
+            jti,
+            remember_until_ms,
+        };
+        let write = |group: Vec<UsedJti>| {
+            let db = self.db.clone();
+            async move {
+                record_used_jtis(&db, &group)
+                    .await
+                    .map_err(|error| GroupFailed(error.to_string().into()))
+            }
+        };
+        let recorded = self.used_jtis.submit(used, write).await.map_err(|error| {
+            tracing::error!(%error, "cannot record a certificate JWT's jti");
+            AgentTokenError::Infra(InfraError::Internal("cannot record a certificate JWT's jti"))
+        })?;
+        if !recorded {
             return Err(Outcome::Refused(Refusal::Replayed));
         }
         let plan = self.account_plan(&certificate.account_id).await?;

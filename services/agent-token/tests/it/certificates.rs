@@ -495,6 +495,35 @@ async fn every_algorithm_authenticates_once_on_each_backend() {
     }
 }
 
+/// Many callers at the same moment share the transaction that records their `jti`s (a group
+/// commit): still each JWT is accepted once, however many copies of it arrive together.
+async fn a_burst_of_jwts_and_their_replays_authenticates_each_once(backend: Backend) {
+    let service = TestAgentToken::start(backend).await;
+    let account = service.account_id.clone();
+    let created = create(&service, &account, "EdDSA").await;
+    let tokens: Vec<String> = (0..40).map(|_| jwt(&created, &claims(&account))).collect();
+    let sent: Vec<&String> = tokens.iter().chain(&tokens).chain(&tokens).collect();
+    let answers = futures::future::join_all(sent.iter().map(|token| authenticate(&service, token))).await;
+    for token in &tokens {
+        let accepted = sent
+            .iter()
+            .zip(&answers)
+            .filter(|(sent, answer)| *sent == &token && answer.is_ok())
+            .count();
+        assert_eq!(accepted, 1, "each JWT once, its two copies refused ({backend:?})");
+    }
+    for answer in answers.iter().filter_map(|answer| answer.as_ref().err()) {
+        assert_eq!(answer.code(), Code::Unauthenticated, "{answer:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_jwts_and_their_replays_authenticates_each_once_on_each_backend() {
+    for backend in BACKENDS {
+        a_burst_of_jwts_and_their_replays_authenticates_each_once(backend).await;
+    }
+}
+
 async fn every_bad_jwt_is_refused(backend: Backend) {
     let service = TestAgentToken::start(backend).await;
     let account = service.account_id.clone();
