@@ -72,16 +72,21 @@ pub async fn start_service(
             .with_context(|| format!("{name}: cannot open its database"))
     };
     let bus = context.bus.clone();
-    let mesh = context.mesh_auth.clone();
+    let mesh = context.mesh_auth_of(service);
+    let connect = |callee: Service| -> anyhow::Result<latchkey_server::MeshChannel> {
+        Ok(latchkey_server::connect_to(
+            callee.name(),
+            context.urls.of(callee)?,
+            &mesh,
+        )?)
+    };
     let stop = shutdown.clone();
     let outcome: futures_like::BoxedRun = match service {
         Service::AgentToken => {
             // Every token issue asks the account's policies (and fails closed without an answer).
-            let policy = PolicyServiceClient::new(latchkey_server::connect(
-                context.urls.of(Service::Policy)?,
-                &context.mesh_auth,
-            )?);
-            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh, system_secrets(context)?)
+            let policy = PolicyServiceClient::new(connect(Service::Policy)?);
+            let vault = system_secrets(connect(Service::Vault)?);
+            let service = latchkey_agent_token::AgentToken::open(db().await?, mesh.clone(), vault)
                 .await?
                 .with_policy(policy)
                 .with_config(&context.settings.agent_token)?
@@ -91,18 +96,15 @@ pub async fn start_service(
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Audit => {
-            let service = latchkey_audit::Audit::open(db().await?, mesh)
+            let service = latchkey_audit::Audit::open(db().await?, mesh.clone())
                 .await?
-                .with_vault(system_secrets(context)?)
+                .with_vault(system_secrets(connect(Service::Vault)?))
                 .with_config(&context.settings.audit);
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Policy => {
-            let agents = AgentTokenServiceClient::new(latchkey_server::connect(
-                context.urls.of(Service::AgentToken)?,
-                &context.mesh_auth,
-            )?);
-            let service = latchkey_policy::Policy::open(db().await?, mesh, agents)
+            let agents = AgentTokenServiceClient::new(connect(Service::AgentToken)?);
+            let service = latchkey_policy::Policy::open(db().await?, mesh.clone(), agents)
                 .await?
                 .with_config(&context.settings.policy)
                 .with_plans(context.settings.plans.clone());
@@ -113,27 +115,25 @@ pub async fn start_service(
                 .vault_root_keys
                 .clone()
                 .context("the vault needs vault.root_key_file or vault.root_keys (LATCHKEY__VAULT__…)")?;
-            let service = latchkey_vault::Vault::open(db().await?, root_keys, mesh).await?;
+            let service = latchkey_vault::Vault::open(db().await?, root_keys, mesh.clone()).await?;
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Oauth => {
-            let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
-                latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
-            );
-            let service = latchkey_oauth::Oauth::open(db().await?, mesh, vault, context.settings.oauth.clone())
+            let vault =
+                latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(connect(Service::Vault)?);
+            let service = latchkey_oauth::Oauth::open(db().await?, mesh.clone(), vault, context.settings.oauth.clone())
                 .await?
                 .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Webhook => {
-            let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(
-                latchkey_server::connect(context.urls.of(Service::Vault)?, &context.mesh_auth)?,
-            );
+            let vault =
+                latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(connect(Service::Vault)?);
             // The `verified_domain` flag of endpoints: agent-token's verified domains.
-            let domains = latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(
-                latchkey_server::connect(context.urls.of(Service::AgentToken)?, &context.mesh_auth)?,
-            );
-            let service = latchkey_webhook::Webhook::open(db().await?, mesh, context.settings.webhook.clone())
+            let domains = latchkey_proto::agent_token::v1::domain_service_client::DomainServiceClient::new(connect(
+                Service::AgentToken,
+            )?);
+            let service = latchkey_webhook::Webhook::open(db().await?, mesh.clone(), context.settings.webhook.clone())
                 .await?
                 .with_vault(vault)
                 .with_domains(domains)
@@ -141,13 +141,13 @@ pub async fn start_service(
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Directory => {
-            let service = latchkey_directory::Directory::open(db().await?, mesh)
+            let service = latchkey_directory::Directory::open(db().await?, mesh.clone())
                 .await?
                 .with_plans(context.settings.plans.clone());
             Box::pin(async move { service.run(listener, bus, stop).await.map_err(anyhow::Error::from) })
         }
         Service::Gateway => {
-            let mut gateway = Gateway::build(context.settings.gateway.clone(), gateway_deps(context)?).await?;
+            let mut gateway = Gateway::build(context.settings.gateway.clone(), gateway_deps(context, connect)?).await?;
             if let Some(address) = context.settings.gateway_metrics_listen {
                 let metrics = TcpListener::bind(address)
                     .await
@@ -173,22 +173,18 @@ pub async fn start_service(
 
 /// The vault client through which agent-token and audit seal and open their own keys (the vault may
 /// start after them: they wait for it).
-fn system_secrets(context: &ServiceContext) -> anyhow::Result<latchkey_server::SystemSecrets> {
-    let vault = latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(latchkey_server::connect(
-        context.urls.of(Service::Vault)?,
-        &context.mesh_auth,
-    )?);
-    Ok(latchkey_server::SystemSecrets::new(vault))
+fn system_secrets(vault: latchkey_server::MeshChannel) -> latchkey_server::SystemSecrets {
+    latchkey_server::SystemSecrets::new(latchkey_proto::vault::v1::vault_service_client::VaultServiceClient::new(vault))
 }
 
 mod futures_like {
     pub type BoxedRun = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
 }
 
-fn gateway_deps(context: &ServiceContext) -> anyhow::Result<GatewayDeps> {
-    let channel = |service: Service| -> anyhow::Result<latchkey_server::MeshChannel> {
-        Ok(latchkey_server::connect(context.urls.of(service)?, &context.mesh_auth)?)
-    };
+fn gateway_deps(
+    context: &ServiceContext,
+    channel: impl Fn(Service) -> anyhow::Result<latchkey_server::MeshChannel>,
+) -> anyhow::Result<GatewayDeps> {
     let readiness = GRPC_SERVICES
         .iter()
         .map(|service| {
@@ -346,7 +342,7 @@ impl RunningMesh {
 /// Creates an account through agent-token at `url`, with the mesh credential; answers the account
 /// id and its first API key (shown this once).
 pub async fn create_account(url: &str, auth: &MeshAuth, name: &str) -> anyhow::Result<(String, String)> {
-    let channel = latchkey_server::connect(url, auth)?;
+    let channel = latchkey_server::connect_to(Service::AgentToken.name(), url, auth)?;
     let response = AgentTokenServiceClient::new(channel)
         .create_account(CreateAccountRequest {
             name: name.to_owned(),
@@ -374,7 +370,7 @@ pub struct PlanMoved {
 /// plan or account is an error naming it.
 pub async fn set_account_plan(url: &str, auth: &MeshAuth, account: &str, plan: &str) -> anyhow::Result<PlanMoved> {
     use latchkey_proto::agent_token::v1::SetAccountPlanRequest;
-    let channel = latchkey_server::connect(url, auth)?;
+    let channel = latchkey_server::connect_to(Service::AgentToken.name(), url, auth)?;
     let response = AgentTokenServiceClient::new(channel)
         .set_account_plan(latchkey_server::with_account(
             SetAccountPlanRequest {
@@ -400,8 +396,8 @@ pub async fn rotate_signing_key(
 ) -> anyhow::Result<String> {
     use latchkey_proto::agent_token::v1::RotateSigningKeyRequest;
     let urls = mesh_urls(settings);
-    let auth = settings.mesh.auth();
-    let channel = latchkey_server::connect(urls.of(Service::AgentToken)?, &auth)?;
+    let auth = settings.mesh.operator_auth()?;
+    let channel = latchkey_server::connect_to(Service::AgentToken.name(), urls.of(Service::AgentToken)?, &auth)?;
     let response = AgentTokenServiceClient::new(channel)
         .rotate_signing_key(RotateSigningKeyRequest { publish_lead_secs })
         .await

@@ -4,6 +4,8 @@ use latchkey_storage::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use latchkey_test_support::captured;
+
 use crate::support::{Bus, TestMesh};
 
 async fn problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
@@ -28,6 +30,7 @@ async fn problem(response: reqwest::Response, status: StatusCode, code: &str) ->
 
 #[tokio::test]
 async fn bad_requests_answer_their_documented_codes_and_write_nothing() {
+    captured::install();
     let t = TestMesh::start(Backend::Sqlite, Bus::Local).await;
     let keys_before = t.list_keys(&t.key).await.len();
     let post = |body: &'static str| {
@@ -91,6 +94,17 @@ async fn bad_requests_answer_their_documented_codes_and_write_nothing() {
         .await
         .unwrap();
     problem(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    // Unknown records of the services behind the gateway: each service answers NOT_FOUND.
+    let mut not_found_request_ids = Vec::new();
+    for path in [
+        "/v1/agents/agent_doesnotexist0000",
+        "/v1/policies/pol_doesnotexist00000",
+        "/v1/webhooks/whe_doesnotexist00000",
+    ] {
+        let response = t.as_key(Method::GET, path, &t.key).send().await.unwrap();
+        let body = problem(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+        not_found_request_ids.push(body["request_id"].as_str().unwrap().to_owned());
+    }
 
     // Missing, malformed, unknown and deleted keys.
     let response = t.http.get(t.url("/v1/api-keys")).send().await.unwrap();
@@ -142,6 +156,22 @@ async fn bad_requests_answer_their_documented_codes_and_write_nothing() {
     assert_eq!(t.list_keys(&t.key).await.len(), keys_before);
     let entries = t.audit_entries_at_least(&t.key, 4).await;
     assert_eq!(entries.len(), 4, "{entries:?}");
+
+    // A client's mistakes are answered, not logged as the operator's errors: an ERROR line is for
+    // what someone running Latchkey must look at. Each service logs its refusal at DEBUG, under the
+    // request's id (other tests of this binary may log errors of their own, so only these count).
+    let logs = captured::logs();
+    for request_id in &not_found_request_ids {
+        let lines: Vec<&str> = logs.lines().filter(|line| line.contains(request_id.as_str())).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains(" DEBUG ") && line.contains("not found")),
+            "no service logged the refusal of {request_id}: {lines:#?}"
+        );
+        let errors: Vec<&&str> = lines.iter().filter(|line| line.contains(" ERROR ")).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
     t.stop().await;
 }
 

@@ -154,7 +154,7 @@ fn invalid_field(field: &str, message: &str) -> Status {
 
 #[tonic::async_trait]
 impl AgentTokenService for GrpcApi {
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn issue_token(
         &self,
         request: Request<pb::IssueTokenRequest>,
@@ -184,7 +184,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(outcome_to_pb(outcome)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn verify_tokens(
         &self,
         request: Request<pb::VerifyTokensRequest>,
@@ -219,7 +219,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(pb::VerifyTokensResponse { verdicts }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn revoke_token(
         &self,
         request: Request<pb::RevokeTokenRequest>,
@@ -235,7 +235,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delegate_token(
         &self,
         request: Request<pb::DelegateTokenRequest>,
@@ -254,7 +254,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(outcome_to_pb(outcome)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn authorize_token_use(
         &self,
         request: Request<pb::AuthorizeTokenUseRequest>,
@@ -271,14 +271,14 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
         Ok(Response::new(pb::GetJwksResponse {
             jwks_json: self.service.jwks().to_string(),
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn rotate_signing_key(
         &self,
         request: Request<pb::RotateSigningKeyRequest>,
@@ -293,7 +293,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_agent(
         &self,
         request: Request<pb::CreateAgentRequest>,
@@ -315,7 +315,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_agents(
         &self,
         request: Request<pb::ListAgentsRequest>,
@@ -336,7 +336,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Result<Response<pb::Agent>, Status> {
         let account = self.caller(&request).await?.account;
         let agent_id = lookup_id(request.into_inner().id, AgentTokenError::AgentNotFound)?;
@@ -344,7 +344,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(agent_to_pb(agent)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn change_agent_status(
         &self,
         request: Request<pb::ChangeAgentStatusRequest>,
@@ -365,7 +365,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(agent_to_pb(agent)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_account(
         &self,
         request: Request<pb::CreateAccountRequest>,
@@ -379,7 +379,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn authenticate_api_key(
         &self,
         request: Request<pb::AuthenticateApiKeyRequest>,
@@ -397,7 +397,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn set_account_plan(
         &self,
         request: Request<pb::SetAccountPlanRequest>,
@@ -423,7 +423,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_account_plan(
         &self,
         request: Request<pb::GetAccountPlanRequest>,
@@ -434,7 +434,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(pb::AccountPlan { plan }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_usage(&self, request: Request<pb::GetUsageRequest>) -> Result<Response<pb::GetUsageResponse>, Status> {
         let Caller { account, .. } = self.caller(&request).await?;
         let usage = self.service.account_usage(&account).await?;
@@ -460,7 +460,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn start_console_session(
         &self,
         request: Request<pb::StartConsoleSessionRequest>,
@@ -473,7 +473,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(console_sessions::started_to_pb(started)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn resolve_console_session(
         &self,
         request: Request<pb::ResolveConsoleSessionRequest>,
@@ -486,7 +486,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(console_sessions::session_to_pb(session)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn end_console_session(
         &self,
         request: Request<pb::EndConsoleSessionRequest>,
@@ -497,7 +497,7 @@ impl AgentTokenService for GrpcApi {
         Ok(Response::new(pb::EndConsoleSessionResponse { ended }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_api_key(
         &self,
         request: Request<pb::CreateApiKeyRequest>,
@@ -512,7 +512,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_api_keys(
         &self,
         request: Request<pb::ListApiKeysRequest>,
@@ -524,7 +524,7 @@ impl AgentTokenService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_api_key(
         &self,
         request: Request<pb::DeleteApiKeyRequest>,

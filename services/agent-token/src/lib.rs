@@ -92,6 +92,8 @@ pub struct AgentToken {
     plans: latchkey_server::Plans,
     /// How long console sessions live (`[agent_token]`).
     console_sessions: console_sessions::SessionSettings,
+    /// Certificate JWTs' `jti`s, recorded as used by group commit.
+    used_jtis: certificates::UsedJtis,
 }
 
 /// How often an instance re-reads the signing keys, so a key another instance rotated in is held
@@ -101,12 +103,19 @@ const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 /// The `iss` claim of Latchkey's agent tokens.
 pub const ISSUER: &str = "latchkey";
 
+/// Brings `db` to this build's schema: the service's migrations, then the outbox's, each under the
+/// migration lock, so replicas and `latchkey migrate agent-token` may run it at the same time. What
+/// [`AgentToken::open`] does first; answers the outbox it opened.
+pub async fn migrate(db: &Db) -> Result<Outbox, AgentTokenError> {
+    db.migrate("agent-token", MIGRATIONS).await?;
+    Ok(Outbox::open(db.clone(), EVENT_SOURCE).await?)
+}
+
 impl AgentToken {
     /// Opens the service on `db`, applying its migrations. The signing keys are sealed in `vault`:
     /// [`run`](Self::run) opens them (waiting for the vault) before it serves.
     pub async fn open(db: Db, mesh: MeshAuth, vault: SystemSecrets) -> Result<Self, AgentTokenError> {
-        db.migrate("agent-token", MIGRATIONS).await?;
-        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let outbox = migrate(&db).await?;
         let signing_keys = SigningKeys::new(vault);
         Ok(Self {
             db,
@@ -121,6 +130,7 @@ impl AgentToken {
             certificates: certificates::CertificateSettings::default(),
             plans: latchkey_server::Plans::default(),
             console_sessions: console_sessions::SessionSettings::new(&AgentTokenConfig::default()),
+            used_jtis: certificates::used_jtis(),
         })
     }
 
@@ -174,7 +184,7 @@ impl AgentToken {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), AgentTokenError> {
-        let run = ServiceRun::start("agent-token", shutdown.clone()).depends_on(&self.db, &bus);
+        let run = ServiceRun::start("agent-token", &self.mesh, shutdown.clone()).depends_on(&self.db, &bus);
         run.tasks().spawn(
             "revocations",
             self.verification.clone().follow(bus.clone(), shutdown.clone()),

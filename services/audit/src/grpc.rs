@@ -66,7 +66,7 @@ type EntryStream = Pin<Box<dyn Stream<Item = Result<pb::AuditEntry, Status>> + S
 impl AuditService for GrpcApi {
     type ExportEntriesStream = EntryStream;
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_entries(
         &self,
         request: Request<pb::ListEntriesRequest>,
@@ -98,7 +98,7 @@ impl AuditService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn verify_chain(
         &self,
         request: Request<pb::VerifyChainRequest>,
@@ -116,7 +116,7 @@ impl AuditService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn export_entries(
         &self,
         request: Request<pb::ExportEntriesRequest>,
@@ -126,7 +126,7 @@ impl AuditService for GrpcApi {
         Ok(Response::new(Box::pin(entries)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn sign_checkpoint(
         &self,
         request: Request<pb::SignCheckpointRequest>,
@@ -136,7 +136,7 @@ impl AuditService for GrpcApi {
         Ok(Response::new(checkpoint_to_pb(checkpoint)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_checkpoints(
         &self,
         request: Request<pb::ListCheckpointsRequest>,
@@ -155,7 +155,7 @@ impl AuditService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_checkpoint_keys(
         &self,
         _request: Request<pb::GetCheckpointKeysRequest>,
@@ -165,7 +165,7 @@ impl AuditService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_analytics(
         &self,
         request: Request<pb::GetAnalyticsRequest>,

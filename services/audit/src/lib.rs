@@ -77,11 +77,18 @@ pub struct Audit {
     pages_read: Arc<AtomicU64>,
 }
 
+/// Brings `db` to this build's schema under the migration lock, so replicas and
+/// `latchkey migrate audit` may run it at the same time. What [`Audit::open`] does first.
+pub async fn migrate(db: &Db) -> Result<(), AuditError> {
+    db.migrate("audit", MIGRATIONS).await?;
+    Ok(())
+}
+
 impl Audit {
     /// Opens the service on `db`, applying its migrations. The checkpoint keys are opened later,
     /// from the vault given with [`with_vault`](Self::with_vault).
     pub async fn open(db: Db, mesh: MeshAuth) -> Result<Self, AuditError> {
-        db.migrate("audit", MIGRATIONS).await?;
+        migrate(&db).await?;
         Ok(Self {
             db,
             mesh,
@@ -136,7 +143,7 @@ impl Audit {
         if self.vault.is_none() {
             return Err(AuditError::NoVault);
         }
-        let run = ServiceRun::start("audit", shutdown.clone()).depends_on(&self.db, &bus);
+        let run = ServiceRun::start("audit", &self.mesh, shutdown.clone()).depends_on(&self.db, &bus);
         run.tasks()
             .spawn("consumer", self.clone().consume(bus, shutdown.clone()));
         let opened = run.once_vault_answers("audit checkpoint keys", AuditError::is_vault_unavailable, || {

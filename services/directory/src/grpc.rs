@@ -141,7 +141,7 @@ fn subscription_user(text: &str) -> Result<ServiceUserId, DirectoryError> {
 
 #[tonic::async_trait]
 impl DirectoryService for GrpcApi {
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_organization(&self, request: Request<pb::CreateOrganizationRequest>) -> Answer<pb::Organization> {
         let Caller { account, actor } = self.caller(&request)?;
         let message = request.into_inner();
@@ -152,7 +152,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(organization_to_pb(organization)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_organizations(
         &self,
         request: Request<pb::ListOrganizationsRequest>,
@@ -164,14 +164,14 @@ impl DirectoryService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_organization(&self, request: Request<pb::OrganizationRef>) -> Answer<pb::Organization> {
         let Caller { account, .. } = self.caller(&request)?;
         let organization = self.service.organization(&account, &request.get_ref().org_slug).await?;
         Ok(Response::new(organization_to_pb(organization)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn update_organization(&self, request: Request<pb::UpdateOrganizationRequest>) -> Answer<pb::Organization> {
         let Caller { account, actor } = self.caller(&request)?;
         let message = request.into_inner();
@@ -182,7 +182,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(organization_to_pb(organization)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_organization(&self, request: Request<pb::OrganizationRef>) -> Answer<pb::DeleteResponse> {
         let Caller { account, actor } = self.caller(&request)?;
         self.service
@@ -191,7 +191,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_service(&self, request: Request<pb::CreateServiceRequest>) -> Answer<pb::Service> {
         let Caller { account, actor } = self.caller(&request)?;
         let message = request.into_inner();
@@ -208,7 +208,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(service_to_pb(service)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_services(&self, request: Request<pb::OrganizationRef>) -> Answer<pb::ListServicesResponse> {
         let Caller { account, .. } = self.caller(&request)?;
         let services = self
@@ -220,7 +220,7 @@ impl DirectoryService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_service(&self, request: Request<pb::ServiceRef>) -> Answer<pb::Service> {
         let Caller { account, .. } = self.caller(&request)?;
         let message = request.into_inner();
@@ -228,7 +228,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(service_to_pb(service)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn update_service(&self, request: Request<pb::UpdateServiceRequest>) -> Answer<pb::Service> {
         let Caller { account, actor } = self.caller(&request)?;
         let message = request.into_inner();
@@ -244,7 +244,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(service_to_pb(service)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_service(&self, request: Request<pb::ServiceRef>) -> Answer<pb::DeleteResponse> {
         let Caller { account, actor } = self.caller(&request)?;
         let message = Some(request.into_inner());
@@ -254,7 +254,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_service_key(&self, request: Request<pb::CreateServiceKeyRequest>) -> Answer<pb::CreatedServiceKey> {
         let Caller { account, actor } = self.caller(&request)?;
         let message = request.into_inner();
@@ -274,7 +274,7 @@ impl DirectoryService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_service_keys(&self, request: Request<pb::ServiceRef>) -> Answer<pb::ListServiceKeysResponse> {
         let Caller { account, .. } = self.caller(&request)?;
         let message = Some(request.into_inner());
@@ -284,7 +284,7 @@ impl DirectoryService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_service_key(&self, request: Request<pb::DeleteServiceKeyRequest>) -> Answer<pb::DeleteResponse> {
         let Caller { account, actor } = self.caller(&request)?;
         let message = request.into_inner();
@@ -295,7 +295,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn authenticate_service_key(
         &self,
         request: Request<pb::AuthenticateServiceKeyRequest>,
@@ -311,7 +311,7 @@ impl DirectoryService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_service_info(&self, request: Request<pb::ServiceScope>) -> Answer<pb::Service> {
         let (Caller { account, .. }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Read)
@@ -320,7 +320,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(service_to_pb(service)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn update_service_info(&self, request: Request<pb::UpdateServiceInfoRequest>) -> Answer<pb::Service> {
         let (Caller { account, actor }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Write)
@@ -338,7 +338,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(service_to_pb(service)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Answer<pb::User> {
         let (Caller { account, actor }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Write)
@@ -359,7 +359,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(user_to_pb(user)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> Answer<pb::ListUsersResponse> {
         let (Caller { account, .. }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Read)
@@ -375,7 +375,7 @@ impl DirectoryService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_user(&self, request: Request<pb::UserRef>) -> Answer<pb::User> {
         let (Caller { account, .. }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Read)
@@ -385,7 +385,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(user_to_pb(user)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn update_user(&self, request: Request<pb::UpdateUserRequest>) -> Answer<pb::User> {
         let scope = request.get_ref().user.clone().unwrap_or_default();
         let (Caller { account, actor }, service) = self.scoped(&request, &scope.service_id, Permission::Write).await?;
@@ -402,7 +402,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(user_to_pb(user)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_user(&self, request: Request<pb::UserRef>) -> Answer<pb::DeleteResponse> {
         let (Caller { account, actor }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Write)
@@ -414,7 +414,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_subscription(&self, request: Request<pb::CreateSubscriptionRequest>) -> Answer<pb::Subscription> {
         let (Caller { account, actor }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Write)
@@ -434,7 +434,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(subscription_to_pb(subscription)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_subscriptions(
         &self,
         request: Request<pb::ListSubscriptionsRequest>,
@@ -453,7 +453,7 @@ impl DirectoryService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_subscription(&self, request: Request<pb::UserRef>) -> Answer<pb::Subscription> {
         let (Caller { account, .. }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Read)
@@ -463,7 +463,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(subscription_to_pb(subscription)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn update_subscription(&self, request: Request<pb::UpdateSubscriptionRequest>) -> Answer<pb::Subscription> {
         let scope = request.get_ref().user.clone().unwrap_or_default();
         let (Caller { account, actor }, service) = self.scoped(&request, &scope.service_id, Permission::Write).await?;
@@ -480,7 +480,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(subscription_to_pb(subscription)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_subscription(&self, request: Request<pb::UserRef>) -> Answer<pb::DeleteResponse> {
         let (Caller { account, actor }, service) = self
             .scoped(&request, &request.get_ref().service_id, Permission::Write)
@@ -492,7 +492,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(pb::DeleteResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn authorize_provider_token(
         &self,
         request: Request<pb::AuthorizeProviderTokenRequest>,
@@ -511,7 +511,7 @@ impl DirectoryService for GrpcApi {
         Ok(Response::new(pb::AuthorizeProviderTokenResponse { redirect_uri }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn count_usage(&self, request: Request<pb::CountUsageRequest>) -> Answer<pb::CountUsageResponse> {
         let Caller { account, .. } = self.caller(&request)?;
         let service_users = self.service.count_users(&account).await?;

@@ -50,11 +50,18 @@ pub struct Directory {
     plans: Plans,
 }
 
+/// Brings `db` to this build's schema: the service's migrations, then the outbox's, each under the
+/// migration lock, so replicas and `latchkey migrate directory` may run it at the same time. What
+/// [`Directory::open`] does first; answers the outbox it opened.
+pub async fn migrate(db: &Db) -> Result<Outbox, DirectoryError> {
+    db.migrate("directory", MIGRATIONS).await?;
+    Ok(Outbox::open(db.clone(), EVENT_SOURCE).await?)
+}
+
 impl Directory {
     /// Opens the service on `db`, applying its migrations.
     pub async fn open(db: Db, mesh: MeshAuth) -> Result<Self, DirectoryError> {
-        db.migrate("directory", MIGRATIONS).await?;
-        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let outbox = migrate(&db).await?;
         Ok(Self {
             db,
             outbox,
@@ -77,7 +84,7 @@ impl Directory {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), DirectoryError> {
-        let run = ServiceRun::start("directory", shutdown).depends_on(&self.db, &bus);
+        let run = ServiceRun::start("directory", &self.mesh, shutdown).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus);
         let routes = tonic::service::Routes::new(DirectoryServiceServer::new(grpc::GrpcApi::new(self)));
         Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)

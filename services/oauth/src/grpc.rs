@@ -144,7 +144,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(pb::ListProvidersResponse { providers }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_session(
         &self,
         request: Request<pb::CreateSessionRequest>,
@@ -159,7 +159,7 @@ impl OauthService for GrpcApi {
     }
 
     // No `instrument` fields: the state and code are secrets.
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn complete_callback(
         &self,
         request: Request<pb::CompleteCallbackRequest>,
@@ -179,7 +179,7 @@ impl OauthService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn fetch_token(
         &self,
         request: Request<pb::FetchTokenRequest>,
@@ -199,7 +199,7 @@ impl OauthService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn open_proxy_credential(
         &self,
         request: Request<pb::OpenProxyCredentialRequest>,
@@ -217,7 +217,7 @@ impl OauthService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn record_credential_use(
         &self,
         request: Request<pb::RecordCredentialUseRequest>,
@@ -239,7 +239,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(pb::RecordCredentialUseResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn disconnect(
         &self,
         request: Request<pb::DisconnectRequest>,
@@ -256,7 +256,7 @@ impl OauthService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_connections(
         &self,
         request: Request<pb::ListConnectionsRequest>,
@@ -273,7 +273,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(pb::ListConnectionsResponse { connections }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn set_redirect_uris(
         &self,
         request: Request<pb::SetRedirectUrisRequest>,
@@ -286,7 +286,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(pb::RedirectUris { redirect_uris }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_redirect_uris(
         &self,
         request: Request<pb::GetRedirectUrisRequest>,
@@ -297,7 +297,7 @@ impl OauthService for GrpcApi {
     }
 
     // No `instrument` fields: the code and state are secrets.
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn exchange_code(
         &self,
         request: Request<pb::ExchangeCodeRequest>,
@@ -325,7 +325,7 @@ impl OauthService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn set_oauth_app(&self, request: Request<pb::SetOauthAppRequest>) -> Result<Response<pb::OauthApp>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
@@ -336,7 +336,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(app_to_pb(app)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_oauth_apps(
         &self,
         request: Request<pb::ListOauthAppsRequest>,
@@ -352,7 +352,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(pb::ListOauthAppsResponse { apps }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_oauth_app(
         &self,
         request: Request<pb::DeleteOauthAppRequest>,
@@ -363,7 +363,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(pb::DeleteOauthAppResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_connect_link(
         &self,
         request: Request<pb::CreateConnectLinkRequest>,
@@ -376,7 +376,7 @@ impl OauthService for GrpcApi {
     }
 
     // No account: the link's token names it. No `instrument` fields: the token is a secret.
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn open_connect_link(
         &self,
         request: Request<pb::OpenConnectLinkRequest>,
@@ -392,7 +392,7 @@ impl OauthService for GrpcApi {
     }
 
     // No `instrument` fields: the session string and api hash are secrets.
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn set_mtproto_session(
         &self,
         request: Request<pb::SetMtprotoSessionRequest>,
@@ -413,7 +413,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(mtproto_to_pb(session)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_mtproto_session(
         &self,
         request: Request<pb::GetMtprotoSessionRequest>,
@@ -424,7 +424,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(mtproto_to_pb(session)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_mtproto_session(
         &self,
         request: Request<pb::DeleteMtprotoSessionRequest>,
@@ -437,7 +437,7 @@ impl OauthService for GrpcApi {
         Ok(Response::new(pb::DeleteMtprotoSessionResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn count_usage(
         &self,
         request: Request<pb::CountUsageRequest>,

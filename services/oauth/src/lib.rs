@@ -71,6 +71,14 @@ pub struct Oauth {
     refreshes: latchkey_server::Tasks,
 }
 
+/// Brings `db` to this build's schema: the service's migrations, then the outbox's, each under the
+/// migration lock, so replicas and `latchkey migrate oauth` may run it at the same time. What
+/// [`Oauth::open`] does first; answers the outbox it opened.
+pub async fn migrate(db: &Db) -> Result<Outbox, OauthError> {
+    db.migrate("oauth", MIGRATIONS).await?;
+    Ok(Outbox::open(db.clone(), EVENT_SOURCE).await?)
+}
+
 impl Oauth {
     /// Opens the service on `db`, applying its migrations. `vault` keeps every token and app secret.
     pub async fn open(
@@ -79,8 +87,7 @@ impl Oauth {
         vault: VaultServiceClient<MeshChannel>,
         config: OauthConfig,
     ) -> Result<Self, OauthError> {
-        db.migrate("oauth", MIGRATIONS).await?;
-        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let outbox = migrate(&db).await?;
         let catalogue = config.catalogue().map_err(OauthError::Catalogue)?;
         let config = Arc::new(config);
         Ok(Self {
@@ -141,7 +148,7 @@ impl Oauth {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), OauthError> {
-        let run = ServiceRun::start("oauth", shutdown.clone()).depends_on(&self.db, &bus);
+        let run = ServiceRun::start("oauth", &self.mesh, shutdown.clone()).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus.clone());
         run.tasks()
             .spawn("user-deletions", self.clone().forget_deleted_users(bus, shutdown));

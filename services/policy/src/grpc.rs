@@ -108,7 +108,7 @@ impl PolicyService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_policy(&self, request: Request<pb::CreatePolicyRequest>) -> Result<Response<pb::Policy>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let plan = latchkey_server::plan_of(&request);
@@ -127,7 +127,7 @@ impl PolicyService for GrpcApi {
         Ok(Response::new(policy_to_pb(policy)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_policies(
         &self,
         request: Request<pb::ListPoliciesRequest>,
@@ -139,7 +139,7 @@ impl PolicyService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::Policy>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let id: PolicyId = id_to_look_up(&request.get_ref().id, PolicyError::PolicyNotFound)?;
@@ -147,7 +147,7 @@ impl PolicyService for GrpcApi {
         Ok(Response::new(policy_to_pb(policy)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn update_policy(&self, request: Request<pb::UpdatePolicyRequest>) -> Result<Response<pb::Policy>, Status> {
         let Caller { account, actor } = self.service.mesh.caller(&request)?;
         let m = request.into_inner();
@@ -172,7 +172,7 @@ impl PolicyService for GrpcApi {
         Ok(Response::new(policy_to_pb(policy)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn evaluate(&self, request: Request<pb::EvaluateRequest>) -> Result<Response<pb::EvaluateResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
@@ -252,7 +252,7 @@ impl PolicyService for GrpcApi {
         Ok(Response::new(response))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_settings(
         &self,
         request: Request<pb::GetSettingsRequest>,
@@ -262,7 +262,7 @@ impl PolicyService for GrpcApi {
         Ok(Response::new(settings_to_pb(settings)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn update_settings(
         &self,
         request: Request<pb::UpdateSettingsRequest>,
@@ -275,7 +275,7 @@ impl PolicyService for GrpcApi {
         Ok(Response::new(settings_to_pb(settings)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_approvals(
         &self,
         request: Request<pb::ListApprovalsRequest>,
@@ -292,7 +292,7 @@ impl PolicyService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_approval(&self, request: Request<pb::GetApprovalRequest>) -> Result<Response<pb::Approval>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let id: ApprovalId = id_to_look_up(&request.get_ref().id, PolicyError::ApprovalNotFound)?;
@@ -300,7 +300,7 @@ impl PolicyService for GrpcApi {
         Ok(Response::new(approval_to_pb(approval)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn decide_approval(
         &self,
         request: Request<pb::DecideApprovalRequest>,
@@ -315,7 +315,7 @@ impl PolicyService for GrpcApi {
             .await?;
         Ok(Response::new(approval_to_pb(approval)))
     }
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn count_usage(
         &self,
         request: Request<pb::CountUsageRequest>,

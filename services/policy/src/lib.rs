@@ -61,6 +61,14 @@ pub struct Policy {
     plans: latchkey_server::Plans,
 }
 
+/// Brings `db` to this build's schema: the service's migrations, then the outbox's, each under the
+/// migration lock, so replicas and `latchkey migrate policy` may run it at the same time. What
+/// [`Policy::open`] does first; answers the outbox it opened.
+pub async fn migrate(db: &Db) -> Result<Outbox, PolicyError> {
+    db.migrate("policy", MIGRATIONS).await?;
+    Ok(Outbox::open(db.clone(), EVENT_SOURCE).await?)
+}
+
 impl Policy {
     /// Opens the service on `db`, applying its migrations. `agents` reaches agent-token (for the
     /// attributes of the agent a dry run names).
@@ -69,8 +77,7 @@ impl Policy {
         mesh: MeshAuth,
         agents: AgentTokenServiceClient<MeshChannel>,
     ) -> Result<Self, PolicyError> {
-        db.migrate("policy", MIGRATIONS).await?;
-        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let outbox = migrate(&db).await?;
         Ok(Self {
             db,
             outbox,
@@ -123,7 +130,7 @@ impl Policy {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), PolicyError> {
-        let run = ServiceRun::start("policy", shutdown.clone()).depends_on(&self.db, &bus);
+        let run = ServiceRun::start("policy", &self.mesh, shutdown.clone()).depends_on(&self.db, &bus);
         // Until it has subscribed, the cache is off and evaluations read the database.
         let (feed_bus, compiled) = (bus.clone(), self.cache.clone());
         run.tasks().spawn_until_shutdown("policy-events", async move {

@@ -53,7 +53,7 @@ impl VaultService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn put_secret(
         &self,
         request: Request<pb::PutSecretRequest>,
@@ -68,7 +68,7 @@ impl VaultService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn put_secrets(
         &self,
         request: Request<pb::PutSecretsRequest>,
@@ -81,7 +81,7 @@ impl VaultService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_secret(
         &self,
         request: Request<pb::GetSecretRequest>,
@@ -100,7 +100,7 @@ impl VaultService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_secret(
         &self,
         request: Request<pb::DeleteSecretRequest>,
@@ -112,7 +112,7 @@ impl VaultService for GrpcApi {
         Ok(Response::new(pb::DeleteSecretResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_secrets(
         &self,
         request: Request<pb::ListSecretsRequest>,

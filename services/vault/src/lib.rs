@@ -58,14 +58,21 @@ struct KeyState {
     data_keys: Mutex<HashMap<AccountId, Arc<envelope::DataKey>>>,
 }
 
+/// Brings `db` to this build's schema: the service's migrations, then the outbox's, each under the
+/// migration lock, so replicas and `latchkey migrate vault` may run it at the same time. What
+/// [`Vault::open`] does first; answers the outbox it opened.
+pub async fn migrate(db: &Db) -> Result<Outbox, VaultError> {
+    db.migrate("vault", MIGRATIONS).await?;
+    Ok(Outbox::open(db.clone(), EVENT_SOURCE).await?)
+}
+
 impl Vault {
     /// Opens the vault on `db` with the root keys of `source`, applying its migrations. Fails when
     /// no root key can be loaded.
     pub async fn open(db: Db, root_keys: RootKeySource, mesh: MeshAuth) -> Result<Self, VaultError> {
         let loaded_from = root_keys.modified();
         let keyring = root_keys.load()?;
-        db.migrate("vault", MIGRATIONS).await?;
-        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let outbox = migrate(&db).await?;
         Ok(Self {
             db,
             outbox,
@@ -86,7 +93,7 @@ impl Vault {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), VaultError> {
-        let run = ServiceRun::start("vault", shutdown).depends_on(&self.db, &bus);
+        let run = ServiceRun::start("vault", &self.mesh, shutdown).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus);
         let routes = tonic::service::Routes::new(VaultServiceServer::new(grpc::GrpcApi::new(self)));
         Ok(run.serve(listener, routes, &[GRPC_SERVICE]).await?)

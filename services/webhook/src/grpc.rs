@@ -104,7 +104,7 @@ impl WebhookService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_endpoint(
         &self,
         request: Request<pb::CreateEndpointRequest>,
@@ -124,7 +124,7 @@ impl WebhookService for GrpcApi {
         Ok(Response::new(self.with_secret(&account, created).await))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_endpoints(
         &self,
         request: Request<pb::ListEndpointsRequest>,
@@ -136,7 +136,7 @@ impl WebhookService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_endpoint(&self, request: Request<pb::GetEndpointRequest>) -> Result<Response<pb::Endpoint>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let id = endpoint_id(request.into_inner().id)?;
@@ -144,7 +144,7 @@ impl WebhookService for GrpcApi {
         Ok(Response::new(self.answered_one(&account, endpoint).await))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_endpoint(
         &self,
         request: Request<pb::DeleteEndpointRequest>,
@@ -155,7 +155,7 @@ impl WebhookService for GrpcApi {
         Ok(Response::new(pb::DeleteEndpointResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn rotate_secret(
         &self,
         request: Request<pb::RotateSecretRequest>,
@@ -170,7 +170,7 @@ impl WebhookService for GrpcApi {
         Ok(Response::new(self.with_secret(&account, rotated).await))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn enable_endpoint(
         &self,
         request: Request<pb::EnableEndpointRequest>,
@@ -181,7 +181,7 @@ impl WebhookService for GrpcApi {
         Ok(Response::new(self.answered_one(&account, endpoint).await))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_attempts(
         &self,
         request: Request<pb::ListAttemptsRequest>,
@@ -198,7 +198,7 @@ impl WebhookService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn retry_message(&self, request: Request<pb::RetryMessageRequest>) -> Result<Response<pb::Message>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
@@ -208,7 +208,7 @@ impl WebhookService for GrpcApi {
         Ok(Response::new(message_to_pb(message)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn replay(&self, request: Request<pb::ReplayRequest>) -> Result<Response<pb::ReplayResponse>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let m = request.into_inner();
@@ -219,14 +219,14 @@ impl WebhookService for GrpcApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn send_test(&self, request: Request<pb::SendTestRequest>) -> Result<Response<pb::Message>, Status> {
         let account = self.service.mesh.caller(&request)?.account;
         let id = endpoint_id(request.into_inner().endpoint_id)?;
         let message = self.service.send_test(&account, &id).await?;
         Ok(Response::new(message_to_pb(message)))
     }
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn count_usage(
         &self,
         request: Request<pb::CountUsageRequest>,

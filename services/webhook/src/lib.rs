@@ -66,11 +66,18 @@ pub struct Webhook {
     plans: latchkey_server::Plans,
 }
 
+/// Brings `db` to this build's schema: the service's migrations, then the outbox's, each under the
+/// migration lock, so replicas and `latchkey migrate webhook` may run it at the same time. What
+/// [`Webhook::open`] does first; answers the outbox it opened.
+pub async fn migrate(db: &Db) -> Result<Outbox, WebhookError> {
+    db.migrate("webhook", MIGRATIONS).await?;
+    Ok(Outbox::open(db.clone(), EVENT_SOURCE).await?)
+}
+
 impl Webhook {
     /// Opens the service on `db`, applying its migrations.
     pub async fn open(db: Db, mesh: MeshAuth, config: WebhookConfig) -> Result<Self, WebhookError> {
-        db.migrate("webhook", MIGRATIONS).await?;
-        let outbox = Outbox::open(db.clone(), EVENT_SOURCE).await?;
+        let outbox = migrate(&db).await?;
         let client = delivery::client(&config).map_err(|error| WebhookError::Client(error.to_string()))?;
         Ok(Self {
             db,
@@ -122,7 +129,7 @@ impl Webhook {
         bus: EventBus,
         shutdown: CancellationToken,
     ) -> Result<(), WebhookError> {
-        let run = ServiceRun::start("webhook", shutdown.clone()).depends_on(&self.db, &bus);
+        let run = ServiceRun::start("webhook", &self.mesh, shutdown.clone()).depends_on(&self.db, &bus);
         run.relay_outbox(self.outbox.clone(), bus.clone());
         run.tasks()
             .spawn("consumer", self.clone().consume(bus, shutdown.clone()));
@@ -148,16 +155,17 @@ impl Webhook {
     }
 
     /// Runs only the consumer until `shutdown` is cancelled: every event becomes a message for each
-    /// active endpoint of its account that subscribes to its type.
+    /// active endpoint of its account that subscribes to its type, a batch of events at a time.
     pub async fn consume(self, bus: EventBus, shutdown: CancellationToken) {
         let service = self;
-        latchkey_events::run_consumer(
+        latchkey_events::run_batch_consumer(
             bus,
             CONSUMER.to_owned(),
             EventFilter::all(),
-            move |envelope| {
+            fanout::CONSUMER_BATCH,
+            move |events| {
                 let service = service.clone();
-                async move { service.accept(&envelope).await.map(|_| ()) }
+                async move { service.accept_all(&events).await.map(|_| ()) }
             },
             shutdown.cancelled_owned(),
         )

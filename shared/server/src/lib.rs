@@ -33,12 +33,13 @@ use tonic_health::ServingStatus;
 
 pub use infra_error::{InfraError, stored_id};
 pub use mesh::{
-    ACCOUNT_HEADER, ACTOR_HEADER, Caller, LONG_CALLS, MeshAuth, MeshChannel, MeshDeadlines, MeshInterceptor,
-    REFUSED_FOR, Replicas, SERVICE_TOKEN_HEADER, actor_of, connect, with_account,
+    ACCOUNT_HEADER, ACTOR_HEADER, Caller, IDENTITIES, LONG_CALLS, MeshAuth, MeshChannel, MeshDeadlines,
+    MeshInterceptor, MeshPeer, MeshTls, REFUSED_FOR, Replicas, SERVICE_TOKEN_HEADER, TlsError, TlsFiles, actor_of,
+    connect, connect_to, may_call, with_account,
 };
 pub use metrics_layer::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
 pub use plans::{Limited, PLAN_HEADER, PlanLimits, Plans, plan_of, with_plan};
-pub use readiness::{Dependencies, drain_before_stopping, set_shutdown_drain, shutdown_drain};
+pub use readiness::{Dependencies, drain_before_stopping, serving, set_shutdown_drain, shutdown_drain};
 pub use service_run::ServiceRun;
 pub use system_secrets::{
     OpenedSecret, SYSTEM_ACCOUNT, SealedKeyTable, SystemSecretError, SystemSecrets, retry_while_unavailable,
@@ -64,12 +65,15 @@ pub async fn serve_grpc(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let names: Vec<String> = service_names.iter().map(|name| (*name).to_owned()).collect();
     readiness::report(&health_reporter, &names, ServingStatus::Serving).await;
-    serve_grpc_with_health(listener, routes, health_service, shutdown).await
+    serve_grpc_with_health(listener, None, routes, health_service, shutdown).await
 }
 
-/// [`serve_grpc`] with a health service whose reporter the caller keeps.
+/// [`serve_grpc`] with a health service whose reporter the caller keeps; over mutual TLS when
+/// `tls` is given (only peers with a mesh certificate connect, and each call is authorized by the
+/// identity it names: `mesh::authorization`).
 pub(crate) async fn serve_grpc_with_health<H: tonic_health::pb::health_server::Health>(
     listener: TcpListener,
+    tls: Option<std::sync::Arc<MeshTls>>,
     routes: Routes,
     health_service: tonic_health::pb::health_server::HealthServer<H>,
     shutdown: impl Future<Output = ()> + Send,
@@ -85,22 +89,34 @@ pub(crate) async fn serve_grpc_with_health<H: tonic_health::pb::health_server::H
 
     // Services of this process call these routes without the network (`mesh::in_process`).
     let in_process = routes.clone().add_service(health_service.clone());
+    let in_process = tower::Layer::layer(&mesh::AuthorizeLayer, in_process);
     let in_process = tower::Layer::layer(&metrics_layer::GrpcMetrics::layer(), in_process);
     let _reachable_in_process = listener
         .local_addr()
         .ok()
         .map(|address| mesh::in_process::register(address, tower::util::BoxCloneSyncService::new(in_process)));
 
-    Server::builder()
+    let router = Server::builder()
         .trace_fn(|request| call_span(request.uri().path(), request.headers()))
         .layer(metrics_layer::GrpcMetrics::layer())
+        .layer(mesh::AuthorizeLayer)
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_service(reflection_v1alpha);
+    match tls {
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(mesh::incoming(listener, tls), shutdown)
+                .await?
+        }
         // Without TCP_NODELAY small gRPC frames wait out the peer's delayed ACK (~40 ms stalls).
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
-        .await?;
+        None => {
+            router
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+                .await?
+        }
+    }
     Ok(())
 }
 

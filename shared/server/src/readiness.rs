@@ -3,7 +3,11 @@
 //! itself when either goes (and SERVING again when it comes back). At shutdown it turns NOT_SERVING
 //! first and keeps serving for the drain period, so load balancers stop sending before it stops.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Mutex, OnceLock, PoisonError},
+    time::Duration,
+};
 
 use latchkey_events::EventBus;
 use latchkey_storage::Db;
@@ -23,6 +27,19 @@ pub const BUS_CONNECTED: &str = "latchkey_bus_connected";
 pub const READY: &str = "latchkey_ready";
 
 static SHUTDOWN_DRAIN: OnceLock<Duration> = OnceLock::new();
+
+/// What each gRPC service of this process last reported, by its gRPC name, for [`serving`].
+static REPORTED: Mutex<BTreeMap<String, bool>> = Mutex::new(BTreeMap::new());
+
+/// Whether this process serves, for probes that cannot ask the gRPC health service (a kubelet
+/// cannot present a mesh certificate): true while every gRPC service it runs last reported
+/// SERVING; false while one reports NOT_SERVING, and before any has reported (still starting).
+/// `latchkey serve` answers `/readyz` on `server.metrics_listen` with it; a process running
+/// several services (`latchkey dev`, tests) answers for all of them together.
+pub fn serving() -> bool {
+    let reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+    !reported.is_empty() && reported.values().all(|serving| *serving)
+}
 
 /// Sets how long every service of this process keeps serving, NOT_SERVING, once told to stop
 /// (`server.shutdown_drain_secs` of `latchkey serve`). Unset, there is no drain: `latchkey dev` and
@@ -95,12 +112,16 @@ impl Dependencies {
     }
 }
 
-/// Sets every name in `names` (and the server's own "") to `status`.
+/// Sets every name in `names` (and the server's own "") to `status`, and records it for [`serving`].
 pub(crate) async fn report(reporter: &HealthReporter, names: &[String], status: ServingStatus) {
     for name in names {
         reporter.set_service_status(name, status).await;
     }
     reporter.set_service_status("", status).await;
+    let mut reported = REPORTED.lock().unwrap_or_else(PoisonError::into_inner);
+    for name in names {
+        reported.insert(name.clone(), status == ServingStatus::Serving);
+    }
 }
 
 /// Probes `dependencies` every second until `stop` is cancelled, reporting SERVING or

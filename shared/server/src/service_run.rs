@@ -9,7 +9,7 @@ use latchkey_events::{EventBus, Outbox};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Dependencies, ServerError, Tasks, readiness};
+use crate::{Dependencies, MeshAuth, MeshTls, ServerError, Tasks, readiness};
 
 /// A service while it runs. Ends with [`serve`](Self::serve), or [`stop`](Self::stop) when it
 /// stops before serving.
@@ -17,15 +17,25 @@ use crate::{Dependencies, ServerError, Tasks, readiness};
 pub struct ServiceRun {
     tasks: Tasks,
     dependencies: Dependencies,
+    tls: Option<std::sync::Arc<MeshTls>>,
 }
 
 impl ServiceRun {
-    /// Starts the run of `service` (its name, as in logs): everything it starts stops when
-    /// `shutdown` is cancelled, and a run that ends cancels `shutdown` too.
-    pub fn start(service: &'static str, shutdown: CancellationToken) -> Self {
+    /// Starts the run of `service` (its name, as in logs), known in the mesh by `mesh`: it serves
+    /// over mutual TLS when `mesh` has TLS, re-reading the files when they change (task
+    /// `mesh-tls-reload`). Everything it starts stops when `shutdown` is cancelled, and a run that
+    /// ends cancels `shutdown` too.
+    pub fn start(service: &'static str, mesh: &MeshAuth, shutdown: CancellationToken) -> Self {
+        let tasks = Tasks::with_shutdown(service, shutdown);
+        let tls = mesh.tls().cloned();
+        if let Some(tls) = &tls {
+            let stopped = tasks.shutdown_token().clone();
+            tasks.spawn("mesh-tls-reload", tls.clone().watch(stopped));
+        }
         Self {
-            tasks: Tasks::with_shutdown(service, shutdown),
+            tasks,
             dependencies: Dependencies::default(),
+            tls,
         }
     }
 
@@ -112,7 +122,7 @@ impl ServiceRun {
             readiness::report(&reporter, &names, tonic_health::ServingStatus::NotServing).await;
             crate::drain_before_stopping().await;
         };
-        let served = crate::serve_grpc_with_health(listener, routes, health_service, stopped).await;
+        let served = crate::serve_grpc_with_health(listener, self.tls.clone(), routes, health_service, stopped).await;
         self.stop().await;
         served
     }

@@ -57,7 +57,7 @@ fn created_to_pb(mut created: CreatedCertificate) -> pb::CreatedCertificate {
 
 #[tonic::async_trait]
 impl CertificateService for CertificateApi {
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_certificate(
         &self,
         request: Request<pb::CreateCertificateRequest>,
@@ -77,7 +77,7 @@ impl CertificateService for CertificateApi {
         Ok(Response::new(created_to_pb(created)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_certificates(
         &self,
         request: Request<pb::ListCertificatesRequest>,
@@ -89,7 +89,7 @@ impl CertificateService for CertificateApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_certificate(
         &self,
         request: Request<pb::GetCertificateRequest>,
@@ -100,7 +100,7 @@ impl CertificateService for CertificateApi {
         Ok(Response::new(certificate_to_pb(certificate)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_active_certificate(
         &self,
         request: Request<pb::GetActiveCertificateRequest>,
@@ -110,7 +110,7 @@ impl CertificateService for CertificateApi {
         Ok(Response::new(certificate_to_pb(certificate)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn revoke_certificate(
         &self,
         request: Request<pb::RevokeCertificateRequest>,
@@ -124,7 +124,7 @@ impl CertificateService for CertificateApi {
         Ok(Response::new(certificate_to_pb(certificate)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_certificate(
         &self,
         request: Request<pb::DeleteCertificateRequest>,
@@ -137,7 +137,7 @@ impl CertificateService for CertificateApi {
         Ok(Response::new(pb::DeleteCertificateResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_public_key(
         &self,
         request: Request<pb::GetPublicKeyRequest>,
@@ -152,7 +152,7 @@ impl CertificateService for CertificateApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_certificate_jwks(
         &self,
         request: Request<pb::GetCertificateJwksRequest>,
@@ -166,7 +166,7 @@ impl CertificateService for CertificateApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn authenticate_certificate_jwt(
         &self,
         request: Request<pb::AuthenticateCertificateJwtRequest>,

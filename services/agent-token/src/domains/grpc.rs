@@ -65,7 +65,7 @@ fn invalid_status() -> Status {
 
 #[tonic::async_trait]
 impl DomainService for DomainApi {
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn create_domain(&self, request: Request<pb::CreateDomainRequest>) -> Result<Response<pb::Domain>, Status> {
         let Caller { account, actor } = self.api.caller(&request).await?;
         let domain = self
@@ -75,7 +75,7 @@ impl DomainService for DomainApi {
         Ok(Response::new(domain_to_pb(domain)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn list_domains(
         &self,
         request: Request<pb::ListDomainsRequest>,
@@ -91,7 +91,7 @@ impl DomainService for DomainApi {
         }))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn get_domain(&self, request: Request<pb::GetDomainRequest>) -> Result<Response<pb::Domain>, Status> {
         let account = self.api.caller(&request).await?.account;
         let id = lookup_id(request.into_inner().id, AgentTokenError::DomainNotFound)?;
@@ -99,7 +99,7 @@ impl DomainService for DomainApi {
         Ok(Response::new(domain_to_pb(domain)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn verify_domain(&self, request: Request<pb::VerifyDomainRequest>) -> Result<Response<pb::Domain>, Status> {
         let Caller { account, actor } = self.api.caller(&request).await?;
         let id = lookup_id(request.into_inner().id, AgentTokenError::DomainNotFound)?;
@@ -107,7 +107,7 @@ impl DomainService for DomainApi {
         Ok(Response::new(domain_to_pb(domain)))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn delete_domain(
         &self,
         request: Request<pb::DeleteDomainRequest>,
@@ -118,7 +118,7 @@ impl DomainService for DomainApi {
         Ok(Response::new(pb::DeleteDomainResponse {}))
     }
 
-    #[instrument(skip_all, err)]
+    #[instrument(skip_all, err(level = "debug"))]
     async fn check_hosts(
         &self,
         request: Request<pb::CheckHostsRequest>,
