@@ -89,6 +89,16 @@ impl Nats {
         }
     }
 
+    /// The permissions violations the server or the cluster's nodes logged: none, as every
+    /// service uses only its own subjects (`crate::nats_users`).
+    fn violations(&self) -> Vec<String> {
+        let logs = match self {
+            Self::Server(server) => vec![server.log()],
+            Self::Cluster(cluster) => cluster.logs(),
+        };
+        logs.iter().flat_map(|log| crate::nats_users::violations(log)).collect()
+    }
+
     fn server(&mut self) -> &mut NatsServer {
         match self {
             Self::Server(server) => server,
@@ -591,7 +601,8 @@ impl Suite {
 
     /// The node of the NATS cluster leading the event stream.
     async fn stream_leader(&mut self) -> usize {
-        let client = async_nats::connect(self.nats.urls().split(',').collect::<Vec<_>>())
+        let client = crate::nats_users::admin()
+            .connect(self.nats.urls().split(',').collect::<Vec<_>>())
             .await
             .expect("connect to the cluster");
         let mut stream = async_nats::jetstream::new(client)
@@ -727,7 +738,7 @@ fn replicas(service: &str) -> usize {
 #[tokio::test]
 async fn nothing_is_lost_when_services_die_and_postgres_and_nats_restart() {
     let mut suite = Suite::start(
-        Nats::Server(NatsServer::spawn().await),
+        Nats::Server(crate::nats_users::mesh_nats().await),
         replicas,
         // A short duplicate window, so an outage outlasts it.
         &[("LATCHKEY__NATS__STREAM_DUPLICATE_WINDOW_SECS", "2")],
@@ -748,6 +759,7 @@ async fn nothing_is_lost_when_services_die_and_postgres_and_nats_restart() {
         })
         .await;
     if !full() {
+        assert_eq!(suite.nats.violations(), Vec::<String>::new());
         println!("{}", summary(&[&suite.findings]));
         return;
     }
@@ -797,11 +809,13 @@ async fn nothing_is_lost_when_services_die_and_postgres_and_nats_restart() {
             s.nats.server().start().await;
         })
         .await;
+    assert_eq!(suite.nats.violations(), Vec::<String>::new());
     let single = std::mem::take(&mut suite.findings);
     drop(suite);
 
     // The stream on a three-node cluster, its leader killed mid-burst.
-    let mut clustered = Suite::start(Nats::Cluster(NatsCluster::spawn().await), replicas, &[]).await;
+    let cluster = crate::nats_users::mesh_nats_cluster().await;
+    let mut clustered = Suite::start(Nats::Cluster(cluster), replicas, &[]).await;
     clustered
         .scenario("nats-cluster-loses-the-stream-leader", async |s| {
             let leader = s.stream_leader().await;
@@ -811,5 +825,6 @@ async fn nothing_is_lost_when_services_die_and_postgres_and_nats_restart() {
             s.nats.cluster().start(leader).await;
         })
         .await;
+    assert_eq!(clustered.nats.violations(), Vec::<String>::new());
     println!("{}", summary(&[&single, &clustered.findings]));
 }

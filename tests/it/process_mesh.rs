@@ -1,7 +1,10 @@
 //! The mesh as an operator runs it at scale: every service as separate `latchkey serve` processes,
-//! each with as many replicas as asked, on one PostgreSQL database and NATS. Replicas reach each
-//! other through comma-separated mesh URLs. A process can be killed (SIGKILL, as a crash) and
-//! started again; its log is kept beside the others, and left on disk when a test fails.
+//! each with as many replicas as asked, on one PostgreSQL database and NATS, calling each other over
+//! mutual TLS with certificates of their own (`latchkey mesh-certs`'s, made per mesh), and each
+//! connecting to NATS as its service's own user (`crate::nats_users`: on `mesh_nats()` it may use
+//! only its own subjects). Replicas reach each other through comma-separated mesh URLs. A process
+//! can be killed (SIGKILL, as a crash) and started again; its log is kept beside the others, and
+//! left on disk when a test fails.
 
 use std::{
     collections::BTreeMap,
@@ -27,14 +30,13 @@ pub(crate) const SERVICES: [&str; 8] = [
     "gateway",
 ];
 
-/// The mesh's service token.
-const MESH_TOKEN: &str = "faults-mesh-token-0123456789abcdef";
-
 pub(crate) struct ProcessMesh {
     env: Vec<(String, String)>,
     ports: BTreeMap<(&'static str, usize), u16>,
     processes: BTreeMap<(&'static str, usize), Process>,
     logs: PathBuf,
+    /// The mesh's CA, and a certificate with its key per service and for the operator.
+    certs: PathBuf,
     replicas: BTreeMap<&'static str, usize>,
 }
 
@@ -72,7 +74,6 @@ impl ProcessMesh {
                 crate::support::MESH_POOL_CONNECTIONS.to_string(),
             ),
             ("LATCHKEY__NATS__URL".into(), nats_url.to_owned()),
-            ("LATCHKEY__MESH__SERVICE_TOKEN".into(), MESH_TOKEN.into()),
             ("LATCHKEY__TELEMETRY__LOG_FILTER".into(), "warn,latchkey=info".into()),
             ("LATCHKEY__SERVER__SHUTDOWN_DRAIN_SECS".into(), "0".into()),
             // Loopback receivers for the webhooks of the tests.
@@ -85,7 +86,7 @@ impl ProcessMesh {
         ];
         for service in SERVICES.iter().filter(|s| **s != "gateway") {
             let urls: Vec<String> = (0..replicas[service])
-                .map(|replica| format!("http://127.0.0.1:{}", ports[&(*service, replica)]))
+                .map(|replica| format!("https://127.0.0.1:{}", ports[&(*service, replica)]))
                 .collect();
             let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
             env.push((key, urls.join(",")));
@@ -98,11 +99,18 @@ impl ProcessMesh {
         env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let logs = std::env::temp_dir().join(format!("latchkey-mesh-{}", unique_prefix()));
         std::fs::create_dir_all(&logs).expect("create the log directory");
+        let certs = logs.join("certs");
+        latchkey::mesh_certs::write(&certs, 1).expect("the mesh's certificates");
+        env.push((
+            "LATCHKEY__MESH__TLS_CA_FILE".into(),
+            certs.join(latchkey::mesh_certs::CA_CERT).display().to_string(),
+        ));
         let mut mesh = Self {
             env,
             ports,
             processes: BTreeMap::new(),
             logs,
+            certs,
             replicas,
         };
         for service in SERVICES {
@@ -124,6 +132,21 @@ impl ProcessMesh {
         format!("http://127.0.0.1:{}", self.ports[&("gateway", replica)])
     }
 
+    /// The certificate and key files of mesh identity `identity` (a service, or `operator`), as
+    /// settings.
+    pub(crate) fn tls_settings(&self, identity: &str) -> [(String, String); 2] {
+        let files = latchkey::mesh_certs::files_of(&self.certs, identity);
+        [
+            ("LATCHKEY__MESH__TLS_CERT_FILE".into(), files.cert.display().to_string()),
+            ("LATCHKEY__MESH__TLS_KEY_FILE".into(), files.key.display().to_string()),
+        ]
+    }
+
+    /// The directory of the mesh's CA and certificates.
+    pub(crate) fn certs(&self) -> &std::path::Path {
+        &self.certs
+    }
+
     /// The gRPC URL of `service`'s `replica`.
     pub(crate) fn grpc_url(&self, service: &str, replica: usize) -> String {
         let port = self
@@ -131,7 +154,7 @@ impl ProcessMesh {
             .iter()
             .find_map(|((s, r), port)| (*s == service && *r == replica).then_some(*port))
             .expect("a service of the mesh");
-        format!("http://127.0.0.1:{port}")
+        format!("https://127.0.0.1:{port}")
     }
 
     /// The process id of `service`'s `replica`, while it runs.
@@ -152,7 +175,12 @@ impl ProcessMesh {
             .expect("open the process log");
         let child = Command::new(BINARY)
             .args(["serve", service, "--listen", &format!("127.0.0.1:{port}")])
+            // Each service names itself in its traces, as docker-compose.yml and deploy/ do.
+            .env("LATCHKEY__TELEMETRY__SERVICE_NAME", format!("latchkey-{service}"))
+            // Its own NATS user, as deploy/ gives it (`crate::nats_users`): settings may override.
+            .envs(crate::nats_users::process_settings(service))
             .envs(self.env.iter().cloned())
+            .envs(self.tls_settings(service))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -169,6 +197,32 @@ impl ProcessMesh {
             .expect("a running process");
         // Dropping a `Process` kills it and reaps it.
         self.processes.remove(&key);
+    }
+
+    /// Stops `service`'s `replica` as an orchestrator does (SIGTERM) and waits until it has exited,
+    /// having drained and flushed what it held (its traces).
+    pub(crate) async fn terminate(&mut self, service: &str, replica: usize) {
+        let key = *self
+            .processes
+            .keys()
+            .find(|(s, r)| *s == service && *r == replica)
+            .expect("a running process");
+        let mut process = self.processes.remove(&key).expect("a running process");
+        let sent = Command::new("kill")
+            .args(["-TERM", &process.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "SIGTERM to {service} {replica}");
+        let exited = eventually(Duration::from_secs(30), || {
+            let exited = matches!(process.0.try_wait(), Ok(Some(_)));
+            async move { exited }
+        })
+        .await;
+        assert!(
+            exited,
+            "{service} {replica} did not stop; logs in {}",
+            self.logs.display()
+        );
     }
 
     /// Waits until every gateway answers /readyz `ready`: every service serves.
@@ -201,14 +255,20 @@ impl ProcessMesh {
         }
     }
 
+    /// The operator's mesh credential: its certificate.
+    pub(crate) fn operator(&self) -> latchkey_server::MeshAuth {
+        let tls = latchkey_server::MeshTls::load(
+            latchkey::mesh_certs::files_of(&self.certs, "operator"),
+            "operator",
+            Duration::from_secs(10),
+        )
+        .expect("the operator's certificate");
+        latchkey_server::MeshAuth::new("").with_tls(tls)
+    }
+
     /// What `service`'s `replica` answers the gRPC health check (`None`: it does not answer).
     pub(crate) async fn health(&self, service: &str, replica: usize) -> Option<ServingStatus> {
-        let channel = tonic::transport::Endpoint::from_shared(self.grpc_url(service, replica))
-            .ok()?
-            .connect_timeout(Duration::from_secs(1))
-            .connect()
-            .await
-            .ok()?;
+        let channel = latchkey_server::connect_to(service, &self.grpc_url(service, replica), &self.operator()).ok()?;
         let answer = tokio::time::timeout(
             Duration::from_secs(3),
             HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }),
@@ -247,6 +307,7 @@ impl ProcessMesh {
         let output = Command::new(BINARY)
             .args(args)
             .envs(self.env.iter().cloned())
+            .envs(self.tls_settings("operator"))
             .output()
             .expect("run a latchkey admin command");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

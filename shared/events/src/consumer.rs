@@ -345,6 +345,7 @@ fn batch_span(consumer: &str, events: &[Envelope]) -> tracing::Span {
     if let [event] = events {
         let span = tracing::info_span!(
             "event.consume",
+            otel.kind = "consumer",
             consumer,
             event_type = %event.event_type,
             event_id = %event.id,
@@ -354,6 +355,7 @@ fn batch_span(consumer: &str, events: &[Envelope]) -> tracing::Span {
     }
     let span = tracing::info_span!(
         "event.consume_batch",
+        otel.kind = "consumer",
         consumer,
         events = events.len(),
         first_event_id = events.first().map(|event| event.id.as_str()),

@@ -8,6 +8,7 @@
 //! event that keeps failing, in the relay or a consumer, is moved to a dead-letter table
 //! ([`dead_letter`]).
 
+pub mod access;
 mod backoff;
 mod bus;
 pub mod catalogue;

@@ -98,6 +98,40 @@ impl StreamSettings {
             && wanted.duplicate_window == config.duplicate_window
     }
 }
+/// The JetStream stream holding the events under `prefix`: `<PREFIX>_EVENTS`.
+pub fn stream_name(prefix: &str) -> String {
+    format!("{}_EVENTS", prefix.to_uppercase())
+}
+
+/// Whether a message came on the subject its envelope names. The broker lets a service publish
+/// only its own event types (`access`): only then do the subject's type and account vouch for the
+/// envelope's, which consumers trust. The account must be one token, not a wildcard: a service's
+/// permission (`<prefix>.events.*.<type>`) lets it publish on a literal `*` or `>` there.
+fn on_its_subject(subject: &str, envelope: &Envelope, prefix: &str) -> bool {
+    let account = &envelope.account;
+    !account.is_empty()
+        && account != "*"
+        && account != ">"
+        && !account.contains(['.', ' '])
+        && subject == envelope.subject_under(prefix)
+}
+
+/// [`on_its_subject`]'s refusal, logged once for every kind of subscription: whether the envelope
+/// is off its subject, so not to be handed to anyone.
+fn refused_off_its_subject(subject: &str, envelope: &Envelope, prefix: &str) -> bool {
+    if on_its_subject(subject, envelope, prefix) {
+        return false;
+    }
+    tracing::error!(
+        subject,
+        event_id = %envelope.id,
+        event_type = %envelope.event_type,
+        account = %envelope.account,
+        "dropping an event whose envelope does not match its subject"
+    );
+    true
+}
+
 /// How long an idle consumer's pull request waits for a message before it asks again. After the
 /// client reconnected (it finds a dead connection with its own pings), a request the server lost
 /// ends on the client's side within this plus five seconds, and the next one goes out anew.
@@ -148,7 +182,7 @@ impl NatsBus {
         settings.validate().map_err(BusError::StreamSettings)?;
         let (client, link) = connection.into_parts();
         let jetstream = jetstream::new(client.clone());
-        let stream_name = format!("{}_EVENTS", prefix.to_uppercase());
+        let stream_name = stream_name(prefix);
         let mut config = stream::Config {
             name: stream_name.clone(),
             subjects: vec![format!("{prefix}.events.>")],
@@ -449,6 +483,10 @@ impl Durable {
     /// The message as a delivery, or `None` when there is nothing to handle in it (it is settled).
     async fn delivery(&self, message: jetstream::Message) -> Option<Delivery> {
         match Envelope::from_json(&message.payload) {
+            Ok(envelope) if refused_off_its_subject(&message.subject, &envelope, &self.bus.inner.prefix) => {
+                let _ = message.ack_with(AckKind::Term).await;
+                None
+            }
             Ok(envelope) if self.filter.matches(&envelope) => {
                 let published_ms = message.info().ok().map(|info| published_ms(&info));
                 let acker = DeliveryAcker::Nats(Acker::new(message));

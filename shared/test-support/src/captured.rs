@@ -86,6 +86,15 @@ pub fn span_names_of(trace_id: TraceId) -> Vec<String> {
         .collect()
 }
 
+/// The finished spans of other traces that link to `trace_id`: a consumer's
+/// `event.consume_batch` links the trace of each event of its batch.
+pub fn spans_linked_to(trace_id: TraceId) -> Vec<SpanData> {
+    finished_spans()
+        .into_iter()
+        .filter(|span| span.links.iter().any(|link| link.span_context.trace_id() == trace_id))
+        .collect()
+}
+
 /// Every finished span of every test so far.
 pub fn finished_spans() -> Vec<SpanData> {
     let captured = captured();

@@ -43,6 +43,8 @@ pub struct NatsServer {
     child: Option<Child>,
     /// The server's `max_payload` in bytes; `None`: its default (1 MiB).
     max_payload: Option<usize>,
+    /// More of the server's configuration (e.g. an `authorization` block), as its file has it.
+    config: String,
 }
 
 impl NatsServer {
@@ -61,21 +63,35 @@ impl NatsServer {
         self.max_payload = Some(bytes);
     }
 
+    /// Starts a server with `config` in its configuration file, e.g. an `authorization` block: the
+    /// users it admits and their permissions.
+    pub async fn spawn_with_config(config: &str) -> Self {
+        let mut server = Self::unstarted(None);
+        server.config = config.to_owned();
+        server.start().await;
+        server
+    }
+
     async fn spawn_with(max_payload: Option<usize>) -> Self {
+        let mut server = Self::unstarted(max_payload);
+        server.start().await;
+        server
+    }
+
+    fn unstarted(max_payload: Option<usize>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("find a free port")
             .port();
         let dir = std::env::temp_dir().join(format!("latchkey-nats-{}", unique_prefix()));
         std::fs::create_dir_all(dir.join("store")).expect("create the nats-server store directory");
-        let mut server = Self {
+        Self {
             port,
             dir,
             child: None,
             max_payload,
-        };
-        server.start().await;
-        server
+            config: String::new(),
+        }
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -85,6 +101,11 @@ impl NatsServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's log: what it refused (permissions violations, failed authentication) is here.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("server.log")
     }
 
     /// The JetStream store directory (`-sd`): what a file-level backup copies while the server is
@@ -125,10 +146,14 @@ impl NatsServer {
             return;
         }
         let mut command = Command::new(NATS_SERVER);
+        let mut config = self.config.clone();
         if let Some(bytes) = self.max_payload {
-            let config = self.dir.join("server.conf");
-            std::fs::write(&config, format!("max_payload: {bytes}\n")).expect("write the nats-server config");
-            command.arg("-c").arg(config);
+            config.push_str(&format!("\nmax_payload: {bytes}\n"));
+        }
+        if !config.is_empty() {
+            let file = self.dir.join("server.conf");
+            std::fs::write(&file, config).expect("write the nats-server config");
+            command.arg("-c").arg(file);
         }
         let child = command
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])

@@ -26,6 +26,8 @@ struct Node {
 pub struct NatsCluster {
     dir: PathBuf,
     nodes: Vec<Node>,
+    /// More of every node's configuration (e.g. an `authorization` block).
+    config: String,
 }
 
 fn free_port() -> u16 {
@@ -39,6 +41,12 @@ impl NatsCluster {
     /// Starts three nodes and waits until each accepts connections (JetStream elects its leaders
     /// shortly after: a stream created meanwhile is retried by the services until it is).
     pub async fn spawn() -> Self {
+        Self::spawn_with_config("").await
+    }
+
+    /// Starts three nodes with `config` in each one's configuration file, e.g. an `authorization`
+    /// block: the users the cluster admits and their permissions.
+    pub async fn spawn_with_config(config: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("latchkey-nats-cluster-{}", unique_prefix()));
         let nodes = (0..3)
             .map(|n| Node {
@@ -48,7 +56,11 @@ impl NatsCluster {
                 child: None,
             })
             .collect();
-        let mut cluster = Self { dir, nodes };
+        let mut cluster = Self {
+            dir,
+            nodes,
+            config: config.to_owned(),
+        };
         for n in 0..3 {
             cluster.write_config(n);
         }
@@ -70,12 +82,13 @@ impl NatsCluster {
             .collect();
         let config = format!(
             "server_name: {name}\nlisten: 127.0.0.1:{client}\njetstream {{ store_dir: \"{store}\" }}\n\
-             cluster {{\n  name: latchkey-test\n  listen: 127.0.0.1:{cluster}\n  routes: [{routes}]\n}}\n",
+             cluster {{\n  name: latchkey-test\n  listen: 127.0.0.1:{cluster}\n  routes: [{routes}]\n}}\n{extra}\n",
             name = node.name,
             client = node.client_port,
             store = store.display(),
             cluster = node.cluster_port,
             routes = routes.join(", "),
+            extra = self.config,
         );
         std::fs::write(self.dir.join(format!("{}.conf", node.name)), config).expect("write a node's config");
     }
@@ -87,6 +100,14 @@ impl NatsCluster {
             .map(|node| format!("nats://127.0.0.1:{}", node.client_port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The nodes' logs: what they refused (permissions violations, failed authentication) is there.
+    pub fn logs(&self) -> Vec<PathBuf> {
+        self.nodes
+            .iter()
+            .map(|node| self.dir.join(format!("{}.log", node.name)))
+            .collect()
     }
 
     /// The index of the node named `name` (`n0`, `n1`, `n2`), as JetStream names a leader.

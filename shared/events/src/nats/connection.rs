@@ -49,6 +49,12 @@ impl NatsConnection {
     pub async fn connect(addrs: impl ToServerAddrs, options: ConnectOptions) -> Result<Self, ConnectError> {
         let (sender, link) = watch::channel(Link::default());
         let options = options.event_callback(move |event| {
+            // The server's errors are otherwise only the client's debug output, yet they are how a
+            // permissions violation shows (a publish, subscription or JetStream request of a subject
+            // the user may not use is dropped, and its request times out).
+            if let Event::ServerError(error) = &event {
+                tracing::error!(%error, "the NATS server reported an error");
+            }
             // The callback runs on the client's event task, in the order the events happened.
             sender.send_modify(|link| link.note(&event));
             std::future::ready(())

@@ -14,7 +14,7 @@ use async_nats::{Request, RequestError, RequestErrorKind};
 use futures::StreamExt;
 use tokio::{sync::watch, time::Instant};
 
-use super::{NatsBus, connection::Link};
+use super::{NatsBus, connection::Link, refused_off_its_subject};
 use crate::{BusError, Envelope, EventFilter, delivery::Acker as DeliveryAcker, delivery::Delivery, delivery::Step};
 
 /// How long the server has to confirm a subscription before the confirmation is tried again.
@@ -37,6 +37,7 @@ impl NatsBus {
         let confirmed = (link.borrow().gaps == before.gaps).then_some(before.gaps);
         Ok(Live {
             client: bus.client.clone(),
+            prefix: bus.prefix.clone(),
             subscriber,
             filter,
             link,
@@ -63,6 +64,8 @@ async fn confirm_registered(client: &async_nats::Client) -> Result<(), RequestEr
 /// A core-NATS subscription that reports gaps: events published while it exists, nothing stored.
 pub(crate) struct Live {
     client: async_nats::Client,
+    /// The bus's subject prefix: an event must have come on the subject its envelope names.
+    prefix: String,
     subscriber: async_nats::Subscriber,
     filter: EventFilter,
     link: watch::Receiver<Link>,
@@ -138,6 +141,7 @@ impl Live {
 
     fn delivery(&self, message: &async_nats::Message) -> Option<Delivery> {
         match Envelope::from_json(&message.payload) {
+            Ok(envelope) if refused_off_its_subject(&message.subject, &envelope, &self.prefix) => None,
             Ok(envelope) if self.filter.matches(&envelope) => Some(Delivery {
                 envelope,
                 published_ms: None,

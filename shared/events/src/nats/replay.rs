@@ -9,7 +9,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 
-use super::{NatsBus, published_ms};
+use super::{NatsBus, published_ms, refused_off_its_subject};
 use crate::{BusError, Envelope, EventFilter, delivery::Acker as DeliveryAcker, delivery::Delivery, delivery::Step};
 
 /// The longest pull request the consumer accepts. It also sets the idle heartbeat (half of it), so
@@ -63,6 +63,9 @@ async fn open(
 ) -> Result<(Box<pull::Ordered>, u64), BusError> {
     let bus = &bus.inner;
     let config = pull::OrderedConfig {
+        // Named, so the create request's subject carries the filter (an unnamed consumer's does
+        // not): the broker can then allow a service to replay only its own filters (`access`).
+        name: Some(format!("replay-{}", uuid::Uuid::now_v7().simple())),
         // nats-server 2.9 takes one filter subject per consumer; none means the whole stream.
         filter_subject: match filter.pattern() {
             None => String::new(),
@@ -168,6 +171,7 @@ impl Replay {
             }
             self.history_left = self.history_left.saturating_sub(1);
             match Envelope::from_json(&message.payload) {
+                Ok(envelope) if refused_off_its_subject(&message.subject, &envelope, &self.bus.inner.prefix) => {}
                 Ok(envelope) if self.filter.matches(&envelope) => {
                     return Some(Ok(Step::Event(Delivery {
                         envelope,

@@ -7,6 +7,7 @@
 // clippy.toml makes the only way in the crates' own code) is for what a service runs.
 #![allow(clippy::disallowed_methods)]
 
+mod access;
 mod batches;
 mod dead_consumer;
 mod dead_relay;
