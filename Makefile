@@ -10,7 +10,7 @@ IMAGE ?= latchkey:dev
 # names are unique across the workspace).
 BENCHES ?= verify http_load delivery audit vault
 
-.PHONY: help run test peers lint fmt bench image schemathesis fuzz fuzz-smoke fuzz-install fuzz-build screenshots faults
+.PHONY: help run test peers lint fmt bench image schemathesis k8s-validate fuzz fuzz-smoke fuzz-install fuzz-build screenshots faults
 
 help:
 	@echo "make run    - latchkey dev: every service in one process (SQLite, in-process bus)"
@@ -22,6 +22,7 @@ help:
 	@echo "make faults - the kill suite: every fault scenario on a mesh of processes (docs/operations.md)"
 	@echo "make schemathesis - every API operation fuzzed from /openapi.json against a fresh latchkey dev"
 	@echo "make image  - build the $(IMAGE) container image from deploy/Dockerfile"
+	@echo "make k8s-validate - render every deploy/k8s overlay and validate it against the Kubernetes schemas"
 	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS ($(FUZZ_SECONDS)) each; make fuzz-smoke: $(FUZZ_SMOKE_SECONDS) s each"
 
 run:
@@ -47,6 +48,11 @@ peers:
 # schemathesis against `latchkey dev` (debug build, as `make test` leaves it): docs/api-testing.md.
 schemathesis:
 	@bash .ci/schemathesis
+
+# The Kubernetes manifests (deploy/k8s): every overlay rendered by kubectl's kustomize and validated
+# against the Kubernetes API schemas (kubernetes-validate, pinned, installed on first use).
+k8s-validate:
+	@bash .ci/k8s
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,11 +1,13 @@
-//! docker-compose.yml and deploy/Dockerfile against what `latchkey serve` really accepts. No Docker
-//! engine runs here, so the mesh's wiring is checked by reading the files the way Compose does and
-//! handing each service's command and environment to the real CLI parser, settings loader and
-//! listen-address rules.
+//! docker-compose.yml, deploy/Dockerfile and the Kubernetes manifests of deploy/k8s against what
+//! `latchkey serve` really accepts. No Docker engine or cluster runs here, so the mesh's wiring is
+//! checked by reading the files the way Compose and kustomize do, mounting the secret files
+//! deploy/make-secrets writes where they say, and handing each service's command and environment
+//! to the real CLI parser, settings loader and listen-address rules.
 
 mod file;
 mod fixture;
 mod image;
+mod k8s;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +16,7 @@ use latchkey::cli::{Cli, Service};
 use latchkey::serve::mesh_urls;
 use latchkey::settings::Settings;
 
-use file::{host_and_port, required_variable, url_path};
+use file::{host_and_port, url_path};
 use fixture::{DOCKERFILE, IMAGE, TestResult, compose, mesh_processes, repo_file};
 
 const ALL_SERVICES: [Service; 8] = [
@@ -96,7 +98,15 @@ fn serve_essentials_point_at_services_that_exist_on_the_ports_they_listen_on() -
             Some(("nats", 4222)),
             "{name}: NATS URL"
         );
-        assert!(!settings.mesh.service_token.is_empty(), "{name}: no service token");
+        // Mutual TLS between the services (the files mounted from its secrets), each as itself on NATS.
+        for setting in ["TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"] {
+            let file = process.compose.environment.get(&format!("LATCHKEY__MESH__{setting}"));
+            assert!(
+                file.is_some_and(|file| process.mounts.contains_key(file)),
+                "{name}: the mesh is not over mutual TLS with its mounted certificate"
+            );
+        }
+        assert_eq!(settings.nats.user, *name, "{name}: NATS user");
         let otlp = settings.telemetry.otlp_endpoint.as_deref().unwrap_or_default();
         assert_eq!(host_and_port(otlp), Some(("jaeger", 4317)), "{name}: OTLP endpoint");
         // Loopback inside a container is unreachable from its peers.
@@ -106,8 +116,10 @@ fn serve_essentials_point_at_services_that_exist_on_the_ports_they_listen_on() -
             process.listen
         );
 
-        // Every mesh address names the compose service that serves it, on the port it listens on.
+        // Every mesh address names the compose service that serves it, on the port it listens on,
+        // over TLS (the certificate's name is the service's, and so is the host's).
         for (target, url) in &mesh_urls(settings).0 {
+            assert!(url.starts_with("https://"), "{name}: {target} at {url}");
             let port = listening.get(target).copied();
             assert_eq!(
                 host_and_port(url),
@@ -153,32 +165,72 @@ fn serve_essentials_point_at_services_that_exist_on_the_ports_they_listen_on() -
 }
 
 #[test]
-fn secrets_come_from_the_environment_never_from_the_file() -> TestResult {
+fn secrets_are_files_deploy_make_secrets_writes_never_values_in_the_file() -> TestResult {
     let raw = file::load_raw(&repo_file("docker-compose.yml"))?;
-    // By the setting's last word: `…__SERVICE_TOKEN` is a secret, `…__AGENT_TOKEN_URL` is not.
-    let secret_suffixes = ["TOKEN", "PASSWORD", "SECRET", "KEY"];
+    // By the setting's last word: `…__PASSWORD_FILE` names a file, `…__PASSWORD` would be the secret.
+    let secret_suffixes = ["TOKEN", "PASSWORD", "SECRET", "KEY", "KEYS", "DATABASE__URL"];
     for (name, service) in &raw.services {
-        for (key, value) in &service.environment {
-            if secret_suffixes.iter().any(|suffix| key.ends_with(suffix)) {
-                assert!(
-                    required_variable(value).is_some(),
-                    "{name}: {key} must be ${{VAR:?…}}, not a literal"
-                );
-            }
-            if key == "LATCHKEY__DATABASE__URL" {
-                let userinfo = value.split_once("://").and_then(|(_, rest)| rest.split_once('@'));
-                let password = userinfo
-                    .and_then(|(userinfo, _)| userinfo.split_once(':'))
-                    .map(|(_, p)| p);
-                assert!(
-                    password.and_then(required_variable).is_some(),
-                    "{name}: database password literal"
-                );
-            }
+        for key in service.environment.keys() {
+            assert!(
+                !secret_suffixes.iter().any(|suffix| key.ends_with(suffix)),
+                "{name}: {key} puts a secret in the file: name a secret file with {key}_FILE"
+            );
         }
     }
-    // Without the variables set, Compose refuses to start rather than run with an empty secret.
-    assert!(file::load(&repo_file("docker-compose.yml"), &BTreeMap::new()).is_err());
+    for (name, secret) in &raw.secrets {
+        assert!(
+            secret.file.starts_with(".secrets/"),
+            "secret {name}: {} is outside .secrets/",
+            secret.file
+        );
+    }
+    let gitignore = std::fs::read_to_string(repo_file(".gitignore"))?;
+    assert!(
+        gitignore.lines().any(|line| line.trim() == "/.secrets/"),
+        ".gitignore does not keep .secrets/ out of git"
+    );
+
+    // deploy/make-secrets writes every file the secrets are read from, and each service mounts
+    // only its own: the CA's certificate, its certificate and key, its NATS password and database.
+    let compose = compose()?;
+    for name in compose.secrets.keys() {
+        assert!(
+            compose.secret_file(name)?.is_file(),
+            "deploy/make-secrets writes no {name}"
+        );
+    }
+    for (name, process) in mesh_processes(&compose)? {
+        for mount in &process.compose.secrets {
+            let source = mount.source();
+            let own = source == "mesh-ca"
+                || source.starts_with(&format!("{name}-"))
+                || (name == "vault" && source == "vault-root-keys");
+            assert!(own, "{name} mounts {source}, which is not its own");
+        }
+    }
+    // PostgreSQL's password is the one in the services' database URLs.
+    let postgres = compose.services.get("postgres").ok_or("no postgres service")?;
+    assert_eq!(
+        postgres.environment.get("POSTGRES_PASSWORD_FILE").map(String::as_str),
+        Some("/run/secrets/postgres-password")
+    );
+    assert!(
+        postgres
+            .secrets
+            .iter()
+            .any(|mount| mount.source() == "postgres-password")
+    );
+    let password = std::fs::read_to_string(compose.secret_file("postgres-password")?)?;
+    let processes = mesh_processes(&compose)?;
+    let audit = processes.get("audit").ok_or("no audit service")?;
+    assert!(
+        audit
+            .settings
+            .database
+            .url
+            .starts_with(&format!("postgres://latchkey:{}@", password.trim_end())),
+        "the database URLs do not carry PostgreSQL's password"
+    );
     Ok(())
 }
 
@@ -200,6 +252,25 @@ fn nats_keeps_jetstream_on_a_volume_and_every_awaited_dependency_has_a_healthche
     let volume = mounts.find(|(_, target)| target == store).map(|(source, _)| source);
     let volume = volume.ok_or_else(|| format!("the JetStream store {store} is not on a volume"))?;
     assert!(compose.volumes.contains_key(volume), "volume {volume} is not declared");
+    // Its users, one per service, from the secret deploy/make-secrets writes.
+    let config = command
+        .iter()
+        .position(|arg| arg == "--config" || arg == "-c")
+        .and_then(|flag| command.get(flag + 1))
+        .ok_or("nats: no --config")?;
+    let users = nats
+        .secrets
+        .iter()
+        .find(|mount| mount.path() == *config)
+        .ok_or_else(|| format!("nats: its configuration {config} is no mounted secret"))?;
+    let users = std::fs::read_to_string(compose.secret_file(users.source())?)?;
+    for service in ALL_SERVICES {
+        assert!(
+            users.contains(&format!("user: \"{}\"", service.name())),
+            "nats has no user {}",
+            service.name()
+        );
+    }
 
     let postgres = compose.services.get("postgres").ok_or("no postgres service")?;
     assert!(
@@ -228,10 +299,19 @@ fn nats_keeps_jetstream_on_a_volume_and_every_awaited_dependency_has_a_healthche
             .compose
             .healthcheck_text()
             .ok_or_else(|| format!("{name}: no healthcheck"))?;
-        let port = process.listen.port();
+        // /readyz: the gateway's on its port, a service's on its metrics port.
+        let port = match process.service {
+            Service::Gateway => process.listen.port(),
+            _ => process
+                .settings
+                .server
+                .metrics_listen
+                .parse::<std::net::SocketAddr>()?
+                .port(),
+        };
         assert!(
-            probe.contains(&format!("/dev/tcp/127.0.0.1/{port}")),
-            "{name} probes another port: {probe}"
+            probe.contains(&format!("/dev/tcp/127.0.0.1/{port}")) && probe.contains("GET /readyz "),
+            "{name} probes something else than /readyz on {port}: {probe}"
         );
         let needs: Vec<&str> = match process.service {
             // The gateway's /readyz asks its peers, so it starts after them.

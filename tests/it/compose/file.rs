@@ -14,6 +14,43 @@ pub struct ComposeFile {
     pub services: BTreeMap<String, ComposeService>,
     #[serde(default)]
     pub volumes: BTreeMap<String, Option<Value>>,
+    /// Top-level secrets: where each one's file is, relative to the compose file.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretFile>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SecretFile {
+    pub file: String,
+}
+
+/// A service's use of a secret: its name (mounted at /run/secrets/<name>), or its name and where.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SecretMount {
+    Short(String),
+    Long { source: String, target: Option<String> },
+}
+
+impl SecretMount {
+    pub fn source(&self) -> &str {
+        match self {
+            Self::Short(source) | Self::Long { source, .. } => source,
+        }
+    }
+
+    /// Where the container sees it: an absolute target, else /run/secrets/<target or name>.
+    pub fn path(&self) -> String {
+        match self {
+            Self::Long {
+                target: Some(target), ..
+            } if target.starts_with('/') => target.clone(),
+            Self::Long {
+                target: Some(target), ..
+            } => format!("/run/secrets/{target}"),
+            _ => format!("/run/secrets/{}", self.source()),
+        }
+    }
 }
 
 /// One service. Only the exec (list) form of `command` and the mapping forms of `environment` and
@@ -32,6 +69,8 @@ pub struct ComposeService {
     pub ports: Vec<String>,
     #[serde(default)]
     pub volumes: Vec<String>,
+    #[serde(default)]
+    pub secrets: Vec<SecretMount>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,14 +173,6 @@ fn expand(body: &str, vars: &BTreeMap<&str, &str>) -> Result<String, String> {
         return Err(format!("unsupported substitution ${{{body}}}"));
     };
     Ok(expanded.to_owned())
-}
-
-/// The variable name a value takes whole from a required interpolation (`${NAME:?…}` or `${NAME?…}`).
-pub fn required_variable(raw: &str) -> Option<&str> {
-    let body = raw.strip_prefix("${")?.strip_suffix('}')?;
-    let (name, modifier) = body.split_at(name_length(body));
-    let is_required = !name.is_empty() && (modifier.starts_with(":?") || modifier.starts_with('?'));
-    (is_required && !modifier.contains('}')).then_some(name)
 }
 
 fn name_length(text: &str) -> usize {

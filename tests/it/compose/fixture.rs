@@ -1,5 +1,5 @@
-//! What the compose checks share: the expected services, the shell environment, and each compose
-//! service turned into what `latchkey serve` would make of it.
+//! What the compose checks share: docker-compose.yml with the secret files deploy/make-secrets
+//! writes, and each compose service turned into what `latchkey serve` would make of it.
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -20,26 +20,59 @@ pub const IMAGE: &str = "latchkey:dev";
 /// The one Dockerfile, relative to the repository root.
 pub const DOCKERFILE: &str = "deploy/Dockerfile";
 
-/// What the person running `docker compose up` puts in the shell or `.env`.
-pub fn shell_environment() -> BTreeMap<&'static str, &'static str> {
-    BTreeMap::from([
-        ("LATCHKEY_SERVICE_TOKEN", "compose-check-service-token-0123456789abcdef"),
-        ("LATCHKEY_POSTGRES_PASSWORD", "compose-check-password"),
-        (
-            "LATCHKEY_VAULT_ROOT_KEYS",
-            "1:Y29tcG9zZS1jaGVjay12YXVsdC1yb290LWtleS0zMmI=",
-        ),
-    ])
-}
-
 /// A file of this repository, wherever the test runs from.
 pub fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// docker-compose.yml as Compose would run it with [`shell_environment`].
-pub fn compose() -> Result<ComposeFile, Box<dyn Error>> {
-    file::load(&repo_file("docker-compose.yml"), &shell_environment())
+/// Runs deploy/make-secrets, as the person deploying does, into `dir` (with `postgres`, the server's
+/// URL, or docker-compose.yml's), with this build's binary for `latchkey mesh-certs`.
+pub fn make_secrets(dir: &Path, postgres: Option<&str>) -> Result<(), Box<dyn Error>> {
+    let made = std::process::Command::new("bash")
+        .arg(repo_file("deploy/make-secrets"))
+        .arg(dir)
+        .args(postgres)
+        .env("LATCHKEY", env!("CARGO_BIN_EXE_latchkey"))
+        .output()?;
+    if !made.status.success() {
+        return Err(format!("deploy/make-secrets failed: {}", String::from_utf8_lossy(&made.stderr)).into());
+    }
+    Ok(())
+}
+
+/// docker-compose.yml as Compose would run it, with the secret files deploy/make-secrets writes for
+/// it (`.secrets/`) in a directory of the fixture's own that stands for the repository root.
+pub struct Compose {
+    pub file: ComposeFile,
+    root: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Compose {
+    type Target = ComposeFile;
+
+    fn deref(&self) -> &ComposeFile {
+        &self.file
+    }
+}
+
+impl Compose {
+    /// The file the top-level secret `name` is read from.
+    pub fn secret_file(&self, name: &str) -> Result<PathBuf, Box<dyn Error>> {
+        let secret = self
+            .file
+            .secrets
+            .get(name)
+            .ok_or_else(|| format!("secret {name} is not declared"))?;
+        Ok(self.root.path().join(secret.file.trim_start_matches("./")))
+    }
+}
+
+/// docker-compose.yml with its secrets made (see [`Compose`]).
+pub fn compose() -> Result<Compose, Box<dyn Error>> {
+    let root = tempfile::tempdir()?;
+    make_secrets(&root.path().join(".secrets"), None)?;
+    let file = file::load(&repo_file("docker-compose.yml"), &BTreeMap::new())?;
+    Ok(Compose { file, root })
 }
 
 /// A compose service built from the Latchkey image, as `latchkey serve` would run it.
@@ -49,11 +82,13 @@ pub struct MeshProcess<'a> {
     pub settings: Settings,
     /// Where `serve` would bind, computed by the binary's own rules.
     pub listen: SocketAddr,
+    /// Its secrets: where the container sees each, and the file mounted there.
+    pub mounts: BTreeMap<String, PathBuf>,
 }
 
 /// Every compose service built from the Latchkey image, by compose name, through the real CLI parser
-/// and settings loader.
-pub fn mesh_processes(compose: &ComposeFile) -> Result<BTreeMap<&str, MeshProcess<'_>>, Box<dyn Error>> {
+/// and settings loader, each reading its secrets from the files mounted where its settings say.
+pub fn mesh_processes(compose: &Compose) -> Result<BTreeMap<&str, MeshProcess<'_>>, Box<dyn Error>> {
     let from_our_image = |service: &ComposeService| {
         service.image.as_deref() == Some(IMAGE)
             || service
@@ -73,7 +108,32 @@ pub fn mesh_processes(compose: &ComposeFile) -> Result<BTreeMap<&str, MeshProces
         else {
             return Err(format!("{name}: {command:?} is not `serve <service>`").into());
         };
-        let environment = service.environment.clone().into_iter();
+        let mut mounts = BTreeMap::new();
+        for mount in &service.secrets {
+            let file = compose
+                .secret_file(mount.source())
+                .map_err(|error| format!("{name}: {error}"))?;
+            if !file.is_file() {
+                return Err(format!(
+                    "{name}: secret {} is no file deploy/make-secrets writes",
+                    mount.source()
+                )
+                .into());
+            }
+            mounts.insert(mount.path(), file);
+        }
+        // A setting naming a file reads the secret mounted there; one nothing is mounted at fails.
+        let mut environment = Vec::new();
+        for (key, value) in &service.environment {
+            let value = if key.ends_with("_FILE") {
+                let mounted = mounts.get(value);
+                let mounted = mounted.ok_or_else(|| format!("{name}: {key}={value}: no secret is mounted there"))?;
+                mounted.display().to_string()
+            } else {
+                value.clone()
+            };
+            environment.push((key.clone(), value));
+        }
         let settings = Settings::load(None, environment).map_err(|error| format!("{name}: {error}"))?;
         let listen = listen_address(&settings, target, listen, &mesh_urls(&settings))?;
         let process = MeshProcess {
@@ -81,6 +141,7 @@ pub fn mesh_processes(compose: &ComposeFile) -> Result<BTreeMap<&str, MeshProces
             service: target,
             settings,
             listen,
+            mounts,
         };
         processes.insert(name.as_str(), process);
     }
