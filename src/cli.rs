@@ -45,8 +45,25 @@ pub enum Command {
         )]
         url: String,
     },
+    /// Brings a service's database (`database.url`) to this build's schema, prints each schema's
+    /// version and exits. `serve` migrates at every start as well: this runs it on its own, once,
+    /// before new replicas roll out (the Kubernetes Job of deploy/k8s). Safe beside running replicas.
+    Migrate {
+        /// A service with a database: any but the gateway.
+        service: Service,
+    },
     /// Prints every setting with its default and meaning.
     Config,
+    /// Writes a development CA and a certificate with its key for every mesh identity (each
+    /// service, and `operator` for this command line) into DIR, for a mesh over mutual TLS
+    /// (`mesh.tls_*`, docs/security.md). Refuses a directory that already holds a CA.
+    MeshCerts {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How long the CA and the certificates are valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
     /// Manages accounts of a running mesh (uses `mesh.agent_token_url` and `mesh.service_token`).
     #[command(subcommand)]
     Account(AccountCommand),
@@ -62,6 +79,17 @@ pub enum Command {
     /// Works with the event pipeline's dead letters.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Prints nats-server's authorization for the mesh: one user per service, each allowed only its
+    /// own subjects (the event types it publishes, what it reads); passwords or nkeys as variables
+    /// the server resolves (docs/operations.md).
+    NatsConfig {
+        /// The subject prefix (`nats.prefix`); the settings' when not given.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// How the services authenticate: `nats.user` and `nats.password`, or `nats.nkey_seed_file`.
+        #[arg(long, value_enum, default_value_t = crate::nats_config::Credential::Password)]
+        credential: crate::nats_config::Credential,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -72,6 +72,17 @@ pub struct ServiceContext {
     pub settings: ServiceSettings,
 }
 
+impl ServiceContext {
+    /// How `service` is known in the mesh: over mTLS by the certificate of its process (which runs
+    /// that one service); otherwise by its name, for its calls to services of the same process.
+    pub fn mesh_auth_of(&self, service: Service) -> MeshAuth {
+        match self.mesh_auth.tls() {
+            Some(_) => self.mesh_auth.clone(),
+            None => self.mesh_auth.clone().as_identity(service.name()),
+        }
+    }
+}
+
 /// The services' own settings: the `[gateway]`, `[webhook]`, `[oauth]`, `[audit]`, `[policy]`,
 /// `[agent_token]` and `[domains]` sections of the settings file.
 #[derive(Clone, Debug)]

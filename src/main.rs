@@ -20,6 +20,12 @@ async fn main() -> anyhow::Result<()> {
         print!("{DEFAULTS}");
         return Ok(());
     }
+    if let Command::MeshCerts { out, days } = &cli.command {
+        for file in latchkey::mesh_certs::write(out, *days)? {
+            println!("{}", file.display());
+        }
+        return Ok(());
+    }
     let _telemetry = latchkey_telemetry::init(&settings.telemetry)?;
     let shutdown = latchkey::shutdown_on_signal();
     match cli.command {
@@ -34,11 +40,16 @@ async fn main() -> anyhow::Result<()> {
             dev.mesh.stop().await;
         }
         Command::Serve { service, listen } => latchkey::serve::run(settings, service, listen, shutdown).await?,
+        Command::Migrate { service } => {
+            for (schema, version) in latchkey::migrate::migrate(&settings, service).await? {
+                println!("{}: {schema} at version {version}", service.name());
+            }
+        }
         Command::Account(AccountCommand::Create { name }) => {
             let url = latchkey::serve::mesh_urls(&settings)
                 .of(latchkey::cli::Service::AgentToken)?
                 .to_owned();
-            let auth = settings.mesh.auth();
+            let auth = settings.mesh.operator_auth()?;
             let (account_id, key) = latchkey::mesh::create_account(&url, &auth, &name).await?;
             println!("account {account_id}\napi key {key}");
         }
@@ -46,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
             let url = latchkey::serve::mesh_urls(&settings)
                 .of(latchkey::cli::Service::AgentToken)?
                 .to_owned();
-            let auth = settings.mesh.auth();
+            let auth = settings.mesh.operator_auth()?;
             let moved = latchkey::mesh::set_account_plan(&url, &auth, &account, &plan).await?;
             match moved.event_type {
                 Some(event) => println!("account {account}: plan {} -> {plan} ({event})", moved.from_plan),
@@ -92,6 +103,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Events(EventsCommand::DeadLetters(command)) => {
             print!("{}", latchkey::dead_letters::run(&settings, command).await?);
         }
+        Command::NatsConfig { prefix, credential } => {
+            let prefix = prefix.unwrap_or(settings.nats.prefix);
+            print!("{}", latchkey::nats_config::authorization(&prefix, credential));
+        }
         Command::Mcp { url } => {
             // An account API key, or an agent token for Latchkey; read here so it is never an argument.
             let key = std::env::var("LATCHKEY_API_KEY")
@@ -100,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
             let endpoint = format!("{}/mcp", url.trim_end_matches('/'));
             latchkey_mcp::serve_stdio(&endpoint, &key).await?;
         }
-        Command::Config => {}
+        Command::Config | Command::MeshCerts { .. } => {}
     }
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use latchkey_events::{EventBus, NatsConnection};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +17,8 @@ use crate::{
     settings::Settings,
 };
 
+mod nats;
+
 /// The gateway's port when neither `--listen` nor `server.listen` names one.
 const DEFAULT_GATEWAY_PORT: u16 = 8080;
 
@@ -28,10 +29,30 @@ pub async fn run(
     listen: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if settings.mesh.service_token.len() < 16 {
-        bail!(
-            "mesh.service_token must be set to a secret of at least 16 characters \
-             (LATCHKEY__MESH__SERVICE_TOKEN_FILE naming a file that holds it, or LATCHKEY__MESH__SERVICE_TOKEN)"
+    // Who this process is in the mesh: its certificate names it (mutual TLS), or, on a plaintext
+    // mesh, it knows the shared service token.
+    let mesh_auth = settings
+        .mesh
+        .auth_as(service.name())
+        .context("cannot load the mesh's TLS files (mesh.tls_*)")?;
+    if mesh_auth.tls().is_none() {
+        if !settings.mesh.allow_plaintext {
+            bail!(
+                "the mesh needs mutual TLS: set mesh.tls_ca_file, tls_cert_file and tls_key_file \
+                 (`latchkey mesh-certs --out DIR` makes a development set; docs/security.md), \
+                 or mesh.allow_plaintext = true for a plaintext mesh on one trusted machine"
+            );
+        }
+        if settings.mesh.service_token.len() < 16 {
+            bail!(
+                "mesh.service_token must be set to a secret of at least 16 characters \
+                 (LATCHKEY__MESH__SERVICE_TOKEN_FILE naming a file that holds it, or LATCHKEY__MESH__SERVICE_TOKEN) \
+                 for a plaintext mesh"
+            );
+        }
+        tracing::warn!(
+            service = service.name(),
+            "the mesh is plaintext under a shared token: set mesh.tls_* for mutual TLS (docs/security.md)"
         );
     }
     let needs_database = matches!(
@@ -58,7 +79,9 @@ pub async fn run(
                 .context("server.metrics_listen is not HOST:PORT")?,
         ),
     };
-    let mut bus = connect_bus(&settings, &shutdown).await?.with_config(settings.events);
+    let mut bus = nats::connect_bus(&settings, service, &shutdown)
+        .await?
+        .with_config(settings.events);
     if !settings.database.url.is_empty() && service != Service::Gateway {
         // The service's consumers dead-letter into its own database (docs/events.md).
         // Dead letters are written rarely, one at a time: a pool of two is plenty.
@@ -79,7 +102,7 @@ pub async fn run(
             max_connections: settings.database.max_connections,
         },
         bus,
-        mesh_auth: settings.mesh.auth(),
+        mesh_auth,
         urls,
         vault_root_keys: settings.vault.root_key_source(),
         settings: service_settings,
@@ -100,14 +123,27 @@ pub async fn run(
     Ok(())
 }
 
-/// `/metrics` and `/healthz` over HTTP for a gRPC service, for Prometheus and plain HTTP probes.
+/// `/metrics`, `/healthz` and `/readyz` over HTTP for a gRPC service, for Prometheus and for
+/// probes that cannot ask its gRPC health service (a kubelet has no mesh certificate).
 async fn serve_metrics(listener: TcpListener, shutdown: CancellationToken) {
-    let served = axum::serve(listener, latchkey_gateway::metrics_router())
+    let router = latchkey_gateway::metrics_router().route("/readyz", axum::routing::get(readyz));
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     if let Err(error) = served {
         tracing::error!(%error, "the metrics endpoint stopped");
     }
+}
+
+/// 200 while the service answers its gRPC health check SERVING (its database and NATS answer),
+/// 503 while it does not, before it first does and while it drains.
+async fn readyz() -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let (status, word) = if latchkey_server::serving() {
+        (axum::http::StatusCode::OK, "ok")
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    };
+    (status, axum::Json(serde_json::json!({ "status": word })))
 }
 
 /// `--listen`, else `server.listen`, else loopback (127.0.0.1) on the gateway's 8080 or the port of
@@ -136,48 +172,6 @@ pub fn listen_address(
         }
     };
     Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-}
-
-/// How often the NATS client pings the server to find out whether the connection still works.
-const NATS_PING_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Connects to NATS and ensures the event stream, retrying until NATS answers: in a mesh that
-/// starts all at once the broker may come up after the service.
-async fn connect_bus(settings: &Settings, shutdown: &CancellationToken) -> anyhow::Result<EventBus> {
-    // Made by the events crate, which follows the connection's events: live subscriptions must know
-    // when the client was disconnected, as it resubscribes silently. A connection that dies without
-    // a word (no FIN, no RST) is noticed after three unanswered pings: with pings every 10 s rather
-    // than the library's 60 s, within half a minute instead of three, under the caches' TTLs.
-    let options = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .ping_interval(NATS_PING_INTERVAL);
-    // A cluster's seed servers, comma-separated: the client tries each, and learns the rest of the
-    // cluster from the one it reaches.
-    let servers: Vec<&str> = settings
-        .nats
-        .url
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let connection = NatsConnection::connect(servers, options)
-        .await
-        .with_context(|| format!("cannot reach NATS at {}", settings.nats.url))?;
-    let mut delay = Duration::from_millis(200);
-    let stream = settings.nats.stream();
-    loop {
-        match EventBus::nats_with(connection.clone(), &settings.nats.prefix, stream).await {
-            Ok(bus) => return Ok(bus),
-            // A server refusing the settings (e.g. replicas > 1 without a cluster) is retried as the
-            // server not being ready is: a cluster may still be forming. The warning says which.
-            Err(error) => tracing::warn!(%error, "event stream not ready; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.cancelled() => bail!("stopped before NATS was reachable"),
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
 }
 
 #[cfg(test)]

@@ -15,9 +15,13 @@ use latchkey_gateway::GatewayConfig;
 use latchkey_telemetry::TelemetryConfig;
 use serde::Deserialize;
 
+mod nats;
 mod secret_files;
 
-pub use self::secret_files::SecretFileError;
+pub use self::{
+    nats::{NatsIdentity, NatsSettings},
+    secret_files::SecretFileError,
+};
 
 /// The defaults, embedded so the binary documents itself (`latchkey config` prints them).
 pub const DEFAULTS: &str = include_str!("defaults.toml");
@@ -60,33 +64,6 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatsSettings {
-    pub url: String,
-    pub prefix: String,
-    /// Copies of the event stream across a NATS cluster.
-    pub stream_replicas: usize,
-    /// How long events are kept; 0: for ever (or until `stream_max_bytes`).
-    pub stream_max_age_secs: u64,
-    /// The most bytes of events kept, oldest dropped first; 0: no limit.
-    pub stream_max_bytes: u64,
-    /// How long message ids are remembered for deduplication.
-    pub stream_duplicate_window_secs: u64,
-}
-
-impl NatsSettings {
-    /// How the event stream is kept.
-    pub fn stream(&self) -> latchkey_events::StreamSettings {
-        latchkey_events::StreamSettings {
-            replicas: self.stream_replicas,
-            max_age: std::time::Duration::from_secs(self.stream_max_age_secs),
-            max_bytes: (self.stream_max_bytes > 0).then_some(self.stream_max_bytes),
-            duplicate_window: std::time::Duration::from_secs(self.stream_duplicate_window_secs),
-        }
-    }
-}
-
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MeshSettings {
@@ -101,6 +78,15 @@ pub struct MeshSettings {
     /// How long a mesh call may take, and one that waits on a third party (`MeshDeadlines`).
     pub call_timeout_ms: u64,
     pub long_call_timeout_ms: u64,
+    /// Mutual TLS between the services (docs/security.md): the CA's certificates, this process's
+    /// certificate and its key, PEM files; all three or none.
+    pub tls_ca_file: String,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// How often the TLS files are read again, to pick up rotated certificates.
+    pub tls_reload_secs: u64,
+    /// Lets `serve` run a plaintext mesh under the shared token (tests, benchmarks on one machine).
+    pub allow_plaintext: bool,
 }
 
 impl MeshSettings {
@@ -112,9 +98,45 @@ impl MeshSettings {
         })
     }
 
+    /// The mesh credential of the process that is `identity` (the service `serve` runs, or
+    /// `operator` for the command line): over mutual TLS when the `tls_*` files are set, its
+    /// certificate having to name `identity`.
+    pub fn auth_as(&self, identity: &str) -> Result<latchkey_server::MeshAuth, latchkey_server::TlsError> {
+        let auth = self.auth();
+        match self.tls_files() {
+            Some(files) => Ok(auth.with_tls(latchkey_server::MeshTls::load(
+                files,
+                identity,
+                Duration::from_secs(self.tls_reload_secs),
+            )?)),
+            None => Ok(auth),
+        }
+    }
+
+    /// The command line's mesh credential (`latchkey account`, `latchkey keys rotate`).
+    pub fn operator_auth(&self) -> Result<latchkey_server::MeshAuth, latchkey_server::TlsError> {
+        self.auth_as("operator")
+    }
+
+    /// The mesh's TLS files, when the mesh uses mutual TLS.
+    pub fn tls_files(&self) -> Option<latchkey_server::TlsFiles> {
+        (!self.tls_cert_file.is_empty()).then(|| latchkey_server::TlsFiles {
+            ca: self.tls_ca_file.clone().into(),
+            cert: self.tls_cert_file.clone().into(),
+            key: self.tls_key_file.clone().into(),
+        })
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.call_timeout_ms < 100 || self.long_call_timeout_ms < 100 {
             return Err("call_timeout_ms and long_call_timeout_ms must be at least 100".to_owned());
+        }
+        let tls_set = [&self.tls_ca_file, &self.tls_cert_file, &self.tls_key_file].map(|file| !file.is_empty());
+        if tls_set.contains(&true) && tls_set.contains(&false) {
+            return Err("tls_ca_file, tls_cert_file and tls_key_file are set together or not at all".to_owned());
+        }
+        if self.tls_reload_secs == 0 {
+            return Err("tls_reload_secs must be at least 1".to_owned());
         }
         Ok(())
     }
@@ -235,12 +257,14 @@ impl Settings {
             )
             .build()?;
         secret_files::resolve(&mut config.cache)?;
-        let settings = config.try_deserialize::<Settings>()?;
+        let mut settings = config.try_deserialize::<Settings>()?;
         settings.vault.validate()?;
+        settings.nats.read_key_files()?;
         settings
             .nats
             .stream()
             .validate()
+            .and_then(|()| settings.nats.validate())
             .map_err(|message| SettingsError::Invalid(config::ConfigError::Message(format!("[nats] {message}"))))?;
         settings
             .mesh

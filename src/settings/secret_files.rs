@@ -4,7 +4,9 @@
 //!
 //! Files are read once, while the settings load, on the raw settings tree: the file's content takes
 //! the place of the secret setting and the `…_file` key goes, so the rest of the code sees the
-//! value as if it had been given directly. Errors name the setting and the path, never the content.
+//! value as if it had been given directly. Settings that exist only as a file (`nats.nkey_seed_file`,
+//! `nats.credentials_file`) keep their path and are read by [`read_named`] and [`read_named_whole`]
+//! once the settings are deserialized. Errors name the setting and the path, never the content.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,11 @@ use config::{Map, Value, ValueKind};
 
 /// Secret settings that may come from a file, as (section, key); the file is named by `<key>_file`
 /// in the same section.
-const SECRETS: [(&[&str], &str); 2] = [(&["mesh"], "service_token"), (&["database"], "url")];
+const SECRETS: [(&[&str], &str); 3] = [
+    (&["mesh"], "service_token"),
+    (&["database"], "url"),
+    (&["nats"], "password"),
+];
 
 /// The section of the deployment's OAuth apps: each app's `client_secret` may come from its
 /// `client_secret_file`.
@@ -110,6 +116,35 @@ fn resolve_in(table: &mut Map<String, Value>, section: &str, key: &str) -> Resul
     let origin = file.origin().map(|origin| format!("{origin}, via {setting}"));
     table.insert(key.to_owned(), Value::new(origin.as_ref(), ValueKind::String(secret)));
     Ok(())
+}
+
+/// The secret in the file `setting` names (`path`), for a setting that takes only a file (an nkey
+/// seed): `None` when `path` is empty.
+pub(super) fn read_named(setting: &str, path: &str) -> Result<Option<String>, SecretFileError> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    read(setting, Path::new(path)).map(Some)
+}
+
+/// The whole of the file `setting` names, for a file whose format has its own line structure (a
+/// `.creds` file's blocks end in newlines): `None` when `path` is empty. Empty files are refused.
+pub(super) fn read_named_whole(setting: &str, path: &str) -> Result<Option<String>, SecretFileError> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let content = std::fs::read_to_string(path).map_err(|source| SecretFileError::Unreadable {
+        setting: setting.to_owned(),
+        path: path.into(),
+        source,
+    })?;
+    if content.trim().is_empty() {
+        return Err(SecretFileError::Empty {
+            setting: setting.to_owned(),
+            path: path.into(),
+        });
+    }
+    Ok(Some(content))
 }
 
 /// The secret in the file at `path`, less one trailing newline (`\n` or `\r\n`: `echo` and editors

@@ -239,16 +239,16 @@ fn the_event_stream_is_kept_as_the_settings_say_and_nonsense_is_refused() {
     }
 }
 
-/// A directory of secret files, as a platform mounts them.
-struct Mounted(tempfile::TempDir);
+/// A directory of secret files, as a platform mounts them (the `nats` settings' tests use it too).
+pub(super) struct Mounted(pub(super) tempfile::TempDir);
 
 impl Mounted {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(tempfile::tempdir().unwrap())
     }
 
     /// Writes `content` to the file `name` and answers its path.
-    fn secret(&self, name: &str, content: &str) -> String {
+    pub(super) fn secret(&self, name: &str, content: &str) -> String {
         let path = self.0.path().join(name);
         std::fs::write(&path, content).unwrap();
         path.to_str().unwrap().to_owned()

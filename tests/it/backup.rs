@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use latchkey_test_support::{NatsServer, PostgresServer, eventually};
+use latchkey_test_support::{PostgresServer, eventually};
 use serde_json::{Value, json};
 
 use crate::process_mesh::ProcessMesh;
@@ -44,7 +44,7 @@ async fn create_keys(http: &reqwest::Client, base: &str, key: &str, prefix: &str
 async fn a_backup_of_postgres_and_jetstream_restores_a_chain_that_verifies_and_goes_on() {
     let postgres = PostgresServer::spawn();
     postgres.create_database("latchkey");
-    let mut nats = NatsServer::spawn().await;
+    let mut nats = crate::nats_users::mesh_nats().await;
     let mesh = ProcessMesh::start(&postgres.url("latchkey"), &nats.url(), |_| 1, &[]).await;
     let key = mesh.create_account("Backed up");
     let http = reqwest::Client::new();

@@ -10,7 +10,7 @@ use std::{
 };
 
 use latchkey_proto::policy::v1::{DescribeRequest, policy_service_client::PolicyServiceClient};
-use latchkey_test_support::{NatsServer, TestDatabase, eventually};
+use latchkey_test_support::{TestDatabase, eventually};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
@@ -162,7 +162,7 @@ async fn a_default_plan_from_the_environment_limits_the_bootstrap_account() {
 #[tokio::test]
 async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
     let database = TestDatabase::postgres().await;
-    let nats = NatsServer::spawn().await;
+    let nats = crate::nats_users::mesh_nats().await;
     let services = [
         "agent-token",
         "audit",
@@ -181,6 +181,7 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
             "LATCHKEY__MESH__SERVICE_TOKEN".into(),
             "mesh-test-token-0123456789abcdef".into(),
         ),
+        ("LATCHKEY__MESH__ALLOW_PLAINTEXT".into(), "true".into()),
         ("LATCHKEY__TELEMETRY__LOG_FILTER".into(), "warn".into()),
         // The vault's root key (32 bytes of 0x07): only the vault reads it.
         (
@@ -204,6 +205,7 @@ async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
             Command::new(BINARY)
                 .args(["serve", service, "--listen", &format!("127.0.0.1:{port}")])
                 .envs(env.iter().cloned())
+                .envs(crate::nats_users::process_settings(service))
                 .env("LATCHKEY__SERVER__METRICS_LISTEN", metrics)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -475,7 +475,7 @@ async fn a_refresh_outlives_the_fetch_that_started_it_and_frees_its_lease() {
 async fn fifty_concurrent_fetches_through_two_oauth_processes_refresh_once() {
     let peer = OidcPeer::start().await;
     let database = latchkey_test_support::TestDatabase::postgres().await;
-    let nats = latchkey_test_support::NatsServer::spawn().await;
+    let nats = crate::nats_users::mesh_nats().await;
     let discovery = peer.discovery_url();
     let mesh = crate::process_mesh::ProcessMesh::start(
         database.url(),

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use latchkey_test_support::{NatsServer, PostgresServer, eventually};
+use latchkey_test_support::{PostgresServer, eventually};
 use serde_json::Value;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -24,7 +24,7 @@ async fn turns(mesh: &ProcessMesh, service: &str, wanted: ServingStatus) -> bool
 async fn services_are_ready_only_while_their_database_and_nats_answer() {
     let mut postgres = PostgresServer::spawn();
     postgres.create_database("latchkey");
-    let mut nats = NatsServer::spawn().await;
+    let mut nats = crate::nats_users::mesh_nats().await;
     // A service that accepts connections and never answers: the policy service, as the gateway
     // sees it.
     let stuck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

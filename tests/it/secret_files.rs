@@ -61,6 +61,7 @@ async fn serve_takes_its_secrets_from_files_and_refuses_a_secret_given_twice() {
             .env_remove("LATCHKEY__MESH__SERVICE_TOKEN")
             .env_remove("LATCHKEY__DATABASE__URL")
             .env("LATCHKEY__MESH__SERVICE_TOKEN_FILE", &token_file)
+            .env("LATCHKEY__MESH__ALLOW_PLAINTEXT", "true")
             .env("LATCHKEY__DATABASE__URL_FILE", &url_file)
             .env("LATCHKEY__DATABASE__MAX_CONNECTIONS", "2")
             .env("LATCHKEY__NATS__URL", nats.url())
