@@ -177,6 +177,8 @@ async fn start_mesh(work_dir: &Path, upstream: Option<Upstream>) -> anyhow::Resu
             "LATCHKEY__MESH__SERVICE_TOKEN".into(),
             "bench-mesh-token-0123456789abcdef".into(),
         ),
+        // Measured plaintext, as before mTLS, so figures compare across sessions.
+        ("LATCHKEY__MESH__ALLOW_PLAINTEXT".into(), "true".into()),
         // A throwaway root key for the throwaway vault (32 bytes of 0x07).
         (
             "LATCHKEY__VAULT__ROOT_KEYS".into(),
