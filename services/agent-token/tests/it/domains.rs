@@ -651,8 +651,20 @@ async fn a_verified_domain_vouches_for_agent_owners_and_hosts_on_it() {
         .expect("list")
         .into_inner()
         .agents;
-    let flags: Vec<bool> = listed.iter().map(|agent| agent.owner_verified).collect();
+    // The list is in creation order to the millisecond (agents made in the same one are in id
+    // order), so each flag is matched to its agent by id.
+    let flags: Vec<bool> = agents
+        .iter()
+        .map(|id| {
+            listed
+                .iter()
+                .find(|agent| agent.id == *id)
+                .unwrap_or_else(|| panic!("{id} is listed"))
+                .owner_verified
+        })
+        .collect();
     assert_eq!(flags, owners.map(|(_, expected)| expected));
+    assert_eq!(listed.len(), agents.len());
     assert!(
         !owner_verified(&service, &other, &other_agent).await,
         "another account's verification vouches for nothing here"
