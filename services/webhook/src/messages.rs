@@ -220,7 +220,8 @@ impl Webhook {
     }
 
     /// Queues the message again, due now, with the same id and body. A message still pending is
-    /// only brought forward.
+    /// only brought forward. A message in flight loses its lease, so that the attempt under way,
+    /// whatever its answer, cannot record over the request to send it again.
     pub async fn retry_message(
         &self,
         account_id: &AccountId,
@@ -232,7 +233,7 @@ impl Webhook {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
-            "UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1 \
+            "UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1, lease_until = 0 \
              WHERE account_id = $2 AND endpoint_id = $3 AND id = $4",
         )
         .bind(now)
@@ -247,7 +248,7 @@ impl Webhook {
     }
 
     /// Queues again every message to the endpoint whose event happened in `[since_ms, until_ms)`;
-    /// answers how many.
+    /// answers how many. Messages in flight lose their leases, as in [`Self::retry_message`].
     pub async fn replay(
         &self,
         account_id: &AccountId,
@@ -264,7 +265,7 @@ impl Webhook {
         self.active_endpoint(account_id, endpoint_id).await?;
         let mut tx = self.db.begin_write().await?;
         let queued = sqlx::query(
-            "UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1 \
+            "UPDATE webhook_messages SET status = 'pending', next_attempt_at = $1, lease_until = 0 \
              WHERE account_id = $2 AND endpoint_id = $3 AND event_time >= $4 AND event_time < $5",
         )
         .bind(now_ms())

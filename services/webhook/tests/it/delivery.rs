@@ -376,6 +376,68 @@ async fn a_failed_message_can_be_retried_and_a_range_replayed_with_the_same_id_a
     assert_eq!(test.id, receiver.received()[3].id.as_str());
 }
 
+/// A person asks for a message again while its delivery is under way: the attempt's answer, when
+/// it comes, must not record over the request, or the message would never be sent again.
+#[tokio::test]
+async fn a_message_retried_or_replayed_while_in_flight_is_sent_again() {
+    // Leases and timeouts far beyond the test, so that only the request can send a message again.
+    let config = WebhookConfig {
+        request_timeout_ms: 60_000,
+        lease_ms: 120_000,
+        ..fast_config()
+    };
+    let world = World::new(Backend::Sqlite, config).await;
+    let _service = world.start_service();
+    let receiver = Receiver::start().await;
+    let created = world
+        .api
+        .create_endpoint(&account("acct_a"), None, subscribe(&receiver.url(), &["token.issued"]))
+        .await
+        .unwrap();
+    let endpoint = &created.endpoint.id;
+
+    let in_flight = tokio_util::sync::CancellationToken::new();
+    receiver.hold_next(&in_flight);
+    world.publish_tokens("acct_a", 1).await;
+    assert!(eventually(WAIT, || async { receiver.received().len() == 1 }).await);
+    let id = MessageId::parse(&receiver.received()[0].id).expect("a message id");
+    world
+        .api
+        .retry_message(&account("acct_a"), endpoint, &id)
+        .await
+        .unwrap();
+    in_flight.cancel();
+    assert!(
+        eventually(WAIT, || async { receiver.received().len() == 2 }).await,
+        "the retried message is sent again"
+    );
+    assert_eq!(receiver.received()[1].id, id.as_str());
+    assert!(
+        eventually(WAIT, || async {
+            world.api.find_message(&account("acct_a"), &id).await.unwrap().status == "delivered"
+        })
+        .await
+    );
+
+    let in_flight = tokio_util::sync::CancellationToken::new();
+    receiver.hold_next(&in_flight);
+    let published = world.publish_tokens("acct_a", 1).await;
+    assert!(eventually(WAIT, || async { receiver.received().len() == 3 }).await);
+    let time = published[0].time.timestamp_millis();
+    let queued = world
+        .api
+        .replay(&account("acct_a"), endpoint, time, time + 1)
+        .await
+        .unwrap();
+    assert!(queued >= 1, "the message in flight is queued again");
+    in_flight.cancel();
+    assert!(
+        eventually(WAIT, || async { receiver.received().len() == 3 + usize::try_from(queued).unwrap() }).await,
+        "each replayed message is sent again"
+    );
+    assert_eq!(receiver.received()[3..].iter().filter(|r| r.id == receiver.received()[2].id).count(), 1);
+}
+
 #[tokio::test]
 async fn one_account_never_sees_nor_touches_another_accounts_endpoints() {
     let world = World::new(Backend::Sqlite, fast_config()).await;

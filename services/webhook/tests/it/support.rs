@@ -77,6 +77,9 @@ struct ReceiverState {
     /// Answers for the next requests, in order; then `otherwise`.
     script: VecDeque<Reply>,
     otherwise: Option<Reply>,
+    /// Gates for the next requests, in order: each is recorded at once and answered only when its
+    /// gate opens (is cancelled).
+    holds: VecDeque<CancellationToken>,
     received: Vec<Received>,
 }
 
@@ -100,20 +103,26 @@ async fn receive(
             .unwrap_or_default()
             .to_owned()
     };
-    let mut state = state.lock().unwrap();
-    let reply = state
-        .script
-        .pop_front()
-        .or_else(|| state.otherwise.clone())
-        .unwrap_or(Reply::status(200));
-    state.received.push(Received {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp"),
-        signature: header("webhook-signature"),
-        body,
-        status: reply.status,
-        at: Instant::now(),
-    });
+    let (reply, hold) = {
+        let mut state = state.lock().unwrap();
+        let reply = state
+            .script
+            .pop_front()
+            .or_else(|| state.otherwise.clone())
+            .unwrap_or(Reply::status(200));
+        state.received.push(Received {
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+            body,
+            status: reply.status,
+            at: Instant::now(),
+        });
+        (reply, state.holds.pop_front())
+    };
+    if let Some(gate) = hold {
+        gate.cancelled().await;
+    }
     let mut response_headers = HeaderMap::new();
     for (name, value) in &reply.headers {
         response_headers.insert(*name, value.parse().unwrap());
@@ -157,6 +166,12 @@ impl Receiver {
     /// Answers `replies` to the next requests, in order.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// Keeps the next request waiting for its answer until `gate` is cancelled; it is recorded as
+    /// received at once.
+    pub fn hold_next(&self, gate: &CancellationToken) {
+        self.state.lock().unwrap().holds.push_back(gate.clone());
     }
 
     /// Answers `reply` once the script is spent.
