@@ -127,17 +127,30 @@ async fn a_service_key_sees_its_own_service_only(backend: Backend, bus: Bus) {
     )
     .await;
     assert_eq!(page["total"], 4, "{page}");
-    let emails: Vec<&str> = page["users"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .filter_map(|u| u["email"].as_str())
-        .collect();
+    // Oldest first to the millisecond; users made in the same one are listed in id order.
+    let (_, everyone) = call(
+        &t,
+        Method::GET,
+        "/api/service/users?limit=50&offset=0",
+        &main,
+        None,
+        None,
+    )
+    .await;
+    let everyone = everyone["users"].as_array().expect("users").clone();
+    let order = |user: &Value| {
+        let created = chrono::DateTime::parse_from_rfc3339(user["created_at"].as_str().expect("created_at"))
+            .expect("an RFC 3339 time");
+        (created, user["id"].as_str().expect("id").to_owned())
+    };
+    assert!(everyone.is_sorted_by_key(order), "oldest first: {everyone:?}");
+    let mut emails: Vec<&str> = everyone.iter().filter_map(|u| u["email"].as_str()).collect();
+    emails.sort_unstable();
     assert_eq!(
         emails,
-        ["more0@example.com", "more1@example.com"],
-        "oldest first, paged"
+        ["more0@example.com", "more1@example.com", "more2@example.com", "user@example.com"]
     );
+    assert_eq!(page["users"].as_array().expect("users"), &everyone[1..3], "paged");
 
     // The other service: its own empty world, and the first one's user as unknown as a made-up id.
     let (_, theirs) = call(&t, Method::GET, "/api/service/users", &other, None, None).await;

@@ -375,12 +375,19 @@ async fn domains_list_get_and_delete(backend: Backend) {
     dns.serve(&[record(&second)]).await;
     verify(&mut client, &account, &second.id).await;
 
-    let all: Vec<String> = list(&mut client, &account, "")
+    // Oldest first, to the millisecond: two claims made in the same one are listed in id order.
+    let all: Vec<(i64, String)> = list(&mut client, &account, "")
         .await
         .into_iter()
-        .map(|d| d.id)
+        .map(|d| (d.created_at_ms, d.id))
         .collect();
-    assert_eq!(all, [first.id.clone(), second.id.clone()], "oldest first");
+    let mut oldest_first = vec![
+        (first.created_at_ms, first.id.clone()),
+        (second.created_at_ms, second.id.clone()),
+    ];
+    oldest_first.sort();
+    assert_eq!(all, oldest_first);
+    assert!(first.created_at_ms <= second.created_at_ms);
     let verified: Vec<String> = list(&mut client, &account, "verified")
         .await
         .into_iter()
