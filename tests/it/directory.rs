@@ -148,7 +148,12 @@ async fn a_service_key_sees_its_own_service_only(backend: Backend, bus: Bus) {
     emails.sort_unstable();
     assert_eq!(
         emails,
-        ["more0@example.com", "more1@example.com", "more2@example.com", "user@example.com"]
+        [
+            "more0@example.com",
+            "more1@example.com",
+            "more2@example.com",
+            "user@example.com"
+        ]
     );
     assert_eq!(page["users"].as_array().expect("users"), &everyone[1..3], "paged");
 

@@ -432,10 +432,15 @@ async fn a_message_retried_or_replayed_while_in_flight_is_sent_again() {
     assert!(queued >= 1, "the message in flight is queued again");
     in_flight.cancel();
     assert!(
-        eventually(WAIT, || async { receiver.received().len() == 3 + usize::try_from(queued).unwrap() }).await,
+        eventually(WAIT, || async {
+            receiver.received().len() == 3 + usize::try_from(queued).unwrap()
+        })
+        .await,
         "each replayed message is sent again"
     );
-    assert_eq!(receiver.received()[3..].iter().filter(|r| r.id == receiver.received()[2].id).count(), 1);
+    let received = receiver.received();
+    let sent_again = received[3..].iter().filter(|r| r.id == received[2].id).count();
+    assert_eq!(sent_again, 1, "the message in flight is sent again, once");
 }
 
 #[tokio::test]
