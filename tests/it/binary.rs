@@ -163,16 +163,9 @@ async fn a_default_plan_from_the_environment_limits_the_bootstrap_account() {
 async fn the_mesh_runs_as_one_process_per_service_on_postgres_and_nats() {
     let database = TestDatabase::postgres().await;
     let nats = crate::nats_users::mesh_nats().await;
-    let services = [
-        "agent-token",
-        "audit",
-        "policy",
-        "vault",
-        "oauth",
-        "webhook",
-        "directory",
-    ];
-    let ports: BTreeMap<&str, u16> = services.iter().map(|s| (*s, free_port())).collect();
+    let ports: BTreeMap<&str, u16> = crate::process_mesh::grpc_services()
+        .map(|service| (service, free_port()))
+        .collect();
     let gateway_port = free_port();
     let mut env: Vec<(String, String)> = vec![
         ("LATCHKEY__DATABASE__URL".into(), database.url().to_owned()),

@@ -9,17 +9,6 @@ use latchkey_test_support::TestDatabase;
 
 use crate::binary::BINARY;
 
-/// The services `latchkey migrate` accepts: every one with a database.
-const SERVICES: [&str; 7] = [
-    "agent-token",
-    "audit",
-    "policy",
-    "vault",
-    "oauth",
-    "webhook",
-    "directory",
-];
-
 fn migrate(service: &str, url_file: &std::path::Path) -> std::process::Child {
     Command::new(BINARY)
         .args(["migrate", service])
@@ -58,7 +47,8 @@ async fn migrate_applies_each_services_schema_once_from_a_url_file() {
     std::fs::write(&url_file, format!("{}\n", database.url())).unwrap();
     let db = Db::connect(database.url()).await.unwrap();
 
-    for service in SERVICES {
+    // `latchkey migrate` accepts every service with a database.
+    for service in crate::process_mesh::grpc_services() {
         // Two at once, as the Job beside a replica starting: each migration is applied once.
         let (first, second) = (migrate(service, &url_file), migrate(service, &url_file));
         let outputs = [first, second].map(|child| succeeded(child.wait_with_output().unwrap()));

@@ -30,6 +30,11 @@ pub(crate) const SERVICES: [&str; 8] = [
     "gateway",
 ];
 
+/// The services with a gRPC server and a database of their own: every one but the gateway.
+pub(crate) fn grpc_services() -> impl Iterator<Item = &'static str> {
+    SERVICES.into_iter().filter(|service| *service != "gateway")
+}
+
 pub(crate) struct ProcessMesh {
     env: Vec<(String, String)>,
     ports: BTreeMap<(&'static str, usize), u16>,
@@ -84,9 +89,9 @@ impl ProcessMesh {
                 "1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".into(),
             ),
         ];
-        for service in SERVICES.iter().filter(|s| **s != "gateway") {
+        for service in grpc_services() {
             let urls: Vec<String> = (0..replicas[service])
-                .map(|replica| format!("https://127.0.0.1:{}", ports[&(*service, replica)]))
+                .map(|replica| format!("https://127.0.0.1:{}", ports[&(service, replica)]))
                 .collect();
             let key = format!("LATCHKEY__MESH__{}_URL", service.replace('-', "_").to_uppercase());
             env.push((key, urls.join(",")));

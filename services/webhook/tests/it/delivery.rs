@@ -8,6 +8,7 @@ use latchkey_storage::Backend;
 use latchkey_test_support::eventually;
 use latchkey_webhook::{EndpointInput, WebhookConfig, WebhookError};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{Receiver, Reply, World, account, fast_config, verify};
 
@@ -396,7 +397,7 @@ async fn a_message_retried_or_replayed_while_in_flight_is_sent_again() {
         .unwrap();
     let endpoint = &created.endpoint.id;
 
-    let in_flight = tokio_util::sync::CancellationToken::new();
+    let in_flight = CancellationToken::new();
     receiver.hold_next(&in_flight);
     world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().len() == 1 }).await);
@@ -419,7 +420,7 @@ async fn a_message_retried_or_replayed_while_in_flight_is_sent_again() {
         .await
     );
 
-    let in_flight = tokio_util::sync::CancellationToken::new();
+    let in_flight = CancellationToken::new();
     receiver.hold_next(&in_flight);
     let published = world.publish_tokens("acct_a", 1).await;
     assert!(eventually(WAIT, || async { receiver.received().len() == 3 }).await);
